@@ -1,0 +1,273 @@
+"""URL mapping between upstream URLs and proxied URLs. Pure: no I/O.
+
+Every content rewriter gets one :class:`UrlRewriter` and calls
+:meth:`UrlRewriter.rewrite` on each raw URL it finds. Only the scheme and
+authority of an absolute or protocol-relative URL change (path, query and
+fragment are the same upstream and through the proxy), so the rewriter replaces
+that one span and leaves every other byte of the value as it was. Relative and
+root-relative URLs are left alone: they already resolve against the proxied
+page (and a rewritten ``<base href>``) to the right place.
+
+Host handling follows the WHATWG URL standard closely enough for mapping and for
+the address guard: leading C0/space is kept, tab and newline are ignored, ``\\``
+counts as ``/`` for special schemes, the host is percent-decoded, IDNA-mapped
+and lower-cased, and IPv4 in any of the legacy forms (``0x7f.1``,
+``2130706433``) is canonicalised.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import unquote
+
+import idna
+
+from . import labels
+from .labels import DEFAULT_PORTS, Origin
+
+# Schemes whose URLs go through the proxy, and the origin scheme each belongs to.
+ORIGIN_SCHEME = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+_SCHEME_RE = re.compile(r"([a-zA-Z][a-zA-Z0-9+\-.]*):")
+_LEADING_RE = re.compile(r"[\x00-\x20]*")
+_TAB_NL = str.maketrans("", "", "\t\n\r")
+_AUTH_END_RE = re.compile(r"[/\\?#]")
+_FORBIDDEN_HOST = set("\x00\t\n\r #/:<>?@[\\]^|%")
+
+
+class UrlError(ValueError):
+    """Not a URL that can be mapped (invalid host or port)."""
+
+
+def _parse_ipv4_number(part: str) -> int | None:
+    if part == "":
+        return None
+    base = 10
+    if part[:2].lower() == "0x":
+        base, part = 16, part[2:]
+    elif len(part) > 1 and part[0] == "0":
+        base, part = 8, part[1:]
+    if part == "":
+        return 0
+    try:
+        return int(part, base)
+    except ValueError:
+        return None
+
+
+def _ends_in_number(host: str) -> bool:
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts = parts[:-1]
+    last = parts[-1]
+    if last and last.isdigit():
+        return True
+    return last[:2].lower() == "0x" and all(c in "0123456789abcdefABCDEF" for c in last[2:])
+
+
+def _parse_ipv4(host: str) -> str:
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts = parts[:-1]
+    if len(parts) > 4:
+        raise UrlError("invalid IPv4 address")
+    nums = []
+    for part in parts:
+        n = _parse_ipv4_number(part)
+        if n is None:
+            raise UrlError("invalid IPv4 address")
+        nums.append(n)
+    if any(n > 255 for n in nums[:-1]) or nums[-1] >= 256 ** (5 - len(nums)):
+        raise UrlError("invalid IPv4 address")
+    value = nums[-1]
+    for i, n in enumerate(nums[:-1]):
+        value += n * 256 ** (3 - i)
+    return str(ipaddress.IPv4Address(value))
+
+
+def canonical_host(raw: str) -> str:
+    """The WHATWG host of a special URL, as the browser would send it."""
+    if raw.startswith("["):
+        if not raw.endswith("]"):
+            raise UrlError("invalid IPv6 address")
+        try:
+            return f"[{ipaddress.IPv6Address(raw[1:-1]).compressed}]"
+        except ValueError as exc:
+            raise UrlError("invalid IPv6 address") from exc
+    host = unquote(raw, errors="strict") if "%" in raw else raw
+    if not host:
+        raise UrlError("empty host")
+    if host.isascii():
+        host = host.lower()
+        if "xn--" in host:
+            try:
+                idna.decode(host)
+            except idna.IDNAError as exc:
+                raise UrlError("invalid punycode label") from exc
+    else:
+        try:
+            host = idna.encode(host, uts46=True, std3_rules=False, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise UrlError("host cannot be converted to ASCII") from exc
+    if any(c in _FORBIDDEN_HOST for c in host) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in host):
+        raise UrlError("forbidden character in host")
+    if _ends_in_number(host):
+        return _parse_ipv4(host)
+    return host
+
+
+@dataclass(frozen=True, slots=True)
+class SplitUrl:
+    """An absolute (or protocol-relative) special URL cut into spans of the raw string."""
+
+    lead: str  # leading C0/space, kept as is
+    scheme: str  # lower-case: http, https, ws, wss
+    userinfo: str  # raw, with the trailing "@", or ""
+    origin: Origin
+    rest: str  # path, query and fragment exactly as written
+
+
+def split_url(value: str, page_scheme: str = "https") -> SplitUrl | None:
+    """Cut ``value`` into spans, or None if it is not an absolute special URL.
+
+    Relative URLs, other schemes (data:, blob:, mailto:, ...) and fragments give None.
+    Raises UrlError for a special URL the browser would reject (bad host or port).
+    """
+    lead = _LEADING_RE.match(value).group(0)
+    body = value[len(lead):]
+    if "\t" in body or "\n" in body or "\r" in body:
+        body = body.translate(_TAB_NL)
+    m = _SCHEME_RE.match(body)
+    if m:
+        scheme = m.group(1).lower()
+        if scheme not in ORIGIN_SCHEME:
+            return None
+        after = body[m.end():]
+        slashes = len(after) - len(after.lstrip("/\\"))
+        if slashes == 0 and scheme == page_scheme:
+            return None  # "https:foo" on an https page is a relative URL
+        after = after[slashes:]
+    elif body[:2] in ("//", "\\\\", "/\\", "\\/"):
+        scheme = page_scheme if page_scheme in ORIGIN_SCHEME else "https"
+        after = body[2:]
+    else:
+        return None
+    end = _AUTH_END_RE.search(after)
+    authority, rest = (after[: end.start()], after[end.start():]) if end else (after, "")
+    at = authority.rfind("@")
+    userinfo, hostport = (authority[: at + 1], authority[at + 1:]) if at >= 0 else ("", authority)
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        host_raw, port_raw = hostport[: close + 1], hostport[close + 1:]
+    else:
+        colon = hostport.find(":")
+        host_raw, port_raw = (hostport[:colon], hostport[colon:]) if colon >= 0 else (hostport, "")
+    origin_scheme = ORIGIN_SCHEME[scheme]
+    if port_raw in ("", ":"):
+        port = DEFAULT_PORTS[origin_scheme]
+    elif port_raw[0] == ":" and port_raw[1:].isdigit() and port_raw[1:].isascii():
+        port = int(port_raw[1:])
+        if port > 65535:
+            raise UrlError("port out of range")
+        if port == 0:
+            raise UrlError("port 0")
+    else:
+        raise UrlError("invalid port")
+    host = canonical_host(host_raw)
+    return SplitUrl(lead, scheme, userinfo, Origin(origin_scheme, host, port), rest)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyBase:
+    """Where Tandem is reached: ``scheme://domain`` with domain like ``tandem.localhost:8080``."""
+
+    scheme: str
+    domain: str
+
+    @property
+    def hostname(self) -> str:
+        return self.domain.rsplit(":", 1)[0] if ":" in self.domain else self.domain
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.domain}"
+
+    def origin_for_label(self, label: str) -> str:
+        return f"{self.scheme}://{label}.{self.domain}"
+
+    def label_of_host(self, host: str) -> str | None:
+        """The label of a Host header value on a proxied host; None for the control plane or others."""
+        host = host.strip().lower().rstrip(".")
+        if host.startswith("["):
+            return None
+        hostname = host.rsplit(":", 1)[0] if ":" in host else host
+        suffix = "." + self.hostname
+        if not hostname.endswith(suffix):
+            return None
+        label = hostname[: -len(suffix)]
+        return label if label and "." not in label else None
+
+    def is_ours(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return host == self.hostname or host.endswith("." + self.hostname)
+
+
+AliasSink = Callable[[str, Origin], None]
+
+
+class UrlRewriter:
+    """Maps upstream URLs of one session to proxied URLs.
+
+    ``on_alias(hash, origin)`` is called whenever a URL needed the alias form of
+    the label, so the session can resolve it when the browser comes asking.
+    """
+
+    def __init__(self, base: ProxyBase, sid: str, page_url: str = "", on_alias: AliasSink | None = None):
+        self.base = base
+        self.sid = sid
+        self.page_scheme = page_url.split(":", 1)[0].lower() if ":" in page_url else "https"
+        self.on_alias = on_alias
+        self.rewritten = 0
+        self.invalid = 0
+
+    def proxy_origin(self, origin: Origin, websocket: bool = False) -> str:
+        label, is_alias = labels.encode(self.sid, origin)
+        if is_alias and self.on_alias is not None:
+            self.on_alias(label.rsplit("-", 1)[1], origin)
+        scheme = self.base.scheme
+        if websocket:
+            scheme = "wss" if scheme == "https" else "ws"
+        return f"{scheme}://{label}.{self.base.domain}"
+
+    def rewrite(self, value: str) -> str:
+        """The proxied form of a raw URL value; ``value`` itself when nothing changes."""
+        try:
+            parts = split_url(value, self.page_scheme)
+        except UrlError:
+            self.invalid += 1
+            return value
+        if parts is None or self.base.is_ours(parts.origin.host.strip("[]")):
+            return value
+        proxied = self.proxy_origin(parts.origin, websocket=parts.scheme in ("ws", "wss"))
+        self.rewritten += 1
+        if parts.userinfo:
+            scheme, rest_of_origin = proxied.split("://", 1)
+            proxied = f"{scheme}://{parts.userinfo}{rest_of_origin}"
+        return f"{parts.lead}{proxied}{parts.rest}"
+
+    def to_proxy(self, absolute_url: str) -> str:
+        """Like rewrite, for URLs known to be absolute (headers, redirects)."""
+        return self.rewrite(absolute_url)
+
+
+class IdentityRewriter(UrlRewriter):
+    """Maps every URL to itself: output of a content rewriter must then equal its input."""
+
+    def __init__(self) -> None:
+        super().__init__(ProxyBase("http", "identity.invalid"), "a" * labels.SID_LEN)
+
+    def rewrite(self, value: str) -> str:
+        return value
