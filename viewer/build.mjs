@@ -1,0 +1,48 @@
+// Bundles the browser runtime: viewer/runtime/index.js -> viewer/static/build/runtime.js
+// (one minified classic script, IIFE, es2020, with runtime.js.map beside it).
+// `node viewer/build.mjs` prints the size; on error it prints one line and exits 1.
+
+import { gzipSync } from "node:zlib";
+import { readFileSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as esbuild from "esbuild";
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+
+export const ENTRY = here("runtime/index.js");
+export const OUTFILE = here("static/build/runtime.js");
+
+/** Options shared by the build and by tests that bundle in memory. */
+export const options = {
+  entryPoints: [ENTRY],
+  bundle: true,
+  format: "iife",
+  platform: "browser",
+  target: "es2020",
+  minify: true,
+  // Modules are strict; an IIFE is not unless told so. Only our script is affected.
+  banner: { js: '"use strict";' },
+  legalComments: "eof",
+  logLevel: "silent",
+};
+
+function describe(err) {
+  const first = err && err.errors && err.errors[0];
+  if (!first) return String((err && err.message) || err);
+  const where = first.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";
+  const more = err.errors.length > 1 ? ` (and ${err.errors.length - 1} more)` : "";
+  return `${where}${first.text}${more}`;
+}
+
+async function main() {
+  try {
+    await esbuild.build({ ...options, outfile: OUTFILE, sourcemap: "external" });
+  } catch (err) {
+    console.error(`build failed: ${describe(err)}`);
+    process.exit(1);
+  }
+  const code = readFileSync(OUTFILE);
+  console.log(`${OUTFILE}: ${code.length} bytes, ${gzipSync(code, { level: 9 }).length} gzipped`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
