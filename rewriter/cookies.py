@@ -13,7 +13,7 @@ Parsing follows the draft's algorithm (section 5.6): the string is cut at the
 first ``;``, the name-value pair at the first ``=``, attribute names are
 case-insensitive and the last one of a kind wins; unknown attributes and
 malformed values are ignored rather than rejected. Storage follows section 5.7
-step by step; each abort is one ``return None`` in :meth:`CookieJar._receive`
+step by step; each abort is one ``return None`` in ``CookieJar._make_cookie``
 with the step it implements beside it.
 
 Choices where the draft leaves room (all Chromium's):
@@ -275,7 +275,9 @@ def _octets(text: str) -> int:
 
 
 @dataclass(slots=True)
-class _Parsed:
+class SetCookie:
+    """A parsed set-cookie-string: name, value and the last valid value of each attribute."""
+
     name: str
     value: str
     expires: float | None = None
@@ -287,7 +289,7 @@ class _Parsed:
     same_site: str = "default"
 
 
-def parse_set_cookie(text: str) -> _Parsed | None:
+def parse_set_cookie(text: str) -> SetCookie | None:
     """Draft 5.6: a set-cookie-string into name, value and attributes; None if ignored."""
     if _CTL_RE.search(text):
         return None
@@ -299,7 +301,7 @@ def parse_set_cookie(text: str) -> _Parsed | None:
     name, value = name.strip(_WSP), value.strip(_WSP)
     if _octets(name) + _octets(value) > MAX_NAME_VALUE_BYTES:
         return None
-    parsed = _Parsed(name, value)
+    parsed = SetCookie(name, value)
     for av in attrs.split(";") if attrs else ():
         key, _, val = av.partition("=")
         key, val = key.strip(_WSP).lower(), val.strip(_WSP)
@@ -461,7 +463,7 @@ class CookieJar:
         self._enforce_limits(cookie)
         return True
 
-    def _make_cookie(self, url: _Url, p: _Parsed, ctx: RequestContext, *,
+    def _make_cookie(self, url: _Url, p: SetCookie, ctx: RequestContext, *,
                      http_api: bool) -> Cookie | None:
         name, value = p.name, p.value
         if not name and not value:  # step 2

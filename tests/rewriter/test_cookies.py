@@ -602,8 +602,11 @@ _set_cookie = st.one_of(
     st.lists(st.tuples(_attr, st.text(max_size=30)), max_size=6).map(
         lambda avs: "n=v" + "".join(f"; {k}={v}" for k, v in avs)),
 )
-_url = st.sampled_from([WWW, "http://www.example.com/a/b", "http://127.0.0.1:9/", "https://github.io/",
-                        "http://[::1]/x", "https://a.b.example.co.uk/p?q"])
+_url = st.one_of(
+    st.sampled_from([WWW, "http://www.example.com/a/b", "http://127.0.0.1:9/", "https://github.io/",
+                     "http://[::1]/x", "https://a.b.example.co.uk/p?q"]),
+    st.text(max_size=40).map(lambda t: "https://" + t),
+)
 
 
 @settings(max_examples=300, deadline=None)
