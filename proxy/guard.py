@@ -1,0 +1,153 @@
+"""Private-address guard: the proxy never connects to internal addresses unless told to.
+
+The check runs on *resolved* addresses, inside the resolver the upstream client
+uses, so there is no gap between checking a name and connecting to it (DNS
+rebinding), and every redirect hop is checked because each hop is a new request.
+IP literals never reach a resolver in aiohttp, so :func:`check_host` covers them
+before a request is made. ``*.localhost`` names resolve to loopback here, as they
+do in browsers (RFC 6761), and are then subject to the same check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Iterable, Sequence
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Ranges that are not the public internet. The stdlib's is_private/is_global cover
+# most; these are listed so the policy reads as data and survives stdlib changes.
+BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",  # RFC 1918
+        "100.64.0.0/10",  # carrier-grade NAT; 100.100.100.200 is Alibaba's metadata service
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local; 169.254.169.254 is the cloud metadata service
+        "172.16.0.0/12",  # RFC 1918
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # documentation
+        "192.88.99.0/24",  # 6to4 relay anycast
+        "192.168.0.0/16",  # RFC 1918
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation
+        "203.0.113.0/24",  # documentation
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, incl. broadcast
+        "168.63.129.16/32",  # Azure's wire server: public address, internal service
+        "::/128",  # unspecified
+        "::1/128",  # loopback
+        "64:ff9b:1::/48",  # local-use NAT64
+        "100::/64",  # discard-only
+        "2001:db8::/32",  # documentation
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # old site-local
+        "ff00::/8",  # multicast
+        "fd00:ec2::254/128",  # AWS metadata over IPv6 (inside fc00::/7, listed for clarity)
+    )
+)
+LOOPBACK_ONLY: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+ALL_PRIVATE: tuple[IPNetwork, ...] = BLOCKED_NETWORKS
+
+
+class AddressBlocked(OSError):
+    """The upstream resolves to an address the guard does not allow."""
+
+    def __init__(self, host: str, address: str):
+        super().__init__(f"{host} resolves to {address}, a private or reserved address")
+        self.host = host
+        self.address = address
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in ipaddress.ip_network("64:ff9b::/96"):  # well-known NAT64 prefix
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+def address_allowed(address: str, allowed: Sequence[IPNetwork] = ()) -> bool:
+    """True if the proxy may connect to ``address`` (an IP literal without brackets)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        v4 = _embedded_v4(ip)
+        if v4 is not None:
+            candidates.append(v4)
+    for cand in candidates:
+        if any(cand in net for net in allowed if net.version == cand.version):
+            continue
+        if any(cand in net for net in BLOCKED_NETWORKS if net.version == cand.version):
+            return False
+        if not cand.is_global:
+            return False
+    return True
+
+
+def is_localhost_name(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def check_host(host: str, allowed: Sequence[IPNetwork] = ()) -> None:
+    """Raise AddressBlocked for an IP-literal host (with or without brackets) that is not allowed."""
+    literal = host[1:-1] if host.startswith("[") else host
+    try:
+        ipaddress.ip_address(literal.split("%", 1)[0])
+    except ValueError:
+        return  # a name: checked after resolution
+    if not address_allowed(literal, allowed):
+        raise AddressBlocked(host, literal)
+
+
+def parse_networks(spec: str | Iterable[str]) -> tuple[IPNetwork, ...]:
+    """``"all"`` → every private range; else comma-separated CIDRs (``"127.0.0.0/8,::1"``)."""
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if items == ["all"]:
+        return ALL_PRIVATE
+    if items == ["loopback"]:
+        return LOOPBACK_ONLY
+    return tuple(ipaddress.ip_network(s, strict=False) for s in items)
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves like the default resolver, then drops addresses the guard forbids.
+
+    If nothing allowed is left, raises AddressBlocked (an OSError, so aiohttp wraps
+    it in ClientConnectorDNSError with ``os_error`` set to it).
+    """
+
+    def __init__(self, allowed: Sequence[IPNetwork] = (), inner: AbstractResolver | None = None):
+        self.allowed = tuple(allowed)
+        self._inner = inner
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if is_localhost_name(host):
+            results: list[ResolveResult] = [
+                {"hostname": host, "host": addr, "port": port, "family": fam, "proto": 0, "flags": socket.AI_NUMERICHOST}
+                for addr, fam in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6))
+                if family in (socket.AF_UNSPEC, fam)
+            ]
+        else:
+            if self._inner is None:
+                self._inner = DefaultResolver()
+            results = await self._inner.resolve(host, port, family)
+        kept = [r for r in results if address_allowed(r["host"], self.allowed)]
+        if not kept:
+            raise AddressBlocked(host, results[0]["host"] if results else "?")
+        return kept
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()

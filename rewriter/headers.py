@@ -1,0 +1,212 @@
+"""Header policy as tables: header name -> action, for each direction. Pure.
+
+Browser -> upstream (:func:`upstream_request_headers`): the browser talks to
+``LABEL.BASE``; the upstream must see a normal request from a browser on its own
+origin. ``Host``, ``Origin`` and ``Referer`` are rebuilt to upstream values,
+hop-by-hop headers go, Tandem's own cookies never leave (the session jar supplies
+``Cookie``), and ``Sec-Fetch-Site`` is recomputed from upstream origins (every
+proxied host is same-site with every other under ``BASE``, which would lie).
+
+Upstream -> browser (:func:`browser_response_headers`): headers that would break
+the proxied page or pin the browser to the upstream (CSP, framing, COOP/COEP/CORP,
+HSTS, Clear-Site-Data, reporting) are dropped; URL-bearing headers are mapped
+through the proxy; CORS origins are mapped to proxied origins. ``Set-Cookie`` is
+taken out by the caller into the session jar and never reaches the browser.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from .labels import Origin
+from .urls import UrlRewriter, UrlError, split_url
+
+Headers = list[tuple[str, str]]
+
+# RFC 9110 7.6.1 hop-by-hop headers, plus proxy plumbing that must not pass either way.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+     "te", "trailer", "transfer-encoding", "upgrade"}
+)
+
+# Browser -> upstream.
+REQUEST_DROP = frozenset(
+    {"host", "cookie", "origin", "referer", "content-length", "accept-encoding",
+     "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
+     "x-real-ip", "sec-fetch-site"}
+)
+# Encodings the proxy can decode when it has to rewrite a body.
+SUPPORTED_ENCODINGS = ("gzip", "deflate", "br")
+
+# Upstream -> browser: action per header.
+DROP, URL, REFRESH, LINK, CORS_ORIGIN = "drop", "url", "refresh", "link", "cors-origin"
+RESPONSE_POLICY: dict[str, str] = {
+    "content-security-policy": DROP,
+    "content-security-policy-report-only": DROP,
+    "x-content-security-policy": DROP,
+    "x-webkit-csp": DROP,
+    "x-frame-options": DROP,
+    "cross-origin-opener-policy": DROP,
+    "cross-origin-opener-policy-report-only": DROP,
+    "cross-origin-embedder-policy": DROP,
+    "cross-origin-embedder-policy-report-only": DROP,
+    "cross-origin-resource-policy": DROP,
+    "strict-transport-security": DROP,
+    "public-key-pins": DROP,
+    "public-key-pins-report-only": DROP,
+    "expect-ct": DROP,
+    "clear-site-data": DROP,
+    "report-to": DROP,
+    "reporting-endpoints": DROP,
+    "nel": DROP,
+    "alt-svc": DROP,  # would point the browser at the upstream's own QUIC endpoint
+    "set-cookie": DROP,  # goes to the session jar, by the caller
+    "set-cookie2": DROP,
+    "content-length": DROP,  # the proxy sets framing itself
+    "content-encoding": DROP,
+    "location": URL,
+    "content-location": URL,
+    "sourcemap": URL,
+    "x-sourcemap": URL,
+    "refresh": REFRESH,
+    "link": LINK,
+    "access-control-allow-origin": CORS_ORIGIN,
+    "timing-allow-origin": CORS_ORIGIN,
+}
+
+_REFRESH_RE = re.compile(r"""^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['"]?)(.*?)(\2\s*)$""", re.I | re.S)
+_LINK_URL_RE = re.compile(r"<([^>]*)>")
+
+
+def filter_accept_encoding(value: str | None) -> str:
+    """Keep only encodings the proxy can decode (order and weights kept)."""
+    if not value:
+        return "identity"
+    kept = [p.strip() for p in value.split(",") if p.split(";")[0].strip().lower() in SUPPORTED_ENCODINGS]
+    return ", ".join(kept) if kept else "identity"
+
+
+def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
+    return {t.strip().lower() for k, v in headers if k.lower() == "connection" for t in v.split(",")}
+
+
+def fetch_site(target: Origin, initiator: Origin | None) -> str:
+    """``Sec-Fetch-Site`` for upstream origins (schemeful same-site, registrable domain by last two labels
+    is not enough, so the caller passes ``same_site`` via cookies.site_of when it can; here: origin level)."""
+    if initiator is None:
+        return "none"
+    if initiator == target:
+        return "same-origin"
+    return "same-site" if _site(initiator) == _site(target) else "cross-site"
+
+
+_site_fn: Callable[[str], str] | None = None
+
+
+def _site(origin: Origin) -> tuple[str, str]:
+    global _site_fn
+    if _site_fn is None:
+        try:
+            from .cookies import site_of  # the public-suffix aware one, when present
+        except ImportError:  # pragma: no cover - cookies module always ships
+            site_of = lambda host: host  # noqa: E731
+        _site_fn = site_of
+    return origin.scheme, _site_fn(origin.host.strip("[]"))
+
+
+def upstream_request_headers(
+    headers: Iterable[tuple[str, str]],
+    *,
+    upstream: Origin,
+    to_upstream: Callable[[str], str | None],
+    cookie: str | None,
+) -> Headers:
+    """Headers for the upstream request. ``to_upstream`` maps a proxied URL back (None: not ours)."""
+    headers = list(headers)
+    conn = _connection_tokens(headers)
+    out: Headers = [("Host", upstream.netloc)]
+    origin_hdr = referer_hdr = None
+    browser_site = None
+    for name, value in headers:
+        low = name.lower()
+        if low == "origin":
+            origin_hdr = value
+        elif low == "referer":
+            referer_hdr = value
+        elif low == "sec-fetch-site":
+            browser_site = value
+        elif low == "accept-encoding":
+            out.append((name, filter_accept_encoding(value)))
+        if low in HOP_BY_HOP or low in conn or low in REQUEST_DROP or low.startswith("x-tandem-"):
+            continue
+        out.append((name, value))
+    initiator: Origin | None = None
+    if origin_hdr is not None:
+        mapped = "null" if origin_hdr == "null" else to_upstream(origin_hdr)
+        out.append(("Origin", mapped.rstrip("/") if mapped else "null"))
+        initiator = _origin_of(mapped)
+    if referer_hdr is not None:
+        mapped = to_upstream(referer_hdr)
+        if mapped:
+            out.append(("Referer", mapped))
+            initiator = initiator or _origin_of(mapped)
+    if browser_site is not None:
+        out.append(("Sec-Fetch-Site", "none" if browser_site == "none" else fetch_site(upstream, initiator)))
+    if not any(k.lower() == "accept-encoding" for k, _ in out):
+        out.append(("Accept-Encoding", "identity"))
+    if cookie:
+        out.append(("Cookie", cookie))
+    return out
+
+
+def _origin_of(url: str | None) -> Origin | None:
+    if not url or url == "null":
+        return None
+    try:
+        parts = split_url(url)
+    except UrlError:
+        return None
+    return parts.origin if parts else None
+
+
+def rewrite_refresh(value: str, urls: UrlRewriter) -> str:
+    m = _REFRESH_RE.match(value)
+    if not m or not m.group(3):
+        return value
+    return f"{m.group(1)}{m.group(2)}{urls.rewrite(m.group(3))}{m.group(4)}"
+
+
+def rewrite_link(value: str, urls: UrlRewriter) -> str:
+    return _LINK_URL_RE.sub(lambda m: f"<{urls.rewrite(m.group(1))}>", value)
+
+
+def browser_response_headers(
+    headers: Iterable[tuple[str, str]],
+    *,
+    urls: UrlRewriter,
+    to_proxy_origin: Callable[[str], str | None],
+) -> Headers:
+    """Headers for the browser. ``to_proxy_origin`` maps an upstream origin string to the proxied one."""
+    headers = list(headers)
+    conn = _connection_tokens(headers)
+    out: Headers = []
+    for name, value in headers:
+        low = name.lower()
+        if low in HOP_BY_HOP or low in conn:
+            continue
+        action = RESPONSE_POLICY.get(low)
+        if action == DROP:
+            continue
+        if action == URL:
+            value = urls.rewrite(value)
+        elif action == REFRESH:
+            value = rewrite_refresh(value, urls)
+        elif action == LINK:
+            value = rewrite_link(value, urls)
+        elif action == CORS_ORIGIN:
+            value = " ".join(
+                tok if tok in ("*", "null") else (to_proxy_origin(tok) or "null") for tok in value.split()
+            )
+        out.append((name, value))
+    return out

@@ -1,0 +1,93 @@
+"""App factory: one aiohttp application serving the control plane and every proxied host.
+
+A middleware looks at ``Host`` first: ``LABEL.BASE`` goes to the proxy whatever
+the path; anything else is the control plane's router.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from proxy import handler as proxy_handler
+from proxy.allowlist import Allowlist, Entry
+from proxy.sessions import SessionRegistry
+from proxy.upstream import upstream_ctx
+from rewriter.urls import ProxyBase
+from viewer import routes as viewer_routes
+
+from . import appkeys
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger("tandem")
+
+RUNTIME_PATH = Path(__file__).resolve().parents[1] / "viewer" / "static" / "build" / "runtime.js"
+CONTROL_MAX_BODY = 1024 * 1024  # JSON and forms on the control plane; proxied bodies stream and have their own limit
+MISSING_RUNTIME = b"/* Tandem runtime not built: run `make build` */\n"
+
+
+class AllowlistSource:
+    """The allowlist in force: stored entries plus those given at start, re-read when the DB changes."""
+
+    def __init__(self, store: Store, extra: tuple[Entry, ...]):
+        self.store = store
+        self.extra = extra
+        self._version: int | None = None
+        self._current = Allowlist()
+
+    def current(self) -> Allowlist:
+        version = self.store.db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            stored = tuple(Entry(e.pattern, e.scope) for e in self.store.allowlist())
+            self._current = Allowlist(stored + self.extra)
+            self._version = version
+        return self._current
+
+    def invalidate(self) -> None:
+        self._version = None
+
+
+class _AllowlistProxy:
+    """What handlers see under appkeys.ALLOWLIST: always the current list."""
+
+    def __init__(self, source: AllowlistSource):
+        self._source = source
+
+    def __getattr__(self, name):
+        return getattr(self._source.current(), name)
+
+
+@web.middleware
+async def host_router(request: web.Request, handler):
+    if request.app[appkeys.BASE].label_of_host(request.host) is not None:
+        return await proxy_handler.handle(request)
+    return await handler(request)
+
+
+def load_runtime() -> bytes:
+    if RUNTIME_PATH.exists():
+        return RUNTIME_PATH.read_bytes()
+    log.error("browser runtime missing at %s: run `make build`", RUNTIME_PATH)
+    return MISSING_RUNTIME
+
+
+def create_app(settings: Settings, *, store: Store | None = None, extra_allow: tuple[Entry, ...] = ()) -> web.Application:
+    app = web.Application(middlewares=[host_router, viewer_routes.error_middleware], client_max_size=CONTROL_MAX_BODY)
+    store = store or Store(settings.data_dir)
+    base = ProxyBase(settings.public_scheme, settings.base_domain.lower())
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.STORE] = store
+    app[appkeys.BASE] = base
+    app[appkeys.SESSIONS] = SessionRegistry(store, base)
+    extra = tuple(Entry(d) for d in settings.allow_domains) + tuple(extra_allow)
+    app[appkeys.ALLOWLIST] = _AllowlistProxy(AllowlistSource(store, extra))
+    runtime = load_runtime()
+    app[appkeys.RUNTIME] = runtime
+    app[appkeys.RUNTIME_VERSION] = hashlib.sha256(runtime).hexdigest()[:12]
+    app.cleanup_ctx.append(upstream_ctx)
+    viewer_routes.setup(app)
+    return app

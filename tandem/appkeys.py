@@ -1,0 +1,23 @@
+"""Typed application keys, declared in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import ClientSession, web
+
+if TYPE_CHECKING:
+    from proxy.allowlist import Allowlist
+    from proxy.sessions import SessionRegistry
+    from rewriter.urls import ProxyBase
+    from tandem.settings import Settings
+    from tandem.store import Store
+
+SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
+STORE: web.AppKey["Store"] = web.AppKey("store")
+BASE: web.AppKey["ProxyBase"] = web.AppKey("base")
+SESSIONS: web.AppKey["SessionRegistry"] = web.AppKey("sessions")
+ALLOWLIST: web.AppKey["Allowlist"] = web.AppKey("allowlist")
+UPSTREAM: web.AppKey[ClientSession] = web.AppKey("upstream")
+RUNTIME: web.AppKey[bytes] = web.AppKey("runtime")
+RUNTIME_VERSION: web.AppKey[str] = web.AppKey("runtime_version")

@@ -1,0 +1,167 @@
+"""The ``tandem`` command. Errors end with one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> "NoReturn":  # noqa: F821
+    print(f"tandem: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tandem", description="Self-hosted proxy-based co-browsing server.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the server")
+    s.add_argument("--host", default=os.environ.get("TANDEM_HOST", "127.0.0.1"), help="address to listen on (env TANDEM_HOST; default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=int(os.environ.get("TANDEM_PORT", "8080")), help="port to listen on (env TANDEM_PORT; default 8080)")
+    s.add_argument("--base-domain", default=None, help="public domain of the control plane, proxied sites live on its subdomains (env TANDEM_BASE_DOMAIN; default tandem.localhost:PORT)")
+    s.add_argument("--public-scheme", choices=("http", "https"), default=None, help="scheme browsers use to reach Tandem; https behind a TLS terminator (env TANDEM_PUBLIC_SCHEME; default http)")
+    s.add_argument("--data-dir", type=Path, default=None, help="where the database and secret live (env TANDEM_DATA_DIR; default ./tandem-data)")
+    s.add_argument("--allow-private-networks", nargs="?", const="all", default=None, metavar="CIDRS",
+                   help="let the proxy fetch private/loopback addresses: bare flag = all private ranges, or 'loopback', or comma-separated CIDRs (default: none)")
+    s.add_argument("--allow-domain", action="append", default=[], metavar="PATTERN", help="allow this host or *.domain in addition to the stored allowlist (repeatable)")
+    s.add_argument("--demo", action="store_true", help="also start the bundled demo site on loopback (ports PORT+1..PORT+3) and allow it")
+
+    a = sub.add_parser("allowlist", help="show or edit the domain allowlist")
+    a.add_argument("--data-dir", type=Path, default=Path(os.environ.get("TANDEM_DATA_DIR", "./tandem-data")))
+    asub = a.add_subparsers(dest="action", required=True)
+    asub.add_parser("list", help="print the entries")
+    add = asub.add_parser("add", help="add a host or *.domain pattern")
+    add.add_argument("pattern")
+    add.add_argument("--scope", choices=("navigation", "all"), default="navigation",
+                     help="navigation: pages on it may be opened; all: its pages may load only listed hosts too")
+    rm = asub.add_parser("remove", help="remove a pattern")
+    rm.add_argument("pattern")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            serve(args)
+        elif args.command == "allowlist":
+            allowlist(args)
+    except KeyboardInterrupt:
+        pass
+
+
+def allowlist(args) -> None:
+    from proxy.allowlist import PatternError
+    from tandem.store import Store, StoreError
+
+    store = Store(args.data_dir)
+    try:
+        if args.action == "list":
+            entries = store.allowlist()
+            if not entries:
+                print("(empty: every public site may be co-browsed)")
+            for e in entries:
+                print(f"{e.pattern}\t{e.scope}")
+        elif args.action == "add":
+            e = store.allow(args.pattern, args.scope)
+            print(f"added {e.pattern} ({e.scope})")
+        elif args.action == "remove":
+            if not store.disallow(args.pattern):
+                _fail(f"{args.pattern} is not on the allowlist")
+            print(f"removed {args.pattern}")
+    except (PatternError, StoreError) as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+
+
+def serve(args) -> None:
+    from proxy.guard import LOOPBACK_ONLY, parse_networks
+    from tandem.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    try:
+        allow_private = parse_networks(args.allow_private_networks) if args.allow_private_networks else ()
+    except ValueError as exc:
+        _fail(f"--allow-private-networks: {exc}", EXIT_USAGE)
+    if args.demo and not allow_private:
+        allow_private = LOOPBACK_ONLY
+    if not 0 < args.port < 65536:
+        _fail("--port must be between 1 and 65535", EXIT_USAGE)
+    try:
+        settings = Settings.from_env(
+            host=args.host, port=args.port, base_domain=args.base_domain, public_scheme=args.public_scheme,
+            data_dir=args.data_dir, allow_private=allow_private, demo=args.demo, allow_domains=tuple(args.allow_domain),
+        )
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    try:
+        asyncio.run(_serve(settings))
+    except OSError as exc:
+        _fail(f"cannot start: {exc.strerror or exc}")
+
+
+async def _serve(settings) -> None:
+    from aiohttp import web
+
+    from proxy.allowlist import Entry
+    from tandem.app import create_app
+    from tandem.store import Store
+    from viewer.routes import DEMO_START
+
+    store = Store(settings.data_dir)
+    demo = None
+    extra: tuple[Entry, ...] = ()
+    if settings.demo:
+        from demosite import start_demo
+
+        p = settings.port
+        demo = await start_demo("127.0.0.1", (p + 1, p + 2, p + 3))
+        extra = tuple(Entry(h) for h in demo.hosts)
+    app = create_app(settings, store=store, extra_allow=extra)
+    if demo is not None:
+        app[DEMO_START] = demo.shop + "/"
+
+    new_key = None
+    if not settings.admin_key and not store.has_api_keys():
+        new_key = store.create_api_key("admin")
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+
+    base = app[__import__("tandem.appkeys", fromlist=["BASE"]).BASE]
+    lines = [f"Tandem is running. Open {base.url}/"]
+    if new_key:
+        lines.append(f"Admin API key (shown once, stored hashed): {new_key}")
+    if demo is not None:
+        lines.append(f"Demo site: {demo.shop}  (also {demo.cdn}, {demo.widgets})")
+    allow = app[__import__("tandem.appkeys", fromlist=["ALLOWLIST"]).ALLOWLIST]
+    if allow.open:
+        lines.append("Allowlist is empty: every public site may be co-browsed.")
+    else:
+        lines.append("Allowlist: " + ", ".join(e.pattern for e in allow.entries))
+    if settings.allow_private:
+        lines.append("Private networks allowed for: " + ", ".join(str(n) for n in settings.allow_private[:4]) + (" …" if len(settings.allow_private) > 4 else ""))
+    print("\n".join(lines), flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        if demo is not None:
+            await demo.close()
+        store.close()
