@@ -45,4 +45,4 @@ async function main() {
   console.log(`${OUTFILE}: ${code.length} bytes, ${gzipSync(code, { level: 9 }).length} gzipped`);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
