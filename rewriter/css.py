@@ -1,0 +1,567 @@
+"""CSS rewriter: maps every URL in a stylesheet or a ``style`` attribute through the URL mapper.
+
+Theory of operation
+-------------------
+The scanner follows the tokenizer of CSS Syntax Level 3 exactly as far as it must to know where
+the URLs are, and no further: it builds no tokens. A compiled regex jumps from one spot that can
+matter to the next -- a comment start, a quote, a backslash, ``@import`` / ``@namespace``,
+``url(`` / ``src(`` / ``image-set(`` -- and everything in between is copied unchanged. At each
+spot one small routine consumes one construct the way the tokenizer would:
+
+* comments ``/* ... */`` are skipped (to the end when unterminated);
+* strings honour escapes and line continuations; an unescaped newline makes a bad-string, whose
+  content is never a URL;
+* ``url(`` followed (after whitespace) by a quote is a function and its string is the URL;
+  otherwise it is a url token: whitespace trimmed, escapes decoded, and a quote, ``(``, a control
+  character or whitespace inside makes it a bad-url, which is skipped to its ``)`` untouched;
+* the string after ``@import`` and the bare strings at the top level of ``image-set()`` /
+  ``-webkit-image-set()`` are URLs; a string anywhere else is not. ``@namespace`` URLs name a
+  namespace and are never fetched, so they are skipped;
+* a backslash outside a string starts (or continues) an identifier with escapes; it is decoded so
+  that ``u\\72l(`` is still ``url(`` and ``\\41 url(`` is not.
+
+Each URL is decoded (CSS escapes, and in byte mode the stylesheet's charset) and handed to
+:meth:`UrlRewriter.rewrite`. The mapper changes only a prefix (scheme and authority), so only the
+part of the raw span that decodes to the changed prefix is replaced, escaped for its quoting; the
+rest of the span keeps its original bytes, escapes included. Nothing outside URL spans changes.
+
+Bytes are handled without loss: ASCII-compatible charsets are scanned as latin-1 (one byte, one
+character; CSS syntax is ASCII) and encoded back the same way; a URL value with non-ASCII bytes is
+decoded with the real charset before mapping. Charsets whose multi-byte characters can contain
+ASCII bytes (Shift_JIS, GBK, Big5, ISO-2022-*) are decoded for real, and only when they
+round-trip exactly. UTF-16/32 content passes through unchanged.
+
+The rewriter never raises: on anything unexpected it returns its input unchanged and counts it in
+:data:`stats`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from .urls import UrlRewriter
+
+# Only the first 1024 bytes may hold the @charset rule (CSS Syntax 3, "determine the fallback
+# encoding"); anything later is not a charset declaration.
+CHARSET_SCAN_BYTES = 1024
+
+# Charsets whose multi-byte characters use bytes in the ASCII range (e.g. a Shift_JIS trail byte
+# 0x5C reads as a backslash): scanning them as latin-1 could misread the syntax, so they are
+# decoded with the real codec (if the bytes round-trip exactly). Python codec names.
+ASCII_TRAIL_CODECS = frozenset({
+    "shift_jis", "cp932", "shift_jis_2004", "shift_jisx0213",
+    "gbk", "gb18030", "gb2312", "hz",
+    "big5", "big5hkscs", "cp950",
+    "johab",
+    "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
+    "iso2022_jp_ext", "iso2022_kr",
+    "utf-7",
+})
+
+# Byte-order marks, longest first (UTF-32LE starts with the UTF-16LE mark).
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(slots=True)
+class CssStats:
+    """Process-wide counters: how often the rewriter passed content through unchanged, and why."""
+
+    failed: int = 0  # an unexpected exception: the input was returned unchanged
+    unscannable: int = 0  # a charset we cannot scan (UTF-16/32, non-round-tripping bytes)
+    url_errors: int = 0  # the URL mapper raised for one URL: that URL was left as it was
+
+
+stats = CssStats()
+
+_NAME = r"A-Za-z0-9_\-\x80-\U0010FFFF"  # CSS name code points (non-ASCII included)
+_ESCAPE = r"\\(?:[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?|[^\n\r\f]|\Z)"  # a valid escape
+
+_FUNCTIONS = ("-webkit-image-set", "image-set", "url", "src")  # longest first
+_IMAGE_SETS = ("image-set", "-webkit-image-set")
+
+
+def _ci(word: str) -> str:
+    """A regex for ``word``, ASCII case-insensitive (without re.I, which would cost speed)."""
+    return "".join("[%s%s]" % (c.lower(), c.upper()) if c.isalpha() else re.escape(c) for c in word)
+
+
+# The spots worth stopping at outside strings and comments. Every alternative starts with one
+# literal character, so the regex engine can skip ahead at C speed. A function is found at its
+# "(": it must follow one of our names, which must start a token -- not follow a name code point
+# (that would make it the tail of another identifier or a number's unit), "#" (hash) or "@".
+# Function and at-rule names are ASCII case-insensitive.
+_SPOT = r"/\*|\"|'|\\|@(?:%s|%s)(?![%s\\])|\((?:%s)" % (
+    _ci("import"),
+    _ci("namespace"),
+    _NAME,
+    "|".join(r"(?<=%s\()(?<![%s#@]%s\()" % (_ci(f), _NAME, _ci(f)) for f in _FUNCTIONS),
+)
+_MAIN_RE = re.compile(_SPOT)
+_IN_SET_RE = re.compile(_SPOT + r"|\(|\)")  # inside image-set(): every paren, to track nesting
+
+_WS_RE = re.compile(r"[ \t\n\r\f]*")
+_HEX_RE = re.compile(r"[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?")
+# A string's body after its quote, in one match: plain runs and escapes (a hex escape eats one
+# whitespace, even a newline; a backslash before a newline is a line continuation), up to the
+# closing quote (group 1), an unescaped newline (bad-string) or the end. No backtracking: every
+# stop has an alternative that ends the match.
+_STRING_RE = {
+    q: re.compile(
+        r"(?:[^%s\\\n\r\f]+|\\(?:[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?|\r\n|[\s\S]|\Z))*(%s|)" % (q, q)
+    )
+    for q in "\"'"
+}
+# Inside an unquoted url token: where the plain run of URL characters stops.
+_URL_STOP_RE = re.compile(r"[)\"'(\\ \t\n\r\f\x01-\x08\x0b\x0e-\x1f\x7f]")
+_BAD_URL_STOP_RE = re.compile(r"[)\\]")
+_IDENT_RE = re.compile(r"(?:[%s]|%s)*" % (_NAME, _ESCAPE))
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_URL_FN_RE = re.compile(_ci("url("))
+_DECODE_RE = re.compile(
+    r"\\(?:([0-9A-Fa-f]{1,6})(?:\r\n|[ \t\n\r\f])?|(\r\n|[\n\r\f])|(.)|\Z)|(\r\n|[\r\f])|\x00", re.S
+)
+_CHARSET_RE = re.compile(rb'@charset "([^";]*)";')
+
+_NEWLINES = "\n\r\f"
+_NEWLINE_PREFIXES = tuple(_NEWLINES)
+_WHITESPACE = " \t\n\r\f"
+_MUST_ESCAPE_UNQUOTED = frozenset("\"'()\\")
+
+
+def _skip_comment(text: str, pos: int) -> int:
+    """``pos`` is at ``/*``; the index after the comment."""
+    end = text.find("*/", pos + 2)
+    return len(text) if end < 0 else end + 2
+
+
+def _skip_ws_comments(text: str, pos: int) -> int:
+    while True:
+        pos = _WS_RE.match(text, pos).end()
+        if not text.startswith("/*", pos):
+            return pos
+        pos = _skip_comment(text, pos)
+
+
+def _after_escape(text: str, pos: int) -> int:
+    """``pos`` is at a backslash that starts a valid escape or line continuation; the index after it."""
+    k = pos + 1
+    if k >= len(text):
+        return k
+    c = text[k]
+    if c == "\r":
+        return k + 2 if text.startswith("\n", k + 1) else k + 1
+    if c in "\n\f":
+        return k + 1
+    m = _HEX_RE.match(text, k)
+    return m.end() if m else k + 1
+
+
+def _scan_string(text: str, pos: int) -> tuple[int, int, bool]:
+    """``pos`` is at a quote. Returns (content end, token end, good); bad-strings are not good."""
+    m = _STRING_RE[text[pos]].match(text, pos + 1)
+    end = m.end()
+    if m.group(1):
+        return end - 1, end, True
+    if end < len(text):
+        return end, end, False  # bad-string: an unescaped newline, which is not part of it
+    return end, end, True  # EOF ends the string (a parse error, still a string)
+
+
+def _skip_bad_url(text: str, pos: int) -> int:
+    """Bad-url recovery: consume up to and including ``)``, stepping over valid escapes."""
+    while True:
+        m = _BAD_URL_STOP_RE.search(text, pos)
+        if m is None:
+            return len(text)
+        j = m.start()
+        if text[j] == ")":
+            return j + 1
+        nxt = text[j + 1: j + 2]
+        pos = j + 1 if nxt and nxt in _NEWLINES else _after_escape(text, j)
+
+
+def _scan_url_token(text: str, pos: int) -> tuple[int, int, int]:
+    """``pos`` is after ``url(`` and its whitespace (no quote follows).
+
+    Returns (value start, value end, token end); value end is -1 for a bad-url.
+    """
+    n = len(text)
+    i = pos
+    while True:
+        m = _URL_STOP_RE.search(text, i)
+        if m is None:
+            return pos, n, n  # EOF ends the token
+        j = m.start()
+        c = text[j]
+        if c == ")":
+            return pos, j, j + 1
+        if c in _WHITESPACE:
+            k = _WS_RE.match(text, j).end()
+            if k >= n:
+                return pos, j, n
+            if text[k] == ")":
+                return pos, j, k + 1
+        elif c == "\\" and not text.startswith(_NEWLINE_PREFIXES, j + 1):
+            i = _after_escape(text, j)
+            continue
+        return pos, -1, _skip_bad_url(text, j)
+
+
+def _hex_escape(c: str) -> str:
+    return "\\%x " % ord(c)
+
+
+def _decode(raw: str, in_string: bool, codec: str | None) -> tuple[str, list[int]]:
+    """Unescape a URL's raw span. Returns the value and, per value character, where its raw
+    segment starts, plus ``len(raw)`` at the end: ``raw[starts[j]:]`` decodes to ``value[j:]``.
+
+    With ``codec``, ``raw`` is latin-1 text standing for bytes in that charset: plain runs are
+    decoded with it (undecodable bytes become lone surrogates, as ``surrogateescape`` does).
+    """
+    out: list[str] = []
+    starts: list[int] = []
+    seg = 0  # where the next value character's raw segment starts
+
+    def plain(a: int, b: int) -> None:
+        nonlocal seg
+        if a >= b:
+            return
+        run = raw[a:b]
+        if codec is None or run.isascii():
+            out.append(run)
+            starts.append(seg)
+            starts.extend(range(a + 1, b))
+        else:
+            pos = a
+            for ch in run.encode("latin-1").decode(codec, "surrogateescape"):
+                out.append(ch)
+                starts.append(seg if pos == a else pos)
+                pos += len(ch.encode(codec, "surrogateescape"))
+        seg = b
+
+    prev = 0
+    for m in _DECODE_RE.finditer(raw):
+        plain(prev, m.start())
+        hexa, cont, char, newline = m.groups()
+        if hexa is not None:
+            cp = int(hexa, 16)
+            ch = "\ufffd" if cp == 0 or 0xD800 <= cp <= 0xDFFF or cp > 0x10FFFF else chr(cp)
+        elif cont is not None:
+            ch = ""  # a line continuation: nothing (a url token never holds one)
+        elif char is not None:
+            ch = char
+        elif newline is not None:
+            ch = "\n"
+        elif m.group() == "\\":
+            ch = "" if in_string else "\ufffd"  # backslash before EOF
+        else:
+            ch = "\ufffd"  # NUL
+        if ch:
+            out.append(ch)
+            starts.append(seg)
+            seg = m.end()
+        prev = m.end()
+    plain(prev, len(raw))
+    starts.append(len(raw))
+    return "".join(out), starts
+
+
+def _escape(value: str, quote: str | None, codec: str | None) -> str:
+    """Write ``value`` so that it reads back as itself inside the given quoting (None: unquoted url)."""
+    out = []
+    for c in value:
+        o = ord(c)
+        if o < 0x80:
+            if c == "\\" or c == quote or (quote is None and c in _MUST_ESCAPE_UNQUOTED):
+                out.append("\\" + c)
+            elif c in _NEWLINES or (quote is None and (o <= 0x20 or o == 0x7F)):
+                out.append(_hex_escape(c))
+            else:
+                out.append(c)
+        elif codec is None:
+            out.append(c)
+        else:
+            try:
+                out.append(c.encode(codec, "surrogateescape").decode("latin-1"))
+            except UnicodeError:
+                out.append(_hex_escape(c))
+    return "".join(out)
+
+
+def _common_prefix(a: str, b: str, limit: int) -> int:
+    """Length of the longest common prefix, at most ``limit``."""
+    lo, hi = 0, max(limit, 0)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str) -> int:
+    """Length of the longest common suffix (binary search over C-speed slice compares)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid:] == b[len(b) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _function_name(text: str, pos: int) -> str | None:
+    """Which of our functions the ``(`` at ``pos`` opens, if any."""
+    before = text[max(0, pos - len(_FUNCTIONS[0]) - 1): pos].lower()
+    for name in _FUNCTIONS:
+        if before.endswith(name):
+            k = len(before) - len(name) - 1
+            if k < 0 or not (before[k] in _NAME_CHARS or before[k] in "#@" or before[k] >= "\x80"):
+                return name
+            return None
+    return None
+
+
+class _Rewriter:
+    """One pass over one text. ``codec`` is set when the text is latin-1 standing for bytes."""
+
+    def __init__(self, text: str, urls: UrlRewriter, codec: str | None) -> None:
+        self.text = text
+        self.urls = urls
+        self.codec = codec
+        self.out: list[str] = []
+        self.copied = 0  # text[:copied] is already in out
+        self.depth = 0  # paren depth while inside image-set()
+        self.sets: list[int] = []  # the depth of each open image-set()
+
+    # -- replacing one URL ------------------------------------------------------------------
+    def url(self, a: int, b: int, quote: str | None) -> None:
+        """The URL whose raw span is text[a:b], inside the given quoting."""
+        raw = self.text[a:b]
+        if not raw:
+            return
+        codec = self.codec
+        slow = "\\" in raw or "\x00" in raw or (codec is not None and not raw.isascii())
+        if slow:
+            value, starts = _decode(raw, quote is not None, codec)
+        else:
+            value, starts = raw, None
+        try:
+            new = self.urls.rewrite(value)
+        except Exception:  # noqa: BLE001 - one bad URL must not lose the stylesheet
+            stats.url_errors += 1
+            return
+        if new == value:
+            return
+        # Replace only the middle that changed; the raw text of the common prefix and suffix stays.
+        keep = _common_suffix(new, value)
+        pre = _common_prefix(new, value, min(len(new), len(value)) - keep)
+        cut = len(value) - keep
+        middle = _escape(new[pre: len(new) - keep], quote, codec)
+        if starts is None:
+            raw_pre, raw_cut = pre, cut
+        else:
+            raw_pre, raw_cut = starts[pre], starts[cut]
+            # An escape kept at the edge of the middle could merge with it (``\74`` + ``a``):
+            # check by decoding, and if it reads differently write the whole URL anew.
+            if _decode(raw[:raw_pre] + middle + raw[raw_cut:], quote is not None, codec)[0] != new:
+                middle, raw_pre, raw_cut = _escape(new, quote, codec), 0, len(raw)
+        self.out.append(self.text[self.copied: a + raw_pre])
+        self.out.append(middle)
+        self.copied = a + raw_cut
+
+    def string_url(self, pos: int) -> int:
+        """``pos`` at a quote of a string that is a URL; returns the index after the string."""
+        end, after, good = _scan_string(self.text, pos)
+        if good:
+            self.url(pos + 1, end, self.text[pos])
+        return after
+
+    # -- constructs -------------------------------------------------------------------------
+    def function(self, name: str, pos: int) -> int:
+        """``pos`` after ``name(``; returns where scanning resumes."""
+        text = self.text
+        if name in _IMAGE_SETS:
+            self.depth += 1
+            self.sets.append(self.depth)
+            return pos
+        q = _WS_RE.match(text, pos).end()
+        if q < len(text) and text[q] in "\"'":
+            if self.sets:
+                self.depth += 1  # url("...") is a function: its ")" comes later
+            return self.string_url(q)
+        if name != "url":
+            if self.sets:
+                self.depth += 1  # src(<not a string>): an ordinary function
+            return pos
+        start, end, after = _scan_url_token(text, q)
+        if end >= 0:
+            self.url(start, end, None)
+        return after
+
+    def at_rule(self, name: str, pos: int) -> int:
+        """``pos`` after ``@import`` or ``@namespace``."""
+        text = self.text
+        q = _skip_ws_comments(text, pos)
+        if name == "import":
+            if q < len(text) and text[q] in "\"'":
+                return self.string_url(q)
+            return q  # url(...) or garbage: the main loop sees it
+        # @namespace [prefix] (string | url): a name, not a resource; skip it untouched.
+        for _ in range(2):
+            if q >= len(text):
+                return q
+            if text[q] in "\"'":
+                return _scan_string(text, q)[1]
+            m = _URL_FN_RE.match(text, q)
+            if m:
+                q = _WS_RE.match(text, m.end()).end()
+                if q < len(text) and text[q] in "\"'":
+                    return _scan_string(text, q)[1]
+                return _scan_url_token(text, q)[2]
+            q = _skip_ws_comments(text, _IDENT_RE.match(text, q).end())
+        return q
+
+    def escaped_ident(self, pos: int, floor: int) -> int:
+        """``pos`` at a backslash outside strings: an identifier with escapes (or a stray ``\\``)."""
+        text = self.text
+        if text.startswith(_NEWLINE_PREFIXES, pos + 1):
+            return pos + 1  # not an escape: a delim token
+        start = pos
+        while start > floor and (text[start - 1] in _NAME_CHARS or text[start - 1] >= "\x80"):
+            start -= 1
+        end = _IDENT_RE.match(text, pos).end()
+        name = _decode(text[start:end], False, None)[0].lower()
+        before = text[start - 1] if start > 0 else ""
+        if before == "@" and name in ("import", "namespace"):
+            return self.at_rule(name, end)
+        if before not in ("#", "@") and text.startswith("(", end):
+            if name in _FUNCTIONS:
+                return self.function(name, end + 1)
+        return end
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> str:
+        text = self.text
+        n = len(text)
+        pos = 0
+        while pos < n:
+            m = (_IN_SET_RE if self.sets else _MAIN_RE).search(text, pos)
+            if m is None:
+                break
+            j = m.start()
+            c = text[j]
+            if c == "/":
+                pos = _skip_comment(text, j)
+            elif c == '"' or c == "'":
+                if self.sets and self.depth == self.sets[-1]:
+                    pos = self.string_url(j)  # a bare string in image-set() is a URL
+                else:
+                    pos = _scan_string(text, j)[1]
+            elif c == "\\":
+                pos = self.escaped_ident(j, pos)
+            elif c == "@":
+                pos = self.at_rule(m.group()[1:].lower(), m.end())
+            elif c == "(":
+                name = _function_name(text, j)
+                if name is None:
+                    self.depth += 1  # only inside image-set(): some other function or a bare "("
+                    pos = m.end()
+                else:
+                    pos = self.function(name, m.end())
+            elif c == ")":
+                if self.depth == self.sets[-1]:
+                    self.sets.pop()
+                self.depth -= 1
+                pos = m.end()
+        if not self.out:
+            return text
+        self.out.append(text[self.copied:])
+        return "".join(self.out)
+
+
+def rewrite_css(text: str, urls: UrlRewriter) -> str:
+    """Map every URL in a stylesheet, or in a declaration list such as a ``style`` attribute."""
+    return _rewrite(text, urls, None)
+
+
+def _rewrite(text: str, urls: UrlRewriter, codec: str | None) -> str:
+    try:
+        return _Rewriter(text, urls, codec).run()
+    except Exception:  # noqa: BLE001 - rewriters never raise into a response
+        stats.failed += 1
+        return text
+
+
+# Where the Encoding Standard gives a label to a superset of what Python's codec of that name
+# decodes, use the superset's codec, so that its extra characters are read as the browser does.
+_WHATWG_CODECS = {
+    "gb2312": "gbk",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
+    "euc_kr": "cp949",
+    "iso8859-1": "cp1252",
+    "ascii": "cp1252",
+}
+
+
+def _codec_name(label: str) -> str | None:
+    try:
+        name = codecs.lookup(label.strip()).name
+    except (LookupError, ValueError):
+        return None
+    return _WHATWG_CODECS.get(name, name)
+
+
+def sniff_charset(data: bytes, charset: str | None = None) -> tuple[str, int]:
+    """The stylesheet's charset (Python codec name) and the length of its BOM.
+
+    Order as in CSS Syntax 3: BOM, then the transport ``charset``, then ``@charset "...";`` at
+    the very start (where UTF-16 means UTF-8: a file that reads as ASCII is not UTF-16), then UTF-8.
+    """
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name, len(bom)
+    if charset:
+        name = _codec_name(charset)
+        if name is not None:
+            return name, 0
+    m = _CHARSET_RE.match(data, 0, CHARSET_SCAN_BYTES)
+    if m:
+        name = _codec_name(m.group(1).decode("latin-1"))
+        if name is not None:
+            return ("utf-8" if name.startswith("utf-16") else name), 0
+    return "utf-8", 0
+
+
+def rewrite_css_bytes(data: bytes, urls: UrlRewriter, charset: str | None = None) -> bytes:
+    """Map every URL in a stylesheet given as bytes; every other byte is returned as it came."""
+    try:
+        codec, bom = sniff_charset(data, charset)
+        if codec.startswith(("utf-16", "utf-32")):
+            stats.unscannable += 1
+            return data
+        body = data[bom:]
+        if codec in ASCII_TRAIL_CODECS:
+            text = body.decode(codec, "surrogateescape")
+            if text.encode(codec, "surrogateescape") != body:
+                stats.unscannable += 1
+                return data
+            out = _rewrite(text, urls, None)
+            return data if out is text else data[:bom] + out.encode(codec, "surrogateescape")
+        text = body.decode("latin-1")
+        out = _rewrite(text, urls, codec)
+        return data if out is text else data[:bom] + out.encode("latin-1")
+    except Exception:  # noqa: BLE001 - rewriters never raise into a response
+        stats.failed += 1
+        return data
