@@ -47,7 +47,8 @@ def _nav(origins: Origins, current: str, viewer: Viewer) -> str:
     else:
         active = ' aria-current="page"' if current == "/account" else ""
         items.append(
-            f'      <a href="/account" id="nav-account"{active}>{escape(viewer.username)}</a>'
+            f'      <a href="/account" id="nav-account" title="Signed in as {escape(viewer.username)}"'
+            f'{active}>Account</a>'
         )
         items.append(
             '      <form method="post" action="/logout">'
