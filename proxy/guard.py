@@ -80,19 +80,15 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 def address_allowed(address: str, allowed: Sequence[IPNetwork] = ()) -> bool:
     """True if the proxy may connect to ``address`` (an IP literal without brackets)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
     if isinstance(ip, ipaddress.IPv6Address):
-        v4 = _embedded_v4(ip)
-        if v4 is not None:
-            candidates.append(v4)
-    for cand in candidates:
-        if any(cand in net for net in allowed if net.version == cand.version):
-            continue
-        if any(cand in net for net in BLOCKED_NETWORKS if net.version == cand.version):
-            return False
-        if not cand.is_global:
-            return False
-    return True
+        # An IPv6 address that carries an IPv4 one (mapped, 6to4, NAT64, Teredo) reaches that
+        # IPv4 host: judge it by the embedded address.
+        ip = _embedded_v4(ip) or ip
+    if any(ip in net for net in allowed if net.version == ip.version):
+        return True
+    if any(ip in net for net in BLOCKED_NETWORKS if net.version == ip.version):
+        return False
+    return ip.is_global
 
 
 def is_localhost_name(host: str) -> bool:

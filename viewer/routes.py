@@ -153,7 +153,7 @@ async def enter(request: web.Request) -> web.StreamResponse:
         return error_page(403, "This link is not valid", "The invite link is wrong or has expired. Ask for a new one.", code="invalid_invite")
     base = request.app[appkeys.BASE]
     target = session.url_rewriter(base).to_proxy(session.start_url)
-    resp = web.HTTPSeeOther(target)
+    resp = web.Response(status=303, headers={"Location": target})
     resp.set_cookie(
         sessions.cookie_name(sid),
         sessions.credential(sid, role),

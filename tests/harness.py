@@ -1,0 +1,121 @@
+"""Test factories: a real Tandem server on loopback, real upstreams, a client that resolves *.localhost.
+
+Tests state only what they care about: ``await tandem(settings...)`` gives a running
+server; ``await t.session(start_url)`` creates a session through the API and
+enters it (the credential cookie lands in the client's jar), and ``s.url(upstream)``
+gives the proxied URL for any upstream URL of that session.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.abc import AbstractResolver
+
+from proxy.guard import LOOPBACK_ONLY
+from rewriter.urls import ProxyBase, UrlRewriter
+from tandem import appkeys
+from tandem.app import create_app
+from tandem.settings import Settings
+
+ADMIN_KEY = "test-admin-key-0123456789"
+
+
+class LoopbackResolver(AbstractResolver):
+    """Resolves every name to 127.0.0.1, as Chromium does for *.localhost."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET):
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        pass
+
+
+def client_session(**kw: Any) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=LoopbackResolver(), force_close=False), **kw)
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Run an aiohttp app on an ephemeral loopback port; returns (runner, origin)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = free_socket()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    return runner, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@dataclass
+class ProxiedSession:
+    sid: str
+    leader_url: str
+    base: ProxyBase
+    app: web.Application | None = None
+
+    def url(self, upstream_url: str) -> str:
+        """The proxied URL; alias labels get registered with the live session, as page rewriting would."""
+        if self.app is not None:
+            session = self.app[appkeys.SESSIONS].get(self.sid)
+            if session is not None:
+                return session.url_rewriter(self.base).to_proxy(upstream_url)
+        return UrlRewriter(self.base, self.sid).to_proxy(upstream_url)
+
+
+@dataclass
+class Tandem:
+    app: web.Application
+    runner: web.AppRunner
+    settings: Settings
+    base: ProxyBase
+    client: aiohttp.ClientSession
+    sessions: list[ProxiedSession] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.base.url
+
+    async def api(self, method: str, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        headers = kw.pop("headers", {"Authorization": f"Bearer {ADMIN_KEY}"})
+        return await self.client.request(method, self.url + path, headers=headers, **kw)
+
+    async def session(self, start_url: str, enter: bool = True) -> ProxiedSession:
+        resp = await self.api("POST", "/api/v1/sessions", json={"url": start_url})
+        body = await resp.json()
+        assert resp.status == 201, body
+        s = ProxiedSession(body["session_id"], body["leader_url"], self.base, self.app)
+        if enter:
+            r = await self.client.get(s.leader_url, allow_redirects=False)
+            assert r.status == 303, await r.text()
+        self.sessions.append(s)
+        return s
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.runner.cleanup()
+
+
+async def start_tandem(tmp_path: Path, **overrides: Any) -> Tandem:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    values: dict[str, Any] = dict(port=port, data_dir=tmp_path / "data", allow_private=LOOPBACK_ONLY, admin_key=ADMIN_KEY)
+    values.update(overrides)
+    extra = values.pop("extra_allow", ())
+    settings = Settings(**values)
+    app = create_app(settings, extra_allow=extra)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    base = ProxyBase(settings.public_scheme, settings.base_domain)
+    return Tandem(app, runner, settings, base, client_session(cookie_jar=aiohttp.CookieJar()))
