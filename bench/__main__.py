@@ -1,0 +1,280 @@
+"""``python -m bench``: Tandem vs the upstream directly vs a bare pass-through proxy, on loopback.
+
+Flags: ``--quick`` (short runs), ``--duration S``, ``--warmup S``, ``--connections N``,
+``--huge-mib N`` (size of the memory-check body), ``--no-memory``, ``--aiohttp``
+(use the aiohttp load loop even if wrk is installed), ``--keep`` (keep the temp
+dir with server logs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.cookies
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from rewriter.labels import Origin, encode
+
+from . import loadgen
+from .pages import blob, html_page
+from .procs import Children, free_port, request, rss_kib, wait_ready
+
+DURATION = 8.0  # seconds measured per (target, resource)
+WARMUP = 2.0  # seconds of load thrown away first (connection pools, allocator, caches)
+QUICK_DURATION = 3.0
+QUICK_WARMUP = 1.0
+CONNECTIONS = 16  # concurrent keep-alive connections from the load generator
+HUGE_MIB = 1024  # the issue's 1 GB streamed body
+RSS_INTERVAL = 0.25  # seconds between RSS samples during the 1 GiB download
+FLAT_LIMIT_MIB = 32  # "flat": peak RSS growth stays under this while 1 GiB streams through
+TARGET_BINARY = 0.8  # issue: streamed binary >= 0.8x the bare pass-through's throughput
+TARGET_HTML = 0.5  # issue: rewritten HTML >= 0.5x
+
+RESOURCES = (("html", "/page.html", "50 KB HTML (rewritten)"), ("blob", "/blob.bin", "1 MB binary (streamed)"))
+TARGETS = (("direct", "upstream direct"), ("bare", "bare proxy"), ("tandem", "Tandem"))
+
+
+@dataclass
+class Endpoint:
+    port: int
+    headers: dict[str, str]
+
+
+def tandem_command() -> list[str]:
+    script = Path(sys.executable).parent / "tandem"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; sys.argv[0] = 'tandem'; from tandem.cli import main; main()"]
+
+
+def start_servers(children: Children, tmp: Path, huge_size: int) -> tuple[dict[str, Endpoint], dict[str, int]]:
+    uport, bport, tport = free_port(), free_port(), free_port()
+    up = children.start("upstream", [sys.executable, "-m", "bench.upstream", "--port", str(uport),
+                                     "--huge-size", str(huge_size)])
+    bare = children.start("bare", [sys.executable, "-m", "bench.passthrough", "--port", str(bport),
+                                   "--upstream", f"http://127.0.0.1:{uport}"])
+    admin = secrets.token_urlsafe(24)
+    tandem = children.start("tandem", tandem_command() + [
+        "serve", "--port", str(tport), "--allow-private-networks", "loopback", "--data-dir", str(tmp / "data")],
+        env={"TANDEM_ADMIN_KEY": admin})
+    base = f"tandem.localhost:{tport}"
+    wait_ready(up, uport)
+    wait_ready(bare, bport, "/healthz")
+    wait_ready(tandem, tport, "/healthz", {"Host": base})
+
+    # A session through the REST API, then its leader link for the participant cookie.
+    start_url = f"http://127.0.0.1:{uport}/page.html"
+    status, _, body = request(tport, "POST", "/api/v1/sessions",
+                              {"Host": base, "Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+                              json.dumps({"url": start_url}).encode())
+    if status != 201:
+        raise RuntimeError(f"session API answered {status}: {body[:500]!r}")
+    created = json.loads(body)
+    sid = created["session_id"]
+    enter = urlsplit(created["leader_url"])
+    status, headers, body = request(tport, "GET", f"{enter.path}?{enter.query}", {"Host": enter.netloc})
+    if status != 303:
+        raise RuntimeError(f"enter link answered {status}: {body[:500]!r}")
+    jar = http.cookies.SimpleCookie()
+    for value in headers.get_all("Set-Cookie") or []:
+        jar.load(value)
+    cookie_name = f"tandem_p_{sid}"
+    if cookie_name not in jar:
+        raise RuntimeError(f"enter link set no {cookie_name} cookie")
+    label, is_alias = encode(sid, Origin("http", "127.0.0.1", uport))
+    proxied_host = f"{label}.{base}"
+    location = urlsplit(headers["Location"])
+    if location.netloc != proxied_host or is_alias:
+        raise RuntimeError(f"enter redirected to {headers['Location']}, expected host {proxied_host}")
+    endpoints = {
+        "direct": Endpoint(uport, {"Host": f"127.0.0.1:{uport}"}),
+        "bare": Endpoint(bport, {"Host": f"127.0.0.1:{bport}"}),
+        "tandem": Endpoint(tport, {"Host": proxied_host, "Cookie": f"{cookie_name}={jar[cookie_name].value}"}),
+    }
+    return endpoints, {"upstream": up.pid, "bare": bare.pid, "tandem": tandem.pid, "uport": uport}
+
+
+def preflight(endpoints: dict[str, Endpoint], uport: int) -> dict[tuple[str, str], int]:
+    """One request per (target, resource): status 200, right bytes, HTML really rewritten by Tandem."""
+    page = html_page(f"http://127.0.0.1:{uport}")
+    data_sha = hashlib.sha256(blob()).hexdigest()
+    sizes = {}
+    for target, ep in endpoints.items():
+        for res, path, _ in RESOURCES:
+            status, headers, body = request(ep.port, "GET", path, ep.headers)
+            if status != 200:
+                raise RuntimeError(f"preflight {target} {path}: status {status}: {body[:300]!r}")
+            if res == "blob" and hashlib.sha256(body).hexdigest() != data_sha:
+                raise RuntimeError(f"preflight {target} {path}: body differs from the upstream's ({len(body)} bytes)")
+            if res == "html" and target != "tandem" and body != page:
+                raise RuntimeError(f"preflight {target} {path}: body differs from the upstream's")
+            if res == "html" and target == "tandem":
+                text = body.decode("utf-8")
+                proxied_origin = "http://" + ep.headers["Host"]
+                if "/__tandem/runtime.js" not in text or f'href="{proxied_origin}/product/' not in text:
+                    raise RuntimeError("preflight tandem /page.html: the page was not rewritten as expected")
+                if f"http://127.0.0.1:{uport}/product/" in text:
+                    raise RuntimeError("preflight tandem /page.html: upstream links left unrewritten")
+            sizes[(target, res)] = len(body)
+    return sizes
+
+
+def fmt_ratio(r: float) -> str:
+    return f"{r:.2f}x"
+
+
+def run_memory(label: str, pid: int, ep: Endpoint, huge_size: int) -> dict:
+    start = rss_kib(pid)
+    samples = [start]
+    dl = loadgen.download(f"http://127.0.0.1:{ep.port}/huge", ep.headers)
+    deadline = time.monotonic() + loadgen.DOWNLOAD_TOTAL_TIMEOUT + 30
+    try:
+        while dl.poll() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{label}: 1 GiB download did not finish in time")
+            samples.append(rss_kib(pid))
+            time.sleep(RSS_INTERVAL)
+        out, err = dl.communicate()
+    finally:
+        if dl.poll() is None:
+            dl.kill()
+            dl.wait()
+    if dl.returncode != 0:
+        raise RuntimeError(f"{label}: download client failed: {err.strip()[-1500:]}")
+    result = json.loads(out)
+    if result["status"] != 200 or result["bytes"] != huge_size:
+        raise RuntimeError(f"{label}: download got status {result['status']}, {result['bytes']} of {huge_size} bytes")
+    time.sleep(0.5)  # let the handler finish and the allocator settle before the last sample
+    end = rss_kib(pid)
+    samples.append(end)
+    return {
+        "label": label, "start": start / 1024, "peak": max(samples) / 1024, "end": end / 1024,
+        "growth": (max(samples) - start) / 1024, "samples": len(samples),
+        "mib_s": result["bytes"] / result["seconds"] / 1024 ** 2, "seconds": result["seconds"],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_DURATION:.0f}s runs, {QUICK_WARMUP:.0f}s warm-up")
+    p.add_argument("--duration", type=float, help=f"seconds per measurement (default {DURATION:.0f})")
+    p.add_argument("--warmup", type=float, help=f"seconds of warm-up per measurement (default {WARMUP:.0f})")
+    p.add_argument("--connections", type=int, default=CONNECTIONS)
+    p.add_argument("--huge-mib", type=int, default=HUGE_MIB, help="size of the streamed body for the memory check")
+    p.add_argument("--no-memory", action="store_true", help="skip the 1 GiB memory check")
+    p.add_argument("--aiohttp", action="store_true", help="use the aiohttp load loop even if wrk is installed")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (server logs) after the run")
+    args = p.parse_args()
+    duration = args.duration or (QUICK_DURATION if args.quick else DURATION)
+    warmup = args.warmup if args.warmup is not None else (QUICK_WARMUP if args.quick else WARMUP)
+    if not 1 <= args.connections <= 256 or not 0 < duration <= 60 or not 0 <= warmup <= 30:
+        p.error("bounded runs only: 1..256 connections, 0..60 s duration, 0..30 s warm-up")
+    if not 1 <= args.huge_mib <= 4096:
+        p.error("--huge-mib must be 1..4096")
+    use_wrk = loadgen.wrk_path() is not None and not args.aiohttp
+    huge_size = args.huge_mib * 1024 ** 2
+
+    tool = "wrk (" + subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip() + ")" \
+        if use_wrk else "aiohttp load loop (own process)"
+    print(f"Tandem bench: loopback, {os.cpu_count()} CPUs, Python {platform.python_version()}, aiohttp {aiohttp.__version__}")
+    print(f"load generator: {tool}, 1 thread, {args.connections} connections, {warmup:g}s warm-up + {duration:g}s per run")
+    print("each server in its own process: upstream (aiohttp), bare pass-through proxy (aiohttp), Tandem (tandem serve)\n")
+
+    tmp = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
+    started = time.monotonic()
+    try:
+        with Children(tmp) as children:
+            try:
+                endpoints, pids = start_servers(children, tmp, huge_size)
+                sizes = preflight(endpoints, pids["uport"])
+            except Exception:
+                for c in children.children:
+                    print(f"--- {c.name} log ---\n{c.tail()}", file=sys.stderr)
+                raise
+            print("bodies as served: " + ", ".join(
+                f"{t}/{r} {sizes[(t, r)]:,} B" for r in ("html", "blob") for t in ("direct", "tandem")) + "\n")
+
+            results: dict[tuple[str, str], loadgen.Result] = {}
+            for res, path, _ in RESOURCES:
+                for target, _name in TARGETS:
+                    ep = endpoints[target]
+                    url = f"http://127.0.0.1:{ep.port}{path}"
+                    if warmup > 0:
+                        loadgen.run_load(url, ep.headers, args.connections, warmup, use_wrk)
+                    r = loadgen.run_load(url, ep.headers, args.connections, duration, use_wrk)
+                    if r.bad_status or r.errors:
+                        raise RuntimeError(f"{target} {path}: {r.bad_status} non-2xx responses, {r.errors} errors")
+                    results[(target, res)] = r
+                    print(f"  measured {target:<6} {path:<10} {r.rps:9.1f} req/s", flush=True)
+
+            print()
+            print_table(results)
+            verdicts = print_ratios(results)
+
+            if not args.no_memory:
+                print(f"\nMemory while streaming a {args.huge_mib} MiB body (one client, read and discard; "
+                      f"VmRSS every {RSS_INTERVAL}s):")
+                for label in ("tandem", "bare"):
+                    m = run_memory(label, pids[label], endpoints[label], huge_size)
+                    name = "Tandem" if label == "tandem" else "bare proxy"
+                    print(f"  {name:<10} RSS start {m['start']:.1f} MiB, peak {m['peak']:.1f} MiB, end {m['end']:.1f} MiB; "
+                          f"peak growth {m['growth']:+.1f} MiB over {m['samples']} samples; "
+                          f"{m['mib_s']:.0f} MiB/s ({m['seconds']:.1f}s)")
+                    if label == "tandem":
+                        ok = m["growth"] < FLAT_LIMIT_MIB
+                        verdicts.append(ok)
+                        print(f"  memory flat while streaming {args.huge_mib} MiB through Tandem: growth "
+                              f"{m['growth']:+.1f} MiB (target < {FLAT_LIMIT_MIB} MiB) {'met' if ok else 'MISSED'}")
+            for c in children.children:
+                if c.proc.poll() is not None:
+                    raise RuntimeError(f"{c.name} died during the run:\n{c.tail()}")
+    finally:
+        if args.keep:
+            print(f"\nlogs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nall targets met: {'yes' if all(verdicts) else 'NO'} (bench took {time.monotonic() - started:.0f}s)")
+
+
+def print_table(results: dict[tuple[str, str], loadgen.Result]) -> None:
+    header = f"{'resource':<24} {'target':<16} {'req/s':>9} {'MiB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'vs direct':>9}"
+    print(header)
+    print("-" * len(header))
+    for res, _, res_name in RESOURCES:
+        for target, name in TARGETS:
+            r = results[(target, res)]
+            vs_bare = r.rps / results[("bare", res)].rps
+            vs_direct = r.rps / results[("direct", res)].rps
+            print(f"{res_name:<24} {name:<16} {r.rps:9.1f} {r.bytes_per_s / 1024 ** 2:8.1f} {r.p50_ms:8.2f} "
+                  f"{r.p99_ms:8.2f} {fmt_ratio(vs_bare):>8} {fmt_ratio(vs_direct):>9}")
+        print()
+
+
+def print_ratios(results: dict[tuple[str, str], loadgen.Result]) -> list[bool]:
+    verdicts = []
+    for res, label, target in (("blob", "streamed binary", TARGET_BINARY), ("html", "rewritten HTML", TARGET_HTML)):
+        t, b, d = (results[(x, res)] for x in ("tandem", "bare", "direct"))
+        ratio = t.rps / b.rps
+        ok = ratio >= target
+        verdicts.append(ok)
+        print(f"{label}: Tandem {fmt_ratio(ratio)} bare (target >= {target}x) {'met' if ok else 'MISSED'}; "
+              f"{fmt_ratio(t.rps / d.rps)} direct; p50 {t.p50_ms:.2f} vs {b.p50_ms:.2f} ms bare, "
+              f"p99 {t.p99_ms:.2f} vs {b.p99_ms:.2f} ms bare")
+    return verdicts
+
+
+if __name__ == "__main__":
+    main()

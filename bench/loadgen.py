@@ -1,0 +1,191 @@
+"""Load generation: ``wrk`` when installed, else an aiohttp load loop in its own process.
+
+Both return a :class:`Result`. The aiohttp loop is also the client for the 1 GiB
+download (``download`` mode), so the process whose memory is sampled never
+shares an interpreter with the client.
+
+``python -m bench.loadgen load URL --host H --cookie C --connections N --duration S``
+``python -m bench.loadgen download URL --host H --cookie C``
+each print one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import aiohttp
+
+WRK_TIMEOUT = "10s"  # per request; a 1 MB response under load can exceed wrk's 2 s default
+WRK_GRACE = 30.0  # seconds past the planned duration before a stuck wrk is killed
+DOWNLOAD_READ_TIMEOUT = 30.0  # seconds of silence before the 1 GiB download gives up
+DOWNLOAD_TOTAL_TIMEOUT = 600.0  # hard bound on the 1 GiB download
+
+_UNITS_TIME = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_UNITS_SIZE = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
+
+
+@dataclass
+class Result:
+    tool: str
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    bad_status: int  # responses outside 2xx (wrk: outside 2xx/3xx; the preflight rules out 3xx)
+    errors: int  # socket errors / timeouts / client exceptions
+    bytes_per_s: float
+
+
+def wrk_path() -> str | None:
+    return shutil.which("wrk")
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not m:
+        raise ValueError(f"unparsed wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS_TIME[m.group(2)]
+
+
+def parse_wrk(out: str) -> Result:
+    def find(pattern: str) -> re.Match:
+        m = re.search(pattern, out, re.M)
+        if not m:
+            raise ValueError(f"wrk output lacks {pattern!r}:\n{out}")
+        return m
+
+    rps = float(find(r"^Requests/sec:\s+([\d.]+)").group(1))
+    p50 = _ms(find(r"^\s+50%\s+(\S+)").group(1))
+    p99 = _ms(find(r"^\s+99%\s+(\S+)").group(1))
+    m = find(r"^\s+(\d+) requests in ([\d.]+)(us|ms|s|m|h)")
+    requests, seconds = int(m.group(1)), _ms(m.group(2) + m.group(3)) / 1e3
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    t = find(r"^Transfer/sec:\s+([\d.]+)(B|KB|MB|GB|TB)")
+    return Result(
+        tool="wrk", requests=requests, seconds=seconds, rps=rps, p50_ms=p50, p99_ms=p99,
+        bad_status=int(bad.group(1)) if bad else 0,
+        errors=sum(int(g) for g in sock.groups()) if sock else 0,
+        bytes_per_s=float(t.group(1)) * _UNITS_SIZE[t.group(2)],
+    )
+
+
+def run_wrk(url: str, headers: dict[str, str], connections: int, duration: float) -> Result:
+    cmd = [wrk_path() or "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+           "--latency", "--timeout", WRK_TIMEOUT]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    cmd.append(url)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+    return parse_wrk(proc.stdout)
+
+
+def run_python(url: str, headers: dict[str, str], connections: int, duration: float) -> Result:
+    """The aiohttp load loop, in a child process (never in the orchestrator's interpreter)."""
+    cmd = [sys.executable, "-m", "bench.loadgen", "load", url, "--connections", str(connections),
+           "--duration", str(duration)]
+    for k, v in headers.items():
+        cmd += ["--header", f"{k}: {v}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load loop failed: {proc.stderr.strip()[-2000:]}")
+    return Result(**json.loads(proc.stdout))
+
+
+def run_load(url: str, headers: dict[str, str], connections: int, duration: float, use_wrk: bool) -> Result:
+    return (run_wrk if use_wrk else run_python)(url, headers, connections, duration)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[i]
+
+
+def _session(connections: int, read_timeout: float | None = None, total: float | None = None) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=total, sock_read=read_timeout),
+    )
+
+
+async def _load(url: str, headers: dict[str, str], connections: int, duration: float) -> Result:
+    latencies: list[float] = []
+    bad = errors = nbytes = 0
+    async with _session(connections, read_timeout=10.0) as client:
+        start = time.perf_counter()
+        deadline = start + duration
+
+        async def worker() -> None:
+            nonlocal bad, errors, nbytes
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                try:
+                    async with client.get(url, headers=headers) as r:
+                        async for chunk in r.content.iter_any():
+                            nbytes += len(chunk)
+                        if not 200 <= r.status < 300:
+                            bad += 1
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - t0) * 1e3)
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return Result("aiohttp", len(latencies), elapsed, len(latencies) / elapsed, percentile(latencies, 50),
+                  percentile(latencies, 99), bad, errors, nbytes / elapsed)
+
+
+async def _download(url: str, headers: dict[str, str]) -> dict:
+    nbytes = 0
+    async with _session(1, read_timeout=DOWNLOAD_READ_TIMEOUT, total=DOWNLOAD_TOTAL_TIMEOUT) as client:
+        t0 = time.perf_counter()
+        async with client.get(url, headers=headers) as r:
+            async for chunk in r.content.iter_any():
+                nbytes += len(chunk)
+            status, length = r.status, r.content_length
+        elapsed = time.perf_counter() - t0
+    return {"status": status, "content_length": length, "bytes": nbytes, "seconds": elapsed}
+
+
+def download(url: str, headers: dict[str, str]) -> subprocess.Popen:
+    """Start the streaming download in a child process; its stdout will hold one JSON object."""
+    cmd = [sys.executable, "-m", "bench.loadgen", "download", url]
+    for k, v in headers.items():
+        cmd += ["--header", f"{k}: {v}"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.loadgen")
+    p.add_argument("mode", choices=("load", "download"))
+    p.add_argument("url")
+    p.add_argument("--header", action="append", default=[], help="'Name: value' (repeatable)")
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--duration", type=float, default=8.0)
+    args = p.parse_args()
+    headers = dict(h.split(": ", 1) for h in args.header)
+    if args.mode == "load":
+        print(json.dumps(asdict(asyncio.run(_load(args.url, headers, args.connections, args.duration)))))
+    else:
+        print(json.dumps(asyncio.run(_download(args.url, headers))))
+
+
+if __name__ == "__main__":
+    main()
