@@ -165,3 +165,7 @@ async def _serve(settings) -> None:
         if demo is not None:
             await demo.close()
         store.close()
+
+
+if __name__ == "__main__":
+    main()

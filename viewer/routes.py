@@ -78,7 +78,7 @@ async def _json_body(request: web.Request) -> dict:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
-        raise ApiError(413, "body_too_large", f"The body is larger than {exc.max_size} bytes.") from exc
+        raise ApiError(413, "body_too_large", f"The body is larger than {request.client_max_size} bytes.") from exc
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
