@@ -112,8 +112,13 @@ async def start_tandem(tmp_path: Path, **overrides: Any) -> Tandem:
     values: dict[str, Any] = dict(port=port, data_dir=tmp_path / "data", allow_private=LOOPBACK_ONLY, admin_key=ADMIN_KEY)
     values.update(overrides)
     extra = values.pop("extra_allow", ())
+    demo_start = values.pop("demo_start", None)
     settings = Settings(**values)
     app = create_app(settings, extra_allow=extra)
+    if demo_start:
+        from viewer.routes import DEMO_START
+
+        app[DEMO_START] = demo_start
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -26,6 +26,11 @@ ul{padding-left:1.2rem}code{font-family:ui-monospace,monospace}
 """
 
 
+# No script on these pages. form-action is left open on purpose: it also governs the redirects
+# after a POST, and the demo start button must end on a proxied host (LABEL.BASE).
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'self'"
+
+
 def page(title: str, body_html: str, *, status: int = 200, base_url: str = "") -> web.Response:
     home = f'<a class="brand" href="{escape(base_url or "/")}">Tandem</a>'
     html = (
@@ -38,7 +43,7 @@ def page(title: str, body_html: str, *, status: int = 200, base_url: str = "") -
         text=html,
         status=status,
         content_type="text/html",
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN", "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors *"},
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN", "Referrer-Policy": "same-origin", "Content-Security-Policy": CSP},
     )
 
 

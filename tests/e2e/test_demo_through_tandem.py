@@ -112,3 +112,17 @@ async def test_block_page_for_off_list_site(make_tandem, demo):
         response = await page.goto(s.url(demo.widgets + "/widget"))
         assert response.status == 403
         await expect(page.locator("h1")).to_have_text("This site is not available for co-browsing")
+
+
+async def test_landing_button_starts_a_demo_session(make_tandem, demo):
+    """Regression: the landing page's CSP form-action once blocked the redirect to the proxied shop."""
+    from playwright.async_api import expect
+
+    t = await make_tandem(extra_allow=tuple(Entry(h) for h in demo.hosts), demo_start=demo.shop + "/")
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(t.url + "/")
+        await page.click("text=Start a demo session")
+        await expect(page.locator("#js-status")).to_have_text("JavaScript on")
+        host = page.url.split("/")[2]
+        assert host.endswith("-shop-localhost." + t.base.domain)
