@@ -797,9 +797,22 @@ class HtmlRewriter:
             self._raw_text(buf[pos: m.start()], True)
             self._state = DATA
             return m.start(), True
-        hold = len(buf) if final else max(pos, len(buf) - self._hold)
+        hold = len(buf) if final else self._hold_from(buf, pos, False)
         self._raw_text(buf[pos:hold], final)
         return hold, False
+
+    def _hold_from(self, buf: str, pos: int, dashes: bool) -> int:
+        """Where an end tag (or "<!--" / "-->" in script data) may start in the unmatched tail."""
+        n = len(buf)
+        lo = max(pos, n - self._hold)
+        k = buf.rfind("<", lo)
+        hold = n if k < 0 else k
+        if dashes:
+            j = n
+            while j > lo and j > n - 2 and buf[j - 1] == "-":
+                j -= 1
+            hold = min(hold, j)
+        return hold
 
     def _raw_text(self, text: str, last: bool) -> None:
         parts = self._css_parts
@@ -859,7 +872,7 @@ class HtmlRewriter:
             self._out.append(buf[pos:nxt])
             self._state = state
             return nxt, True
-        hold = len(buf) if final else max(pos, len(buf) - self._hold)
+        hold = len(buf) if final else self._hold_from(buf, pos, st != SCRIPT)
         self._out.append(buf[pos:hold])
         return hold, False
 
