@@ -306,7 +306,9 @@ async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Map
         elif rewrite == "css":
             await _send_css(request, resp, up, mapper, decoder, _charset(content_type), settings.max_rewrite_body)
         else:
-            await _stream_raw(request, resp, up, has_body)
+            # A HEAD for a type we would rewrite must not promise the upstream's length.
+            rewritable = mime in HTML_TYPES or mime in CSS_TYPES
+            await _stream_raw(request, resp, up, has_body, keep_length=has_body or not rewritable)
     except (aiohttp.ClientError, asyncio.TimeoutError, zlib.error, brotli.error) as exc:
         err = classify(exc, mapper.target.host)
         if not resp.prepared:
@@ -319,8 +321,8 @@ async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Map
     return resp
 
 
-async def _stream_raw(request, resp, up, has_body) -> None:
-    for name in ("Content-Encoding", "Content-Length"):
+async def _stream_raw(request, resp, up, has_body, keep_length=True) -> None:
+    for name in ("Content-Encoding", "Content-Length") if keep_length else ("Content-Encoding",):
         if name in up.headers:
             resp.headers[name] = up.headers[name]
     await resp.prepare(request)

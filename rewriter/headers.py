@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable
 
+from .cookies import site_of
 from .labels import Origin
 from .urls import UrlRewriter, UrlError, split_url
 
@@ -92,8 +93,8 @@ def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
 
 
 def fetch_site(target: Origin, initiator: Origin | None) -> str:
-    """``Sec-Fetch-Site`` for upstream origins (schemeful same-site, registrable domain by last two labels
-    is not enough, so the caller passes ``same_site`` via cookies.site_of when it can; here: origin level)."""
+    """``Sec-Fetch-Site`` as the browser would send it if it talked to the upstream directly
+    (schemeful same-site, registrable domain from the Public Suffix List)."""
     if initiator is None:
         return "none"
     if initiator == target:
@@ -101,18 +102,8 @@ def fetch_site(target: Origin, initiator: Origin | None) -> str:
     return "same-site" if _site(initiator) == _site(target) else "cross-site"
 
 
-_site_fn: Callable[[str], str] | None = None
-
-
 def _site(origin: Origin) -> tuple[str, str]:
-    global _site_fn
-    if _site_fn is None:
-        try:
-            from .cookies import site_of  # the public-suffix aware one, when present
-        except ImportError:  # pragma: no cover - cookies module always ships
-            site_of = lambda host: host  # noqa: E731
-        _site_fn = site_of
-    return origin.scheme, _site_fn(origin.host.strip("[]"))
+    return origin.scheme, site_of(origin.host.strip("[]"))
 
 
 def upstream_request_headers(

@@ -363,3 +363,14 @@ async def test_private_addresses_refused_by_default(make_tandem, upstream):
         r = await t.client.get(s.url(target + "/"), headers=NAV)
         assert r.status == 403, target
         assert "private_address" in await r.text()
+
+
+async def test_head_of_rewritten_type_has_no_stale_length(make_tandem, upstream):
+    html = '<html><head></head><body><a href="http://example.com/">x</a></body></html>'
+    origin = await upstream(site(**{"GET /": lambda r: web.Response(text=html, content_type="text/html")}))
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    r = await t.client.head(s.url(origin + "/"))
+    assert r.status == 200 and "Content-Length" not in r.headers
+    r = await t.client.get(s.url(origin + "/"))
+    assert len(await r.read()) != len(html)  # the rewritten body really differs in length
