@@ -105,7 +105,9 @@ _SPOT = r"/\*|\"|'|\\|@(?:%s|%s)(?![%s\\])|\((?:%s)" % (
     "|".join(r"(?<=%s\()(?<![%s#@]%s\()" % (_ci(f), _NAME, _ci(f)) for f in _FUNCTIONS),
 )
 _MAIN_RE = re.compile(_SPOT)
-_IN_SET_RE = re.compile(_SPOT + r"|\(|\)")  # inside image-set(): every paren, to track nesting
+_IN_SET_RE = re.compile(_SPOT + r"|\(|\)|\[|\]|\{|\}")  # inside image-set(): track nesting
+_SET = "image-set"
+_CLOSER = {"[": "]", "{": "}"}
 
 _WS_RE = re.compile(r"[ \t\n\r\f]*")
 _HEX_RE = re.compile(r"[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?")
@@ -123,8 +125,8 @@ _STRING_RE = {
 _URL_STOP_RE = re.compile(r"[)\"'(\\ \t\n\r\f\x01-\x08\x0b\x0e-\x1f\x7f]")
 _BAD_URL_STOP_RE = re.compile(r"[)\\]")
 _IDENT_RE = re.compile(r"(?:[%s]|%s)*" % (_NAME, _ESCAPE))
+_IDENT_START_RE = re.compile(r"--|-?(?:[A-Za-z_\x80-\U0010FFFF]|\\(?![\n\r\f]))")
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_URL_FN_RE = re.compile(_ci("url("))
 _DECODE_RE = re.compile(
     r"\\(?:([0-9A-Fa-f]{1,6})(?:\r\n|[ \t\n\r\f])?|(\r\n|[\n\r\f])|(.)|\Z)|(\r\n|[\r\f])|\x00", re.S
 )
@@ -320,11 +322,19 @@ def _common_suffix(a: str, b: str) -> int:
     return lo
 
 
-def _function_name(text: str, pos: int) -> str | None:
-    """Which of our functions the ``(`` at ``pos`` opens, if any."""
+def _ident_value(raw: str) -> str:
+    """An identifier's name, unescaped and lower-cased (for comparing with ASCII names)."""
+    return (_decode(raw, False, None)[0] if "\\" in raw else raw).lower()
+
+
+def _function_name(text: str, pos: int, floor: int) -> str | None:
+    """Which of our functions the ``(`` at ``pos`` opens, if any. The name must lie at or after
+    ``floor``: text before it was consumed as part of another token (``\\41 url(`` is one ident)."""
     before = text[max(0, pos - len(_FUNCTIONS[0]) - 1): pos].lower()
     for name in _FUNCTIONS:
         if before.endswith(name):
+            if pos - len(name) < floor:
+                return None
             k = len(before) - len(name) - 1
             if k < 0 or not (before[k] in _NAME_CHARS or before[k] in "#@" or before[k] >= "\x80"):
                 return name
@@ -341,8 +351,9 @@ class _Rewriter:
         self.codec = codec
         self.out: list[str] = []
         self.copied = 0  # text[:copied] is already in out
-        self.depth = 0  # paren depth while inside image-set()
-        self.sets: list[int] = []  # the depth of each open image-set()
+        # Inside image-set(): the closer each open function or block waits for, innermost last;
+        # _SET marks an image-set() itself (its bare strings are URLs). Empty outside image-set().
+        self.blocks: list[str] = []
 
     # -- replacing one URL ------------------------------------------------------------------
     def url(self, a: int, b: int, quote: str | None) -> None:
@@ -392,17 +403,18 @@ class _Rewriter:
         """``pos`` after ``name(``; returns where scanning resumes."""
         text = self.text
         if name in _IMAGE_SETS:
-            self.depth += 1
-            self.sets.append(self.depth)
+            self.blocks.append(_SET)
             return pos
-        q = _WS_RE.match(text, pos).end()
+        # url( allows only whitespace before its string (a comment there is url token text);
+        # src( is an ordinary function, so comments may come first.
+        q = (_WS_RE.match(text, pos).end() if name == "url" else _skip_ws_comments(text, pos))
         if q < len(text) and text[q] in "\"'":
-            if self.sets:
-                self.depth += 1  # url("...") is a function: its ")" comes later
+            if self.blocks:
+                self.blocks.append(")")  # url("...") is a function: its ")" comes later
             return self.string_url(q)
         if name != "url":
-            if self.sets:
-                self.depth += 1  # src(<not a string>): an ordinary function
+            if self.blocks:
+                self.blocks.append(")")  # src(<not a string>): an ordinary function
             return pos
         start, end, after = _scan_url_token(text, q)
         if end >= 0:
@@ -418,19 +430,27 @@ class _Rewriter:
                 return self.string_url(q)
             return q  # url(...) or garbage: the main loop sees it
         # @namespace [prefix] (string | url): a name, not a resource; skip it untouched.
-        for _ in range(2):
-            if q >= len(text):
-                return q
-            if text[q] in "\"'":
-                return _scan_string(text, q)[1]
-            m = _URL_FN_RE.match(text, q)
-            if m:
-                q = _WS_RE.match(text, m.end()).end()
-                if q < len(text) and text[q] in "\"'":
-                    return _scan_string(text, q)[1]
-                return _scan_url_token(text, q)[2]
-            q = _skip_ws_comments(text, _IDENT_RE.match(text, q).end())
-        return q
+        end = self.namespace_name(q)
+        if end is None:
+            after = _IDENT_RE.match(text, q).end() if _IDENT_START_RE.match(text, q) else q
+            if after > q and not text.startswith("(", after):
+                end = self.namespace_name(_skip_ws_comments(text, after))
+        return q if end is None else end
+
+    def namespace_name(self, q: int) -> int | None:
+        """The end of a string or url() at ``q``, or None if there is neither."""
+        text = self.text
+        if q < len(text) and text[q] in "\"'":
+            return _scan_string(text, q)[1]
+        end = _IDENT_RE.match(text, q).end()
+        if not text.startswith("(", end) or _ident_value(text[q:end]) != "url":
+            return None
+        q = _WS_RE.match(text, end + 1).end()
+        if q < len(text) and text[q] in "\"'":
+            if self.blocks:
+                self.blocks.append(")")  # url("...") is a function: its ")" comes later
+            return _scan_string(text, q)[1]
+        return _scan_url_token(text, q)[2]
 
     def escaped_ident(self, pos: int, floor: int) -> int:
         """``pos`` at a backslash outside strings: an identifier with escapes (or a stray ``\\``)."""
@@ -441,7 +461,7 @@ class _Rewriter:
         while start > floor and (text[start - 1] in _NAME_CHARS or text[start - 1] >= "\x80"):
             start -= 1
         end = _IDENT_RE.match(text, pos).end()
-        name = _decode(text[start:end], False, None)[0].lower()
+        name = _ident_value(text[start:end])
         before = text[start - 1] if start > 0 else ""
         if before == "@" and name in ("import", "namespace"):
             return self.at_rule(name, end)
@@ -456,7 +476,7 @@ class _Rewriter:
         n = len(text)
         pos = 0
         while pos < n:
-            m = (_IN_SET_RE if self.sets else _MAIN_RE).search(text, pos)
+            m = (_IN_SET_RE if self.blocks else _MAIN_RE).search(text, pos)
             if m is None:
                 break
             j = m.start()
@@ -464,7 +484,7 @@ class _Rewriter:
             if c == "/":
                 pos = _skip_comment(text, j)
             elif c == '"' or c == "'":
-                if self.sets and self.depth == self.sets[-1]:
+                if self.blocks and self.blocks[-1] is _SET:
                     pos = self.string_url(j)  # a bare string in image-set() is a URL
                 else:
                     pos = _scan_string(text, j)[1]
@@ -473,17 +493,20 @@ class _Rewriter:
             elif c == "@":
                 pos = self.at_rule(m.group()[1:].lower(), m.end())
             elif c == "(":
-                name = _function_name(text, j)
+                name = _function_name(text, j, pos)
                 if name is None:
-                    self.depth += 1  # only inside image-set(): some other function or a bare "("
+                    self.blocks.append(")")  # only inside image-set(): another function or a "("
                     pos = m.end()
                 else:
                     pos = self.function(name, m.end())
-            elif c == ")":
-                if self.depth == self.sets[-1]:
-                    self.sets.pop()
-                self.depth -= 1
+            elif c == "[" or c == "{":
+                self.blocks.append(_CLOSER[c])
                 pos = m.end()
+            elif c == ")" or c == "]" or c == "}":
+                top = self.blocks[-1]
+                if top == c or (top is _SET and c == ")"):
+                    self.blocks.pop()
+                pos = m.end()  # a closer that closes nothing open is just a token
         if not self.out:
             return text
         self.out.append(text[self.copied:])
@@ -553,8 +576,12 @@ def rewrite_css_bytes(data: bytes, urls: UrlRewriter, charset: str | None = None
             return data
         body = data[bom:]
         if codec in ASCII_TRAIL_CODECS:
-            text = body.decode(codec, "surrogateescape")
-            if text.encode(codec, "surrogateescape") != body:
+            try:
+                text = body.decode(codec, "surrogateescape")
+                same = text.encode(codec, "surrogateescape") == body
+            except UnicodeError:  # stateful codecs can fail on truncated escape sequences
+                same = False
+            if not same:
                 stats.unscannable += 1
                 return data
             out = _rewrite(text, urls, None)
