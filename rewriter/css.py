@@ -15,15 +15,17 @@ spot one small routine consumes one construct the way the tokenizer would:
   otherwise it is a url token: whitespace trimmed, escapes decoded, and a quote, ``(``, a control
   character or whitespace inside makes it a bad-url, which is skipped to its ``)`` untouched;
 * the string after ``@import`` and the bare strings at the top level of ``image-set()`` /
-  ``-webkit-image-set()`` are URLs; a string anywhere else is not. ``@namespace`` URLs name a
+  ``-webkit-image-set()`` are URLs (not those inside a nested ``type("...")`` or block, so
+  nesting is tracked while inside one); a string anywhere else is not. ``@namespace`` URLs name a
   namespace and are never fetched, so they are skipped;
 * a backslash outside a string starts (or continues) an identifier with escapes; it is decoded so
   that ``u\\72l(`` is still ``url(`` and ``\\41 url(`` is not.
 
 Each URL is decoded (CSS escapes, and in byte mode the stylesheet's charset) and handed to
-:meth:`UrlRewriter.rewrite`. The mapper changes only a prefix (scheme and authority), so only the
-part of the raw span that decodes to the changed prefix is replaced, escaped for its quoting; the
-rest of the span keeps its original bytes, escapes included. Nothing outside URL spans changes.
+:meth:`UrlRewriter.rewrite`. The mapper changes only the scheme and authority, so only the part
+of the raw span that decodes to what changed is replaced, escaped for its quoting; the raw text
+of the common prefix and suffix (path, query, fragment) keeps its original bytes, escapes
+included. Nothing outside URL spans changes.
 
 Bytes are handled without loss: ASCII-compatible charsets are scanned as latin-1 (one byte, one
 character; CSS syntax is ASCII) and encoded back the same way; a URL value with non-ASCII bytes is
@@ -52,7 +54,7 @@ CHARSET_SCAN_BYTES = 1024
 # decoded with the real codec (if the bytes round-trip exactly). Python codec names.
 ASCII_TRAIL_CODECS = frozenset({
     "shift_jis", "cp932", "shift_jis_2004", "shift_jisx0213",
-    "gbk", "gb18030", "gb2312", "hz",
+    "gbk", "gb18030", "hz",
     "big5", "big5hkscs", "cp950",
     "johab",
     "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
@@ -495,7 +497,8 @@ class _Rewriter:
             elif c == "(":
                 name = _function_name(text, j, pos)
                 if name is None:
-                    self.blocks.append(")")  # only inside image-set(): another function or a "("
+                    if self.blocks:
+                        self.blocks.append(")")  # inside image-set(): another function or a "("
                     pos = m.end()
                 else:
                     pos = self.function(name, m.end())

@@ -141,6 +141,10 @@ VECTORS = [
     ("image-set-uppercase", 'a{b:IMAGE-SET("https://x.com/1.png" 1x)}', 'a{b:IMAGE-SET("{S}/1.png" 1x)}'),
     ("image-set-nested-url-fn", 'a{b:image-set(url("https://x.com/1.png") 1x, "https://x.com/2.png" 2x)}',
      'a{b:image-set(url("{S}/1.png") 1x, "{S}/2.png" 2x)}'),
+    ("image-set-block-string-not-url", 'a{b:image-set(["https://x.com/b"] "https://x.com/1.png" 1x)}',
+     'a{b:image-set(["https://x.com/b"] "{S}/1.png" 1x)}'),
+    ("image-set-inside-cross-fade", 'a{b:cross-fade(image-set("https://x.com/1.png" 1x), "https://x.com/t")}',
+     'a{b:cross-fade(image-set("{S}/1.png" 1x), "https://x.com/t")}'),
     ("xx-image-set-is-other", 'a{b:x-image-set("https://x.com/1.png")}', 'a{b:x-image-set("https://x.com/1.png")}'),
     # bad urls
     ("bad-url-space", "a{b:url(https://x.com/a b)}c{d:url(https://x.com/c)}", "a{b:url(https://x.com/a b)}c{d:url({S}/c)}"),
@@ -163,6 +167,7 @@ VECTORS = [
     ("hash-token", "a{b:#url(https://x.com/a)}", "a{b:#url(https://x.com/a)}"),
     ("escaped-ident-before", r"a{b:\41 url(https://x.com/a)}", r"a{b:\41 url(https://x.com/a)}"),
     ("escaped-function-name", r"a{b:u\72l(https://x.com/a)}", r"a{b:u\72l({S}/a)}"),
+    ("escaped-u-function-name", r"a{b:\url(https://x.com/a)}", r"a{b:\url({S}/a)}"),
     ("url-prefix-is-other", '@-moz-document url-prefix("https://x.com/"){}', '@-moz-document url-prefix("https://x.com/"){}'),
     ("after-string-token", 'a{b:"x"url(https://x.com/a)}', 'a{b:"x"url({S}/a)}'),
     ("src-function", 'a{b:src("https://x.com/f.woff2")}', 'a{b:src("{S}/f.woff2")}'),
