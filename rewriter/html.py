@@ -344,6 +344,33 @@ def _diff(old: str, new: str, offset: int = 0) -> list[Edit]:
     return [(offset + p, offset + len(old) - s, new[p: len(new) - s])]
 
 
+def _diff_url(old: str, new: str, offset: int = 0) -> list[Edit]:
+    """Like :func:`_diff` for a URL and its rewritten form.
+
+    ``UrlRewriter.rewrite`` drops tab, CR and LF from the part it keeps (the URL
+    parser ignores them); matching from the end skips them in ``old`` so they stay
+    in the output and only the origin span changes.
+    """
+    if old == new:
+        return []
+    if "\t" not in old and "\n" not in old and "\r" not in old:
+        return _diff(old, new, offset)
+    n = min(len(old), len(new))
+    p = 0
+    while p < n and old[p] == new[p]:
+        p += 1
+    i, j = len(old), len(new)
+    while i > p and j > p:
+        if old[i - 1] == new[j - 1]:
+            i -= 1
+            j -= 1
+        elif old[i - 1] in "\t\n\r":
+            i -= 1
+        else:
+            break
+    return [(offset + p, offset + i, new[p:j])]
+
+
 def _diff_many(old: str, new: str) -> list[Edit]:
     """Edits turning ``old`` into ``new`` that keep every unchanged run (for CSS)."""
     if old == new:
@@ -1072,18 +1099,18 @@ class HtmlRewriter:
         return vs, ve, new
 
     def _url_edits(self, value: str) -> list[Edit]:
-        return _diff(value, self.urls.rewrite(value))
+        return _diff_url(value, self.urls.rewrite(value))
 
     def _srcset_edits(self, value: str) -> list[Edit]:
         edits = []
         for s, e in srcset_url_spans(value):
-            edits.extend(_diff(value[s:e], self.urls.rewrite(value[s:e]), s))
+            edits.extend(_diff_url(value[s:e], self.urls.rewrite(value[s:e]), s))
         return edits
 
     def _list_edits(self, value: str) -> list[Edit]:
         edits = []
         for t in _WS_TOKEN_RE.finditer(value):
-            edits.extend(_diff(t.group(), self.urls.rewrite(t.group()), t.start()))
+            edits.extend(_diff_url(t.group(), self.urls.rewrite(t.group()), t.start()))
         return edits
 
     def _css_edits(self, value: str) -> list[Edit]:
@@ -1092,7 +1119,7 @@ class HtmlRewriter:
     def _data_url_edits(self, value: str) -> list[Edit]:
         if not _ABS_HTTP_RE.fullmatch(value):
             return []
-        return _diff(value, self.urls.rewrite(value))
+        return _diff_url(value, self.urls.rewrite(value))
 
     def _meta(self, buf: str, attrs: dict[str, re.Match[str]]) -> list[Edit]:
         edits: list[Edit] = []
@@ -1109,7 +1136,7 @@ class HtmlRewriter:
                 if span is None:
                     return []
                 s, e = span
-                return _diff(value[s:e], self.urls.rewrite(value[s:e]), s)
+                return _diff_url(value[s:e], self.urls.rewrite(value[s:e]), s)
 
             edit = self._edit_value(content, refresh, "meta", "content")
             if edit is not None:
@@ -1196,18 +1223,24 @@ _STATE_NAMES = {
 
 
 def iter_start_tags(
-    text: str, state: str = "Data state", last_start_tag: str | None = None, chunk: int = 0
+    text: str,
+    state: str = "Data state",
+    last_start_tag: str | None = None,
+    chunk: int = 0,
+    *,
+    tree: bool = False,
 ) -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    """The start tags a bare tokenizer sees in ``text``: (name, [(attr, value), ...]).
+    """The start tags the tokenizer sees in ``text``: (name, [(attr, value), ...]).
 
-    Names are lower-cased, values decoded, duplicates dropped. No tree builder: a
-    <script> start tag does not switch states (this is what the html5lib tokenizer
-    vectors describe). ``state`` is an html5lib initial state name; ``last_start_tag``
-    names the appropriate end tag for the text states. ``chunk`` > 0 feeds the text
-    in pieces of that size.
+    Names are lower-cased, values decoded, duplicates dropped. By default there is no
+    tree builder: a <script> start tag does not switch states (this is what the
+    html5lib tokenizer vectors describe); ``tree=True`` gives the rewriter's view, with
+    raw text elements and foreign content. ``state`` is an html5lib initial state name;
+    ``last_start_tag`` names the appropriate end tag for the text states. ``chunk`` > 0
+    feeds the text in pieces of that size.
     """
     rw = HtmlRewriter(IdentityRewriter())
-    rw._tree = False
+    rw._tree = tree
     tags: list[tuple[str, list[tuple[str, str]]]] = []
     rw._tag_sink = tags.append
     rw._mode = "rewrite"
