@@ -138,6 +138,12 @@ _NEWLINES = "\n\r\f"
 _NEWLINE_PREFIXES = tuple(_NEWLINES)
 _WHITESPACE = " \t\n\r\f"
 _MUST_ESCAPE_UNQUOTED = frozenset("\"'()\\")
+# Characters that _escape must look at (non-ASCII too, for the charset), per quoting.
+_NEEDS_ESCAPE = {
+    None: re.compile(r"[\"'()\\\x00-\x20\x7f-\U0010ffff]"),
+    '"': re.compile(r'["\\\n\r\f\x80-\U0010ffff]'),
+    "'": re.compile(r"['\\\n\r\f\x80-\U0010ffff]"),
+}
 
 
 def _skip_comment(text: str, pos: int) -> int:
@@ -280,6 +286,8 @@ def _decode(raw: str, in_string: bool, codec: str | None) -> tuple[str, list[int
 
 def _escape(value: str, quote: str | None, codec: str | None) -> str:
     """Write ``value`` so that it reads back as itself inside the given quoting (None: unquoted url)."""
+    if not _NEEDS_ESCAPE[quote].search(value):
+        return value  # the usual case: a proxied origin
     out = []
     for c in value:
         o = ord(c)
