@@ -35,7 +35,8 @@ _SCHEME_RE = re.compile(r"([a-zA-Z][a-zA-Z0-9+\-.]*):")
 _LEADING_RE = re.compile(r"[\x00-\x20]*")
 _TAB_NL = str.maketrans("", "", "\t\n\r")
 _AUTH_END_RE = re.compile(r"[/\\?#]")
-_FORBIDDEN_HOST = set("\x00\t\n\r #/:<>?@[\\]^|%")
+# WHATWG forbidden host code points, plus C0 controls and DEL.
+_FORBIDDEN_HOST_RE = re.compile(r"[\x00-\x20\x7f#/:<>?@\[\\\]^|%]")
 
 
 class UrlError(ValueError):
@@ -112,7 +113,7 @@ def canonical_host(raw: str) -> str:
             host = idna.encode(host, uts46=True, std3_rules=False, transitional=False).decode("ascii")
         except (idna.IDNAError, UnicodeError) as exc:
             raise UrlError("host cannot be converted to ASCII") from exc
-    if any(c in _FORBIDDEN_HOST for c in host) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in host):
+    if _FORBIDDEN_HOST_RE.search(host):
         raise UrlError("forbidden character in host")
     if _ends_in_number(host):
         return _parse_ipv4(host)

@@ -6,7 +6,6 @@ import codecs
 import json
 import pathlib
 import re
-import time
 from urllib.parse import urljoin
 
 import pytest
@@ -443,32 +442,6 @@ def test_corpus_manifest_matches():
     assert sorted(e["file"] for e in manifest) == [str(p.relative_to(CORPUS)) for p in corpus_files()]
 
 
-THROUGHPUT_FILES = [
-    "bootstrap-5.3.9/bootstrap.min.css",
-    "bulma-1.0.4/bulma.min.css",
-    "fortawesome-fontawesome-free-7.3.1/all.css",
-]
-# A floor far below the measured rate (about 100 MB/s here) that a character-by-character Python
-# loop over the text (a few MB/s) would still fail; not a benchmark.
-MIN_MB_PER_S = 5
-
-
-def test_corpus_throughput():
-    _need_corpus()
-    blobs = [(CORPUS / f).read_bytes() for f in THROUGHPUT_FILES]
-    size = sum(map(len, blobs))
-    best = float("inf")
-    for _ in range(3):
-        urls = make_urls()
-        start = time.perf_counter()
-        for blob in blobs:
-            rewrite_css_bytes(blob, urls)
-        best = min(best, time.perf_counter() - start)
-    rate = size / best / 1e6
-    print(f"css rewriter: {rate:.0f} MB/s over {size} bytes")
-    assert rate > MIN_MB_PER_S
-
-
 # -- robustness -----------------------------------------------------------------------------------
 
 PATHOLOGICAL = [
@@ -486,12 +459,11 @@ PATHOLOGICAL = [
 
 
 @pytest.mark.parametrize("text", PATHOLOGICAL, ids=[t[:12] for t in PATHOLOGICAL])
-def test_pathological_input_is_linear(text):
-    start = time.perf_counter()
+def test_pathological_input_passes_through(text):
+    """Degenerate inputs come back unchanged without hitting the failure path (their speed is in bench/)."""
     failed = css.stats.failed
     assert rewrite_css(text, make_urls()) == text
     assert css.stats.failed == failed
-    assert time.perf_counter() - start < 5, "no quadratic paths"
 
 
 CSSISH = st.lists(
