@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 
 import aiohttp
 
+from .procs import pinner
+
 WRK_TIMEOUT = "10s"  # per request; a 1 MB response under load can exceed wrk's 2 s default
 WRK_GRACE = 30.0  # seconds past the planned duration before a stuck wrk is killed
 DOWNLOAD_READ_TIMEOUT = 30.0  # seconds of silence before the 1 GiB download gives up
@@ -79,32 +81,33 @@ def parse_wrk(out: str) -> Result:
     )
 
 
-def run_wrk(url: str, headers: dict[str, str], connections: int, duration: float) -> Result:
+def run_wrk(url: str, headers: dict[str, str], connections: int, duration: float, cpus=None) -> Result:
     cmd = [wrk_path() or "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
            "--latency", "--timeout", WRK_TIMEOUT]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     cmd.append(url)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE, preexec_fn=pinner(cpus))
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
     return parse_wrk(proc.stdout)
 
 
-def run_python(url: str, headers: dict[str, str], connections: int, duration: float) -> Result:
+def run_python(url: str, headers: dict[str, str], connections: int, duration: float, cpus=None) -> Result:
     """The aiohttp load loop, in a child process (never in the orchestrator's interpreter)."""
     cmd = [sys.executable, "-m", "bench.loadgen", "load", url, "--connections", str(connections),
            "--duration", str(duration)]
     for k, v in headers.items():
         cmd += ["--header", f"{k}: {v}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE, preexec_fn=pinner(cpus))
     if proc.returncode != 0:
         raise RuntimeError(f"load loop failed: {proc.stderr.strip()[-2000:]}")
     return Result(**json.loads(proc.stdout))
 
 
-def run_load(url: str, headers: dict[str, str], connections: int, duration: float, use_wrk: bool) -> Result:
-    return (run_wrk if use_wrk else run_python)(url, headers, connections, duration)
+def run_load(url: str, headers: dict[str, str], connections: int, duration: float, use_wrk: bool,
+             cpus: set[int] | None = None) -> Result:
+    return (run_wrk if use_wrk else run_python)(url, headers, connections, duration, cpus)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -164,12 +167,12 @@ async def _download(url: str, headers: dict[str, str]) -> dict:
     return {"status": status, "content_length": length, "bytes": nbytes, "seconds": elapsed}
 
 
-def download(url: str, headers: dict[str, str]) -> subprocess.Popen:
+def download(url: str, headers: dict[str, str], cpus: set[int] | None = None) -> subprocess.Popen:
     """Start the streaming download in a child process; its stdout will hold one JSON object."""
     cmd = [sys.executable, "-m", "bench.loadgen", "download", url]
     for k, v in headers.items():
         cmd += ["--header", f"{k}: {v}"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pinner(cpus))
 
 
 def main() -> None:

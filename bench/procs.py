@@ -15,6 +15,13 @@ READY_TIMEOUT = 30.0  # seconds for a server to answer its first request
 STOP_TIMEOUT = 5.0  # seconds after SIGTERM before SIGKILL
 
 
+def pinner(cpus: set[int] | None):
+    """A preexec_fn pinning the child to ``cpus`` (None: no pinning)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -45,26 +52,26 @@ class Children:
         self.logdir = logdir
         self.children: list[Child] = []
 
-    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Child:
+    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None,
+              cpus: set[int] | None = None) -> Child:
         log = self.logdir / f"{name}.log"
         with open(log, "wb") as fh:
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env={**os.environ, **(env or {})})
+                                    env={**os.environ, **(env or {})}, preexec_fn=pinner(cpus))
         child = Child(name, proc, log)
         self.children.append(child)
         return child
 
     def close(self) -> None:
-        for c in self.children:
+        """Stop in reverse start order (Tandem before its upstream), each before the next."""
+        for c in reversed(self.children):
             if c.proc.poll() is None:
                 c.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for c in self.children:
-            try:
-                c.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                c.proc.kill()
-                c.proc.wait()
+                try:
+                    c.proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    c.proc.kill()
+                    c.proc.wait()
         self.children.clear()
 
     def __enter__(self) -> "Children":
@@ -108,3 +115,21 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def machine_busy_seconds() -> float:
+    """CPU-seconds spent busy by all CPUs together (everything but idle and iowait)."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / _TICK
