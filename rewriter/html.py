@@ -117,6 +117,9 @@ _CSP_NAMES = ("content-security-policy", "content-security-policy-report-only")
 # --- tokenizer tables -------------------------------------------------------
 
 DATA, RAWTEXT, RCDATA, SCRIPT, SCRIPT_ESC, SCRIPT_DESC, PLAINTEXT, COMMENT, BOGUS, CDATA = range(10)
+# States of the end-of-tag scanner that follows a held, incomplete tag chunk by chunk
+# (tag name, before attribute name, attribute name, after it, before value, values).
+TS_NAME, TS_SEP, TS_ATTR, TS_AFTER_ATTR, TS_BEFORE_VALUE, TS_DQ, TS_SQ, TS_UNQ = range(8)
 
 _RAWTEXT_TAGS = frozenset(("style", "xmp", "iframe", "noembed", "noframes", "noscript"))
 _RCDATA_TAGS = frozenset(("title", "textarea"))
@@ -330,17 +333,24 @@ def _splice(raw: str, value: str, pos: list[int] | None, edits: list[Edit], quot
     return quote + new_raw + quote
 
 
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection on slices (C speed, log steps)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _diff(old: str, new: str, offset: int = 0) -> list[Edit]:
     """The single edit turning ``old`` into ``new``: common prefix and suffix are kept."""
     if old == new:
         return []
-    n = min(len(old), len(new))
-    p = 0
-    while p < n and old[p] == new[p]:
-        p += 1
-    s = 0
-    while s < n - p and old[-1 - s] == new[-1 - s]:
-        s += 1
+    p = _common_prefix(old, new)
+    s = _common_prefix(old[p:][::-1], new[p:][::-1])
     return [(offset + p, offset + len(old) - s, new[p: len(new) - s])]
 
 
@@ -355,10 +365,7 @@ def _diff_url(old: str, new: str, offset: int = 0) -> list[Edit]:
         return []
     if "\t" not in old and "\n" not in old and "\r" not in old:
         return _diff(old, new, offset)
-    n = min(len(old), len(new))
-    p = 0
-    while p < n and old[p] == new[p]:
-        p += 1
+    p = _common_prefix(old, new)
     i, j = len(old), len(new)
     while i > p and j > p:
         if old[i - 1] == new[j - 1]:
@@ -561,7 +568,8 @@ class HtmlRewriter:
         self._head = b""
         self._pend: list[str] = []
         self._pend_len = 0
-        self._wait_gt = False  # holding an incomplete tag: nothing to do until a ">" arrives
+        self._wait_gt = False  # holding an incomplete tag: nothing to do until its ">" arrives
+        self._ts = TS_NAME  # where the end-of-tag scanner is in that tag
         self._out: list[str] = []
         self._state = DATA
         self._end_name = ""
@@ -631,7 +639,8 @@ class HtmlRewriter:
 
     def _process(self, text: str, final: bool) -> str:
         if self._wait_gt and not final:
-            if ">" not in text and self._pend_len + len(text) < MAX_TAG:
+            # only the new text is scanned: a long tag arriving in small pieces costs linear time
+            if self._tag_scan(text) < 0 and self._pend_len + len(text) < MAX_TAG:
                 self._pend.append(text)
                 self._pend_len += len(text)
                 return ""
@@ -642,11 +651,68 @@ class HtmlRewriter:
         self._pend_len = 0
         self._wait_gt = False
         self._run(text, final)
+        if self._wait_gt:  # _data left an incomplete tag at the start of _pend
+            held = self._pend[0]
+            self._ts = TS_NAME
+            self._tag_scan(held[3:] if held[1] == "/" else held[2:])
         if final and self._inject_pending:
             self._inject_now()
         out = "".join(self._out)
         self._out = []
         return out
+
+    def _tag_scan(self, text: str) -> int:
+        """Advance the end-of-tag scanner over ``text``; the index after the tag's ">" or -1.
+
+        The same grammar as ``_TAG_RE``, one character at a time, so a held tag is
+        scanned once however it is chunked. Runs only on held, incomplete tags.
+        """
+        st = self._ts
+        i = 0
+        n = len(text)
+        while i < n:
+            if st == TS_DQ or st == TS_SQ:
+                j = text.find('"' if st == TS_DQ else "'", i)
+                if j < 0:
+                    break
+                st, i = TS_SEP, j + 1  # after a quoted value: like before an attribute name
+                continue
+            c = text[i]
+            i += 1
+            if c == ">":  # ends the tag in every state outside a quoted value
+                self._ts = TS_SEP
+                return i
+            if st == TS_NAME:
+                if c in _WS or c == "/":
+                    st = TS_SEP
+            elif st == TS_SEP:
+                if c not in _WS and c != "/":
+                    st = TS_ATTR
+            elif st == TS_ATTR:
+                if c in _WS:
+                    st = TS_AFTER_ATTR
+                elif c == "/":
+                    st = TS_SEP
+                elif c == "=":
+                    st = TS_BEFORE_VALUE
+            elif st == TS_AFTER_ATTR:
+                if c == "=":
+                    st = TS_BEFORE_VALUE
+                elif c == "/":
+                    st = TS_SEP
+                elif c not in _WS:
+                    st = TS_ATTR
+            elif st == TS_BEFORE_VALUE:
+                if c == '"':
+                    st = TS_DQ
+                elif c == "'":
+                    st = TS_SQ
+                elif c not in _WS:
+                    st = TS_UNQ
+            elif c in _WS:  # TS_UNQ
+                st = TS_SEP
+        self._ts = st
+        return -1
 
     # -- the state machine ------------------------------------------------------
 

@@ -392,3 +392,29 @@ def test_never_raises_and_chunking_does_not_matter(data, draw):
 @given(st.one_of(st.binary(max_size=200), HTMLISH.map(lambda t: t.encode("utf-8"))))
 def test_identity_is_byte_exact(data):
     assert rewrite_html(data, IdentityRewriter()) == data
+
+
+TAG_SOUP = st.text(alphabet="ab=\"'/> \n&", max_size=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["<a", "</a", "<svg:x"]), TAG_SOUP)
+def test_held_tag_is_released_as_soon_as_it_ends(start, soup):
+    """The end-of-tag scanner used for held tags agrees with the tag pattern, however it is chunked."""
+    text = start + soup
+    m = H._TAG_RE.match(text)
+    data = text[: m.end()] if m else text
+    rw = HtmlRewriter(IdentityRewriter())
+    out = b"".join(rw.feed(bytes([b])) for b in data.encode())
+    if m:  # complete: nothing may be left for close()
+        assert out == data.encode()
+    else:  # incomplete: all of it is held
+        assert out == b""
+    assert rw.close() == data.encode()[len(out):]
+
+
+def test_long_tag_with_gt_in_value_small_chunks():
+    """A 300 KB tag whose quoted value is full of ">" arrives 100 bytes at a time: scanned once, rewritten."""
+    src = b'<a title="' + b"x>" * 150_000 + b'" href="http://a.com/">t'
+    want = b'<a title="' + b"x>" * 150_000 + f'" href="{h("a.com")}/">t'.encode()
+    assert run_chunks(src, {}, list(range(100, len(src), 100))) == want
