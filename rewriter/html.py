@@ -554,7 +554,8 @@ class HtmlRewriter:
             "oversized_tags": 0,  # tags over MAX_TAG, emitted as text
             "start_tags": 0,
             "injected": 0,
-            "passed_through": 0,  # 1 when the whole body was passed through (UTF-16 ...)
+            "passed_through": 0,  # 1 when the body (or its rest) was passed through (UTF-16 ...)
+            "errors": 0,  # internal errors: from there on the body passed through unchanged
             "bytes_in": 0,
             "bytes_out": 0,
         }
@@ -635,7 +636,16 @@ class HtmlRewriter:
         return bom + self._text(data[len(bom):].decode("latin-1"), final=False)
 
     def _text(self, text: str, final: bool) -> bytes:
-        return self._process(text, final).encode("latin-1")
+        css, n_css = self._css_parts, len(self._css_parts or ())
+        pend, n_pend = self._pend, len(self._pend)
+        try:
+            return self._process(text, final).encode("latin-1")
+        except Exception:  # a bug must not break the page: the rest passes through as it came
+            self.stats["errors"] += 1
+            self._mode = "pass"
+            self._out = []
+            held = "".join(css[:n_css]) if css else ""
+            return (held + "".join(pend[:n_pend]) + text).encode("latin-1")
 
     def _process(self, text: str, final: bool) -> str:
         if self._wait_gt and not final:
@@ -1026,6 +1036,8 @@ class HtmlRewriter:
                 self._inject_now()
         if tag:
             self._out.append(tag)
+        if self._state != DATA:  # a <meta charset> of a non-ASCII-compatible encoding
+            return True
         return self._tree and self._tree_effects(name, attrs, m)
 
     def _tree_effects(self, name: str, attrs: dict[str, re.Match[str]], m: re.Match[str]) -> bool:
@@ -1099,7 +1111,7 @@ class HtmlRewriter:
                 continue
             if tag == "base" and an == "href" and self.base_href is None:
                 self.base_href = decode_attr_value(self._value(am)[0])[0]
-            edit = self._rewrite_value(buf, am, kind, tag, an)
+            edit = self._rewrite_value(am, kind, tag, an)
             if edit is not None:
                 edits.append(edit)
         if tag == "meta":
@@ -1121,7 +1133,7 @@ class HtmlRewriter:
             return v[1:-1], q
         return v, ""
 
-    def _rewrite_value(self, buf: str, am: re.Match[str], kind: str, tag: str, attr: str) -> Edit | None:
+    def _rewrite_value(self, am: re.Match[str], kind: str, tag: str, attr: str) -> Edit | None:
         if kind == URL:
             edit_fn = self._url_edits
         elif kind == SRCSET:

@@ -203,6 +203,8 @@ VECTORS = [
     V("meta-charset-then-url", b'<meta charset="windows-1252"><a href="http://a.com/\xfc">', b'<meta charset="windows-1252"><a href="' + h("a.com").encode() + b'/\xfc">'),
     V("invalid-utf8-kept", b'<a href="http://a.com/\xff\xfe">\xc3', h("a.com").encode().join([b'<a href="', b'/\xff\xfe">\xc3'])),
     V("iso2022jp-passthrough", b'<a href="http://a.com/">', charset="ISO-2022-JP"),
+    V("meta-iso2022jp-hands-off", b'<a href=http://a.com/><meta charset="iso-2022-jp"><a href=http://b.com/>\x1b$B$"\x1b(B', b'<a href=' + h("a.com").encode() + b'/><meta charset="iso-2022-jp"><a href=http://b.com/>\x1b$B$"\x1b(B'),
+    V("meta-charset-ignored-after-header", b'<meta charset="iso-2022-jp"><a href=http://b.com/>', b'<meta charset="iso-2022-jp"><a href=' + h("b.com").encode() + b'/>', charset="utf-8"),
 ]
 
 
@@ -418,3 +420,18 @@ def test_long_tag_with_gt_in_value_small_chunks():
     src = b'<a title="' + b"x>" * 150_000 + b'" href="http://a.com/">t'
     want = b'<a title="' + b"x>" * 150_000 + f'" href="{h("a.com")}/">t'.encode()
     assert run_chunks(src, {}, list(range(100, len(src), 100))) == want
+
+
+def test_internal_error_passes_the_rest_through():
+    """Whatever goes wrong inside (here: a hook that raises), the response is never broken."""
+    rw = make(css=True)
+
+    def hook(tag, attr, old, new):
+        raise RuntimeError("boom")
+
+    rw.on_rewrite = hook
+    first = rw.feed(b"<p>ok</p><style>p{}")
+    rest = b"</style><a href=http://a.com/>x</a>"
+    assert first == b"<p>ok</p><style>"
+    assert rw.feed(rest) + rw.close() == b"p{}" + rest
+    assert rw.stats["errors"] == 1
