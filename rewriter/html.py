@@ -573,7 +573,6 @@ class HtmlRewriter:
         self._ts = TS_NAME  # where the end-of-tag scanner is in that tag
         self._out: list[str] = []
         self._state = DATA
-        self._end_name = ""
         self._end_re: re.Pattern[str] | None = None
         self._script_re: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
         self._hold = 0
@@ -887,7 +886,6 @@ class HtmlRewriter:
 
     def _enter(self, state: int, name: str) -> None:
         self._state = state
-        self._end_name = name
         if state == SCRIPT:
             self._script_re = _script_res(name)
         else:
