@@ -138,9 +138,8 @@ def split_url(value: str, page_scheme: str = "https") -> SplitUrl | None:
     Raises UrlError for a special URL the browser would reject (bad host or port).
     """
     lead = _LEADING_RE.match(value).group(0)
-    body = value[len(lead):]
-    if "\t" in body or "\n" in body or "\r" in body:
-        body = body.translate(_TAB_NL)
+    raw_body = value[len(lead):]
+    body = raw_body.translate(_TAB_NL) if ("\t" in raw_body or "\n" in raw_body or "\r" in raw_body) else raw_body
     m = _SCHEME_RE.match(body)
     if m:
         scheme = m.group(1).lower()
@@ -178,7 +177,20 @@ def split_url(value: str, page_scheme: str = "https") -> SplitUrl | None:
     else:
         raise UrlError("invalid port")
     host = canonical_host(host_raw)
+    if body is not raw_body:  # the origin was read without tab/newline; the rest stays exactly as written
+        rest = _raw_tail(raw_body, len(body) - len(rest))
     return SplitUrl(lead, scheme, userinfo, Origin(origin_scheme, host, port), rest)
+
+
+def _raw_tail(raw: str, consumed: int) -> str:
+    """``raw`` after its first ``consumed`` characters that are not tab, LF or CR."""
+    seen = 0
+    for i, ch in enumerate(raw):
+        if seen == consumed:
+            return raw[i:]
+        if ch not in "\t\n\r":
+            seen += 1
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,93 @@
+"""URL mapper: only scheme and authority change; everything else stays exactly as written."""
+
+import pytest
+
+from rewriter.urls import ProxyBase, UrlError, UrlRewriter, canonical_host, split_url
+
+BASE = ProxyBase("http", "tandem.localhost:8080")
+SID = "abcdefgh2345"
+P = f"http://{SID}-s-example-com.tandem.localhost:8080"
+PH = f"http://{SID}-h-example-com.tandem.localhost:8080"
+
+
+def rw(value, page="https://page.test/"):
+    return UrlRewriter(BASE, SID, page).rewrite(value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("https://example.com/a?b#c", P + "/a?b#c"),
+    ("https://example.com", P),
+    ("HTTPS://EXAMPLE.COM/Path", P + "/Path"),
+    ("http://example.com/", PH + "/"),
+    ("http://example.com:80/", PH + "/"),
+    ("https://example.com:443/x", P + "/x"),
+    ("https://example.com:/x", P + "/x"),
+    ("https://example.com:8443/", f"http://{SID}-s8443-example-com.tandem.localhost:8080/"),
+    ("//example.com/x", P + "/x"),
+    ("\\\\example.com/x", P + "/x"),
+    ("https:\\\\example.com\\x", P + "\\x"),
+    ("https:example.com/x", "https:example.com/x"),  # relative on an https page
+    ("http:example.com/x", PH + "/x"),  # other scheme: authority after any slashes
+    ("  https://example.com/p ", "  " + P + "/p "),
+    ("https://user:pw@example.com/", f"http://user:pw@{SID}-s-example-com.tandem.localhost:8080/"),
+    ("https://ex%61mple.com/", P + "/"),
+    ("https://example.com./", f"http://{SID}-a-" ),  # trailing dot: not LDH, alias form (prefix checked below)
+    ("wss://example.com/socket", f"ws://{SID}-s-example-com.tandem.localhost:8080/socket"),
+    ("ws://example.com/socket", f"ws://{SID}-h-example-com.tandem.localhost:8080/socket"),
+    ("https://ex\nample.com/a?b=1\n&c=2", P + "/a?b=1\n&c=2"),  # tab/newline ignored in the origin, kept after it
+    ("ht\ttps://example.com/x\ty", P + "/x\ty"),
+    ("https://example.com/\n\n", P + "/\n\n"),
+    ("/root/relative", "/root/relative"),
+    ("relative.html", "relative.html"),
+    ("?q=1", "?q=1"),
+    ("#frag", "#frag"),
+    ("", ""),
+    ("data:text/html,<a href=https://example.com>", "data:text/html,<a href=https://example.com>"),
+    ("blob:https://example.com/uuid", "blob:https://example.com/uuid"),
+    ("about:blank", "about:blank"),
+    ("mailto:a@example.com", "mailto:a@example.com"),
+    ("tel:+123", "tel:+123"),
+    ("javascript:void(0)", "javascript:void(0)"),
+    ("https://exa mple.com/", "https://exa mple.com/"),  # invalid host: left alone
+    ("https://example.com:99999/", "https://example.com:99999/"),
+    ("https://example.com:8x/", "https://example.com:8x/"),
+    (P + "/already", P + "/already"),  # already proxied
+    ("http://tandem.localhost:8080/api", "http://tandem.localhost:8080/api"),  # the control plane
+    ("https://bücher.example/", f"http://{SID}-s-xn----bcher--kva-example.tandem.localhost:8080/"),
+], ids=repr)
+def test_rewrite(value, expected):
+    out = rw(value)
+    if expected.endswith("-a-"):
+        assert out.startswith(expected) and out.endswith(".tandem.localhost:8080/")
+    else:
+        assert out == expected
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("EXAMPLE.com", "example.com"), ("0x7f.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+    ("127.1", "127.0.0.1"), ("[::FFFF:127.0.0.1]", "[::ffff:7f00:1]"), ("[0:0::1]", "[::1]"), ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+    ("BÜCHER.example", "xn--bcher-kva.example"), ("under_score.example", "under_score.example"),
+])
+def test_canonical_host(host, expected):
+    assert canonical_host(host) == expected
+
+
+@pytest.mark.parametrize("host", ["", "a b", "a<b", "256.0.0.1", "1.2.3.4.5", "[::1", "[zz::1]", "xn--zz-!.com", "a%00b", "0x100000000"])
+def test_canonical_host_rejects(host):
+    with pytest.raises(UrlError):
+        canonical_host(host)
+
+
+def test_split_keeps_raw_spans():
+    parts = split_url(" https://u@Example.com:8443/p?q#f", "https")
+    assert (parts.lead, parts.scheme, parts.userinfo, parts.rest) == (" ", "https", "u@", "/p?q#f")
+    assert parts.origin.serialize() == "https://example.com:8443"
+
+
+def test_alias_registered_for_unencodable_hosts():
+    seen = {}
+    u = UrlRewriter(BASE, SID, "https://page.test/", on_alias=lambda h, o: seen.setdefault(h, o))
+    out = u.rewrite("http://[::1]:8080/x")
+    assert len(seen) == 1
+    (alias, origin), = seen.items()
+    assert origin.serialize() == "http://[::1]:8080" and f"{SID}-a-{alias}." in out and out.endswith("/x")
