@@ -182,7 +182,7 @@ def pick_median(runs: list[Measured]) -> Measured:
 
 
 def fmt_ratio(r: float) -> str:
-    return f"{r:.2f}x"
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
 def run_memory(label: str, pid: int, ep: Endpoint, huge_size: int, cpus: set[int] | None) -> dict:
