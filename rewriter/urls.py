@@ -17,6 +17,7 @@ and lower-cased, and IPv4 in any of the legacy forms (``0x7f.1``,
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ import idna
 
 from . import labels
 from .labels import DEFAULT_PORTS, Origin
+
+ORIGIN_CACHE_SIZE = 4096  # distinct host[:port] spellings remembered; a page uses a few dozen
 
 # Schemes whose URLs go through the proxy, and the origin scheme each belongs to.
 ORIGIN_SCHEME = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
@@ -159,13 +162,21 @@ def split_url(value: str, page_scheme: str = "https") -> SplitUrl | None:
     authority, rest = (after[: end.start()], after[end.start():]) if end else (after, "")
     at = authority.rfind("@")
     userinfo, hostport = (authority[: at + 1], authority[at + 1:]) if at >= 0 else ("", authority)
+    origin = _parse_origin(ORIGIN_SCHEME[scheme], hostport)
+    if body is not raw_body:  # the origin was read without tab/newline; the rest stays exactly as written
+        rest = _raw_tail(raw_body, len(body) - len(rest))
+    return SplitUrl(lead, scheme, userinfo, origin, rest)
+
+
+@functools.lru_cache(maxsize=ORIGIN_CACHE_SIZE)
+def _parse_origin(origin_scheme: str, hostport: str) -> Origin:
+    """The origin of ``host[:port]`` as written; memoised, since a page repeats a few origins many times."""
     if hostport.startswith("["):
         close = hostport.find("]")
         host_raw, port_raw = hostport[: close + 1], hostport[close + 1:]
     else:
         colon = hostport.find(":")
         host_raw, port_raw = (hostport[:colon], hostport[colon:]) if colon >= 0 else (hostport, "")
-    origin_scheme = ORIGIN_SCHEME[scheme]
     if port_raw in ("", ":"):
         port = DEFAULT_PORTS[origin_scheme]
     elif port_raw[0] == ":" and port_raw[1:].isdigit() and port_raw[1:].isascii():
@@ -176,10 +187,7 @@ def split_url(value: str, page_scheme: str = "https") -> SplitUrl | None:
             raise UrlError("port 0")
     else:
         raise UrlError("invalid port")
-    host = canonical_host(host_raw)
-    if body is not raw_body:  # the origin was read without tab/newline; the rest stays exactly as written
-        rest = _raw_tail(raw_body, len(body) - len(rest))
-    return SplitUrl(lead, scheme, userinfo, Origin(origin_scheme, host, port), rest)
+    return Origin(origin_scheme, canonical_host(host_raw), port)
 
 
 def _raw_tail(raw: str, consumed: int) -> str:
@@ -245,6 +253,7 @@ class UrlRewriter:
         self.on_alias = on_alias
         self.rewritten = 0
         self.invalid = 0
+        self._proxied: dict[tuple[Origin, bool], str | None] = {}  # None: the origin is Tandem's own
 
     def proxy_origin(self, origin: Origin, websocket: bool = False) -> str:
         label, is_alias = labels.encode(self.sid, origin)
@@ -255,6 +264,15 @@ class UrlRewriter:
             scheme = "wss" if scheme == "https" else "ws"
         return f"{scheme}://{label}.{self.base.domain}"
 
+    def _proxied_origin(self, origin: Origin, websocket: bool) -> str | None:
+        key = (origin, websocket)
+        try:
+            return self._proxied[key]
+        except KeyError:
+            value = None if self.base.is_ours(origin.host.strip("[]")) else self.proxy_origin(origin, websocket)
+            self._proxied[key] = value
+            return value
+
     def rewrite(self, value: str) -> str:
         """The proxied form of a raw URL value; ``value`` itself when nothing changes."""
         try:
@@ -262,9 +280,11 @@ class UrlRewriter:
         except UrlError:
             self.invalid += 1
             return value
-        if parts is None or self.base.is_ours(parts.origin.host.strip("[]")):
+        if parts is None:
             return value
-        proxied = self.proxy_origin(parts.origin, websocket=parts.scheme in ("ws", "wss"))
+        proxied = self._proxied_origin(parts.origin, parts.scheme in ("ws", "wss"))
+        if proxied is None:
+            return value
         self.rewritten += 1
         if parts.userinfo:
             scheme, rest_of_origin = proxied.split("://", 1)
