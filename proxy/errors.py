@@ -60,3 +60,23 @@ class UpstreamTimeout(ProxyError):
 
 class UpstreamBroken(ProxyError):
     status, code, title = 502, "bad_response", "The site sent a response Tandem could not read"
+
+
+# Failures at Tandem's own outbound proxy (``--upstream-proxy``): same statuses as the
+# upstream failures they subclass, own codes, and messages that name the proxy.
+
+
+class ProxyUnreachable(UpstreamRefused):
+    code, title = "proxy_unreachable", "Tandem's outbound proxy could not be reached"
+
+
+class ProxyAuthRequired(ProxyError):
+    status, code, title = 502, "proxy_auth_required", "Tandem's outbound proxy refused to authenticate it"
+
+
+class ProxyTunnelFailed(ProxyError):
+    status, code, title = 502, "proxy_connect_failed", "The outbound proxy could not connect to the site"
+
+
+class ProxyTimeout(UpstreamTimeout):
+    code, title = "proxy_timeout", "Tandem's outbound proxy took too long to answer"

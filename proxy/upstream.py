@@ -1,59 +1,145 @@
-"""The one pooled upstream client, and mapping of client failures to ProxyErrors."""
+"""The pooled upstream clients, and mapping of client failures to ProxyErrors.
+
+One guarded session for direct connections (``appkeys.UPSTREAM``); with an outbound
+proxy configured, also one session per proxy and way of using it (see ``proxy.egress``),
+all living exactly as long as the app.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+from pathlib import Path
 from typing import AsyncIterator
 
 import aiohttp
+import aiohttp_socks
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import DefaultResolver
 
 from tandem import appkeys
 
 from . import errors
+from .egress import EGRESS, Egress, EgressConfig, ProxySpec, proxy_auth_message
 from .guard import AddressBlocked, GuardedResolver
 
 POOL_LIMIT = 200  # open upstream connections in all; past it requests queue
 POOL_LIMIT_PER_HOST = 32  # per upstream host, roughly what six browser tabs would open
 DNS_CACHE_TTL = 60  # seconds; the guard checks every fresh resolution
+PROXY_POOL_LIMIT_PER_HOST = 0  # through a proxy every connection has one host (the proxy): no per-host cap
 
 
-async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the upstream ClientSession lives exactly as long as the app."""
-    settings = app[appkeys.SETTINGS]
-    connector = aiohttp.TCPConnector(
-        resolver=GuardedResolver(settings.allow_private),
-        limit=POOL_LIMIT,
-        limit_per_host=POOL_LIMIT_PER_HOST,
-        ttl_dns_cache=DNS_CACHE_TTL,
-        enable_cleanup_closed=True,
-    )
-    session = aiohttp.ClientSession(
+def tls_context(ca_file: Path | None) -> ssl.SSLContext | bool:
+    """System trust, plus ``ca_file`` (e.g. a TLS-inspecting proxy's root). Raises ValueError if unusable."""
+    if ca_file is None:
+        return True
+    ctx = ssl.create_default_context()
+    try:
+        ctx.load_verify_locations(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load CA certificates from {ca_file}: {getattr(exc, 'strerror', None) or exc}") from None
+    return ctx
+
+
+class ProxyOnlyResolver(AbstractResolver):
+    """Resolves the configured proxy's name and nothing else.
+
+    The operator named the proxy, so its (usually private) address is not subject to the
+    guard; every request on this session carries ``proxy=``, so no other name is ever
+    looked up here, and one that were would be refused.
+    """
+
+    def __init__(self, proxy_host: str):
+        self.proxy_host = proxy_host
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET):
+        if host.lower().rstrip(".") != self.proxy_host:
+            raise AddressBlocked(host, "not resolved by Tandem: requests go through the proxy")
+        return await self._inner.resolve(host, port, family)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _session(connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),  # cookies belong to the session jars, never to the client
         auto_decompress=False,  # bodies pass through as sent unless we rewrite them
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-        trust_env=False,
+        trust_env=False,  # proxies come from Tandem's own settings (--upstream-proxy env reads the variables)
     )
-    app[appkeys.UPSTREAM] = session
+
+
+def _tunnel_connector(proxy: ProxySpec, tls) -> aiohttp.BaseConnector:
+    kind = aiohttp_socks.ProxyType.SOCKS5 if proxy.scheme == "socks5" else aiohttp_socks.ProxyType.HTTP
+    return aiohttp_socks.ProxyConnector(
+        proxy_type=kind, host=proxy.host, port=proxy.port, username=proxy.username, password=proxy.password,
+        rdns=True,  # the proxy resolves names: Tandem never does for proxied targets
+        ssl=tls, limit=POOL_LIMIT, limit_per_host=POOL_LIMIT_PER_HOST, enable_cleanup_closed=True,
+    )
+
+
+async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the upstream ClientSessions live exactly as long as the app."""
+    settings = app[appkeys.SETTINGS]
+    tls = tls_context(settings.upstream_ca)
+    config: EgressConfig = settings.egress
+    direct = _session(aiohttp.TCPConnector(
+        resolver=GuardedResolver(settings.allow_private),
+        ssl=tls,
+        limit=POOL_LIMIT,
+        limit_per_host=POOL_LIMIT_PER_HOST,
+        ttl_dns_cache=DNS_CACHE_TTL,
+        enable_cleanup_closed=True,
+    ))
+    forward, tunnel = {}, {}
+    for proxy in config.proxies:
+        if proxy.scheme == "http":
+            forward[proxy] = _session(aiohttp.TCPConnector(
+                resolver=ProxyOnlyResolver(proxy.host), ssl=tls, limit=POOL_LIMIT,
+                limit_per_host=PROXY_POOL_LIMIT_PER_HOST, ttl_dns_cache=DNS_CACHE_TTL, enable_cleanup_closed=True,
+            ))
+        tunnel[proxy] = _session(_tunnel_connector(proxy, tls))
+    app[appkeys.UPSTREAM] = direct
+    app[EGRESS] = Egress(config, settings.allow_private, direct, forward, tunnel)
     yield
-    await session.close()
+    for session in (direct, *forward.values(), *tunnel.values()):
+        await session.close()
 
 
-def classify(exc: BaseException, host: str) -> errors.ProxyError:
-    """Turn an aiohttp/asyncio failure into the ProxyError people will see."""
+def classify(exc: BaseException, host: str, proxy: ProxySpec | None = None) -> errors.ProxyError:
+    """Turn an aiohttp/asyncio failure into the ProxyError people will see.
+
+    With ``proxy`` (the request went through it), failures at the proxy name it as the
+    cause. Messages are built from known fields only: never an exception's text that
+    could carry a proxy credential.
+    """
     os_error = getattr(exc, "os_error", None)
     if isinstance(exc, AddressBlocked) or isinstance(os_error, AddressBlocked):
         blocked = exc if isinstance(exc, AddressBlocked) else os_error
+        if proxy is not None:
+            return errors.AddressRefused(
+                f"{host} is a private or internal address, which Tandem does not send to its outbound proxy.",
+                detail=f"{host} is {blocked.address}",
+            )
         return errors.AddressRefused(
             f"{host} points to a private or internal address, which Tandem does not fetch.",
             detail=f"resolved to {blocked.address}",
         )
+    if proxy is not None:
+        found = _classify_proxy(exc, host, proxy)
+        if found is not None:
+            return found
+    via = f" (through the outbound proxy {proxy.display})" if proxy is not None else ""
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return errors.UpstreamTimeout(f"{host} did not answer in time.")
+        return errors.UpstreamTimeout(f"{host} did not answer in time{via}.")
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)):
-        return errors.UpstreamTLS(f"The secure connection to {host} failed.", detail=str(exc)[:200])
+        detail = str(exc)[:200] if proxy is None else type(exc).__name__
+        return errors.UpstreamTLS(f"The secure connection to {host} failed{via}.", detail=detail)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return errors.UpstreamDNS(f"The name {host} could not be resolved.")
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -61,7 +147,42 @@ def classify(exc: BaseException, host: str) -> errors.ProxyError:
             return errors.UpstreamRefused(f"{host} refused the connection.")
         return errors.UpstreamRefused(f"Could not connect to {host}.", detail=str(os_error or exc)[:200])
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
-        return errors.UpstreamBroken(f"{host} closed the connection or sent a malformed response.")
+        return errors.UpstreamBroken(f"{host} closed the connection or sent a malformed response{via}.")
     if isinstance(exc, aiohttp.InvalidURL):
         return errors.UpstreamBroken(f"The address for {host} is not valid.")
-    return errors.UpstreamBroken(f"The request to {host} failed.", detail=type(exc).__name__)
+    return errors.UpstreamBroken(f"The request to {host} failed{via}.", detail=type(exc).__name__)
+
+
+def _classify_proxy(exc: BaseException, host: str, proxy: ProxySpec) -> errors.ProxyError | None:
+    """Failures that happened at the proxy itself, or None."""
+    name = proxy.display
+    if isinstance(exc, aiohttp_socks.ProxyTimeoutError):
+        return errors.ProxyTimeout(f"Tandem's outbound proxy {name} did not answer in time while connecting to {host}.")
+    if isinstance(exc, aiohttp_socks.ProxyConnectionError):
+        return errors.ProxyUnreachable(f"Tandem could not connect to its outbound proxy {name}.",
+                                       detail="the proxy refused the connection or its name could not be resolved")
+    if isinstance(exc, aiohttp_socks.ProxyError):
+        code = exc.error_code
+        text = str(exc).lower()
+        if code == 407 or "authentication" in text:
+            return errors.ProxyAuthRequired(proxy_auth_message(proxy))
+        if isinstance(code, int) and code >= 100:  # an HTTP status in answer to CONNECT
+            return errors.ProxyTunnelFailed(f"Tandem's outbound proxy {name} could not open a connection to {host}.",
+                                            detail=f"the proxy answered CONNECT with status {code}")
+        return errors.ProxyTunnelFailed(f"Tandem's outbound proxy {name} could not open a connection to {host}.",
+                                        detail=f"SOCKS reply {code}" if code is not None else "")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        if exc.status == 407:
+            return errors.ProxyAuthRequired(proxy_auth_message(proxy))
+        return errors.ProxyTunnelFailed(f"Tandem's outbound proxy {name} could not open a connection to {host}.",
+                                        detail=f"the proxy answered CONNECT with status {exc.status}")
+    if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
+        return None  # TLS with the site, end to end through the tunnel
+    if isinstance(exc, aiohttp.ClientProxyConnectionError) or (
+        isinstance(exc, aiohttp.ClientConnectorError) and proxy.scheme == "http"
+    ):  # the forwarding session connects to nothing but the proxy
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            return errors.ProxyUnreachable(f"Tandem could not resolve the name of its outbound proxy {name}.")
+        return errors.ProxyUnreachable(f"Tandem could not connect to its outbound proxy {name}.",
+                                       detail="the proxy refused the connection" if isinstance(exc.os_error, ConnectionRefusedError) else "")
+    return None

@@ -15,10 +15,10 @@ import logging
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from tandem import appkeys
 from tandem.settings import WS_MAX_MESSAGE
 
 from . import errors
+from .egress import EGRESS
 from .upstream import classify
 
 log = logging.getLogger("tandem.proxy.ws")
@@ -36,14 +36,16 @@ def _close_code(code: int | None) -> int:
 
 
 async def relay_websocket(request: web.Request, target, mapper, headers: list[tuple[str, str]]) -> web.StreamResponse:
-    client = request.app[appkeys.UPSTREAM]
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     up_headers = [(k, v) for k, v in headers if k.lower() not in SKIP_HEADERS and not k.lower().startswith("sec-websocket-")]
     ws_scheme = "wss" if target.origin.scheme == "https" else "ws"
     url = f"{ws_scheme}://{target.origin.netloc}{request.raw_path}"
+    # Through an http:// proxy both ws:// and wss:// go in a CONNECT tunnel, as browsers do.
+    route = request.app[EGRESS].route(ws_scheme, target.host, target.origin.port)
     try:
-        upstream = await client.ws_connect(
+        upstream = await route.client.ws_connect(
             url,
+            **route.options,
             protocols=protocols,
             headers=up_headers,
             max_msg_size=WS_MAX_MESSAGE,
@@ -52,9 +54,13 @@ async def relay_websocket(request: web.Request, target, mapper, headers: list[tu
         )
     except aiohttp.WSServerHandshakeError as exc:
         log.info("upstream WebSocket %s refused the handshake: %s", target.origin, exc.status)
+        if route.proxy is not None and exc.status == 407:
+            route.check_response(exc.status)
         raise errors.UpstreamBroken(f"{target.host} refused the WebSocket (status {exc.status}).") from exc
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise classify(exc, target.host) from exc
+    except Exception as exc:  # every client failure (aiohttp's, the proxy connector's) becomes a clear error
+        err = classify(exc, target.host, route.proxy)
+        log.warning("upstream WebSocket %s failed: %s (%s)", target.origin, err.code, type(exc).__name__)
+        raise err from exc
 
     cookies = upstream._response.headers.getall("Set-Cookie", []) if upstream._response is not None else []
     if cookies:

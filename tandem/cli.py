@@ -32,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-private-networks", nargs="?", const="all", default=None, metavar="CIDRS",
                    help="let the proxy fetch private/loopback addresses: bare flag = all private ranges, or 'loopback', or comma-separated CIDRs (default: none)")
     s.add_argument("--allow-domain", action="append", default=[], metavar="PATTERN", help="allow this host or *.domain in addition to the stored allowlist (repeatable)")
+    s.add_argument("--upstream-proxy", default=os.environ.get("TANDEM_UPSTREAM_PROXY") or None, metavar="URL",
+                   help="send upstream traffic through this proxy: http://[user:pass@]host:port or socks5://…; 'env' reads "
+                        "https_proxy/http_proxy/all_proxy/no_proxy (env TANDEM_UPSTREAM_PROXY, which keeps credentials off the command line)")
+    s.add_argument("--upstream-proxy-bypass", default=os.environ.get("TANDEM_UPSTREAM_PROXY_BYPASS", ""), metavar="LIST",
+                   help="hosts reached directly, NO_PROXY style: example.com,.corp.example,*.intra,10.0.0.0/8,host:8080 (env TANDEM_UPSTREAM_PROXY_BYPASS)")
+    s.add_argument("--upstream-ca", type=Path, default=os.environ.get("TANDEM_UPSTREAM_CA") or None, metavar="FILE",
+                   help="also trust these CA certificates (PEM) for upstream TLS, e.g. a TLS-inspecting proxy's root (env TANDEM_UPSTREAM_CA)")
     s.add_argument("--demo", action="store_true", help="also start the bundled demo site on loopback (ports PORT+1..PORT+3) and allow it")
 
     a = sub.add_parser("allowlist", help="show or edit the domain allowlist")
@@ -97,10 +104,12 @@ def serve(args) -> None:
         allow_private = LOOPBACK_ONLY
     if not 0 < args.port < 65536:
         _fail("--port must be between 1 and 65535", EXIT_USAGE)
+    egress = _egress(args)
     try:
         settings = Settings.from_env(
             host=args.host, port=args.port, base_domain=args.base_domain, public_scheme=args.public_scheme,
             data_dir=args.data_dir, allow_private=allow_private, demo=args.demo, allow_domains=tuple(args.allow_domain),
+            egress=egress, upstream_ca=args.upstream_ca,
         )
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -108,6 +117,25 @@ def serve(args) -> None:
         asyncio.run(_serve(settings))
     except OSError as exc:
         _fail(f"cannot start: {exc.strerror or exc}")
+
+
+def _egress(args):
+    """--upstream-proxy/--upstream-proxy-bypass/--upstream-ca, checked before anything starts."""
+    from proxy.egress import EgressConfig, EgressConfigError, config_from_flag
+    from proxy.upstream import tls_context
+
+    try:
+        if args.upstream_ca is not None:
+            tls_context(args.upstream_ca)
+        if not args.upstream_proxy:
+            if args.upstream_proxy_bypass.strip():
+                _fail("--upstream-proxy-bypass needs --upstream-proxy", EXIT_USAGE)
+            return EgressConfig()
+        return config_from_flag(args.upstream_proxy, args.upstream_proxy_bypass, os.environ)
+    except EgressConfigError as exc:
+        _fail(f"--upstream-proxy: {exc}", EXIT_USAGE)
+    except ValueError as exc:
+        _fail(f"--upstream-ca: {exc}", EXIT_USAGE)
 
 
 async def _serve(settings) -> None:
@@ -152,6 +180,8 @@ async def _serve(settings) -> None:
         lines.append("Allowlist: " + ", ".join(e.pattern for e in allow.entries))
     if settings.allow_private:
         lines.append("Private networks allowed for: " + ", ".join(str(n) for n in settings.allow_private[:4]) + (" …" if len(settings.allow_private) > 4 else ""))
+    if settings.egress.enabled:
+        lines.append("Upstream proxy: " + settings.egress.describe())
     print("\n".join(lines), flush=True)
 
     stop = asyncio.Event()

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from proxy.egress import EgressConfig
 from proxy.guard import IPNetwork
 
 MAX_REQUEST_BODY = 100 * 1024 * 1024  # uploads through the proxy: big enough for real forms, bounded
@@ -32,6 +33,8 @@ class Settings:
     read_timeout: float = READ_TIMEOUT
     total_timeout: float = TOTAL_TIMEOUT
     allow_domains: tuple[str, ...] = field(default_factory=tuple)  # added to the stored allowlist at start
+    egress: EgressConfig = field(default_factory=EgressConfig)  # --upstream-proxy: direct unless configured
+    upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
 
     def __post_init__(self) -> None:
         if not self.base_domain:
