@@ -34,11 +34,11 @@ from . import errors, guard
 from .egress import EGRESS
 from .sessions import Session
 from .upstream import classify
+from .watchdog import IdleWatchdog
 from .wsrelay import relay_websocket
 
 log = logging.getLogger("tandem.proxy")
 
-STREAM_CHUNK = 64 * 1024  # bytes per write when streaming a body through
 RESERVED_PREFIX = "/__tandem/"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 CSS_TYPES = frozenset({"text/css"})
@@ -177,7 +177,7 @@ def _check_allowed(request: web.Request, target: Target, mapper: Mapper, navigat
         )
 
 
-def _request_body(request: web.Request, limit: int):
+def _request_body(request: web.Request, limit: int, watchdog: IdleWatchdog | None = None):
     """None, or an async generator streaming the body up, refusing more than ``limit`` bytes."""
     length = request.content_length
     if length is not None and length > limit:
@@ -188,6 +188,8 @@ def _request_body(request: web.Request, limit: int):
     async def stream():
         total = 0
         async for chunk in request.content.iter_any():
+            if watchdog is not None:
+                watchdog.progress()
             total += len(chunk)
             if total > limit:
                 raise errors.BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.")
@@ -255,10 +257,23 @@ async def forward(request: web.Request, target: Target) -> web.StreamResponse:
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await relay_websocket(request, target, mapper, headers)
 
-    body = _request_body(request, settings.max_request_body)
+    watchdog = IdleWatchdog(settings.read_timeout)
+    try:
+        return await _exchange(request, target, mapper, headers, ctx, watchdog)
+    finally:
+        watchdog.stop()
+
+
+async def _exchange(request, target: Target, mapper: Mapper, headers, ctx, watchdog: IdleWatchdog) -> web.StreamResponse:
+    app = request.app
+    settings = app[appkeys.SETTINGS]
+    upstream_url = mapper.page_url
+    jar = target.session.jar
+    body = _request_body(request, settings.max_request_body, watchdog)
     if body is not None and request.content_length is not None:
         headers.append(("Content-Length", str(request.content_length)))
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout)
+    # Silence is bounded by the watchdog, not sock_read (see proxy/watchdog.py for why).
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=None)
     route = app[EGRESS].route(target.origin.scheme, target.host, target.origin.port)  # direct or via --upstream-proxy
     try:
         up_cm = route.client.request(
@@ -266,8 +281,14 @@ async def forward(request: web.Request, target: Target) -> web.StreamResponse:
             allow_redirects=False, timeout=timeout, **route.options,
         )
         up = await up_cm.__aenter__()
+        watchdog.progress()
     except errors.ProxyError:
         raise
+    except asyncio.CancelledError:
+        if not watchdog.absorb():
+            raise
+        log.warning("upstream %s %s failed: timeout", request.method, target.origin)
+        raise errors.UpstreamTimeout(f"{target.host} did not answer in time.") from None
     except Exception as exc:  # every client failure becomes a clear error
         if isinstance(getattr(exc, "__cause__", None), errors.ProxyError):
             raise exc.__cause__ from exc
@@ -279,12 +300,21 @@ async def forward(request: web.Request, target: Target) -> web.StreamResponse:
         set_cookies = up.headers.getall("Set-Cookie", [])
         if set_cookies:
             jar.set_from_response(upstream_url, set_cookies, ctx)
-        return await _respond(request, up, mapper, settings)
+        return await _respond(request, up, mapper, settings, watchdog)
     finally:
         await up_cm.__aexit__(None, None, None)
 
 
-async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Mapper, settings) -> web.StreamResponse:
+async def _chunks(up: aiohttp.ClientResponse, watchdog: IdleWatchdog):
+    """The upstream body as it arrives (no re-slicing copies), reporting progress to the watchdog."""
+    async for chunk in up.content.iter_any():
+        watchdog.progress()
+        yield chunk
+        watchdog.progress()  # the browser took it: a slow reader is not a silent upstream
+
+
+async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Mapper, settings,
+                   watchdog: IdleWatchdog) -> web.StreamResponse:
     out_headers = browser_response_headers(up.headers.items(), urls=mapper.urls, to_proxy_origin=mapper.to_proxy_origin)
     content_type = up.headers.get("Content-Type", "")
     mime = content_type.split(";", 1)[0].strip().lower()
@@ -304,14 +334,22 @@ async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Map
         resp.headers.add(k, v)
     try:
         if rewrite == "html":
-            await _stream_html(request, resp, up, mapper, decoder, _charset(content_type))
+            await _stream_html(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type))
         elif rewrite == "css":
-            await _send_css(request, resp, up, mapper, decoder, _charset(content_type), settings.max_rewrite_body)
+            await _send_css(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type), settings.max_rewrite_body)
         else:
             # A HEAD for a type we would rewrite must not promise the upstream's length.
             rewritable = mime in HTML_TYPES or mime in CSS_TYPES
-            await _stream_raw(request, resp, up, has_body, keep_length=has_body or not rewritable)
-    except (aiohttp.ClientError, asyncio.TimeoutError, zlib.error, brotli.error) as exc:
+            await _stream_raw(request, resp, up, _chunks(up, watchdog) if has_body else None,
+                              keep_length=has_body or not rewritable)
+    except (aiohttp.ClientError, asyncio.TimeoutError, asyncio.CancelledError, zlib.error, brotli.error) as exc:
+        if isinstance(exc, asyncio.CancelledError):
+            if not watchdog.absorb():
+                raise
+            exc = asyncio.TimeoutError()
+        if request.transport is None or request.transport.is_closing():
+            log.debug("browser left during %s", mapper.target.origin)  # not an upstream fault
+            return resp
         err = classify(exc, mapper.target.host)
         if not resp.prepared:
             log.warning("upstream %s body failed: %s", mapper.target.origin, err.code)
@@ -323,13 +361,13 @@ async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Map
     return resp
 
 
-async def _stream_raw(request, resp, up, has_body, keep_length=True) -> None:
+async def _stream_raw(request, resp, up, chunks, keep_length=True) -> None:
     for name in ("Content-Encoding", "Content-Length") if keep_length else ("Content-Encoding",):
         if name in up.headers:
             resp.headers[name] = up.headers[name]
     await resp.prepare(request)
-    if has_body:
-        async for chunk in up.content.iter_chunked(STREAM_CHUNK):
+    if chunks is not None:
+        async for chunk in chunks:
             await resp.write(chunk)
     await resp.write_eof()
 
@@ -337,14 +375,14 @@ async def _stream_raw(request, resp, up, has_body, keep_length=True) -> None:
 INJECT_TEMPLATE = '<script src="/__tandem/runtime.js?v={version}"></script>'
 
 
-async def _stream_html(request, resp, up, mapper: Mapper, decoder, charset) -> None:
+async def _stream_html(request, resp, chunks, mapper: Mapper, decoder, charset) -> None:
     feed, flush = decoder
     version = request.app[appkeys.RUNTIME_VERSION]
     urls = mapper.urls
     rw = HtmlRewriter(urls, inject=INJECT_TEMPLATE.format(version=version), charset=charset,
                       css=lambda text: rewrite_css(text, urls))
     await resp.prepare(request)
-    async for chunk in up.content.iter_any():
+    async for chunk in chunks:
         out = rw.feed(feed(chunk))
         if out:
             await resp.write(out)
@@ -354,15 +392,15 @@ async def _stream_html(request, resp, up, mapper: Mapper, decoder, charset) -> N
     await resp.write_eof()
 
 
-async def _send_css(request, resp, up, mapper: Mapper, decoder, charset, limit: int) -> None:
+async def _send_css(request, resp, chunks, mapper: Mapper, decoder, charset, limit: int) -> None:
     feed, flush = decoder
     buf = bytearray()
-    async for chunk in up.content.iter_any():
+    async for chunk in chunks:
         buf += feed(chunk)
         if len(buf) > limit:  # too big to rewrite in memory: send what we have and stream the rest
             await resp.prepare(request)
             await resp.write(bytes(buf))
-            async for more in up.content.iter_any():
+            async for more in chunks:
                 await resp.write(feed(more))
             await resp.write(flush())
             await resp.write_eof()
