@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: demo test install build bench clean e2e-deps
+.PHONY: demo test install build bench clean e2e-deps mitm
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,7 +31,20 @@ e2e-deps:
 	  echo "installing Debian chromium (needed by the end-to-end tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install e2e-deps
+# mitmproxy is the real forward proxy the egress tests go through. It pins cryptography<44.1 and
+# Brotli<=1.1.0, which clash with ours, so it lives in its own virtual environment.
+MITM_VENV := .venv-mitm
+MITM_STAMP := $(MITM_VENV)/.installed
+MITM_SPEC := mitmproxy>=11,<13
+
+$(MITM_STAMP):
+	$(PY) -m venv $(MITM_VENV)
+	$(MITM_VENV)/bin/pip install -q '$(MITM_SPEC)'
+	touch $(MITM_STAMP)
+
+mitm: $(MITM_STAMP)
+
+test: install e2e-deps mitm
 	npm test --silent
 	$(BIN)/python -m pytest -q
 
@@ -39,4 +52,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules viewer/static/build *.egg-info
+	rm -rf $(VENV) $(MITM_VENV) node_modules viewer/static/build *.egg-info
