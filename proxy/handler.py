@@ -288,7 +288,7 @@ async def _exchange(request, target: Target, mapper: Mapper, headers, ctx, watch
         if not watchdog.absorb():
             raise
         log.warning("upstream %s %s failed: timeout", request.method, target.origin)
-        raise errors.UpstreamTimeout(f"{target.host} did not answer in time.") from None
+        raise classify(asyncio.TimeoutError(), target.host, route.proxy) from None  # names the proxy, if any
     except Exception as exc:  # every client failure becomes a clear error
         if isinstance(getattr(exc, "__cause__", None), errors.ProxyError):
             raise exc.__cause__ from exc
