@@ -32,6 +32,7 @@ URL with its credentials (:attr:`ProxySpec.display`).
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
 import re
@@ -79,6 +80,12 @@ class ProxySpec:
     @property
     def has_credentials(self) -> bool:
         return self.username is not None
+
+    @property
+    def basic_auth(self) -> str:
+        """The ``Proxy-Authorization`` value (RFC 7617 Basic, UTF-8)."""
+        token = base64.b64encode(f"{self.username or ''}:{self.password or ''}".encode("utf-8")).decode("ascii")
+        return f"Basic {token}"
 
 
 def parse_proxy_url(text: str) -> ProxySpec:
@@ -405,13 +412,11 @@ class Egress:
                 detail=f"{host} is {exc.address}",
             ) from None
         if proxy.scheme == "http" and scheme == "http":
-            from aiohttp import BasicAuth
             from yarl import URL
 
-            options: dict[str, object] = {"proxy": URL.build(scheme="http", host=proxy.host, port=proxy.port)}
-            if proxy.has_credentials:
-                options["proxy_auth"] = BasicAuth(proxy.username or "", proxy.password or "")
-            return Route(self._forward[proxy], options, proxy)
+            # The forwarding session carries Proxy-Authorization itself (aiohttp's proxy_headers
+            # reach only CONNECT, and proxy_auth is deprecated).
+            return Route(self._forward[proxy], {"proxy": URL.build(scheme="http", host=proxy.host, port=proxy.port)}, proxy)
         return Route(self._tunnel[proxy], {}, proxy)
 
 

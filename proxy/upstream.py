@@ -64,9 +64,10 @@ class ProxyOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _session(connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+def _session(connector: aiohttp.BaseConnector, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
+        headers=headers,
         cookie_jar=aiohttp.DummyCookieJar(),  # cookies belong to the session jars, never to the client
         auto_decompress=False,  # bodies pass through as sent unless we rewrite them
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
@@ -102,7 +103,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             forward[proxy] = _session(aiohttp.TCPConnector(
                 resolver=ProxyOnlyResolver(proxy.host), ssl=tls, limit=POOL_LIMIT,
                 limit_per_host=PROXY_POOL_LIMIT_PER_HOST, ttl_dns_cache=DNS_CACHE_TTL, enable_cleanup_closed=True,
-            ))
+            ), headers={"Proxy-Authorization": proxy.basic_auth} if proxy.has_credentials else None)
         tunnel[proxy] = _session(_tunnel_connector(proxy, tls))
     app[appkeys.UPSTREAM] = direct
     app[EGRESS] = Egress(config, settings.allow_private, direct, forward, tunnel)
@@ -137,9 +138,13 @@ def classify(exc: BaseException, host: str, proxy: ProxySpec | None = None) -> e
     via = f" (through the outbound proxy {proxy.display})" if proxy is not None else ""
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return errors.UpstreamTimeout(f"{host} did not answer in time{via}.")
-    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)):
-        detail = str(exc)[:200] if proxy is None else type(exc).__name__
-        return errors.UpstreamTLS(f"The secure connection to {host} failed{via}.", detail=detail)
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)) or (
+        isinstance(exc, aiohttp.ClientOSError) and isinstance(exc.__cause__, ssl.SSLError)  # TLS inside a proxy tunnel
+    ):
+        if proxy is not None:  # the certificate may be the proxy's own, if it inspects TLS
+            return errors.UpstreamTLS(f"The secure connection to {host}{via} failed.",
+                                      detail="If the proxy inspects TLS, give Tandem its CA certificate with --upstream-ca.")
+        return errors.UpstreamTLS(f"The secure connection to {host} failed.", detail=str(exc)[:200])
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return errors.UpstreamDNS(f"The name {host} could not be resolved.")
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -176,7 +181,7 @@ def _classify_proxy(exc: BaseException, host: str, proxy: ProxySpec) -> errors.P
             return errors.ProxyAuthRequired(proxy_auth_message(proxy))
         return errors.ProxyTunnelFailed(f"Tandem's outbound proxy {name} could not open a connection to {host}.",
                                         detail=f"the proxy answered CONNECT with status {exc.status}")
-    if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
+    if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)) or isinstance(exc.__cause__, ssl.SSLError):
         return None  # TLS with the site, end to end through the tunnel
     if isinstance(exc, aiohttp.ClientProxyConnectionError) or (
         isinstance(exc, aiohttp.ClientConnectorError) and proxy.scheme == "http"
