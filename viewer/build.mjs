@@ -34,15 +34,27 @@ function describe(err) {
   return `${where}${first.text}${more}`;
 }
 
+/** Control-plane bundles: the embeddable snippet (BASE/tandem.js) and the console pages' script. */
+export const CONTROL_BUNDLES = [
+  { entry: here("snippet/index.js"), outfile: here("static/build/tandem.js") },
+  { entry: here("snippet/console.js"), outfile: here("static/build/console.js") },
+];
+
 async function main() {
+  const outputs = [OUTFILE, ...CONTROL_BUNDLES.map((b) => b.outfile)];
   try {
     await esbuild.build({ ...options, outfile: OUTFILE, sourcemap: "external" });
+    for (const b of CONTROL_BUNDLES) {
+      await esbuild.build({ ...options, entryPoints: [b.entry], outfile: b.outfile, sourcemap: "external" });
+    }
   } catch (err) {
     console.error(`build failed: ${describe(err)}`);
     process.exit(1);
   }
-  const code = readFileSync(OUTFILE);
-  console.log(`${OUTFILE}: ${code.length} bytes, ${gzipSync(code, { level: 9 }).length} gzipped`);
+  for (const out of outputs) {
+    const code = readFileSync(out);
+    console.log(`${out}: ${code.length} bytes, ${gzipSync(code, { level: 9 }).length} gzipped`);
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
