@@ -9,6 +9,9 @@ Rules (also in the README):
   them is on an entry with scope ``all``: then they too must go to listed hosts.
   The page is known from the request's upstream ``Referer``; a subresource with
   no Referer is held to the strictest entry in force.
+* An entry may carry a ``redirect`` URL: navigations to hosts it matches are sent
+  there instead (through the proxy), e.g. a login domain that must not be
+  co-browsed sends people to a help page. The target may not match the entry.
 """
 
 from __future__ import annotations
@@ -36,6 +39,26 @@ def normalize_pattern(pattern: str) -> str:
     return p
 
 
+MAX_REDIRECT_LENGTH = 2048  # an allowlist redirect is a landing page address, not a data carrier
+
+
+def check_redirect(pattern: str, redirect: str) -> str:
+    """Validate an entry's redirect: absolute http(s), not back into the pattern it redirects."""
+    from urllib.parse import urlsplit
+
+    redirect = redirect.strip()
+    try:
+        parts = urlsplit(redirect)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise PatternError(f"redirect is not a valid address: {redirect[:80]!r}") from exc
+    if parts.scheme not in ("http", "https") or not host or len(redirect) > MAX_REDIRECT_LENGTH:
+        raise PatternError("redirect must be an absolute http:// or https:// address")
+    if matches(pattern, host):
+        raise PatternError("redirect must not point back into the pattern it redirects (it would loop)")
+    return redirect
+
+
 def matches(pattern: str, host: str) -> bool:
     host = host.lower().rstrip(".")
     if pattern.startswith("*."):
@@ -47,6 +70,7 @@ def matches(pattern: str, host: str) -> bool:
 class Entry:
     pattern: str
     scope: str = NAVIGATION
+    redirect: str | None = None
 
 
 class Allowlist:

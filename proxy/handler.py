@@ -177,6 +177,20 @@ def _check_allowed(request: web.Request, target: Target, mapper: Mapper, navigat
         )
 
 
+def _allowlist_redirect(request: web.Request, target: Target, mapper: Mapper, navigation: bool) -> web.Response | None:
+    """A navigation to a host whose allowlist entry carries a redirect goes there instead, through the proxy."""
+    if not navigation:
+        return None
+    entry = request.app[appkeys.ALLOWLIST].entry_for(target.host)
+    if entry is None or not entry.redirect:
+        return None
+    try:
+        location = mapper.urls.to_proxy(entry.redirect)
+    except UrlError:
+        return None
+    return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+
+
 def _request_body(request: web.Request, limit: int, watchdog: IdleWatchdog | None = None):
     """None, or an async generator streaming the body up, refusing more than ``limit`` bytes."""
     length = request.content_length
@@ -234,6 +248,9 @@ async def forward(request: web.Request, target: Target) -> web.StreamResponse:
     settings = app[appkeys.SETTINGS]
     mapper = Mapper(request, target)
     navigation = is_navigation(request)
+    redirect = _allowlist_redirect(request, target, mapper, navigation)
+    if redirect is not None:
+        return redirect
     _check_allowed(request, target, mapper, navigation)
     try:
         guard.check_host(target.host, settings.allow_private)

@@ -23,10 +23,14 @@ from rewriter import labels
 from rewriter.cookies import CookieJar
 from rewriter.labels import Decoded, Origin
 from rewriter.urls import ProxyBase, UrlRewriter
-from tandem.store import Store
+from tandem.store import Invite, Store
 
 CREDENTIAL_TTL = 24 * 3600  # a participant's pass lasts a working day; the session outlives it
-INVITE_TTL = 24 * 3600  # leader links from the API stay usable this long
+INVITE_TTL = 24 * 3600  # invite links stay usable this long unless revoked or used up
+SESSION_TTL = 24 * 3600  # a session nobody ends expires with its last invite link
+# Invite audiences: "direct" links (agents, API integrators) enter at once; "consent" links
+# (customers) show the consent screen first.
+DIRECT, CONSENT = "direct", "consent"
 MAX_ALIASES = 10_000  # per session: bounds memory if a page links to endless odd hosts
 COOKIE_PREFIX = "tandem_p_"
 
@@ -45,7 +49,10 @@ class Signer:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()[:16])
 
     def sign(self, *parts: str, ttl: int) -> str:
-        payload = ".".join((*parts, str(int(time.time()) + ttl)))
+        return self.sign_until(*parts, expires=int(time.time()) + ttl)
+
+    def sign_until(self, *parts: str, expires: int) -> str:
+        payload = ".".join((*parts, str(expires)))
         return f"{payload}.{self._mac(payload)}"
 
     def verify(self, token: str, n_parts: int) -> list[str] | None:
@@ -87,10 +94,14 @@ class SessionRegistry:
         self.signer = Signer(store.secret())
         self._live: dict[str, Session] = {}
 
-    def create(self, start_url: str) -> Session:
+    def create(self, start_url: str, **details) -> Session:
+        """``details``: any of the Session fields set at creation (agent_id, agent_name, branding …)."""
         sid = labels.new_sid(secrets.token_bytes(10))
-        row = self.store.add_session(sid, start_url)
-        session = Session(sid, start_url, row.created_at)
+        expires_at = time.time() + SESSION_TTL
+        stored = {k: details[k] for k in _DETAIL_FIELDS if k in details}
+        row = self.store.add_session(sid, start_url, agent_id=details.get("agent_id"), key_id=details.get("key_id"),
+                                     visitor_id=details.get("visitor_id"), expires_at=expires_at, details=stored)
+        session = Session(sid, start_url, row.created_at, expires_at=expires_at, **details)
         self._live[sid] = session
         return session
 
@@ -101,26 +112,60 @@ class SessionRegistry:
             if row is None:
                 return None
             # Known from before a restart: metadata survives, the jar starts empty.
-            session = Session(row.id, row.start_url, row.created_at, ended=row.state != "live")
+            stored = {k: row.details[k] for k in _DETAIL_FIELDS if k in row.details}
+            session = Session(row.id, row.start_url, row.created_at, ended=row.state != "live", agent_id=row.agent_id,
+                              key_id=row.key_id, visitor_id=row.visitor_id, expires_at=row.expires_at, **stored)
             self._live[sid] = session
         return session
 
-    def end(self, sid: str) -> None:
+    def end(self, sid: str) -> bool:
+        """Ends the session for everyone; True when this call ended it (False: unknown or already over)."""
         session = self.get(sid)
-        if session is not None:
-            session.ended = True
-            session.jar.clear()
-            self.store.end_session(sid)
+        if session is None:
+            return False
+        was_live = not session.ended
+        session.ended = True
+        session.jar.clear()
+        return self.store.end_session(sid) or was_live
 
     # -- credentials -----------------------------------------------------
-    def invite(self, sid: str, role: str = "leader") -> str:
-        return self.signer.sign("inv", sid, role, ttl=INVITE_TTL)
+    def invite(self, sid: str, role: str = "leader", *, audience: str = DIRECT, ttl: int = INVITE_TTL,
+               single_use: bool = False) -> str:
+        """A signed invite token bound to the session and role, recorded so it can be revoked or used up."""
+        invite_id = secrets.token_urlsafe(9)
+        expires = int(time.time()) + ttl
+        self.store.add_invite(invite_id, sid, role, audience, expires, single_use)
+        return self.signer.sign_until("inv", sid, role, invite_id, expires=expires)
 
-    def check_invite(self, sid: str, token: str) -> str | None:
-        parts = self.signer.verify(token, 3)
+    def invite_token(self, invite: Invite) -> str:
+        """The token of a recorded invite again (the console shows the live link; nothing secret is stored)."""
+        return self.signer.sign_until("inv", invite.session_id, invite.role, invite.id, expires=int(invite.expires_at))
+
+    def peek_invite(self, sid: str, token: str) -> Invite | None:
+        """The invite behind a token when it is signed, unexpired, for this session, not revoked and not used up."""
+        parts = self.signer.verify(token, 4)
         if not parts or parts[0] != "inv" or parts[1] != sid:
             return None
-        return parts[2]
+        row = self.store.get_invite(parts[3])
+        if row is None or row.session_id != sid or row.role != parts[2] or row.revoked_at is not None:
+            return None
+        if row.expires_at < time.time() or (row.single_use and row.used_at is not None):
+            return None
+        return row
+
+    def use_invite(self, sid: str, token: str) -> Invite | None:
+        """Like peek_invite, and spends a single-use invite (only one caller wins it)."""
+        row = self.peek_invite(sid, token)
+        if row is None or not self.store.use_invite(row.id):
+            return None
+        return row
+
+    def check_invite(self, sid: str, token: str) -> str | None:
+        row = self.use_invite(sid, token)
+        return row.role if row else None
+
+    def revoke_invites(self, sid: str) -> int:
+        return self.store.revoke_invites(sid)
 
     def credential(self, sid: str, role: str) -> str:
         return self.signer.sign("p", sid, secrets.token_hex(6), role, ttl=CREDENTIAL_TTL)
@@ -135,3 +180,11 @@ class SessionRegistry:
     @staticmethod
     def cookie_name(sid: str) -> str:
         return COOKIE_PREFIX + sid
+    def participant(self, sid: str, values: list[str]) -> tuple[str, str] | None:
+        """(participant id, role) of the first valid credential for ``sid`` among cookie values."""
+        for value in values:
+            parts = self.signer.verify(value, 4)
+            if parts and parts[0] == "p" and parts[1] == sid:
+                return parts[2], parts[3]
+        return None
+

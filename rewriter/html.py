@@ -48,6 +48,7 @@ from functools import lru_cache
 from html.entities import html5 as _HTML5
 from typing import Callable, Iterable, Iterator
 
+from .jsonurls import rewrite_importmap, rewrite_speculation_rules
 from .urls import IdentityRewriter, UrlRewriter
 
 # --- limits -----------------------------------------------------------------
@@ -59,6 +60,12 @@ MAX_TAG = 1 << 20
 # <style> contents are collected whole for the CSS rewriter (it needs the full text to
 # tokenize); a bigger element is passed through unrewritten rather than held in memory.
 MAX_STYLE = 4 << 20
+# Inline <script> contents are collected whole for the JS rewriter (a parser needs the whole
+# script); a bigger one is passed through unrewritten rather than held in memory.
+MAX_SCRIPT = 4 << 20
+# iframe srcdoc documents are rewritten recursively; deeper nesting than this is left as it is
+# (each level re-escapes the one inside it, real pages nest one level, rarely two).
+MAX_SRCDOC_DEPTH = 4
 # A UTF-8 BOM is 3 bytes, a UTF-16 BOM 2: this many bytes decide the encoding.
 BOM_SNIFF = 3
 # Rewritten CSS in a style="" attribute is diffed against the original to keep the
@@ -74,6 +81,8 @@ SRCSET = "srcset"  # image candidate list
 CSS = "css"  # a CSS declaration list
 DROP = "drop"  # remove the attribute: it would block rewritten resources
 DATA_URL = "data-url"  # data-*: rewritten only when the whole value is an absolute http(s) URL
+SRCDOC = "srcdoc"  # an HTML document: rewritten recursively, injection included
+JS = "js"  # event handler attributes (on*): a classic script body
 
 _ANY_TAG: dict[str, str] = {
     "href": URL,
@@ -102,7 +111,20 @@ _ANY_TAG: dict[str, str] = {
 REWRITE_TABLE: dict[str, dict[str, str]] = {
     "*": _ANY_TAG,
     "object": {"data": URL},
+    "iframe": {"srcdoc": SRCDOC},
 }
+# Attributes named on* are event handlers (kind JS) on every element.
+ORIGINAL_PREFIX = "data-tandem-o-"  # keep_original: the site's own value of a rewritten attribute
+
+# <script type> (WHATWG "prepare the script element"): what its contents are.
+CLASSIC, MODULE, IMPORTMAP, SPECULATION = "classic", "module", "importmap", "speculationrules"
+_JS_MIME = frozenset(
+    "application/ecmascript application/javascript application/x-ecmascript application/x-javascript "
+    "text/ecmascript text/javascript text/javascript1.0 text/javascript1.1 text/javascript1.2 "
+    "text/javascript1.3 text/javascript1.4 text/javascript1.5 text/jscript text/livescript "
+    "text/x-ecmascript text/x-javascript".split()
+)
+_PERCENT_RE = re.compile("%([0-7][0-9a-fA-F])")
 # tag -> merged table, so each tag costs one lookup
 _TABLE_FOR: dict[str, dict[str, str]] = {
     tag: {**_ANY_TAG, **extra} for tag, extra in REWRITE_TABLE.items() if tag != "*"
@@ -464,6 +486,44 @@ def refresh_url_span(value: str) -> tuple[int, int] | None:
     return i, n
 
 
+def javascript_url_body(value: str) -> int | None:
+    """Where the script of a ``javascript:`` URL starts in ``value``, or None if it is not one.
+
+    As the URL parser reads a scheme: leading C0 controls and spaces skipped, tab and newline
+    ignored anywhere, letters in any case.
+    """
+    i, n = 0, len(value)
+    while i < n and value[i] <= " ":
+        i += 1
+    for want in "javascript:":
+        while i < n and value[i] in "\t\n\r":
+            i += 1
+        if i >= n or value[i].lower() != want:
+            return None
+        i += 1
+    return i
+
+
+def percent_decode_ascii(raw: str) -> tuple[str, list[int]]:
+    """``raw`` with %XX escapes of ASCII characters decoded, and where each character starts.
+
+    The browser percent-decodes a javascript: URL into bytes before running it; escapes of
+    non-ASCII bytes are kept as they are here, which cannot change where a string literal starts.
+    """
+    out: list[str] = []
+    starts: list[int] = []
+    prev = 0
+    for m in _PERCENT_RE.finditer(raw):
+        out.append(raw[prev: m.start()])
+        starts.extend(range(prev, m.start()))
+        out.append(chr(int(m.group(1), 16)))
+        starts.append(m.start())
+        prev = m.end()
+    out.append(raw[prev:])
+    starts.extend(range(prev, len(raw) + 1))
+    return "".join(out), starts
+
+
 # --- charsets ------------------------------------------------------------------
 
 # WHATWG labels whose bytes are not ASCII-compatible: such bodies pass through.
@@ -540,9 +600,15 @@ class HtmlRewriter:
         inject: str = "",
         charset: str | None = None,
         css: Callable[[str], str] | None = None,
+        js: Callable[[str], str] | None = None,
+        keep_original: bool = False,
+        xml: bool = False,
     ) -> None:
         self.urls = urls
         self.css = css
+        self.js = js
+        self.keep_original = keep_original
+        self.xml = xml
         self.on_rewrite: RewriteHook | None = None
         self.base_href: str | None = None
         self.stats: dict[str, int] = {
@@ -551,6 +617,8 @@ class HtmlRewriter:
             "csp_neutralised": 0,
             "css_blocks": 0,  # <style> elements whose text the css callable changed
             "css_skipped": 0,  # <style> too big or not decodable: passed through
+            "js_blocks": 0,  # inline scripts (classic, module, import map, speculation rules) changed
+            "js_skipped": 0,  # inline scripts too big or not decodable: passed through
             "oversized_tags": 0,  # tags over MAX_TAG, emitted as text
             "start_tags": 0,
             "injected": 0,
@@ -576,8 +644,11 @@ class HtmlRewriter:
         self._end_re: re.Pattern[str] | None = None
         self._script_re: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
         self._hold = 0
-        self._css_parts: list[str] | None = None
-        self._css_len = 0
+        self._parts: list[str] | None = None  # contents of a <style>/<script> being collected
+        self._parts_len = 0
+        self._parts_kind = ""  # "css", or a script kind (CLASSIC, MODULE, IMPORTMAP, SPECULATION)
+        self._xml_root = ""  # XML mode: name of the root element once seen
+        self._depth = 0  # srcdoc nesting level of this document
         self._foreign: list[_Foreign] = []
         self._tree = True  # False: bare tokenizer (html5lib vectors), no tree-builder effects
         self._tag_sink: Callable[[tuple[str, list[tuple[str, str]]]], None] | None = None
@@ -635,7 +706,7 @@ class HtmlRewriter:
         return bom + self._text(data[len(bom):].decode("latin-1"), final=False)
 
     def _text(self, text: str, final: bool) -> bytes:
-        css, n_css = self._css_parts, len(self._css_parts or ())
+        css, n_css = self._parts, len(self._parts or ())
         pend, n_pend = self._pend, len(self._pend)
         try:
             return self._process(text, final).encode("latin-1")
@@ -664,7 +735,7 @@ class HtmlRewriter:
             held = self._pend[0]
             self._ts = TS_NAME
             self._tag_scan(held[3:] if held[1] == "/" else held[2:])
-        if final and self._inject_pending:
+        if final and self._inject_pending and not self.xml:  # XML: nothing may follow the root
             self._inject_now()
         out = "".join(self._out)
         self._out = []
@@ -757,7 +828,7 @@ class HtmlRewriter:
     def _emit_text(self, buf: str, a: int, b: int) -> None:
         if a >= b:
             return
-        if self._inject_pending:
+        if self._inject_pending and not self.xml:
             m = _NON_WS_RE.search(buf, a, b)
             if m:  # text content makes the parser open <head> (and <body>): runtime first
                 k = m.start()
@@ -862,7 +933,7 @@ class HtmlRewriter:
             pos = i + 1
 
     def _cdata_allowed(self) -> bool:
-        return bool(self._foreign) and not self._foreign[-1].html
+        return self.xml or (bool(self._foreign) and not self._foreign[-1].html)
 
     def _until_char(self, buf: str, pos: int, final: bool, end: str) -> tuple[int, bool]:
         j = buf.find(end, pos)
@@ -916,21 +987,53 @@ class HtmlRewriter:
         return hold
 
     def _raw_text(self, text: str, last: bool) -> None:
-        parts = self._css_parts
+        """Text of a raw text element (or a script): emitted, or collected for rewriting."""
+        parts = self._parts
         if parts is None:
             if text:
                 self._out.append(text)
             return
         parts.append(text)
-        self._css_len += len(text)
-        if self._css_len > MAX_STYLE:  # too big to hold: pass it through
-            self.stats["css_skipped"] += 1
+        self._parts_len += len(text)
+        limit = MAX_STYLE if self._parts_kind == "css" else MAX_SCRIPT
+        if self._parts_len > limit:  # too big to hold: pass it through
+            self.stats["css_skipped" if self._parts_kind == "css" else "js_skipped"] += 1
             self._out.extend(parts)
-            self._css_parts = None
+            self._parts = None
             return
         if last:
-            self._css_parts = None
-            self._out.append(self._rewrite_css("".join(parts)))
+            self._parts = None
+            raw = "".join(parts)
+            if self._parts_kind == "css":
+                self._out.append(self._rewrite_css(raw))
+            else:
+                self._out.append(self._rewrite_script(raw, self._parts_kind))
+
+    def _rewrite_script(self, raw: str, kind: str) -> str:
+        if not raw:
+            return raw
+        text = self._to_unicode(raw)
+        if text is None:
+            self.stats["js_skipped"] += 1
+            return raw
+        try:
+            if kind == IMPORTMAP:
+                new = rewrite_importmap(text, self.urls)
+            elif kind == SPECULATION:
+                new = rewrite_speculation_rules(text, self.urls)
+            else:
+                new = self.js(text)
+        except Exception:  # a rewriter never raises into a response
+            self.stats["js_skipped"] += 1
+            return raw
+        if new == text:
+            return raw
+        back = self._from_unicode(new)
+        if back is None:
+            self.stats["js_skipped"] += 1
+            return raw
+        self.stats["js_blocks"] += 1
+        return back
 
     def _rewrite_css(self, raw: str) -> str:
         if not raw:
@@ -970,11 +1073,11 @@ class HtmlRewriter:
                 nxt, state = m.start(), DATA
             else:
                 nxt, state = m.end(), SCRIPT_DESC
-            self._out.append(buf[pos:nxt])
             self._state = state
+            self._raw_text(buf[pos:nxt], state == DATA)
             return nxt, True
         hold = len(buf) if final else self._hold_from(buf, pos, st != SCRIPT)
-        self._out.append(buf[pos:hold])
+        self._raw_text(buf[pos:hold], final)
         return hold, False
 
     # -- tags ---------------------------------------------------------------
@@ -983,7 +1086,7 @@ class HtmlRewriter:
         name = m.group(2)
         if not name.islower():
             name = name.translate(_ASCII_LOWER)
-        if self._inject_pending and name in _IMPLY_HEAD_END:
+        if self._inject_pending and name in _IMPLY_HEAD_END and not self.xml:
             self._inject_now()
         self._out.append(m.group(0))
         if self._foreign:
@@ -1026,12 +1129,17 @@ class HtmlRewriter:
                 parts.append(buf[at: m.end()])
                 tag = "".join(parts)
         if self._inject_pending and name != "html":
-            if name == "head":
+            if name == "head" or (self.xml and not self._xml_root):  # XML: inside the root element
                 self._out.append(tag)
-                self._inject_now()
+                if tag.endswith("/>") and name != "head":
+                    self._inject_pending = False  # an empty root: nowhere to put it
+                else:
+                    self._inject_now()
                 tag = ""
             else:
                 self._inject_now()
+        if self.xml and not self._xml_root:
+            self._xml_root = name
         if tag:
             self._out.append(tag)
         if self._state != DATA:  # a <meta charset> of a non-ASCII-compatible encoding
@@ -1042,6 +1150,12 @@ class HtmlRewriter:
         foreign = self._foreign
         tail = m.string[m.end(3): m.end() - 1]
         self_closing = tail.endswith("/")
+        if self.xml:  # XML: every element is markup; only script and style contents are collected
+            if self_closing or name not in ("script", "style"):
+                return False
+            self._enter(RAWTEXT, name)
+            self._collect_for(name, attrs)
+            return True
         if foreign:
             top = foreign[-1]
             if not top.html or (top.name in _MATH_TEXT_POINTS and name in ("mglyph", "malignmark")):
@@ -1058,12 +1172,12 @@ class HtmlRewriter:
             return False
         if name == "script":
             self._enter(SCRIPT, name)
+            self._collect_for(name, attrs)
             return True
         if name in _RAWTEXT_TAGS:
             self._enter(RAWTEXT, name)
-            if name == "style" and self.css is not None and self._active:
-                self._css_parts = []
-                self._css_len = 0
+            if name == "style":
+                self._collect_for(name, attrs)
             return True
         if name in _RCDATA_TAGS:
             self._enter(RCDATA, name)
@@ -1072,6 +1186,37 @@ class HtmlRewriter:
             self._state = PLAINTEXT
             return True
         return False
+
+    def _collect_for(self, name: str, attrs: dict[str, re.Match[str]]) -> None:
+        """Start collecting the contents of a <style> or <script> that has something to rewrite."""
+        if not self._active:
+            return
+        if name == "style":
+            kind = "css" if self.css is not None else ""
+        else:
+            kind = self._script_kind(attrs)
+            if kind in (CLASSIC, MODULE) and self.js is None:
+                kind = ""
+        if kind:
+            self._parts, self._parts_len, self._parts_kind = [], 0, kind
+
+    def _script_kind(self, attrs: dict[str, re.Match[str]]) -> str:
+        """What a <script>'s contents are, as the WHATWG "prepare the script element" decides."""
+        t = attrs.get("type")
+        lang = attrs.get("language")
+        tv = None if t is None else decode_attr_value(_unquote(t.group(2)))[0]
+        if tv == "" or (t is None and (lang is None or not _unquote(lang.group(2)))):
+            kind = "text/javascript"
+        elif t is None:
+            kind = "text/" + decode_attr_value(_unquote(lang.group(2)))[0]
+        else:
+            kind = tv
+        kind = kind.strip(_WS).translate(_ASCII_LOWER)
+        if kind in _JS_MIME:
+            return CLASSIC
+        if kind in (MODULE, IMPORTMAP, SPECULATION):
+            return kind
+        return ""  # a data block (JSON-LD, templates, ...): never touched
 
     def _integration_point(self, name: str, attrs: dict[str, re.Match[str]]) -> bool:
         parent = self._foreign[-1].name if self._foreign else ""
@@ -1096,11 +1241,16 @@ class HtmlRewriter:
             if kind is None:
                 if an.startswith("data-") and am.group(2):
                     kind = DATA_URL
+                elif an.startswith("on") and self.js is not None and self._active:
+                    kind = JS
                 else:
                     continue
             if kind == DROP:
                 if self._active:
-                    edits.append(self._drop(buf, am))
+                    if self.keep_original:  # the name only: the value stays readable to the runtime
+                        edits.append((am.start(1), am.start(1), ORIGINAL_PREFIX))
+                    else:
+                        edits.append(self._drop(buf, am))
                     self.stats["removed"] += 1
                 continue
             if kind == CSS and (self.css is None or not self._active):
@@ -1140,6 +1290,12 @@ class HtmlRewriter:
             edit_fn = self._list_edits
         elif kind == CSS:
             edit_fn = self._css_edits
+        elif kind == JS:
+            edit_fn = self._js_edits
+        elif kind == SRCDOC:
+            if not self._active or self._depth >= MAX_SRCDOC_DEPTH:
+                return None
+            edit_fn = self._srcdoc_edits
         else:  # DATA_URL
             edit_fn = self._data_url_edits
         return self._edit_value(am, edit_fn, tag, attr)
@@ -1168,6 +1324,8 @@ class HtmlRewriter:
             return None
         self.stats["rewritten"] += 1
         vs, ve = am.span(2)
+        if self.keep_original:
+            new += f" {ORIGINAL_PREFIX}{attr.replace(':', '_')}={am.group(2)}"
         if self.on_rewrite is not None:
             extra = self.on_rewrite(tag, attr, am.group(2), new)
             if extra:
@@ -1175,7 +1333,40 @@ class HtmlRewriter:
         return vs, ve, new
 
     def _url_edits(self, value: str) -> list[Edit]:
+        body = javascript_url_body(value)
+        if body is not None:
+            return self._javascript_url_edits(value, body) if self.js is not None and self._active else []
         return _diff_url(value, self.urls.rewrite(value))
+
+    def _javascript_url_edits(self, value: str, at: int) -> list[Edit]:
+        """A javascript: URL: its body is percent-decoded script (ASCII escapes decoded here)."""
+        raw = value[at:]
+        if "%" not in raw:
+            return [(at + a, at + b, t) for a, b, t in _diff_many(raw, self.js(raw))]
+        code, starts = percent_decode_ascii(raw)
+        new = self.js(code)
+        if new == code:
+            return []
+        edits = []
+        for a, b, t in _diff_many(code, new):
+            edits.append((at + starts[a], at + starts[b], t.replace("%", "%25")))
+        return edits
+
+    def _js_edits(self, value: str) -> list[Edit]:
+        return _diff_many(value, self.js(value))
+
+    def _srcdoc_edits(self, value: str) -> list[Edit]:
+        inner = HtmlRewriter(
+            self.urls, inject=self._inject_src, charset="utf-8", css=self.css, js=self.js,
+            keep_original=self.keep_original,
+        )
+        inner._depth = self._depth + 1
+        inner.on_rewrite = self.on_rewrite
+        data = value.encode("utf-8", "surrogateescape")
+        out = inner.feed(data) + inner.close()
+        if out == data:
+            return []
+        return _diff_many(value, out.decode("utf-8", "surrogateescape"))
 
     def _srcset_edits(self, value: str) -> list[Edit]:
         edits = []

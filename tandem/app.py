@@ -17,9 +17,18 @@ from proxy.allowlist import Allowlist, Entry
 from proxy.sessions import SessionRegistry
 from proxy.upstream import upstream_ctx
 from rewriter.urls import ProxyBase
+from viewer import admin as admin_view
+from viewer import api as api_view
+from viewer import console as console_view
+from viewer import join as join_view
 from viewer import routes as viewer_routes
+from viewer.snippet import routes as snippet_view
 
 from . import appkeys
+from .events import Webhooks
+from .ratelimit import Limits
+from .retention import retention_ctx
+from .tasks import tasks_ctx
 from .settings import Settings
 from .store import Store
 
@@ -42,7 +51,7 @@ class AllowlistSource:
     def current(self) -> Allowlist:
         version = self.store.db.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
-            stored = tuple(Entry(e.pattern, e.scope) for e in self.store.allowlist())
+            stored = tuple(Entry(e.pattern, e.scope, e.redirect) for e in self.store.allowlist())
             self._current = Allowlist(stored + self.extra)
             self._version = version
         return self._current
@@ -76,7 +85,8 @@ def load_runtime() -> bytes:
 
 
 def create_app(settings: Settings, *, store: Store | None = None, extra_allow: tuple[Entry, ...] = ()) -> web.Application:
-    app = web.Application(middlewares=[host_router, viewer_routes.error_middleware], client_max_size=CONTROL_MAX_BODY)
+    app = web.Application(middlewares=[host_router, viewer_routes.error_middleware, snippet_view.snippet_errors],
+                          client_max_size=CONTROL_MAX_BODY)
     store = store or Store(settings.data_dir)
     base = ProxyBase(settings.public_scheme, settings.base_domain.lower())
     app[appkeys.SETTINGS] = settings
@@ -89,5 +99,14 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.RUNTIME] = runtime
     app[appkeys.RUNTIME_VERSION] = hashlib.sha256(runtime).hexdigest()[:12]
     app.cleanup_ctx.append(upstream_ctx)
+    app[appkeys.LIMITS] = Limits()
+    app[appkeys.WEBHOOKS] = Webhooks()
+    app.cleanup_ctx.append(tasks_ctx(appkeys.TASKS))
+    app.cleanup_ctx.append(retention_ctx)
+    api_view.setup(app)  # control plane: REST API, console, admin, customer join, snippet
+    console_view.setup(app)
+    admin_view.setup(app)
+    join_view.setup(app)
+    snippet_view.setup(app)
     viewer_routes.setup(app)
     return app

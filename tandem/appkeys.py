@@ -21,3 +21,12 @@ ALLOWLIST: web.AppKey["Allowlist"] = web.AppKey("allowlist")
 UPSTREAM: web.AppKey[ClientSession] = web.AppKey("upstream")
 RUNTIME: web.AppKey[bytes] = web.AppKey("runtime")
 RUNTIME_VERSION: web.AppKey[str] = web.AppKey("runtime_version")
+
+if TYPE_CHECKING:
+    from tandem.events import Webhooks
+    from tandem.ratelimit import Limits
+    from tandem.tasks import Tasks
+
+TASKS: web.AppKey["Tasks"] = web.AppKey("tasks")
+WEBHOOKS: web.AppKey["Webhooks"] = web.AppKey("webhooks")
+LIMITS: web.AppKey["Limits"] = web.AppKey("limits")

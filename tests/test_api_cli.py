@@ -14,7 +14,7 @@ async def test_create_session_shape(make_tandem):
     r = await t.api("POST", "/api/v1/sessions", json={"url": "http://127.0.0.1:9/start?x=1"})
     body = await r.json()
     assert r.status == 201
-    assert set(body) == {"session_id", "leader_url", "created_at"}
+    assert {"session_id", "leader_url", "follower_url", "invite_url", "pin", "expires_at", "created_at"} <= set(body)
     assert body["leader_url"].startswith(f"{t.url}/s/{body['session_id']}/enter?t=")
 
 

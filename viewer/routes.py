@@ -6,13 +6,11 @@ the demo start button checks ``Origin``, and enter links carry a signed token.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from aiohttp import web
 
 from proxy import guard
-from proxy.sessions import CREDENTIAL_TTL
+from proxy.sessions import CONSENT, CREDENTIAL_TTL, DIRECT, INVITE_TTL, Session
 from rewriter.urls import UrlError, split_url
 from tandem import appkeys
 
@@ -22,7 +20,6 @@ log = logging.getLogger("tandem.viewer")
 
 API_PREFIX = "/api/v1/"
 MAX_URL_LENGTH = 8 * 1024  # start URLs; browsers cope with more but no real entry page needs it
-SESSION_FIELDS = frozenset({"url"})
 DEMO_START: web.AppKey[str] = web.AppKey("demo_start_url")
 
 
@@ -30,6 +27,14 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+class PageResponse(Exception):
+    """Raised by a handler to answer with this ready page (refusals deep in a helper)."""
+
+    def __init__(self, response: web.Response):
+        super().__init__(response.status)
+        self.response = response
 
 
 def api_error(status: int, code: str, message: str) -> web.Response:
@@ -44,6 +49,8 @@ async def error_middleware(request: web.Request, handler):
         return await handler(request)
     except ApiError as exc:
         return api_error(exc.status, exc.code, exc.message)
+    except PageResponse as exc:
+        return exc.response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -56,36 +63,6 @@ async def error_middleware(request: web.Request, handler):
         if is_api:
             return api_error(500, "internal_error", "Tandem hit an internal error; it has been logged.")
         return error_page(500, "Something went wrong", "Tandem hit an internal error; it has been logged.", code="internal_error")
-
-
-def _check_api_key(request: web.Request) -> None:
-    auth = request.headers.get("Authorization", "")
-    scheme, _, key = auth.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
-    key = key.strip()
-    admin = request.app[appkeys.SETTINGS].admin_key
-    if admin and hmac.compare_digest(key.encode(), admin.encode()):
-        return
-    if request.app[appkeys.STORE].check_api_key(key):
-        return
-    raise ApiError(401, "unauthorized", "The API key is not valid.")
-
-
-async def _json_body(request: web.Request) -> dict:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise ApiError(413, "body_too_large", f"The body is larger than {request.client_max_size} bytes.") from exc
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
-    return body
 
 
 def validate_start_url(request: web.Request, url: object) -> str:
@@ -112,51 +89,101 @@ def validate_start_url(request: web.Request, url: object) -> str:
     return url
 
 
-def create_session(request: web.Request, url: str) -> dict:
+PIN_TTL = 10 * 60  # a PIN is read out over the phone and typed at once; short-lived by design
+PIN_USES = 3  # joins one PIN admits (a customer retrying on a second device), then it is spent
+
+
+def enter_url(request: web.Request, sid: str, role: str, *, audience: str = DIRECT, single_use: bool = False,
+              ttl: int = INVITE_TTL) -> str:
+    """A signed invite link for the session and role; consent links go through the customer consent screen."""
+    token = request.app[appkeys.SESSIONS].invite(sid, role, audience=audience, single_use=single_use, ttl=ttl)
+    path = "join" if audience == CONSENT else "enter"
+    return f"{request.app[appkeys.BASE].url}/s/{sid}/{path}?t={token}"
+
+
+def new_pin(request: web.Request, session: Session) -> tuple[str, float]:
+    return request.app[appkeys.STORE].new_pin(session.sid, session.customer_role, PIN_TTL, PIN_USES)
+
+
+def create_session(request: web.Request, url: str, *, agent_id: str | None = None, agent_name: str = "",
+                   branding: dict | None = None, permissions: dict | None = None, metadata: dict | None = None,
+                   customer_role: str = "follower", key_id: int | None = None, visitor_id: str | None = None,
+                   actor: str = "") -> dict:
+    """The one place a session is created (API, console, snippet, demo button)."""
+    from tandem import events
+
     sessions = request.app[appkeys.SESSIONS]
-    session = sessions.create(url)
-    base = request.app[appkeys.BASE]
-    invite = sessions.invite(session.sid, "leader")
+    session = sessions.create(url, agent_id=agent_id, agent_name=agent_name, branding=dict(branding or {}),
+                              permissions=dict(permissions or {}), metadata=dict(metadata or {}),
+                              customer_role=customer_role, key_id=key_id, visitor_id=visitor_id)
+    pin, pin_expires = new_pin(request, session)
     log.info("session %s started", session.sid)
+    events.emit(request.app, "session.started", session, actor=actor, detail={"url": url})
     return {
         "session_id": session.sid,
-        "leader_url": f"{base.url}/s/{session.sid}/enter?t={invite}",
+        "leader_url": enter_url(request, session.sid, "leader"),
+        "follower_url": enter_url(request, session.sid, "follower"),
+        "invite_url": enter_url(request, session.sid, customer_role, audience=CONSENT),
+        "pin": pin,
+        "pin_expires_at": pin_expires,
+        "expires_at": session.expires_at,
         "created_at": session.created_at,
     }
 
 
-async def api_create_session(request: web.Request) -> web.Response:
-    _check_api_key(request)
-    body = await _json_body(request)
-    unknown = sorted(set(body) - SESSION_FIELDS)
-    if unknown:
-        raise ApiError(400, "unknown_fields", f"Unknown field(s): {', '.join(unknown)}.")
-    url = validate_start_url(request, body.get("url"))
-    return web.json_response(create_session(request, url), status=201)
-
-
-async def api_not_found(request: web.Request) -> web.Response:
-    raise ApiError(404, "not_found", f"No API endpoint at {request.path}.")
-
-
-async def enter(request: web.Request) -> web.StreamResponse:
-    """Invite link target: sets the participant credential on Domain=BASE, then opens the proxied page."""
-    sid = request.match_info["sid"]
-    sessions = request.app[appkeys.SESSIONS]
-    session = sessions.get(sid)
+def session_or_page(request: web.Request, sid: str) -> Session | web.Response:
+    """The live session, or the page to show instead (unknown, ended)."""
+    session = request.app[appkeys.SESSIONS].get(sid)
     if session is None:
         return error_page(404, "No such session", "This invite link does not belong to any session.", code="unknown_session")
     if session.ended:
         return error_page(410, "This session has ended", "The co-browsing session is over.", code="session_ended")
-    role = sessions.check_invite(sid, request.query.get("t", ""))
-    if role is None:
-        return error_page(403, "This link is not valid", "The invite link is wrong or has expired. Ask for a new one.", code="invalid_invite")
+    return session
+
+
+def invalid_invite_page() -> web.Response:
+    return error_page(403, "This link is not valid", "The invite link is wrong, has expired, was withdrawn or was already used. Ask for a new one.",
+                      code="invalid_invite")
+
+
+async def enter(request: web.Request) -> web.StreamResponse:
+    """Direct invite link target (agents, API); customer (consent) links go to the consent screen first."""
+    sid = request.match_info["sid"]
+    session = session_or_page(request, sid)
+    if isinstance(session, web.Response):
+        return session
+    sessions = request.app[appkeys.SESSIONS]
+    token = request.query.get("t", "")
+    peek = sessions.peek_invite(sid, token)
+    if peek is not None and peek.audience == CONSENT:
+        raise web.HTTPSeeOther(f"/s/{sid}/join?t={token}")
+    invite = sessions.use_invite(sid, token) if peek is not None else None
+    if invite is None:
+        return invalid_invite_page()
+    return admit(request, session, invite.role, kind="agent" if invite.audience == DIRECT else "customer",
+                 name=request.query.get("name", "")[:MAX_NAME])
+
+
+MAX_NAME = 60  # a participant's display name on the toolbar
+
+
+def admit(request: web.Request, session: Session, role: str, *, kind: str, name: str) -> web.Response:
+    """Sets the participant credential (HttpOnly, Domain=BASE), records the join, opens the session."""
+    from tandem import events
+
+    sessions = request.app[appkeys.SESSIONS]
+    sid = session.sid
     base = request.app[appkeys.BASE]
+    credential = sessions.credential(sid, role)
+    pid = credential.split(".")[2]
+    name = " ".join(name.split())[:MAX_NAME] or ("Agent" if kind == "agent" else "Customer")
+    request.app[appkeys.STORE].add_participant(sid, pid, role, kind, name)
+    events.emit(request.app, "participant.joined", session, actor=name, detail={"role": role, "kind": kind, "pid": pid})
     target = session.url_rewriter(base).to_proxy(session.start_url)
     resp = web.Response(status=303, headers={"Location": target})
     resp.set_cookie(
         sessions.cookie_name(sid),
-        sessions.credential(sid, role),
+        credential,
         domain=base.hostname,
         path="/",
         max_age=CREDENTIAL_TTL,
@@ -175,7 +202,13 @@ async def landing(request: web.Request) -> web.Response:
         '<form method=post action="/demo/start"><p>The demo shop runs next to Tandem on this machine. '
         "Start a session and you are its tab owner.</p><button type=submit>Start a demo session</button></form>"
         if demo
-        else "<p>Start a session through the REST API: <code>POST /api/v1/sessions</code> with an admin key.</p>"
+        else ""
+    )
+    start += (
+        '<div class=row><a class=button href="/join">I have a PIN</a>'
+        '<a class="button secondary" href="/console">Agent console</a></div>'
+        '<p class=muted>Developers: the REST API is described at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>; '
+        'site owners can add the <a href="/snippet">embeddable snippet</a>.</p>'
     )
     body = (
         "<h1>Co-browse any site, nothing to install</h1>"
@@ -205,6 +238,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/", landing)
     app.router.add_post("/demo/start", demo_start)
     app.router.add_get("/healthz", healthz)
-    app.router.add_post("/api/v1/sessions", api_create_session)
-    app.router.add_route("*", "/api/v1/{tail:.*}", api_not_found)
     app.router.add_get("/s/{sid}/enter", enter)

@@ -202,10 +202,11 @@ def _unproxied_urls(out: bytes) -> list[str]:
 _PROXIED = re.compile(rb"(?:https?|wss?)://(?:[^@/\s\"'<>]*@)?[a-z2-7]{12}-[a-z0-9-]+\.tandem\.localhost:8080")
 _AUTHORITY = re.compile(rb"[\t\n\f\r ]*(?:[a-zA-Z][a-zA-Z0-9+.\-]*:)?[/\\]{2}[^/\\?#\s\"'<>]*")
 _DROPPED = re.compile(
-    rb"[\t\n\f\r /]*(?i:integrity|nonce)(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:\"[^\"]*\"|'[^']*'|[^\t\n\f\r >]*))?"
+    rb"[\t\n\f\r /]*(?i:integrity|nonce)(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:&quot;.*?&quot;|\"[^\"]*\"|'[^']*'|[^\t\n\f\r >&]*))?"
 )
 _CSP = re.compile(rb"(?i:content-security-policy(?:-report-only)?)")
 _CSP_OUT = b"x-tandem-removed-csp"
+INJECT_IN_SRCDOC = INJECT.replace(b'"', b"&quot;")
 LOOKBACK = 256  # a URL origin is never longer than this: where to look for the start of a mismatch
 
 
@@ -276,6 +277,10 @@ def classify_diff(src: bytes, out: bytes) -> list[str]:
         dropped = _skip_dropped(src, i, out, j)
         if dropped is not None:
             i, j = dropped
+            continue
+        k = out.find(INJECT_IN_SRCDOC, max(0, j - len(INJECT_IN_SRCDOC)), j + len(INJECT_IN_SRCDOC))
+        if 0 <= k <= j:  # the runtime injected into an iframe srcdoc document (the prefix may match)
+            i, j = i - (j - k), k + len(INJECT_IN_SRCDOC)
             continue
         c = _CSP.match(src, i)
         if c and out.startswith(_CSP_OUT, j):

@@ -1,0 +1,325 @@
+"""Admin pages at ``BASE/admin``: agents, API keys, allowlist, masking, retention, audit log.
+
+Only agents with the admin flag. Same protections as the console (``__Host-`` sign-in
+cookie, same-origin POSTs with a CSRF token from the page). Secrets are shown once:
+a new API key (and its webhook secret) appears on the page that answers the
+creating POST, which is never cached, and is stored only as a hash.
+"""
+
+from __future__ import annotations
+
+import time
+from html import escape
+from urllib.parse import quote
+
+from aiohttp import web
+
+from proxy.allowlist import PatternError
+from tandem import appkeys, events
+from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, StoreError
+
+from .console import CONSOLE_SCRIPT, Signed, require, require_post
+from .pages import page
+
+SECTIONS = (("/admin", "Agents"), ("/admin/keys", "API keys"), ("/admin/allowlist", "Allowlist"),
+            ("/admin/masking", "Masking"), ("/admin/settings", "Retention"), ("/admin/audit", "Audit log"))
+
+
+def _admin(request: web.Request) -> Signed:
+    s = require(request)
+    if not s.agent.is_admin:
+        raise web.HTTPForbidden(reason="Administrators only")
+    return s
+
+
+async def _admin_post(request: web.Request) -> tuple[Signed, dict[str, str]]:
+    s, form = await require_post(request)
+    if not s.agent.is_admin:
+        raise web.HTTPForbidden(reason="Administrators only")
+    return s, form
+
+
+def _time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) if ts else "—"
+
+
+def _render(request: web.Request, s: Signed, current: str, title: str, body: str, *, status: int = 200,
+            scripts: tuple[str, ...] = ()) -> web.Response:
+    msg, err = request.query.get("ok", ""), request.query.get("error", "")
+    notice = (f'<p class=notice role=status>{escape(msg)}</p>' if msg else "") + (
+        f'<p class="notice bad" role=alert>{escape(err)}</p>' if err else "")
+    tabs = "".join(f'<a href="{h}"{" aria-current=page" if h == current else ""}>{label}</a>' for h, label in SECTIONS)
+    html = f'<nav class=top aria-label="Admin sections" style="margin-bottom:1rem">{tabs}</nav><h1>{escape(title)}</h1>{notice}{body}'
+    return page(f"Admin · {title}", html, nav_html=s.nav("/admin"), wide=True, status=status, scripts=scripts)
+
+
+def _back(path: str, *, ok: str = "", error: str = "") -> web.HTTPSeeOther:
+    q = f"?ok={quote(ok)}" if ok else f"?error={quote(error)}" if error else ""
+    return web.HTTPSeeOther(path + q)
+
+
+def _table(caption: str, headers: list[str], rows: list[list[str]], empty: str) -> str:
+    if not rows:
+        return f"<p class=muted>{escape(empty)}</p>"
+    head = "".join(f"<th scope=col>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<div class=table><table><caption class=sr-only>{escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+# -- agents ------------------------------------------------------------------------------------
+async def agents_page(request: web.Request) -> web.Response:
+    s = _admin(request)
+    rows = []
+    for a in request.app[appkeys.STORE].agents():
+        action = ""
+        if a.id != s.agent.id:
+            label = "Enable" if a.disabled_at else "Disable"
+            action = (f'<form method=post action="/admin/agents/{a.id}/toggle">{s.hidden()}'
+                      f'<button type=submit class=secondary aria-label="{label} {escape(a.username)}">{label}</button></form>')
+        rows.append([escape(a.username), escape(a.name), "admin" if a.is_admin else "agent",
+                     "disabled" if a.disabled_at else "active", _time(a.created_at), action])
+    body = (
+        _table("Agents", ["User name", "Name", "Role", "State", "Created (UTC)", '<span class=sr-only>Actions</span>'], rows, "No agents yet.")
+        + '<h2>Add an agent</h2>'
+        f'<form method=post action="/admin/agents">{s.hidden()}'
+        '<label for=username>User name</label><input id=username name=username required maxlength=64 autocomplete=off>'
+        '<label for=name>Display name</label><input id=name name=name required maxlength=100 aria-describedby=name-hint>'
+        '<p id=name-hint class=hint>Customers see this name on the consent screen.</p>'
+        '<label for=password>Password</label><input id=password name=password type=password required minlength=10 '
+        'autocomplete=new-password aria-describedby=pw-hint><p id=pw-hint class=hint>At least 10 characters. Stored as an argon2id hash.</p>'
+        '<fieldset><legend>Role</legend><label><input type=checkbox name=is_admin value=1> Administrator (can use these pages)</label></fieldset>'
+        '<div class=row><button type=submit>Add agent</button></div></form>'
+    )
+    return _render(request, s, "/admin", "Agents", body)
+
+
+async def agents_create(request: web.Request) -> web.Response:
+    s, form = await _admin_post(request)
+    try:
+        a = request.app[appkeys.STORE].create_agent(form.get("username", ""), form.get("name", ""), form.get("password", ""),
+                                                    is_admin=form.get("is_admin") == "1")
+    except StoreError as exc:
+        raise _back("/admin", error=str(exc))
+    events.emit(request.app, "agent.created", None, actor=s.agent.username, detail={"username": a.username})
+    raise _back("/admin", ok=f"Agent {a.username} added.")
+
+
+async def agents_toggle(request: web.Request) -> web.Response:
+    s, _ = await _admin_post(request)
+    store = request.app[appkeys.STORE]
+    raw = request.match_info["agent_id"]
+    agent = store.get_agent(int(raw)) if raw.isdigit() else None
+    if agent is None or agent.id == s.agent.id:
+        raise _back("/admin", error="You can't change that agent here.")
+    agent = store.update_agent(agent.id, disabled=agent.disabled_at is None)
+    events.emit(request.app, "agent.disabled" if agent.disabled_at else "agent.enabled", None, actor=s.agent.username,
+                detail={"username": agent.username})
+    raise _back("/admin", ok=f"Agent {agent.username} {'disabled' if agent.disabled_at else 'enabled'}.")
+
+
+# -- API keys ------------------------------------------------------------------------------------
+def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
+    rows = []
+    for k in request.app[appkeys.STORE].api_keys():
+        action = "" if k.revoked_at else (
+            f'<form method=post action="/admin/keys/{k.id}/revoke">{s.hidden()}'
+            f'<button type=submit class=danger aria-label="Revoke key {escape(k.name)}">Revoke</button></form>')
+        rows.append([escape(k.name), f"<code>{escape(k.prefix)}…</code>", escape(k.webhook_url or "—"),
+                     "revoked" if k.revoked_at else "active", _time(k.created_at), action])
+    return (
+        created
+        + _table("API keys", ["Name", "Key", "Webhook", "State", "Created (UTC)", '<span class=sr-only>Actions</span>'], rows, "No API keys yet.")
+        + "<h2>Create a key</h2>"
+        f'<form method=post action="/admin/keys">{s.hidden()}'
+        '<label for=kname>Name</label><input id=kname name=name required maxlength=100 placeholder="CRM integration">'
+        '<label for=hook>Webhook URL (optional)</label><input id=hook name=webhook_url type=url aria-describedby=hook-hint>'
+        '<p id=hook-hint class=hint>Receives session.started, session.ended and participant.joined, signed with HMAC-SHA256.</p>'
+        '<div class=row><button type=submit>Create key</button></div></form>'
+    )
+
+
+async def keys_page(request: web.Request) -> web.Response:
+    s = _admin(request)
+    return _render(request, s, "/admin/keys", "API keys", _keys_body(request, s))
+
+
+async def keys_create(request: web.Request) -> web.Response:
+    s, form = await _admin_post(request)
+    name = form.get("name", "").strip()[:100]
+    hook = form.get("webhook_url", "").strip() or None
+    if not name:
+        raise _back("/admin/keys", error="Give the key a name.")
+    if hook:
+        from .api import _http_url
+
+        try:
+            _http_url(hook)
+        except ValueError as exc:
+            raise _back("/admin/keys", error=f"Webhook URL {exc}.")
+    key, record, secret = request.app[appkeys.STORE].create_api_key_full(name, webhook_url=hook)
+    events.emit(request.app, "key.created", None, actor=s.agent.username, detail={"id": record.id, "name": name})
+    created = (
+        '<div class=notice role=status><p><strong>Copy the key now: it is shown only this once.</strong></p>'
+        f'<label for=newkey>API key “{escape(name)}”</label><input id=newkey readonly value="{escape(key)}">'
+        '<div class=row><button type=button class=secondary data-copy=newkey>Copy key</button><span role=status class=hint data-copy-status></span></div>'
+        + (f'<label for=newsecret>Webhook signing secret</label><input id=newsecret readonly value="{escape(secret)}">' if secret else "")
+        + "</div>"
+    )
+    return _render(request, s, "/admin/keys", "API keys", _keys_body(request, s, created), status=201, scripts=(CONSOLE_SCRIPT,))
+
+
+async def keys_revoke(request: web.Request) -> web.Response:
+    s, _ = await _admin_post(request)
+    raw = request.match_info["key_id"]
+    if not raw.isdigit() or not request.app[appkeys.STORE].revoke_api_key(int(raw)):
+        raise _back("/admin/keys", error="No live key with that id.")
+    events.emit(request.app, "key.revoked", None, actor=s.agent.username, detail={"id": int(raw)})
+    raise _back("/admin/keys", ok="Key revoked.")
+
+
+# -- allowlist -----------------------------------------------------------------------------------------
+async def allowlist_page(request: web.Request) -> web.Response:
+    s = _admin(request)
+    entries = request.app[appkeys.STORE].allowlist()
+    extra = [e for e in request.app[appkeys.ALLOWLIST].entries if e.pattern not in {x.pattern for x in entries}]
+    rows = [[f"<code>{escape(e.pattern)}</code>", "all requests" if e.scope == "all" else "navigation", escape(e.redirect or "—"),
+             f'<form method=post action="/admin/allowlist/remove">{s.hidden()}<input type=hidden name=pattern value="{escape(e.pattern)}">'
+             f'<button type=submit class=danger aria-label="Remove {escape(e.pattern)}">Remove</button></form>'] for e in entries]
+    rows += [[f"<code>{escape(e.pattern)}</code>", e.scope, "—", "<span class=muted>from the command line</span>"] for e in extra]
+    open_note = ("<p class=notice>The allowlist is empty: <strong>every public site</strong> may be co-browsed. "
+                 "Add an entry to restrict co-browsing to listed sites.</p>" if not entries and not extra else "")
+    body = (
+        open_note
+        + _table("Allowed sites", ["Pattern", "Scope", "Redirect", '<span class=sr-only>Actions</span>'], rows, "No entries.")
+        + "<h2>Add a site</h2>"
+        f'<form method=post action="/admin/allowlist">{s.hidden()}'
+        '<label for=pattern>Host or pattern</label><input id=pattern name=pattern required placeholder="shop.example.com or *.example.com" '
+        'aria-describedby=pattern-hint><p id=pattern-hint class=hint><code>example.com</code> matches that host only; '
+        '<code>*.example.com</code> matches its subdomains (not the apex).</p>'
+        '<fieldset><legend>Scope</legend>'
+        '<label><input type=radio name=scope value=navigation checked> Navigation: its pages may load resources from anywhere</label>'
+        '<label><input type=radio name=scope value=all> All requests: its pages may load only from listed sites</label></fieldset>'
+        '<label for=redirect>Redirect (optional)</label><input id=redirect name=redirect type=url aria-describedby=redirect-hint>'
+        '<p id=redirect-hint class=hint>Navigations to matching hosts go to this address instead.</p>'
+        '<div class=row><button type=submit>Add site</button></div></form>'
+    )
+    return _render(request, s, "/admin/allowlist", "Allowlist", body)
+
+
+async def allowlist_add(request: web.Request) -> web.Response:
+    s, form = await _admin_post(request)
+    try:
+        e = request.app[appkeys.STORE].allow(form.get("pattern", ""), form.get("scope", "navigation"), form.get("redirect", "").strip() or None)
+    except (PatternError, StoreError) as exc:
+        raise _back("/admin/allowlist", error=str(exc))
+    events.emit(request.app, "allowlist.added", None, actor=s.agent.username,
+                detail={"pattern": e.pattern, "scope": e.scope, "redirect": e.redirect})
+    raise _back("/admin/allowlist", ok=f"{e.pattern} added.")
+
+
+async def allowlist_remove(request: web.Request) -> web.Response:
+    s, form = await _admin_post(request)
+    pattern = form.get("pattern", "")
+    try:
+        removed = request.app[appkeys.STORE].disallow(pattern)
+    except PatternError as exc:
+        raise _back("/admin/allowlist", error=str(exc))
+    if not removed:
+        raise _back("/admin/allowlist", error=f"{pattern} is not on the list.")
+    events.emit(request.app, "allowlist.removed", None, actor=s.agent.username, detail={"pattern": pattern})
+    raise _back("/admin/allowlist", ok=f"{pattern} removed.")
+
+
+# -- masking ---------------------------------------------------------------------------------------------
+async def masking_page(request: web.Request) -> web.Response:
+    s = _admin(request)
+    masking = request.app[appkeys.STORE].masking()
+    rows = [[f"<code>{escape(p)}</code>", "<br>".join(f"<code>{escape(x)}</code>" for x in sel)] for p, sel in masking.items()]
+    body = (
+        "<p>Passwords, payment card fields (<code>autocomplete=cc-*</code>) and elements marked "
+        "<code>data-tandem-mask</code> are always masked. Add CSS selectors for other private fields per site.</p>"
+        + _table("Masking selectors", ["Pattern", "Selectors"], rows, "No extra selectors.")
+        + "<h2>Set selectors for a site</h2>"
+        f'<form method=post action="/admin/masking">{s.hidden()}'
+        '<label for=mpattern>Host or pattern</label><input id=mpattern name=pattern required placeholder="*.bank.example">'
+        '<label for=selectors>Selectors, one per line</label><textarea id=selectors name=selectors rows=4 aria-describedby=sel-hint '
+        'placeholder="#ssn&#10;.account-number"></textarea>'
+        '<p id=sel-hint class=hint>Replaces the list for that pattern; leave empty to remove it.</p>'
+        '<div class=row><button type=submit>Save</button></div></form>'
+    )
+    return _render(request, s, "/admin/masking", "Masking", body)
+
+
+async def masking_set(request: web.Request) -> web.Response:
+    s, form = await _admin_post(request)
+    pattern = form.get("pattern", "")
+    try:
+        sel = request.app[appkeys.STORE].set_masking(pattern, form.get("selectors", "").splitlines())
+    except (PatternError, StoreError) as exc:
+        raise _back("/admin/masking", error=str(exc))
+    events.emit(request.app, "masking.set", None, actor=s.agent.username, detail={"pattern": pattern, "selectors": sel})
+    raise _back("/admin/masking", ok=f"Saved {len(sel)} selector(s) for {pattern}.")
+
+
+# -- retention ---------------------------------------------------------------------------------------------
+async def settings_page(request: web.Request) -> web.Response:
+    s = _admin(request)
+    days = request.app[appkeys.STORE].retention_days()
+    body = (
+        "<p>Session metadata (who, when, which addresses, events) is kept encrypted and deleted after this period. "
+        "Session content is never stored.</p>"
+        f'<form method=post action="/admin/settings">{s.hidden()}'
+        f'<label for=days>Keep metadata for (days)</label><input id=days name=retention_days type=number min={MIN_RETENTION_DAYS} '
+        f'max={MAX_RETENTION_DAYS} value={days} required style="max-width:10rem">'
+        '<div class=row><button type=submit>Save</button></div></form>'
+    )
+    return _render(request, s, "/admin/settings", "Retention", body)
+
+
+async def settings_set(request: web.Request) -> web.Response:
+    s, form = await _admin_post(request)
+    raw = form.get("retention_days", "").strip()
+    try:
+        request.app[appkeys.STORE].set_retention_days(int(raw) if raw.isdigit() else -1)
+    except StoreError as exc:
+        raise _back("/admin/settings", error=str(exc))
+    events.emit(request.app, "settings.retention", None, actor=s.agent.username, detail={"retention_days": int(raw)})
+    raise _back("/admin/settings", ok=f"Metadata is now kept for {raw} days.")
+
+
+# -- audit ---------------------------------------------------------------------------------------------------
+async def audit_page(request: web.Request) -> web.Response:
+    s = _admin(request)
+    kind = request.query.get("kind") or None
+    before = request.query.get("before")
+    rows_ = request.app[appkeys.STORE].audit_events(kind=kind, before_id=int(before) if before and before.isdigit() else None)
+    rows = [[_time(e.at), f"<code>{escape(e.kind)}</code>", escape(e.session_id or ""), escape(e.actor),
+             escape(", ".join(f"{k}={v}" for k, v in e.detail.items()))[:300]] for e in rows_]
+    more = (f'<p><a href="/admin/audit?before={rows_[-1].id}{"&kind=" + quote(kind) if kind else ""}">Older events</a></p>'
+            if len(rows_) >= 200 else "")
+    body = (
+        '<form method=get action="/admin/audit" class=row><label for=kind class=sr-only>Event kind</label>'
+        f'<input id=kind name=kind placeholder="Filter by kind, e.g. session.started" value="{escape(kind or "")}" style="max-width:22rem">'
+        '<button type=submit class=secondary>Filter</button></form>'
+        + _table("Audit events", ["When (UTC)", "Event", "Session", "By", "Details"], rows, "No events.")
+        + more
+    )
+    return _render(request, s, "/admin/audit", "Audit log", body)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/admin", agents_page)
+    r.add_post("/admin/agents", agents_create)
+    r.add_post("/admin/agents/{agent_id}/toggle", agents_toggle)
+    r.add_get("/admin/keys", keys_page)
+    r.add_post("/admin/keys", keys_create)
+    r.add_post("/admin/keys/{key_id}/revoke", keys_revoke)
+    r.add_get("/admin/allowlist", allowlist_page)
+    r.add_post("/admin/allowlist", allowlist_add)
+    r.add_post("/admin/allowlist/remove", allowlist_remove)
+    r.add_get("/admin/masking", masking_page)
+    r.add_post("/admin/masking", masking_set)
+    r.add_get("/admin/settings", settings_page)
+    r.add_post("/admin/settings", settings_set)
+    r.add_get("/admin/audit", audit_page)

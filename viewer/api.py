@@ -1,0 +1,572 @@
+"""REST API at ``/api/v1``: sessions, visitors, allowlist, masking, agents, API keys, settings, audit.
+
+Auth: ``Authorization: Bearer <key>`` (the ``TANDEM_ADMIN_KEY`` or a stored key);
+nothing here reads a cookie, so a proxied page's ambient credentials count for
+nothing. Bodies are JSON objects validated by pydantic models with unknown fields
+forbidden; the same models give the OpenAPI 3 document at ``/api/v1/openapi.json``.
+Errors are ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from proxy.allowlist import PatternError
+from proxy.sessions import CONSENT, DIRECT, INVITE_TTL, Session
+from tandem import appkeys, events
+from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SessionRow, StoreError
+
+from .routes import ApiError, create_session, enter_url, new_pin, validate_start_url
+
+API_MAX_BODY = 64 * 1024  # an API body is a few fields and a metadata object
+MAX_METADATA = 16 * 1024  # caller metadata per session, serialized; it is stored (encrypted) and echoed in webhooks
+MAX_LIST = 200  # rows per page in list endpoints
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# -- body models ---------------------------------------------------------------------------
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok or len(value) > 2048:
+        raise ValueError("must be an absolute http:// or https:// address (at most 2048 characters)")
+    return value
+
+
+class AgentRef(Strict):
+    id: str = Field(min_length=1, max_length=200, description="Your identifier for the agent; sessions can be filtered by it.")
+    name: str = Field(default="", max_length=100, description="Shown to the customer on the consent screen and toolbar.")
+
+
+class Branding(Strict):
+    naked: bool = Field(default=False, description="Hide Tandem's toolbar chrome entirely.")
+    retry_url: str | None = Field(default=None, description="Where a participant can retry when the session cannot be joined.")
+    no_bottom_bar: bool = Field(default=False, description="Hide the session bar.")
+    on_end_url: str | None = Field(default=None, description="Where every participant is sent when the session ends.")
+
+    _urls = field_validator("retry_url", "on_end_url")(_http_url)
+
+
+class Permissions(Strict):
+    allow_click: bool = True
+    allow_type: bool = True
+    allow_scroll: bool = True
+    allow_draw: bool = True
+    allow_agent_redirect: bool = Field(default=True, description="The agent may navigate the leader's tab to another address.")
+
+
+class SessionCreate(Strict):
+    # Checked by validate_start_url (422 invalid_url), so a missing url reads like a bad one.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"required": ["url"]})
+    url: Any = Field(default=None, description="Absolute http(s) address to co-browse; its host must be allowed.",
+                     json_schema_extra={"type": "string"})
+    agent: AgentRef | None = None
+    branding: Branding = Field(default_factory=Branding)
+    permissions: Permissions = Field(default_factory=Permissions)
+    metadata: dict[str, Any] = Field(default_factory=dict, description=f"Your own data, at most {MAX_METADATA} bytes as JSON.")
+    customer_role: Literal["leader", "follower"] = Field(default="follower", description="The role the invite_url and PIN carry.")
+
+
+class WatchUrlCreate(Strict):
+    agent: AgentRef | None = None
+    branding: Branding | None = None
+    permissions: Permissions | None = None
+
+
+class InviteCreate(Strict):
+    role: Literal["leader", "follower"] = "follower"
+    consent: bool = Field(default=True, description="Customer link through the consent screen (true) or a direct link (false).")
+    single_use: bool = False
+    expires_in: int = Field(default=INVITE_TTL, ge=60, le=7 * 86400, description="Seconds the link stays valid.")
+
+
+class AllowCreate(Strict):
+    pattern: str = Field(description="'example.com' (exactly that host) or '*.example.com' (its subdomains).")
+    scope: Literal["navigation", "all"] = "navigation"
+    redirect: str | None = Field(default=None, description="Send navigations to matching hosts to this address instead.")
+
+
+class MaskingSet(Strict):
+    selectors: list[str] = Field(max_length=100, description="CSS selectors whose fields are masked on hosts matching the pattern.")
+
+
+class AgentCreate(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=10, max_length=256)
+    is_admin: bool = False
+
+
+class AgentUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    password: str | None = Field(default=None, min_length=10, max_length=256)
+    is_admin: bool | None = None
+    disabled: bool | None = None
+
+
+class KeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    webhook_url: str | None = Field(default=None, description="Receives session.started, session.ended and participant.joined, HMAC-signed.")
+
+    _url = field_validator("webhook_url")(_http_url)
+
+
+class SettingsUpdate(Strict):
+    retention_days: int = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Caller:
+    key_id: int | None  # None: the TANDEM_ADMIN_KEY from the environment
+
+    @property
+    def actor(self) -> str:
+        return "admin-key" if self.key_id is None else f"key:{self.key_id}"
+
+
+def authenticate(request: web.Request) -> Caller:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, key = auth.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
+    key = key.strip()
+    admin = request.app[appkeys.SETTINGS].admin_key
+    if admin and hmac.compare_digest(key.encode(), admin.encode()):
+        return Caller(None)
+    key_id = request.app[appkeys.STORE].check_api_key(key)
+    if key_id is not None:
+        return Caller(key_id)
+    raise ApiError(401, "unauthorized", "The API key is not valid.")
+
+
+async def json_body(request: web.Request) -> dict:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
+    if request.content_length is not None and request.content_length > API_MAX_BODY:
+        raise ApiError(413, "body_too_large", f"The body is larger than {API_MAX_BODY} bytes.")
+    raw = await request.content.read(API_MAX_BODY + 1)
+    if len(raw) > API_MAX_BODY:
+        raise ApiError(413, "body_too_large", f"The body is larger than {API_MAX_BODY} bytes.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
+    return body
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def parse(model: type[BaseModel], body: dict) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        unknown = [_where(e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
+        if unknown:
+            raise ApiError(400, "unknown_fields", f"Unknown field(s): {', '.join(unknown)}.") from exc
+        first = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors[:5])
+        raise ApiError(422, "invalid_body", first) from exc
+
+
+def ok(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, headers={"Cache-Control": "no-store"})
+
+
+def _query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ApiError(422, "invalid_query", f"'{name}' must be a whole number from {lo} to {hi}.")
+    return int(raw)
+
+
+def session_json(request: web.Request, row: SessionRow | Session, *, participants: bool = False) -> dict:
+    store = request.app[appkeys.STORE]
+    if isinstance(row, Session):
+        row = store.get_session(row.sid)
+    d = row.details
+    out = {
+        "session_id": row.id,
+        "state": row.state,
+        "url": row.start_url,
+        "created_at": row.created_at,
+        "ended_at": row.ended_at,
+        "expires_at": row.expires_at,
+        "agent": {"id": row.agent_id, "name": d.get("agent_name", "")} if row.agent_id else None,
+        "customer_role": d.get("customer_role", "follower"),
+        "branding": d.get("branding", {}),
+        "permissions": d.get("permissions", {}),
+        "metadata": d.get("metadata", {}),
+        "visitor_id": row.visitor_id,
+    }
+    if participants:
+        out["participants"] = [
+            {"id": p.pid, "role": p.role, "kind": p.kind, "name": p.name, "joined_at": p.joined_at} for p in store.participants(row.id)]
+    return out
+
+
+def _live_session(request: web.Request) -> Session:
+    session = request.app[appkeys.SESSIONS].get(request.match_info["sid"])
+    if session is None:
+        raise ApiError(404, "not_found", "No session with that id.")
+    return session
+
+
+# -- sessions ---------------------------------------------------------------------------------
+async def sessions_create(request: web.Request, caller: Caller) -> web.Response:
+    body = parse(SessionCreate, await json_body(request))
+    if len(json.dumps(body.metadata)) > MAX_METADATA:
+        raise ApiError(422, "invalid_body", f"metadata: at most {MAX_METADATA} bytes as JSON.")
+    url = validate_start_url(request, body.url)
+    info = create_session(
+        request, url, agent_id=body.agent.id if body.agent else None, agent_name=body.agent.name if body.agent else "",
+        branding=body.branding.model_dump(), permissions=body.permissions.model_dump(), metadata=body.metadata,
+        customer_role=body.customer_role, key_id=caller.key_id, actor=caller.actor)
+    return ok(info, 201)
+
+
+async def sessions_list(request: web.Request, caller: Caller) -> web.Response:
+    state = request.query.get("state")
+    if state not in (None, "live", "ended"):
+        raise ApiError(422, "invalid_query", "'state' must be 'live' or 'ended'.")
+    limit = _query_int(request, "limit", 50, 1, MAX_LIST)
+    before = request.query.get("before")
+    try:
+        before_f = float(before) if before is not None else None
+    except ValueError as exc:
+        raise ApiError(422, "invalid_query", "'before' must be a created_at timestamp from a previous page.") from exc
+    rows = request.app[appkeys.STORE].list_sessions(state=state, agent_id=request.query.get("agent"),
+                                                    visitor_id=request.query.get("visitor"), limit=limit, before=before_f)
+    return ok({"sessions": [session_json(request, r) for r in rows],
+               "next_before": rows[-1].created_at if len(rows) == limit else None})
+
+
+async def sessions_get(request: web.Request, caller: Caller) -> web.Response:
+    row = request.app[appkeys.STORE].get_session(request.match_info["sid"])
+    if row is None:
+        raise ApiError(404, "not_found", "No session with that id.")
+    return ok(session_json(request, row, participants=True))
+
+
+async def sessions_delete(request: web.Request, caller: Caller) -> web.Response:
+    from .console import end_session
+
+    session = _live_session(request)
+    end_session(request, session, actor=caller.actor)
+    return ok(session_json(request, session))
+
+
+async def invites_create(request: web.Request, caller: Caller) -> web.Response:
+    session = _live_session(request)
+    if session.ended:
+        raise ApiError(409, "session_ended", "The session has ended.")
+    body = parse(InviteCreate, await json_body(request))
+    url = enter_url(request, session.sid, body.role, audience=CONSENT if body.consent else DIRECT,
+                    single_use=body.single_use, ttl=body.expires_in)
+    return ok({"url": url, "role": body.role, "single_use": body.single_use, "expires_at": int(time.time()) + body.expires_in}, 201)
+
+
+async def invites_revoke(request: web.Request, caller: Caller) -> web.Response:
+    session = _live_session(request)
+    n = request.app[appkeys.SESSIONS].revoke_invites(session.sid)
+    request.app[appkeys.STORE].db.execute("DELETE FROM pins WHERE session_id=?", (session.sid,))
+    events.emit(request.app, "invites.revoked", session, actor=caller.actor, detail={"count": n})
+    return ok({"revoked": n})
+
+
+async def pin_create(request: web.Request, caller: Caller) -> web.Response:
+    session = _live_session(request)
+    if session.ended:
+        raise ApiError(409, "session_ended", "The session has ended.")
+    pin, expires = new_pin(request, session)
+    events.emit(request.app, "pin.created", session, actor=caller.actor)
+    return ok({"pin": pin, "expires_at": expires}, 201)
+
+
+async def watch_url(request: web.Request, caller: Caller) -> web.Response:
+    visitor = request.match_info["visitor"]
+    body = parse(WatchUrlCreate, await json_body(request) if request.body_exists else {})
+    store = request.app[appkeys.STORE]
+    if not store.visitor_exists(visitor):
+        raise ApiError(404, "not_found", "No visitor with that id (the snippet registers visitors when they start a session).")
+    live = store.list_sessions(state="live", visitor_id=visitor, limit=1)
+    session = request.app[appkeys.SESSIONS].get(live[0].id) if live else None
+    if session is None or session.ended:
+        raise ApiError(409, "no_live_session", "The visitor has no live session; ask them to start one from the site.")
+    if body.agent:
+        session.agent_id, session.agent_name = body.agent.id, body.agent.name
+    if body.branding:
+        session.branding = body.branding.model_dump()
+    if body.permissions:
+        session.permissions = body.permissions.model_dump()
+    url = enter_url(request, session.sid, "follower")
+    return ok({"watch_url": url, "session_id": session.sid})
+
+
+# -- allowlist and masking ----------------------------------------------------------------------
+def _entry_json(e) -> dict:
+    return {"pattern": e.pattern, "scope": e.scope, "redirect": e.redirect}
+
+
+async def allow_list(request: web.Request, caller: Caller) -> web.Response:
+    return ok({"entries": [_entry_json(e) for e in request.app[appkeys.STORE].allowlist()]})
+
+
+async def allow_add(request: web.Request, caller: Caller) -> web.Response:
+    body = parse(AllowCreate, await json_body(request))
+    try:
+        entry = request.app[appkeys.STORE].allow(body.pattern, body.scope, body.redirect)
+    except (PatternError, StoreError) as exc:
+        raise ApiError(422, "invalid_pattern", str(exc)) from exc
+    events.emit(request.app, "allowlist.added", None, actor=caller.actor, detail=_entry_json(entry))
+    return ok(_entry_json(entry), 201)
+
+
+async def allow_delete(request: web.Request, caller: Caller) -> web.Response:
+    pattern = request.match_info["pattern"]
+    try:
+        removed = request.app[appkeys.STORE].disallow(pattern)
+    except PatternError as exc:
+        raise ApiError(422, "invalid_pattern", str(exc)) from exc
+    if not removed:
+        raise ApiError(404, "not_found", f"{pattern} is not on the allowlist.")
+    events.emit(request.app, "allowlist.removed", None, actor=caller.actor, detail={"pattern": pattern})
+    return web.Response(status=204)
+
+
+async def masking_list(request: web.Request, caller: Caller) -> web.Response:
+    return ok({"masking": request.app[appkeys.STORE].masking()})
+
+
+async def masking_set(request: web.Request, caller: Caller) -> web.Response:
+    body = parse(MaskingSet, await json_body(request))
+    pattern = request.match_info["pattern"]
+    try:
+        selectors = request.app[appkeys.STORE].set_masking(pattern, body.selectors)
+    except (PatternError, StoreError) as exc:
+        raise ApiError(422, "invalid_body", str(exc)) from exc
+    events.emit(request.app, "masking.set", None, actor=caller.actor, detail={"pattern": pattern, "selectors": selectors})
+    return ok({"pattern": pattern, "selectors": selectors})
+
+
+# -- agents, keys, settings, audit -------------------------------------------------------------
+def _agent_json(a) -> dict:
+    return {"id": a.id, "username": a.username, "name": a.name, "is_admin": a.is_admin, "created_at": a.created_at,
+            "disabled": a.disabled_at is not None}
+
+
+def _agent_id(request: web.Request) -> int:
+    raw = request.match_info["agent_id"]
+    agent = request.app[appkeys.STORE].get_agent(int(raw)) if raw.isdigit() else None
+    if agent is None:
+        raise ApiError(404, "not_found", "No agent with that id.")
+    return agent.id
+
+
+async def agents_list(request: web.Request, caller: Caller) -> web.Response:
+    return ok({"agents": [_agent_json(a) for a in request.app[appkeys.STORE].agents()]})
+
+
+async def agents_create(request: web.Request, caller: Caller) -> web.Response:
+    body = parse(AgentCreate, await json_body(request))
+    try:
+        agent = request.app[appkeys.STORE].create_agent(body.username, body.name, body.password, is_admin=body.is_admin)
+    except StoreError as exc:
+        raise ApiError(409 if "exists" in str(exc) else 422, "conflict" if "exists" in str(exc) else "invalid_body", str(exc)) from exc
+    events.emit(request.app, "agent.created", None, actor=caller.actor, detail={"username": agent.username})
+    return ok(_agent_json(agent), 201)
+
+
+async def agents_get(request: web.Request, caller: Caller) -> web.Response:
+    return ok(_agent_json(request.app[appkeys.STORE].get_agent(_agent_id(request))))
+
+
+async def agents_update(request: web.Request, caller: Caller) -> web.Response:
+    agent_id = _agent_id(request)
+    body = parse(AgentUpdate, await json_body(request))
+    try:
+        agent = request.app[appkeys.STORE].update_agent(agent_id, **body.model_dump(exclude_none=True))
+    except StoreError as exc:
+        raise ApiError(422, "invalid_body", str(exc)) from exc
+    events.emit(request.app, "agent.updated", None, actor=caller.actor,
+                detail={"username": agent.username, "fields": sorted(body.model_dump(exclude_none=True))})
+    return ok(_agent_json(agent))
+
+
+async def agents_delete(request: web.Request, caller: Caller) -> web.Response:
+    agent = request.app[appkeys.STORE].update_agent(_agent_id(request), disabled=True)
+    events.emit(request.app, "agent.disabled", None, actor=caller.actor, detail={"username": agent.username})
+    return web.Response(status=204)
+
+
+def _key_json(k) -> dict:
+    return {"id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at, "revoked": k.revoked_at is not None,
+            "webhook_url": k.webhook_url}
+
+
+async def keys_list(request: web.Request, caller: Caller) -> web.Response:
+    return ok({"keys": [_key_json(k) for k in request.app[appkeys.STORE].api_keys()]})
+
+
+async def keys_create(request: web.Request, caller: Caller) -> web.Response:
+    body = parse(KeyCreate, await json_body(request))
+    key, record, hook_secret = request.app[appkeys.STORE].create_api_key_full(body.name, webhook_url=body.webhook_url)
+    events.emit(request.app, "key.created", None, actor=caller.actor, detail={"id": record.id, "name": record.name})
+    out = {**_key_json(record), "key": key}
+    if hook_secret:
+        out["webhook_secret"] = hook_secret
+    return ok(out, 201)
+
+
+async def keys_delete(request: web.Request, caller: Caller) -> web.Response:
+    raw = request.match_info["key_id"]
+    if not raw.isdigit() or not request.app[appkeys.STORE].revoke_api_key(int(raw)):
+        raise ApiError(404, "not_found", "No live API key with that id.")
+    events.emit(request.app, "key.revoked", None, actor=caller.actor, detail={"id": int(raw)})
+    return web.Response(status=204)
+
+
+async def settings_get(request: web.Request, caller: Caller) -> web.Response:
+    return ok({"retention_days": request.app[appkeys.STORE].retention_days()})
+
+
+async def settings_update(request: web.Request, caller: Caller) -> web.Response:
+    body = parse(SettingsUpdate, await json_body(request))
+    request.app[appkeys.STORE].set_retention_days(body.retention_days)
+    events.emit(request.app, "settings.retention", None, actor=caller.actor, detail={"retention_days": body.retention_days})
+    return ok({"retention_days": body.retention_days})
+
+
+async def audit_list(request: web.Request, caller: Caller) -> web.Response:
+    before = request.query.get("before_id")
+    if before is not None and not before.isdigit():
+        raise ApiError(422, "invalid_query", "'before_id' must be an event id.")
+    rows = request.app[appkeys.STORE].audit_events(session_id=request.query.get("session_id"), kind=request.query.get("kind"),
+                                                   before_id=int(before) if before else None,
+                                                   limit=_query_int(request, "limit", 100, 1, MAX_LIST))
+    return ok({"events": [{"id": e.id, "at": e.at, "kind": e.kind, "session_id": e.session_id, "actor": e.actor, "detail": e.detail}
+                          for e in rows]})
+
+
+# -- routing and OpenAPI -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
+    summary: str
+    body: type[BaseModel] | None = None
+    status: int = 200
+
+
+ROUTES = [
+    Route("POST", "/sessions", sessions_create, "Start a session; returns leader_url, follower_url, invite_url, pin", SessionCreate, 201),
+    Route("GET", "/sessions", sessions_list, "List sessions (query: state=live|ended, agent, visitor, limit, before)"),
+    Route("GET", "/sessions/{sid}", sessions_get, "One session with its participants, state and times"),
+    Route("DELETE", "/sessions/{sid}", sessions_delete, "End the session for every participant"),
+    Route("POST", "/sessions/{sid}/invites", invites_create, "Make another invite link (role, consent, single_use, expires_in)", InviteCreate, 201),
+    Route("DELETE", "/sessions/{sid}/invites", invites_revoke, "Withdraw every invite link and the PIN of the session"),
+    Route("POST", "/sessions/{sid}/pin", pin_create, "Make a new PIN for the customer (replaces the old one)", None, 201),
+    Route("POST", "/visitors/{visitor}/watch_url", watch_url, "A link for an agent to join the live session a snippet visitor started", WatchUrlCreate),
+    Route("GET", "/allowlist", allow_list, "The domain allowlist"),
+    Route("POST", "/allowlist", allow_add, "Add or update an entry", AllowCreate, 201),
+    Route("DELETE", "/allowlist/{pattern}", allow_delete, "Remove an entry", None, 204),
+    Route("GET", "/masking", masking_list, "Masking selectors per host pattern"),
+    Route("PUT", "/masking/{pattern}", masking_set, "Set the masking selectors for a host pattern (empty list removes it)", MaskingSet),
+    Route("GET", "/agents", agents_list, "Console agents"),
+    Route("POST", "/agents", agents_create, "Create an agent", AgentCreate, 201),
+    Route("GET", "/agents/{agent_id}", agents_get, "One agent"),
+    Route("PATCH", "/agents/{agent_id}", agents_update, "Change name, password, admin flag, or disable", AgentUpdate),
+    Route("DELETE", "/agents/{agent_id}", agents_delete, "Disable an agent (signs them out)", None, 204),
+    Route("GET", "/keys", keys_list, "API keys (never the keys themselves)"),
+    Route("POST", "/keys", keys_create, "Create a key; the key and webhook secret are in this response only", KeyCreate, 201),
+    Route("DELETE", "/keys/{key_id}", keys_delete, "Revoke a key", None, 204),
+    Route("GET", "/settings", settings_get, "Retention period"),
+    Route("PATCH", "/settings", settings_update, "Change the retention period", SettingsUpdate),
+    Route("GET", "/audit", audit_list, "Audit events, newest first (query: session_id, kind, before_id, limit)"),
+]
+
+
+def _wrap(route: Route) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        caller = authenticate(request)
+        return await route.handler(request, caller)
+
+    handler.__name__ = route.handler.__name__
+    return handler
+
+
+def openapi(base_url: str) -> dict:
+    schemas: dict[str, Any] = {}
+    paths: dict[str, dict] = {}
+    error = {"$ref": "#/components/schemas/Error"}
+    for route in ROUTES:
+        op: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": route.handler.__name__,
+            "responses": {
+                str(route.status): {"description": "Success"} if route.status == 204 else
+                {"description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": error}}},
+            },
+        }
+        params = [p.strip("{}") for p in route.path.split("/") if p.startswith("{")]
+        if params:
+            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+        if route.body is not None:
+            schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[route.body.__name__] = schema
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}}}
+        paths.setdefault(route.path, {})[route.method.lower()] = op
+    schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tandem API", "version": "1", "description": "Self-hosted co-browsing. Send 'Authorization: Bearer <key>'."},
+        "servers": [{"url": f"{base_url}/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": schemas},
+        "paths": paths,
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi(request.app[appkeys.BASE].url), headers={"Cache-Control": "no-cache"})
+
+
+async def not_found(request: web.Request) -> web.Response:
+    raise ApiError(404, "not_found", f"No API endpoint at {request.method} {request.path}.")
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/openapi.json", openapi_json)
+    for route in ROUTES:
+        r.add_route(route.method, "/api/v1" + route.path, _wrap(route))
+    r.add_route("*", "/api/v1/{tail:.*}", not_found)

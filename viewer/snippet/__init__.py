@@ -1,0 +1,1 @@
+"""The embeddable snippet: browser sources (bundled by viewer/build.mjs) and its server side."""
