@@ -75,6 +75,16 @@ class Session:
     ended: bool = False
     jar: CookieJar = field(default_factory=CookieJar)
     aliases: dict[str, Origin] = field(default_factory=dict)
+    # Set by the control plane at creation, kept in the store (encrypted) across restarts.
+    agent_id: str | None = None
+    agent_name: str = ""
+    branding: dict = field(default_factory=dict)  # naked, retry_url, no_bottom_bar, on_end_url
+    permissions: dict = field(default_factory=dict)  # allow_click, allow_type, allow_scroll, allow_draw, allow_agent_redirect
+    metadata: dict = field(default_factory=dict)  # the API caller's own data, returned as given
+    customer_role: str = "follower"  # the role invite links and PINs for the customer carry
+    key_id: int | None = None  # API key that created it: its webhook hears about it
+    visitor_id: str | None = None  # snippet visitor who started it
+    expires_at: float | None = None
 
     def register_alias(self, alias: str, origin: Origin) -> None:
         if alias not in self.aliases and len(self.aliases) < MAX_ALIASES:
@@ -85,6 +95,9 @@ class Session:
 
     def url_rewriter(self, base: ProxyBase, page_url: str = "") -> UrlRewriter:
         return UrlRewriter(base, self.sid, page_url, on_alias=self.register_alias)
+
+
+_DETAIL_FIELDS = ("agent_name", "branding", "permissions", "metadata", "customer_role")
 
 
 class SessionRegistry:
@@ -170,6 +183,14 @@ class SessionRegistry:
     def credential(self, sid: str, role: str) -> str:
         return self.signer.sign("p", sid, secrets.token_hex(6), role, ttl=CREDENTIAL_TTL)
 
+    def participant(self, sid: str, values: list[str]) -> tuple[str, str] | None:
+        """(participant id, role) of the first valid credential for ``sid`` among cookie values."""
+        for value in values:
+            parts = self.signer.verify(value, 4)
+            if parts and parts[0] == "p" and parts[1] == sid:
+                return parts[2], parts[3]
+        return None
+
     def check_credential(self, sid: str, values: list[str]) -> bool:
         for value in values:
             parts = self.signer.verify(value, 4)
@@ -180,11 +201,3 @@ class SessionRegistry:
     @staticmethod
     def cookie_name(sid: str) -> str:
         return COOKIE_PREFIX + sid
-    def participant(self, sid: str, values: list[str]) -> tuple[str, str] | None:
-        """(participant id, role) of the first valid credential for ``sid`` among cookie values."""
-        for value in values:
-            parts = self.signer.verify(value, 4)
-            if parts and parts[0] == "p" and parts[1] == sid:
-                return parts[2], parts[3]
-        return None
-
