@@ -22,9 +22,12 @@ from aiohttp import web
 from yarl import URL
 
 from rewriter.cookies import RequestContext
+from rewriter.cache import RewriteCache
 from rewriter.css import rewrite_css, rewrite_css_bytes
 from rewriter.headers import browser_response_headers, upstream_request_headers
 from rewriter.html import HtmlRewriter
+from rewriter.js import js_rewriter, rewrite_js_bytes
+from rewriter.manifest import rewrite_manifest
 from rewriter.labels import LabelError, Origin, decode
 from rewriter.urls import UrlError, UrlRewriter, split_url
 from tandem import appkeys
@@ -42,6 +45,17 @@ log = logging.getLogger("tandem.proxy")
 RESERVED_PREFIX = "/__tandem/"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 CSS_TYPES = frozenset({"text/css"})
+# Scripts (classic and module: the MIME type does not tell them apart) and web app manifests.
+JS_TYPES = frozenset({"application/javascript", "text/javascript", "application/x-javascript",
+                      "text/ecmascript", "application/ecmascript", "text/x-javascript"})
+MANIFEST_TYPES = frozenset({"application/manifest+json"})
+# Documents the HTML rewriter reads as XML (every element is markup, CDATA anywhere).
+XML_DOC_TYPES = frozenset({"application/xhtml+xml", "image/svg+xml"})
+# Rewritten stylesheets and scripts, by content hash and URL mapping (rewriter/cache.py).
+REWRITE_CACHE = RewriteCache()
+# Bodies above this are rewritten on a worker thread: a 1 MB script takes ~0.1 s to parse.
+OFFLOAD_BYTES = 64 * 1024
+_BUFFERED = {"css": rewrite_css_bytes, "js": rewrite_js_bytes}
 NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -341,22 +355,28 @@ async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Map
     has_body = request.method != "HEAD" and up.status not in NO_BODY_STATUSES and up.status >= 200
     rewrite = None
     if has_body and decoder is not None and not attachment and up.status != 206:
-        if mime in HTML_TYPES:
+        if mime in HTML_TYPES or mime in XML_DOC_TYPES:
             rewrite = "html"
         elif mime in CSS_TYPES:
             rewrite = "css"
+        elif mime in JS_TYPES:
+            rewrite = "js"
+        elif mime in MANIFEST_TYPES or (mime == "application/json" and request.headers.get("Sec-Fetch-Dest") == "manifest"):
+            rewrite = "manifest"
 
     resp = web.StreamResponse(status=up.status, reason=up.reason)
     for k, v in out_headers:
         resp.headers.add(k, v)
     try:
         if rewrite == "html":
-            await _stream_html(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type))
-        elif rewrite == "css":
-            await _send_css(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type), settings.max_rewrite_body)
+            await _stream_html(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type),
+                               xml=mime in XML_DOC_TYPES)
+        elif rewrite is not None:
+            await _send_rewritten(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type),
+                                  settings.max_rewrite_body, rewrite)
         else:
             # A HEAD for a type we would rewrite must not promise the upstream's length.
-            rewritable = mime in HTML_TYPES or mime in CSS_TYPES
+            rewritable = mime in HTML_TYPES or mime in CSS_TYPES or mime in JS_TYPES or mime in XML_DOC_TYPES
             await _stream_raw(request, resp, up, _chunks(up, watchdog) if has_body else None,
                               keep_length=has_body or not rewritable)
     except (aiohttp.ClientError, asyncio.TimeoutError, asyncio.CancelledError, zlib.error, brotli.error) as exc:
@@ -392,12 +412,13 @@ async def _stream_raw(request, resp, up, chunks, keep_length=True) -> None:
 INJECT_TEMPLATE = '<script src="/__tandem/runtime.js?v={version}"></script>'
 
 
-async def _stream_html(request, resp, chunks, mapper: Mapper, decoder, charset) -> None:
+async def _stream_html(request, resp, chunks, mapper: Mapper, decoder, charset, xml: bool = False) -> None:
     feed, flush = decoder
     version = request.app[appkeys.RUNTIME_VERSION]
     urls = mapper.urls
     rw = HtmlRewriter(urls, inject=INJECT_TEMPLATE.format(version=version), charset=charset,
                       css=lambda text: rewrite_css(text, urls))
+    rw.js, rw.xml = js_rewriter(urls), xml
     await resp.prepare(request)
     async for chunk in chunks:
         out = rw.feed(feed(chunk))
@@ -409,7 +430,8 @@ async def _stream_html(request, resp, chunks, mapper: Mapper, decoder, charset) 
     await resp.write_eof()
 
 
-async def _send_css(request, resp, chunks, mapper: Mapper, decoder, charset, limit: int) -> None:
+async def _send_rewritten(request, resp, chunks, mapper: Mapper, decoder, charset, limit: int, kind: str) -> None:
+    """Buffer a stylesheet, script or manifest, rewrite it (cached by content), send it with its length."""
     feed, flush = decoder
     buf = bytearray()
     async for chunk in chunks:
@@ -423,7 +445,16 @@ async def _send_css(request, resp, chunks, mapper: Mapper, decoder, charset, lim
             await resp.write_eof()
             return
     buf += flush()
-    body = rewrite_css_bytes(bytes(buf), mapper.urls, charset)
+    data, urls = bytes(buf), mapper.urls
+    if kind == "manifest":
+        body = rewrite_manifest(data, urls)
+    else:
+        rewrite = _BUFFERED[kind]
+
+        def run() -> bytes:
+            return REWRITE_CACHE.get_or_rewrite(kind, data, urls, lambda: rewrite(data, urls, charset), charset)
+
+        body = await asyncio.get_running_loop().run_in_executor(None, run) if len(data) > OFFLOAD_BYTES else run()
     resp.content_length = len(body)
     await resp.prepare(request)
     await resp.write(body)

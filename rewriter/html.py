@@ -125,6 +125,7 @@ _JS_MIME = frozenset(
     "text/x-ecmascript text/x-javascript".split()
 )
 _PERCENT_RE = re.compile("%([0-7][0-9a-fA-F])")
+_INJECT_SCRIPT_RE = re.compile("<script(?=[\\t\\n\\f\\r />])(?![^>]*\\bxmlns=)")
 # tag -> merged table, so each tag costs one lookup
 _TABLE_FOR: dict[str, dict[str, str]] = {
     tag: {**_ANY_TAG, **extra} for tag, extra in REWRITE_TABLE.items() if tag != "*"
@@ -841,6 +842,8 @@ class HtmlRewriter:
     def _inject_now(self) -> None:
         self._inject_pending = False
         text = self._inject_src
+        if self.xml and self._xml_root != "html":  # e.g. an SVG document: scripts must be XHTML's to load by src
+            text = _INJECT_SCRIPT_RE.sub('<script xmlns="http://www.w3.org/1999/xhtml"', text)
         if not text.isascii():
             text = text.encode(self._codec or "utf-8", "xmlcharrefreplace").decode("latin-1")
         self._out.append(text)
