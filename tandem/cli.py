@@ -49,8 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("pattern")
     add.add_argument("--scope", choices=("navigation", "all"), default="navigation",
                      help="navigation: pages on it may be opened; all: its pages may load only listed hosts too")
+    add.add_argument("--redirect", default=None, metavar="URL", help="send navigations to matching hosts to this address instead")
     rm = asub.add_parser("remove", help="remove a pattern")
     rm.add_argument("pattern")
+
+    from tandem.cli_control import add_parsers
+
+    add_parsers(sub, lambda: Path(os.environ.get("TANDEM_DATA_DIR", "./tandem-data")))
+    from tandem import rewritecmd
+
+    rewritecmd.add_parser(sub)
     return p
 
 
@@ -61,6 +69,17 @@ def main(argv: list[str] | None = None) -> None:
             serve(args)
         elif args.command == "allowlist":
             allowlist(args)
+        elif args.command == "rewrite":
+            from tandem import rewritecmd
+
+            rewritecmd.run(args, _fail)
+        elif args.command in ("agent", "keys"):
+            from tandem import cli_control
+
+            try:
+                getattr(cli_control, args.command)(args)
+            except cli_control.CliError as exc:
+                _fail(str(exc))
     except KeyboardInterrupt:
         pass
 
@@ -69,7 +88,12 @@ def allowlist(args) -> None:
     from proxy.allowlist import PatternError
     from tandem.store import Store, StoreError
 
-    store = Store(args.data_dir)
+    from tandem.crypto import CryptoError
+
+    try:
+        store = Store(args.data_dir)
+    except (CryptoError, StoreError) as exc:
+        _fail(str(exc))
     try:
         if args.action == "list":
             entries = store.allowlist()
@@ -78,7 +102,7 @@ def allowlist(args) -> None:
             for e in entries:
                 print(f"{e.pattern}\t{e.scope}")
         elif args.action == "add":
-            e = store.allow(args.pattern, args.scope)
+            e = store.allow(args.pattern, args.scope, args.redirect)
             print(f"added {e.pattern} ({e.scope})")
         elif args.action == "remove":
             if not store.disallow(args.pattern):
@@ -113,10 +137,15 @@ def serve(args) -> None:
         )
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
+    from tandem.crypto import CryptoError
+    from tandem.store import StoreError
+
     try:
         asyncio.run(_serve(settings))
     except OSError as exc:
         _fail(f"cannot start: {exc.strerror or exc}")
+    except (CryptoError, StoreError) as exc:
+        _fail(f"cannot start: {exc}")
 
 
 def _egress(args):
@@ -147,7 +176,7 @@ async def _serve(settings) -> None:
     from viewer.routes import DEMO_START
 
     store = Store(settings.data_dir)
-    demo = None
+    demo = snippet_runner = snippet_demo = None
     extra: tuple[Entry, ...] = ()
     if settings.demo:
         from demosite import start_demo
@@ -155,6 +184,13 @@ async def _serve(settings) -> None:
         p = settings.port
         demo = await start_demo("127.0.0.1", (p + 1, p + 2, p + 3))
         extra = tuple(Entry(h) for h in demo.hosts)
+        from viewer.snippet.demo import DEMO_HOST, demo_site_app
+
+        snippet_runner = web.AppRunner(demo_site_app(f"{settings.public_scheme}://{settings.base_domain}"), access_log=None)
+        await snippet_runner.setup()
+        await web.TCPSite(snippet_runner, "127.0.0.1", p + 4).start()
+        snippet_demo = f"http://{DEMO_HOST}:{p + 4}/"
+        extra += (Entry(DEMO_HOST),)
     app = create_app(settings, store=store, extra_allow=extra)
     if demo is not None:
         app[DEMO_START] = demo.shop + "/"
@@ -162,6 +198,12 @@ async def _serve(settings) -> None:
     new_key = None
     if not settings.admin_key and not store.has_api_keys():
         new_key = store.create_api_key("admin")
+    demo_agent = None
+    if settings.demo and not store.agents():
+        import secrets as _secrets
+
+        demo_agent = ("admin", _secrets.token_urlsafe(12))
+        store.create_agent(demo_agent[0], "Demo Admin", demo_agent[1], is_admin=True)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -171,8 +213,13 @@ async def _serve(settings) -> None:
     lines = [f"Tandem is running. Open {base.url}/"]
     if new_key:
         lines.append(f"Admin API key (shown once, stored hashed): {new_key}")
+    if demo_agent:
+        lines.append(f"Agent console: {base.url}/console  user {demo_agent[0]}, password {demo_agent[1]} (shown once)")
+    elif not store.agents():
+        lines.append("No console agents yet: create one with `tandem agent create NAME --admin`.")
     if demo is not None:
         lines.append(f"Demo site: {demo.shop}  (also {demo.cdn}, {demo.widgets})")
+        lines.append(f"Snippet demo (a customer's own site): {snippet_demo}")
     allow = app[__import__("tandem.appkeys", fromlist=["ALLOWLIST"]).ALLOWLIST]
     if allow.open:
         lines.append("Allowlist is empty: every public site may be co-browsed.")
@@ -194,6 +241,8 @@ async def _serve(settings) -> None:
         await runner.cleanup()
         if demo is not None:
             await demo.close()
+        if snippet_runner is not None:
+            await snippet_runner.cleanup()
         store.close()
 
 
