@@ -71,7 +71,7 @@ class ProxyUnreachable(UpstreamRefused):
 
 
 class ProxyAuthRequired(ProxyError):
-    status, code, title = 502, "proxy_auth_required", "Tandem's outbound proxy refused to authenticate it"
+    status, code, title = 502, "proxy_auth_required", "Tandem could not sign in to its outbound proxy"
 
 
 class ProxyTunnelFailed(ProxyError):

@@ -165,7 +165,7 @@ def _classify_proxy(exc: BaseException, host: str, proxy: ProxySpec) -> errors.P
         return errors.ProxyTimeout(f"Tandem's outbound proxy {name} did not answer in time while connecting to {host}.")
     if isinstance(exc, aiohttp_socks.ProxyConnectionError):
         return errors.ProxyUnreachable(f"Tandem could not connect to its outbound proxy {name}.",
-                                       detail="the proxy refused the connection or its name could not be resolved")
+                                       detail="The proxy refused the connection, or its name could not be resolved.")
     if isinstance(exc, aiohttp_socks.ProxyError):
         code = exc.error_code
         text = str(exc).lower()
@@ -173,14 +173,14 @@ def _classify_proxy(exc: BaseException, host: str, proxy: ProxySpec) -> errors.P
             return errors.ProxyAuthRequired(proxy_auth_message(proxy))
         if isinstance(code, int) and code >= 100:  # an HTTP status in answer to CONNECT
             return errors.ProxyTunnelFailed(f"Tandem's outbound proxy {name} could not open a connection to {host}.",
-                                            detail=f"the proxy answered CONNECT with status {code}")
+                                            detail=f"The proxy answered CONNECT with status {code}.")
         return errors.ProxyTunnelFailed(f"Tandem's outbound proxy {name} could not open a connection to {host}.",
-                                        detail=f"SOCKS reply {code}" if code is not None else "")
+                                        detail=f"SOCKS reply code {code}." if code is not None else "")
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         if exc.status == 407:
             return errors.ProxyAuthRequired(proxy_auth_message(proxy))
         return errors.ProxyTunnelFailed(f"Tandem's outbound proxy {name} could not open a connection to {host}.",
-                                        detail=f"the proxy answered CONNECT with status {exc.status}")
+                                        detail=f"The proxy answered CONNECT with status {exc.status}.")
     if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)) or isinstance(exc.__cause__, ssl.SSLError):
         return None  # TLS with the site, end to end through the tunnel
     if isinstance(exc, aiohttp.ClientProxyConnectionError) or (
@@ -189,5 +189,5 @@ def _classify_proxy(exc: BaseException, host: str, proxy: ProxySpec) -> errors.P
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             return errors.ProxyUnreachable(f"Tandem could not resolve the name of its outbound proxy {name}.")
         return errors.ProxyUnreachable(f"Tandem could not connect to its outbound proxy {name}.",
-                                       detail="the proxy refused the connection" if isinstance(exc.os_error, ConnectionRefusedError) else "")
+                                       detail="The proxy refused the connection." if isinstance(exc.os_error, ConnectionRefusedError) else "")
     return None

@@ -5,6 +5,7 @@ JSON object per event to the file named by ``TANDEM_FLOWLOG``:
 
 * ``listening``: the port mitmdump bound (it is started on port 0);
 * ``connect``: a CONNECT request (method, host, port);
+* ``request``: method, URL and framing of every request seen in clear;
 * ``response``: method, URL, status and ``Content-Length`` of every HTTP exchange seen
   in clear (plain http, and https/wss after mitmproxy's TLS interception);
 * ``websocket`` and ``ws_message``: a WebSocket opened, and each message's text;
@@ -32,14 +33,27 @@ def running() -> None:
     _write({"event": "listening", "port": addrs[0][1]})
 
 
-def server_connect(data) -> None:
-    host, port, *_ = data.server.address
-    if host == "localhost" or host.endswith(".localhost"):
-        data.server.address = ("127.0.0.1", port)
+def _is_localhost(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def _to_loopback(flow) -> None:
+    """Connect to 127.0.0.1 for a *.localhost name, keeping the name in the Host header."""
+    if _is_localhost(flow.request.host):
+        host_header = flow.request.host_header
+        flow.request.host = "127.0.0.1"
+        flow.request.host_header = host_header
 
 
 def http_connect(flow) -> None:
     _write({"event": "connect", "method": flow.request.method, "host": flow.request.host, "port": flow.request.port})
+    _to_loopback(flow)
+
+
+def requestheaders(flow) -> None:
+    _write({"event": "request", "method": flow.request.method, "url": flow.request.pretty_url,
+            "length": flow.request.headers.get("content-length"), "chunked": "chunked" in flow.request.headers.get("transfer-encoding", "")})
+    _to_loopback(flow)
 
 
 def responseheaders(flow) -> None:
