@@ -33,7 +33,7 @@ from rewriter.urls import UrlError, UrlRewriter, split_url
 from tandem import appkeys
 from viewer.pages import error_page
 
-from . import errors, guard
+from . import cobrowse, errors, guard
 from .egress import EGRESS
 from .sessions import Session
 from .upstream import classify
@@ -157,8 +157,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
             return await handle_reserved(request, target)
         sessions = request.app[appkeys.SESSIONS]
         cookie_name = sessions.cookie_name(target.session.sid)
-        if not sessions.check_credential(target.session.sid, _cookie_values(request, cookie_name)):
+        who = sessions.participant(target.session.sid, _cookie_values(request, cookie_name))
+        if who is None:
             raise errors.NotParticipant("Open the invite link you were sent to join this co-browsing session.")
+        if cobrowse.live_role(request.app, target.session.sid, who) == cobrowse.FOLLOWER:
+            return await cobrowse.follower_request(request, target)
         return await forward(request, target)
     except errors.ProxyError as exc:
         return error_response(request, exc)
@@ -329,7 +332,7 @@ async def _exchange(request, target: Target, mapper: Mapper, headers, ctx, watch
     try:
         route.check_response(up.status)  # a 407 from the outbound proxy is Tandem's problem, not the page's
         set_cookies = up.headers.getall("Set-Cookie", [])
-        if set_cookies:
+        if set_cookies and not request.get(cobrowse.FOLLOWER_REQUEST):  # followers never change the jar
             jar.set_from_response(upstream_url, set_cookies, ctx)
         return await _respond(request, up, mapper, settings, watchdog)
     finally:
@@ -364,7 +367,7 @@ async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Map
         elif mime in MANIFEST_TYPES or (mime == "application/json" and request.headers.get("Sec-Fetch-Dest") == "manifest"):
             rewrite = "manifest"
 
-    resp = web.StreamResponse(status=up.status, reason=up.reason)
+    resp = cobrowse.cache_response(request, mapper.target.session, mapper.page_url, up.status, up.reason, content_type, attachment)
     for k, v in out_headers:
         resp.headers.add(k, v)
     try:
@@ -416,7 +419,8 @@ async def _stream_html(request, resp, chunks, mapper: Mapper, decoder, charset, 
     feed, flush = decoder
     version = request.app[appkeys.RUNTIME_VERSION]
     urls = mapper.urls
-    rw = HtmlRewriter(urls, inject=INJECT_TEMPLATE.format(version=version), charset=charset,
+    inject = INJECT_TEMPLATE.format(version=version) + cobrowse.recorder_tag(request, mapper.target.session.sid, mapper.target.host)
+    rw = HtmlRewriter(urls, inject=inject, charset=charset,
                       css=lambda text: rewrite_css(text, urls))
     rw.js, rw.xml = js_rewriter(urls), xml
     await resp.prepare(request)

@@ -27,9 +27,24 @@ async def handle_reserved(request: web.Request, target) -> web.StreamResponse:
             content_type="text/javascript",
             headers={"Cache-Control": "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"},
         )
+    if name == "recorder.js" and request.method in ("GET", "HEAD"):  # co-browsing recorder, after the runtime
+        return web.Response(
+            body=request.app[appkeys.RECORDER],
+            content_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"},
+        )
     if name == "cookies":
         return await _cookies(request, target)
     raise errors.UnknownHost("There is nothing at this reserved address.")
+
+
+def _is_follower(request: web.Request, target) -> bool:
+    from .cobrowse import FOLLOWER, live_role
+    from .handler import _cookie_values
+
+    sessions = request.app[appkeys.SESSIONS]
+    who = sessions.participant(target.session.sid, _cookie_values(request, sessions.cookie_name(target.session.sid)))
+    return who is None or live_role(request.app, target.session.sid, who) == FOLLOWER
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -56,6 +71,8 @@ async def _cookies(request: web.Request, target) -> web.StreamResponse:
     if request.method == "POST":
         if not _same_origin(request):
             return web.Response(status=403, text="cross-origin cookie write refused\n", headers=NO_STORE)
+        if _is_follower(request, target):
+            return web.Response(status=403, text="followers do not change the session's cookies\n", headers=NO_STORE)
         if request.content_length is not None and request.content_length > MAX_COOKIE_WRITE:
             raise errors.BodyTooLarge("Cookie string too long.")
         raw = await request.content.read(MAX_COOKIE_WRITE + 1)

@@ -75,6 +75,7 @@ class Session:
     ended: bool = False
     jar: CookieJar = field(default_factory=CookieJar)
     aliases: dict[str, Origin] = field(default_factory=dict)
+    cache: "ResponseCache" = field(default_factory=lambda: _response_cache())  # what the leader fetched, for followers
     # Set by the control plane at creation, kept in the store (encrypted) across restarts.
     agent_id: str | None = None
     agent_name: str = ""
@@ -98,6 +99,12 @@ class Session:
 
 
 _DETAIL_FIELDS = ("agent_name", "branding", "permissions", "metadata", "customer_role")
+
+
+def _response_cache():
+    from .cache import ResponseCache
+
+    return ResponseCache()
 
 
 class SessionRegistry:

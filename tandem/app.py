@@ -22,6 +22,7 @@ from viewer import api as api_view
 from viewer import console as console_view
 from viewer import join as join_view
 from viewer import routes as viewer_routes
+from viewer import session as session_view
 from viewer.snippet import routes as snippet_view
 
 from . import appkeys
@@ -109,4 +110,5 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     join_view.setup(app)
     snippet_view.setup(app)
     viewer_routes.setup(app)
+    session_view.setup(app)  # co-browsing: rooms, session socket, session page, recorder
     return app

@@ -23,6 +23,15 @@ RUNTIME: web.AppKey[bytes] = web.AppKey("runtime")
 RUNTIME_VERSION: web.AppKey[str] = web.AppKey("runtime_version")
 
 if TYPE_CHECKING:
+    from sync.masking import MaskingPolicy
+    from sync.relay import Relay
+
+SYNC: web.AppKey["Relay"] = web.AppKey("sync_relay")  # co-browsing rooms
+MASKING: web.AppKey["MaskingPolicy"] = web.AppKey("masking")  # per-domain masking selectors (admin setting)
+RECORDER: web.AppKey[bytes] = web.AppKey("recorder")  # /__tandem/recorder.js
+RECORDER_VERSION: web.AppKey[str] = web.AppKey("recorder_version")
+
+if TYPE_CHECKING:
     from tandem.events import Webhooks
     from tandem.ratelimit import Limits
     from tandem.tasks import Tasks

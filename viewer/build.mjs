@@ -40,11 +40,19 @@ export const CONTROL_BUNDLES = [
   { entry: here("snippet/console.js"), outfile: here("static/build/console.js") },
 ];
 
+/** Co-browsing bundles: the recorder injected into proxied pages after the runtime (/__tandem/recorder.js),
+ * and the control plane's session page (follower mirror, with session.css) and leader panel. */
+export const SYNC_BUNDLES = [
+  { entry: here("recorder/index.js"), outfile: here("static/build/recorder.js") },
+  { entry: here("mirror/session.js"), outfile: here("static/build/session.js") },
+  { entry: here("mirror/panel.js"), outfile: here("static/build/panel.js") },
+];
+
 async function main() {
-  const outputs = [OUTFILE, ...CONTROL_BUNDLES.map((b) => b.outfile)];
+  const outputs = [OUTFILE, ...[...CONTROL_BUNDLES, ...SYNC_BUNDLES].map((b) => b.outfile)];
   try {
     await esbuild.build({ ...options, outfile: OUTFILE, sourcemap: "external" });
-    for (const b of CONTROL_BUNDLES) {
+    for (const b of [...CONTROL_BUNDLES, ...SYNC_BUNDLES]) {
       await esbuild.build({ ...options, entryPoints: [b.entry], outfile: b.outfile, sourcemap: "external" });
     }
   } catch (err) {

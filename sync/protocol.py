@@ -1,0 +1,141 @@
+"""The session WebSocket's wire format: JSON text frames, one object each, keyed by ``t``.
+
+Client → server
+  hello    {kind: "tab"|"view", name?, resume?: {epoch, seq}}   first frame of a connection
+  ev       {e: [rrweb events]}            the leader's active tab: the DOM stream
+  page     {url, title}                   the leader's tab: it is showing this (proxied) URL
+  active   {}                             a leader tab became visible: make it the stream source
+  ptr      {x, y, d?, hide?}              my pointer over the page (page viewport pixels; d = drawing)
+  input    {i: {kind, ...}}               control input for the leader's page (controller only)
+  control  {a: request|release|grant|deny|revoke|take, p?}
+  lead     {p}                            the leader hands the tab over to participant p
+  claim    {}                             take the tab over when the leader has gone
+  policy   {control: ask|free|none}       the leader sets who may take control
+  name     {name}
+  notice   {p?, code, text}               the leader's tab tells someone why an input was refused
+  resync   {}                             a follower lost track: send a fresh snapshot
+  ping     {}
+  leave    {}
+
+Server → client
+  welcome  {you, role, epoch, state}
+  state    {participants, leader, controller, requests, policy, url, title, streaming}
+  reset    {}                             drop the mirror: a snapshot follows
+  ev       {s, e}                         events numbered s, s+1, … (numbering is per room)
+  ptr      {p, x, y, d?, hide?}
+  input    {p, i}                         to the leader's tab
+  snapshot {}                             to the leader's tab: send a full snapshot
+  paused   {}                             to a leader tab that is not the stream source
+  role     {role, url?}                   your role changed; a new leader loads url
+  notice   {code, text}
+  error    {code, message}
+  bye      {code, message}                the server is closing this connection
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- limits ---------------------------------------------------------------------------------
+MAX_STREAM_MESSAGE = 16 * 1024 * 1024  # one frame from the leader: a full snapshot of a heavy page fits
+MAX_CONTROL_MESSAGE = 64 * 1024  # any other frame: pointers, clicks, a pasted paragraph of text
+MAX_NAME = 40  # characters of a display name
+MAX_TEXT_INPUT = 10_000  # characters typed or pasted in one input message
+MAX_URL = 8 * 1024  # a go-to-URL request; same bound as start URLs
+MAX_TITLE = 300  # page title shown to participants
+
+# -- rrweb event kinds (rrweb's EventType / IncrementalSource numbering) ----------------------
+EV_FULL_SNAPSHOT = 2
+EV_INCREMENTAL = 3
+EV_META = 4
+SRC_MOUSE_MOVE = 1
+SRC_SCROLL = 3
+SRC_VIEWPORT = 4
+SRC_TOUCH_MOVE = 6
+# Where only the latest value matters: a slow follower may skip to it.
+EPHEMERAL_SOURCES = frozenset({SRC_MOUSE_MOVE, SRC_SCROLL, SRC_VIEWPORT, SRC_TOUCH_MOVE})
+
+INPUT_KINDS = frozenset({
+    "click", "dblclick", "contextmenu", "wheel", "key", "text", "select", "check", "nav", "focus",
+})
+NAV_ACTIONS = frozenset({"back", "forward", "reload", "go"})
+CONTROL_ACTIONS = frozenset({"request", "release", "grant", "deny", "revoke", "take"})
+POLICIES = ("ask", "free", "none")  # ask: the leader grants; free: anyone may take; none: only the leader acts
+
+
+def encode(msg: dict[str, Any]) -> str:
+    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
+
+
+def is_ephemeral(event: Any) -> bool:
+    if not isinstance(event, dict) or event.get("type") != EV_INCREMENTAL:
+        return False
+    data = event.get("data")
+    return isinstance(data, dict) and data.get("source") in EPHEMERAL_SOURCES
+
+
+def ephemeral_key(event: dict) -> tuple:
+    """Events with the same key supersede each other (the latest pointer, scroll of one element)."""
+    data = event["data"]
+    source = data.get("source")
+    if source == SRC_SCROLL:
+        return (source, data.get("id"))
+    return (source,)
+
+
+@dataclass(eq=False)
+class Frame:
+    """One server → client message, encoded once and shared by every recipient.
+
+    ``kind``: ``stream`` (DOM events, never dropped), ``ephemeral`` (stream events a slow
+    follower may skip to the latest of), ``ptr`` (coalesced per ``key``) or ``ctl``.
+    """
+
+    msg: dict[str, Any]
+    kind: str = "ctl"
+    key: Any = None
+    text: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.text = encode(self.msg)
+
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
+    @property
+    def seq(self) -> int:
+        return self.msg["s"]
+
+    @property
+    def count(self) -> int:
+        """How many sequence numbers this stream frame covers (a merged frame carries ``n``)."""
+        return self.msg.get("n", len(self.msg["e"]))
+
+    @property
+    def last_seq(self) -> int:
+        return self.msg["s"] + self.count - 1
+
+
+def stream_frame(first_seq: int, events: list, ephemeral: bool) -> Frame:
+    return Frame({"t": "ev", "s": first_seq, "e": events}, kind="ephemeral" if ephemeral else "stream")
+
+
+def merge_ephemeral(a: Frame, b: Frame) -> Frame:
+    """Two consecutive ephemeral batches as one: the same sequence range, only the latest of each key.
+
+    Sequence numbers stay contiguous (the merged frame covers a.seq … b.last_seq), so the
+    follower sees no gap; it just skips intermediate pointer and scroll positions.
+    """
+    events = a.msg["e"] + b.msg["e"]
+    latest: dict[tuple, int] = {}
+    for i, ev in enumerate(events):
+        latest[ephemeral_key(ev)] = i
+    kept = [events[i] for i in sorted(latest.values())]
+    return Frame({"t": "ev", "s": a.seq, "n": a.count + b.count, "e": kept}, kind="ephemeral")
+
+
+def error(code: str, message: str) -> Frame:
+    return Frame({"t": "error", "code": code, "message": message})

@@ -1,0 +1,149 @@
+"""The session WebSocket (``BASE/s/{sid}/ws``): a thin shell around the room.
+
+It checks what only the edge can check — the session exists, ``Origin`` is the
+control plane (proxied pages live on other origins and never get here), the
+participant credential (HttpOnly cookie) is valid — then reads JSON frames into
+the relay and writes the relay's frames out. One reader (the handler) and one
+writer task per connection; the writer drains a bounded :class:`Outbox`, so a
+slow reader never blocks the room or anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Callable
+
+from aiohttp import WSMsgType, web
+
+from .outbox import Outbox
+from .protocol import MAX_STREAM_MESSAGE, Frame
+from .relay import Relay
+
+log = logging.getLogger("tandem.sync")
+
+HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
+WRITE_TIMEOUT = 30.0  # seconds one frame may take to leave; a peer slower than that is dropped
+CLOSE_CODES = {  # application close codes (4000-4999) by reason code
+    "session_ended": 4000, "left": 4001, "timeout": 4002, "too_slow": 4003, "room_full": 4004,
+    "too_many_connections": 4005, "bad_message": 4006, "going_away": 1001,
+}
+
+
+class SocketEndpoint:
+    """One WebSocket's outgoing side: outbox, wake-up event and the writer task."""
+
+    def __init__(self, ws: web.WebSocketResponse, on_overflow: Callable[[], None] | None = None):
+        self.ws = ws
+        self.outbox = Outbox()
+        self._wake = asyncio.Event()
+        self._closing: tuple[str, str] | None = None
+        self.task: asyncio.Task | None = None
+        self.sent_bytes = 0
+
+    def deliver(self, frame: Frame, *, force: bool = False) -> bool:
+        if self._closing:
+            return True
+        ok = self.outbox.push(frame, force=force)
+        self._wake.set()
+        if not ok:
+            self.outbox.clear()
+        return ok
+
+    def close(self, code: str, reason: str) -> None:
+        if self._closing is None:
+            self._closing = (code, reason)
+            self._wake.set()
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        ws = self.ws
+        try:
+            while True:
+                frame = self.outbox.pop()
+                if frame is None:
+                    if self._closing:
+                        break
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await asyncio.wait_for(ws.send_str(frame.text), WRITE_TIMEOUT)
+                self.sent_bytes += frame.size
+            code, reason = self._closing
+            if not ws.closed:
+                await ws.send_str(json.dumps({"t": "bye", "code": code, "message": reason}))
+                await ws.close(code=CLOSE_CODES.get(code, 4999), message=reason.encode()[:120])
+        except (ConnectionError, asyncio.TimeoutError, RuntimeError) as exc:
+            log.info("session socket writer stopped: %s", type(exc).__name__)
+            if not ws.closed:
+                await ws.close(code=CLOSE_CODES["too_slow"], message=b"write failed")
+
+    async def stop(self) -> None:
+        self.close("going_away", "closing")
+        if self.task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.task), 2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                self.task.cancel()
+
+
+def _refuse(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def session_socket(request: web.Request, *, relay: Relay, identify, control_origin: str) -> web.StreamResponse:
+    """``identify(request, sid)`` → (pid, credential role) or raises web.HTTPException-like via return None."""
+    sid = request.match_info["sid"]
+    if request.headers.get("Origin") != control_origin:
+        return _refuse(403, "bad_origin", "The session socket only accepts Tandem's own pages.")
+    who = identify(request, sid)
+    if isinstance(who, web.StreamResponse):
+        return who
+    pid, cred_role = who
+    ws = web.WebSocketResponse(compress=True, max_msg_size=MAX_STREAM_MESSAGE, autoping=True)
+    if not ws.can_prepare(request).ok:
+        return _refuse(400, "not_websocket", "This address takes a WebSocket.")
+    await ws.prepare(request)
+    try:
+        first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT)
+    except asyncio.TimeoutError:
+        await ws.close(code=CLOSE_CODES["timeout"], message=b"no hello")
+        return ws
+    hello = _parse(first.data) if first.type == WSMsgType.TEXT else None
+    if not isinstance(hello, dict) or hello.get("t") != "hello":
+        await ws.close(code=CLOSE_CODES["bad_message"], message=b"first message must be hello")
+        return ws
+    endpoint = SocketEndpoint(ws)
+    endpoint.start()
+    name = hello.get("name") if isinstance(hello.get("name"), str) else ""
+    resume = hello.get("resume") if isinstance(hello.get("resume"), dict) else None
+    conn = relay.attach(sid, endpoint, pid=pid, may_lead=cred_role == "leader", kind=str(hello.get("kind")),
+                        name=name, resume=resume, now=time.monotonic())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                obj = _parse(msg.data)
+                if obj is None:
+                    endpoint.deliver(Frame({"t": "error", "code": "bad_message", "message": "Frames are JSON objects."}))
+                    continue
+                relay.submit(sid, conn, obj, len(msg.data), time.monotonic())
+            elif msg.type == WSMsgType.BINARY:
+                endpoint.deliver(Frame({"t": "error", "code": "bad_message", "message": "Frames are JSON text."}))
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        relay.detach(sid, conn, time.monotonic())
+        await endpoint.stop()
+    return ws
+
+
+def _parse(data: str):
+    try:
+        obj = json.loads(data)
+    except (ValueError, TypeError):
+        return None
+    return obj if isinstance(obj, dict) else None

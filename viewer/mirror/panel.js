@@ -1,0 +1,167 @@
+/**
+ * The leader panel (BASE/s/{sid}/panel), embedded by the recorder in the tab owner's
+ * proxied page. It holds this tab's session socket (kind "tab") and bridges it to the
+ * recorder in the parent page by postMessage: DOM events and page info go up to the
+ * server, snapshots requests, control input and pointers come down to the page.
+ * Only the parent window, on a proxied origin of this Tandem (*.BASE), is listened to.
+ */
+
+import "./session.css";
+import { connect } from "./conn.js";
+import { h, config, participantList, toast } from "./ui.js";
+
+const cfg = config();
+const app = document.getElementById("app");
+const baseHost = new URL(cfg.base).host;
+// The page that embeds us: a proxied origin of this session (LABEL.BASE, label starting with the sid).
+const ownOrigin = (origin) => {
+  try {
+    const host = new URL(origin).host;
+    return host.endsWith("." + baseHost) && host.startsWith(cfg.sid + "-");
+  } catch (_) {
+    return false;
+  }
+};
+const ancestor = location.ancestorOrigins && location.ancestorOrigins[0];
+let parentOrigin = ancestor && ownOrigin(ancestor) ? ancestor : null;
+let state = null;
+let role = null;
+let open = false;
+
+function fromParent(ev) {
+  if (ev.source !== window.parent || !ownOrigin(ev.origin)) return false;
+  parentOrigin = ev.origin;
+  return true;
+}
+
+function toPage(msg) {
+  if (parentOrigin && window.parent !== window) window.parent.postMessage({ tandem: msg.t, ...msg }, parentOrigin);
+}
+
+window.addEventListener("message", (ev) => {
+  if (!fromParent(ev)) return;
+  const msg = ev.data;
+  if (!msg || typeof msg.tandem !== "string") return;
+  switch (msg.tandem) {
+    case "ev":
+      if (Array.isArray(msg.e)) conn.send({ t: "ev", e: msg.e });
+      break;
+    case "page":
+      conn.send({ t: "page", url: String(msg.url), title: String(msg.title || "") });
+      break;
+    case "notice":
+      conn.send({ t: "notice", p: msg.p, code: String(msg.code), text: String(msg.text) });
+      break;
+    case "active":
+      conn.send({ t: "active" });
+      break;
+    default:
+      break;
+  }
+});
+
+const toggle = h("button", { type: "button", class: "toggle", "aria-expanded": "false", onclick: () => setOpen(!open) });
+const body = h("div", { class: "panel-body", hidden: true });
+app.append(h("div", { class: "panel-card" }, toggle, body));
+
+function setOpen(v) {
+  open = v;
+  body.hidden = !open;
+  toggle.setAttribute("aria-expanded", String(open));
+  layout();
+}
+
+function layout() {
+  const card = app.firstChild;
+  requestAnimationFrame(() => toPage({ t: "layout", w: 300, h: Math.ceil(card.getBoundingClientRect().height) + 2 }));
+}
+
+function act(label, msg, cls) {
+  return h("button", { type: "button", class: cls || "small", onclick: () => conn.send(msg) }, label);
+}
+
+function render() {
+  if (!state) return;
+  const watching = state.participants.filter((p) => p.present && p.id !== cfg.pid).length;
+  const controller = state.participants.find((p) => p.id === state.controller);
+  const asking = state.requests.length;
+  toggle.textContent = `Tandem · ${watching} watching` + (controller ? ` · ${controller.name} in control` : "") + (asking ? ` · ${asking} asking` : "");
+  toggle.classList.toggle("alert", asking > 0);
+  const list = participantList(state, cfg.pid, (p) => {
+    if (p.id === cfg.pid || !p.present) return [];
+    const out = [];
+    if (state.requests.includes(p.id)) {
+      out.push(act("Grant", { t: "control", a: "grant", p: p.id }, "small primary"), act("Deny", { t: "control", a: "deny", p: p.id }));
+    } else if (p.control) {
+      out.push(act("Take back", { t: "control", a: "revoke" }, "small primary"));
+    } else if (state.policy !== "none") {
+      out.push(act("Give control", { t: "control", a: "grant", p: p.id }));
+    }
+    out.push(act("Make tab owner", { t: "lead", p: p.id }));
+    return out;
+  });
+  const policy = h("label", { class: "policy" }, "Control: ",
+    h("select", { onchange: (ev) => conn.send({ t: "policy", control: ev.target.value }) },
+      ...[["ask", "on request"], ["free", "anyone may take it"], ["none", "only me"]].map(([v, t]) =>
+        h("option", { value: v, selected: state.policy === v }, t))));
+  body.replaceChildren(
+    h("p", { class: "muted" }, "You are sharing this tab. Others see it live; passwords and card numbers stay hidden."),
+    list, policy,
+    h("div", { class: "row" }, h("button", { type: "button", class: "quiet", onclick: leave }, "Stop sharing and leave")));
+  layout();
+  toPage({ t: "state", state });
+}
+
+function leave() {
+  conn.send({ t: "leave" });
+  setTimeout(() => toPage({ t: "navigate", url: `${cfg.session}/left` }), 150);
+}
+
+function onMessage(msg) {
+  switch (msg.t) {
+    case "welcome":
+      role = msg.role;
+      state = msg.state;
+      render();
+      break;
+    case "state":
+      state = msg;
+      render();
+      break;
+    case "snapshot":
+      toPage({ t: "snapshot" });
+      break;
+    case "paused":
+      toPage({ t: "paused" });
+      break;
+    case "input":
+      toPage({ t: "input", p: msg.p, i: msg.i });
+      break;
+    case "ptr":
+      toPage(msg);
+      break;
+    case "role":
+      role = msg.role;
+      if (role !== "leader") toPage({ t: "navigate", url: cfg.session });
+      break;
+    case "notice":
+      toPage({ t: "notice", text: msg.text });
+      break;
+    case "error":
+      toast(app, msg.message, "bad");
+      break;
+    default:
+      break;
+  }
+}
+
+const conn = connect({
+  url: cfg.ws,
+  hello: () => ({ kind: "tab" }),
+  onMessage,
+  onStatus: (s) => {
+    if (s === "ended") toggle.textContent = "Tandem · disconnected";
+  },
+});
+setOpen(false);
+window.tandemPanel = { conn, get state() { return state; }, get role() { return role; } };

@@ -1,0 +1,171 @@
+/**
+ * The co-browsing recorder, injected into every proxied HTML page after the runtime
+ * (`/__tandem/recorder.js`, deferred). In the top document it:
+ *
+ *  - records the DOM with rrweb (masking applied here, before anything is sent);
+ *  - embeds the session panel (control plane, `data-panel`), which holds the session
+ *    socket, and talks to it by postMessage, checking origin and source both ways;
+ *  - holds events until the panel says this tab is the stream source (`snapshot`),
+ *    then streams them; `paused` stops it (another tab of the leader is active);
+ *  - performs control input the panel relays, and draws the other participants' pointers.
+ *
+ * In a frame, rrweb passes its events up to the parent document's recorder
+ * (cross-origin frames included), which merges them into the one stream.
+ */
+
+import { record, EventType } from "rrweb";
+import { makeMasking } from "./mask.js";
+import { makeControl } from "./control.js";
+import { makeOverlay } from "./overlay.js";
+
+const MAX_HELD_EVENTS = 20000; // events held before the panel is ready; past it they are dropped and a fresh snapshot taken
+const PAGE_CHECK_MS = 500; // how often the URL and title are compared for SPA navigations
+
+function start() {
+  const script = document.currentScript;
+  const data = (script && script.dataset) || {};
+  const doc = document;
+  const masking = makeMasking(doc, data.mask, data.block);
+  const common = {
+    ...masking.options,
+    recordCrossOriginIframes: true,
+    recordAfter: "DOMContentLoaded",
+    inlineStylesheet: true,
+    collectFonts: false,
+    sampling: { mousemove: 50, scroll: 50, input: "last" },
+  };
+  const top = window.parent === window;
+  if (!top) {
+    record({ ...common, emit() {} });
+    return;
+  }
+  if (!data.panel) return;
+  const panelUrl = new URL(data.panel);
+  const panelOrigin = panelUrl.origin;
+
+  let streaming = false;
+  let paused = false;
+  let held = [];
+  let heldComplete = false; // held[] starts with the initial Meta + FullSnapshot and nothing was dropped
+  let batch = null;
+  let stopped = false;
+  let lastHref = "";
+  let lastTitle = "";
+
+  const overlay = makeOverlay(doc, panelUrl.href);
+  const toPanel = (msg) => {
+    const w = overlay.frame.contentWindow;
+    if (w) w.postMessage({ tandem: msg.t, ...msg }, panelOrigin);
+  };
+
+  function sendPage() {
+    const href = location.href;
+    const title = doc.title || "";
+    if (href === lastHref && title === lastTitle) return;
+    lastHref = href;
+    lastTitle = title;
+    if (streaming) toPanel({ t: "page", url: href, title: title.slice(0, 300) });
+  }
+
+  function flush() {
+    const events = batch;
+    batch = null;
+    if (events && streaming && !stopped) toPanel({ t: "ev", e: events });
+    sendPage();
+  }
+
+  function emit(event) {
+    if (stopped) return;
+    if (streaming) {
+      if (!batch) {
+        batch = [];
+        queueMicrotask(flush);
+      }
+      batch.push(event);
+      return;
+    }
+    if (paused) return;
+    if (event.type === EventType.Meta && held.length === 0) heldComplete = true;
+    if (held.length >= MAX_HELD_EVENTS) {
+      held = [];
+      heldComplete = false;
+    }
+    held.push(event);
+  }
+
+  const stopRecording = record({ ...common, emit });
+
+  function beginStream() {
+    paused = false;
+    streaming = true;
+    lastHref = "";
+    if (heldComplete && held.length) {
+      const events = held;
+      held = [];
+      toPanel({ t: "ev", e: events });
+      sendPage();
+    } else {
+      held = [];
+      record.takeFullSnapshot(true);
+    }
+    heldComplete = false;
+  }
+
+  const performInput = makeControl({ mirror: record.mirror, doc, isSecret: masking.isSecret });
+
+  window.addEventListener("message", (ev) => {
+    if (ev.origin !== panelOrigin || ev.source !== overlay.frame.contentWindow) return;
+    const msg = ev.data;
+    if (!msg || typeof msg !== "object" || typeof msg.tandem !== "string") return;
+    switch (msg.tandem) {
+      case "snapshot":
+        if (doc.readyState === "loading") {
+          doc.addEventListener("DOMContentLoaded", () => setTimeout(beginStream, 0), { once: true });
+        } else beginStream();
+        break;
+      case "paused":
+        streaming = false;
+        paused = true;
+        held = [];
+        break;
+      case "input": {
+        const problem = performInput(msg.i);
+        if (problem) toPanel({ t: "notice", p: msg.p, code: problem.code, text: problem.text });
+        break;
+      }
+      case "ptr":
+        overlay.pointer(msg);
+        break;
+      case "state":
+        overlay.setState(msg.state);
+        break;
+      case "notice":
+        overlay.notice(String(msg.text || ""));
+        break;
+      case "layout":
+        overlay.layout(Number(msg.w), Number(msg.h));
+        break;
+      case "navigate":
+        // This tab stops being the tab owner's: stop recording and go to the session page.
+        stopped = true;
+        streaming = false;
+        if (typeof stopRecording === "function") stopRecording();
+        if (typeof msg.url === "string" && msg.url.startsWith(panelOrigin + "/")) location.href = msg.url;
+        break;
+      default:
+        break;
+    }
+  });
+
+  doc.addEventListener("visibilitychange", () => {
+    if (doc.visibilityState === "visible") toPanel({ t: "active" });
+  });
+  setInterval(sendPage, PAGE_CHECK_MS);
+}
+
+try {
+  start();
+} catch (err) {
+  // Never break the page: without the recorder the tab still works, only unshared.
+  if (typeof console !== "undefined") console.warn("Tandem recorder could not start:", err);
+}
