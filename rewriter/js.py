@@ -107,7 +107,7 @@ _CANDIDATE_RE = re.compile(
 _QUERY_SRC = """
 (import_statement source: (string) @spec)
 (export_statement source: (string) @spec)
-(call_expression function: (import) arguments: (arguments . [(string) (template_string)] @spec))
+(call_expression function: (import) arguments: (arguments) @dynamic)
 """
 _IMPORT_SCRIPTS = b"importScripts"
 _SOURCE_MAP_RE = re.compile(rb"(?://|/\*)[#@][ \t]*sourceMappingURL=([^\s'\"*]*)")
@@ -340,7 +340,12 @@ def _literal_nodes(root, data: bytes) -> list:
     _, query = _setup()
     from tree_sitter import QueryCursor
 
-    nodes = list(QueryCursor(query).captures(root).get("spec", ()))
+    caps = QueryCursor(query).captures(root)
+    nodes = list(caps.get("spec", ()))
+    for args in caps.get("dynamic", ()):  # import(specifier, options): the first argument only
+        first = next((c for c in args.named_children if c.type not in ("comment", "html_comment")), None)
+        if first is not None and first.type in ("string", "template_string"):
+            nodes.append(first)
     at = data.find(_IMPORT_SCRIPTS)
     while at >= 0:
         nodes.extend(_import_scripts_args(root, at))
