@@ -46,11 +46,11 @@ class AllowlistSource:
     def __init__(self, store: Store, extra: tuple[Entry, ...]):
         self.store = store
         self.extra = extra
-        self._version: int | None = None
+        self._version: tuple[int, int] | None = None
         self._current = Allowlist()
 
     def current(self) -> Allowlist:
-        version = self.store.db.execute("PRAGMA data_version").fetchone()[0]
+        version = (self.store.db.execute("PRAGMA data_version").fetchone()[0], self.store.allowlist_version)
         if version != self._version:
             stored = tuple(Entry(e.pattern, e.scope, e.redirect) for e in self.store.allowlist())
             self._current = Allowlist(stored + self.extra)

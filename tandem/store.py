@@ -44,7 +44,9 @@ MAX_SELECTORS = 100  # masking selectors per pattern; each is checked on every D
 MAX_SELECTOR_LENGTH = 500
 AUDIT_PAGE = 200  # audit rows per page in the API and the admin page
 
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (t=3, m=64 MiB, p=4)
+# argon2id with OWASP's baseline (m=19 MiB, t=2, p=1): memory-hard against GPU guessing, ~50 ms per
+# sign-in on one core. Parameters are stored in each hash, so raising them later needs no migration.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified when a user name is unknown, so a failed sign-in costs the same either way.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
@@ -276,6 +278,8 @@ class Store:
         self._migrate()
         self._encrypt_plain_start_urls()
         self._pin_key = hmac.new(self.secret(), b"pin", hashlib.sha256).digest()
+        # Bumped on every allowlist write through this connection (PRAGMA data_version only sees other connections').
+        self.allowlist_version = 0
 
     def close(self) -> None:
         self.db.close()
@@ -638,6 +642,7 @@ class Store:
                 "ON CONFLICT(pattern) DO UPDATE SET scope=excluded.scope, redirect=excluded.redirect",
                 (pattern, scope, time.time(), redirect or None),
             )
+        self.allowlist_version += 1
         return AllowEntry(pattern, scope, redirect or None)
 
     def disallow(self, pattern: str) -> bool:
@@ -645,6 +650,7 @@ class Store:
 
         with self.db:
             cur = self.db.execute("DELETE FROM allowlist WHERE pattern=?", (normalize_pattern(pattern),))
+        self.allowlist_version += 1
         return cur.rowcount > 0
 
     # -- masking -----------------------------------------------------------------

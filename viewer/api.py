@@ -33,7 +33,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # -- body models ---------------------------------------------------------------------------
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: JSON types as declared ("yes" is not a boolean, "5" is not a number)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 def _http_url(value: str | None) -> str | None:
@@ -75,7 +76,7 @@ class Permissions(Strict):
 
 class SessionCreate(Strict):
     # Checked by validate_start_url (422 invalid_url), so a missing url reads like a bad one.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"required": ["url"]})
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True, json_schema_extra={"required": ["url"]})
     url: Any = Field(default=None, description="Absolute http(s) address to co-browse; its host must be allowed.",
                      json_schema_extra={"type": "string"})
     agent: AgentRef | None = None
