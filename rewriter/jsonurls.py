@@ -15,7 +15,7 @@ import re
 from typing import Iterable
 
 from .js import decode_js_string
-from .urls import UrlRewriter
+from .urls import IdentityRewriter, UrlRewriter
 
 # Nesting beyond this is refused (returned unchanged): the scanner keeps one path entry per level,
 # and no import map or manifest comes near it.
@@ -157,7 +157,7 @@ def rewrite_json_urls(
     if not tokens:
         return text
     values, keys = tuple(values), tuple(keys)
-    renames = renames or {}
+    renames = {} if isinstance(urls, IdentityRewriter) else (renames or {})  # identity: byte for byte
     edits: list[tuple[int, int, str]] = []
     for path, is_key, a, b in tokens:
         if is_key:
