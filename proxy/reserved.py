@@ -1,6 +1,12 @@
 """Reserved paths on proxied hosts: ``/__tandem/...`` is Tandem's, never the site's.
 
 * ``runtime.js``: the browser runtime injected first into every proxied page.
+* ``worker.js`` / ``sw.js``: the script a page's worker or service worker really
+  starts from: it loads the runtime, then the site's script (``?src=``, which must
+  be on the same proxied origin or a blob: of it, as the browser requires of the
+  script itself). ``sw.js`` may control the whole origin (``Service-Worker-Allowed``).
+* ``alias``: alias labels for the runtime. POST an upstream origin: the label
+  (registered with the session); GET ``?hash=``: the origin an alias stands for.
 * ``cookies``: ``document.cookie`` for the runtime, served from the session jar
   (GET reads non-HttpOnly cookies for ``?path=``, POST writes one cookie string).
   Writes must come from the same proxied origin, so one site in a session can no
@@ -35,6 +41,10 @@ async def handle_reserved(request: web.Request, target) -> web.StreamResponse:
         )
     if name == "cookies":
         return await _cookies(request, target)
+    if name in WORKER_WRAPPERS and request.method in ("GET", "HEAD"):
+        return _worker_wrapper(request, name)
+    if name == "alias":
+        return await _alias(request, target)
     raise errors.UnknownHost("There is nothing at this reserved address.")
 
 
@@ -81,3 +91,62 @@ async def _cookies(request: web.Request, target) -> web.StreamResponse:
         jar.script_write(url, raw.decode("utf-8", "replace"))
         return web.Response(status=204, headers=NO_STORE)
     return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, POST"})
+
+
+# --- workers and aliases, for the browser runtime ------------------------------------
+
+WORKER_WRAPPERS = ("worker.js", "sw.js")
+MAX_ALIAS_BODY = 2048  # one serialised origin: scheme, a 253-char host (or IPv6), a port
+
+
+def _worker_wrapper(request: web.Request, name: str) -> web.Response:
+    """``importScripts`` (classic) or static ``import`` (module) of the runtime, then of ``src``."""
+    import json
+
+    base = request.app[appkeys.BASE]
+    own = f"{base.scheme}://{request.host.lower()}/"
+    src = request.query.get("src", "")
+    if not (src.startswith(own) or src.startswith("blob:" + own)):
+        return web.Response(status=400, text="bad_worker_src: the worker script must be on this origin\n",
+                            headers=NO_STORE)
+    runtime = json.dumps(f"/__tandem/runtime.js?v={request.app[appkeys.RUNTIME_VERSION]}")
+    if request.query.get("t") == "module":
+        body = f"import {runtime};\nimport {json.dumps(src)};\n"
+    else:
+        body = f"importScripts({runtime});\nimportScripts({json.dumps(src)});\n"
+    headers = {"Cache-Control": "no-cache"}
+    if name == "sw.js":
+        headers["Service-Worker-Allowed"] = "/"
+    return web.Response(text=body, content_type="text/javascript", headers=headers)
+
+
+async def _alias(request: web.Request, target) -> web.Response:
+    from rewriter import labels
+    from rewriter.urls import UrlError, split_url
+
+    from .handler import _cookie_values
+
+    sessions = request.app[appkeys.SESSIONS]
+    session = target.session
+    if not sessions.check_credential(session.sid, _cookie_values(request, sessions.cookie_name(session.sid))):
+        raise errors.NotParticipant("Not a participant of this session.")
+    if request.method == "GET":
+        origin = session.aliases.get(request.query.get("hash", ""))
+        if origin is None:
+            return web.Response(status=404, text="unknown alias\n", headers=NO_STORE)
+        return web.Response(text=origin.serialize(), content_type="text/plain", headers=NO_STORE)
+    if request.method != "POST":
+        return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, POST"})
+    raw = await request.content.read(MAX_ALIAS_BODY + 1)
+    try:
+        if len(raw) > MAX_ALIAS_BODY:
+            raise UrlError("too long")
+        parts = split_url(raw.decode("utf-8") + "/")
+        if parts is None or parts.rest != "/" or parts.userinfo:
+            raise UrlError("not an origin")
+        label, is_alias = labels.encode(session.sid, parts.origin)
+    except (UrlError, UnicodeDecodeError, ValueError):
+        return web.Response(status=400, text="bad_origin: send one http(s) origin\n", headers=NO_STORE)
+    if is_alias:
+        session.register_alias(label.rsplit("-", 1)[1], parts.origin)
+    return web.Response(text=label, content_type="text/plain", headers=NO_STORE)

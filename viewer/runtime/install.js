@@ -1,19 +1,105 @@
 /**
- * Installs the runtime into a window, once. Runs before any page script; leaves
- * no global behind but the non-enumerable `Symbol.for("tandem.runtime")` marker.
+ * Installs the runtime into a window or worker scope, once. Runs before any page
+ * script; leaves no global behind but the non-enumerable
+ * `Symbol.for("tandem.runtime")` marker.
+ *
+ * Where it runs decides what it knows: a proxied document reads the session and
+ * upstream origin from its own origin (LABEL.BASE); a same-origin child window is
+ * installed by its parent with the parent's origin; a data: document (opaque
+ * origin) reads it from the runtime script's `o` parameter; a worker reads the
+ * real script URL from the wrapper it was started from.
  */
 
 import { installCookies } from "./cookies.js";
+import { installDom } from "./dom.js";
+import { makeEnv } from "./env.js";
+import { installFrames } from "./frames.js";
+import { makeHooks } from "./hooks.js";
+import { installHtml } from "./html.js";
+import { installIdentity } from "./identity.js";
 import { captureNatives, installToStringDisguise } from "./native.js";
+import { installNavigation } from "./navigation.js";
+import { installNetwork, wrappedSource } from "./network.js";
+import { mapCss } from "./rewrite.js";
+import { installWorker } from "./worker.js";
 
 export const MARKER = Symbol.for("tandem.runtime");
 
+const param = (url, name) => {
+  const m = new RegExp(`[?&]${name}=([^&#]*)`).exec(url || "");
+  try {
+    return m ? decodeURIComponent(m[1]) : null;
+  } catch {
+    return null;
+  }
+};
+
+/** `{origin, version, realBase}` for `win`, or null when it is not on a proxied origin. */
+function whereAmI(win, natives, parent) {
+  if (parent) return { origin: parent.origin, version: parent.version };
+  const script = natives.document && natives.currentScript && natives.apply(natives.currentScript, natives.document, []);
+  const src = script && script.src;
+  if (natives.document) {
+    const origin = natives.origin && natives.origin !== "null" ? natives.origin : param(src, "o") || natives.location.origin;
+    return { origin, version: param(src, "v") || "" };
+  }
+  const href = `${natives.location}`;
+  const real = wrappedSource(href);
+  return { origin: natives.origin, version: param(href, "v") || "", realBase: real };
+}
+
+/** A step that fails (an API this browser lacks in an odd shape) must not stop the others. */
+function step(fn) {
+  try {
+    fn();
+  } catch {
+    // skipped: the rest of the runtime still protects the page
+  }
+}
+
 /** Returns false when the runtime was already installed in `win`. */
-export function install(win) {
+export function install(win, parent = null) {
   const natives = captureNatives(win);
-  if (natives.apply(natives.hasOwn, win, [MARKER])) return false;
-  natives.defineProperty(win, MARKER, { value: true, enumerable: false, writable: false, configurable: false });
+  if (natives.apply(natives.hasOwn, win, [MARKER])) {
+    const again = win[MARKER];
+    if (typeof again === "function") again(win.document);
+    return false;
+  }
+  const documents = new natives.WeakMap();
+  let observe = null;
+  const setupDocument = (doc) => {
+    if (observe && doc && !natives.apply(natives.weakMapHas, documents, [doc])) {
+      natives.apply(natives.weakMapSet, documents, [doc, true]);
+      observe(doc);
+    }
+  };
+  natives.defineProperty(win, MARKER, { value: natives.document ? setupDocument : true, enumerable: false, writable: false, configurable: false });
   const disguise = installToStringDisguise(win, natives);
   installCookies(win, natives, disguise);
+
+  let env;
+  try {
+    env = makeEnv(natives, whereAmI(win, natives, parent));
+  } catch {
+    return true; // not a proxied origin: nothing to map
+  }
+  env.css = (text) => mapCss(`${text}`, env.proxy);
+  env.frameUrl = env.proxy;
+  env.srcdoc = (html) => html;
+  env.isOurBlob = () => false;
+  const h = makeHooks(disguise);
+  step(() => installNetwork(win, env, h, natives));
+  if (!natives.document) {
+    if (env.realBase) step(() => installWorker(win, env, h, natives));
+    return true;
+  }
+  const child = { origin: env.origin, version: env.version };
+  step(() => installDom(win, env, h, natives));
+  step(() => installHtml(win, env, h, natives));
+  step(() => installFrames(win, env, h, natives, (w) => install(w, child)));
+  step(() => installIdentity(win, env, h));
+  step(() => installNavigation(win, env, h, natives));
+  observe = env.observe || null;
+  setupDocument(natives.document);
   return true;
 }

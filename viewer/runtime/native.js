@@ -15,12 +15,21 @@ function getterOf(proto, name) {
   const desc = proto && reflectDescriptor(proto, name);
   return desc ? desc.get : undefined;
 }
+function setterOf(proto, name) {
+  const desc = proto && reflectDescriptor(proto, name);
+  return desc ? desc.set : undefined;
+}
+const protoOf = (win, name) => win[name] && win[name].prototype;
 
 /** Everything later calls need, taken from `win` now. */
 export function captureNatives(win) {
   const XHR = win.XMLHttpRequest;
   const xhrProto = XHR && XHR.prototype;
-  return {
+  const E = protoOf(win, "Element");
+  const N = protoOf(win, "Node");
+  const D = protoOf(win, "Document");
+  const loc = win.location;
+  const natives = {
     apply,
     defineProperty: win.Object.defineProperty,
     getOwnPropertyDescriptor: win.Object.getOwnPropertyDescriptor,
@@ -31,14 +40,64 @@ export function captureNatives(win) {
     weakMapHas: win.WeakMap.prototype.has,
     weakMapSet: win.WeakMap.prototype.set,
     encodeURIComponent: win.encodeURIComponent,
-    location: win.location,
+    location: loc,
+    URL: win.URL,
+    URLCtor: win.URL,
+    Blob: win.Blob,
+    atob: win.atob,
+    createObjectURL: win.URL && win.URL.createObjectURL,
+    origin: getterOf(win, "origin") ? apply(getterOf(win, "origin"), win, []) : undefined,
     XMLHttpRequest: XHR,
     xhrOpen: xhrProto && xhrProto.open,
     xhrSend: xhrProto && xhrProto.send,
     xhrStatus: getterOf(xhrProto, "status"),
     xhrResponseText: getterOf(xhrProto, "responseText"),
-    documentDefaultView: win.Document && getterOf(win.Document.prototype, "defaultView"),
+    xhrGetResponseHeader: xhrProto && xhrProto.getResponseHeader,
+    requestUrl: getterOf(protoOf(win, "Request"), "url"),
+    addEventListener: win.EventTarget && win.EventTarget.prototype.addEventListener,
+    preventDefault: win.Event && win.Event.prototype.preventDefault,
+    documentDefaultView: getterOf(D, "defaultView"),
   };
+  if (!D || !E || !N) return natives;
+  const doc = win.document;
+  return Object.assign(natives, {
+    document: doc,
+    currentScript: getterOf(D, "currentScript"),
+    implementation: getterOf(D, "implementation"),
+    createHTMLDocument: protoOf(win, "DOMImplementation")?.createHTMLDocument,
+    createElement: D.createElement,
+    createElementNS: D.createElementNS,
+    baseURIGet: getterOf(N, "baseURI"),
+    baseURI: () => apply(getterOf(N, "baseURI"), win.document, []),
+    textContentGet: getterOf(N, "textContent"),
+    textContentSet: setterOf(N, "textContent"),
+    appendChild: N.appendChild,
+    parentElement: getterOf(N, "parentElement"),
+    namespaceURI: getterOf(E, "namespaceURI"),
+    localName: getterOf(E, "localName"),
+    firstElementChild: getterOf(E, "firstElementChild"),
+    setAttribute: E.setAttribute,
+    setAttributeNS: E.setAttributeNS,
+    getAttribute: E.getAttribute,
+    getAttributeNames: E.getAttributeNames,
+    querySelectorAll: E.querySelectorAll,
+    innerHTMLGet: getterOf(E, "innerHTML"),
+    innerHTMLSet: setterOf(E, "innerHTML"),
+    attrName: getterOf(protoOf(win, "Attr"), "name"),
+    attrValue: getterOf(protoOf(win, "Attr"), "value"),
+    ownerElement: getterOf(protoOf(win, "Attr"), "ownerElement"),
+    iframeWindow: getterOf(protoOf(win, "HTMLIFrameElement"), "contentWindow"),
+    frameWindow: getterOf(protoOf(win, "HTMLFrameElement"), "contentWindow"),
+    objectWindow: getterOf(protoOf(win, "HTMLObjectElement"), "contentWindow"),
+    formSubmit: protoOf(win, "HTMLFormElement")?.submit,
+    locationAssign: loc && loc.assign,
+    locationReplace: loc && loc.replace,
+    navDestination: getterOf(protoOf(win, "NavigateEvent"), "destination"),
+    destinationUrl: getterOf(protoOf(win, "NavigationDestination"), "url"),
+    navCancelable: getterOf(protoOf(win, "Event"), "cancelable"),
+    navFormData: getterOf(protoOf(win, "NavigateEvent"), "formData"),
+    navType: getterOf(protoOf(win, "NavigateEvent"), "navigationType"),
+  });
 }
 
 /**

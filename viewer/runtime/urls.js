@@ -108,9 +108,13 @@ function netloc({ scheme, host, port }) {
  * https), `baseDomain` is where Tandem is reached (`tandem.localhost:8080`),
  * `upstreamOrigin` is the page's upstream origin or null when its label is an
  * alias. `onAlias(hash, origin)` is called when a URL needed an alias label.
+ * `encodeLabel(sid, origin) -> {label, alias}` makes labels: the browser runtime
+ * passes one that asks the server for alias labels, so it needs no SHA-256 of its
+ * own; `UrlMapper` below uses the local codec.
  */
-export class UrlMapper {
-  constructor({ scheme, sid, baseDomain, upstreamOrigin = null, alias = null, onAlias = null }) {
+export class UrlMapperCore {
+  constructor({ scheme, sid, baseDomain, upstreamOrigin = null, alias = null, onAlias = null, encodeLabel }) {
+    this.encodeLabel = encodeLabel;
     this.scheme = scheme;
     this.sid = sid;
     this.baseDomain = baseDomain.toLowerCase();
@@ -127,7 +131,7 @@ export class UrlMapper {
     const dot = host.indexOf(".");
     if (dot <= 0) throw new LabelError("not a proxied host");
     const { sid, origin, alias } = decode(host.slice(0, dot));
-    return new UrlMapper({
+    return new this({
       ...options,
       scheme: loc.protocol.replace(/:$/, "").toLowerCase(),
       sid,
@@ -145,7 +149,7 @@ export class UrlMapper {
 
   /** `scheme://LABEL.BASE` for an upstream origin, ws/wss for a WebSocket. */
   proxyOrigin(origin, websocket = false) {
-    const { label, alias } = encode(this.sid, origin);
+    const { label, alias } = this.encodeLabel(this.sid, origin);
     if (alias && this.onAlias) this.onAlias(label.slice(label.lastIndexOf("-") + 1), origin);
     let scheme = this.scheme;
     if (websocket) scheme = scheme === "https" ? "wss" : "ws";
@@ -199,5 +203,12 @@ export class UrlMapper {
     let scheme = origin.scheme;
     if (parts.scheme === "ws" || parts.scheme === "wss") scheme = scheme === "https" ? "wss" : "ws";
     return `${parts.lead}${scheme}://${parts.userinfo}${netloc(origin)}${parts.rest}`;
+  }
+}
+
+/** The mapper with the local LABEL codec (aliases hashed here). */
+export class UrlMapper extends UrlMapperCore {
+  constructor(options) {
+    super({ encodeLabel: encode, ...options });
   }
 }

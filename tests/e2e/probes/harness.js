@@ -1,0 +1,68 @@
+// Probe harness, loaded by every probe page before its own script.
+// Globals for probes: O (this origin), O2 (the other origin), K (this run's key),
+// probe(fn), check(cond, what), eq(actual, expected, what), hits(k, origin),
+// message(pred), loaded(el), sleep(ms), frame(src).
+(function () {
+  const config = JSON.parse(document.querySelector('meta[name="probe-config"]').content);
+  window.O = config.o;
+  window.O2 = config.o2;
+  window.K = config.k;
+  const TIMEOUT = 4000;
+  window.sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  window.check = (cond, what) => {
+    if (!cond) throw new Error(what || "check failed");
+  };
+  window.eq = (actual, expected, what) => {
+    if (actual !== expected) throw new Error(`${what || "value"}: got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
+  };
+  // How many requests carrying k=KEY reached `origin` (polls until one did, or gives up).
+  window.hits = async (k = K, origin = O2, atLeast = 1) => {
+    const until = Date.now() + TIMEOUT;
+    for (;;) {
+      const r = await fetch(`${origin}/hits?k=${encodeURIComponent(k)}`);
+      const n = (await r.json()).hits;
+      if (n >= atLeast || Date.now() > until) return n;
+      await sleep(50);
+    }
+  };
+  window.message = (pred = () => true, timeout = TIMEOUT) => new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("no message")), timeout);
+    addEventListener("message", function on(e) {
+      if (!pred(e.data, e)) return;
+      clearTimeout(t);
+      removeEventListener("message", on);
+      resolve(e);
+    });
+  });
+  window.loaded = (el) => new Promise((resolve, reject) => {
+    if (el.localName === "img" && el.complete) {
+      if (el.naturalWidth > 0) resolve(el);
+      else reject(new Error("img failed to load"));
+      return;
+    }
+    el.addEventListener("load", () => resolve(el), { once: true });
+    el.addEventListener("error", () => reject(new Error(`${el.localName} failed to load`)), { once: true });
+  });
+  window.frame = (src, attrs = {}) => {
+    const f = document.createElement("iframe");
+    for (const [k, v] of Object.entries(attrs)) f.setAttribute(k, v);
+    if (src !== null) f.src = src;
+    document.body.appendChild(f);
+    return f;
+  };
+  window.probe = (fn) => {
+    const report = (result) => {
+      window.__probe = result;
+    };
+    const run = async () => {
+      try {
+        const out = await fn();
+        report(out === undefined || out === true ? { pass: true } : { pass: false, detail: String(out) });
+      } catch (err) {
+        report({ pass: false, detail: String((err && err.message) || err) });
+      }
+    };
+    if (document.readyState === "complete") run();
+    else addEventListener("load", run, { once: true });
+  };
+})();

@@ -1,0 +1,271 @@
+"""The probe origins: two small aiohttp apps the probe pages live on and talk to.
+
+``probe.localhost:P1`` serves the probe pages (``/p/<name>``) and ``probe2.localhost:P2``
+is the second, cross-origin site. Both serve the same helpers (JSON with CORS, images,
+scripts, workers, an SSE stream, a WebSocket echo, cookie setters, landing pages) and
+remember every request they get, so a probe can ask ``/hits?k=KEY`` whether a request
+it made really arrived (through Tandem in the proxied run, directly in the direct run).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+PAGES = Path(__file__).parent / "pages"
+HOST1, HOST2 = "probe.localhost", "probe2.localhost"
+MAX_RECORDED = 100_000  # requests remembered per origin: far above one suite run
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4" fill="red"/></svg>'
+WAV = (b"RIFF" + (36 + 8).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+       + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
+       + (8000).to_bytes(4, "little") + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
+       + b"data" + (8).to_bytes(4, "little") + b"\x80" * 8)
+CORS = {"Access-Control-Allow-Origin": "*"}
+META_RE = re.compile(r'<meta name="probe(?:-xfail)?" content="([^"]*)">')
+
+# Scripts the probes load; %(o)s / %(o2)s are this and the other origin.
+SCRIPTS = {
+    "script.js": "window.__scripts = window.__scripts || {}; window.__scripts[new URL(document.currentScript.src).searchParams.get('k')] = true;",
+    "mod.js": "export default 42;",
+    "thrower.js": "window.throwFromScript = function () { throw new Error('boom'); };",
+    "lib.js": "self.libLoaded = (self.libLoaded || 0) + 1;",
+    "worker.js": """
+onmessage = async (e) => {
+  const out = {};
+  try {
+    const r = await fetch(e.data.url);
+    out.json = await r.json();
+    out.responseUrl = r.url;
+  } catch (err) { out.error = String(err); }
+  out.location = self.location.href;
+  out.origin = self.origin;
+  if (e.data.importAbs) { importScripts(e.data.importAbs); importScripts("lib.js"); out.lib = self.libLoaded; }
+  postMessage(out);
+};""",
+    "module-worker.js": """
+import value from "./mod.js";
+onmessage = async (e) => {
+  const out = { value };
+  try { const r = await fetch(e.data.url); out.json = await r.json(); } catch (err) { out.error = String(err); }
+  out.location = self.location.href;
+  postMessage(out);
+};""",
+    "shared.js": """
+onconnect = (c) => {
+  const port = c.ports[0];
+  port.onmessage = async (e) => {
+    const out = {};
+    try { const r = await fetch(e.data.url); out.json = await r.json(); } catch (err) { out.error = String(err); }
+    out.location = self.location.href;
+    port.postMessage(out);
+  };
+};""",
+    "sw.js": """
+self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));
+self.addEventListener("message", async (e) => {
+  const out = { scope: self.registration.scope, location: self.location.href };
+  try { const r = await fetch(e.data.url); out.json = await r.json(); } catch (err) { out.error = String(err); }
+  e.source.postMessage(out);
+});
+self.addEventListener("fetch", (e) => {
+  const url = new URL(e.request.url);
+  if (url.pathname.endsWith("/virtual")) {
+    e.respondWith(new Response(JSON.stringify({ virtual: true, url: e.request.url }), { headers: { "Content-Type": "application/json" } }));
+  }
+});""",
+    "worklet.js": "class P extends AudioWorkletProcessor { process() { return false; } } registerProcessor('p-' + Math.random(), P);",
+}
+
+LANDING = """<!doctype html><title>landing</title><script>
+const msg = { landing: new URLSearchParams(location.search).get("k"), url: document.URL, method: %(method)s };
+(window.opener || window.parent).postMessage(msg, "*");
+</script>"""
+FRAME = """<!doctype html><title>frame</title><body>frame<script>
+addEventListener("message", (e) => e.source.postMessage({ echo: e.data, origin: e.origin }, "*"));
+parent.postMessage({ hello: "frame", url: document.URL }, "*");
+const k = new URLSearchParams(location.search).get("k");
+if (k === "to-parent") parent.postMessage({ targeted: true }, new URLSearchParams(location.search).get("target"));
+</script></body>"""
+REFERRER = """<!doctype html><script>parent.postMessage({ referrer: document.referrer }, "*");</script>"""
+COOKIE_FRAME = """<!doctype html><script>document.cookie = "fromframe=" + new URLSearchParams(location.search).get("v") + "; path=/"; parent.postMessage({ cookieSet: true }, "*");</script>"""
+
+
+@dataclass
+class ProbeOrigin:
+    name: str
+    origin: str = ""
+    other: str = ""
+    requests: list[dict] = field(default_factory=list)
+
+    def hits(self, key: str) -> int:
+        return sum(1 for r in self.requests if r["k"] == key)
+
+
+def _record(state: ProbeOrigin):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        if len(state.requests) < MAX_RECORDED and request.path != "/hits":
+            state.requests.append({"k": request.query.get("k"), "path": request.path, "method": request.method,
+                                   "host": request.host})
+        return await handler(request)
+
+    return middleware
+
+
+def create_probe_app(state: ProbeOrigin, nonce: str) -> web.Application:
+    app = web.Application(middlewares=[_record(state)])
+    r = app.router
+
+    async def page(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        path = PAGES / f"{name}.html"
+        if not re.fullmatch(r"[a-z0-9-]+", name) or not path.exists():
+            raise web.HTTPNotFound(text="no such probe")
+        config = json.dumps({"o": state.origin, "o2": state.other, "k": f"{name}-{nonce}", "name": name})
+        meta = f"<meta name=\"probe-config\" content='{config}'>"
+        text = path.read_text()
+        text = text.replace("<!doctype html>", "<!doctype html>" + meta, 1)
+        # placeholders for markup that needs the origins before any script runs
+        text = text.replace("%O2%", state.other).replace("%O%", state.origin).replace("%K%", f"{name}-{nonce}")
+        return web.Response(text=text, content_type="text/html")
+
+    async def harness(request):
+        return web.FileResponse(Path(__file__).parent / "harness.js", headers={"Content-Type": "text/javascript"})
+
+    async def script(request):
+        name = request.match_info["script"]
+        if name not in SCRIPTS:
+            raise web.HTTPNotFound()
+        return web.Response(text=SCRIPTS[name], content_type="text/javascript", headers=CORS)
+
+    async def data(request):
+        return web.json_response({"ok": True, "from": state.name, "k": request.query.get("k")}, headers=CORS)
+
+    async def echo(request):
+        body = await request.text() if request.can_read_body else ""
+        return web.json_response({"method": request.method, "origin": request.headers.get("Origin"),
+                                  "referer": request.headers.get("Referer"), "cookie": request.headers.get("Cookie"),
+                                  "body": body, "query": dict(request.query)}, headers=CORS)
+
+    async def redirect(request):
+        raise web.HTTPFound(request.query["to"], headers=CORS)
+
+    async def image(request):
+        return web.Response(body=PNG, content_type="image/png", headers=CORS)
+
+    async def svg(request):
+        return web.Response(body=SVG, content_type="image/svg+xml", headers=CORS)
+
+    async def style(request):
+        color = request.query.get("color", "rgb(1, 2, 3)")
+        return web.Response(text=f".probe-styled {{ color: {color}; }}", content_type="text/css", headers=CORS)
+
+    async def font(request):
+        return web.Response(body=b"\0" * 64, content_type="font/woff2", headers=CORS)
+
+    async def wav(request):
+        return web.Response(body=WAV, content_type="audio/wav", headers=CORS)
+
+    async def sse(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", **CORS})
+        await resp.prepare(request)
+        await resp.write(b"data: hello\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def ws(request):
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        async for msg in sock:
+            if msg.type == WSMsgType.TEXT:
+                await sock.send_str("echo:" + msg.data)
+        return sock
+
+    async def beacon(request):
+        await request.read()
+        return web.Response(status=204, headers=CORS)
+
+    async def set_cookie(request):
+        resp = web.json_response({"set": True}, headers=CORS)
+        resp.set_cookie(request.query.get("name", "c"), request.query.get("value", "1"), path="/")
+        return resp
+
+    async def hits(request):
+        return web.json_response({"hits": state.hits(request.query.get("k", ""))}, headers=CORS)
+
+    def html(body: str):
+        async def handler(request):
+            return web.Response(text=body % {"method": json.dumps(request.method)}, content_type="text/html")
+        return handler
+
+    r.add_get("/p/{name}", page)
+    r.add_get("/harness.js", harness)
+    r.add_get("/js/{script}", script)
+    r.add_get("/sw-scope/sw.js", sw_script)
+    r.add_get("/data.json", data)
+    r.add_route("*", "/echo", echo)
+    r.add_get("/redirect", redirect)
+    r.add_get("/img.png", image)
+    r.add_get("/img.svg", svg)
+    r.add_get("/style.css", style)
+    r.add_get("/font.woff2", font)
+    r.add_get("/a.wav", wav)
+    r.add_get("/sse", sse)
+    r.add_get("/ws", ws)
+    r.add_post("/beacon", beacon)
+    r.add_get("/set-cookie", set_cookie)
+    r.add_get("/hits", hits)
+    r.add_route("*", "/landing.html", html(LANDING))
+    r.add_get("/frame.html", html(FRAME))
+    r.add_get("/referrer.html", html(REFERRER))
+    r.add_get("/cookie-frame.html", html(COOKIE_FRAME))
+    r.add_get("/blank.html", html("<!doctype html><title>blank</title><body></body>"))
+    r.add_get("/sw-scope/page.html", html("<!doctype html><title>in scope</title><body></body>"))
+    return app
+
+
+async def sw_script(request: web.Request) -> web.Response:
+    return web.Response(text=SCRIPTS["sw.js"], content_type="text/javascript")
+
+
+def bind() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def start_probe_origins(nonce: str) -> tuple[ProbeOrigin, ProbeOrigin, list[web.AppRunner]]:
+    s1, s2 = bind(), bind()
+    one = ProbeOrigin(HOST1, f"http://{HOST1}:{s1.getsockname()[1]}")
+    two = ProbeOrigin(HOST2, f"http://{HOST2}:{s2.getsockname()[1]}")
+    one.other, two.other = two.origin, one.origin
+    runners = []
+    for state, sock in ((one, s1), (two, s2)):
+        runner = web.AppRunner(create_probe_app(state, nonce), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        runners.append(runner)
+    return one, two, runners
+
+
+def probe_names() -> list[str]:
+    return sorted(p.stem for p in PAGES.glob("*.html"))
+
+
+def probe_meta(name: str) -> tuple[str, str | None]:
+    """(what it checks, expected-failure reason or None) from the page's meta tags."""
+    text = (PAGES / f"{name}.html").read_text()
+    what = re.search(r'<meta name="probe" content="([^"]*)">', text)
+    xfail = re.search(r'<meta name="probe-xfail" content="([^"]*)">', text)
+    return (what.group(1) if what else name), (xfail.group(1) if xfail else None)

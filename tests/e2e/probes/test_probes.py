@@ -1,0 +1,36 @@
+"""The probe suite: every probe page in real Chromium, directly and through Tandem.
+
+A probe passes when it reports the same success through Tandem as without it and
+the proxied run made no request outside ``*.BASE``. Probes marked with a
+``probe-xfail`` reason are known to fail through Tandem (README.md lists them):
+they must still work directly, and must fail through Tandem, so the table never
+goes stale.
+"""
+
+import asyncio
+
+import pytest
+
+from tests.e2e.browser import needs_chromium
+
+from .runner import run_suite
+from .server import probe_names
+
+pytestmark = [pytest.mark.e2e, needs_chromium]
+
+NAMES = probe_names()
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    return asyncio.run(run_suite(NAMES, tmp_path_factory.mktemp("probes")))
+
+
+def test_there_are_enough_probes():
+    assert len(NAMES) >= 60
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_probe(suite, name):
+    result = suite[name]
+    assert result.verdict in ("ok", "xfail"), f"{name} ({result.what}): {result.verdict}"

@@ -1,0 +1,297 @@
+/**
+ * DOM attributes, URL properties and CSSOM. Writes are rewritten on the way in,
+ * reads give the site's own values back: the exact string it wrote when the
+ * attribute still holds what we stored, otherwise the value with every proxied
+ * origin mapped back upstream.
+ */
+
+import { wrap } from "./hooks.js";
+import { attrKind, mapValue, URL as URL_KIND } from "./rewrite.js";
+
+const HTML_NS = "http://www.w3.org/1999/xhtml";
+const SVG_NS = "http://www.w3.org/2000/svg";
+const XLINK_NS = "http://www.w3.org/1999/xlink";
+
+// interface -> [property, attribute]: reflected URL attributes
+const URL_PROPS = {
+  HTMLAnchorElement: [["href", "href"], ["ping", "ping"]],
+  HTMLAreaElement: [["href", "href"], ["ping", "ping"]],
+  HTMLLinkElement: [["href", "href"], ["imageSrcset", "imagesrcset"]],
+  HTMLBaseElement: [["href", "href"]],
+  HTMLImageElement: [["src", "src"], ["srcset", "srcset"], ["lowsrc", "lowsrc"], ["longDesc", "longdesc"]],
+  HTMLScriptElement: [["src", "src"]],
+  HTMLIFrameElement: [["src", "src"], ["srcdoc", "srcdoc"], ["longDesc", "longdesc"]],
+  HTMLFrameElement: [["src", "src"], ["longDesc", "longdesc"]],
+  HTMLEmbedElement: [["src", "src"]],
+  HTMLObjectElement: [["data", "data"], ["codeBase", "codebase"]],
+  HTMLMediaElement: [["src", "src"]],
+  HTMLVideoElement: [["poster", "poster"]],
+  HTMLSourceElement: [["src", "src"], ["srcset", "srcset"]],
+  HTMLTrackElement: [["src", "src"]],
+  HTMLInputElement: [["src", "src"], ["formAction", "formaction"]],
+  HTMLButtonElement: [["formAction", "formaction"]],
+  HTMLFormElement: [["action", "action"]],
+  HTMLModElement: [["cite", "cite"]],
+  HTMLQuoteElement: [["cite", "cite"]],
+  HTMLBodyElement: [["background", "background"]],
+  HTMLTableElement: [["background", "background"]],
+  HTMLMetaElement: [["content", "content"]],
+};
+// read-only URL properties
+const URL_READS = { HTMLImageElement: ["currentSrc"], HTMLMediaElement: ["currentSrc"], StyleSheet: ["href"], CSSImportRule: ["href"] };
+const LINK_PARTS = ["origin", "protocol", "host", "hostname", "port", "username", "password"];
+// CSS properties that can hold a url(): both spellings are accessors on CSSStyleDeclaration
+const CSS_URL_PROPS = [
+  "background", "backgroundImage", "borderImage", "borderImageSource", "listStyle", "listStyleImage",
+  "content", "cursor", "mask", "maskImage", "webkitMask", "webkitMaskImage", "webkitMaskBoxImage",
+  "webkitMaskBoxImageSource", "shapeOutside", "filter", "clipPath", "offsetPath", "src",
+];
+const dashed = (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^webkit-/, "-webkit-");
+
+export function installDom(win, env, h, n) {
+  const { apply, method, accessor } = h;
+  const { upstream } = env;
+  const map = (v) => env.proxy(v);
+  const css = env.css;
+  const shadow = new WeakMap(); // element -> Map(attr name -> [site's value, value written])
+
+  const kindOf = (el, name) => {
+    const ns = apply(n.namespaceURI, el, []);
+    const tag = apply(n.localName, el, []);
+    if (ns === HTML_NS) {
+      name = name.toLowerCase();
+      const refresh = tag === "meta" && name === "content" && `${apply(n.getAttribute, el, ["http-equiv"])}`.toLowerCase() === "refresh";
+      return attrKind(tag, name, refresh);
+    }
+    if (name === "href" || name === "xlink:href") return URL_KIND;
+    return name === "style" ? attrKind(tag, name, false) : 0;
+  };
+  const frameSrc = (el, name) => name.toLowerCase() === "src" && /^i?frame$/.test(apply(n.localName, el, []));
+  const mapAttr = (el, name, kind, value) => {
+    if (frameSrc(el, name)) return env.frameUrl(value);
+    return mapValue(kind, value, map, env.srcdoc);
+  };
+  const remember = (el, name, site, written) => {
+    let m = shadow.get(el);
+    if (!m) shadow.set(el, (m = new Map()));
+    m.set(name.toLowerCase(), [site, written]);
+  };
+  const readBack = (el, name, value) => {
+    if (value === null) return value;
+    const m = shadow.get(el);
+    const s = m && m.get(name.toLowerCase());
+    return s && s[1] === value ? s[0] : upstream(value);
+  };
+  /** setAttribute with the value mapped; the native call and its errors are the page's. */
+  const setAttr = (el, name, value, ns) => {
+    const text = `${value}`;
+    const local = ns === undefined ? name : `${name}`.slice(`${name}`.indexOf(":") + 1);
+    const kind = ns !== undefined && ns !== null && ns !== XLINK_NS ? 0 : kindOf(el, ns === XLINK_NS ? "xlink:href" : local);
+    const mapped = kind ? mapAttr(el, local, kind, text) : text;
+    if (ns === undefined) apply(n.setAttribute, el, [name, mapped]);
+    else apply(n.setAttributeNS, el, [ns, name, mapped]);
+    if (kind) remember(el, local, text, mapped);
+  };
+  env.setAttr = setAttr;
+
+  const EP = win.Element.prototype;
+  method(EP, "setAttribute", () => wrap((self, a) => {
+    if (a.length < 2) return apply(n.setAttribute, self, a);
+    return setAttr(self, a[0], a[1]);
+  }));
+  method(EP, "setAttributeNS", () => wrap((self, a) => {
+    if (a.length < 3) return apply(n.setAttributeNS, self, a);
+    return setAttr(self, a[1], a[2], a[0]);
+  }));
+  method(EP, "getAttribute", (nat) => wrap((self, a) => {
+    const value = apply(nat, self, a);
+    if (value === null) return value;
+    const name = `${a[0]}`;
+    // data-* values the server rewrote (whole absolute URLs) read back as written
+    if (name.length > 5 && name.slice(0, 5).toLowerCase() === "data-") return upstream(value);
+    return kindOf(self, name) ? readBack(self, name, value) : value;
+  }));
+  method(EP, "getAttributeNS", (nat) => wrap((self, a) => {
+    const value = apply(nat, self, a);
+    const name = a[0] === XLINK_NS ? "xlink:href" : `${a[1]}`;
+    return value !== null && (a[0] === null || a[0] === XLINK_NS || a[0] === "") && kindOf(self, name) ? readBack(self, `${a[1]}`, value) : value;
+  }));
+  for (const name of ["setAttributeNode", "setAttributeNodeNS"]) {
+    method(EP, name, (nat) => wrap((self, a) => {
+      const out = apply(nat, self, a);
+      try {
+        const attr = a[0];
+        const kind = kindOf(self, apply(n.attrName, attr, []));
+        if (kind) setAttr(self, apply(n.attrName, attr, []), apply(n.attrValue, attr, []));
+      } catch {
+        // the native call already threw or the node is not an Attr
+      }
+      return out;
+    }));
+  }
+  // Attr.value / nodeValue / textContent on an attribute attached to an element
+  if (win.Attr) {
+    const attrRead = (get) => wrap((self) => {
+      const value = apply(get, self, []);
+      const el = apply(n.ownerElement, self, []);
+      const name = apply(n.attrName, self, []);
+      return el && kindOf(el, name) ? readBack(el, name, value) : value;
+    });
+    const attrWrite = (set) => wrap((self, [value]) => {
+      const el = apply(n.ownerElement, self, []);
+      const name = apply(n.attrName, self, []);
+      if (!el || !kindOf(el, name)) return apply(set, self, [value]);
+      const text = `${value}`;
+      const mapped = mapAttr(el, name, kindOf(el, name), text);
+      apply(set, self, [mapped]);
+      remember(el, name, text, mapped);
+      return undefined;
+    });
+    accessor(win.Attr.prototype, "value", attrRead, attrWrite);
+  }
+
+  // Reflected URL properties
+  for (const [iface, props] of Object.entries(URL_PROPS)) {
+    const proto = win[iface] && win[iface].prototype;
+    if (!proto) continue;
+    for (const [prop, attr] of props) {
+      accessor(
+        proto,
+        prop,
+        (get) => wrap((self) => {
+          const value = apply(get, self, []);
+          if (typeof value !== "string") return value;
+          if (prop === "srcdoc" || prop === "content") return readBack(self, attr, value);
+          return upstream(value);
+        }),
+        () => wrap((self, [value]) => setAttr(self, attr, value)),
+      );
+    }
+  }
+  for (const [iface, props] of Object.entries(URL_READS)) {
+    const proto = win[iface] && win[iface].prototype;
+    for (const prop of props) accessor(proto, prop, (get) => wrap((self) => {
+      const v = apply(get, self, []);
+      return typeof v === "string" ? upstream(v) : v;
+    }));
+  }
+  // a.host, a.origin, ...: answered from the upstream href
+  for (const iface of ["HTMLAnchorElement", "HTMLAreaElement"]) {
+    const proto = win[iface] && win[iface].prototype;
+    if (!proto) continue;
+    const hrefGet = Object.getOwnPropertyDescriptor(proto, "href").get; // wrapped: upstream
+    for (const part of LINK_PARTS) {
+      accessor(
+        proto,
+        part,
+        (get) => wrap((self) => {
+          if (apply(n.getAttribute, self, ["href"]) === null) return apply(get, self, []);
+          try {
+            return new n.URL(apply(hrefGet, self, []))[part];
+          } catch {
+            return apply(get, self, []);
+          }
+        }),
+        (set) => wrap((self, [value]) => {
+          let u;
+          try {
+            u = new n.URL(apply(hrefGet, self, []));
+          } catch {
+            return apply(set, self, [value]);
+          }
+          u[part] = value;
+          return setAttr(self, "href", u.href);
+        }),
+      );
+    }
+    method(proto, "toString", () => wrap((self) => apply(hrefGet, self, [])));
+  }
+
+  // SVG href.baseVal (SVGAnimatedString of an SVGURIReference)
+  const hrefStrings = new WeakMap(); // animated string -> element
+  const svgHref = win.SVGElement && ["SVGAElement", "SVGImageElement", "SVGUseElement", "SVGScriptElement", "SVGFEImageElement",
+    "SVGGradientElement", "SVGPatternElement", "SVGFilterElement", "SVGTextPathElement", "SVGMPathElement", "SVGCursorElement"];
+  for (const iface of svgHref || []) {
+    const proto = win[iface] && win[iface].prototype;
+    accessor(proto, "href", (get) => wrap((self) => {
+      const s = apply(get, self, []);
+      if (s) hrefStrings.set(s, self);
+      return s;
+    }));
+  }
+  if (win.SVGAnimatedString) {
+    const P = win.SVGAnimatedString.prototype;
+    for (const prop of ["baseVal", "animVal"]) {
+      accessor(
+        P,
+        prop,
+        (get) => wrap((self) => {
+          const v = apply(get, self, []);
+          const el = hrefStrings.get(self);
+          return el && typeof v === "string" ? readBack(el, "href", v) : v;
+        }),
+        (set) => wrap((self, [value]) => {
+          const el = hrefStrings.get(self);
+          if (!el) return apply(set, self, [value]);
+          const text = `${value}`;
+          const mapped = map(text);
+          apply(set, self, [mapped]);
+          remember(el, "href", text, mapped);
+          return undefined;
+        }),
+      );
+    }
+  }
+
+  // CSSOM: declarations, rules, constructable sheets
+  const CSD = win.CSSStyleDeclaration && win.CSSStyleDeclaration.prototype;
+  if (CSD) {
+    const readCss = (get) => wrap((self) => upstream(apply(get, self, [])));
+    const writeCss = (set) => wrap((self, [value]) => apply(set, self, [value === null ? value : css(value)]));
+    accessor(CSD, "cssText", readCss, writeCss);
+    for (const name of CSS_URL_PROPS) {
+      accessor(CSD, name, readCss, writeCss);
+      accessor(CSD, dashed(name), readCss, writeCss);
+    }
+    method(CSD, "setProperty", (nat) => wrap((self, a) => {
+      if (a.length > 1 && a[1] !== null && a[1] !== undefined) a[1] = css(a[1]);
+      return apply(nat, self, a);
+    }));
+    method(CSD, "getPropertyValue", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+  }
+  if (win.CSSRule) accessor(win.CSSRule.prototype, "cssText", (get) => wrap((self) => upstream(apply(get, self, []))));
+  if (win.CSSStyleSheet) {
+    const P = win.CSSStyleSheet.prototype;
+    for (const name of ["insertRule", "addRule", "replace", "replaceSync"]) {
+      const idx = name === "addRule" ? 1 : 0;
+      method(P, name, (nat) => wrap((self, a) => {
+        if (a.length > idx) a[idx] = css(a[idx]);
+        return apply(nat, self, a);
+      }));
+    }
+  }
+  if (win.CSSGroupingRule) {
+    method(win.CSSGroupingRule.prototype, "insertRule", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = css(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+  // <style> text set as text
+  const isStyle = (el) => {
+    try {
+      return apply(n.localName, el, []) === "style";
+    } catch {
+      return false;
+    }
+  };
+  const textWrite = (set) => wrap((self, [value]) => apply(set, self, [isStyle(self) && value !== null ? css(value) : value]));
+  const textRead = (get) => wrap((self) => {
+    const v = apply(get, self, []);
+    return isStyle(self) && typeof v === "string" ? upstream(v) : v;
+  });
+  accessor(win.Node.prototype, "textContent", textRead, textWrite);
+  if (win.HTMLElement) {
+    accessor(win.HTMLElement.prototype, "innerText", textRead, textWrite);
+  }
+  env.isStyle = isStyle;
+}

@@ -1,0 +1,77 @@
+/**
+ * Wrapping helpers. Every wrapper keeps the native's name and length, is registered
+ * with `disguise` (so `Function.prototype.toString` shows native code) and calls
+ * the native through the saved `Reflect.apply`, never through page-reachable
+ * `.call`. A wrapper that throws never leaves the page with a half-installed
+ * runtime: each hook is installed on its own and a missing API is skipped.
+ */
+
+const { apply, construct, getOwnPropertyDescriptor, defineProperty, getPrototypeOf } = Reflect;
+
+/** The object on `obj`'s prototype chain that owns `name`, or null. */
+export function ownerOf(obj, name) {
+  for (let o = obj; o; o = getPrototypeOf(o)) {
+    if (getOwnPropertyDescriptor(o, name)) return o;
+  }
+  return null;
+}
+
+export function makeHooks(disguise) {
+  const fix = (fake, real, name) => {
+    defineProperty(fake, "name", { value: name === undefined ? real.name : name, configurable: true });
+    defineProperty(fake, "length", { value: real.length, configurable: true });
+    return disguise(fake, real);
+  };
+
+  /** Replace method `name` of `proto` by `make(native)`; returns the native or undefined. */
+  const method = (proto, name, make) => {
+    const owner = proto && ownerOf(proto, name);
+    const d = owner && getOwnPropertyDescriptor(owner, name);
+    if (!d || typeof d.value !== "function") return undefined;
+    defineProperty(owner, name, { ...d, value: fix(make(d.value), d.value) });
+    return d.value;
+  };
+
+  /**
+   * Replace accessor `name`: `get(nativeGet)` / `set(nativeSet)` return the new
+   * functions (either may be omitted to keep the native). Returns the native descriptor.
+   */
+  const accessor = (proto, name, get, set) => {
+    const owner = proto && ownerOf(proto, name);
+    const d = owner && getOwnPropertyDescriptor(owner, name);
+    if (!d || !d.get) return undefined;
+    const out = { ...d };
+    if (get) out.get = fix(get(d.get), d.get);
+    if (set && d.set) out.set = fix(set(d.set), d.set);
+    defineProperty(owner, name, out);
+    return d;
+  };
+
+  /**
+   * Replace constructor `win[name]` by a Proxy whose construct trap maps the
+   * arguments with `mapArgs(args)`; `prototype.constructor` points at the proxy.
+   */
+  const ctor = (win, name, mapArgs) => {
+    const Native = win[name];
+    if (typeof Native !== "function") return undefined;
+    const d = getOwnPropertyDescriptor(win, name);
+    const proxy = new Proxy(Native, {
+      construct(target, args, newTarget) {
+        return construct(target, mapArgs([...args]), newTarget === proxy ? target : newTarget);
+      },
+    });
+    disguise(proxy, Native);
+    const pd = Native.prototype && getOwnPropertyDescriptor(Native.prototype, "constructor");
+    if (pd && pd.value === Native) defineProperty(Native.prototype, "constructor", { ...pd, value: proxy });
+    defineProperty(win, name, { ...d, value: proxy });
+    return Native;
+  };
+
+  return { apply, method, accessor, ctor, fix };
+}
+
+/**
+ * A method function (no prototype, not a constructor, like natives) calling
+ * `body(thisValue, argsArray)`.
+ */
+export const wrap = (body) => ({ w(...args) { return body(this, args); } }).w;

@@ -1,0 +1,151 @@
+/**
+ * Markup the page hands to the DOM as a string: innerHTML, outerHTML,
+ * insertAdjacentHTML, setHTMLUnsafe, createContextualFragment, DOMParser,
+ * document.write. Fragments are parsed in an inert document (no browsing context:
+ * nothing loads, nothing runs) in the same context element the native call would
+ * use, their URLs rewritten in the tree, and the result serialised for the native
+ * call; strings without anything that could be an absolute URL skip all of it.
+ * `document.write` chunks need not be whole elements, so they are rewritten as
+ * text (start tags only). Serialisations read back give upstream URLs.
+ */
+
+import { wrap } from "./hooks.js";
+import { mapMarkup, mapDocument } from "./rewrite.js";
+
+const MAY_NEED = /[/\\]{2}|(?:https?|wss?):|srcdoc|http-equiv/i;
+const URL_ATTRS = "[href],[src],[action],[formaction],[poster],[background],[srcset],[imagesrcset],[style],[data],[ping],[srcdoc],[codebase],[cite],[longdesc],[manifest],[icon],[lowsrc],[dynsrc],[content]";
+
+export function installHtml(win, env, h, n) {
+  const { apply, method, accessor } = h;
+  const { upstream } = env;
+  const doc = win.document;
+  const inert = apply(n.createHTMLDocument, apply(n.implementation, doc, []), [""]);
+  const map = (v) => env.proxy(v);
+
+  /** Rewrite every URL attribute and <style> below `root` in place (an inert or detached tree). */
+  const rewriteTree = (root) => {
+    let changed = false;
+    const visit = (scope) => {
+      const els = apply(n.querySelectorAll, scope, [`${URL_ATTRS},style,template,svg *`]);
+      for (let i = 0; i < els.length; i++) {
+        const el = els[i];
+        if (env.isStyle(el)) {
+          const text = apply(n.textContentGet, el, []);
+          const mapped = env.css(text);
+          if (mapped !== text) {
+            apply(n.textContentSet, el, [mapped]);
+            changed = true;
+          }
+        }
+        const names = apply(n.getAttributeNames, el, []);
+        for (const name of names) {
+          const before = apply(n.getAttribute, el, [name]);
+          env.setAttr(el, name, before);
+          if (apply(n.getAttribute, el, [name]) !== before) changed = true;
+        }
+        if (apply(n.localName, el, []) === "template") visit(el.content);
+      }
+    };
+    visit(root);
+    return changed;
+  };
+  env.rewriteTree = rewriteTree;
+
+  /** `html` as the native call in context element `ctx` should receive it. */
+  const fragment = (html, ctx) => {
+    html = `${html}`;
+    if (!MAY_NEED.test(html)) return html;
+    let box;
+    try {
+      const ns = ctx && apply(n.namespaceURI, ctx, []);
+      const tag = ctx ? apply(n.localName, ctx, []) : "body";
+      box = ns && ns !== "http://www.w3.org/1999/xhtml" ? apply(n.createElementNS, inert, [ns, tag]) : apply(n.createElement, inert, [tag === "html" ? "body" : tag]);
+    } catch {
+      box = apply(n.createElement, inert, ["body"]);
+    }
+    apply(n.innerHTMLSet, box, [html]);
+    return rewriteTree(box) ? apply(n.innerHTMLGet, box, []) : html;
+  };
+  const parentOf = (el) => apply(n.parentElement, el, []) || null;
+  const after = (node) => env.afterInsert && env.afterInsert(node);
+
+  // innerHTML / outerHTML on Element and ShadowRoot
+  const serialRead = (get) => wrap((self) => upstream(apply(get, self, [])));
+  accessor(win.Element.prototype, "innerHTML", serialRead, (set) => wrap((self, [v]) => {
+    apply(set, self, [v === null ? v : fragment(v, env.isStyle(self) ? null : self)]);
+    after(self);
+  }));
+  accessor(win.Element.prototype, "outerHTML", serialRead, (set) => wrap((self, [v]) => {
+    const parent = parentOf(self);
+    apply(set, self, [v === null ? v : fragment(v, parent)]);
+    if (parent) after(parent);
+  }));
+  if (win.ShadowRoot) {
+    accessor(win.ShadowRoot.prototype, "innerHTML", serialRead, (set) => wrap((self, [v]) => {
+      apply(set, self, [v === null ? v : fragment(v, null)]);
+      after(self);
+    }));
+  }
+  method(win.Element.prototype, "insertAdjacentHTML", (nat) => wrap((self, a) => {
+    if (a.length > 1) {
+      const where = `${a[0]}`.toLowerCase();
+      const outside = where === "beforebegin" || where === "afterend";
+      a[1] = fragment(a[1], outside ? parentOf(self) : self);
+    }
+    const out = apply(nat, self, a);
+    after(parentOf(self) || self);
+    return out;
+  }));
+  for (const P of [win.Element.prototype, win.ShadowRoot && win.ShadowRoot.prototype]) {
+    method(P, "setHTMLUnsafe", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = fragment(a[0], P === win.Element.prototype ? self : null);
+      const out = apply(nat, self, a);
+      after(self);
+      return out;
+    }));
+    method(P, "getHTML", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+  }
+  if (win.Range) {
+    method(win.Range.prototype, "createContextualFragment", (nat) => wrap((self, a) => {
+      if (a.length) {
+        let ctx = null;
+        try {
+          ctx = self.startContainer;
+          if (ctx && ctx.nodeType !== 1) ctx = apply(n.parentElement, ctx, []);
+        } catch {
+          ctx = null;
+        }
+        a[0] = fragment(a[0], ctx);
+      }
+      return apply(nat, self, a);
+    }));
+  }
+  if (win.XMLSerializer) {
+    method(win.XMLSerializer.prototype, "serializeToString", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+  }
+  // Parsed documents: nothing loads in them, but their nodes may be adopted
+  if (win.DOMParser) {
+    method(win.DOMParser.prototype, "parseFromString", (nat) => wrap((self, a) => {
+      const out = apply(nat, self, a);
+      try {
+        rewriteTree(out);
+      } catch {
+        // a document we can't walk (parser error document) stays as parsed
+      }
+      return out;
+    }));
+  }
+  if (win.Document && win.Document.parseHTMLUnsafe) {
+    method(win.Document, "parseHTMLUnsafe", (nat) => wrap((self, a) => {
+      const out = apply(nat, self, a);
+      rewriteTree(out);
+      return out;
+    }));
+  }
+  // document.write: chunks are rewritten as text
+  for (const name of ["write", "writeln"]) {
+    method(win.Document.prototype, name, (nat) => wrap((self, a) => apply(nat, self, a.map((s) => mapMarkup(`${s}`, map, env.srcdoc)))));
+  }
+  // iframe srcdoc documents: rewritten, with the runtime first
+  env.srcdoc = (html) => mapDocument(`${html}`, map, `<script src="${env.runtimeUrl}"></script>`);
+}

@@ -1,0 +1,199 @@
+/**
+ * Network APIs, in windows and workers alike: every URL argument goes through
+ * `env.proxy`, every URL the browser reports back through `env.upstream`.
+ *
+ * Workers (dedicated, shared, service) are started from a wrapper on the page's
+ * own proxied origin, `/__tandem/worker.js` or `/__tandem/sw.js`, which loads
+ * this runtime and then the real script (importScripts or a static import), so
+ * the runtime runs before any of the worker's code. The worker's runtime reads
+ * the real script URL from its own location.
+ */
+
+import { wrap } from "./hooks.js";
+
+export const WORKER_WRAPPER = "/__tandem/worker.js";
+export const SW_WRAPPER = "/__tandem/sw.js";
+const WRAPPER_RE = /\/__tandem\/(?:worker|sw)\.js\?(?:[^#]*&)?src=([^&#]*)/;
+
+/** The real script URL a wrapper URL names, or null. */
+export function wrappedSource(url) {
+  const m = WRAPPER_RE.exec(url);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+export function installNetwork(win, env, h, natives) {
+  const { apply, method, accessor, ctor } = h;
+  const { proxy, upstream } = env;
+  const NativeRequest = win.Request;
+  const NativeURL = natives.URL;
+  const isRequest = (v) => {
+    try {
+      return !!NativeRequest && v instanceof NativeRequest;
+    } catch {
+      return false;
+    }
+  };
+  const readUrl = (get) => wrap((self) => upstream(apply(get, self, [])));
+
+  // fetch, Request, Response
+  method(win, "fetch", (nat) => wrap((self, a) => {
+    if (a.length && !isRequest(a[0])) a[0] = proxy(a[0]);
+    return apply(nat, self, a);
+  }));
+  if (NativeRequest) {
+    ctor(win, "Request", (a) => {
+      if (a.length && !isRequest(a[0])) a[0] = proxy(a[0]);
+      return a;
+    });
+    accessor(NativeRequest.prototype, "url", readUrl);
+    accessor(NativeRequest.prototype, "referrer", readUrl);
+  }
+  if (win.Response) {
+    accessor(win.Response.prototype, "url", readUrl);
+    method(win.Response, "redirect", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = proxy(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+
+  // XMLHttpRequest
+  if (win.XMLHttpRequest) {
+    const proto = win.XMLHttpRequest.prototype;
+    method(proto, "open", (nat) => wrap((self, a) => {
+      if (a.length > 1) a[1] = proxy(a[1]);
+      return apply(nat, self, a);
+    }));
+    accessor(proto, "responseURL", readUrl);
+  }
+
+  // WebSocket, EventSource
+  for (const name of ["WebSocket", "EventSource"]) {
+    const Native = ctor(win, name, (a) => {
+      if (a.length) a[0] = proxy(a[0]);
+      return a;
+    });
+    if (Native) accessor(Native.prototype, "url", readUrl);
+  }
+
+  // navigator.sendBeacon
+  if (win.Navigator) {
+    method(win.Navigator.prototype, "sendBeacon", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = proxy(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+
+  // Worklets (audio, paint, ...): module URLs
+  if (win.Worklet) {
+    method(win.Worklet.prototype, "addModule", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = proxy(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+
+  // FontFace("name", "url(...)")
+  if (win.FontFace) {
+    ctor(win, "FontFace", (a) => {
+      if (typeof a[1] === "string") a[1] = env.css(a[1]);
+      return a;
+    });
+  }
+
+  // Cache API keys are URLs
+  const mapKey = (v) => (isRequest(v) ? v : proxy(v));
+  if (win.Cache) {
+    for (const name of ["add", "match", "matchAll", "put", "delete", "keys"]) {
+      method(win.Cache.prototype, name, (nat) => wrap((self, a) => {
+        if (a.length && a[0] !== undefined) a[0] = mapKey(a[0]);
+        return apply(nat, self, a);
+      }));
+    }
+    method(win.Cache.prototype, "addAll", (nat) => wrap((self, a) => {
+      if (a.length && a[0] && typeof a[0][Symbol.iterator] === "function") a[0] = [...a[0]].map(mapKey);
+      return apply(nat, self, a);
+    }));
+  }
+  if (win.CacheStorage) {
+    method(win.CacheStorage.prototype, "match", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = mapKey(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+
+  // Workers: started from the wrapper on our own origin
+  const baseForResolve = () => env.realBase || natives.baseURI();
+  const absolute = (url) => new NativeURL(proxy(url), baseForResolve()).href;
+  const wrapperUrl = (path, src, options) => {
+    const type = options && typeof options === "object" && options.type === "module" ? "module" : "classic";
+    return `${env.origin}${path}?v=${encodeURIComponent(env.version)}&t=${type}&src=${encodeURIComponent(src)}`;
+  };
+  /** Wrapper URL for a worker script, or null when the native should see the URL itself (its own error). */
+  const workerUrl = (path, url, options) => {
+    let abs;
+    try {
+      abs = absolute(url);
+    } catch {
+      return null;
+    }
+    const sameOrigin = abs.startsWith(`${env.origin}/`) || abs.startsWith(`blob:${env.origin}/`);
+    return sameOrigin ? wrapperUrl(path, abs, options) : null;
+  };
+  for (const name of ["Worker", "SharedWorker"]) {
+    ctor(win, name, (a) => {
+      if (!a.length) return a;
+      const url = workerUrl(WORKER_WRAPPER, a[0], a[1]);
+      a[0] = url === null ? proxy(a[0]) : url;
+      return a;
+    });
+  }
+  if (win.ServiceWorkerContainer) {
+    const proto = win.ServiceWorkerContainer.prototype;
+    method(proto, "register", (nat) => wrap((self, a) => {
+      if (!a.length) return apply(nat, self, a);
+      const url = workerUrl(SW_WRAPPER, a[0], a[1]);
+      if (url === null) {
+        a[0] = proxy(a[0]);
+        return apply(nat, self, a);
+      }
+      const options = a[1] && typeof a[1] === "object" ? { ...a[1] } : {};
+      const src = wrappedSource(url);
+      options.scope = options.scope === undefined ? new NativeURL("./", src).href : absolute(options.scope);
+      return apply(nat, self, [url, options]);
+    }));
+    method(proto, "getRegistration", (nat) => wrap((self, a) => {
+      if (a.length && a[0] !== undefined) a[0] = proxy(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+  if (win.ServiceWorker) {
+    accessor(win.ServiceWorker.prototype, "scriptURL", (get) => wrap((self) => {
+      const url = apply(get, self, []);
+      return upstream(wrappedSource(url) || url);
+    }));
+  }
+  if (win.ServiceWorkerRegistration) accessor(win.ServiceWorkerRegistration.prototype, "scope", readUrl);
+  if (win.Client) accessor(win.Client.prototype, "url", readUrl);
+  if (win.Clients) {
+    method(win.Clients.prototype, "openWindow", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = proxy(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+  if (win.WindowClient) {
+    method(win.WindowClient.prototype, "navigate", (nat) => wrap((self, a) => {
+      if (a.length) a[0] = proxy(a[0]);
+      return apply(nat, self, a);
+    }));
+  }
+  if (win.PerformanceEntry) {
+    accessor(win.PerformanceEntry.prototype, "name", (get) => wrap((self) => {
+      const v = apply(get, self, []);
+      return typeof v === "string" && v.includes("://") ? upstream(v) : v;
+    }));
+  }
+}
