@@ -92,14 +92,17 @@ class LocalRelay(Relay):
         room = self.rooms.get(sid)
         if entry is None or room is None:
             return
-        outs = room.resync(conn)
+        outs = room.resync(conn, fresh=True)
         if not outs:
             self._dispatch([Close(conn, "too_slow", "This connection fell too far behind.")])
             return
-        log.info("room %s: connection %d resynchronised after falling behind", sid, conn)
+        log.info("room %s: connection %d fell behind; resynchronising from a fresh snapshot", sid, conn)
         for out in outs:
             if isinstance(out, Send):
-                entry[1].deliver(out.frame, force=True)
+                for c in out.conns:
+                    target = self._endpoints.get(c)
+                    if target is not None:
+                        target[1].deliver(out.frame, force=c == conn)
 
     def attach(self, sid, endpoint, *, pid, may_lead, kind, name, resume, now) -> int:
         self._next += 1

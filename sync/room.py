@@ -286,12 +286,24 @@ class Room:
             del self.participants[pid]
         return bool(gone)
 
-    def resync(self, conn_id: int) -> list[Out]:
-        """A follower fell too far behind (or asked): start it over from the snapshot."""
+    def resync(self, conn_id: int, *, fresh: bool = False) -> list[Out]:
+        """Start a follower over: from the buffer, or (``fresh``) from a new snapshot of the page.
+
+        ``fresh`` is for a follower that fell too far behind to be sent the buffer: it
+        gets a reset now and the snapshot the leader takes for it (which everyone gets).
+        """
         conn = self.conns.get(conn_id)
         if conn is None or conn.kind != VIEW:
             return []
-        return self._replay(conn, None)
+        state = Send((conn_id,), Frame(self.state()))
+        if not fresh or self.source is None:
+            return [state] + self._replay(conn, None)
+        conn.synced = False
+        out: list[Out] = [state, Send((conn_id,), Frame({"t": "reset"}))]
+        if not self.snapshot_pending:
+            self.snapshot_pending = True
+            out.append(Send((self.source,), Frame({"t": "snapshot"})))
+        return out
 
     def receive(self, conn_id: int, msg: Any, now: float, size: int = 0) -> list[Out]:
         conn = self.conns.get(conn_id)
