@@ -43,5 +43,5 @@ async def retention_ctx(app: web.Application):
     async def job() -> None:
         await run_once(app)
 
-    app[appkeys.TASKS].spawn(periodic(RETENTION_INTERVAL, job, name="retention"), name="retention")
+    app[appkeys.TASKS].spawn(periodic(RETENTION_INTERVAL, job, name="retention"), name="retention", daemon=True)
     yield

@@ -22,15 +22,17 @@ SHUTDOWN_GRACE = 5.0  # seconds cancelled tasks get to finish their cleanup at s
 class Tasks:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task] = set()
+        self._daemons: set[asyncio.Task] = set()  # run for the app's life (periodic jobs); not waited for by drain()
 
-    def spawn(self, coro: Coroutine, *, name: str) -> asyncio.Task:
+    def spawn(self, coro: Coroutine, *, name: str, daemon: bool = False) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
+        (self._daemons if daemon else self._tasks).add(task)
         task.add_done_callback(self._done)
         return task
 
     def _done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
+        self._daemons.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
@@ -44,7 +46,7 @@ class Tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
+        tasks = list(self._tasks | self._daemons)
         for t in tasks:
             t.cancel()
         if tasks:

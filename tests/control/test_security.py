@@ -1,0 +1,227 @@
+"""Security: CSRF from a proxied origin, forged/expired/revoked/other-session invites, PIN and password
+brute force, the sign-in cookie's prefix, API refusing ambient cookies."""
+
+import time
+
+import pytest
+
+from proxy.sessions import CONSENT
+from tandem import appkeys
+from tandem.ratelimit import PIN_FAILURES_GLOBAL, PIN_FAILURES_PER_ADDRESS, RateLimiter
+
+from .helpers import AGENT_COOKIE, add_agent, cookie_from
+
+URL = "http://127.0.0.1:9/start"
+
+
+async def test_sign_in_cookie_is_host_prefixed_and_strict(make_tandem, console):
+    t = await make_tandem()
+    add_agent(t)
+    c = await console(t, login=False)
+    r, _ = await c.post("/console/login", {"username": "ann", "password": "correct horse battery"}, csrf=False)
+    header = r.headers["Set-Cookie"]
+    assert header.startswith(AGENT_COOKIE + "=")
+    for attr in ("HttpOnly", "Secure", "Path=/", "SameSite=Strict"):
+        assert attr in header
+    assert "Domain" not in header  # host-only: required for __Host-, and LABEL.BASE never receives it
+
+
+def proxied_origin(t, sid="abcdefghjkmn") -> str:
+    return f"http://{sid}-h9-example-com.{t.base.domain}"
+
+
+async def test_csrf_from_proxied_origin_is_refused(make_tandem, console):
+    """A page on LABEL.BASE is same-site with the console: the browser would attach the agent's cookie to its
+    form posts. Without BASE's Origin and the page's CSRF token, nothing happens."""
+    t = await make_tandem()
+    c = await console(t)
+    store = t.app[appkeys.STORE]
+    attempts = [
+        dict(origin=proxied_origin(t)),  # cookie + right CSRF token, wrong Origin
+        dict(origin=proxied_origin(t), headers={"Sec-Fetch-Site": "same-site"}),
+        dict(origin=None),  # no Origin at all
+        dict(origin="null"),
+        dict(origin="self", headers={"Sec-Fetch-Site": "same-site"}),  # Origin spoofed? the fetch metadata still says same-site
+        dict(origin="self", csrf=False),  # right Origin, no token
+    ]
+    for kw in attempts:
+        r, text = await c.post("/console/sessions", {"url": URL, "lead": "agent"}, **kw)
+        assert r.status == 403 and "bad_origin" in text, kw
+    r, text = await c.post("/console/sessions", {"url": URL, "csrf": "0" * 32})
+    assert r.status == 403
+    assert store.list_sessions() == []
+    r, _ = await c.post("/console/sessions", {"url": URL, "lead": "agent"})
+    assert r.status == 303 and len(store.list_sessions()) == 1
+
+
+async def test_admin_and_logout_posts_need_origin_too(make_tandem, console):
+    t = await make_tandem()
+    c = await console(t, "root", admin=True)
+    r, _ = await c.post("/admin/allowlist", {"pattern": "evil.example"}, origin=proxied_origin(t))
+    assert r.status == 403 and t.app[appkeys.STORE].allowlist() == []
+    r, _ = await c.post("/admin/keys", {"name": "stolen"}, origin=proxied_origin(t))
+    assert r.status == 403 and t.app[appkeys.STORE].api_keys() == []
+    r, _ = await c.post("/console/logout", {}, origin=proxied_origin(t))
+    assert r.status == 403
+    r, _ = await c.get("/console")
+    assert r.status == 200  # still signed in
+
+
+async def test_api_ignores_ambient_cookies(make_tandem, console):
+    t = await make_tandem()
+    c = await console(t, "root", admin=True)
+    r = await c.client.post(t.url + "/api/v1/sessions", json={"url": URL},
+                            headers={"Cookie": f"{AGENT_COOKIE}={c.cookies[AGENT_COOKIE]}", "Origin": t.url})
+    assert r.status == 401
+
+
+async def test_join_post_needs_base_origin(make_tandem):
+    t = await make_tandem()
+    s = await t.api("POST", "/api/v1/sessions", json={"url": URL})
+    invite = (await s.json())["invite_url"]
+    sid, token = invite.split("/s/")[1].split("/join?t=")
+    r = await t.client.post(f"{t.url}/s/{sid}/join", data={"t": token}, headers={"Origin": proxied_origin(t, sid)}, allow_redirects=False)
+    assert r.status == 403
+    r = await t.client.post(f"{t.url}/s/{sid}/join", data={"t": token}, headers={"Origin": t.url}, allow_redirects=False)
+    assert r.status == 303
+
+
+def _tamper(token: str, index: int, value: str) -> str:
+    parts = token.split(".")
+    parts[index] = value
+    return ".".join(parts)
+
+
+async def test_invite_tokens_forged_expired_revoked_other_session(make_tandem):
+    t = await make_tandem()
+    sessions = t.app[appkeys.SESSIONS]
+    a = sessions.create(URL)
+    b = sessions.create(URL)
+    good = sessions.invite(a.sid, "follower")
+    cases = {
+        "forged mac": _tamper(good, 5, "A" * 22),
+        "role raised": _tamper(good, 2, "leader"),
+        "expiry pushed": _tamper(good, 4, str(int(time.time()) + 10**6)),
+        "garbage": "inv.x.y",
+        "empty": "",
+        "expired": sessions.invite(a.sid, "follower", ttl=-5),
+    }
+    for name, token in cases.items():
+        r = await t.client.get(f"{t.url}/s/{a.sid}/enter?t={token}", allow_redirects=False)
+        assert r.status == 403 and "invalid_invite" in await r.text(), name
+    # another session's token
+    r = await t.client.get(f"{t.url}/s/{b.sid}/enter?t={good}", allow_redirects=False)
+    assert r.status == 403
+    # a signed token whose record is gone (never issued by this store) is refused too
+    forged_id = sessions.signer.sign("inv", a.sid, "follower", "neverissued", ttl=600)
+    r = await t.client.get(f"{t.url}/s/{a.sid}/enter?t={forged_id}", allow_redirects=False)
+    assert r.status == 403
+    # revoked
+    assert (await t.client.get(f"{t.url}/s/{a.sid}/enter?t={good}", allow_redirects=False)).status == 303
+    sessions.revoke_invites(a.sid)
+    r = await t.client.get(f"{t.url}/s/{a.sid}/enter?t={good}", allow_redirects=False)
+    assert r.status == 403
+    # consent invites: the consent page is read-only; a single-use one is spent by the join only
+    once = sessions.invite(a.sid, "follower", audience=CONSENT, single_use=True)
+    for _ in range(2):
+        r = await t.client.get(f"{t.url}/s/{a.sid}/join?t={once}")
+        assert r.status == 200
+    r = await t.client.get(f"{t.url}/s/{a.sid}/enter?t={once}", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == f"/s/{a.sid}/join?t={once}"  # consent links never skip consent
+    post = dict(data={"t": once}, headers={"Origin": t.url}, allow_redirects=False)
+    assert (await t.client.post(f"{t.url}/s/{a.sid}/join", **post)).status == 303
+    assert (await t.client.post(f"{t.url}/s/{a.sid}/join", **post)).status == 403
+    assert (await t.client.get(f"{t.url}/s/{a.sid}/join?t={once}")).status == 403
+
+
+async def _pin_post(t, pin):
+    return await t.client.post(t.url + "/join", data={"pin": pin}, headers={"Origin": t.url}, allow_redirects=False)
+
+
+async def test_pin_join_and_brute_force_throttled_per_address(make_tandem):
+    t = await make_tandem()
+    r = await t.api("POST", "/api/v1/sessions", json={"url": URL})
+    pin = (await r.json())["pin"]
+    wrong = f"{(int(pin) + 1) % 10**6:06d}"
+    limit = PIN_FAILURES_PER_ADDRESS[0]
+    for i in range(limit):
+        r = await _pin_post(t, wrong)
+        assert r.status == 400, i
+    r = await _pin_post(t, pin)  # even the right PIN waits now
+    assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+    assert "Too many" in await r.text()
+    t.app[appkeys.LIMITS].pin_address.reset("127.0.0.1")
+    r = await _pin_post(t, " ".join([pin[:3], pin[3:]]))  # typed with a space, as read out
+    assert r.status == 303 and "/join?t=" in r.headers["Location"]
+    consent = await t.client.get(r.headers["Location"])
+    assert consent.status == 200 and "invites you" in await consent.text()
+
+
+async def test_pin_brute_force_throttled_across_addresses(make_tandem):
+    """A spread of addresses shares one budget of wrong guesses."""
+    t = await make_tandem()
+    limits = t.app[appkeys.LIMITS]
+    limits.pin_address = RateLimiter(10**6, 600)  # as if every guess came from a new address
+    r = await t.api("POST", "/api/v1/sessions", json={"url": URL})
+    pin = (await r.json())["pin"]
+    wrong = f"{(int(pin) + 1) % 10**6:06d}"
+    for _ in range(PIN_FAILURES_GLOBAL[0]):
+        assert (await _pin_post(t, wrong)).status == 400
+    assert (await _pin_post(t, pin)).status == 429
+
+
+async def test_pin_admits_a_few_joins_then_is_spent(make_tandem):
+    t = await make_tandem()
+    r = await t.api("POST", "/api/v1/sessions", json={"url": URL})
+    pin = (await r.json())["pin"]
+    from viewer.routes import PIN_USES
+
+    for _ in range(PIN_USES):
+        assert (await _pin_post(t, pin)).status == 303
+    assert (await _pin_post(t, pin)).status == 400
+
+
+async def test_password_guessing_is_throttled_per_user(make_tandem, console):
+    from tandem.ratelimit import LOGIN_FAILURES_PER_USER
+
+    t = await make_tandem()
+    add_agent(t)
+    c = await console(t, login=False)
+    for _ in range(LOGIN_FAILURES_PER_USER[0]):
+        r, text = await c.post("/console/login", {"username": "ann", "password": "wrong password!"}, csrf=False)
+        assert r.status == 401 and "password don" in text
+    r, text = await c.post("/console/login", {"username": "ann", "password": "correct horse battery"}, csrf=False)
+    assert r.status == 429 and cookie_from(r, AGENT_COOKIE) is None
+    kinds = [e.kind for e in t.app[appkeys.STORE].audit_events(kind="agent.login_failed")]
+    assert len(kinds) == LOGIN_FAILURES_PER_USER[0]
+
+
+async def test_unknown_user_and_disabled_agent_cannot_sign_in(make_tandem, console):
+    t = await make_tandem()
+    a = add_agent(t)
+    c = await console(t, login=False)
+    r, _ = await c.post("/console/login", {"username": "nobody", "password": "correct horse battery"}, csrf=False)
+    assert r.status == 401
+    t.app[appkeys.STORE].update_agent(a.id, disabled=True)
+    r, _ = await c.post("/console/login", {"username": "ann", "password": "correct horse battery"}, csrf=False)
+    assert r.status == 401
+
+
+async def test_disabling_an_agent_ends_their_console_sessions(make_tandem, console):
+    t = await make_tandem()
+    c = await console(t)
+    agent = t.app[appkeys.STORE].agent_by_username("ann")
+    t.app[appkeys.STORE].update_agent(agent.id, disabled=True)
+    r, _ = await c.get("/console")
+    assert r.status == 303 and r.headers["Location"].startswith("/console/login")
+
+
+@pytest.mark.parametrize("nxt", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
+async def test_login_redirect_stays_on_base(make_tandem, console, nxt):
+    from urllib.parse import quote
+
+    t = await make_tandem()
+    add_agent(t)
+    c = await console(t, login=False)
+    r, _ = await c.post(f"/console/login?next={quote(nxt, safe='')}", {"username": "ann", "password": "correct horse battery"}, csrf=False)
+    assert r.status == 303 and r.headers["Location"] == "/console"
