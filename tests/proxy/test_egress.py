@@ -112,7 +112,7 @@ async def test_pages_post_websocket_and_download_go_through_the_proxy(make_tande
     assert ("GET", "/", 200) in seen
     assert ("POST", "/order", 200) in seen
     assert ("GET", "/big.bin", 200) in seen
-    assert [rec["length"] for rec in log if rec.get("url", "").endswith("/big.bin")] == [str(BIG)]
+    assert [rec["length"] for rec in log if rec["event"] == "response" and rec["url"].endswith("/big.bin")] == [str(BIG)]
     port = int(origin.rsplit(":", 1)[1])
     # the WebSocket went in a CONNECT tunnel (as browsers send ws:// through a proxy) and its messages crossed it
     assert {"event": "connect", "method": "CONNECT", "host": "127.0.0.1", "port": port} in mitm.records("connect")
