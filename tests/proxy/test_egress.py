@@ -230,7 +230,8 @@ async def test_private_targets_refused_before_reaching_the_proxy(make_tandem, up
     t = await make_tandem(**via(mitm), allow_private=())  # the default: no private networks
     s = await t.session("https://example.com/")
     for target in (origin + "/", f"http://shop.localhost:{port}/", f"http://localhost:{port}/",
-                   f"http://10.0.0.1:{port}/", f"http://wiki.internal:{port}/", f"http://intranet:{port}/"):
+                   f"http://10.0.0.1:{port}/", f"http://0x7f.1:{port}/", f"http://2130706433:{port}/",
+                   f"http://[::ffff:127.0.0.1]:{port}/", f"http://wiki.internal:{port}/", f"http://intranet:{port}/"):
         r = await t.client.get(s.url(target), headers=NAV)
         page = await r.text()
         assert r.status == 403 and "private_address" in page, target
