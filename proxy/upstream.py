@@ -64,10 +64,12 @@ class ProxyOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _session(connector: aiohttp.BaseConnector, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+def _session(settings, connector: aiohttp.BaseConnector, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         headers=headers,
+        # Requests pass their own timeouts; this bounds WebSocket handshakes (and proxy tunnels for them).
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout),
         cookie_jar=aiohttp.DummyCookieJar(),  # cookies belong to the session jars, never to the client
         auto_decompress=False,  # bodies pass through as sent unless we rewrite them
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
@@ -89,7 +91,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     tls = tls_context(settings.upstream_ca)
     config: EgressConfig = settings.egress
-    direct = _session(aiohttp.TCPConnector(
+    direct = _session(settings, aiohttp.TCPConnector(
         resolver=GuardedResolver(settings.allow_private),
         ssl=tls,
         limit=POOL_LIMIT,
@@ -100,11 +102,11 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     forward, tunnel = {}, {}
     for proxy in config.proxies:
         if proxy.scheme == "http":
-            forward[proxy] = _session(aiohttp.TCPConnector(
+            forward[proxy] = _session(settings, aiohttp.TCPConnector(
                 resolver=ProxyOnlyResolver(proxy.host), ssl=tls, limit=POOL_LIMIT,
                 limit_per_host=PROXY_POOL_LIMIT_PER_HOST, ttl_dns_cache=DNS_CACHE_TTL, enable_cleanup_closed=True,
             ), headers={"Proxy-Authorization": proxy.basic_auth} if proxy.has_credentials else None)
-        tunnel[proxy] = _session(_tunnel_connector(proxy, tls))
+        tunnel[proxy] = _session(settings, _tunnel_connector(proxy, tls))
     app[appkeys.UPSTREAM] = direct
     app[EGRESS] = Egress(config, settings.allow_private, direct, forward, tunnel)
     yield

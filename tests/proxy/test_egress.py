@@ -274,6 +274,9 @@ async def test_silent_proxy_times_out(make_tandem, upstream):
         r = await t.client.get(s.url("https://example.com/"), headers=NAV)  # CONNECT never answered
         page = await r.text()
         assert r.status == 504 and "proxy_timeout" in page and proxy.split("//")[1] in page
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:  # WebSockets tunnel: bounded the same way
+            await t.client.ws_connect(s.url("wss://example.com/ws"), origin=s.url("https://example.com"))
+        assert info.value.status == 504
         r = await t.client.get(s.url("http://example.com/"), headers=NAV)  # forwarded request never answered
         page = await r.text()
         assert r.status == 504 and "code: timeout" in page and proxy.split("//")[1] in page  # proxy or site: named both
