@@ -12,7 +12,7 @@ import weakref
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import pages
+from . import controlled, pages
 from .catalog import FEATURED_IDS, PRODUCTS, Product, get_product, search
 from .download import handle_download
 from .origins import ORIGINS_KEY, Origins
@@ -345,6 +345,7 @@ def create_shop_app(origins: Origins, stats: RequestStats) -> web.Application:
     app[STATE_KEY] = ShopState()
     app[SOCKETS_KEY] = weakref.WeakSet()
     app.on_shutdown.append(_close_sockets)
+    controlled.setup(app)  # React page with controlled inputs (co-browsing control tests)
     r = app.router
     r.add_get("/", home)
     r.add_get("/products", products)

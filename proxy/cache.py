@@ -67,6 +67,7 @@ class ResponseCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
+        self.follower_fetches = 0  # upstream requests a follower's miss caused (the mirror wanted what the leader never loaded)
         self._inflight: dict[str, asyncio.Future] = {}
 
     def __len__(self) -> int:
@@ -112,6 +113,7 @@ class ResponseCache:
         return self._inflight.get(key)
 
     def begin(self, key: str) -> asyncio.Future:
+        self.follower_fetches += 1
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         return fut

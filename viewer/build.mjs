@@ -46,6 +46,8 @@ export const SYNC_BUNDLES = [
   { entry: here("recorder/index.js"), outfile: here("static/build/recorder.js") },
   { entry: here("mirror/session.js"), outfile: here("static/build/session.js") },
   { entry: here("mirror/panel.js"), outfile: here("static/build/panel.js") },
+  // The demo shop's React page with controlled inputs (/controlled), for the control tests.
+  { entry: here("../demosite/controlled/app.js"), outfile: here("../demosite/controlled/build/app.js") },
 ];
 
 async function main() {

@@ -77,7 +77,8 @@ function newReplayer() {
     showWarning: false,
     triggerFocus: false,
     pauseAnimation: false,
-    insertStyleRules: ["html, body { cursor: default !important; }"],
+    // The leader's viewport width includes its scrollbar; reserve the same gutter so lines wrap alike.
+    insertStyleRules: ["html, body { cursor: default !important; }", "html { scrollbar-gutter: stable; }"],
   });
   replayer.startLive(Date.now());
   replayer.on("resize", (d) => {

@@ -32,7 +32,7 @@ function start() {
     recordAfter: "DOMContentLoaded",
     inlineStylesheet: true,
     collectFonts: false,
-    sampling: { mousemove: 50, scroll: 50, input: "last" },
+    sampling: { mousemove: 50, scroll: 50 }, // every keystroke shows live; pointer and scroll at most 20 per second
   };
   const top = window.parent === window;
   if (!top) {
