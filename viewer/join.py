@@ -74,11 +74,14 @@ def _what_agent_sees(session: Session, role: str, host: str, masked: int) -> str
     else:
         seen = ("<li>You will see the agent's page and their pointer. The agent sees your pointer and drawings.</li>"
                 "<li>You can be given control to click and type on the agent's page.</li>")
-    extra = f", and {masked} kind{'s' if masked != 1 else ''} of field this site's administrator marked private" if masked else ""
+    kinds = ["passwords", "payment card details", "fields the site marks as private"]
+    if masked:
+        kinds.append(f"{masked} more kind{'s' if masked != 1 else ''} of field set by this server's administrator")
+    listed = ", ".join(kinds[:-1]) + " and " + kinds[-1]
     return (
         f"<ul>{seen}</ul>"
         "<h2>Never shown to the agent</h2>"
-        f"<p>Passwords, payment card fields{extra} are masked: their values never leave your browser.</p>"
+        f"<p>{listed[0].upper() + listed[1:]} are masked: what you type there never leaves your browser.</p>"
         "<p class=muted>Nothing is recorded. You can leave at any time by closing the tab.</p>"
     )
 
@@ -104,7 +107,8 @@ async def consent_get(request: web.Request) -> web.Response:
         '<label for=name>Your name (optional, shown to the agent)</label><input id=name name=name maxlength=60 autocomplete=given-name>'
         '<div class=row><button type=submit>Join the session</button><a class="button secondary" href="/">Not now</a></div></form>'
     )
-    return page("Join the session", body, headers={"Referrer-Policy": "no-referrer"})
+    # Referrer-Policy stays same-origin: with no-referrer, Chromium sends "Origin: null" on the form POST.
+    return page("Join the session", body)
 
 
 async def consent_post(request: web.Request) -> web.Response:

@@ -17,7 +17,7 @@ _STYLE = """
 main{max-width:40rem;margin:8vh auto;padding:0 1.25rem}
 .card{background:var(--card);border-radius:14px;padding:2rem;box-shadow:0 2px 12px rgba(0,0,0,.08)}
 h1{font-size:1.5rem;margin:0 0 .75rem}p{margin:.5rem 0}.muted{color:var(--muted);font-size:.9rem}
-.brand{font-weight:700;letter-spacing:.02em;color:var(--accent);margin-bottom:1.25rem;display:block;text-decoration:none}
+.brand{font-weight:700;letter-spacing:.02em;color:var(--accent);margin-bottom:1.25rem;display:inline-block;text-decoration:none}
 .code{font-family:ui-monospace,monospace;font-size:.85rem;color:var(--muted)}
 .status{display:inline-block;font-weight:600;color:var(--bad);margin-bottom:.5rem}
 button,.button{font:inherit;background:var(--accent);color:#fff;border:0;border-radius:8px;padding:.6rem 1.1rem;cursor:pointer;text-decoration:none;display:inline-block}
@@ -42,7 +42,7 @@ button.danger{background:var(--bad)}
 .secret{font-family:ui-monospace,monospace;font-size:.95rem;word-break:break-all;background:var(--bg);padding:.5rem .7rem;border-radius:8px;display:block}
 .pin{font-family:ui-monospace,monospace;font-size:2rem;letter-spacing:.3em;font-weight:700}
 section{margin-top:1.5rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
-.table{width:100%;overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.92rem}
+.table{width:100%;overflow-x:auto;position:relative}table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid rgba(128,128,128,.25);vertical-align:top}
 td form{display:inline}td button{padding:.3rem .7rem;font-size:.85rem}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}

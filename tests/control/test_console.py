@@ -39,7 +39,7 @@ async def test_agent_session_lifecycle(make_tandem, upstream, console):
     # the customer: consent page names the agent, then joins as follower
     r = await t.client.get(invite)
     page = await r.text()
-    assert "Ann invites you" in page and "Passwords, payment card fields" in page
+    assert "Ann invites you" in page and "Passwords, payment card details" in page
     token = invite.split("t=")[1]
     r = await t.client.post(f"{t.url}/s/{sid}/join", data={"t": token, "name": "Carla"}, headers={"Origin": t.url}, allow_redirects=False)
     assert r.status == 303
