@@ -38,12 +38,14 @@ async def test_demo_site_through_tandem_through_a_corporate_proxy(make_tandem, d
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
         log = RequestLog(context)
         page = await context.new_page()
+        images = []  # (status, url) of every image response: delivered through both proxies
+        page.on("response", lambda r: images.append((r.status, r.url)) if r.request.resource_type == "image" else None)
         await page.goto(s.leader_url)
         assert page.url == shop + "/"
         await expect(page.locator("#js-status")).to_have_text("JavaScript on")
         assert await page.evaluate("getComputedStyle(document.body).getPropertyValue('--brand').trim()") == "#4f46e5"
-        # every image arrives (through two proxies they may land after the load event's scripts ran)
-        await page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        await page.wait_for_load_state("load")
+        assert len(images) >= 5 and all(status == 200 for status, _ in images), images
         await page.screenshot(path=str(tmp_path / "home-through-proxy.png"), full_page=True)
 
         await page.click("nav >> text=Products")
