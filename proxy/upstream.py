@@ -28,7 +28,6 @@ from .guard import AddressBlocked, GuardedResolver
 POOL_LIMIT = 200  # open upstream connections in all; past it requests queue
 POOL_LIMIT_PER_HOST = 32  # per upstream host, roughly what six browser tabs would open
 DNS_CACHE_TTL = 60  # seconds; the guard checks every fresh resolution
-PROXY_POOL_LIMIT_PER_HOST = 0  # through a proxy every connection has one host (the proxy): no per-host cap
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext | bool:
@@ -104,7 +103,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         if proxy.scheme == "http":
             forward[proxy] = _session(settings, aiohttp.TCPConnector(
                 resolver=ProxyOnlyResolver(proxy.host), ssl=tls, limit=POOL_LIMIT,
-                limit_per_host=PROXY_POOL_LIMIT_PER_HOST, ttl_dns_cache=DNS_CACHE_TTL, enable_cleanup_closed=True,
+                limit_per_host=POOL_LIMIT_PER_HOST, ttl_dns_cache=DNS_CACHE_TTL, enable_cleanup_closed=True,
             ), headers={"Proxy-Authorization": proxy.basic_auth} if proxy.has_credentials else None)
         tunnel[proxy] = _session(settings, _tunnel_connector(proxy, tls))
     app[appkeys.UPSTREAM] = direct
