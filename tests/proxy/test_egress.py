@@ -17,7 +17,7 @@ import trustme
 from aiohttp import web
 
 from proxy.egress import config_from_flag
-from tests.harness import free_socket, serve_app
+from tests.harness import free_socket
 from tests.proxy.mitm_proxy import MitmProxy, needs_mitmdump
 from tests.proxy.test_forwarding import NAV, SUB, site
 
