@@ -31,7 +31,7 @@ from .ratelimit import Limits
 from .retention import retention_ctx
 from .tasks import tasks_ctx
 from .settings import Settings
-from .store import Store
+from .store import Store, StoredMasking
 
 log = logging.getLogger("tandem")
 
@@ -109,6 +109,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     admin_view.setup(app)
     join_view.setup(app)
     snippet_view.setup(app)
+    app[appkeys.MASKING] = StoredMasking(store)  # admin masking settings, read by the session layer
     viewer_routes.setup(app)
     session_view.setup(app)  # co-browsing: rooms, session socket, session page, recorder
     return app

@@ -40,8 +40,7 @@ DEFAULT_RETENTION_DAYS = 30  # the design's default for metadata
 MAX_RETENTION_DAYS = 3650  # ten years: past that an admin meant something else
 MIN_RETENTION_DAYS = 1  # a purge must never race the sessions it is purging
 PIN_DIGITS = 6
-MAX_SELECTORS = 100  # masking selectors per pattern; each is checked on every DOM change by the recorder
-MAX_SELECTOR_LENGTH = 500
+MAX_SELECTORS = 100  # masking selectors of each kind per pattern; each is checked on every DOM change by the recorder
 AUDIT_PAGE = 200  # audit rows per page in the API and the admin page
 
 # argon2id with OWASP's baseline (m=19 MiB, t=2, p=1): memory-hard against GPU guessing, ~50 ms per
@@ -157,6 +156,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_by_time ON audit (at);
     CREATE INDEX audit_by_session ON audit (session_id);
+    """,
+    """
+    ALTER TABLE masking ADD COLUMN blocks TEXT NOT NULL DEFAULT '[]';
     """,
 ]
 
@@ -654,33 +656,52 @@ class Store:
         return cur.rowcount > 0
 
     # -- masking -----------------------------------------------------------------
-    def masking(self) -> dict[str, list[str]]:
-        return {p: json.loads(s) for p, s in self.db.execute("SELECT pattern, selectors FROM masking ORDER BY pattern")}
+    def masking(self) -> dict[str, dict[str, list[str]]]:
+        """``{pattern: {"mask": [...], "block": [...]}}``."""
+        return {p: {"mask": json.loads(m), "block": json.loads(b)}
+                for p, m, b in self.db.execute("SELECT pattern, selectors, blocks FROM masking ORDER BY pattern")}
 
-    def set_masking(self, pattern: str, selectors: Iterable[str]) -> list[str]:
-        """Store the selectors for a host pattern (an empty list removes the pattern)."""
+    def set_masking(self, pattern: str, mask: Iterable[str], block: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+        """Store the selectors for a host pattern: ``mask`` (values shown as ``*``) and ``block`` (element
+        replaced by a placeholder). Both empty removes the pattern. Selector rules are the recorder's."""
         from proxy.allowlist import normalize_pattern
+        from sync.masking import MaskingError, check_selector
 
         pattern = normalize_pattern(pattern)
-        clean = []
-        for s in selectors:
-            s = s.strip()
-            if not s:
-                continue
-            if len(s) > MAX_SELECTOR_LENGTH or any(c in s for c in "{}<") or "\n" in s:
-                raise StoreError(f"not a CSS selector: {s[:60]!r}")
-            if s not in clean:
-                clean.append(s)
-        if len(clean) > MAX_SELECTORS:
-            raise StoreError(f"at most {MAX_SELECTORS} selectors per pattern")
+
+        def clean(items: Iterable[str]) -> list[str]:
+            out: list[str] = []
+            for item in items:
+                if not item.strip():
+                    continue
+                try:
+                    sel = check_selector(item)
+                except MaskingError as exc:
+                    raise StoreError(str(exc)) from exc
+                if sel not in out:
+                    out.append(sel)
+            if len(out) > MAX_SELECTORS:
+                raise StoreError(f"at most {MAX_SELECTORS} selectors of each kind per pattern")
+            return out
+
+        masks, blocks = clean(mask), clean(block)
         with self.db:
-            if clean:
-                self.db.execute("INSERT INTO masking (pattern, selectors, updated_at) VALUES (?, ?, ?) "
-                                "ON CONFLICT(pattern) DO UPDATE SET selectors=excluded.selectors, updated_at=excluded.updated_at",
-                                (pattern, json.dumps(clean), time.time()))
+            if masks or blocks:
+                self.db.execute("INSERT INTO masking (pattern, selectors, blocks, updated_at) VALUES (?, ?, ?, ?) "
+                                "ON CONFLICT(pattern) DO UPDATE SET selectors=excluded.selectors, blocks=excluded.blocks, "
+                                "updated_at=excluded.updated_at", (pattern, json.dumps(masks), json.dumps(blocks), time.time()))
             else:
                 self.db.execute("DELETE FROM masking WHERE pattern=?", (pattern,))
-        return clean
+        return masks, blocks
+
+    def _selectors(self, host: str, column: str) -> list[str]:
+        from proxy.allowlist import matches
+
+        out: list[str] = []
+        for pattern, selectors in self.db.execute(f"SELECT pattern, {column} FROM masking"):
+            if matches(pattern, host):
+                out.extend(s for s in json.loads(selectors) if s not in out)
+        return out
 
     def mask_selectors(self, host: str) -> list[str]:
         """Admin-configured masking selectors for a page on ``host`` (every matching pattern, exact and wildcard).
@@ -688,13 +709,11 @@ class Store:
         The recorder masks these on top of the built-in rules (passwords, ``autocomplete=cc-*``,
         ``[data-tandem-mask]``), which need no configuration.
         """
-        from proxy.allowlist import matches
+        return self._selectors(host, "selectors")
 
-        out: list[str] = []
-        for pattern, selectors in self.db.execute("SELECT pattern, selectors FROM masking"):
-            if matches(pattern, host):
-                out.extend(s for s in json.loads(selectors) if s not in out)
-        return out
+    def block_selectors(self, host: str) -> list[str]:
+        """Admin-configured selectors whose elements are replaced by an empty placeholder on ``host``."""
+        return self._selectors(host, "blocks")
 
     # -- visitors (embeddable snippet) ---------------------------------------------
     def add_visitor(self, visitor_id: str, secret: str, origin: str) -> None:
@@ -770,3 +789,36 @@ def check_password_rules(password: str) -> None:
 
 def _statements(sql: str) -> list[str]:
     return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+class StoredMasking:
+    """``appkeys.MASKING`` backed by the store: what the recorder is told to mask on each page.
+
+    Same interface as :class:`sync.masking.MaskingPolicy` (the in-memory default), so the
+    session layer reads admin settings without knowing where they live.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def set(self, pattern: str, *, mask=(), block=()):
+        from sync.masking import DomainRules, MaskingError, normalize_pattern
+
+        try:
+            masks, blocks = self.store.set_masking(pattern, mask, block)
+        except StoreError as exc:
+            raise MaskingError(str(exc)) from exc
+        return DomainRules(normalize_pattern(pattern), tuple(masks), tuple(blocks))
+
+    def remove(self, pattern: str) -> bool:
+        had = pattern.strip().lower() in self.store.masking()
+        self.store.set_masking(pattern, (), ())
+        return had
+
+    def all(self):
+        from sync.masking import DomainRules
+
+        return [DomainRules(p, tuple(r["mask"]), tuple(r["block"])) for p, r in self.store.masking().items()]
+
+    def rules_for(self, host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return tuple(self.store.mask_selectors(host)), tuple(self.store.block_selectors(host))

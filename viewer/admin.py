@@ -234,17 +234,21 @@ async def allowlist_remove(request: web.Request) -> web.Response:
 async def masking_page(request: web.Request) -> web.Response:
     s = _admin(request)
     masking = request.app[appkeys.STORE].masking()
-    rows = [[f"<code>{escape(p)}</code>", "<br>".join(f"<code>{escape(x)}</code>" for x in sel)] for p, sel in masking.items()]
+    rows = [[f"<code>{escape(p)}</code>", "<br>".join(f"<code>{escape(x)}</code>" for x in r["mask"]) or "—",
+             "<br>".join(f"<code>{escape(x)}</code>" for x in r["block"]) or "—"] for p, r in masking.items()]
     body = (
         "<p>Passwords, payment card fields (<code>autocomplete=cc-*</code>) and elements marked "
         "<code>data-tandem-mask</code> are always masked. Add CSS selectors for other private fields per site.</p>"
-        + _table("Masking selectors", ["Pattern", "Selectors"], rows, "No extra selectors.")
+        + _table("Masking selectors", ["Pattern", "Masked (shown as *)", "Hidden (placeholder)"], rows, "No extra selectors.")
         + "<h2>Set selectors for a site</h2>"
         f'<form method=post action="/admin/masking">{s.hidden()}'
         '<label for=mpattern>Host or pattern</label><input id=mpattern name=pattern required placeholder="*.bank.example">'
         '<label for=selectors>Selectors, one per line</label><textarea id=selectors name=selectors rows=4 aria-describedby=sel-hint '
         'placeholder="#ssn&#10;.account-number"></textarea>'
-        '<p id=sel-hint class=hint>Replaces the list for that pattern; leave empty to remove it.</p>'
+        '<p id=sel-hint class=hint>Their values are shown as *. Replaces the list for that pattern.</p>'
+        '<label for=blocks>Hide entirely, one per line (optional)</label><textarea id=blocks name=block rows=3 aria-describedby=block-hint '
+        'placeholder=".statement-table"></textarea>'
+        '<p id=block-hint class=hint>The element is replaced by an empty box of the same size. Leave both empty to remove the pattern.</p>'
         '<div class=row><button type=submit>Save</button></div></form>'
     )
     return _render(request, s, "/admin/masking", "Masking", body)
@@ -254,11 +258,11 @@ async def masking_set(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     pattern = form.get("pattern", "")
     try:
-        sel = request.app[appkeys.STORE].set_masking(pattern, form.get("selectors", "").splitlines())
+        sel, block = request.app[appkeys.STORE].set_masking(pattern, form.get("selectors", "").splitlines(), form.get("block", "").splitlines())
     except (PatternError, StoreError) as exc:
         raise _back("/admin/masking", error=str(exc))
-    events.emit(request.app, "masking.set", None, actor=s.agent.username, detail={"pattern": pattern, "selectors": sel})
-    raise _back("/admin/masking", ok=f"Saved {len(sel)} selector(s) for {pattern}.")
+    events.emit(request.app, "masking.set", None, actor=s.agent.username, detail={"pattern": pattern, "selectors": sel, "block": block})
+    raise _back("/admin/masking", ok=f"Saved {len(sel) + len(block)} selector(s) for {pattern}.")
 
 
 # -- retention ---------------------------------------------------------------------------------------------
@@ -287,6 +291,15 @@ async def settings_set(request: web.Request) -> web.Response:
     raise _back("/admin/settings", ok=f"Metadata is now kept for {raw} days.")
 
 
+def _detail(detail: dict) -> str:
+    def show(v):
+        if v is None or v == [] or v == "":
+            return "—"
+        return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    return "; ".join(f"{k}: {show(v)}" for k, v in detail.items())[:300]
+
+
 # -- audit ---------------------------------------------------------------------------------------------------
 async def audit_page(request: web.Request) -> web.Response:
     s = _admin(request)
@@ -294,7 +307,7 @@ async def audit_page(request: web.Request) -> web.Response:
     before = request.query.get("before")
     rows_ = request.app[appkeys.STORE].audit_events(kind=kind, before_id=int(before) if before and before.isdigit() else None)
     rows = [[_time(e.at), f"<code>{escape(e.kind)}</code>", escape(e.session_id or ""), escape(e.actor),
-             escape(", ".join(f"{k}={v}" for k, v in e.detail.items()))[:300]] for e in rows_]
+             escape(_detail(e.detail))] for e in rows_]
     more = (f'<p><a href="/admin/audit?before={rows_[-1].id}{"&kind=" + quote(kind) if kind else ""}">Older events</a></p>'
             if len(rows_) >= 200 else "")
     body = (

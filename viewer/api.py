@@ -106,7 +106,8 @@ class AllowCreate(Strict):
 
 
 class MaskingSet(Strict):
-    selectors: list[str] = Field(max_length=100, description="CSS selectors whose fields are masked on hosts matching the pattern.")
+    selectors: list[str] = Field(max_length=100, description="CSS selectors whose values are masked (shown as *) on hosts matching the pattern.")
+    block: list[str] = Field(default_factory=list, max_length=100, description="CSS selectors whose elements are replaced by an empty placeholder.")
 
 
 class AgentCreate(Strict):
@@ -367,11 +368,11 @@ async def masking_set(request: web.Request, caller: Caller) -> web.Response:
     body = parse(MaskingSet, await json_body(request))
     pattern = request.match_info["pattern"]
     try:
-        selectors = request.app[appkeys.STORE].set_masking(pattern, body.selectors)
+        selectors, block = request.app[appkeys.STORE].set_masking(pattern, body.selectors, body.block)
     except (PatternError, StoreError) as exc:
         raise ApiError(422, "invalid_body", str(exc)) from exc
-    events.emit(request.app, "masking.set", None, actor=caller.actor, detail={"pattern": pattern, "selectors": selectors})
-    return ok({"pattern": pattern, "selectors": selectors})
+    events.emit(request.app, "masking.set", None, actor=caller.actor, detail={"pattern": pattern, "selectors": selectors, "block": block})
+    return ok({"pattern": pattern, "selectors": selectors, "block": block})
 
 
 # -- agents, keys, settings, audit -------------------------------------------------------------
@@ -497,7 +498,7 @@ ROUTES = [
     Route("POST", "/allowlist", allow_add, "Add or update an entry", AllowCreate, 201),
     Route("DELETE", "/allowlist/{pattern}", allow_delete, "Remove an entry", None, 204),
     Route("GET", "/masking", masking_list, "Masking selectors per host pattern"),
-    Route("PUT", "/masking/{pattern}", masking_set, "Set the masking selectors for a host pattern (empty list removes it)", MaskingSet),
+    Route("PUT", "/masking/{pattern}", masking_set, "Set the masking and block selectors for a host pattern (both empty removes it)", MaskingSet),
     Route("GET", "/agents", agents_list, "Console agents"),
     Route("POST", "/agents", agents_create, "Create an agent", AgentCreate, 201),
     Route("GET", "/agents/{agent_id}", agents_get, "One agent"),

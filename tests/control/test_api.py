@@ -158,10 +158,13 @@ async def test_allowlist_redirect_sends_navigations_elsewhere(make_tandem, upstr
 async def test_masking_selectors_round_trip(make_tandem):
     t = await make_tandem()
     status, got = await call(t, "PUT", "/masking/*.bank.example", json={"selectors": ["#ssn", " .acct "]})
-    assert status == 200 and got["selectors"] == ["#ssn", ".acct"]
+    assert status == 200 and got["selectors"] == ["#ssn", ".acct"] and got["block"] == []
     assert t.app[appkeys.STORE].mask_selectors("www.bank.example") == ["#ssn", ".acct"]
+    status, got = await call(t, "PUT", "/masking/*.bank.example", json={"selectors": ["#ssn"], "block": [".statement"]})
     status, got = await call(t, "GET", "/masking")
-    assert got["masking"] == {"*.bank.example": ["#ssn", ".acct"]}
+    assert got["masking"] == {"*.bank.example": {"mask": ["#ssn"], "block": [".statement"]}}
+    # the session layer reads them through appkeys.MASKING
+    assert t.app[appkeys.MASKING].rules_for("www.bank.example") == (("#ssn",), (".statement",))
     status, err = await call(t, "PUT", "/masking/bank.example", json={"selectors": ["a{}"]})
     assert status == 422
 

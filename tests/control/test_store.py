@@ -164,8 +164,10 @@ def test_mask_selectors_by_host(tmp_path):
     assert sorted(s.mask_selectors("www.bank.example")) == sorted(["#ssn", ".acct", "input[name=iban]"])
     assert s.mask_selectors("bank.example") == []
     assert s.mask_selectors("other.example") == []
+    s.set_masking("*.bank.example", [], [".statement"])
+    assert s.mask_selectors("login.bank.example") == [] and s.block_selectors("login.bank.example") == [".statement"]
     s.set_masking("*.bank.example", [])
-    assert s.mask_selectors("login.bank.example") == []
-    for bad in (["a{color:red}"], ["<script>"], ["x" * 600]):
+    assert s.masking() == {"www.bank.example": {"mask": ["input[name=iban]"], "block": []}}
+    for bad in (["a{color:red}"], ["<script>"], ["x" * 600], ["a, b"]):
         with pytest.raises(StoreError):
             s.set_masking("bank.example", bad)
