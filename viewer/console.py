@@ -294,7 +294,7 @@ async def session_detail(request: web.Request) -> web.Response:
                 '<div class=row><a class=button href="/console">Back to sessions</a></div>')
         return page("Session ended", body, nav_html=s.nav(""), wide=True)
     flash = request.query.get("pin", "")
-    pin_line = (f'<p>PIN <span class=pin id=pin>{escape(flash)}</span></p>' if flash.isdigit() else "")
+    pin_line = (f'<p><span class=pin id=pin>{escape(flash)}</span></p>' if flash.isdigit() else "")
     pin_exp = store.has_pin(session.sid)
     pin_block = (
         pin_line + (f"<p class=hint>Valid until {_time(pin_exp)}. The customer types it at "
@@ -316,10 +316,11 @@ async def session_detail(request: web.Request) -> web.Response:
         f'<input id=invite readonly value="{escape(invite)}" aria-describedby=invite-hint>'
         '<p id=invite-hint class=hint>Send this link by chat or email. The customer sees who invites them and what you will see, then joins.</p>'
         '<div class=row><button type=button class=secondary data-copy=invite>Copy invite link</button><span role=status class=hint data-copy-status></span></div>'
-        f'<h2>PIN</h2>{pin_block}'
-        f'<form method=post action="/console/sessions/{session.sid}/pin" class=row>{s.hidden()}<button type=submit class=secondary>Make a new PIN</button></form>'
-        f'<form method=post action="/console/sessions/{session.sid}/revoke" class=row>{s.hidden()}'
-        '<button type=submit class=secondary>Withdraw invite links and PIN</button></form></section>'
+        f'<h2 id=pin-h>PIN</h2>{pin_block}'
+        '<div class=row>'
+        f'<form method=post action="/console/sessions/{session.sid}/pin">{s.hidden()}<button type=submit class=secondary>Make a new PIN</button></form>'
+        f'<form method=post action="/console/sessions/{session.sid}/revoke">{s.hidden()}'
+        '<button type=submit class=secondary>Withdraw invite links and PIN</button></form></div></section>'
         f'<section aria-labelledby=p-h><h2 id=p-h>Participants</h2>{people_html}</section>'
         '<section aria-labelledby=act-h><h2 id=act-h>Session</h2><div class=row>'
         f'<form method=post action="/console/sessions/{session.sid}/open">{s.hidden()}<input type=hidden name=role value={role}>'
