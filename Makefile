@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: demo test install build bench clean e2e-deps mitm
+.PHONY: demo test install build bench clean e2e-deps mitm bench-deps bench-rewriters
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,5 +51,21 @@ test: install e2e-deps mitm
 bench: install
 	$(BIN)/python -m bench
 
+# pywb is the baseline of the rewriter benchmark. Its pins (brotlipy, which installs a module named
+# brotli over ours; redis==2.10.6; werkzeug; gevent) clash with ours: it gets its own virtualenv.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+PYWB_SPEC := pywb==2.10.0
+
+$(BENCH_STAMP):
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q '$(PYWB_SPEC)'
+	touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+
+bench-rewriters: install bench-deps
+	$(BIN)/python -m bench.rewriters
+
 clean:
-	rm -rf $(VENV) $(MITM_VENV) node_modules viewer/static/build *.egg-info
+	rm -rf $(VENV) $(MITM_VENV) $(BENCH_VENV) node_modules viewer/static/build *.egg-info

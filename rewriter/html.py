@@ -125,6 +125,11 @@ _JS_MIME = frozenset(
     "text/x-ecmascript text/x-javascript".split()
 )
 _PERCENT_RE = re.compile("%([0-7][0-9a-fA-F])")
+# A URL value that can only be relative (no scheme before the first / ? #, not //, no character
+# reference or tab/newline that could hide one): the mapper would return it unchanged.
+_RELATIVE_URL_RE = re.compile(
+    "[\\x00-\\x20]*(?:/(?![/\\\\\\t\\n\\r&])|[#?.]|[A-Za-z0-9_~%+-][^:/?#&\\t\\n\\r]*(?:[/?#]|$)|$)"
+)
 _INJECT_SCRIPT_RE = re.compile("<script(?=[\\t\\n\\f\\r />])(?![^>]*\\bxmlns=)")
 # tag -> merged table, so each tag costs one lookup
 _TABLE_FOR: dict[str, dict[str, str]] = {
@@ -348,7 +353,7 @@ def _splice(raw: str, value: str, pos: list[int] | None, edits: list[Edit], quot
         return None
     if not quote and (needs_quotes or not new_raw or new_raw[0] in "\"'"):
         needs_quotes = True
-    elif decode_attr_value(new_raw)[0] != new_val:  # an insertion formed a reference
+    elif "&" in new_raw and decode_attr_value(new_raw)[0] != new_val:  # an insertion formed a reference
         needs_quotes = True
     if needs_quotes:  # give up on keeping bytes: escape the whole new value
         q = quote or '"'
@@ -1286,6 +1291,9 @@ class HtmlRewriter:
 
     def _rewrite_value(self, am: re.Match[str], kind: str, tag: str, attr: str) -> Edit | None:
         if kind == URL:
+            v = am.group(2)
+            if _RELATIVE_URL_RE.match(v, 1 if v[0] in "\"'" else 0):  # fast path: nothing to map
+                return None
             edit_fn = self._url_edits
         elif kind == SRCSET:
             edit_fn = self._srcset_edits

@@ -1,0 +1,211 @@
+"""Rewriter throughput: Tandem's HTML, CSS and JS rewriters against pywb's on the same corpus, same run.
+
+``python -m bench.rewriters`` (or ``make bench-rewriters``) times, over ``../shared/corpus/``:
+
+* html: the 146 pages, each streamed in 64 KiB chunks through :class:`HtmlRewriter` configured as
+  the proxy does (runtime injection, ``style`` and ``<style>`` through the CSS rewriter, inline
+  scripts, handlers and ``javascript:`` URLs through the JS rewriter, import maps);
+* css: the 16 stylesheets through ``rewrite_css_bytes``;
+* js: the 25 scripts through ``rewrite_js_bytes`` (most are skipped by the exact pre-check: no
+  specifier there can change), and ``js-parse``: the same scripts with an absolute ``import()`` and
+  ``sourceMappingURL`` added at the end, so every one is parsed by tree-sitter and rewritten.
+
+pywb (2.10, from PyPI) runs in its own virtualenv ``.venv-bench`` (``make bench-deps``: its pins --
+``brotlipy``, which shadows our ``brotli`` module, ``redis==2.10.6``, ``werkzeug``, ``gevent`` -- clash
+with ours), in a child process that runs this same file with ``--pywb-side``. It is configured as its
+``DefaultRewriter`` builds it for archival replay: ``HTMLRewriter`` with ``JSWombatProxyRewriter`` for
+inline scripts and ``CSSRewriter``, ``CSSRewriter`` for stylesheets, ``JSWombatProxyRewriter`` for
+scripts (also shown: ``JSLocationOnlyRewriter``, its lighter mode). Its timing includes decoding and
+encoding the text, as its stream rewriter does.
+
+Rounds alternate (ours, then pywb in the child) and the median of each figure is reported with the
+ratio. "URLs" counts the URLs each side's URL rewriter was asked to map. Skips, with a message, when
+the corpus or the bench virtualenv is missing. This file must run under pywb's venv too: nothing from
+Tandem is imported at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CORPUS = REPO / ".." / "shared" / "corpus"
+BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
+ROUNDS = 3  # rounds per side; the median is reported
+CHUNK = 64 * 1024  # the proxy streams HTML in chunks of about this size
+CHILD_TIMEOUT = 900  # seconds one pywb round may take before the bench gives up on it
+TARGETS = {"html": 3.0, "css": 1.0, "js": 1.0}  # the issue's floors, as ratios to pywb
+PROBE_TAIL = b'\n;import("https://cdn.example.com/late.js");\n//# sourceMappingURL=https://cdn.example.com/x.map\n'
+INJECT = '<script src="/__tandem/runtime.js?v=bench"></script>'
+
+
+def corpus() -> dict[str, list[bytes]]:
+    return {
+        "html": [p.read_bytes() for p in sorted((CORPUS / "pages").glob("*.html"))],
+        "css": [p.read_bytes() for p in sorted((CORPUS / "css").rglob("*.css"))],
+        "js": [p.read_bytes() for p in sorted((CORPUS / "js").rglob("*.js"))],
+    }
+
+
+# --- Tandem ---------------------------------------------------------------------------------------
+
+
+def ours_round(files: dict[str, list[bytes]]) -> dict[str, dict]:
+    from rewriter.css import rewrite_css, rewrite_css_bytes
+    from rewriter.html import HtmlRewriter
+    from rewriter.js import js_rewriter, rewrite_js_bytes
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    base = ProxyBase("http", "tandem.localhost:8080")
+
+    def mapper() -> UrlRewriter:
+        return UrlRewriter(base, "abcdefgh2345", page_url="https://example.com/")
+
+    out: dict[str, dict] = {}
+
+    def html(data: bytes, urls: UrlRewriter) -> None:
+        rw = HtmlRewriter(urls, inject=INJECT, css=lambda t: rewrite_css(t, urls), js=js_rewriter(urls))
+        for i in range(0, len(data), CHUNK):
+            rw.feed(data[i: i + CHUNK])
+        rw.close()
+
+    jobs = {
+        "html": (files["html"], html),
+        "css": (files["css"], lambda d, u: rewrite_css_bytes(d, u)),
+        "js": (files["js"], lambda d, u: rewrite_js_bytes(d, u)),
+        "js-parse": ([d + PROBE_TAIL for d in files["js"]], lambda d, u: rewrite_js_bytes(d, u)),
+    }
+    for kind, (items, fn) in jobs.items():
+        urls_count = 0
+        t0 = time.perf_counter()
+        for data in items:
+            urls = mapper()
+            fn(data, urls)
+            urls_count += urls.rewritten
+        out[kind] = {"seconds": time.perf_counter() - t0, "bytes": sum(map(len, items)), "urls": urls_count}
+    return out
+
+
+# --- pywb (runs in .venv-bench) ------------------------------------------------------------------------
+
+
+def pywb_round(files: dict[str, list[bytes]]) -> dict[str, dict]:
+    from pywb.rewrite.html_rewriter import HTMLRewriter
+    from pywb.rewrite.regex_rewriters import CSSRewriter, JSLocationOnlyRewriter, JSWombatProxyRewriter
+    from pywb.rewrite.url_rewriter import UrlRewriter
+
+    calls = [0]
+
+    class Counting(UrlRewriter):
+        def rewrite(self, url, mod=None, force_abs=False):  # noqa: D102 - pywb's signature
+            calls[0] += 1
+            return super().rewrite(url, mod, force_abs)
+
+    def mapper():
+        return Counting("20240101000000/https://example.com/", "http://localhost:8080/live/")
+
+    def html(data: bytes, urls) -> None:
+        rw = HTMLRewriter(urls, head_insert=INJECT, js_rewriter=JSWombatProxyRewriter(urls),
+                          css_rewriter=CSSRewriter(urls), charset="utf-8")
+        parts = [rw.rewrite(data[i: i + CHUNK].decode("latin-1")) for i in range(0, len(data), CHUNK)]
+        parts.append(rw.close())
+        "".join(parts).encode("latin-1", "replace")
+
+    def text(cls):
+        return lambda data, urls: cls(urls).rewrite_complete(data.decode("latin-1")).encode("latin-1", "replace")
+
+    jobs = {
+        "html": (files["html"], html),
+        "css": (files["css"], text(CSSRewriter)),
+        "js": (files["js"], text(JSWombatProxyRewriter)),
+        "js-parse": ([d + PROBE_TAIL for d in files["js"]], text(JSWombatProxyRewriter)),
+        "js-location-only": (files["js"], text(JSLocationOnlyRewriter)),
+    }
+    out = {}
+    for kind, (items, fn) in jobs.items():
+        calls[0] = 0
+        t0 = time.perf_counter()
+        for data in items:
+            fn(data, mapper())
+        out[kind] = {"seconds": time.perf_counter() - t0, "bytes": sum(map(len, items)), "urls": calls[0]}
+    return out
+
+
+# --- driver --------------------------------------------------------------------------------------------
+
+
+def _pywb_child() -> dict[str, dict] | str:
+    r = subprocess.run([str(BENCH_PYTHON), str(pathlib.Path(__file__).resolve()), "--pywb-side"],
+                       capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=REPO)
+    if r.returncode != 0:
+        return (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _median(rounds: list[dict], kind: str) -> dict | None:
+    rows = [r[kind] for r in rounds if kind in r]
+    if not rows:
+        return None
+    return {"mbps": statistics.median(row["bytes"] / 1e6 / row["seconds"] for row in rows),
+            "bytes": rows[0]["bytes"], "urls": rows[0]["urls"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.rewriters", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds per side (median reported; default {ROUNDS})")
+    p.add_argument("--no-pywb", action="store_true", help="time Tandem's rewriters only")
+    p.add_argument("--json", action="store_true", help="print the medians as JSON after the table")
+    p.add_argument("--pywb-side", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if not (CORPUS / "pages").is_dir():
+        print(f"bench.rewriters: skipped: the corpus {CORPUS.resolve()} is absent (see shared/corpus/README.md)")
+        return 0
+    files = corpus()
+    if args.pywb_side:
+        print(json.dumps(pywb_round(files)))
+        return 0
+    sys.path.insert(0, str(REPO))
+    with_pywb = not args.no_pywb and BENCH_PYTHON.exists()
+    if not args.no_pywb and not with_pywb:
+        print(f"bench.rewriters: pywb's virtualenv {BENCH_PYTHON} is missing: run `make bench-deps`; timing Tandem only")
+    ours, theirs = [], []
+    for n in range(max(1, args.rounds)):
+        ours.append(ours_round(files))
+        if with_pywb:
+            got = _pywb_child()
+            if isinstance(got, str):
+                print(f"bench.rewriters: the pywb side failed ({got}); timing Tandem only")
+                with_pywb = False
+            else:
+                theirs.append(got)
+        print(f"  round {n + 1}/{args.rounds} done", file=sys.stderr)
+
+    print(f"Rewriter throughput on {CORPUS.resolve()} (median of {len(ours)} rounds; MB = 10^6 bytes)")
+    print(f"{'input':<18}{'MB':>7}{'Tandem MB/s':>13}{'pywb MB/s':>11}{'ratio':>8}{'URLs Tandem':>13}{'URLs pywb':>11}  target")
+    result = {}
+    for kind, pywb_kind in (("html", "html"), ("css", "css"), ("js", "js"), ("js-parse", "js-parse"),
+                            ("js", "js-location-only")):
+        mine = _median(ours, kind)
+        other = _median(theirs, pywb_kind) if theirs else None
+        label = kind if pywb_kind == kind else f"{kind} vs {pywb_kind.replace('js-', '')}"
+        ratio = mine["mbps"] / other["mbps"] if other else None
+        goal = TARGETS.get(kind) if pywb_kind == kind else None
+        verdict = "" if goal is None or ratio is None else (f">= {goal:g}x: met" if ratio >= goal else f">= {goal:g}x: NOT met")
+        print(f"{label:<18}{mine['bytes'] / 1e6:>7.2f}{mine['mbps']:>13.1f}"
+              f"{(other['mbps'] if other else float('nan')):>11.1f}{(ratio or float('nan')):>8.2f}"
+              f"{mine['urls']:>13}{(other['urls'] if other else 0):>11}  {verdict}")
+        result[label] = {"tandem": mine, "pywb": other, "ratio": ratio}
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
