@@ -63,12 +63,22 @@ async def panel(page):
         frame = next((f for f in page.frames if re.search(r"/s/[a-z2-7]+/panel", f.url)), None)
         if frame is not None:
             try:
-                await frame.wait_for_function("window.tandemPanel && window.tandemPanel.state", timeout=WAIT_MS)
+                await frame.wait_for_function("() => window.tandemPanel && window.tandemPanel.state", timeout=WAIT_MS)
                 return frame
             except Exception:  # the frame navigated away under us: look again
                 pass
         await asyncio.sleep(0.05)
     raise AssertionError("the session panel never appeared in the leader's page")
+
+
+async def panel_action(page, label: str):
+    """Click a button in the leader's panel, opening the panel first when it is folded."""
+    frame = await panel(page)
+    toggle = frame.locator("button.toggle")
+    if await toggle.get_attribute("aria-expanded") != "true":
+        await toggle.click()
+    await frame.click(f"button:has-text('{label}')")
+    return frame
 
 
 async def follower_page(browser, t, body, frames=None):
@@ -78,7 +88,7 @@ async def follower_page(browser, t, body, frames=None):
         watch_frames(page, frames)
     await page.goto(follower_link(t, body))
     assert page.url == f"{t.url}/s/{body['session_id']}"
-    await page.wait_for_function("window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
+    await page.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
     return ctx, page
 
 
@@ -224,8 +234,7 @@ async def test_control_request_grant_type_click_and_revoke(make_tandem, demo, tm
         assert not await lp.is_checked("#gift")
 
         await fp.click("text=Request control")
-        frame = await panel(lp)
-        await frame.click("button:has-text('Grant')")
+        await panel_action(lp, "Grant")
         await fp.wait_for_selector("text=You are in control", timeout=WAIT_MS)
 
         await click_in_mirror(fp, "#name")
@@ -253,12 +262,12 @@ async def test_control_request_grant_type_click_and_revoke(make_tandem, demo, tm
         await fp.screenshot(path=str(tmp_path / "follower-in-control.png"))
 
         # revoke: typing no longer reaches the page
-        await frame.click("button:has-text('Take back')")
+        await panel_action(lp, "Take back")
         await fp.wait_for_selector("text=Request control", timeout=WAIT_MS)
         await click_in_mirror(fp, "#name")
         await fp.keyboard.type("XYZ")
         await fp.evaluate("window.tandemMirror.conn.send({t: 'input', i: {kind: 'text', text: 'forged'}})")
-        await fp.wait_for_function("window.tandemMirror.errors.includes('no_control')", timeout=WAIT_MS)
+        await fp.wait_for_function("() => window.tandemMirror.errors.includes('no_control')", timeout=WAIT_MS)
         await asyncio.sleep(0.3)
         assert json.loads(await lp.text_content("#state"))["name"] == "Ada Lovelace"
 
@@ -292,10 +301,11 @@ async def test_masked_values_never_leave_the_leaders_browser(make_tandem, demo):
         assert await lp.input_value("#password") == SECRET + "!"
         # a follower without control: refused, and nothing reaches the page
         await fp.evaluate("window.tandemMirror.conn.send({t: 'input', i: {kind: 'text', text: 'intruder'}})")
-        await fp.wait_for_function("window.tandemMirror.errors.includes('no_control')", timeout=WAIT_MS)
+        await fp.wait_for_function("() => window.tandemMirror.errors.includes('no_control')", timeout=WAIT_MS)
         await asyncio.sleep(0.3)
         assert await lp.input_value("#password") == SECRET + "!"
     assert len(frames) > 10
+    assert any("Username" in (f if isinstance(f, str) else "") for f in frames)  # the DOM stream itself was captured
     for payload in frames:
         text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
         assert SECRET not in text and MASKED_USER not in text and "changed" not in text
@@ -327,13 +337,12 @@ async def test_hand_over_keeps_the_login_and_late_join_and_reconnect_are_consist
         await mirror(fp, VALUE, "4", "#quantity")
 
         # hand-over: the follower becomes the tab owner, still signed in; the old owner follows
-        frame = await panel(lp)
-        await frame.click("button:has-text('Make tab owner')")
+        await panel_action(lp, "Make tab owner")
         await fp.wait_for_url(re.compile(r"/products/3$"), timeout=WAIT_MS)
         await fp.goto(shop_url + "/account")
         assert "Signed in as demo" in await fp.text_content("#signed-in")
         await lp.wait_for_url(f"{t.url}/s/{body['session_id']}", timeout=WAIT_MS)
-        await lp.wait_for_function("window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
+        await lp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
         await mirror(lp, TEXT, "Signed in as demo", "#signed-in")
         await lp.screenshot(path=str(tmp_path / "old-leader-following.png"))
         # the new owner acts; the old one sees it

@@ -27,6 +27,7 @@ let parentOrigin = ancestor && ownOrigin(ancestor) ? ancestor : null;
 let state = null;
 let role = null;
 let open = false;
+let seenRequests = new Set();
 
 function fromParent(ev) {
   if (ev.source !== window.parent || !ownOrigin(ev.origin)) return false;
@@ -82,6 +83,10 @@ function act(label, msg, cls) {
 
 function render() {
   if (!state) return;
+  // A new request for control opens the panel: the tab owner must notice it.
+  const fresh = state.requests.filter((p) => !seenRequests.has(p));
+  seenRequests = new Set(state.requests);
+  if (fresh.length && !open) setOpen(true);
   const watching = state.participants.filter((p) => p.present && p.id !== cfg.pid).length;
   const controller = state.participants.find((p) => p.id === state.controller);
   const asking = state.requests.length;

@@ -100,6 +100,9 @@ new ResizeObserver(fit).observe(stage);
 
 function applyEvents(events) {
   for (const ev of events) {
+    // A new page (or a fresh snapshot) starts a new replayer: node ids restart with each
+    // recording, and the old replayer's event log would otherwise grow for the whole session.
+    if (ev.type === EventType.Meta && hasSnapshot) newReplayer();
     if (ev.type === EventType.Meta || ev.type === EventType.FullSnapshot) hasSnapshot = true;
     if (!hasSnapshot) continue;
     ev.timestamp = Date.now();
