@@ -158,6 +158,8 @@ _BREAKOUT = frozenset(
 )
 _SVG_HTML_POINTS = frozenset(("foreignobject", "desc", "title"))
 _MATH_TEXT_POINTS = frozenset(("mi", "mo", "mn", "ms", "mtext"))
+# Start tags with tree-builder effects outside foreign content (state switches, foreign roots).
+_TREE_NAMES = _RAWTEXT_TAGS | _RCDATA_TAGS | frozenset(("script", "plaintext", "svg", "math"))
 # End tags that make the parser create <head> implicitly (so the runtime goes first).
 _IMPLY_HEAD_END = frozenset(("head", "body", "html", "br"))
 
@@ -646,6 +648,11 @@ class HtmlRewriter:
         self._wait_gt = False  # holding an incomplete tag: nothing to do until its ">" arrives
         self._ts = TS_NAME  # where the end-of-tag scanner is in that tag
         self._out: list[str] = []
+        # Copy-through: unchanged input is never copied token by token. _run's buffer is _buf, and
+        # _buf[:_copied] is already in _out; a change (an edit, an insertion, a held-back script)
+        # first flushes the unchanged text up to where it applies.
+        self._buf = ""
+        self._copied = 0
         self._state = DATA
         self._end_re: re.Pattern[str] | None = None
         self._script_re: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
@@ -720,6 +727,7 @@ class HtmlRewriter:
             self.stats["errors"] += 1
             self._mode = "pass"
             self._out = []
+            self._buf, self._copied = "", 0
             held = "".join(css[:n_css]) if css else ""
             return (held + "".join(pend[:n_pend]) + text).encode("latin-1")
 
@@ -742,7 +750,7 @@ class HtmlRewriter:
             self._ts = TS_NAME
             self._tag_scan(held[3:] if held[1] == "/" else held[2:])
         if final and self._inject_pending and not self.xml:  # XML: nothing may follow the root
-            self._inject_now()
+            self._inject_now(None)
         out = "".join(self._out)
         self._out = []
         return out
@@ -802,7 +810,21 @@ class HtmlRewriter:
 
     # -- the state machine ------------------------------------------------------
 
+    def _flush_to(self, pos: int) -> None:
+        """Output the unchanged input up to ``pos``."""
+        if pos > self._copied:
+            self._out.append(self._buf[self._copied: pos])
+            self._copied = pos
+
+    def _replace(self, a: int, b: int, text: str) -> None:
+        """Output ``text`` instead of _buf[a:b]."""
+        self._flush_to(a)
+        if text:
+            self._out.append(text)
+        self._copied = b
+
     def _run(self, buf: str, final: bool) -> None:
+        self._buf, self._copied = buf, 0
         pos = 0
         n = len(buf)
         while True:
@@ -820,53 +842,51 @@ class HtmlRewriter:
             elif st == CDATA:
                 pos, go = self._until_char(buf, pos, final, "]]>")
             else:  # PLAINTEXT: the rest of the document is text
-                self._out.append(buf[pos:])
                 pos, go = n, False
             if not go:
                 break
-        if pos < n:
-            if final:  # cannot happen by construction; never lose bytes
-                self._out.append(buf[pos:])
-            else:
-                self._pend = [buf[pos:]]
-                self._pend_len = n - pos
+        if pos < n and not final:
+            self._pend = [buf[pos:]]
+            self._pend_len = n - pos
+        self._flush_to(n if final else pos)  # at EOF nothing is held (by construction): never lose bytes
+        self._buf, self._copied = "", 0
 
     def _emit_text(self, buf: str, a: int, b: int) -> None:
-        if a >= b:
+        """Text between tags: copied through; while the injection waits, text content places it."""
+        if a >= b or not self._inject_pending or self.xml:
             return
-        if self._inject_pending and not self.xml:
-            m = _NON_WS_RE.search(buf, a, b)
-            if m:  # text content makes the parser open <head> (and <body>): runtime first
-                k = m.start()
-                if k > a:
-                    self._out.append(buf[a:k])
-                self._inject_now()
-                a = k
-        self._out.append(buf[a:b])
+        m = _NON_WS_RE.search(buf, a, b)
+        if m:  # text content makes the parser open <head> (and <body>): runtime first
+            self._inject_now(m.start())
 
-    def _inject_now(self) -> None:
+    def _inject_now(self, pos: int | None) -> None:
+        """Insert the injection before buffer position ``pos`` (None: at the end of the output)."""
         self._inject_pending = False
         text = self._inject_src
         if self.xml and self._xml_root != "html":  # e.g. an SVG document: scripts must be XHTML's to load by src
             text = _INJECT_SCRIPT_RE.sub('<script xmlns="http://www.w3.org/1999/xhtml"', text)
         if not text.isascii():
             text = text.encode(self._codec or "utf-8", "xmlcharrefreplace").decode("latin-1")
+        if pos is not None:
+            self._flush_to(pos)
         self._out.append(text)
         self.stats["injected"] = 1
 
     def _data(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
-        out = self._out
         n = len(buf)
         while True:
             i = buf.find("<", pos)
             if i < 0:
-                self._emit_text(buf, pos, n)
+                if self._inject_pending:
+                    self._emit_text(buf, pos, n)
                 return n, False
-            self._emit_text(buf, pos, i)
+            if self._inject_pending:
+                self._emit_text(buf, pos, i)
             pos = i
             if i + 1 >= n:
                 if final:
-                    self._emit_text(buf, i, n)
+                    if self._inject_pending:
+                        self._emit_text(buf, i, n)
                     return n, False
                 return i, False
             c = buf[i + 1]
@@ -875,17 +895,18 @@ class HtmlRewriter:
                 if m is None:
                     if n - i >= MAX_TAG:  # give up on this tag: its "<" is text
                         self.stats["oversized_tags"] += 1
-                        self._emit_text(buf, i, i + 1)
+                        if self._inject_pending:
+                            self._emit_text(buf, i, i + 1)
                         pos = i + 1
                         continue
                     if final:  # EOF in a tag: the parser drops it; the bytes stay
-                        out.append(buf[i:])
                         return n, False
                     self._wait_gt = True
                     return i, False
                 pos = m.end()
                 if m.group(1):
-                    self._end_tag(m)
+                    if self._inject_pending or self._foreign:
+                        self._end_tag(m)
                     continue
                 if self._start_tag(buf, m):
                     return pos, True
@@ -893,14 +914,13 @@ class HtmlRewriter:
             if c == "/":
                 if i + 2 >= n:
                     if final:
-                        self._emit_text(buf, i, n)
+                        if self._inject_pending:
+                            self._emit_text(buf, i, n)
                         return n, False
                     return i, False
                 if buf[i + 2] == ">":  # "</>" is dropped by the parser
-                    out.append("</>")
                     pos = i + 3
                     continue
-                out.append("</")
                 self._state = BOGUS
                 return i + 2, True
             if c == "!":
@@ -912,32 +932,26 @@ class HtmlRewriter:
                     if n - j < 2 and not final:
                         return i, False
                     if buf.startswith(">", j):  # <!-->
-                        out.append("<!-->")
                         pos = j + 1
                         continue
                     if buf.startswith("->", j):  # <!--->
-                        out.append("<!--->")
                         pos = j + 2
                         continue
-                    out.append("<!--")
                     self._state = COMMENT
                     return j, True
                 if rest.lower() == "doctype":
-                    out.append(buf[i: i + 9])
                     self._state = BOGUS
                     return i + 9, True
                 if rest == "[CDATA[" and self._cdata_allowed():
-                    out.append(buf[i: i + 9])
                     self._state = CDATA
                     return i + 9, True
-                out.append("<!")
                 self._state = BOGUS
                 return i + 2, True
             if c == "?":
-                out.append("<?")
                 self._state = BOGUS
                 return i + 2, True
-            self._emit_text(buf, i, i + 1)
+            if self._inject_pending:
+                self._emit_text(buf, i, i + 1)
             pos = i + 1
 
     def _cdata_allowed(self) -> bool:
@@ -946,21 +960,17 @@ class HtmlRewriter:
     def _until_char(self, buf: str, pos: int, final: bool, end: str) -> tuple[int, bool]:
         j = buf.find(end, pos)
         if j >= 0:
-            self._out.append(buf[pos: j + len(end)])
             self._state = DATA
             return j + len(end), True
         hold = len(buf) if final else max(pos, len(buf) - len(end) + 1)
-        self._out.append(buf[pos:hold])
         return hold, False
 
     def _until(self, buf: str, pos: int, final: bool, rx: re.Pattern[str], keep: int) -> tuple[int, bool]:
         m = rx.search(buf, pos)
         if m:
-            self._out.append(buf[pos: m.end()])
             self._state = DATA
             return m.end(), True
         hold = len(buf) if final else max(pos, len(buf) - keep)
-        self._out.append(buf[pos:hold])
         return hold, False
 
     def _enter(self, state: int, name: str) -> None:
@@ -974,11 +984,11 @@ class HtmlRewriter:
     def _raw(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
         m = self._end_re.search(buf, pos) if self._end_re is not None else None
         if m:
-            self._raw_text(buf[pos: m.start()], True)
+            self._raw_text(buf, pos, m.start(), True)
             self._state = DATA
             return m.start(), True
         hold = len(buf) if final else self._hold_from(buf, pos, False)
-        self._raw_text(buf[pos:hold], final)
+        self._raw_text(buf, pos, hold, final)
         return hold, False
 
     def _hold_from(self, buf: str, pos: int, dashes: bool) -> int:
@@ -994,19 +1004,19 @@ class HtmlRewriter:
             hold = min(hold, j)
         return hold
 
-    def _raw_text(self, text: str, last: bool) -> None:
-        """Text of a raw text element (or a script): emitted, or collected for rewriting."""
+    def _raw_text(self, buf: str, a: int, b: int, last: bool) -> None:
+        """buf[a:b] is text of a raw text element or a script: copied through, or collected."""
         parts = self._parts
         if parts is None:
-            if text:
-                self._out.append(text)
             return
-        parts.append(text)
-        self._parts_len += len(text)
+        if b > a:
+            self._replace(a, b, "")  # held back: written (rewritten) when the element ends
+            parts.append(buf[a:b])
+            self._parts_len += b - a
         limit = MAX_STYLE if self._parts_kind == "css" else MAX_SCRIPT
         if self._parts_len > limit:  # too big to hold: pass it through
             self.stats["css_skipped" if self._parts_kind == "css" else "js_skipped"] += 1
-            self._out.extend(parts)
+            self._out.append("".join(parts))
             self._parts = None
             return
         if last:
@@ -1082,10 +1092,10 @@ class HtmlRewriter:
             else:
                 nxt, state = m.end(), SCRIPT_DESC
             self._state = state
-            self._raw_text(buf[pos:nxt], state == DATA)
+            self._raw_text(buf, pos, nxt, state == DATA)
             return nxt, True
         hold = len(buf) if final else self._hold_from(buf, pos, st != SCRIPT)
-        self._raw_text(buf[pos:hold], final)
+        self._raw_text(buf, pos, hold, final)
         return hold, False
 
     # -- tags ---------------------------------------------------------------
@@ -1095,8 +1105,7 @@ class HtmlRewriter:
         if not name.islower():
             name = name.translate(_ASCII_LOWER)
         if self._inject_pending and name in _IMPLY_HEAD_END and not self.xml:
-            self._inject_now()
-        self._out.append(m.group(0))
+            self._inject_now(m.start())
         if self._foreign:
             for k in range(len(self._foreign) - 1, -1, -1):
                 if self._foreign[k].name == name:
@@ -1123,36 +1132,28 @@ class HtmlRewriter:
                 (an.replace("\0", "\ufffd"), decode_attr_value(_unquote(am.group(2)))[0])
                 for an, am in attrs.items()
             ]))
-        tag = m.group(0)
-        if attrs:
-            edits = self._attr_edits(buf, name, attrs)
-            if edits:
-                t0 = m.start()
-                parts = []
-                at = t0
-                for s, e, text in sorted(edits):
-                    parts.append(buf[at:s])
-                    parts.append(text)
-                    at = e
-                parts.append(buf[at: m.end()])
-                tag = "".join(parts)
+        edits = self._attr_edits(buf, name, attrs) if attrs else None
+        after = False  # inject right after this tag
         if self._inject_pending and name != "html":
             if name == "head" or (self.xml and not self._xml_root):  # XML: inside the root element
-                self._out.append(tag)
-                if tag.endswith("/>") and name != "head":
+                if buf[m.end() - 2] == "/" and name != "head":
                     self._inject_pending = False  # an empty root: nowhere to put it
                 else:
-                    self._inject_now()
-                tag = ""
+                    after = True
             else:
-                self._inject_now()
+                self._inject_now(m.start())
+        if edits:
+            for s, e, text in sorted(edits):
+                self._replace(s, e, text)
+        if after:
+            self._inject_now(m.end())
         if self.xml and not self._xml_root:
             self._xml_root = name
-        if tag:
-            self._out.append(tag)
         if self._state != DATA:  # a <meta charset> of a non-ASCII-compatible encoding
             return True
-        return self._tree and self._tree_effects(name, attrs, m)
+        if self._foreign or name in _TREE_NAMES:
+            return self._tree and self._tree_effects(name, attrs, m)
+        return False
 
     def _tree_effects(self, name: str, attrs: dict[str, re.Match[str]], m: re.Match[str]) -> bool:
         foreign = self._foreign
