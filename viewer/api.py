@@ -74,11 +74,16 @@ class Permissions(Strict):
     allow_agent_redirect: bool = Field(default=True, description="The agent may navigate the leader's tab to another address.")
 
 
+def _required_string(schema: dict) -> None:
+    schema.pop("default", None)
+    schema["type"] = "string"
+
+
 class SessionCreate(Strict):
     # Checked by validate_start_url (422 invalid_url), so a missing url reads like a bad one.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True, json_schema_extra={"required": ["url"]})
     url: Any = Field(default=None, description="Absolute http(s) address to co-browse; its host must be allowed.",
-                     json_schema_extra={"type": "string"})
+                     json_schema_extra=_required_string)
     agent: AgentRef | None = None
     branding: Branding = Field(default_factory=Branding)
     permissions: Permissions = Field(default_factory=Permissions)
@@ -133,6 +138,47 @@ class KeyCreate(Strict):
 
 class SettingsUpdate(Strict):
     retention_days: int = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
+
+
+# -- response shapes (documentation: the OpenAPI document describes what the handlers return) ----------
+class SessionCreated(BaseModel):
+    session_id: str
+    leader_url: str = Field(description="Direct link: whoever opens it enters as leader (agents, integrators).")
+    follower_url: str = Field(description="Direct link: enters as follower.")
+    invite_url: str = Field(description="The customer's link: consent screen first, role customer_role.")
+    pin: str = Field(description="6 digits for BASE/join, valid until pin_expires_at.")
+    pin_expires_at: float
+    expires_at: float
+    created_at: float
+
+
+class ParticipantOut(BaseModel):
+    id: str
+    role: Literal["leader", "follower"]
+    kind: Literal["agent", "customer"]
+    name: str
+    joined_at: float
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    state: Literal["live", "ended"]
+    url: str
+    created_at: float
+    ended_at: float | None
+    expires_at: float | None
+    agent: AgentRef | None
+    customer_role: Literal["leader", "follower"]
+    branding: dict[str, Any]
+    permissions: dict[str, Any]
+    metadata: dict[str, Any]
+    visitor_id: str | None
+    participants: list[ParticipantOut] | None = Field(default=None, description="Only on GET /sessions/{id}.")
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionOut]
+    next_before: float | None = Field(description="Pass as ?before= for the next page; null on the last page.")
 
 
 # -- plumbing ---------------------------------------------------------------------------------
@@ -483,13 +529,15 @@ class Route:
     summary: str
     body: type[BaseModel] | None = None
     status: int = 200
+    response: type[BaseModel] | None = None
 
 
 ROUTES = [
-    Route("POST", "/sessions", sessions_create, "Start a session; returns leader_url, follower_url, invite_url, pin", SessionCreate, 201),
-    Route("GET", "/sessions", sessions_list, "List sessions (query: state=live|ended, agent, visitor, limit, before)"),
-    Route("GET", "/sessions/{sid}", sessions_get, "One session with its participants, state and times"),
-    Route("DELETE", "/sessions/{sid}", sessions_delete, "End the session for every participant"),
+    Route("POST", "/sessions", sessions_create, "Start a session; returns leader_url, follower_url, invite_url, pin", SessionCreate, 201,
+          SessionCreated),
+    Route("GET", "/sessions", sessions_list, "List sessions (query: state=live|ended, agent, visitor, limit, before)", response=SessionList),
+    Route("GET", "/sessions/{sid}", sessions_get, "One session with its participants, state and times", response=SessionOut),
+    Route("DELETE", "/sessions/{sid}", sessions_delete, "End the session for every participant", response=SessionOut),
     Route("POST", "/sessions/{sid}/invites", invites_create, "Make another invite link (role, consent, single_use, expires_in)", InviteCreate, 201),
     Route("DELETE", "/sessions/{sid}/invites", invites_revoke, "Withdraw every invite link and the PIN of the session"),
     Route("POST", "/sessions/{sid}/pin", pin_create, "Make a new PIN for the customer (replaces the old one)", None, 201),
@@ -526,13 +574,20 @@ def openapi(base_url: str) -> dict:
     schemas: dict[str, Any] = {}
     paths: dict[str, dict] = {}
     error = {"$ref": "#/components/schemas/Error"}
+    def ref(model: type[BaseModel]) -> dict:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
     for route in ROUTES:
+        success = {"type": "object"} if route.response is None else ref(route.response)
         op: dict[str, Any] = {
             "summary": route.summary,
             "operationId": route.handler.__name__,
             "responses": {
                 str(route.status): {"description": "Success"} if route.status == 204 else
-                {"description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                {"description": "Success", "content": {"application/json": {"schema": success}}},
                 "default": {"description": "Error", "content": {"application/json": {"schema": error}}},
             },
         }
@@ -540,10 +595,7 @@ def openapi(base_url: str) -> dict:
         if params:
             op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
         if route.body is not None:
-            schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[route.body.__name__] = schema
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}}}
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(route.body)}}}
         paths.setdefault(route.path, {})[route.method.lower()] = op
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],

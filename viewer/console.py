@@ -227,7 +227,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "<th scope=col>Agent</th><th scope=col>Customer</th><th scope=col><span class=sr-only>Actions</span></th></tr></thead><tbody>"
         + "".join(
             f"<tr><td>{_time(r.created_at)}</td><td>{escape(_host(r.start_url))}</td><td>{escape(r.details.get('agent_name') or r.agent_id or '—')}</td>"
-            f"<td>{escape(r.details.get('customer_role', 'follower'))}</td>"
+            f"<td>{'leads' if r.details.get('customer_role') == 'leader' else 'follows'}</td>"
             f'<td><a class="button secondary" href="/console/sessions/{escape(r.id)}">Open</a></td></tr>'
             for r in rows)
         + "</tbody></table></div>"

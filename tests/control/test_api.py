@@ -228,10 +228,13 @@ async def test_settings_and_audit(make_tandem):
 async def test_openapi_document_describes_every_route(make_tandem):
     from viewer.api import ROUTES
 
+    from openapi_spec_validator import validate
+
     t = await make_tandem()
     r = await t.client.get(t.url + "/api/v1/openapi.json")
     doc = await r.json()
     assert r.status == 200 and doc["openapi"].startswith("3.")
+    validate(doc)  # raises on any violation of the OpenAPI 3.1 schema
     assert doc["servers"] == [{"url": t.url + "/api/v1"}]
     for route in ROUTES:
         op = doc["paths"][route.path][route.method.lower()]
@@ -253,6 +256,11 @@ async def test_openapi_document_describes_every_route(make_tandem):
         assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
     assert schemas["SessionCreate"]["additionalProperties"] is False
     assert "url" in schemas["SessionCreate"]["required"]
+    # the documented response shapes are what the handlers return
+    _, created = await call(t, "POST", "/sessions", json={"url": URL})
+    assert set(created) == set(schemas["SessionCreated"]["properties"])
+    _, got = await call(t, "GET", f"/sessions/{created['session_id']}")
+    assert set(got) == set(schemas["SessionOut"]["properties"])
     assert set(schemas["Permissions"]["properties"]) == {"allow_click", "allow_type", "allow_scroll", "allow_draw", "allow_agent_redirect"}
 
 
