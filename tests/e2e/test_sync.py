@@ -336,6 +336,14 @@ async def test_hand_over_keeps_the_login_and_late_join_and_reconnect_are_consist
         await lp.fill("#quantity", "4")
         await mirror(fp, VALUE, "4", "#quantity")
 
+        # a cross-origin (proxied) iframe is mirrored too, live
+        await lp.goto(shop_url + "/about")
+        await lp.frame_locator("#widget-frame").locator("#count-btn").click()
+        frame_js = "(doc, sel) => { const f = doc.querySelector('iframe'); const d = f && f.contentDocument; " \
+                   "const el = d && d.querySelector(sel); return el ? el.textContent.trim() : null; }"
+        await mirror(fp, frame_js, "1", "#count-value")
+        await lp.goto(shop_url + "/products/3")
+
         # hand-over: the follower becomes the tab owner, still signed in; the old owner follows
         await panel_action(lp, "Make tab owner")
         await fp.wait_for_url(re.compile(r"/products/3$"), timeout=WAIT_MS)

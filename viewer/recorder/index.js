@@ -35,8 +35,38 @@ function start() {
     sampling: { mousemove: 50, scroll: 50 }, // every keystroke shows live; pointer and scroll at most 20 per second
   };
   const top = window.parent === window;
+  // rrweb accepts a frame's events only when the message's origin equals the origin the frame
+  // claims. Under the runtime, origins are shown to the page in their upstream form in some
+  // places and not others, so the two may differ for our own frames. Messages from our own
+  // <iframe>s are passed on claiming the origin the page sees (rrweb still checks the source).
+  window.addEventListener("message", (ev) => {
+    const d = ev.data;
+    if (!ev.isTrusted || !d || d.type !== "rrweb" || typeof d.origin !== "string") return;
+    const seen = ev.origin;
+    if (d.origin === seen) return;
+    const fromOurFrame = [...doc.querySelectorAll("iframe")].some((f) => f.contentWindow === ev.source);
+    if (!fromOurFrame) return;
+    ev.stopImmediatePropagation();
+    window.dispatchEvent(new MessageEvent("message", { data: { ...d, origin: seen }, origin: seen, source: ev.source }));
+  }, true);
+  // Frames re-send their snapshot when the parent takes one: a frame's first snapshot can
+  // reach the parent before the parent has recorded the <iframe>, and would be lost.
+  const askFrames = () => {
+    for (const f of doc.querySelectorAll("iframe")) {
+      try {
+        if (f.contentWindow) f.contentWindow.postMessage({ tandem: "resnapshot" }, "*");
+      } catch (_) {
+        /* a frame that is going away */
+      }
+    }
+  };
   if (!top) {
     record({ ...common, emit() {} });
+    window.addEventListener("message", (ev) => {
+      if (ev.source !== window.parent || !ev.data || ev.data.tandem !== "resnapshot") return;
+      record.takeFullSnapshot(true);
+      askFrames();
+    });
     return;
   }
   if (!data.panel) return;
@@ -76,6 +106,7 @@ function start() {
 
   function emit(event) {
     if (stopped) return;
+    if (event.type === EventType.FullSnapshot) setTimeout(askFrames, 0);
     if (streaming) {
       if (!batch) {
         batch = [];
