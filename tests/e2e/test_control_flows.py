@@ -168,6 +168,30 @@ async def test_agent_invites_customer_who_consents_then_agent_ends(make_tandem, 
         assert base_cookies[("__Host-tandem_agent", "/")] == before["__Host-tandem_agent"]  # never overwritten
         assert base_cookies[(f"tandem_p_{sid}", "/")] == before[f"tandem_p_{sid}"]
         assert not any(n.startswith("__Host-") and v == "tossed" for (n, _), v in base_cookies.items())
+        # CSRF from the proxied page: the browser attaches the agent's cookie (same-site), the console refuses
+        before_sessions = len(store.list_sessions())
+        # even handed the real CSRF token (which it cannot read), the proxied page is refused: its Origin is LABEL.BASE
+        peek = await agent_ctx.new_page()
+        await peek.goto(t.url + "/console")
+        token = await peek.get_attribute("input[name=csrf]", "value")
+        await peek.close()
+        outcome = await agent.evaluate("""async ([base, token]) => {
+          const body = new URLSearchParams({url: 'http://shop.localhost/', lead: 'agent', csrf: token});
+          const out = {};
+          await fetch(base + '/console/sessions', {method: 'POST', mode: 'no-cors', credentials: 'include', body});
+          try { await (await fetch(base + '/console', {credentials: 'include'})).text(); out.read = 'readable'; }
+          catch (e) { out.read = 'blocked'; }
+          try { const r = await fetch(base + '/api/v1/sessions', {method: 'POST', credentials: 'include',
+                  headers: {'Content-Type': 'text/plain'}, body: '{"url":"http://shop.localhost/"}', mode: 'no-cors'}); out.api = r.type; }
+          catch (e) { out.api = 'error'; }
+          const f = document.createElement('form'); f.method = 'post'; f.action = base + '/console/sessions'; f.target = 'csrf';
+          for (const [k, v] of body) { const i = document.createElement('input'); i.name = k; i.value = v; f.append(i); }
+          const frame = document.createElement('iframe'); frame.name = 'csrf'; document.body.append(frame, f);
+          const loaded = new Promise((ok) => frame.onload = ok); f.submit(); await loaded;
+          return out;
+        }""", [t.url, token])
+        assert outcome["read"] == "blocked"  # no CORS: the console's pages can't be read from LABEL.BASE
+        assert len(store.list_sessions()) == before_sessions  # neither the fetch nor the form created a session
         # whatever was tossed, the console still knows the agent and the session still admits the participant
         console = await agent_ctx.new_page()
         await console.goto(f"{t.url}/console/sessions/{sid}")
