@@ -33,7 +33,7 @@ from rewriter.urls import UrlError, UrlRewriter, split_url
 from tandem import appkeys
 from viewer.pages import error_page
 
-from . import cobrowse, errors, guard
+from . import cobrowse, cors, errors, guard
 from .egress import EGRESS
 from .sessions import Session
 from .upstream import classify
@@ -159,6 +159,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         cookie_name = sessions.cookie_name(target.session.sid)
         who = sessions.participant(target.session.sid, _cookie_values(request, cookie_name))
         if who is None:
+            if cors.anonymous_cors(request, target.session.sid):  # cookieless by the browser's own rules
+                request[cors.ANONYMOUS] = True
+                return await forward(request, target)
             raise errors.NotParticipant("Open the invite link you were sent to join this co-browsing session.")
         if cobrowse.live_role(request.app, target.session.sid, who) == cobrowse.FOLLOWER:
             return await cobrowse.follower_request(request, target)
@@ -286,7 +289,7 @@ async def forward(request: web.Request, target: Target) -> web.StreamResponse:
         request.headers.items(),
         upstream=target.origin,
         to_upstream=mapper.to_upstream,
-        cookie=jar.cookie_header(upstream_url, ctx),
+        cookie=None if request.get(cors.ANONYMOUS) else jar.cookie_header(upstream_url, ctx),
     )
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await relay_websocket(request, target, mapper, headers)
@@ -332,7 +335,8 @@ async def _exchange(request, target: Target, mapper: Mapper, headers, ctx, watch
     try:
         route.check_response(up.status)  # a 407 from the outbound proxy is Tandem's problem, not the page's
         set_cookies = up.headers.getall("Set-Cookie", [])
-        if set_cookies and not request.get(cobrowse.FOLLOWER_REQUEST):  # followers never change the jar
+        # followers never change the jar; nor does a response to a cookieless request
+        if set_cookies and not request.get(cobrowse.FOLLOWER_REQUEST) and not request.get(cors.ANONYMOUS):
             jar.set_from_response(upstream_url, set_cookies, ctx)
         return await _respond(request, up, mapper, settings, watchdog)
     finally:

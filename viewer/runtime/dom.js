@@ -40,14 +40,6 @@ const URL_PROPS = {
 // read-only URL properties
 const URL_READS = { HTMLImageElement: ["currentSrc"], HTMLMediaElement: ["currentSrc"], StyleSheet: ["href"], CSSImportRule: ["href"] };
 const LINK_PARTS = ["origin", "protocol", "host", "hostname", "port", "username", "password"];
-// CSS properties that can hold a url(): both spellings are accessors on CSSStyleDeclaration
-const CSS_URL_PROPS = [
-  "background", "backgroundImage", "borderImage", "borderImageSource", "listStyle", "listStyleImage",
-  "content", "cursor", "mask", "maskImage", "webkitMask", "webkitMaskImage", "webkitMaskBoxImage",
-  "webkitMaskBoxImageSource", "shapeOutside", "filter", "clipPath", "offsetPath", "src",
-];
-const dashed = (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^webkit-/, "-webkit-");
-
 export function installDom(win, env, h, n) {
   const { apply, method, accessor } = h;
   const { upstream } = env;
@@ -243,16 +235,45 @@ export function installDom(win, env, h, n) {
     }
   }
 
-  // CSSOM: declarations, rules, constructable sheets
+  // CSSOM. Chromium serves el.style.backgroundImage & co. from a named-property
+  // interceptor on each declaration (no accessor to wrap), so declarations handed to
+  // the page are Proxies: writes holding url() are rewritten, reads map back.
   const CSD = win.CSSStyleDeclaration && win.CSSStyleDeclaration.prototype;
   if (CSD) {
+    const proxies = new WeakMap(); // declaration -> proxy
+    const bound = new WeakMap(); // native method -> method calling it on the declaration
+    const styleProxy = (decl) => {
+      if (!decl || typeof decl !== "object") return decl;
+      let p = proxies.get(decl);
+      if (p) return p;
+      p = new Proxy(decl, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop, target);
+          if (typeof v === "function") {
+            if (!bound.has(v)) {
+              bound.set(v, h.fix(wrap((self, a) => apply(v, self === p ? target : self, a)), v));
+            }
+            return bound.get(v);
+          }
+          return typeof v === "string" ? upstream(v) : v;
+        },
+        set(target, prop, value) {
+          const v = typeof value === "string" && /url\(|image-set\(/i.test(value) ? css(value) : value;
+          return Reflect.set(target, prop, v, target);
+        },
+      });
+      proxies.set(decl, p);
+      return p;
+    };
+    const styleGet = (get) => wrap((self) => styleProxy(apply(get, self, [])));
+    for (const iface of ["HTMLElement", "SVGElement", "MathMLElement", "CSSStyleRule", "CSSPageRule", "CSSKeyframeRule", "CSSFontFaceRule"]) {
+      const proto = win[iface] && win[iface].prototype;
+      accessor(proto, "style", styleGet);
+    }
+    method(win, "getComputedStyle", (nat) => wrap((self, a) => styleProxy(apply(nat, self, a))));
     const readCss = (get) => wrap((self) => upstream(apply(get, self, [])));
     const writeCss = (set) => wrap((self, [value]) => apply(set, self, [value === null ? value : css(value)]));
     accessor(CSD, "cssText", readCss, writeCss);
-    for (const name of CSS_URL_PROPS) {
-      accessor(CSD, name, readCss, writeCss);
-      accessor(CSD, dashed(name), readCss, writeCss);
-    }
     method(CSD, "setProperty", (nat) => wrap((self, a) => {
       if (a.length > 1 && a[1] !== null && a[1] !== undefined) a[1] = css(a[1]);
       return apply(nat, self, a);

@@ -17,6 +17,7 @@ import { mapDocument } from "./rewrite.js";
 
 const FRAME_SELECTOR = "iframe,frame,object,embed";
 const BLOB_RE = /^\s*blob:/i;
+const JS_RE = /^[\x00-\x20]*javascript:([\s\S]*)$/i;
 const DATA_HTML_RE = /^\s*data:(text\/html|application\/xhtml\+xml)?([^,]*?)(;base64)?,/i;
 
 export function installFrames(win, env, h, n, installInto) {
@@ -47,7 +48,7 @@ export function installFrames(win, env, h, n, installInto) {
     if (!node || (node.nodeType !== 1 && node.nodeType !== 11 && node.nodeType !== 9)) return;
     if (node.nodeType === 1) intoWindow(frameWindow(node));
     if (node.nodeType === 1 && !apply(n.firstElementChild, node, [])) return;
-    const list = apply(n.querySelectorAll, node, [FRAME_SELECTOR]);
+    const list = n.qsa(node, FRAME_SELECTOR);
     for (let i = 0; i < list.length; i++) intoWindow(frameWindow(list[i]));
   };
   env.afterInsert = scan;
@@ -129,6 +130,18 @@ export function installFrames(win, env, h, n, installInto) {
   /** The URL a frame or window should load for `value` the page gave. */
   env.frameUrl = (value) => {
     const text = `${value}`;
+    const js = JS_RE.exec(text);
+    if (js) {
+      // The code runs in the frame's window (which has the runtime); markup it returns
+      // becomes the frame's document, so the runtime rewrites it and goes first in it.
+      let code = js[1];
+      try {
+        code = decodeURIComponent(code);
+      } catch {
+        // not percent-decodable: the browser would run it as written
+      }
+      return `javascript:self[Symbol.for("tandem.runtime")](${encodeURIComponent(JSON.stringify(code))})`;
+    }
     if (BLOB_RE.test(text) && !ours.has(text.trim())) {
       try {
         const { text: body, type } = readBlob(text.trim());

@@ -12,6 +12,7 @@
 import { wrap } from "./hooks.js";
 import { mapMarkup, mapDocument } from "./rewrite.js";
 
+const OPEN_TAG_RE = /<[a-zA-Z](?:[^>"']|"[^"]*"|'[^']*')*(?:"[^"]*|'[^']*)?$/;
 const MAY_NEED = /[/\\]{2}|(?:https?|wss?):|srcdoc|http-equiv/i;
 const URL_ATTRS = "[href],[src],[action],[formaction],[poster],[background],[srcset],[imagesrcset],[style],[data],[ping],[srcdoc],[codebase],[cite],[longdesc],[manifest],[icon],[lowsrc],[dynsrc],[content]";
 
@@ -26,7 +27,8 @@ export function installHtml(win, env, h, n) {
   const rewriteTree = (root) => {
     let changed = false;
     const visit = (scope) => {
-      const els = apply(n.querySelectorAll, scope, [`${URL_ATTRS},style,template,svg *`]);
+      if (scope.nodeType === 1 && apply(n.localName, scope, []) === "template") visit(apply(n.templateContent, scope, []));
+      const els = n.qsa(scope, `${URL_ATTRS},style,template,svg *`);
       for (let i = 0; i < els.length; i++) {
         const el = els[i];
         if (env.isStyle(el)) {
@@ -43,7 +45,7 @@ export function installHtml(win, env, h, n) {
           env.setAttr(el, name, before);
           if (apply(n.getAttribute, el, [name]) !== before) changed = true;
         }
-        if (apply(n.localName, el, []) === "template") visit(el.content);
+        if (apply(n.localName, el, []) === "template") visit(apply(n.templateContent, el, []));
       }
     };
     visit(root);
@@ -142,10 +144,34 @@ export function installHtml(win, env, h, n) {
       return out;
     }));
   }
-  // document.write: chunks are rewritten as text
+  // document.write: chunks are rewritten as text. A chunk that ends inside a start
+  // tag is held until the tag is complete (next write, or a microtask: still inside
+  // the writing script, so the parser's insertion point is where it was).
+  const held = new WeakMap(); // document -> unfinished start tag
+  const nativeWrite = win.Document.prototype.write;
+  const flush = (d) => {
+    const rest = held.get(d);
+    if (rest === undefined) return;
+    held.delete(d);
+    apply(nativeWrite, d, [mapMarkup(rest, map, env.srcdoc)]);
+  };
   for (const name of ["write", "writeln"]) {
-    method(win.Document.prototype, name, (nat) => wrap((self, a) => apply(nat, self, a.map((s) => mapMarkup(`${s}`, map, env.srcdoc)))));
+    method(win.Document.prototype, name, () => wrap((self, a) => {
+      let text = (held.get(self) || "") + a.join("") + (name === "writeln" ? "\n" : "");
+      held.delete(self);
+      const open = OPEN_TAG_RE.exec(text);
+      if (open) {
+        held.set(self, open[0]);
+        text = text.slice(0, open.index);
+        queueMicrotask(() => flush(self));
+      }
+      return apply(nativeWrite, self, [mapMarkup(text, map, env.srcdoc)]);
+    }));
   }
+  method(win.Document.prototype, "close", (nat) => wrap((self, a) => {
+    flush(self);
+    return apply(nat, self, a);
+  }));
   // iframe srcdoc documents: rewritten, with the runtime first
   env.srcdoc = (html) => mapDocument(`${html}`, map, `<script src="${env.runtimeUrl}"></script>`);
 }

@@ -67,17 +67,24 @@ export function install(win, parent = null) {
   }
   const documents = new natives.WeakMap();
   let observe = null;
+  let env = null;
   const setupDocument = (doc) => {
     if (observe && doc && !natives.apply(natives.weakMapHas, documents, [doc])) {
       natives.apply(natives.weakMapSet, documents, [doc, true]);
       observe(doc);
     }
   };
-  natives.defineProperty(win, MARKER, { value: natives.document ? setupDocument : true, enumerable: false, writable: false, configurable: false });
+  // The marker's value: a new document in this window (a second copy of the runtime
+  // calls it), or the code of a javascript: URL the runtime rewrote (frames.js).
+  const marker = (arg) => {
+    if (typeof arg !== "string") return setupDocument(arg);
+    const result = (0, eval)(arg);
+    return typeof result === "string" && env ? env.srcdoc(result) : result;
+  };
+  natives.defineProperty(win, MARKER, { value: natives.document ? marker : true, enumerable: false, writable: false, configurable: false });
   const disguise = installToStringDisguise(win, natives);
   installCookies(win, natives, disguise);
 
-  let env;
   try {
     env = makeEnv(natives, whereAmI(win, natives, parent));
   } catch {

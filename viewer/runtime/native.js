@@ -46,7 +46,7 @@ export function captureNatives(win) {
     Blob: win.Blob,
     atob: win.atob,
     createObjectURL: win.URL && win.URL.createObjectURL,
-    origin: getterOf(win, "origin") ? apply(getterOf(win, "origin"), win, []) : undefined,
+    origin: win.origin, // still the browser's own getter: nothing is hooked yet
     XMLHttpRequest: XHR,
     xhrOpen: xhrProto && xhrProto.open,
     xhrSend: xhrProto && xhrProto.send,
@@ -67,8 +67,7 @@ export function captureNatives(win) {
     createHTMLDocument: protoOf(win, "DOMImplementation")?.createHTMLDocument,
     createElement: D.createElement,
     createElementNS: D.createElementNS,
-    baseURIGet: getterOf(N, "baseURI"),
-    baseURI: () => apply(getterOf(N, "baseURI"), win.document, []),
+    baseURI: ((get) => () => apply(get, win.document, []))(getterOf(N, "baseURI")),
     textContentGet: getterOf(N, "textContent"),
     textContentSet: setterOf(N, "textContent"),
     appendChild: N.appendChild,
@@ -81,6 +80,11 @@ export function captureNatives(win) {
     getAttribute: E.getAttribute,
     getAttributeNames: E.getAttributeNames,
     querySelectorAll: E.querySelectorAll,
+    /** querySelectorAll on an element, document or fragment (each has its own native). */
+    qsa: ((el, doc, frag) => (scope, selector) =>
+      apply(scope.nodeType === 9 ? doc : scope.nodeType === 11 ? frag : el, scope, [selector]))(
+      E.querySelectorAll, D.querySelectorAll, protoOf(win, "DocumentFragment")?.querySelectorAll),
+    templateContent: getterOf(protoOf(win, "HTMLTemplateElement"), "content"),
     innerHTMLGet: getterOf(E, "innerHTML"),
     innerHTMLSet: setterOf(E, "innerHTML"),
     attrName: getterOf(protoOf(win, "Attr"), "name"),

@@ -96,6 +96,12 @@ export function installNetwork(win, env, h, natives) {
     }));
   }
 
+  // new Audio(url)
+  ctor(win, "Audio", (a) => {
+    if (a.length && a[0] !== undefined) a[0] = proxy(a[0]);
+    return a;
+  });
+
   // FontFace("name", "url(...)")
   if (win.FontFace) {
     ctor(win, "FontFace", (a) => {

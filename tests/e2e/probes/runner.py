@@ -10,21 +10,26 @@ Leak detection has two independent parts in the proxied run:
   whatever Playwright may not report) lands there. Tandem reaches the real
   origins through its own resolver and never touches the trap.
 
-One browser and one context per mode; probes run one after another so every
-request (and every trap hit) belongs to the probe that was running.
+One browser and one context per mode; a few probes run at once, each in its own
+page. Every request a probe makes carries its key (``k=<probe>-<run>``), which
+attributes leaks to it; a leak without a key counts against every probe that was
+running when it happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, RequestLog
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.harness import serve_app, start_tandem
 
 from .server import HOST1, HOST2, probe_meta, probe_names, start_probe_origins
@@ -38,6 +43,7 @@ class Outcome:
     passed: bool
     detail: str = ""
     leaks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -72,15 +78,28 @@ class ProbeResult:
         return "ok" if self.tandem.ok else f"FAIL through Tandem: {self.tandem.describe()}"
 
 
+KEY_RE = re.compile(r"[?&]k=([^&#\s]*)")
+LANES = 4  # probes run at once (pages of one context); each request is attributed by its probe key
+
+
+class Recorder:
+    """Requests seen by the browser context (and WebSockets of its pages), with when they happened."""
+
+    def __init__(self, context) -> None:
+        self.seen: list[tuple[float, str]] = []
+        context.on("request", lambda req: self.seen.append((time.monotonic(), req.url)))
+        context.on("page", lambda page: page.on("websocket", lambda ws: self.seen.append((time.monotonic(), ws.url))))
+
+
 class Trap:
     """Where the proxied run's browser lands when it tries to reach a probe origin itself."""
 
     def __init__(self) -> None:
-        self.requests: list[str] = []
+        self.seen: list[tuple[float, str]] = []
 
     def app(self) -> web.Application:
         async def record(request: web.Request) -> web.Response:
-            self.requests.append(f"{request.method} {request.host}{request.path_qs}")
+            self.seen.append((time.monotonic(), f"trap: {request.method} {request.host}{request.path_qs}"))
             return web.Response(status=418, text="leak")
 
         app = web.Application()
@@ -88,29 +107,56 @@ class Trap:
         return app
 
 
-async def _run_one(context, url: str, log: RequestLog, trap: Trap | None, base_hostname: str | None) -> Outcome:
+def _outside(url: str, base_hostname: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about", "javascript"):
+        return False
+    host = (parts.hostname or "").lower()
+    return not (host == base_hostname or host.endswith("." + base_hostname))
+
+
+def _leaks(entries, key: str, start: float, end: float) -> list[str]:
+    """Entries carrying this probe's key, and unkeyed ones made while it ran (counted against every probe then running)."""
+    out = []
+    for when, text in entries:
+        m = KEY_RE.search(text)
+        if (m and m.group(1) == key) or (not m and start <= when <= end):
+            out.append(text)
+    return out
+
+
+async def _run_one(context, url: str, key: str) -> tuple[Outcome, float, float]:
     from playwright.async_api import Error as PlaywrightError
 
-    log_start = len(log.urls)
-    trap_start = len(trap.requests) if trap else 0
+    started = time.monotonic()
     page = await context.new_page()
+    popups = []
+    page.on("popup", lambda p: popups.append(p))
     try:
         await page.goto(url, wait_until="commit", timeout=PROBE_TIMEOUT_MS)
-        handle = await page.wait_for_function("() => window.__probe", timeout=PROBE_TIMEOUT_MS)
+        handle = await page.wait_for_function("() => window.__probe", timeout=PROBE_TIMEOUT_MS, polling=50)
         result = await handle.json_value()
         outcome = Outcome(bool(result.get("pass")), result.get("detail", ""))
     except PlaywrightError as exc:
         outcome = Outcome(False, f"no result: {str(exc).splitlines()[0]}")
     await asyncio.sleep(SETTLE_S)
-    for p in list(context.pages):
+    for p in popups + [page]:
         await p.close()
-    if trap is not None:
-        outcome.leaks += [f"trap: {r}" for r in trap.requests[trap_start:]]
-    if base_hostname is not None:
-        window = RequestLog.__new__(RequestLog)
-        window.urls = log.urls[log_start:]
-        outcome.leaks += window.leaks(base_hostname)
-    return outcome
+    ended = time.monotonic()
+    outcome.seconds = ended - started
+    return outcome, started, ended
+
+
+async def _run_mode(context, names: list[str], url_of, key_of) -> dict[str, tuple[Outcome, float, float]]:
+    lanes = asyncio.Semaphore(LANES)
+    out: dict[str, tuple[Outcome, float, float]] = {}
+
+    async def one(name: str) -> None:
+        async with lanes:
+            out[name] = await _run_one(context, url_of(name), key_of(name))
+
+    await asyncio.gather(*(one(n) for n in names))
+    return out
 
 
 async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> dict[str, ProbeResult]:
@@ -120,8 +166,7 @@ async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> 
 
     names = names or probe_names()
     results = {n: ProbeResult(n, *probe_meta(n)) for n in names}
-    nonce = secrets.token_hex(4)
-    one, two, runners = await start_probe_origins(nonce)
+    one, two, runners = await start_probe_origins()
     trap = Trap()
     trap_runner, trap_origin = await serve_app(trap.app())
     runners.append(trap_runner)
@@ -131,25 +176,32 @@ async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> 
     try:
         async with async_playwright() as pw:
             # direct: the probe origins as they are
+            one.nonce = two.nonce = "d" + secrets.token_hex(3)
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = await browser.new_context()
-            log = RequestLog(context)
-            for n in names:
-                results[n].direct = await _run_one(context, f"{one.origin}/p/{n}", log, None, None)
+            runs = await _run_mode(context, names, lambda n: f"{one.origin}/p/{n}", lambda n: f"{n}-{one.nonce}")
+            for n, (outcome, _, _) in runs.items():
+                results[n].direct = outcome
             await browser.close()
 
             # through Tandem: the probe origins' names lead only to the trap
+            one.nonce = two.nonce = "t" + secrets.token_hex(3)
             rules = f"MAP {HOST1} 127.0.0.1:{trap_port},MAP {HOST2} 127.0.0.1:{trap_port}"
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [f"--host-resolver-rules={rules}"])
             context = await browser.new_context()
-            log = RequestLog(context)
+            recorder = Recorder(context)
             session = await tandem.session(f"{one.origin}/blank.html", enter=False)
             entry = await context.new_page()
             await entry.goto(session.leader_url)
             await entry.close()
-            for n in names:
-                url = session.url(f"{one.origin}/p/{n}")
-                results[n].tandem = await _run_one(context, url, log, trap, tandem.base.hostname)
+            runs = await _run_mode(context, names, lambda n: session.url(f"{one.origin}/p/{n}"), lambda n: f"{n}-{one.nonce}")
+            await asyncio.sleep(SETTLE_S)
+            base = tandem.base.hostname
+            outside = [(t, u) for t, u in recorder.seen if _outside(u, base)]
+            for n, (outcome, start, end) in runs.items():
+                key = f"{n}-{one.nonce}"
+                outcome.leaks = _leaks(trap.seen, key, start, end) + _leaks(outside, key, start, end)
+                results[n].tandem = outcome
             await browser.close()
     finally:
         await tandem.close()

@@ -105,6 +105,7 @@ class ProbeOrigin:
     name: str
     origin: str = ""
     other: str = ""
+    nonce: str = ""  # part of every probe key; changed per run so runs never count each other's hits
     requests: list[dict] = field(default_factory=list)
 
     def hits(self, key: str) -> int:
@@ -122,7 +123,7 @@ def _record(state: ProbeOrigin):
     return middleware
 
 
-def create_probe_app(state: ProbeOrigin, nonce: str) -> web.Application:
+def create_probe_app(state: ProbeOrigin) -> web.Application:
     app = web.Application(middlewares=[_record(state)])
     r = app.router
 
@@ -131,12 +132,12 @@ def create_probe_app(state: ProbeOrigin, nonce: str) -> web.Application:
         path = PAGES / f"{name}.html"
         if not re.fullmatch(r"[a-z0-9-]+", name) or not path.exists():
             raise web.HTTPNotFound(text="no such probe")
-        config = json.dumps({"o": state.origin, "o2": state.other, "k": f"{name}-{nonce}", "name": name})
+        config = json.dumps({"o": state.origin, "o2": state.other, "k": f"{name}-{state.nonce}", "name": name})
         meta = f"<meta name=\"probe-config\" content='{config}'>"
         text = path.read_text()
         text = text.replace("<!doctype html>", "<!doctype html>" + meta, 1)
         # placeholders for markup that needs the origins before any script runs
-        text = text.replace("%O2%", state.other).replace("%O%", state.origin).replace("%K%", f"{name}-{nonce}")
+        text = text.replace("%O2%", state.other).replace("%O%", state.origin).replace("%K%", f"{name}-{state.nonce}")
         return web.Response(text=text, content_type="text/html")
 
     async def harness(request):
@@ -245,14 +246,15 @@ def bind() -> socket.socket:
     return sock
 
 
-async def start_probe_origins(nonce: str) -> tuple[ProbeOrigin, ProbeOrigin, list[web.AppRunner]]:
+async def start_probe_origins(nonce: str = "") -> tuple[ProbeOrigin, ProbeOrigin, list[web.AppRunner]]:
     s1, s2 = bind(), bind()
     one = ProbeOrigin(HOST1, f"http://{HOST1}:{s1.getsockname()[1]}")
     two = ProbeOrigin(HOST2, f"http://{HOST2}:{s2.getsockname()[1]}")
     one.other, two.other = two.origin, one.origin
+    one.nonce = two.nonce = nonce
     runners = []
     for state, sock in ((one, s1), (two, s2)):
-        runner = web.AppRunner(create_probe_app(state, nonce), access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(create_probe_app(state), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()
         runners.append(runner)
