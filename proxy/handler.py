@@ -362,8 +362,8 @@ async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Map
     has_body = request.method != "HEAD" and up.status not in NO_BODY_STATUSES and up.status >= 200
     rewrite = None
     if has_body and decoder is not None and not attachment and up.status != 206:
-        if mime in HTML_TYPES or mime in XML_DOC_TYPES:
-            rewrite = "html"
+        if mime in HTML_TYPES or (mime in XML_DOC_TYPES and request.headers.get("Sec-Fetch-Dest") != "image"):
+            rewrite = "html"  # an SVG loaded as an image runs no script and loads nothing: as it is
         elif mime in CSS_TYPES:
             rewrite = "css"
         elif mime in JS_TYPES:

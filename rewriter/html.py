@@ -494,6 +494,26 @@ def refresh_url_span(value: str) -> tuple[int, int] | None:
     return i, n
 
 
+def xml_safe_markup(text: str) -> str:
+    """HTML markup made well-formed enough for an XML document: valueless attributes get ="".
+
+    For the injected tags (``<script defer src=...>``), which the XML parser would otherwise reject
+    and with them the whole document.
+    """
+    def tag(m: re.Match[str]) -> str:
+        if m.group(1) or m.start(3) == m.end(3):
+            return m.group(0)
+        out, at = [], m.start(3)
+        for am in _ATTR_RE.finditer(m.string, m.start(3), m.end(3)):
+            if am.group(2) is None:
+                out.append(m.string[at: am.end(1)] + '=""')
+                at = am.end(1)
+        out.append(m.string[at: m.end()])
+        return m.string[m.start(): m.start(3)] + "".join(out)
+
+    return _TAG_RE.sub(tag, text)
+
+
 def javascript_url_body(value: str) -> int | None:
     """Where the script of a ``javascript:`` URL starts in ``value``, or None if it is not one.
 
@@ -863,8 +883,10 @@ class HtmlRewriter:
         """Insert the injection before buffer position ``pos`` (None: at the end of the output)."""
         self._inject_pending = False
         text = self._inject_src
-        if self.xml and self._xml_root != "html":  # e.g. an SVG document: scripts must be XHTML's to load by src
-            text = _INJECT_SCRIPT_RE.sub('<script xmlns="http://www.w3.org/1999/xhtml"', text)
+        if self.xml:
+            text = xml_safe_markup(text)
+            if self._xml_root != "html":  # e.g. an SVG document: scripts must be XHTML's to load by src
+                text = _INJECT_SCRIPT_RE.sub('<script xmlns="http://www.w3.org/1999/xhtml"', text)
         if not text.isascii():
             text = text.encode(self._codec or "utf-8", "xmlcharrefreplace").decode("latin-1")
         if pos is not None:
