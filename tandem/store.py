@@ -402,6 +402,12 @@ class Store:
         sql += " ORDER BY created_at DESC LIMIT ?"
         return [self._session_row(r) for r in self.db.execute(sql, (*args, limit))]
 
+    def update_session(self, sid: str, *, agent_id: str | None, details: dict) -> None:
+        """Record who took a session over (an agent joining a snippet session) and its current details."""
+        with self.db:
+            self.db.execute("UPDATE sessions SET agent_id=?, details=? WHERE id=?",
+                            (agent_id, self._enc_json(details, "sessions.details", sid), sid))
+
     def end_session(self, sid: str) -> bool:
         """Marks a live session ended; False when it was not live (already ended, or unknown)."""
         with self.db:

@@ -23,7 +23,7 @@ from proxy.sessions import CONSENT, DIRECT, INVITE_TTL, Session
 from tandem import appkeys, events
 from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SessionRow, StoreError
 
-from .routes import ApiError, create_session, enter_url, new_pin, validate_start_url
+from .routes import ApiError, create_session, enter_url, new_pin, save_session_details, validate_start_url
 
 API_MAX_BODY = 64 * 1024  # an API body is a few fields and a metadata object
 MAX_METADATA = 16 * 1024  # caller metadata per session, serialized; it is stored (encrypted) and echoed in webhooks
@@ -371,6 +371,7 @@ async def watch_url(request: web.Request, caller: Caller) -> web.Response:
         session.branding = body.branding.model_dump()
     if body.permissions:
         session.permissions = body.permissions.model_dump()
+    save_session_details(request, session)
     url = enter_url(request, session.sid, "follower")
     return ok({"watch_url": url, "session_id": session.sid})
 

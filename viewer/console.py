@@ -24,12 +24,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from proxy.sessions import CONSENT, DIRECT, Session
+from proxy.sessions import CONSENT, Session
 from tandem import appkeys, events
 from tandem.store import Agent, verify_password
 
 from .pages import error_page, page
-from .routes import ApiError, PageResponse, admit, create_session, enter_url, new_pin, validate_start_url
+from .routes import ApiError, PageResponse, admit, create_session, enter_url, new_pin, save_session_details, validate_start_url
 
 LOGIN_TTL = 12 * 3600  # one working day signed in; then sign in again
 MAX_FORM = 16 * 1024  # console forms are a few short fields
@@ -388,9 +388,8 @@ async def join_pin(request: web.Request) -> web.Response:
         limits.pin_address.hit(address)
         limits.pin_global.hit("*")
         raise web.HTTPSeeOther("/console?error=" + quote("That PIN is not valid or has expired."))
-    if session.agent_id is None:
-        session.agent_id, session.agent_name = s.agent.username, s.agent.name
-    return admit(request, session, "follower" if session.customer_role == "leader" else "leader", kind="agent", name=s.agent.name)
+    _claim(request, session, s)
+    return admit(request, session, found[1], kind="agent", name=s.agent.name)
 
 
 async def watch(request: web.Request) -> web.Response:
@@ -414,9 +413,15 @@ async def watch_join(request: web.Request) -> web.Response:
     session = request.app[appkeys.SESSIONS].get(request.match_info["sid"])
     if session is None or session.ended or session.visitor_id is None:
         raise web.HTTPNotFound(reason="No such session")
+    _claim(request, session, s)
+    return admit(request, session, "follower", kind="agent", name=s.agent.name)
+
+
+def _claim(request: web.Request, session: Session, s: Signed) -> None:
+    """An agent joining a session nobody owns (started from the snippet) becomes its agent."""
     if session.agent_id is None:
         session.agent_id, session.agent_name = s.agent.username, s.agent.name
-    return admit(request, session, "follower", kind="agent", name=s.agent.name)
+        save_session_details(request, session)
 
 
 def setup(app: web.Application) -> None:

@@ -131,6 +131,13 @@ def create_session(request: web.Request, url: str, *, agent_id: str | None = Non
     }
 
 
+def save_session_details(request: web.Request, session: Session) -> None:
+    """Persist changes the control plane made to a live session (agent, branding, permissions)."""
+    details = {"agent_name": session.agent_name, "branding": session.branding, "permissions": session.permissions,
+               "metadata": session.metadata, "customer_role": session.customer_role}
+    request.app[appkeys.STORE].update_session(session.sid, agent_id=session.agent_id, details=details)
+
+
 def session_or_page(request: web.Request, sid: str) -> Session | web.Response:
     """The live session, or the page to show instead (unknown, ended)."""
     session = request.app[appkeys.SESSIONS].get(sid)

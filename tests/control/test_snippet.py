@@ -85,6 +85,8 @@ async def test_state_pin_end_with_the_visitor_secret(make_tandem, console):
     assert r.status == 303 and r.headers["Location"].startswith("http://" + s["session_id"])
     state = await (await t.client.get(base + "/state", headers=hdr)).json()
     assert state["session"]["agents"] == 1 and state["session"]["state"] == "live"
+    assert t.app[appkeys.STORE].get_session(s["session_id"]).agent_id == "ann"  # now on ann's dashboard
+    assert s["session_id"] in (await c.get("/console"))[1]
     for bad in ({"X-Tandem-Visitor": f"{v['visitor_id']}.nope"}, {"X-Tandem-Visitor": "v_other.x"}, {}):
         r = await t.client.get(base + "/state", headers=bad)
         assert r.status == 401
@@ -127,4 +129,6 @@ async def test_watch_link_and_api_watch_url(make_tandem, console):
     assert r.status == 200 and body["session_id"] == s["session_id"] and "/enter?t=" in body["watch_url"]
     session = t.app[appkeys.SESSIONS].get(s["session_id"])
     assert session.agent_name == "Ada" and session.permissions["allow_click"] is False
+    got = await (await t.api("GET", f"/api/v1/sessions/{s['session_id']}")).json()  # persisted, not just in memory
+    assert got["agent"] == {"id": "crm-1", "name": "Ada"} and got["permissions"]["allow_click"] is False
     assert (await t.client.get(body["watch_url"], allow_redirects=False)).status == 303
