@@ -8,8 +8,11 @@ these counters to Redis; the interface stays the same.)
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import time
 from collections import OrderedDict
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -71,3 +74,37 @@ class Limits:
     login_address: RateLimiter = field(default_factory=lambda: RateLimiter(*LOGIN_FAILURES_PER_ADDRESS))
     login_user: RateLimiter = field(default_factory=lambda: RateLimiter(*LOGIN_FAILURES_PER_USER))
     snippet_address: RateLimiter = field(default_factory=lambda: RateLimiter(*SNIPPET_STARTS_PER_ADDRESS))
+
+
+TRUSTED_PROXIES_ENV = "TANDEM_TRUSTED_PROXIES"  # CIDRs of TLS terminators whose X-Forwarded-For is believed
+
+
+@lru_cache(maxsize=1)
+def _trusted(value: str) -> tuple:
+    nets = []
+    for item in value.split(","):
+        item = item.strip()
+        if item:
+            try:
+                nets.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                continue
+    return tuple(nets)
+
+
+def client_address(request) -> str:
+    """The address limits are keyed by: the peer, or, when the peer is a trusted proxy
+    (``TANDEM_TRUSTED_PROXIES``), the last address it appended to ``X-Forwarded-For``.
+    Without this, every customer behind one terminator would share one budget."""
+    peer = request.remote or "?"
+    nets = _trusted(os.environ.get(TRUSTED_PROXIES_ENV, ""))
+    if not nets:
+        return peer
+    try:
+        peer_ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if not any(peer_ip in n for n in nets):
+        return peer
+    forwarded = [a.strip() for h in request.headers.getall("X-Forwarded-For", []) for a in h.split(",") if a.strip()]
+    return forwarded[-1] if forwarded else peer

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from proxy.sessions import CONSENT, Session
 from tandem import appkeys, events
+from tandem.ratelimit import client_address
 from tandem.store import Agent, verify_password
 
 from .pages import error_page, page
@@ -169,7 +170,7 @@ async def login_post(request: web.Request) -> web.Response:
     username = form.get("username", "").strip().lower()[:64]
     password = form.get("password", "")[:256]
     limits = request.app[appkeys.LIMITS]
-    address = request.remote or "?"
+    address = client_address(request)
     if limits.login_address.blocked(address) or limits.login_user.blocked(username):
         return login_page(request, error="Too many failed attempts. Wait a few minutes and try again.", username=username, status=429)
     store = request.app[appkeys.STORE]
@@ -379,7 +380,7 @@ async def join_pin(request: web.Request) -> web.Response:
     """An agent joins with the PIN a customer reads out (sessions the customer started from the snippet)."""
     s, form = await require_post(request)
     limits = request.app[appkeys.LIMITS]
-    address = request.remote or "?"
+    address = client_address(request)
     if limits.pin_address.blocked(address) or limits.pin_global.blocked("*"):
         raise web.HTTPSeeOther("/console?error=" + quote("Too many wrong PINs. Wait a few minutes."))
     found = request.app[appkeys.STORE].redeem_pin(form.get("pin", "").strip())

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from proxy.sessions import CONSENT, Session
 from tandem import appkeys
+from tandem.ratelimit import client_address
 
 from .console import read_form, refused, same_origin
 from .pages import page
@@ -50,7 +51,7 @@ async def join_post(request: web.Request) -> web.Response:
     if not same_origin(request):
         return refused()
     limits = request.app[appkeys.LIMITS]
-    address = request.remote or "?"
+    address = client_address(request)
     for limiter, key in ((limits.pin_address, address), (limits.pin_global, "*")):
         if limiter.blocked(key):
             return pin_page(error="Too many wrong PINs. Wait a few minutes, or ask the agent for the invite link.", status=429,

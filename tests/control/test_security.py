@@ -225,3 +225,24 @@ async def test_login_redirect_stays_on_base(make_tandem, console, nxt):
     c = await console(t, login=False)
     r, _ = await c.post(f"/console/login?next={quote(nxt, safe='')}", {"username": "ann", "password": "correct horse battery"}, csrf=False)
     assert r.status == 303 and r.headers["Location"] == "/console"
+
+
+async def test_pin_limits_key_on_forwarded_address_only_behind_a_trusted_proxy(make_tandem, monkeypatch):
+    """Behind a TLS terminator every request comes from one peer: with TANDEM_TRUSTED_PROXIES the limits key on
+    the client address the terminator forwards; without it, X-Forwarded-For is ignored (it could be forged)."""
+    t = await make_tandem()
+    limit = PIN_FAILURES_PER_ADDRESS[0]
+
+    async def guess(addr):
+        return await t.client.post(t.url + "/join", data={"pin": "abcdef"}, allow_redirects=False,
+                                   headers={"Origin": t.url, "X-Forwarded-For": addr})
+
+    for i in range(limit):
+        assert (await guess(f"203.0.113.{i}")).status == 400
+    assert (await guess("203.0.113.99")).status == 429  # untrusted: all one peer, forged header ignored
+    t.app[appkeys.LIMITS].pin_address.reset("127.0.0.1")
+    monkeypatch.setenv("TANDEM_TRUSTED_PROXIES", "127.0.0.0/8")
+    for _ in range(limit):
+        assert (await guess("198.51.100.7")).status == 400
+    assert (await guess("198.51.100.7")).status == 429
+    assert (await guess("198.51.100.8")).status == 400  # another customer still has their budget
