@@ -31,6 +31,7 @@ _NAV = (
     ("rel", "/products", "Products"),
     ("rel", "/api-demo", "API demo"),
     ("rel", "/chat", "Chat"),
+    ("rel", "/spa/", "App"),
     ("abs", "/about", "About"),
 )
 

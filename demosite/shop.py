@@ -12,7 +12,7 @@ import weakref
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import controlled, pages
+from . import controlled, pages, spa
 from .catalog import FEATURED_IDS, PRODUCTS, Product, get_product, search
 from .download import handle_download
 from .origins import ORIGINS_KEY, Origins
@@ -346,6 +346,7 @@ def create_shop_app(origins: Origins, stats: RequestStats) -> web.Application:
     app[SOCKETS_KEY] = weakref.WeakSet()
     app.on_shutdown.append(_close_sockets)
     controlled.setup(app)  # React page with controlled inputs (co-browsing control tests)
+    spa.setup(app)  # single-page app (React, pushState routes, import(), service worker) at /spa/
     r = app.router
     r.add_get("/", home)
     r.add_get("/products", products)
