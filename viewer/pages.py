@@ -40,6 +40,7 @@ button.danger{background:var(--bad)}
 .notice{border-left:4px solid var(--accent);padding:.5rem .8rem;margin:.75rem 0;background:rgba(54,87,214,.08)}
 .notice.bad{border-color:var(--bad);background:rgba(179,38,30,.08)}
 .secret{font-family:ui-monospace,monospace;font-size:.95rem;word-break:break-all;background:var(--bg);padding:.5rem .7rem;border-radius:8px;display:block}
+pre.secret{white-space:pre-wrap;overflow-wrap:anywhere}
 .pin{font-family:ui-monospace,monospace;font-size:2rem;letter-spacing:.3em;font-weight:700}
 section{margin-top:1.5rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
 .table{width:100%;overflow-x:auto;position:relative}table{border-collapse:collapse;width:100%;font-size:.92rem}
