@@ -85,10 +85,16 @@ def load_runtime() -> bytes:
     return MISSING_RUNTIME
 
 
+async def _close(store: Store) -> None:
+    store.close()
+
+
 def create_app(settings: Settings, *, store: Store | None = None, extra_allow: tuple[Entry, ...] = ()) -> web.Application:
     app = web.Application(middlewares=[host_router, viewer_routes.error_middleware, snippet_view.snippet_errors],
                           client_max_size=CONTROL_MAX_BODY)
-    store = store or Store(settings.data_dir)
+    if store is None:
+        store = Store(settings.data_dir)
+        app.on_cleanup.append(lambda _app: _close(store))
     base = ProxyBase(settings.public_scheme, settings.base_domain.lower())
     app[appkeys.SETTINGS] = settings
     app[appkeys.STORE] = store
