@@ -1,0 +1,485 @@
+"""``python -m bench.sync``: co-browsing on loopback — how fast and how heavy the live mirror is.
+
+Measured in one run, each against a baseline from the same run:
+
+1. Relay latency, leader event → follower socket, with 1, 10 and 50 followers (lightweight
+   WebSocket clients in this process), p50/p99. Baseline: a bare aiohttp broadcast server
+   (no rooms, no JSON, no buffer) driven the same way.
+2. End-to-end latency in real Chromium: a DOM change in the tab owner's page → the same change
+   in each follower's mirror (3 follower browsers), p50/p99, next to the relay figure.
+3. Bytes per participant-minute of a scripted demo-shop session (pages, typing, scrolling,
+   pointer): the DOM stream as JSON and after permessage-deflate, plus the mirror's resource
+   loads, against a 1 Mbit/s screen-share stream (7.5 MB per viewer-minute).
+4. Server memory per idle participant (RSS growth over 200 idle session sockets), against the
+   bare broadcast server holding the same number of idle sockets.
+
+Flags: ``--quick`` (fewer samples), ``--followers 1,10,50``, ``--keep`` (keep server logs).
+Hook into ``python -m bench``: call ``bench.sync.run(quick=...)`` (returns the figures as a dict)
+or ``bench.sync.main([...])``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from .procs import Children, free_port, request, rss_kib, wait_ready
+
+SAMPLES = 200  # leader events per follower count (relay latency)
+QUICK_SAMPLES = 60
+SEND_INTERVAL = 0.01  # seconds between leader events: 100 per second, a busy page
+BROWSER_SAMPLES = 40  # DOM changes timed end to end in Chromium
+QUICK_BROWSER_SAMPLES = 15
+BROWSER_FOLLOWERS = 3
+IDLE_SOCKETS = 300  # idle participants for the memory figure (enough to rise above allocator noise)
+PER_ROOM = 50  # idle followers per room (rooms cap their participants)
+SETTLE = 1.5  # seconds to let RSS settle after opening or closing sockets
+SCREEN_SHARE_BPS = 1_000_000  # the comparison: a 1 Mbit/s screen-share stream
+TIMEOUT = 20.0  # seconds any single wait may take before the bench gives up with a message
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+# -- the baseline: a bare broadcast server ---------------------------------------------------
+def bare_app() -> web.Application:
+    """Every text frame from a connection that said ``lead`` goes to every other connection."""
+    peers: set[web.WebSocketResponse] = set()
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse(compress=True, max_msg_size=16 * 1024 * 1024)
+        await sock.prepare(request)
+        await sock.send_str('{"t":"welcome"}')  # like Tandem's welcome: the compressor exists from here on
+        peers.add(sock)
+        try:
+            async for msg in sock:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    for p in list(peers):
+                        if p is not sock:
+                            await p.send_str(msg.data)
+        finally:
+            peers.discard(sock)
+        return sock
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def serve_bare(port: int) -> None:
+    web.run_app(bare_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# -- Tandem with the demo shop ------------------------------------------------------------------
+class Server:
+    def __init__(self, children: Children, tmp: Path):
+        self.port = free_port()
+        self.admin = secrets.token_urlsafe(24)
+        script = Path(sys.executable).parent / "tandem"
+        cmd = [str(script)] if script.exists() else [sys.executable, "-m", "tandem.cli"]
+        self.child = children.start("tandem", cmd + ["serve", "--demo", "--port", str(self.port), "--data-dir",
+                                                     str(tmp / "data")], env={"TANDEM_ADMIN_KEY": self.admin})
+        self.base = f"tandem.localhost:{self.port}"
+        wait_ready(self.child, self.port, "/healthz", {"Host": self.base})
+        self.shop = f"http://shop.localhost:{self.port + 1}"
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def session(self) -> dict:
+        status, _, body = request(self.port, "POST", "/api/v1/sessions",
+                                  {"Host": self.base, "Authorization": f"Bearer {self.admin}",
+                                   "Content-Type": "application/json"}, json.dumps({"url": self.shop + "/"}).encode())
+        if status != 201:
+            raise SystemExit(f"bench.sync: the session API answered {status}: {body[:300]!r}")
+        created = json.loads(body)
+        if "follower_url" not in created:
+            raise SystemExit("bench.sync: POST /api/v1/sessions gave no follower_url")
+        return created
+
+    def credential(self, link: str) -> tuple[str, str]:
+        """(cookie name, value) a participant gets by opening an invite link."""
+        parts = urlsplit(link)
+        status, headers, body = request(self.port, "GET", f"{parts.path}?{parts.query}", {"Host": parts.netloc})
+        if status not in (302, 303):
+            raise SystemExit(f"bench.sync: the invite link answered {status}: {body[:300]!r}")
+        for value in headers.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            if name.startswith("tandem_p_"):
+                return name, rest.split(";", 1)[0]
+        raise SystemExit("bench.sync: the invite link set no participant cookie")
+
+
+class LoopbackResolver(aiohttp.abc.AbstractResolver):
+    async def resolve(self, host, port=0, family=0):
+        import socket
+
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}]
+
+    async def close(self):
+        pass
+
+
+def client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=LoopbackResolver(), limit=0))
+
+
+async def open_socket(http: aiohttp.ClientSession, server: Server, sid: str, cookie: tuple[str, str], kind: str):
+    ws = await http.ws_connect(f"http://{server.base}/s/{sid}/ws", origin=f"http://{server.base}",
+                               headers={"Cookie": f"{cookie[0]}={cookie[1]}"}, compress=15, max_msg_size=0)
+    await ws.send_str(json.dumps({"t": "hello", "kind": kind}))
+    return ws
+
+
+def snapshot_events(pad: int = 20_000) -> list[dict]:
+    return [{"type": 4, "data": {"href": "http://x/", "width": 1280, "height": 800}, "timestamp": 0},
+            {"type": 2, "data": {"node": {"type": 0, "id": 1, "childNodes": [], "pad": "x" * pad}}, "timestamp": 0}]
+
+
+def stamp_event(n: int) -> dict:
+    """A small text mutation, like one keystroke's worth of DOM change, carrying its send time."""
+    return {"type": 3, "data": {"source": 0, "texts": [{"id": 7, "value": f"{n}@{time.perf_counter():.6f}"}],
+                                "attributes": [], "removes": [], "adds": []}, "timestamp": 0}
+
+
+async def relay_latency(server: Server, followers: int, samples: int) -> list[float]:
+    created = server.session()
+    sid = created["session_id"]
+    leader_cookie = server.credential(created["leader_url"])
+    cookies = [server.credential(created["follower_url"]) for _ in range(followers)]
+    async with client() as http:
+        tab = await open_socket(http, server, sid, leader_cookie, "tab")
+        views = [await open_socket(http, server, sid, c, "view") for c in cookies]
+        await tab.send_str(json.dumps({"t": "ev", "e": snapshot_events()}))
+        latencies: list[float] = []
+        done = asyncio.Event()
+        remaining = [followers * samples]
+
+        async def reader(ws):
+            async for msg in ws:
+                obj = json.loads(msg.data)
+                if obj.get("t") != "ev":
+                    continue
+                now = time.perf_counter()
+                for e in obj["e"]:
+                    if e.get("type") == 3 and e["data"].get("texts"):
+                        sent = float(e["data"]["texts"][0]["value"].split("@", 1)[1])
+                        latencies.append((now - sent) * 1000)
+                        remaining[0] -= 1
+                        if remaining[0] <= 0:
+                            done.set()
+
+        async def drain(ws):
+            async for _ in ws:
+                pass
+
+        tasks = [asyncio.create_task(reader(v)) for v in views] + [asyncio.create_task(drain(tab))]
+        await asyncio.sleep(0.3)  # joiners have their snapshot
+        for n in range(samples):
+            await tab.send_str(json.dumps({"t": "ev", "e": [stamp_event(n)]}))
+            await asyncio.sleep(SEND_INTERVAL)
+        try:
+            await asyncio.wait_for(done.wait(), TIMEOUT)
+        except asyncio.TimeoutError:
+            print(f"  warning: {remaining[0]} of {followers * samples} events never arrived", file=sys.stderr)
+        for ws in views + [tab]:
+            await ws.close()
+        for t in tasks:
+            t.cancel()
+        return latencies
+
+
+async def bare_latency(port: int, followers: int, samples: int) -> list[float]:
+    async with client() as http:
+        lead = await http.ws_connect(f"http://127.0.0.1:{port}/ws", compress=15)
+        views = [await http.ws_connect(f"http://127.0.0.1:{port}/ws", compress=15, max_msg_size=0) for _ in range(followers)]
+        latencies: list[float] = []
+        done = asyncio.Event()
+        remaining = [followers * samples]
+
+        async def reader(ws):
+            async for msg in ws:
+                obj = json.loads(msg.data)
+                now = time.perf_counter()
+                for e in obj.get("e", ()):
+                    sent = float(e["data"]["texts"][0]["value"].split("@", 1)[1])
+                    latencies.append((now - sent) * 1000)
+                    remaining[0] -= 1
+                    if remaining[0] <= 0:
+                        done.set()
+
+        tasks = [asyncio.create_task(reader(v)) for v in views]
+        await asyncio.sleep(0.2)
+        for n in range(samples):
+            await lead.send_str(json.dumps({"t": "ev", "e": [stamp_event(n)]}))
+            await asyncio.sleep(SEND_INTERVAL)
+        try:
+            await asyncio.wait_for(done.wait(), TIMEOUT)
+        except asyncio.TimeoutError:
+            print(f"  warning: bare relay lost {remaining[0]} events", file=sys.stderr)
+        for ws in views + [lead]:
+            await ws.close()
+        for t in tasks:
+            t.cancel()
+        return latencies
+
+
+# -- real browsers --------------------------------------------------------------------------
+async def browser_figures(server: Server, samples: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        return {"skipped": f"no Chromium at {CHROMIUM}"}
+    created = server.session()
+    out: dict = {}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            lctx = await browser.new_context(viewport={"width": 1280, "height": 800})
+            lp = await lctx.new_page()
+            await lp.goto(created["leader_url"])
+
+            followers = []
+            frames_in: list[int] = []
+            deflated: list[int] = []
+            resource_bytes = [0]
+            for i in range(BROWSER_FOLLOWERS):
+                fctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+                fp = await fctx.new_page()
+                if i == 0:
+                    comp = zlib.compressobj(6, zlib.DEFLATED, -15)  # permessage-deflate with context takeover
+
+                    def on_ws(ws):
+                        def got(payload):
+                            data = payload.encode() if isinstance(payload, str) else payload
+                            frames_in.append(len(data))
+                            deflated.append(len(comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH)) - 4)
+                        ws.on("framereceived", got)
+
+                    fp.on("websocket", on_ws)
+
+                    async def sized(req):
+                        try:
+                            sizes = await req.sizes()
+                            resource_bytes[0] += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+                        except Exception:
+                            pass
+
+                    fctx.on("requestfinished", lambda req: asyncio.ensure_future(sized(req)))
+                await fp.goto(created["follower_url"])
+                await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0",
+                                           timeout=TIMEOUT * 1000)
+                await fp.evaluate("""() => {
+                    window.__seen = {};
+                    const watch = () => {
+                        const doc = window.tandemMirror.doc();
+                        if (!doc || !doc.body) return setTimeout(watch, 20);
+                        new MutationObserver(() => {
+                            const el = doc.getElementById('bench-probe');
+                            if (el && !(el.textContent in window.__seen))
+                                window.__seen[el.textContent] = performance.timeOrigin + performance.now();
+                        }).observe(doc, {subtree: true, childList: true, characterData: true});
+                    };
+                    watch();
+                }""")
+                followers.append(fp)
+            # end-to-end latency: a DOM change in the leader page until each mirror shows it
+            await lp.evaluate("() => { const p = document.createElement('p'); p.id = 'bench-probe'; document.body.prepend(p); }")
+            await asyncio.sleep(0.5)
+            sent: dict[str, float] = {}
+            for n in range(samples):
+                token = f"probe-{n}"
+                sent[token] = await lp.evaluate(
+                    "(t) => { document.getElementById('bench-probe').textContent = t; return performance.timeOrigin + performance.now(); }",
+                    token)
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            lat = []
+            for fp in followers:
+                seen = await fp.evaluate("() => window.__seen")
+                lat += [seen[t] - sent[t] for t in sent if t in seen]
+            out["e2e_ms"] = lat
+            out["e2e_expected"] = samples * len(followers)
+
+            # bytes per participant-minute: a scripted minute-ish of ordinary use
+            frames_in.clear()
+            deflated.clear()
+            resource_bytes[0] = 0
+            t0 = time.monotonic()
+            shop = lp.url.split("/", 3)[:3]
+            shop_url = "/".join(shop)
+            for path in ("/products", "/products/2", "/login", "/products", "/about", "/api-demo", "/"):
+                await lp.goto(shop_url + path)
+                for k in range(10):
+                    await lp.mouse.move(100 + 40 * k, 200 + 10 * k)
+                    await asyncio.sleep(0.05)
+                await lp.mouse.wheel(0, 300)
+                await asyncio.sleep(0.3)
+                if path == "/login":
+                    await lp.fill("#username", "")
+                    await lp.click("#username")
+                    await lp.keyboard.type("demo user typing", delay=60)
+                await asyncio.sleep(0.5)
+            elapsed = time.monotonic() - t0
+            out["minutes"] = elapsed / 60
+            out["stream_raw"] = sum(frames_in)
+            out["stream_deflate"] = sum(deflated)
+            out["resources"] = resource_bytes[0]
+        finally:
+            await browser.close()
+    return out
+
+
+# -- memory -------------------------------------------------------------------------------------
+async def idle_memory_tandem(server: Server, count: int) -> float:
+    """Idle followers spread over rooms of ``PER_ROOM`` (rooms cap their size), each with its own credential."""
+    rooms = []
+    for _ in range(0, count, PER_ROOM):
+        created = server.session()
+        rooms.append((created["session_id"], server.credential(created["leader_url"]),
+                      [server.credential(created["follower_url"]) for _ in range(min(PER_ROOM, count - len(rooms) * PER_ROOM))]))
+    async with client() as http:
+        tabs = []
+        for sid, leader, _ in rooms:
+            tab = await open_socket(http, server, sid, leader, "tab")
+            await tab.send_str(json.dumps({"t": "ev", "e": snapshot_events(pad=2_000)}))
+            tabs.append(tab)
+        await asyncio.sleep(SETTLE)
+        before = rss_kib(server.pid)
+        socks = [await open_socket(http, server, sid, c, "view") for sid, _, cookies in rooms for c in cookies]
+        await asyncio.sleep(SETTLE)
+        after = rss_kib(server.pid)
+        for ws in socks + tabs:
+            await ws.close()
+    return (after - before) * 1024 / len(socks)
+
+
+async def idle_memory_bare(port: int, pid: int, count: int) -> float:
+    async with client() as http:
+        await asyncio.sleep(SETTLE)
+        before = rss_kib(pid)
+        socks = [await http.ws_connect(f"http://127.0.0.1:{port}/ws", compress=15) for _ in range(count)]
+        await asyncio.sleep(SETTLE)
+        after = rss_kib(pid)
+        for ws in socks:
+            await ws.close()
+    return (after - before) * 1024 / count
+
+
+# -- report ---------------------------------------------------------------------------------------
+def run(quick: bool = False, follower_counts=(1, 10, 50), keep: bool = False) -> dict:
+    samples = QUICK_SAMPLES if quick else SAMPLES
+    tmp = Path(tempfile.mkdtemp(prefix="tandem-bench-sync-"))
+    results: dict = {"relay": {}, "bare": {}}
+    try:
+        with Children(tmp) as children:
+            server = Server(children, tmp)
+            bport = free_port()
+            bare = children.start("bare-relay", [sys.executable, "-m", "bench.sync", "--serve-bare", str(bport)])
+            wait_ready(bare, bport, "/healthz")
+
+            async def measure():
+                # memory first, on fresh processes: later phases leave freed memory that would hide growth
+                results["mem_tandem"] = await idle_memory_tandem(server, IDLE_SOCKETS)
+                results["mem_bare"] = await idle_memory_bare(bport, bare.pid, IDLE_SOCKETS)
+                for n in follower_counts:
+                    results["relay"][n] = await relay_latency(server, n, samples)
+                    results["bare"][n] = await bare_latency(bport, n, samples)
+                results["browser"] = await browser_figures(server, QUICK_BROWSER_SAMPLES if quick else BROWSER_SAMPLES)
+
+            asyncio.run(measure())
+    finally:
+        if keep:
+            print(f"logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report(results)
+    return results
+
+
+def report(r: dict) -> None:
+    print("\nCo-browsing sync on loopback (bench/sync.py)\n")
+    print("1. Relay latency, leader event -> follower socket (ms)")
+    print(f"   {'followers':>9}  {'Tandem p50':>10}  {'p99':>7}  {'bare p50':>9}  {'p99':>7}  {'p99 ratio':>9}")
+    for n, lat in r["relay"].items():
+        bare = r["bare"][n]
+        ratio = pct(lat, 99) / pct(bare, 99) if bare else float("nan")
+        print(f"   {n:>9}  {pct(lat, 50):>10.2f}  {pct(lat, 99):>7.2f}  {pct(bare, 50):>9.2f}  {pct(bare, 99):>7.2f}  {ratio:>8.1f}x")
+    if 10 in r["relay"]:
+        p99 = pct(r["relay"][10], 99)
+        print(f"   target p99 < 100 ms at 10 followers: {'met' if p99 < 100 else 'NOT met'} ({p99:.1f} ms)")
+    b = r.get("browser", {})
+    if "skipped" in b:
+        print(f"\n2. Browser figures skipped: {b['skipped']}")
+        return
+    e2e = b.get("e2e_ms", [])
+    print(f"\n2. End to end in Chromium, DOM change in the tab owner's page -> same change in the mirror "
+          f"({BROWSER_FOLLOWERS} followers, {len(e2e)}/{b.get('e2e_expected')} seen)")
+    relay_n = r["relay"].get(1) or next(iter(r["relay"].values()))
+    print(f"   p50 {pct(e2e, 50):.1f} ms, p99 {pct(e2e, 99):.1f} ms  (relay alone p50 {pct(relay_n, 50):.2f} ms: "
+          f"recording and replay add {pct(e2e, 50) - pct(relay_n, 50):.1f} ms at the median)")
+    minutes = b["minutes"]
+    raw = b["stream_raw"] / minutes
+    dfl = b["stream_deflate"] / minutes
+    res = b["resources"] / minutes
+    share = SCREEN_SHARE_BPS / 8 * 60
+    print(f"\n3. Bytes per participant-minute, scripted demo-shop session ({minutes * 60:.0f} s: 7 pages, pointer, "
+          "scrolling, typing)")
+    print(f"   DOM stream as JSON      {raw / 1e6:8.3f} MB/min")
+    print(f"   after permessage-deflate {dfl / 1e6:7.3f} MB/min   ({share / dfl:.0f}x less than a 1 Mbit/s screen share, "
+          f"{share / 1e6:.1f} MB/min)")
+    print(f"   mirror resources (cache) {res / 1e6:7.3f} MB/min   (images, CSS, fonts the follower's browser loads)")
+    print(f"   total on the wire        {(dfl + res) / 1e6:7.3f} MB/min   ({share / (dfl + res):.1f}x less than the screen share)")
+    mt, mb = r["mem_tandem"], r["mem_bare"]
+    print(f"\n4. Server memory per idle participant ({IDLE_SOCKETS} idle session sockets)")
+    print(f"   Tandem {mt / 1024:.1f} KiB, bare broadcast server {mb / 1024:.1f} KiB "
+          f"({(mt / mb if mb > 0 else float('nan')):.1f}x)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples")
+    parser.add_argument("--followers", default="1,10,50", help="follower counts for the relay latency")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir with server logs")
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    try:
+        counts = tuple(int(x) for x in args.followers.split(",") if x.strip())
+    except ValueError:
+        parser.error("--followers takes numbers separated by commas, e.g. 1,10,50")
+    if not counts or min(counts) < 1 or max(counts) > 500:
+        parser.error("--followers: between 1 and 500 each")
+    run(quick=args.quick, follower_counts=counts, keep=args.keep)
+
+
+if __name__ == "__main__":
+    main()
