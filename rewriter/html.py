@@ -130,6 +130,8 @@ _PERCENT_RE = re.compile("%([0-7][0-9a-fA-F])")
 _RELATIVE_URL_RE = re.compile(
     "[\\x00-\\x20]*(?:/(?![/\\\\\\t\\n\\r&])|[#?.]|[A-Za-z0-9_~%+-][^:/?#&\\t\\n\\r]*(?:[/?#]|$)|$)"
 )
+# The scheme, slashes and authority at the start of a URL (where the mapper looks).
+_URL_HEAD_RE = re.compile("[\\x00-\\x20]*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?[/\\\\]*[^/\\\\?#]*")
 _INJECT_SCRIPT_RE = re.compile("<script(?=[\\t\\n\\f\\r />])(?![^>]*\\bxmlns=)")
 # tag -> merged table, so each tag costs one lookup
 _TABLE_FOR: dict[str, dict[str, str]] = {
@@ -240,13 +242,13 @@ def _codepoint(digits: str, base: int) -> str:
     return chr(n)
 
 
-def decode_attr_value(raw: str) -> tuple[str, list[int] | None]:
+def decode_attr_value(raw: str, want_pos: bool = True) -> tuple[str, list[int] | None]:
     """Decode character references as in an attribute value; NUL becomes U+FFFD.
 
     Returns the value and a position map: ``pos[k]`` is the raw offset where decoded
     character ``k`` starts, ``-1`` inside a reference that decoded to two characters,
     and ``pos[len(value)] == len(raw)``. The map is None when no reference was
-    decoded (then offsets are the same in both).
+    decoded (then offsets are the same in both), and when ``want_pos`` is false.
     """
     if "&" not in raw:
         return (raw.replace("\0", "\ufffd") if "\0" in raw else raw), None
@@ -261,7 +263,8 @@ def decode_attr_value(raw: str) -> tuple[str, list[int] | None]:
             j = n
         if j > i:
             out.append(raw[i:j])
-            pos.extend(range(i, j))
+            if want_pos:
+                pos.extend(range(i, j))
         if j >= n:
             break
         m = _CHARREF_RE.match(raw, j)
@@ -287,18 +290,20 @@ def decode_attr_value(raw: str) -> tuple[str, list[int] | None]:
                     break
         if text is None:
             out.append(raw[j:end])
-            pos.extend(range(j, end))
+            if want_pos:
+                pos.extend(range(j, end))
         else:
             changed = True
             out.append(text)
-            pos.append(j)
-            pos.extend([-1] * (len(text) - 1))
+            if want_pos:
+                pos.append(j)
+                pos.extend([-1] * (len(text) - 1))
         i = end
     value = "".join(out)
     if "\0" in value:
         value = value.replace("\0", "\ufffd")
     pos.append(n)
-    return value, (pos if changed else None)
+    return value, (pos if changed and want_pos else None)
 
 
 def _escape(text: str, quote: str) -> str:
@@ -355,7 +360,7 @@ def _splice(raw: str, value: str, pos: list[int] | None, edits: list[Edit], quot
         return None
     if not quote and (needs_quotes or not new_raw or new_raw[0] in "\"'"):
         needs_quotes = True
-    elif "&" in new_raw and decode_attr_value(new_raw)[0] != new_val:  # an insertion formed a reference
+    elif "&" in new_raw and decode_attr_value(new_raw, False)[0] != new_val:  # an insertion formed a reference
         needs_quotes = True
     if needs_quotes:  # give up on keeping bytes: escape the whole new value
         q = quote or '"'
@@ -1052,6 +1057,18 @@ class HtmlRewriter:
     def _rewrite_script(self, raw: str, kind: str) -> str:
         if not raw:
             return raw
+        as_bytes = getattr(self.js, "rewrite_bytes", None)
+        if as_bytes is not None and kind in (CLASSIC, MODULE) and self._codec in (None, "utf-8"):
+            data = raw.encode("latin-1")  # the page's own bytes: UTF-8, as the JS rewriter reads them
+            try:
+                out = as_bytes(data)
+            except Exception:  # a rewriter never raises into a response
+                self.stats["js_skipped"] += 1
+                return raw
+            if out is data or out == data:
+                return raw
+            self.stats["js_blocks"] += 1
+            return out.decode("latin-1")
         text = self._to_unicode(raw)
         if text is None:
             self.stats["js_skipped"] += 1
@@ -1076,7 +1093,7 @@ class HtmlRewriter:
         return back
 
     def _rewrite_css(self, raw: str) -> str:
-        if not raw:
+        if not raw or ("(" not in raw and "@" not in raw):  # no function, no at-rule: no URL
             return raw
         text = self._to_unicode(raw)
         if text is None:
@@ -1317,12 +1334,18 @@ class HtmlRewriter:
             v = am.group(2)
             if _RELATIVE_URL_RE.match(v, 1 if v[0] in "\"'" else 0):  # fast path: nothing to map
                 return None
+            fast = self._plain_url(am, v, tag, attr)
+            if fast is not False:
+                return fast
             edit_fn = self._url_edits
         elif kind == SRCSET:
             edit_fn = self._srcset_edits
         elif kind == URL_LIST:
             edit_fn = self._list_edits
         elif kind == CSS:
+            v = am.group(2)
+            if "(" not in v and "@" not in v and "&" not in v:  # no url(), no @import: nothing to map
+                return None
             edit_fn = self._css_edits
         elif kind == JS:
             edit_fn = self._js_edits
@@ -1330,7 +1353,11 @@ class HtmlRewriter:
             if not self._active or self._depth >= MAX_SRCDOC_DEPTH:
                 return None
             edit_fn = self._srcdoc_edits
-        else:  # DATA_URL
+        else:  # DATA_URL: only a whole absolute http(s) URL; most data-* values are not (fast path)
+            v = am.group(2)
+            head = v[1:5] if v[0] in "\"'" else v[:4]
+            if head[:1] != "&" and head.lower() != "http":
+                return None
             edit_fn = self._data_url_edits
         return self._edit_value(am, edit_fn, tag, attr)
 
@@ -1343,19 +1370,28 @@ class HtmlRewriter:
         u = self._to_unicode(raw)
         if u is None:
             return None
-        value, pos = decode_attr_value(u)
+        value, _ = decode_attr_value(u, False)
         try:
             edits = edit_fn(value)
         except Exception:  # a rewriter never raises into a response
             return None
         if not edits:
             return None
+        pos = None
+        if value != u:  # references were decoded: offsets differ after the first "&"
+            amp = u.find("&")
+            if amp < 0 or max(e for _, e, _ in edits) > amp:
+                pos = decode_attr_value(u)[1]
         new = _splice(u, value, pos, edits, quote)
         if new is None:
             return None
         new = self._from_unicode(new)
         if new is None:
             return None
+        return self._finish(am, new, tag, attr)
+
+    def _finish(self, am: re.Match[str], new: str, tag: str, attr: str) -> Edit:
+        """The edit replacing an attribute's value (quotes included) with ``new``; hooks applied."""
         self.stats["rewritten"] += 1
         vs, ve = am.span(2)
         if self.keep_original:
@@ -1365,6 +1401,24 @@ class HtmlRewriter:
             if extra:
                 new += extra
         return vs, ve, new
+
+    def _plain_url(self, am: re.Match[str], v: str, tag: str, attr: str) -> Edit | None | bool:
+        """Fast path for a plain URL value: ASCII, no tab/newline/NUL, no character reference up to
+        the end of its authority. Then the raw text reads as itself where the mapper looks, and the
+        mapper's output (origin replaced, the rest as given) is the new raw value. False: not plain."""
+        q = v[0] if v[0] in "\"'" else ""
+        raw = v[1:-1] if q else v
+        if not raw.isascii() or "\t" in raw or "\n" in raw or "\r" in raw or "\0" in raw:
+            return False
+        amp = raw.find("&")
+        if amp >= 0 and amp < _URL_HEAD_RE.match(raw).end():
+            return False
+        if javascript_url_body(raw) is not None:
+            return False
+        new = self.urls.rewrite(raw)
+        if new == raw:
+            return None
+        return self._finish(am, q + new + q, tag, attr)
 
     def _url_edits(self, value: str) -> list[Edit]:
         body = javascript_url_body(value)

@@ -97,11 +97,12 @@ stats = JsStats()
 _JS_SPACE = rb"(?:[\t\n\v\f\r ]|\xc2\xa0|\xef\xbb\xbf|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
 _JS_COMMENT = rb"(?:/\*.*?\*/|//.*?(?:[\n\r]|\xe2\x80[\xa8\xa9]))"
 _GAP = rb"(?:" + _JS_SPACE + rb"|" + _JS_COMMENT + rb")*"
-_CANDIDATE_RE = re.compile(
-    rb"\b(?:from" + _GAP + rb"([\"'])|import" + _GAP + rb"(?:([\"'])|\(" + _GAP + rb"([\"'`])))"
-    rb"|(importScripts" + _GAP + rb"\()",
-    re.S,
-)
+# Each starts with its keyword as a literal, so the regex engine can jump to it (an alternation
+# of keywords would be tried at every position); the word boundary before it is checked by hand.
+_FROM_RE = re.compile(rb"from" + _GAP + rb"([\"'])", re.S)
+_IMPORT_RE = re.compile(rb"import" + _GAP + rb"(?:([\"'])|\(" + _GAP + rb"([\"'`]))", re.S)
+_IMPORT_SCRIPTS_RE = re.compile(rb"importScripts" + _GAP + rb"\(", re.S)
+_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 
 # Predicates (#eq?) would run in Python on every call: importScripts is found by its bytes instead.
 _QUERY_SRC = """
@@ -449,21 +450,24 @@ def _literal_at(data: bytes, q: int) -> tuple[str, bool] | None:
 def _worth_parsing(data: bytes, urls: UrlRewriter) -> bool:
     """True if some place a specifier could be holds a URL the mapper changes.
 
-    Exact in one direction: every real specifier and importScripts call is matched by
-    _CANDIDATE_RE and every source map comment by _SOURCE_MAP_RE, so a False here means the parse
-    would find nothing to change.
+    Exact in one direction: every real specifier is matched by _FROM_RE or _IMPORT_RE, every
+    importScripts call by _IMPORT_SCRIPTS_RE and every source map comment by _SOURCE_MAP_RE, so a
+    False here means the parse would find nothing to change.
     """
-    for m in _CANDIDATE_RE.finditer(data):
-        if m.group(4) is not None:  # importScripts(...): a literal may follow other arguments; parse
-            return True
-        q = next(m.start(k) for k in (1, 2, 3) if m.group(k) is not None)
-        lit = _literal_at(data, q)
-        if lit is None:
-            continue
-        raw, template = lit
-        value = decode_js_string(raw, template)[0] if ("\\" in raw or "\r" in raw) else raw
-        if urls.rewrite(value) != value:
-            return True
+    for rx in (_FROM_RE, _IMPORT_RE):
+        for m in rx.finditer(data):
+            if m.start() and data[m.start() - 1] in _IDENT_BYTES:
+                continue  # part of a longer name (reimport, Array.from is fine: "." is no name byte)
+            q = next(m.start(k) for k in range(1, (m.re.groups or 0) + 1) if m.group(k) is not None)
+            lit = _literal_at(data, q)
+            if lit is None:
+                continue
+            raw, template = lit
+            value = decode_js_string(raw, template)[0] if ("\\" in raw or "\r" in raw) else raw
+            if urls.rewrite(value) != value:
+                return True
+    if b"importScripts" in data and _IMPORT_SCRIPTS_RE.search(data):
+        return True  # importScripts(...): a literal may follow other arguments; parse
     if b"sourceMappingURL" in data:
         for sm in _SOURCE_MAP_RE.finditer(data):
             raw = sm.group(1).decode("utf-8", "surrogateescape")
@@ -517,9 +521,31 @@ def rewrite_js(text: str, urls: UrlRewriter) -> str:
         return text
 
 
+class JsRewriter:
+    """``rewrite_js`` bound to one mapper: the ``js`` callable of the HTML rewriter.
+
+    ``rewrite_bytes`` takes UTF-8 bytes (what an inline script of a UTF-8 page is), sparing the
+    HTML rewriter a decode and an encode per script.
+    """
+
+    __slots__ = ("urls",)
+
+    def __init__(self, urls: UrlRewriter) -> None:
+        self.urls = urls
+
+    def __call__(self, text: str) -> str:
+        return rewrite_js(text, self.urls)
+
+    def rewrite_bytes(self, data: bytes) -> bytes:
+        try:
+            return _rewrite_utf8(data, self.urls)
+        except Exception:  # noqa: BLE001 - rewriters never raise into a response
+            stats.failed += 1
+            return data
+
+
 def js_rewriter(urls: UrlRewriter) -> Callable[[str], str]:
-    """``rewrite_js`` bound to one mapper: the ``js`` callable of the HTML rewriter."""
-    return lambda text: rewrite_js(text, urls)
+    return JsRewriter(urls)
 
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
