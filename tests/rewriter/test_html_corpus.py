@@ -207,6 +207,17 @@ _DROPPED = re.compile(
 _CSP = re.compile(rb"(?i:content-security-policy(?:-report-only)?)")
 _CSP_OUT = b"x-tandem-removed-csp"
 INJECT_IN_SRCDOC = INJECT.replace(b'"', b"&quot;")
+_ORIGINAL_ATTR = re.compile(rb" data-tandem-o-[a-z0-9_:.\-]+=(?:\"[^\"]*\"|'[^']*'|[^\t\n\f\r >]*)|data-tandem-o-(?=integrity|nonce)", re.I)
+
+
+def _inserted_original(out: bytes, j: int) -> tuple[int, int] | None:
+    """(how far the match started before j, its end) for an inserted original-value attribute at j."""
+    for m in _ORIGINAL_ATTR.finditer(out, max(0, j - 64)):
+        if m.start() > j:
+            return None
+        if j < m.end():
+            return j - m.start(), m.end()
+    return None
 LOOKBACK = 256  # a URL origin is never longer than this: where to look for the start of a mismatch
 
 
@@ -278,6 +289,11 @@ def classify_diff(src: bytes, out: bytes) -> list[str]:
         if dropped is not None:
             i, j = dropped
             continue
+        o = _inserted_original(out, j)
+        if o is not None:  # keep_original: a data-tandem-o-* attribute (or its prefix) was inserted
+            back, end = o
+            i, j = i - back, end
+            continue
         k = out.find(INJECT_IN_SRCDOC, max(0, j - len(INJECT_IN_SRCDOC)), j + len(INJECT_IN_SRCDOC))
         if 0 <= k <= j:  # the runtime injected into an iframe srcdoc document (the prefix may match)
             i, j = i - (j - k), k + len(INJECT_IN_SRCDOC)
@@ -322,3 +338,29 @@ def test_classifier_catches_stray_changes():
     assert classify_diff(src, out.replace(b"a &amp; b", b"a & b"))  # text changed
     assert classify_diff(src, out.replace(b"q=1&amp;r=2", b"q=1&r=2"))  # query changed
     assert classify_diff(src, out.replace(b"src=/s.js", b"src=/t.js"))
+
+
+@pytest.mark.parametrize("name", _pages()[::3])
+def test_keep_original_and_scripts(name):
+    """keep_original on, CSS and JS rewriters on: still only URL origins, removed or renamed
+    attributes, inserted data-tandem-o-* originals and the injection differ; chunking does not matter."""
+    from rewriter.css import rewrite_css
+    from rewriter.js import js_rewriter
+
+    data = _read(name)
+
+    def make() -> HtmlRewriter:
+        urls = make_urls()
+        return HtmlRewriter(urls, inject=INJECT.decode(), css=lambda t: rewrite_css(t, urls), js=js_rewriter(urls),
+                            keep_original=True)
+
+    out = _feed(make(), data, _fixed(1 << 30))
+    assert _feed(make(), data, _random(name)) == out
+    at = out.find(INJECT)
+    problems = classify_diff(data, out[:at] + out[at + len(INJECT):])
+    assert not problems, problems
+    rw = make()
+    rw.feed(data)
+    rw.close()
+    if rw.stats["rewritten"]:
+        assert b"data-tandem-o-" in out
