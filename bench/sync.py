@@ -134,6 +134,17 @@ class Server:
         raise SystemExit("bench.sync: the invite link set no participant cookie")
 
 
+def start_server(children: Children, tmp: Path, attempts: int = 3) -> Server:
+    """``--demo`` also takes PORT+1..PORT+4, which a free PORT does not promise: retry on a clash."""
+    for attempt in range(attempts):
+        try:
+            return Server(children, tmp)
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 class LoopbackResolver(aiohttp.abc.AbstractResolver):
     async def resolve(self, host, port=0, family=0):
         import socket
@@ -399,7 +410,7 @@ def run(quick: bool = False, follower_counts=(1, 10, 50), keep: bool = False) ->
     results: dict = {"relay": {}, "bare": {}}
     try:
         with Children(tmp) as children:
-            server = Server(children, tmp)
+            server = start_server(children, tmp)
             bport = free_port()
             bare = children.start("bare-relay", [sys.executable, "-m", "bench.sync", "--serve-bare", str(bport)])
             wait_ready(bare, bport, "/healthz")
@@ -478,7 +489,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--followers takes numbers separated by commas, e.g. 1,10,50")
     if not counts or min(counts) < 1 or max(counts) > 500:
         parser.error("--followers: between 1 and 500 each")
-    run(quick=args.quick, follower_counts=counts, keep=args.keep)
+    try:
+        run(quick=args.quick, follower_counts=counts, keep=args.keep)
+    except (RuntimeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.exit(f"bench.sync: {first}")
 
 
 if __name__ == "__main__":

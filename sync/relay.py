@@ -53,6 +53,10 @@ class Relay(ABC):
         """The proxied URL the session's tab owner shows (or its start page)."""
 
     @abstractmethod
+    def active_sessions(self) -> list[str]:
+        """Session ids with a room here."""
+
+    @abstractmethod
     def end(self, sid: str) -> None:
         """The session ended: close its connections and forget the room."""
 
@@ -131,6 +135,9 @@ class LocalRelay(Relay):
             if room.empty and now - self._idle_since.setdefault(sid, now) > ROOM_IDLE_TTL:
                 del self.rooms[sid]
                 self._idle_since.pop(sid, None)
+
+    def active_sessions(self) -> list[str]:
+        return list(self.rooms)
 
     def role_of(self, sid: str, pid: str) -> str | None:
         room = self.rooms.get(sid)

@@ -78,7 +78,7 @@ class SocketEndpoint:
                 await ws.send_str(json.dumps({"t": "bye", "code": code, "message": reason}))
                 await ws.close(code=CLOSE_CODES.get(code, 4999), message=reason.encode()[:120])
         except (ConnectionError, asyncio.TimeoutError, RuntimeError) as exc:
-            log.info("session socket writer stopped: %s", type(exc).__name__)
+            log.info("session socket writer stopped: %s %s", type(exc).__name__, exc)
             if not ws.closed:
                 await ws.close(code=CLOSE_CODES["too_slow"], message=b"write failed")
 

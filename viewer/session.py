@@ -243,11 +243,19 @@ async def _ticker(app: web.Application):
 
     relay = app[appkeys.SYNC]
 
+    sessions = app[appkeys.SESSIONS]
+
     async def run() -> None:
         while True:
             await asyncio.sleep(TICK_INTERVAL)
             try:
                 relay.tick(time.monotonic())
+                for sid in relay.active_sessions():
+                    session = sessions.get(sid)
+                    if session is None or session.ended:  # ended elsewhere (console, API): everyone out
+                        relay.end(sid)
+                        if session is not None:
+                            session.cache.clear()
             except Exception:  # a bug in one tick must not stop presence for every room
                 log.exception("room tick failed")
 
@@ -266,7 +274,7 @@ async def _going_away(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app[appkeys.SYNC] = make_relay(app)
-    if appkeys.MASKING not in app:
+    if appkeys.MASKING not in app:  # the app factory normally sets the store-backed rules (admin pages, API)
         app[appkeys.MASKING] = MaskingPolicy()
     recorder = _load(RECORDER)
     app[appkeys.RECORDER] = recorder

@@ -178,3 +178,27 @@ def test_slow_follower_is_resynced_and_never_holds_up_others():
     evs = [m for m in after if m["t"] == "ev"]
     assert [e["type"] for e in evs[0]["e"]] == [4, 2] and evs[0]["s"] == 2003
     assert [m["s"] for m in evs] == [2003, 2005]
+
+
+async def test_ending_the_session_closes_every_socket(make_tandem, upstream):
+    from tandem import appkeys
+
+    t, s = await started(make_tandem, upstream)
+    tab = await socket(t, t.client, s.sid, kind="tab")
+    await recv(tab, "snapshot")
+    t.app[appkeys.SESSIONS].end(s.sid)
+    bye = None
+    while True:
+        msg = await asyncio.wait_for(tab.receive(), 5)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        obj = json.loads(msg.data)
+        if obj["t"] == "bye":
+            bye = obj
+    assert bye is not None and bye["code"] == "session_ended"
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4000
+    try:
+        await t.client.ws_connect(f"{t.url}/s/{s.sid}/ws", origin=t.url)
+        raise AssertionError("an ended session's socket opened")
+    except aiohttp.WSServerHandshakeError as exc:
+        assert exc.status == 410
