@@ -25,6 +25,8 @@ function App() {
     h("select", { id: "size", value: size, onChange: (e) => setSize(e.target.value) },
       h("option", { value: "s" }, "Small"), h("option", { value: "m" }, "Medium"), h("option", { value: "l" }, "Large")),
     h("label", null, h("input", { id: "gift", type: "checkbox", checked: gift, onChange: (e) => setGift(e.target.checked) }), " Gift wrap"),
+    h("label", { htmlFor: "upload" }, "Artwork (optional)"),
+    h("input", { id: "upload", type: "file" }),
     h("p", { id: "preview" }, name ? `Preview: “${name}”` : "Preview: (empty)"),
     h("p", { id: "state" }, JSON.stringify({ name, note, size, gift })),
     h("button", { className: "btn", type: "submit", id: "place" }, "Place order"),

@@ -261,6 +261,29 @@ async def test_control_request_grant_type_click_and_revoke(make_tandem, demo, tm
         await mirror(fp, TEXT, "Ada Lovelace · l · gift", "#orders li")
         await fp.screenshot(path=str(tmp_path / "follower-in-control.png"))
 
+        # file inputs stay the tab owner's: refused on the mirror, and by the tab owner's page if forced
+        await click_in_mirror(fp, "#upload")
+        await fp.wait_for_selector(".toast >> text=Only the tab owner can choose files", timeout=WAIT_MS)
+        await fp.evaluate("""() => {
+            const d = window.tandemMirror.doc(); const el = d.getElementById('upload'); const r = el.getBoundingClientRect();
+            window.tandemMirror.conn.send({t: 'input', i: {kind: 'click', x: r.left + 5, y: r.top + 5}});
+        }""")
+        await fp.wait_for_function(  # the tab owner's page refused it and said why
+            "() => [...document.querySelectorAll('.toast')].filter(t => t.textContent.includes('Only the tab owner can choose files')).length >= 2",
+            timeout=WAIT_MS)
+
+        # navigation from the session page's toolbar
+        await fp.click("button[aria-label=Back]")
+        await lp.wait_for_url(shop_url + "/", timeout=WAIT_MS)
+        await mirror(fp, TEXT, "Small things, carefully made.", "h1")
+        await fp.fill(".navbar input", demo.shop + "/about")
+        await fp.click(".navbar button[type=submit]")
+        await lp.wait_for_url(shop_url + "/about", timeout=WAIT_MS)
+        await mirror(fp, TEXT, "About the shop", "h1")
+        await lp.goto(shop_url + "/controlled")
+        await lp.wait_for_selector("#name")
+        await lp.fill("#name", "Ada Lovelace")
+
         # revoke: typing no longer reaches the page
         await panel_action(lp, "Take back")
         await fp.wait_for_selector("text=Request control", timeout=WAIT_MS)
