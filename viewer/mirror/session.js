@@ -77,8 +77,7 @@ function newReplayer() {
     showWarning: false,
     triggerFocus: false,
     pauseAnimation: false,
-    // The leader's viewport width includes its scrollbar; reserve the same gutter so lines wrap alike.
-    insertStyleRules: ["html, body { cursor: default !important; }", "html { scrollbar-gutter: stable; }"],
+    insertStyleRules: ["html, body { cursor: default !important; }"],
   });
   replayer.startLive(Date.now());
   replayer.on("resize", (d) => {

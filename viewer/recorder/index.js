@@ -104,8 +104,31 @@ function start() {
     sendPage();
   }
 
+  // The mirror has no scrollbar; give it the width the page is laid out in (without the
+  // leader's scrollbar), so lines wrap alike and coordinates mean the same element.
+  const layoutSize = () => ({ width: doc.documentElement.clientWidth || window.innerWidth,
+                              height: doc.documentElement.clientHeight || window.innerHeight });
+  let lastSize = null;
+  function fixSize(event) {
+    const resize = event.type === EventType.IncrementalSnapshot && event.data && event.data.source === 4;
+    if (event.type === EventType.Meta || resize) {
+      lastSize = layoutSize();
+      event.data.width = lastSize.width;
+      event.data.height = lastSize.height;
+    }
+  }
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(() => {
+      const now = layoutSize();
+      if (lastSize && (now.width !== lastSize.width || now.height !== lastSize.height)) {
+        emit({ type: EventType.IncrementalSnapshot, data: { source: 4, ...now }, timestamp: Date.now() });
+      }
+    }).observe(doc.documentElement);
+  }
+
   function emit(event) {
     if (stopped) return;
+    fixSize(event);
     if (event.type === EventType.FullSnapshot) setTimeout(askFrames, 0);
     if (streaming) {
       if (!batch) {
