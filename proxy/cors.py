@@ -19,7 +19,7 @@ from aiohttp import web
 from rewriter.labels import LabelError, decode
 from tandem import appkeys
 
-ANONYMOUS = "tandem_anonymous_cors"  # request key: forward without the jar
+ANONYMOUS = web.RequestKey("tandem_anonymous_cors", bool)  # set on a request: forward it without the jar
 
 
 def anonymous_cors(request: web.Request, sid: str) -> bool:
