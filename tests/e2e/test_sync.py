@@ -195,7 +195,24 @@ async def test_followers_see_the_leaders_page_live_and_the_origin_sees_one_reque
         for fp in fpages:
             await mirror(fp, "(doc) => doc.getElementById('chat-log').scrollTop", 120)
             await mirror(fp, "(doc) => doc.getElementById('chat-log').textContent.includes('echo: line 7')", True)
+        # one follower draws; the other sees the stroke over its mirror (drawings are overlays, not input)
+        await fpages[0].click("button:has-text('Draw')")
+        box = await fpages[0].locator(".framebox").bounding_box()
+        await fpages[0].mouse.move(box["x"] + 200, box["y"] + 200)
+        await fpages[0].mouse.down()
+        for k in range(1, 12):
+            await fpages[0].mouse.move(box["x"] + 200 + 20 * k, box["y"] + 200 + 8 * k)
+            await asyncio.sleep(0.02)
+        await fpages[0].mouse.up()
+        await fpages[1].wait_for_function("""() => {
+            const c = document.querySelector('.pointers canvas');
+            if (!c || !c.width) return false;
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < px.length; i += 4) if (px[i] > 0) return true;
+            return false;
+        }""", timeout=WAIT_MS)
         await fpages[0].screenshot(path=str(tmp_path / "follower-mirror.png"))
+        await fpages[0].click("button:has-text('Draw')")
         await lp.screenshot(path=str(tmp_path / "leader.png"))
 
         # The origin saw each page load and each form post of the leader exactly once, and the

@@ -16,6 +16,7 @@ import "./session.css";
 import { connect } from "./conn.js";
 import { h, config, participantList, toast, colorFor } from "./ui.js";
 import { makeProxify } from "./urls.js";
+import { makeInk } from "../recorder/ink.js";
 
 const cfg = config();
 const baseUrl = new URL(cfg.base);
@@ -37,6 +38,13 @@ const urlText = h("span", { class: "url", title: "" }, "");
 const statusText = h("span", { class: "status", role: "status" }, "Connecting…");
 const controlBtn = h("button", { type: "button", class: "primary", onclick: onControlButton }, "Request control");
 const leaveBtn = h("button", { type: "button", class: "quiet", onclick: leave }, "Leave");
+let drawing = false;
+const drawBtn = h("button", { type: "button", "aria-pressed": "false", title: "Draw on the page for everyone (drawings fade)",
+  onclick: () => {
+    drawing = !drawing;
+    drawBtn.setAttribute("aria-pressed", String(drawing));
+    stage.classList.toggle("drawing", drawing);
+  } }, "Draw");
 const navBar = h("form", { class: "navbar", hidden: true, onsubmit: onGo },
   h("button", { type: "button", title: "Back", "aria-label": "Back", onclick: () => nav("back") }, "←"),
   h("button", { type: "button", title: "Forward", "aria-label": "Forward", onclick: () => nav("forward") }, "→"),
@@ -47,7 +55,7 @@ const header = h("header", { class: "bar" },
   h("a", { class: "brand", href: "/" }, "Tandem"),
   h("div", { class: "where" }, urlText, statusText),
   navBar,
-  h("div", { class: "actions" }, controlBtn, leaveBtn));
+  h("div", { class: "actions" }, drawBtn, controlBtn, leaveBtn));
 const stage = h("div", { class: "stage" });
 const frameBox = h("div", { class: "framebox" });
 const mirrorRoot = h("div", { class: "mirror" }); // the replayer's own root: never moved (an iframe moved in the DOM reloads)
@@ -56,6 +64,8 @@ const catcher = h("div", { class: "catcher", tabindex: "-1" });
 const keys = h("textarea", { class: "keys", "aria-label": "Type into the shared page", autocomplete: "off", spellcheck: "false" });
 const waiting = h("div", { class: "waiting" }, h("p", {}, "Waiting for the tab owner's page…"));
 frameBox.append(mirrorRoot, pointers, catcher);
+const ink = makeInk(document, pointers, (pid) => colorFor(pid, state ? state.participants : []));
+let penDown = false;
 stage.append(frameBox, waiting, keys);
 const side = h("aside", { class: "side" }, h("h2", {}, "People"), h("div", { class: "people-box" }));
 app.append(header, h("main", { class: "layout" }, stage, side));
@@ -149,15 +159,31 @@ function nodeAt(x, y) {
 }
 
 let ptrPending = null;
+function sendPointer(p) {
+  const msg = { t: "ptr", x: p.x, y: p.y, d: drawing && penDown };
+  conn.send(msg);
+  ink.point({ ...msg, p: cfg.pid }); // my own strokes show at once
+}
 catcher.addEventListener("pointermove", (ev) => {
   const first = !ptrPending;
   ptrPending = pagePoint(ev);
   if (first) {
     requestAnimationFrame(() => {
-      if (ptrPending) conn.send({ t: "ptr", x: ptrPending.x, y: ptrPending.y });
+      if (ptrPending) sendPointer(ptrPending);
       ptrPending = null;
     });
   }
+});
+catcher.addEventListener("pointerdown", (ev) => {
+  if (!drawing) return;
+  penDown = true;
+  catcher.setPointerCapture(ev.pointerId);
+  sendPointer(pagePoint(ev));
+});
+catcher.addEventListener("pointerup", (ev) => {
+  if (!drawing) return;
+  penDown = false;
+  sendPointer(pagePoint(ev));
 });
 catcher.addEventListener("pointerleave", () => conn.send({ t: "ptr", hide: true }));
 
@@ -177,6 +203,7 @@ function hint() {
 }
 
 catcher.addEventListener("click", (ev) => {
+  if (drawing) return;
   const p = pagePoint(ev);
   const { id, el } = nodeAt(p.x, p.y);
   if (!isController()) return hint();
@@ -194,11 +221,13 @@ catcher.addEventListener("click", (ev) => {
   sendInput({ kind: "click", x: p.x, y: p.y, id, detail: ev.detail });
 });
 catcher.addEventListener("dblclick", (ev) => {
+  if (drawing) return;
   const p = pagePoint(ev);
   sendInput({ kind: "dblclick", x: p.x, y: p.y, id: nodeAt(p.x, p.y).id });
 });
 catcher.addEventListener("contextmenu", (ev) => {
   ev.preventDefault();
+  if (drawing) return;
   const p = pagePoint(ev);
   sendInput({ kind: "contextmenu", x: p.x, y: p.y, id: nodeAt(p.x, p.y).id });
 });
@@ -268,6 +297,7 @@ function onGo(ev) {
 // -- others' pointers ----------------------------------------------------------------------
 const others = new Map();
 function drawPointer(msg) {
+  ink.point(msg);
   let el = others.get(msg.p);
   if (msg.hide) {
     if (el) el.remove();

@@ -17,6 +17,8 @@ iframe{position:fixed;right:16px;bottom:16px;border:0;border-radius:14px;box-sha
   font:14px/1.4 system-ui,sans-serif;padding:8px 14px;border-radius:10px;box-shadow:0 4px 16px rgba(0,0,0,.3)}
 `;
 
+import { makeInk } from "./ink.js";
+
 export const COLORS = ["#e8590c", "#2b8a3e", "#1971c2", "#c2255c", "#6741d9", "#0c8599", "#a61e4d", "#5c940d"];
 
 export function colorFor(pid, participants) {
@@ -43,12 +45,17 @@ export function makeOverlay(doc, panelUrl) {
     if (!host.isConnected && doc.documentElement) doc.documentElement.appendChild(host);
   };
   mount();
-  new MutationObserver(mount).observe(doc.documentElement, { childList: true });
+  let removed = false;
+  new MutationObserver(() => {
+    if (!removed) mount();
+  }).observe(doc.documentElement, { childList: true });
 
   const pointers = new Map();
   let state = null;
+  const ink = makeInk(doc, layer, (pid) => colorFor(pid, state && state.participants));
 
   function pointer(msg) {
+    ink.point(msg);
     let p = pointers.get(msg.p);
     if (msg.hide) {
       if (p) p.el.remove();
@@ -102,6 +109,7 @@ export function makeOverlay(doc, panelUrl) {
       frame.style.height = `${Math.max(40, Math.min(800, h))}px`;
     },
     remove() {
+      removed = true;
       host.remove();
     },
   };
