@@ -44,7 +44,7 @@ export function captureNatives(win) {
     URL: win.URL,
     URLCtor: win.URL,
     Blob: win.Blob,
-    atob: win.atob,
+    atob: ((atob) => (text) => apply(atob, win, [text]))(win.atob),
     createObjectURL: win.URL && win.URL.createObjectURL,
     origin: win.origin, // still the browser's own getter: nothing is hooked yet
     XMLHttpRequest: XHR,

@@ -13,6 +13,7 @@ import { wrap } from "./hooks.js";
 
 export const WORKER_WRAPPER = "/__tandem/worker.js";
 export const SW_WRAPPER = "/__tandem/sw.js";
+const DATA_JS_RE = /^[\x00-\x20]*data:([^,]*?)(;base64)?,/i;
 const WRAPPER_RE = /\/__tandem\/(?:worker|sw)\.js\?(?:[^#]*&)?src=([^&#]*)/;
 
 /** The real script URL a wrapper URL names, or null. */
@@ -149,9 +150,24 @@ export function installNetwork(win, env, h, natives) {
     const sameOrigin = abs.startsWith(`${env.origin}/`) || abs.startsWith(`blob:${env.origin}/`);
     return sameOrigin ? wrapperUrl(path, abs, options) : null;
   };
+  // A data: worker would run in an opaque origin, without the runtime and without the
+  // participant credential (nothing it fetched would load): it runs from a blob: of the
+  // same code instead, which the wrapper can start.
+  const dataToBlob = (value) => {
+    const m = DATA_JS_RE.exec(`${value}`);
+    if (!m) return value;
+    try {
+      const raw = `${value}`.slice(m[0].length);
+      const code = m[2] ? natives.atob(decodeURIComponent(raw)) : decodeURIComponent(raw);
+      return apply(natives.createObjectURL, NativeURL, [new natives.Blob([code], { type: "text/javascript" })]);
+    } catch {
+      return value;
+    }
+  };
   for (const name of ["Worker", "SharedWorker"]) {
     ctor(win, name, (a) => {
       if (!a.length) return a;
+      a[0] = dataToBlob(a[0]);
       const url = workerUrl(WORKER_WRAPPER, a[0], a[1]);
       a[0] = url === null ? proxy(a[0]) : url;
       return a;

@@ -96,6 +96,11 @@ parent.postMessage({ hello: "frame", url: document.URL }, "*");
 const k = new URLSearchParams(location.search).get("k");
 if (k === "to-parent") parent.postMessage({ targeted: true }, new URLSearchParams(location.search).get("target"));
 </script></body>"""
+SANDBOXED = """<!doctype html><script>
+const k = new URLSearchParams(location.search).get("k");
+fetch("%(o2)s/data.json?k=" + k).then((r) => r.json()).then((j) => parent.postMessage({ sandboxed: j.k }, "*"),
+  (err) => parent.postMessage({ sandboxed: "error: " + err }, "*"));
+</script>"""
 REFERRER = """<!doctype html><script>parent.postMessage({ referrer: document.referrer }, "*");</script>"""
 COOKIE_FRAME = """<!doctype html><script>document.cookie = "fromframe=" + new URLSearchParams(location.search).get("v") + "; path=/"; parent.postMessage({ cookieSet: true }, "*");</script>"""
 
@@ -206,7 +211,8 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
 
     def html(body: str):
         async def handler(request):
-            return web.Response(text=body % {"method": json.dumps(request.method)}, content_type="text/html")
+            values = {"method": json.dumps(request.method), "o2": state.other}
+            return web.Response(text=body % values, content_type="text/html")
         return handler
 
     r.add_get("/p/{name}", page)
@@ -229,6 +235,7 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
     r.add_route("*", "/landing.html", html(LANDING))
     r.add_get("/frame.html", html(FRAME))
     r.add_get("/referrer.html", html(REFERRER))
+    r.add_get("/sandboxed.html", html(SANDBOXED))
     r.add_get("/cookie-frame.html", html(COOKIE_FRAME))
     r.add_get("/blank.html", html("<!doctype html><title>blank</title><body></body>"))
     r.add_get("/sw-scope/page.html", html("<!doctype html><title>in scope</title><body></body>"))
