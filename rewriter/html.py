@@ -160,6 +160,8 @@ _BREAKOUT = frozenset(
 )
 _SVG_HTML_POINTS = frozenset(("foreignobject", "desc", "title"))
 _MATH_TEXT_POINTS = frozenset(("mi", "mo", "mn", "ms", "mtext"))
+# Start tags whose attributes the tree builder or the meta/base logic reads: a dictionary is built.
+_ATTR_DICT_TAGS = frozenset(("meta", "base", "script", "style", "svg", "math", "font"))
 # Start tags with tree-builder effects outside foreign content (state switches, foreign roots).
 _TREE_NAMES = _RAWTEXT_TAGS | _RCDATA_TAGS | frozenset(("script", "plaintext", "svg", "math"))
 # End tags that make the parser create <head> implicitly (so the runtime goes first).
@@ -242,6 +244,27 @@ def _codepoint(digits: str, base: int) -> str:
     return chr(n)
 
 
+_REF_SUB_RE = re.compile("&(?:#[xX]([0-9a-fA-F]+);?|#([0-9]+);?|([A-Za-z0-9]+;?))")
+
+
+def _ref_text(m: re.Match[str]) -> str:
+    """What one reference reads as in an attribute value (the same rules as decode_attr_value)."""
+    if m.group(1) is not None:
+        return _codepoint(m.group(1), 16)
+    if m.group(2) is not None:
+        return _codepoint(m.group(2), 10)
+    run = m.group(3)
+    for length in range(min(len(run), _MAX_ENTITY), 0, -1):
+        name = run[:length]
+        if name in _HTML5:
+            nxt = run[length: length + 1] or m.string[m.end(): m.end() + 1]
+            # a legacy reference without ";" is literal when followed by "=" or an alphanumeric
+            if name[-1] != ";" and nxt and (nxt == "=" or (nxt.isascii() and nxt.isalnum())):
+                return m.group(0)
+            return _HTML5[name] + run[length:]
+    return m.group(0)
+
+
 def decode_attr_value(raw: str, want_pos: bool = True) -> tuple[str, list[int] | None]:
     """Decode character references as in an attribute value; NUL becomes U+FFFD.
 
@@ -252,6 +275,9 @@ def decode_attr_value(raw: str, want_pos: bool = True) -> tuple[str, list[int] |
     """
     if "&" not in raw:
         return (raw.replace("\0", "\ufffd") if "\0" in raw else raw), None
+    if not want_pos:
+        value = _REF_SUB_RE.sub(_ref_text, raw)
+        return (value.replace("\0", "\ufffd") if "\0" in value else value), None
     out: list[str] = []
     pos: list[int] = []
     i = 0
@@ -1159,6 +1185,12 @@ class HtmlRewriter:
             name = name.translate(_ASCII_LOWER)
         a_start, a_end = m.span(3)
         attrs: dict[str, re.Match[str]] = {}
+        if a_start < a_end and self._tag_sink is None and not self._foreign and name not in _ATTR_DICT_TAGS:
+            # the common case: no tree-builder decision needs the attributes, only the table does
+            edits = self._table_edits(buf, name, a_start, a_end)
+            a_start = a_end
+        else:
+            edits = None
         if a_start < a_end:
             for am in _ATTR_RE.finditer(buf, a_start, a_end):
                 an = am.group(1)
@@ -1171,7 +1203,8 @@ class HtmlRewriter:
                 (an.replace("\0", "\ufffd"), decode_attr_value(_unquote(am.group(2)))[0])
                 for an, am in attrs.items()
             ]))
-        edits = self._attr_edits(buf, name, attrs) if attrs else None
+        if attrs:
+            edits = self._attr_edits(buf, name, attrs)
         after = False  # inject right after this tag
         if self._inject_pending and name != "html":
             if name == "head" or (self.xml and not self._xml_root):  # XML: inside the root element
@@ -1287,32 +1320,63 @@ class HtmlRewriter:
         for an, am in attrs.items():
             kind = table.get(an)
             if kind is None:
-                if an.startswith("data-") and am.group(2):
-                    kind = DATA_URL
-                elif an.startswith("on") and self.js is not None and self._active:
-                    kind = JS
-                else:
+                kind = self._prefix_kind(an, am)
+                if kind is None:
                     continue
-            if kind == DROP:
-                if self._active:
-                    if self.keep_original:  # the name only: the value stays readable to the runtime
-                        edits.append((am.start(1), am.start(1), ORIGINAL_PREFIX))
-                    else:
-                        edits.append(self._drop(buf, am))
-                    self.stats["removed"] += 1
-                continue
-            if kind == CSS and (self.css is None or not self._active):
-                continue
-            if am.group(2) is None:
-                continue
-            if tag == "base" and an == "href" and self.base_href is None:
-                self.base_href = decode_attr_value(self._value(am)[0])[0]
-            edit = self._rewrite_value(am, kind, tag, an)
-            if edit is not None:
-                edits.append(edit)
+            self._attr_edit(buf, tag, an, am, kind, edits)
         if tag == "meta":
             edits.extend(self._meta(buf, attrs))
         return edits
+
+    def _table_edits(self, buf: str, tag: str, a_start: int, a_end: int) -> list[Edit]:
+        """Like _attr_edits, straight from the attribute text: no dictionary of every attribute,
+        only the names the table knows are remembered (the first of duplicates wins)."""
+        table = _TABLE_FOR.get(tag, _ANY_TAG)
+        edits: list[Edit] = []
+        seen: set[str] | None = None
+        for am in _ATTR_RE.finditer(buf, a_start, a_end):
+            an = am.group(1)
+            if not an.islower():
+                an = an.translate(_ASCII_LOWER)
+            kind = table.get(an)
+            if kind is None:
+                kind = self._prefix_kind(an, am)
+                if kind is None:
+                    continue
+            if seen is None:
+                seen = {an}
+            elif an in seen:
+                continue
+            else:
+                seen.add(an)
+            self._attr_edit(buf, tag, an, am, kind, edits)
+        return edits
+
+    def _prefix_kind(self, an: str, am: re.Match[str]) -> str | None:
+        if an.startswith("data-") and am.group(2):
+            return DATA_URL
+        if an.startswith("on") and self.js is not None and self._active:
+            return JS
+        return None
+
+    def _attr_edit(self, buf: str, tag: str, an: str, am: re.Match[str], kind: str, edits: list[Edit]) -> None:
+        if kind == DROP:
+            if self._active:
+                if self.keep_original:  # the name only: the value stays readable to the runtime
+                    edits.append((am.start(1), am.start(1), ORIGINAL_PREFIX))
+                else:
+                    edits.append(self._drop(buf, am))
+                self.stats["removed"] += 1
+            return
+        if kind == CSS and (self.css is None or not self._active):
+            return
+        if am.group(2) is None:
+            return
+        if tag == "base" and an == "href" and self.base_href is None:
+            self.base_href = decode_attr_value(self._value(am)[0])[0]
+        edit = self._rewrite_value(am, kind, tag, an)
+        if edit is not None:
+            edits.append(edit)
 
     def _drop(self, buf: str, am: re.Match[str]) -> Edit:
         start, end = am.span()
