@@ -19,11 +19,11 @@ from aiohttp import web
 from tandem import appkeys
 
 from . import errors
-from .cache import Collector, ResponseCache, mirror_type
+from .cache import KEPT_HEADERS, Collector, ResponseCache, mirror_type
 
 FOLLOWER = "follower"
 FOLLOWER_REQUEST: web.RequestKey[bool] = web.RequestKey("tandem_follower_request", bool)
-SUBRESOURCE_DESTS = frozenset({"image", "style", "font", "audio", "video", "track", ""})  # "" = header absent
+SUBRESOURCE_DESTS = frozenset({"image", "style", "font", "audio", "video", "track"})  # what a mirror loads
 RECORDER_TAG = ('<script defer src="/__tandem/recorder.js?v={version}" data-panel="{panel}"'
                 ' data-mask="{mask}" data-block="{block}"></script>')
 
@@ -98,14 +98,8 @@ class TeeResponse(web.StreamResponse):
         if data:
             self._collector.feed(bytes(data))
         await super().write_eof(data)
-        self._collector.headers = [(k, v) for k, v in self.headers.items() if k.title() in _kept()]
+        self._collector.headers = [(k, v) for k, v in self.headers.items() if k.title() in KEPT_HEADERS]
         self._collector.done()
-
-
-def _kept():
-    from .cache import KEPT_HEADERS
-
-    return KEPT_HEADERS
 
 
 def cache_response(request: web.Request, session, key: str, status: int, reason: str | None,

@@ -14,8 +14,6 @@ import asyncio
 import json
 import logging
 import time
-from typing import Callable
-
 from aiohttp import WSMsgType, web
 
 from .outbox import Outbox
@@ -35,7 +33,7 @@ CLOSE_CODES = {  # application close codes (4000-4999) by reason code
 class SocketEndpoint:
     """One WebSocket's outgoing side: outbox, wake-up event and the writer task."""
 
-    def __init__(self, ws: web.WebSocketResponse, on_overflow: Callable[[], None] | None = None):
+    def __init__(self, ws: web.WebSocketResponse):
         self.ws = ws
         self.outbox = Outbox()
         self._wake = asyncio.Event()
@@ -96,7 +94,7 @@ def _refuse(status: int, code: str, message: str) -> web.Response:
 
 
 async def session_socket(request: web.Request, *, relay: Relay, identify, control_origin: str) -> web.StreamResponse:
-    """``identify(request, sid)`` → (pid, credential role) or raises web.HTTPException-like via return None."""
+    """``identify(request, sid)`` returns (pid, credential role), or the response refusing the caller."""
     sid = request.match_info["sid"]
     if request.headers.get("Origin") != control_origin:
         return _refuse(403, "bad_origin", "The session socket only accepts Tandem's own pages.")

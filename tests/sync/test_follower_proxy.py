@@ -98,6 +98,8 @@ async def test_follower_cannot_write_navigate_script_or_open_sockets(make_tandem
         assert r.status == 303 and r.headers["Location"] == f"{t.url}/s/{s.sid}"
         r = await follower.get(s.url(origin + "/page"), headers={"Sec-Fetch-Dest": "script", "Sec-Fetch-Mode": "no-cors"})
         assert r.status == 403
+        r = await follower.get(s.url(origin + "/img/x.png"))  # no Sec-Fetch-Dest: not a mirror's resource load
+        assert r.status == 403
         r = await follower.get(s.url(origin + "/ws"), headers={"Upgrade": "websocket", "Connection": "Upgrade",
                                                                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
                                                                "Sec-WebSocket-Version": "13"})

@@ -32,6 +32,7 @@ let seenRequests = new Set();
 function fromParent(ev) {
   if (ev.source !== window.parent || !ownOrigin(ev.origin)) return false;
   parentOrigin = ev.origin;
+  if (!conn) start();
   return true;
 }
 
@@ -160,13 +161,20 @@ function onMessage(msg) {
   }
 }
 
-const conn = connect({
-  url: cfg.ws,
-  hello: () => ({ kind: "tab" }),
-  onMessage,
-  onStatus: (s) => {
-    if (s === "ended") toggle.textContent = "Tandem · disconnected";
-  },
-});
+// Connect only inside a page of this session: framed anywhere else (another session's proxied
+// page, say) the panel must not become this session's tab and pause the real one.
+let conn = null;
+function start() {
+  conn = connect({
+    url: cfg.ws,
+    hello: () => ({ kind: "tab" }),
+    onMessage,
+    onStatus: (s) => {
+      if (s === "ended") toggle.textContent = "Tandem · disconnected";
+    },
+  });
+  window.tandemPanel.conn = conn;
+}
 setOpen(false);
 window.tandemPanel = { conn, get state() { return state; }, get role() { return role; } };
+if (parentOrigin) start();

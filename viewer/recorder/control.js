@@ -56,7 +56,7 @@ function deepFromPoint(doc, x, y) {
   return { el, x, y };
 }
 
-export function makeControl({ mirror, doc, isSecret }) {
+export function makeControl({ mirror, doc }) {
   const win = doc.defaultView;
 
   function resolve(i) {
@@ -352,9 +352,7 @@ export function makeControl({ mirror, doc, isSecret }) {
     const fn = i && Object.prototype.hasOwnProperty.call(perform, i.kind) ? perform[i.kind] : null;
     if (!fn) return refusal("bad_input", "Tandem does not know that kind of input.");
     try {
-      const r = fn(i);
-      if (!r && i.kind === "text" && isSecret(activeElement())) return null;
-      return r;
+      return fn(i);
     } catch (err) {
       return refusal("failed", "That action could not be performed on the page.");
     }

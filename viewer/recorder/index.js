@@ -83,6 +83,8 @@ function start() {
   let lastTitle = "";
 
   const overlay = makeOverlay(doc, panelUrl.href);
+  // Browsers without location.ancestorOrigins learn who embeds the panel from this hello.
+  overlay.frame.addEventListener("load", () => toPanel({ t: "hello" }));
   const toPanel = (msg) => {
     const w = overlay.frame.contentWindow;
     if (w) w.postMessage({ tandem: msg.t, ...msg }, panelOrigin);
@@ -165,7 +167,7 @@ function start() {
     heldComplete = false;
   }
 
-  const performInput = makeControl({ mirror: record.mirror, doc, isSecret: masking.isSecret });
+  const performInput = makeControl({ mirror: record.mirror, doc });
 
   window.addEventListener("message", (ev) => {
     if (ev.origin !== panelOrigin || ev.source !== overlay.frame.contentWindow) return;
