@@ -2,11 +2,28 @@
  * Wrapping helpers. Every wrapper keeps the native's name and length, is registered
  * with `disguise` (so `Function.prototype.toString` shows native code) and calls
  * the native through the saved `Reflect.apply`, never through page-reachable
- * `.call`. A wrapper that throws never leaves the page with a half-installed
+ * `.call`, and errors it throws carry the page's stack, not the runtime's. A wrapper that throws never leaves the page with a half-installed
  * runtime: each hook is installed on its own and a missing API is skipped.
  */
 
 const { apply, construct, getOwnPropertyDescriptor, defineProperty, getPrototypeOf } = Reflect;
+const captureStackTrace = Error.captureStackTrace; // V8's; taken before any page script runs
+const PromiseCtor = Promise;
+const promiseReject = Promise.reject;
+
+/**
+ * An error leaving a wrapper gets its stack captured again from the wrapper's caller,
+ * so the page's stack traces show its own frames, not the runtime's (proxy URLs).
+ */
+function hideFrames(err, above) {
+  if (captureStackTrace && err !== null && typeof err === "object") {
+    try {
+      apply(captureStackTrace, Error, [err, above]);
+    } catch {
+      // a frozen error keeps its stack
+    }
+  }
+}
 
 /** The object on `obj`'s prototype chain that owns `name`, or null. */
 export function ownerOf(obj, name) {
@@ -55,11 +72,17 @@ export function makeHooks(disguise) {
     const Native = win[name];
     if (typeof Native !== "function") return undefined;
     const d = getOwnPropertyDescriptor(win, name);
-    const proxy = new Proxy(Native, {
+    const traps = {
       construct(target, args, newTarget) {
-        return construct(target, mapArgs([...args]), newTarget === proxy ? target : newTarget);
+        try {
+          return construct(target, mapArgs([...args]), newTarget === proxy ? target : newTarget);
+        } catch (err) {
+          hideFrames(err, traps.construct);
+          throw err;
+        }
       },
-    });
+    };
+    const proxy = new Proxy(Native, traps);
     disguise(proxy, Native);
     const pd = Native.prototype && getOwnPropertyDescriptor(Native.prototype, "constructor");
     if (pd && pd.value === Native) defineProperty(Native.prototype, "constructor", { ...pd, value: proxy });
@@ -72,6 +95,20 @@ export function makeHooks(disguise) {
 
 /**
  * A method function (no prototype, not a constructor, like natives) calling
- * `body(thisValue, argsArray)`.
+ * `body(thisValue, argsArray)`. With `rejects`, an error becomes a rejected promise,
+ * as it does for promise-returning natives such as fetch.
  */
-export const wrap = (body) => ({ w(...args) { return body(this, args); } }).w;
+export const wrap = (body, rejects = false) => {
+  const w = ({
+    w(...args) {
+      try {
+        return body(this, args);
+      } catch (err) {
+        hideFrames(err, w);
+        if (rejects) return apply(promiseReject, PromiseCtor, [err]);
+        throw err;
+      }
+    },
+  }).w;
+  return w;
+};

@@ -45,7 +45,7 @@ export function installNetwork(win, env, h, natives) {
   method(win, "fetch", (nat) => wrap((self, a) => {
     if (a.length && !isRequest(a[0])) a[0] = proxy(a[0]);
     return apply(nat, self, a);
-  }));
+  }, true));
   if (NativeRequest) {
     ctor(win, "Request", (a) => {
       if (a.length && !isRequest(a[0])) a[0] = proxy(a[0]);
