@@ -60,6 +60,14 @@ EPHEMERAL_SOURCES = frozenset({SRC_MOUSE_MOVE, SRC_SCROLL, SRC_VIEWPORT, SRC_TOU
 INPUT_KINDS = frozenset({
     "click", "dblclick", "contextmenu", "wheel", "key", "text", "select", "check", "nav", "focus",
 })
+# Session permissions (set at creation, changeable live by the control plane) that gate what a
+# controlling follower may do; missing means allowed.
+INPUT_PERMISSION = {
+    "click": "allow_click", "dblclick": "allow_click", "contextmenu": "allow_click", "select": "allow_click",
+    "check": "allow_click", "focus": "allow_click", "text": "allow_type", "key": "allow_type",
+    "wheel": "allow_scroll", "nav": "allow_agent_redirect",
+}
+DRAW_PERMISSION = "allow_draw"
 NAV_ACTIONS = frozenset({"back", "forward", "reload", "go"})
 CONTROL_ACTIONS = frozenset({"request", "release", "grant", "deny", "revoke", "take"})
 POLICIES = ("ask", "free", "none")  # ask: the leader grants; free: anyone may take; none: only the leader acts

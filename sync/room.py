@@ -97,6 +97,7 @@ class Room:
         policy: str = "ask",
         to_proxy: Callable[[str], str | None] = lambda url: None,
         to_upstream: Callable[[str], str | None] = lambda url: None,
+        permissions: Callable[[], dict] = dict,
         buffer: ReplayBuffer | None = None,
     ):
         if policy not in P.POLICIES:
@@ -107,6 +108,7 @@ class Room:
         self.policy = policy
         self.to_proxy = to_proxy
         self.to_upstream = to_upstream
+        self.permissions = permissions
         self.buffer = buffer or ReplayBuffer()
         self.participants: dict[str, Participant] = {}
         self.conns: dict[int, Conn] = {}
@@ -373,7 +375,8 @@ class Room:
         if msg.get("hide"):
             frame = Frame({"t": "ptr", "p": conn.pid, "hide": True}, kind="ptr", key=conn.pid)
         elif _number(x) and _number(y):
-            frame = Frame({"t": "ptr", "p": conn.pid, "x": round(x, 1), "y": round(y, 1), "d": bool(msg.get("d"))},
+            draw = bool(msg.get("d")) and self.permissions().get(P.DRAW_PERMISSION, True) is not False
+            frame = Frame({"t": "ptr", "p": conn.pid, "x": round(x, 1), "y": round(y, 1), "d": draw},
                           kind="ptr", key=conn.pid)
         else:
             return self._err(conn.id, "bad_message", "ptr needs numbers x and y.")
@@ -389,6 +392,8 @@ class Room:
         problem = _check_input(i)
         if problem:
             return self._err(conn.id, "bad_input", problem)
+        if self.permissions().get(P.INPUT_PERMISSION[i["kind"]], True) is False:
+            return self._err(conn.id, "not_permitted", "This session does not allow that kind of action.")
         if i["kind"] == "nav" and i.get("action") == "go":
             proxied = self.to_proxy(i["url"])
             if proxied is None:

@@ -102,8 +102,12 @@ def make_relay(app: web.Application) -> LocalRelay:
     def make_room(sid: str, epoch: str) -> Room:
         session = app[appkeys.SESSIONS].get(sid)
         to_proxy, to_upstream = _mappers(app, sid)
+        def permissions() -> dict:  # read live: the control plane may change them during the session
+            live = app[appkeys.SESSIONS].get(sid)
+            return getattr(live, "permissions", None) or {}
+
         return Room(sid, epoch=epoch, start_url=session.start_url if session else "", to_proxy=to_proxy,
-                    to_upstream=to_upstream)
+                    to_upstream=to_upstream, permissions=permissions)
 
     return LocalRelay(make_room)
 

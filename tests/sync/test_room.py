@@ -414,3 +414,19 @@ def test_participant_limit():
         h.view(10 + n, f"F{n}")
     outs = h.view(9999, "one-too-many")
     assert isinstance(outs[0], Close) and outs[0].code == "room_full"
+
+
+def test_session_permissions_gate_what_a_controller_may_do():
+    perms = {"allow_type": False, "allow_draw": False}
+    h = Harness(permissions=lambda: perms)
+    h.tab()
+    h.view(2, "F")
+    h.send(1, {"t": "control", "a": "grant", "p": "F"})
+    outs = h.send(2, {"t": "input", "i": {"kind": "text", "text": "x"}})
+    assert to(outs, 2)[0]["code"] == "not_permitted" and to(outs, 1) == []
+    outs = h.send(2, {"t": "input", "i": {"kind": "click", "x": 1, "y": 1}})
+    assert to(outs, 1)[0]["t"] == "input"
+    outs = h.send(2, {"t": "ptr", "x": 1, "y": 1, "d": True})
+    assert to(outs, 1)[0]["d"] is False  # the pointer still shows; the drawing does not
+    perms["allow_type"] = True  # changed live by the control plane
+    assert to(h.send(2, {"t": "input", "i": {"kind": "key", "key": "a"}}), 1)[0]["t"] == "input"
