@@ -238,7 +238,7 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
     r.add_get("/sandboxed.html", html(SANDBOXED))
     r.add_get("/cookie-frame.html", html(COOKIE_FRAME))
     r.add_get("/blank.html", html("<!doctype html><title>blank</title><body></body>"))
-    r.add_get("/sw-scope/page.html", html("<!doctype html><title>in scope</title><body></body>"))
+    r.add_get("/sw-scope/{sub}/page.html", html("<!doctype html><title>in scope</title><body></body>"))
     return app
 
 
