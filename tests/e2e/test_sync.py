@@ -297,6 +297,13 @@ async def test_control_request_grant_type_click_and_revoke(make_tandem, demo, tm
         await fp.click(".navbar button[type=submit]")
         await lp.wait_for_url(shop_url + "/about", timeout=WAIT_MS)
         await mirror(fp, TEXT, "About the shop", "h1")
+        # the demo SPA: a click on a client-side link moves the app (pushState), the mirror and the address follow
+        await lp.goto(shop_url + "/spa/")
+        await mirror(fp, TEXT, "/spa/", "#spa-route")
+        await click_in_mirror(fp, "#spa-about-link")
+        await lp.wait_for_function("() => location.pathname === '/spa/about'", timeout=WAIT_MS)
+        await mirror(fp, TEXT, "/spa/about", "#spa-route")
+        await fp.wait_for_function("() => document.querySelector('.url').title.endsWith('/spa/about')", timeout=WAIT_MS)
         await lp.goto(shop_url + "/controlled")
         await lp.wait_for_selector("#name")
         await lp.fill("#name", "Ada Lovelace")
