@@ -41,16 +41,23 @@ export function installNetwork(win, env, h, natives) {
   };
   const readUrl = (get) => wrap((self) => upstream(apply(get, self, [])));
 
-  // fetch, Request, Response
-  method(win, "fetch", (nat) => wrap((self, a) => {
+  // credentials: "omit" would leave the participant credential behind too, and a
+  // same-origin request has no Origin to be recognised by (proxy/cors.py): "same-origin"
+  // sends cookies only where they are the page's own, which on the proxy is the credential.
+  const credentials = (init) => {
+    if (!init || typeof init !== "object" || init.credentials !== "omit") return init;
+    return { ...init, credentials: "same-origin" };
+  };
+  const mapRequestArgs = (a) => {
     if (a.length && !isRequest(a[0])) a[0] = proxy(a[0]);
-    return apply(nat, self, a);
-  }, true));
+    if (a.length > 1) a[1] = credentials(a[1]);
+    return a;
+  };
+
+  // fetch, Request, Response
+  method(win, "fetch", (nat) => wrap((self, a) => apply(nat, self, mapRequestArgs(a)), true));
   if (NativeRequest) {
-    ctor(win, "Request", (a) => {
-      if (a.length && !isRequest(a[0])) a[0] = proxy(a[0]);
-      return a;
-    });
+    ctor(win, "Request", mapRequestArgs);
     accessor(NativeRequest.prototype, "url", readUrl);
     accessor(NativeRequest.prototype, "referrer", readUrl);
   }
