@@ -202,3 +202,71 @@ async def test_ending_the_session_closes_every_socket(make_tandem, upstream):
         raise AssertionError("an ended session's socket opened")
     except aiohttp.WSServerHandshakeError as exc:
         assert exc.status == 410
+
+
+async def raw_stuck_follower(t, client, sid: str):
+    """A follower that opens the session socket and then never reads: the kernel buffers fill, then Tandem's."""
+    import base64
+    import os
+
+    cookie = "; ".join(f"{c.key}={c.value}" for c in client.cookie_jar)
+    host = t.base.domain
+    reader, writer = await asyncio.open_connection("127.0.0.1", t.settings.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /s/{sid}/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {t.url}\r\nCookie: {cookie}\r\n\r\n").encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert b" 101 " in head.split(b"\r\n", 1)[0], head
+    hello = json.dumps({"t": "hello", "kind": "view"}).encode()
+    mask = os.urandom(4)
+    writer.write(bytes([0x81, 0x80 | len(hello)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(hello)))
+    await writer.drain()
+    return reader, writer
+
+
+async def test_a_follower_that_stops_reading_does_not_hold_up_the_leader_or_others(make_tandem, upstream):
+    """Backpressure through real sockets: the stuck follower is cut loose, the fast one gets every event."""
+    t, s = await started(make_tandem, upstream)
+    tab = await socket(t, t.client, s.sid, kind="tab")
+    await recv(tab, "snapshot")
+    await tab.send_str(json.dumps({"t": "ev", "e": [meta(), full()]}))
+    fast_client = await join(t, s.sid)
+    stuck_client = await join(t, s.sid)
+    try:
+        fast = await socket(t, fast_client, s.sid)
+        await recv(fast, "welcome")
+        reader, writer = await raw_stuck_follower(t, stuck_client, s.sid)
+        got: list[int] = []
+
+        async def read_fast():
+            while True:
+                msg = await fast.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    return
+                obj = json.loads(msg.data)
+                if obj["t"] == "ev":
+                    got.append(obj["s"])
+                    if obj["s"] >= 2 + 400:
+                        return
+
+        reading = asyncio.create_task(read_fast())
+        big = "x" * 60_000
+        for n in range(400):  # 24 MB of DOM stream: more than the kernel and the outbox hold
+            await asyncio.wait_for(tab.send_str(json.dumps({"t": "ev", "e": [
+                {"type": 3, "data": {"source": 0, "texts": [{"id": n, "value": big}]}, "timestamp": 1}]})), 5)
+        await asyncio.wait_for(reading, 30)
+        assert got[-400:] == list(range(3, 403))  # every event, in order
+        # the leader was asked for a fresh snapshot on the stuck follower's behalf
+        snapshot_asks = 0
+        while True:
+            try:
+                msg = await asyncio.wait_for(tab.receive(), 0.5)
+            except asyncio.TimeoutError:
+                break
+            if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data)["t"] == "snapshot":
+                snapshot_asks += 1
+        assert snapshot_asks >= 1
+        writer.close()
+    finally:
+        await fast_client.close()
+        await stuck_client.close()
