@@ -78,6 +78,12 @@ def _from_cache(request: web.Request, entry) -> web.Response:
     for k, v in entry.headers:
         resp.headers[k] = v
     resp.headers["X-Tandem-Cache"] = "hit"
+    # The mirror is a document of the control plane: fonts (and crossorigin images) it loads are
+    # CORS requests from BASE, which the leader's mapped Access-Control-Allow-Origin does not name.
+    base_origin = request.app[appkeys.BASE].url
+    if request.headers.get("Origin") == base_origin:
+        resp.headers["Access-Control-Allow-Origin"] = base_origin
+        resp.headers["Vary"] = "Origin"
     if request.method == "HEAD":
         resp.headers["Content-Length"] = str(len(entry.body))
     return resp

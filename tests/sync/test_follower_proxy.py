@@ -25,6 +25,11 @@ async def site(upstream):
         resp.set_cookie("tracker", request.path.rsplit("/", 1)[-1])
         return resp
 
+    async def font(request):
+        hits[("GET", request.path)] += 1
+        return web.Response(body=b"wOF2" + b"\0" * 32, content_type="font/woff2",
+                            headers={"Access-Control-Allow-Origin": "*"})
+
     async def page(request):
         hits[(request.method, request.path)] += 1
         return web.Response(text="<html><head><title>t</title></head><body>page</body></html>", content_type="text/html")
@@ -38,6 +43,7 @@ async def site(upstream):
 
     app = web.Application()
     app.router.add_get("/img/{name}", img)
+    app.router.add_get("/font.woff2", font)
     app.router.add_route("*", "/page", page)
     app.router.add_get("/ws", ws)
     return await upstream(app), hits
@@ -129,5 +135,20 @@ async def test_roles_follow_the_room_after_hand_over(make_tandem, upstream):
         assert r.status == 403  # the old leader's browser is a follower now
         r = await follower.post(s.url(origin + "/page"), data=b"x=1")
         assert r.status == 200 and hits[("POST", "/page")] == 1
+    finally:
+        await follower.close()
+
+
+async def test_fonts_for_the_mirror_are_allowed_to_the_control_plane(make_tandem, upstream):
+    """The mirror's document belongs to BASE; its font loads are CORS requests from there."""
+    t, s, origin, hits, follower = await setup(make_tandem, upstream)
+    try:
+        r = await t.client.get(s.url(origin + "/font.woff2"), headers={"Sec-Fetch-Dest": "font", "Origin": s.url(origin)[:-1]})
+        assert r.status == 200
+        r = await follower.get(s.url(origin + "/font.woff2"), headers={"Sec-Fetch-Dest": "font", "Sec-Fetch-Mode": "cors",
+                                                                       "Origin": t.url})
+        assert r.status == 200 and r.headers["X-Tandem-Cache"] == "hit"
+        assert r.headers["Access-Control-Allow-Origin"] == t.url
+        assert hits[("GET", "/font.woff2")] == 1
     finally:
         await follower.close()
