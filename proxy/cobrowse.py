@@ -129,3 +129,30 @@ def recorder_tag(request: web.Request, sid: str, host: str) -> str:
         mask=escape(", ".join(mask)),
         block=escape(", ".join(block)),
     )
+
+
+def report_error(request: web.Request, exc: errors.ProxyError) -> None:
+    """A top-level navigation of the tab owner ended on an error page: tell the room, so followers
+    see the same clear explanation instead of a mirror that silently stopped."""
+    if request.headers.get("Sec-Fetch-Dest", "document") != "document" or request.method not in ("GET", "POST"):
+        return
+    from .handler import _cookie_values, is_navigation
+
+    if not is_navigation(request):
+        return
+    relay = request.app.get(appkeys.SYNC)
+    label = request.app[appkeys.BASE].label_of_host(request.host)
+    if relay is None or label is None:
+        return
+    try:
+        from rewriter.labels import decode
+
+        sid = decode(label).sid
+    except Exception:  # a malformed label has no room to tell
+        return
+    sessions = request.app[appkeys.SESSIONS]
+    who = sessions.participant(sid, _cookie_values(request, sessions.cookie_name(sid)))
+    if who is None or live_role(request.app, sid, who) == FOLLOWER:
+        return
+    url = f"{request.app[appkeys.BASE].scheme}://{request.host}{request.raw_path}"
+    relay.page_error(sid, who[0], exc.code, exc.title, exc.message, url)

@@ -167,6 +167,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             return await cobrowse.follower_request(request, target)
         return await forward(request, target)
     except errors.ProxyError as exc:
+        cobrowse.report_error(request, exc)  # the tab owner's page failed: followers are told why
         return error_response(request, exc)
 
 

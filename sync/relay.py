@@ -45,6 +45,10 @@ class Relay(ABC):
     def tick(self, now: float) -> None: ...
 
     @abstractmethod
+    def page_error(self, sid: str, pid: str, code: str, title: str, message: str, url: str) -> None:
+        """The tab owner's browser was shown a Tandem error page for a navigation."""
+
+    @abstractmethod
     def role_of(self, sid: str, pid: str) -> str | None:
         """The live role of a participant, or None when the room does not know them."""
 
@@ -138,6 +142,11 @@ class LocalRelay(Relay):
 
     def active_sessions(self) -> list[str]:
         return list(self.rooms)
+
+    def page_error(self, sid, pid, code, title, message, url) -> None:
+        room = self.rooms.get(sid)
+        if room is not None:
+            self._dispatch(room.report_error(pid, code, title, message, url))
 
     def role_of(self, sid: str, pid: str) -> str | None:
         room = self.rooms.get(sid)

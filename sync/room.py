@@ -120,6 +120,7 @@ class Room:
         self.page_url: str | None = None  # proxied URL the leader shows
         self.title = ""
         self.snapshot_pending = False
+        self.page_error: dict | None = None  # the tab owner's browser shows a Tandem error page instead
         self._guests = 0
 
     # -- queries -------------------------------------------------------------------------
@@ -158,6 +159,7 @@ class Room:
             "title": self.title,
             "streaming": self.buffer.ready,
             "tab": self.source is not None,
+            "error": self.page_error,
         }
 
     # -- helpers -------------------------------------------------------------------------
@@ -270,7 +272,9 @@ class Room:
                 out += self.disconnect(conn.id, now)
         changed = False
         for p in self.participants.values():
-            if p.present and not p.conns and p.left_at is not None and now - p.left_at >= PRESENCE_GRACE:
+            on_error_page = p.pid == self.leader and self.page_error is not None
+            if (p.present and not p.conns and p.left_at is not None and now - p.left_at >= PRESENCE_GRACE
+                    and not on_error_page):
                 p.present = False
                 changed = True
                 if self.controller == p.pid:
@@ -287,6 +291,15 @@ class Room:
         for pid in gone:
             del self.participants[pid]
         return bool(gone)
+
+    def report_error(self, pid: str, code: str, title: str, message: str, url: str) -> list[Out]:
+        """The proxy answered the tab owner's navigation with an error page (site not allowed,
+        unreachable…): everyone is told, and the tab owner counts as present while it shows."""
+        if pid != self.leader:
+            return []
+        self.page_error = {"code": code[:40], "title": title[: P.MAX_TITLE], "message": message[:500],
+                           "url": (self.to_upstream(url) or "")[: P.MAX_URL]}
+        return self._broadcast_state()
 
     def resync(self, conn_id: int, *, fresh: bool = False) -> list[Out]:
         """Start a follower over: from the buffer, or (``fresh``) from a new snapshot of the page.
@@ -344,6 +357,9 @@ class Room:
             result = self.buffer.add(frame, starts, full)
             if starts:
                 self.snapshot_pending = False
+                if self.page_error is not None:
+                    self.page_error = None
+                    out += self._broadcast_state()
                 for v in self._viewers():
                     v.synced = True
                 if not was_streaming:

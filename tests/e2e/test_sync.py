@@ -351,6 +351,15 @@ async def test_masked_values_never_leave_the_leaders_browser(make_tandem, demo):
         await fp.wait_for_function("() => window.tandemMirror.errors.includes('no_control')", timeout=WAIT_MS)
         await asyncio.sleep(0.3)
         assert await lp.input_value("#password") == SECRET + "!"
+        # the tab owner ends up on a blocked site: followers see the same explanation, not a stale page
+        session = t.app[appkeys.SESSIONS].get(body["session_id"])
+        blocked = session.url_rewriter(t.base).to_proxy("http://elsewhere.localhost:9/")
+        response = await lp.goto(blocked)
+        assert response.status == 403
+        await fp.wait_for_selector(".page-error >> text=not available for co-browsing", timeout=WAIT_MS)
+        await lp.go_back()
+        await fp.wait_for_selector(".page-error", state="hidden", timeout=WAIT_MS)
+        await mirror(fp, TEXT, "Sign in", "h1")
     assert len(frames) > 10
     assert any("Username" in (f if isinstance(f, str) else "") for f in frames)  # the DOM stream itself was captured
     for payload in frames:

@@ -430,3 +430,22 @@ def test_session_permissions_gate_what_a_controller_may_do():
     assert to(outs, 1)[0]["d"] is False  # the pointer still shows; the drawing does not
     perms["allow_type"] = True  # changed live by the control plane
     assert to(h.send(2, {"t": "input", "i": {"kind": "key", "key": "a"}}), 1)[0]["t"] == "input"
+
+
+def test_an_error_page_at_the_tab_owner_is_shown_to_everyone_until_the_next_page():
+    h = Harness()
+    h.tab()
+    h.view(2, "F")
+    h.stream([meta(), full()])
+    assert h.room.report_error("F", "site_not_allowed", "t", "m", "http://p.tandem/x.example/") == []  # only the leader's
+    outs = h.room.report_error("L", "site_not_allowed", "This site is not available", "Not on the list.",
+                               "http://p.tandem/x.example/")
+    assert to(outs, 2)[0]["error"] == {"code": "site_not_allowed", "title": "This site is not available",
+                                       "message": "Not on the list.", "url": "https://x.example/"}
+    h.room.disconnect(1, h.now)  # the error page has no panel
+    h.now += PRESENCE_GRACE * 3
+    h.room.tick(h.now)
+    assert h.room.participants["L"].present  # still there, looking at the error page
+    h.tab(5)
+    outs = h.stream([meta(), full()], conn=5)
+    assert to(outs, 2)[-1]["t"] == "ev" and h.room.state()["error"] is None

@@ -63,10 +63,11 @@ const pointers = h("div", { class: "pointers", "aria-hidden": "true" });
 const catcher = h("div", { class: "catcher", tabindex: "-1" });
 const keys = h("textarea", { class: "keys", "aria-label": "Type into the shared page", autocomplete: "off", spellcheck: "false" });
 const waiting = h("div", { class: "waiting" }, h("p", {}, "Waiting for the tab owner's page…"));
+const pageError = h("div", { class: "page-error", role: "alert", hidden: true });
 frameBox.append(mirrorRoot, pointers, catcher);
 const ink = makeInk(document, pointers, (pid) => colorFor(pid, state ? state.participants : []));
 let penDown = false;
-stage.append(frameBox, waiting, keys);
+stage.append(frameBox, waiting, pageError, keys);
 const side = h("aside", { class: "side" }, h("h2", {}, "People"), h("div", { class: "people-box" }));
 app.append(header, h("main", { class: "layout" }, stage, side));
 
@@ -339,6 +340,7 @@ function render() {
   let text;
   if (connStatus !== "open") text = connStatus === "ended" ? "Disconnected" : "Reconnecting…";
   else if (!leaderHere) text = "The tab owner is away";
+  else if (state.error) text = "The tab owner's page could not be shown";
   else if (!state.streaming) text = "Waiting for the tab owner's page…";
   else if (isController()) text = "You are in control";
   else {
@@ -350,6 +352,14 @@ function render() {
   controlBtn.hidden = role === "leader" || (state.policy === "none" && leaderHere);
   controlBtn.textContent = !leaderHere ? "Take over the tab" : isController() ? "Release control" : requested ? "Cancel request" : state.policy === "free" ? "Take control" : "Request control";
   navBar.hidden = !isController();
+  pageError.hidden = !state.error;
+  if (state.error) {
+    const e = state.error;
+    pageError.replaceChildren(h("div", { class: "card" },
+      h("strong", {}, e.title),
+      h("p", {}, e.message),
+      h("p", { class: "muted" }, [e.url, `code: ${e.code}`].filter(Boolean).join(" · "))));
+  }
   stage.classList.toggle("controlling", isController());
   const box = side.querySelector(".people-box");
   box.replaceChildren(participantList(state, cfg.pid, () => []));
