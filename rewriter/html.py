@@ -41,6 +41,7 @@ Policy is data: :data:`REWRITE_TABLE` maps tag -> attribute -> kind.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import difflib
 import re
@@ -247,22 +248,62 @@ def _codepoint(digits: str, base: int) -> str:
 _REF_SUB_RE = re.compile("&(?:#[xX]([0-9a-fA-F]+);?|#([0-9]+);?|([A-Za-z0-9]+;?))")
 
 
-def _ref_text(m: re.Match[str]) -> str:
-    """What one reference reads as in an attribute value (the same rules as decode_attr_value)."""
+def _ref_parts(m: re.Match[str]) -> tuple[str | None, int]:
+    """(what the reference at ``m`` reads as, how many characters of the match it uses), or
+    (None, 0) when the match is literal text (the rules of decode_attr_value)."""
     if m.group(1) is not None:
-        return _codepoint(m.group(1), 16)
+        return _codepoint(m.group(1), 16), len(m.group(0))
     if m.group(2) is not None:
-        return _codepoint(m.group(2), 10)
+        return _codepoint(m.group(2), 10), len(m.group(0))
     run = m.group(3)
+    if run[-1] == ";":  # the usual "&quot;": the whole run is the name
+        text = _HTML5.get(run)
+        if text is not None:
+            return text, len(run) + 1
     for length in range(min(len(run), _MAX_ENTITY), 0, -1):
         name = run[:length]
         if name in _HTML5:
             nxt = run[length: length + 1] or m.string[m.end(): m.end() + 1]
             # a legacy reference without ";" is literal when followed by "=" or an alphanumeric
             if name[-1] != ";" and nxt and (nxt == "=" or (nxt.isascii() and nxt.isalnum())):
-                return m.group(0)
-            return _HTML5[name] + run[length:]
-    return m.group(0)
+                return None, 0
+            return _HTML5[name], length + 1
+    return None, 0
+
+
+def _ref_text(m: re.Match[str]) -> str:
+    text, used = _ref_parts(m)
+    return m.group(0) if text is None else text + m.group(0)[used:]
+
+
+class _Positions:
+    """``pos[k]`` of decode_attr_value for a few ``k``, from the references alone: no list with one
+    entry per character (values can be megabytes: an iframe srcdoc)."""
+
+    __slots__ = ("refs", "starts")
+
+    def __init__(self, raw: str) -> None:
+        refs = []  # (decoded start, decoded length, raw start, raw length) of each reference
+        d = prev = 0
+        for m in _REF_SUB_RE.finditer(raw):
+            text, used = _ref_parts(m)
+            if text is None:
+                continue
+            d += m.start() - prev
+            refs.append((d, len(text), m.start(), used))
+            d += len(text)
+            prev = m.start() + used
+        self.refs = refs
+        self.starts = [r[0] for r in refs]
+
+    def __getitem__(self, k: int) -> int:
+        i = bisect.bisect_right(self.starts, k) - 1
+        if i < 0:
+            return k
+        ds, dl, rs, rl = self.refs[i]
+        if k < ds + dl:
+            return rs if k == ds else -1
+        return rs + rl + (k - ds - dl)
 
 
 def decode_attr_value(raw: str, want_pos: bool = True) -> tuple[str, list[int] | None]:
@@ -346,7 +387,7 @@ _UNQUOTED_ENDS = re.compile("[\\t\\n\\f\\r >]")
 Edit = tuple[int, int, str]  # (start, end, replacement) in some coordinate space
 
 
-def _splice(raw: str, value: str, pos: list[int] | None, edits: list[Edit], quote: str) -> str | None:
+def _splice(raw: str, value: str, pos: "list[int] | _Positions | None", edits: list[Edit], quote: str) -> str | None:
     """Apply ``edits`` made on the decoded ``value`` to the ``raw`` value text.
 
     ``quote`` is the value's quote character ("" if unquoted). Only the edited spans
@@ -704,6 +745,9 @@ class HtmlRewriter:
         # first flushes the unchanged text up to where it applies.
         self._buf = ""
         self._copied = 0
+        self._abs = 0  # input offset (in characters after the BOM) of _buf[0]
+        # When a list: every change as (start, end, text) in input offsets (srcdoc uses it).
+        self._edit_log: list[Edit] | None = None
         self._state = DATA
         self._end_re: re.Pattern[str] | None = None
         self._script_re: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
@@ -873,6 +917,15 @@ class HtmlRewriter:
         if text:
             self._out.append(text)
         self._copied = b
+        if self._edit_log is not None:
+            self._edit_log.append((self._abs + a, self._abs + b, text))
+
+    def _insert(self, text: str) -> None:
+        """Output ``text`` where the output has got to (after _buf[:_copied])."""
+        self._out.append(text)
+        if self._edit_log is not None:
+            at = self._abs + self._copied
+            self._edit_log.append((at, at, text))
 
     def _run(self, buf: str, final: bool) -> None:
         self._buf, self._copied = buf, 0
@@ -899,8 +952,10 @@ class HtmlRewriter:
         if pos < n and not final:
             self._pend = [buf[pos:]]
             self._pend_len = n - pos
-        self._flush_to(n if final else pos)  # at EOF nothing is held (by construction): never lose bytes
+        end = n if final else pos
+        self._flush_to(end)  # at EOF nothing is held (by construction): never lose bytes
         self._buf, self._copied = "", 0
+        self._abs += end
 
     def _emit_text(self, buf: str, a: int, b: int) -> None:
         """Text between tags: copied through; while the injection waits, text content places it."""
@@ -922,7 +977,7 @@ class HtmlRewriter:
             text = text.encode(self._codec or "utf-8", "xmlcharrefreplace").decode("latin-1")
         if pos is not None:
             self._flush_to(pos)
-        self._out.append(text)
+        self._insert(text)
         self.stats["injected"] = 1
 
     def _data(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
@@ -1069,16 +1124,16 @@ class HtmlRewriter:
         limit = MAX_STYLE if self._parts_kind == "css" else MAX_SCRIPT
         if self._parts_len > limit:  # too big to hold: pass it through
             self.stats["css_skipped" if self._parts_kind == "css" else "js_skipped"] += 1
-            self._out.append("".join(parts))
+            self._insert("".join(parts))
             self._parts = None
             return
         if last:
             self._parts = None
             raw = "".join(parts)
             if self._parts_kind == "css":
-                self._out.append(self._rewrite_css(raw))
+                self._insert(self._rewrite_css(raw))
             else:
-                self._out.append(self._rewrite_script(raw, self._parts_kind))
+                self._insert(self._rewrite_script(raw, self._parts_kind))
 
     def _rewrite_script(self, raw: str, kind: str) -> str:
         if not raw:
@@ -1445,7 +1500,7 @@ class HtmlRewriter:
         if value != u:  # references were decoded: offsets differ after the first "&"
             amp = u.find("&")
             if amp < 0 or max(e for _, e, _ in edits) > amp:
-                pos = decode_attr_value(u)[1]
+                pos = _Positions(u)
         new = _splice(u, value, pos, edits, quote)
         if new is None:
             return None
@@ -1514,11 +1569,26 @@ class HtmlRewriter:
         )
         inner._depth = self._depth + 1
         inner.on_rewrite = self.on_rewrite
+        inner._edit_log = []
         data = value.encode("utf-8", "surrogateescape")
         out = inner.feed(data) + inner.close()
         if out == data:
             return []
-        return _diff_many(value, out.decode("utf-8", "surrogateescape"))
+        if inner.stats["errors"] or inner.stats["passed_through"] or data.startswith(codecs.BOM_UTF8):
+            return _diff_many(value, out.decode("utf-8", "surrogateescape"))
+        # the inner rewriter's own log: exactly what changed, in UTF-8 byte offsets of ``data``
+        edits: list[Edit] = []
+        byte_at = char_at = 0
+        for a, b, text in inner._edit_log:
+            ca = char_at + len(data[byte_at:a].decode("utf-8", "surrogateescape"))
+            cb = ca + len(data[a:b].decode("utf-8", "surrogateescape"))
+            byte_at, char_at = b, cb
+            text = text.encode("latin-1").decode("utf-8", "surrogateescape")
+            if edits and edits[-1][0] == edits[-1][1] == ca and a == b:  # two insertions at one place
+                edits[-1] = (ca, ca, edits[-1][2] + text)
+            else:
+                edits.append((ca, cb, text))
+        return edits
 
     def _srcset_edits(self, value: str) -> list[Edit]:
         edits = []
