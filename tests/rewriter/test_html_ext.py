@@ -194,3 +194,15 @@ def test_chunking_does_not_matter(text, draw, xml):
     cuts = sorted(set(draw.draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=6))))
     assert run(data, opts, [c for c in cuts if c < len(data)]) == whole
     assert run(data, dict(opts, identity=True, inject=""), []) == data
+
+
+def test_big_srcdoc_keeps_its_escapes():
+    """Only what the inner document's rewriting changed changes: a 60 KB srcdoc keeps every
+    reference spelled as it was (&lt; &#39; &amp;quot;), whatever the chunking."""
+    filler = "<p title=&#39;x&#39;>a &amp;lt;b&amp;gt; &#x263A;</p>" * 1000
+    src = (f'<iframe srcdoc="<a href=&quot;https://a.com/x&quot;>{filler}'
+           f'<img src=&quot;//a.com/i&quot;>é"></iframe>').encode()
+    want = (f'<iframe srcdoc="{INJ.replace(chr(34), "&quot;")}<a href=&quot;{A}/x&quot;>{filler}'
+            f'<img src=&quot;{A}/i&quot;>é"></iframe>').encode()
+    assert run(src, {"inject": INJ}, []).endswith(want)
+    assert run(src, {"inject": INJ}, range(997, len(src), 997)) == run(src, {"inject": INJ}, [])
