@@ -93,8 +93,10 @@ def _refuse(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-async def session_socket(request: web.Request, *, relay: Relay, identify, control_origin: str) -> web.StreamResponse:
-    """``identify(request, sid)`` returns (pid, credential role), or the response refusing the caller."""
+async def session_socket(request: web.Request, *, relay: Relay, identify, control_origin: str,
+                         name_of=lambda sid, pid: "") -> web.StreamResponse:
+    """``identify(request, sid)`` returns (pid, credential role), or the response refusing the caller;
+    ``name_of(sid, pid)`` the name the participant gave when joining (a hello may still set one)."""
     sid = request.match_info["sid"]
     if request.headers.get("Origin") != control_origin:
         return _refuse(403, "bad_origin", "The session socket only accepts Tandem's own pages.")
@@ -117,7 +119,7 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
         return ws
     endpoint = SocketEndpoint(ws)
     endpoint.start()
-    name = hello.get("name") if isinstance(hello.get("name"), str) else ""
+    name = hello.get("name") if isinstance(hello.get("name"), str) and hello["name"].strip() else name_of(sid, pid)
     resume = hello.get("resume") if isinstance(hello.get("resume"), dict) else None
     conn = relay.attach(sid, endpoint, pid=pid, may_lead=cred_role == "leader", kind=str(hello.get("kind")),
                         name=name, resume=resume, now=time.monotonic())

@@ -226,8 +226,20 @@ async def socket(request: web.Request) -> web.StreamResponse:
                                      status=result.status)
         return result
 
+    def name_of(sid_: str, pid: str) -> str:
+        """The name recorded when this participant was admitted (invite, PIN, console), if any."""
+        store = request.app[appkeys.STORE]
+        listed = getattr(store, "participants", None)
+        if listed is None:
+            return ""
+        try:
+            return next((p.name for p in reversed(listed(sid_)) if p.pid == pid), "")
+        except Exception:  # a store problem must not keep anyone out of the session
+            log.exception("participant name lookup failed")
+            return ""
+
     return await session_socket(request, relay=request.app[appkeys.SYNC], identify=who,
-                                control_origin=request.app[appkeys.BASE].url)
+                                control_origin=request.app[appkeys.BASE].url, name_of=name_of)
 
 
 async def static(request: web.Request) -> web.Response:

@@ -270,3 +270,22 @@ async def test_a_follower_that_stops_reading_does_not_hold_up_the_leader_or_othe
     finally:
         await fast_client.close()
         await stuck_client.close()
+
+
+async def test_participants_are_named_as_they_were_admitted(make_tandem, upstream):
+    t, s = await started(make_tandem, upstream)
+    from tests.harness import client_session
+
+    from tandem import appkeys
+
+    token = t.app[appkeys.SESSIONS].invite(s.sid, "follower")
+    client = client_session(cookie_jar=aiohttp.CookieJar())
+    try:
+        r = await client.get(f"{t.url}/s/{s.sid}/enter?t={token}&name=Ann%20Agent", allow_redirects=False)
+        assert r.status in (302, 303)
+        view = await socket(t, client, s.sid)
+        welcome = await recv(view, "welcome")
+        me = next(p for p in welcome["state"]["participants"] if p["id"] == welcome["you"])
+        assert me["name"] == "Ann Agent"
+    finally:
+        await client.close()
