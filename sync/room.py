@@ -47,6 +47,9 @@ HEARTBEAT_TIMEOUT = 45.0  # seconds of silence before a connection is considered
 FORGET_AFTER = 3600.0  # seconds an away participant is remembered (name, pid) before it is dropped
 MAX_PARTICIPANTS = 100  # per room: beyond a support session's needs, bounds fan-out cost
 MAX_CONNS_PER_PARTICIPANT = 8  # tabs and session pages of one person
+POINTER_INTERVAL = 1 / 30  # seconds between relayed pointer moves of one participant: smooth enough, and
+# with 50 people moving their mice the fan-out stays at 50 x 49 x 30 frames a second, not 60
+DRAW_INTERVAL = 1 / 60  # strokes need more points to look like strokes
 
 LEADER, FOLLOWER = "leader", "follower"
 TAB, VIEW = "tab", "view"
@@ -121,6 +124,7 @@ class Room:
         self.title = ""
         self.snapshot_pending = False
         self.page_error: dict | None = None  # the tab owner's browser shows a Tandem error page instead
+        self._last_ptr: dict[str, float] = {}
         self._guests = 0
 
     # -- queries -------------------------------------------------------------------------
@@ -388,6 +392,11 @@ class Room:
 
     def _on_ptr(self, conn: Conn, msg: dict, now: float) -> list[Out]:
         x, y = msg.get("x"), msg.get("y")
+        if not msg.get("hide"):
+            interval = DRAW_INTERVAL if msg.get("d") else POINTER_INTERVAL
+            if now - self._last_ptr.get(conn.pid, -1.0) < interval - 0.002:  # slack: a client at exactly the rate passes
+                return []  # too soon: the next move carries the position anyway
+            self._last_ptr[conn.pid] = now
         if msg.get("hide"):
             frame = Frame({"t": "ptr", "p": conn.pid, "hide": True}, kind="ptr", key=conn.pid)
         elif _number(x) and _number(y):

@@ -354,6 +354,19 @@ def test_pointers_go_to_everyone_else(h):
     assert to(outs, 3) == to(outs, 1) and to(outs, 2) == []
 
 
+def test_pointer_moves_are_rate_limited_per_participant_but_hiding_always_passes(h):
+    from sync.room import POINTER_INTERVAL
+
+    h.tab()
+    h.view(2, "F")
+    relayed = 0
+    for k in range(60):  # one second of a 60 Hz mouse
+        h.now = k / 60
+        relayed += len(to(h.send(2, {"t": "ptr", "x": k, "y": 0}), 1))
+    assert 25 <= relayed <= round(1 / POINTER_INTERVAL) + 1
+    assert to(h.send(2, {"t": "ptr", "hide": True}), 1) == [{"t": "ptr", "p": "F", "hide": True}]
+
+
 def test_names_are_cleaned_and_bounded(h):
     h.tab()
     h.view(2, "F")

@@ -165,15 +165,23 @@ function sendPointer(p) {
   conn.send(msg);
   ink.point({ ...msg, p: cfg.pid }); // my own strokes show at once
 }
+const POINTER_GAP_MS = 33; // the server relays at most 30 pointer moves a second per person
+const DRAW_GAP_MS = 16; // and 60 while drawing
+let lastPtrSent = 0;
+function flushPointer() {
+  if (!ptrPending) return;
+  if (performance.now() - lastPtrSent < (drawing && penDown ? DRAW_GAP_MS : POINTER_GAP_MS)) {
+    requestAnimationFrame(flushPointer);
+    return;
+  }
+  lastPtrSent = performance.now();
+  sendPointer(ptrPending);
+  ptrPending = null;
+}
 catcher.addEventListener("pointermove", (ev) => {
   const first = !ptrPending;
   ptrPending = pagePoint(ev);
-  if (first) {
-    requestAnimationFrame(() => {
-      if (ptrPending) sendPointer(ptrPending);
-      ptrPending = null;
-    });
-  }
+  if (first) requestAnimationFrame(flushPointer);
 });
 catcher.addEventListener("pointerdown", (ev) => {
   if (!drawing) return;
