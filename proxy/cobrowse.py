@@ -78,18 +78,31 @@ def _from_cache(request: web.Request, entry) -> web.Response:
     for k, v in entry.headers:
         resp.headers[k] = v
     resp.headers["X-Tandem-Cache"] = "hit"
-    # The mirror is a document of the control plane: fonts (and crossorigin images) it loads are
-    # CORS requests from BASE, which the leader's mapped Access-Control-Allow-Origin does not name.
-    base_origin = request.app[appkeys.BASE].url
-    if request.headers.get("Origin") == base_origin:
-        resp.headers["Access-Control-Allow-Origin"] = base_origin
-        resp.headers["Vary"] = "Origin"
+    _allow_control_plane(request, resp.headers)
     if request.method == "HEAD":
         resp.headers["Content-Length"] = str(len(entry.body))
     return resp
 
 
-class TeeResponse(web.StreamResponse):
+def _allow_control_plane(request: web.Request, headers) -> None:
+    """The mirror is a document of the control plane: its font loads (and crossorigin images)
+    are CORS requests from BASE, which the leader's mapped Access-Control-Allow-Origin does not name."""
+    base_origin = request.app[appkeys.BASE].url
+    if request.headers.get("Origin") == base_origin:
+        headers["Access-Control-Allow-Origin"] = base_origin
+        headers["Vary"] = "Origin"
+
+
+class UpstreamResponse(web.StreamResponse):
+    """An upstream answer on its way to the browser; for a follower, open to the mirror's origin."""
+
+    async def prepare(self, request: web.BaseRequest):
+        if request.get(FOLLOWER_REQUEST):
+            _allow_control_plane(request, self.headers)
+        return await super().prepare(request)
+
+
+class TeeResponse(UpstreamResponse):
     """Streams to the browser and copies what it sent into the session cache once complete."""
 
     def __init__(self, collector: Collector, **kw):
@@ -115,7 +128,7 @@ def cache_response(request: web.Request, session, key: str, status: int, reason:
     if not attachment and mirror_type(content_type):
         collector = session.cache.collector(key, request.method, status, [("Content-Type", content_type)])
     if collector is None:
-        return web.StreamResponse(status=status, reason=reason)
+        return UpstreamResponse(status=status, reason=reason)
     return TeeResponse(collector, status=status, reason=reason)
 
 

@@ -150,5 +150,12 @@ async def test_fonts_for_the_mirror_are_allowed_to_the_control_plane(make_tandem
         assert r.status == 200 and r.headers["X-Tandem-Cache"] == "hit"
         assert r.headers["Access-Control-Allow-Origin"] == t.url
         assert hits[("GET", "/font.woff2")] == 1
+        # a font the leader never loaded: fetched once for the follower, open to the mirror's origin too
+        other = await join(t, s.sid)
+        r = await other.get(s.url(origin + "/font.woff2?v=2"), headers={"Sec-Fetch-Dest": "font", "Sec-Fetch-Mode": "cors",
+                                                                        "Origin": t.url})
+        assert r.status == 200 and "X-Tandem-Cache" not in r.headers
+        assert r.headers.getall("Access-Control-Allow-Origin") == [t.url]
+        await other.close()
     finally:
         await follower.close()
