@@ -64,6 +64,9 @@ MAX_STYLE = 4 << 20
 # Inline <script> contents are collected whole for the JS rewriter (a parser needs the whole
 # script); a bigger one is passed through unrewritten rather than held in memory.
 MAX_SCRIPT = 4 << 20
+# Plain URL values remembered per document with what the mapper made of them (a page repeats
+# its links; the mapper's side effects, alias registration, happen on the first one).
+MAX_URL_MEMO = 4096
 # iframe srcdoc documents are rewritten recursively; deeper nesting than this is left as it is
 # (each level re-escapes the one inside it, real pages nest one level, rarely two).
 MAX_SRCDOC_DEPTH = 4
@@ -746,6 +749,7 @@ class HtmlRewriter:
         self._buf = ""
         self._copied = 0
         self._abs = 0  # input offset (in characters after the BOM) of _buf[0]
+        self._memo: dict[str, str] = {}  # plain URL value -> mapped value (pages repeat their links)
         # When a list: every change as (start, end, text) in input offsets (srcdoc uses it).
         self._edit_log: list[Edit] | None = None
         self._state = DATA
@@ -1532,9 +1536,13 @@ class HtmlRewriter:
         amp = raw.find("&")
         if amp >= 0 and amp < _URL_HEAD_RE.match(raw).end():
             return False
-        if javascript_url_body(raw) is not None:
-            return False
-        new = self.urls.rewrite(raw)
+        new = self._memo.get(raw)
+        if new is None:
+            if javascript_url_body(raw) is not None:
+                return False
+            new = self.urls.rewrite(raw)
+            if len(self._memo) < MAX_URL_MEMO:
+                self._memo[raw] = new
         if new == raw:
             return None
         return self._finish(am, q + new + q, tag, attr)
