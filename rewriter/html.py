@@ -32,9 +32,27 @@ foreign content, where none of those switches happen.
 Streaming. ``feed`` processes as much as it can and holds back only what could be
 the start of an unfinished token: an incomplete tag (up to ``MAX_TAG``), a few
 characters that may begin an end tag or a comment terminator, and the contents
-of a ``<style>`` element while it is collected for the CSS rewriter (up to
-``MAX_STYLE``). Every decision depends on the text, never on where the chunks
-split, so the output is the same however the body arrives.
+of a ``<style>`` element or a script while it is collected for the CSS or JS
+rewriter (up to ``MAX_STYLE`` / ``MAX_SCRIPT``). Every decision depends on the
+text, never on where the chunks split, so the output is the same however the
+body arrives. Output is copy-through: unchanged text is written as whole runs
+between the few places that change (``_replace`` / ``_insert``), never token by
+token; the same calls can log every change (``_edit_log``), which is how an
+``iframe srcdoc`` document, rewritten by an inner rewriter, is spliced back
+exactly.
+
+What goes to other rewriters: ``style`` attributes and ``<style>`` (the ``css``
+callable); inline scripts by their type as the HTML standard decides it --
+classic and module scripts, ``on*`` handler attributes and ``javascript:`` URLs
+to the ``js`` callable, import maps and speculation rules as JSON
+(rewriter/jsonurls.py), data blocks (JSON-LD, templates) never.
+
+``keep_original`` inserts ``data-tandem-o-<attr>`` (``:`` written ``_``) with the
+site's own value after every rewritten attribute, and renames removed ones
+(``data-tandem-o-integrity``) instead of dropping them. ``xml`` reads XHTML and
+SVG documents: every element is markup (no raw text but script/style), CDATA
+anywhere, self-closing tags close, the injection goes inside the root element
+and is made well-formed.
 
 Policy is data: :data:`REWRITE_TABLE` maps tag -> attribute -> kind.
 """
