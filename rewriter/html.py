@@ -1555,7 +1555,9 @@ class HtmlRewriter:
         if amp >= 0 and amp < _URL_HEAD_RE.match(raw).end():
             return False
         new = self._memo.get(raw)
-        if new is None:
+        if new is not None and new != raw:
+            self.urls.rewritten += 1  # the mapper's count stays the number of URLs mapped
+        elif new is None:
             if javascript_url_body(raw) is not None:
                 return False
             new = self.urls.rewrite(raw)
