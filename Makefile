@@ -48,8 +48,12 @@ test: install e2e-deps mitm
 	npm test --silent
 	$(BIN)/python -m pytest -q
 
-bench: install
+# Every benchmark prints its own figures and ratios against a baseline measured in the same run.
+bench: install bench-deps
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.rewriters
+	$(BIN)/python -m bench.pageload
+	$(BIN)/python -m bench.sync
 
 # pywb is the baseline of the rewriter benchmark. Its pins (brotlipy, which installs a module named
 # brotli over ours; redis==2.10.6; werkzeug; gevent) clash with ours: it gets its own virtualenv.

@@ -22,10 +22,14 @@ import json
 import logging
 import secrets
 import time
+from typing import Mapping
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
+from proxy.egress import EGRESS
+from proxy.errors import ProxyError
 from tandem import appkeys
 
 log = logging.getLogger("tandem.events")
@@ -56,14 +60,15 @@ class Webhooks:
         self.delivered = 0
         self.failed = 0
 
-    async def deliver(self, client: aiohttp.ClientSession, url: str, secret: str, kind: str, body: bytes, delivery: str) -> bool:
+    async def deliver(self, client: aiohttp.ClientSession, url: str, secret: str, kind: str, body: bytes, delivery: str,
+                      options: Mapping[str, object] | None = None) -> bool:
         for attempt in range(len(self.backoff) + 1):
             ts = int(time.time())
             headers = {"Content-Type": "application/json", "Tandem-Event": kind, "Tandem-Delivery": delivery,
                        "Tandem-Signature": sign(secret, ts, body), "User-Agent": "Tandem-Webhooks/1"}
             try:
                 async with client.post(url, data=body, headers=headers, allow_redirects=False,
-                                       timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                                       timeout=aiohttp.ClientTimeout(total=self.timeout), **(options or {})) as resp:
                     await resp.read()
                     if 200 <= resp.status < 300:
                         self.delivered += 1
@@ -99,5 +104,11 @@ def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: d
     for _key_id, url, secret in hooks:
         delivery = "dlv_" + secrets.token_urlsafe(12)
         body = json.dumps({"id": delivery, "type": kind, "created_at": time.time(), "data": data}, separators=(",", ":")).encode()
-        tasks.spawn(app[appkeys.WEBHOOKS].deliver(app[appkeys.UPSTREAM], url, secret, kind, body, delivery),
+        try:  # the same way out as page fetches: direct, or through --upstream-proxy unless bypassed
+            target = URL(url)
+            route = app[EGRESS].route(target.scheme, target.host or "", target.port)
+        except (ProxyError, ValueError) as exc:
+            log.warning("webhook %s to %s not sent: %s", kind, url, getattr(exc, "message", exc))
+            continue
+        tasks.spawn(app[appkeys.WEBHOOKS].deliver(route.client, url, secret, kind, body, delivery, route.options),
                     name=f"webhook {kind} {sid}")

@@ -311,3 +311,26 @@ async def test_socks5_proxy(make_tandem, upstream, mitm_socks):
     s = await anonymous.session(origin + "/")
     r = await anonymous.client.get(s.url(origin + "/"), headers=NAV)
     assert r.status == 502 and "proxy_auth_required" in await r.text()
+
+
+async def test_webhooks_leave_through_the_proxy_too(make_tandem, upstream, mitm):
+    """Regression: webhook deliveries went out directly even with --upstream-proxy set."""
+    got = []
+
+    async def hook(request):
+        got.append(await request.read())
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    origin = await upstream(receiver)
+    t = await make_tandem(**via(mitm))
+    r = await t.api("POST", "/api/v1/keys", json={"name": "crm", "webhook_url": origin + "/hook"})
+    assert r.status == 201
+    r = await t.api("POST", "/api/v1/sessions", json={"url": origin + "/"})
+    assert r.status == 201
+    async with asyncio.timeout(STEP):
+        while not got:
+            await asyncio.sleep(0.02)
+    hostport = origin.split("//")[1]
+    assert any(rec.get("method") == "POST" and rec["url"].endswith(hostport + "/hook") for rec in mitm.records(contains=hostport))
