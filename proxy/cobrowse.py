@@ -20,6 +20,7 @@ from tandem import appkeys
 
 from . import errors
 from .cache import KEPT_HEADERS, Collector, ResponseCache, mirror_type
+from .sessions import cookie_values
 
 FOLLOWER = "follower"
 FOLLOWER_REQUEST: web.RequestKey[bool] = web.RequestKey("tandem_follower_request", bool)
@@ -149,7 +150,7 @@ def report_error(request: web.Request, exc: errors.ProxyError) -> None:
     see the same clear explanation instead of a mirror that silently stopped."""
     if request.headers.get("Sec-Fetch-Dest", "document") != "document" or request.method not in ("GET", "POST"):
         return
-    from .handler import _cookie_values, is_navigation
+    from .handler import is_navigation
 
     if not is_navigation(request):
         return
@@ -164,7 +165,7 @@ def report_error(request: web.Request, exc: errors.ProxyError) -> None:
     except Exception:  # a malformed label has no room to tell
         return
     sessions = request.app[appkeys.SESSIONS]
-    who = sessions.participant(sid, _cookie_values(request, sessions.cookie_name(sid)))
+    who = sessions.participant(sid, cookie_values(request.headers, sessions.cookie_name(sid)))
     if who is None or live_role(request.app, sid, who) == FOLLOWER:
         return
     url = f"{request.app[appkeys.BASE].scheme}://{request.host}{request.raw_path}"

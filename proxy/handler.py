@@ -35,7 +35,7 @@ from viewer.pages import error_page
 
 from . import cobrowse, cors, errors, guard
 from .egress import EGRESS
-from .sessions import Session
+from .sessions import Session, cookie_values, upstream_url
 from .upstream import classify
 from .watchdog import IdleWatchdog
 from .wsrelay import relay_websocket
@@ -114,23 +114,7 @@ class Mapper:
         self.urls: UrlRewriter = target.session.url_rewriter(self.base, self.page_url)
 
     def to_upstream(self, proxied: str) -> str | None:
-        try:
-            parts = split_url(proxied)
-        except UrlError:
-            return None
-        if parts is None:
-            return None
-        label = self.base.label_of_host(parts.origin.host)
-        if label is None:
-            return None
-        try:
-            decoded = decode(label)
-        except LabelError:
-            return None
-        if decoded.sid != self.target.session.sid:
-            return None
-        origin = self.target.session.origin_of(decoded)
-        return origin.serialize() + (parts.rest or "/") if origin else None
+        return upstream_url(self.base, self.target.session, proxied)
 
     def to_proxy_origin(self, upstream_origin: str) -> str | None:
         try:
@@ -157,7 +141,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             return await handle_reserved(request, target)
         sessions = request.app[appkeys.SESSIONS]
         cookie_name = sessions.cookie_name(target.session.sid)
-        who = sessions.participant(target.session.sid, _cookie_values(request, cookie_name))
+        who = sessions.participant(target.session.sid, cookie_values(request.headers, cookie_name))
         if who is None:
             if cors.anonymous_cors(request, target.session.sid):  # cookieless by the browser's own rules
                 request[cors.ANONYMOUS] = True
@@ -169,17 +153,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except errors.ProxyError as exc:
         cobrowse.report_error(request, exc)  # the tab owner's page failed: followers are told why
         return error_response(request, exc)
-
-
-def _cookie_values(request: web.Request, name: str) -> list[str]:
-    """Every value of cookie ``name`` (a tossed duplicate must not hide the real one)."""
-    values = []
-    for header in request.headers.getall("Cookie", []):
-        for pair in header.split(";"):
-            k, _, v = pair.strip().partition("=")
-            if k == name:
-                values.append(v)
-    return values
 
 
 def _check_allowed(request: web.Request, target: Target, mapper: Mapper, navigation: bool) -> None:

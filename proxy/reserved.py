@@ -20,6 +20,7 @@ from aiohttp import web
 from tandem import appkeys
 
 from . import errors
+from .sessions import cookie_values
 
 MAX_COOKIE_WRITE = 8 * 1024  # a document.cookie assignment: the RFC's 4096 plus attributes, with room
 NO_STORE = {"Cache-Control": "no-store"}
@@ -50,10 +51,9 @@ async def handle_reserved(request: web.Request, target) -> web.StreamResponse:
 
 def _is_follower(request: web.Request, target) -> bool:
     from .cobrowse import FOLLOWER, live_role
-    from .handler import _cookie_values
 
     sessions = request.app[appkeys.SESSIONS]
-    who = sessions.participant(target.session.sid, _cookie_values(request, sessions.cookie_name(target.session.sid)))
+    who = sessions.participant(target.session.sid, cookie_values(request.headers, sessions.cookie_name(target.session.sid)))
     return who is None or live_role(request.app, target.session.sid, who) == FOLLOWER
 
 
@@ -66,10 +66,9 @@ def _same_origin(request: web.Request) -> bool:
 
 
 async def _cookies(request: web.Request, target) -> web.StreamResponse:
-    from .handler import _cookie_values
 
     sessions = request.app[appkeys.SESSIONS]
-    if not sessions.check_credential(target.session.sid, _cookie_values(request, sessions.cookie_name(target.session.sid))):
+    if not sessions.check_credential(target.session.sid, cookie_values(request.headers, sessions.cookie_name(target.session.sid))):
         raise errors.NotParticipant("Not a participant of this session.")
     path = request.query.get("path", "/")
     if not path.startswith("/"):
@@ -124,11 +123,10 @@ async def _alias(request: web.Request, target) -> web.Response:
     from rewriter import labels
     from rewriter.urls import UrlError, split_url
 
-    from .handler import _cookie_values
 
     sessions = request.app[appkeys.SESSIONS]
     session = target.session
-    if not sessions.check_credential(session.sid, _cookie_values(request, sessions.cookie_name(session.sid))):
+    if not sessions.check_credential(session.sid, cookie_values(request.headers, sessions.cookie_name(session.sid))):
         raise errors.NotParticipant("Not a participant of this session.")
     if request.method == "GET":
         origin = session.aliases.get(request.query.get("hash", ""))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from rewriter import labels
 from rewriter.cookies import CookieJar
 from rewriter.labels import Decoded, Origin
-from rewriter.urls import ProxyBase, UrlRewriter
+from rewriter.urls import ProxyBase, UrlError, UrlRewriter, split_url
 from tandem.store import Invite, Store
 
 CREDENTIAL_TTL = 24 * 3600  # a participant's pass lasts a working day; the session outlives it
@@ -208,3 +208,35 @@ class SessionRegistry:
     @staticmethod
     def cookie_name(sid: str) -> str:
         return COOKIE_PREFIX + sid
+
+
+def cookie_values(headers, name: str) -> list[str]:
+    """Every value of cookie ``name`` in request ``headers`` (a tossed duplicate must not hide the real one)."""
+    values = []
+    for header in headers.getall("Cookie", []):
+        for pair in header.split(";"):
+            k, _, v = pair.strip().partition("=")
+            if k == name:
+                values.append(v)
+    return values
+
+
+def upstream_url(base: ProxyBase, session: Session, proxied: str) -> str | None:
+    """The upstream URL behind a proxied URL of ``session``; None if it is not one of the session's."""
+    try:
+        parts = split_url(proxied)
+    except UrlError:
+        return None
+    if parts is None:
+        return None
+    label = base.label_of_host(parts.origin.host)
+    if label is None:
+        return None
+    try:
+        decoded = labels.decode(label)
+    except labels.LabelError:
+        return None
+    if decoded.sid != session.sid:
+        return None
+    origin = session.origin_of(decoded)
+    return origin.serialize() + (parts.rest or "/") if origin else None

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from proxy.sessions import CONSENT, Session
+from proxy.sessions import CONSENT, Session, cookie_values
 from tandem import appkeys, events
 from tandem.ratelimit import client_address
 from tandem.store import Agent, verify_password
@@ -47,19 +47,9 @@ def cookie_name(request: web.Request) -> str:
     return "__Host-tandem_agent" if secure_context else "tandem_agent"
 
 
-def _cookie_values(request: web.Request, name: str) -> list[str]:
-    values = []
-    for header in request.headers.getall("Cookie", []):
-        for pair in header.split(";"):
-            k, _, v = pair.strip().partition("=")
-            if k == name:
-                values.append(v)
-    return values
-
-
 def current_agent(request: web.Request) -> tuple[Agent, str] | None:
     store = request.app[appkeys.STORE]
-    for token in _cookie_values(request, cookie_name(request)):
+    for token in cookie_values(request.headers, cookie_name(request)):
         agent = store.agent_for_login(token)
         if agent is not None:
             return agent, token

@@ -27,7 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from proxy.cobrowse import session_page
-from rewriter.labels import LabelError, decode
+from proxy.sessions import upstream_url
 from rewriter.urls import UrlError, split_url
 from sync.masking import MaskingPolicy
 from sync.relay import LocalRelay
@@ -79,21 +79,7 @@ def _mappers(app: web.Application, sid: str):
 
     def to_upstream(proxied: str) -> str | None:
         session = app[appkeys.SESSIONS].get(sid)
-        try:
-            parts = split_url(proxied)
-        except UrlError:
-            return None
-        if session is None or parts is None:
-            return None
-        label = base.label_of_host(parts.origin.host)
-        if label is None:
-            return None
-        try:
-            decoded = decode(label)
-        except LabelError:
-            return None
-        origin = session.origin_of(decoded) if decoded.sid == sid else None
-        return origin.serialize() + (parts.rest or "/") if origin else None
+        return upstream_url(base, session, proxied) if session is not None else None
 
     return to_proxy, to_upstream
 
