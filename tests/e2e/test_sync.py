@@ -276,6 +276,8 @@ async def test_control_request_grant_type_click_and_revoke(make_tandem, demo, tm
         await lp.wait_for_function("document.querySelectorAll('#orders li').length === 1", timeout=WAIT_MS)
         assert await lp.text_content("#orders li") == "Ada Lovelace · l · gift"
         await mirror(fp, TEXT, "Ada Lovelace · l · gift", "#orders li")
+        # regression: a "you are watching" hint from before the grant must not outlive it
+        assert await fp.locator(".toast.hint").count() == 0
         await fp.screenshot(path=str(tmp_path / "follower-in-control.png"))
 
         # file inputs stay the tab owner's: refused on the mirror, and by the tab owner's page if forced

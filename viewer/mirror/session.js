@@ -208,7 +208,7 @@ let hinted = 0;
 function hint() {
   if (Date.now() - hinted < 4000) return;
   hinted = Date.now();
-  toast(app, role === "leader" ? "You are the tab owner." : "You are watching. Request control to act on the page.");
+  toast(app, role === "leader" ? "You are the tab owner." : "You are watching. Request control to act on the page.", "hint");
 }
 
 catcher.addEventListener("click", (ev) => {
@@ -350,7 +350,10 @@ function render() {
   else if (!leaderHere) text = "The tab owner is away";
   else if (state.error) text = "The tab owner's page could not be shown";
   else if (!state.streaming) text = "Waiting for the tab owner's page…";
-  else if (isController()) text = "You are in control";
+  else if (isController()) {
+    text = "You are in control";
+    for (const old of app.querySelectorAll(".toast.hint")) old.remove();  // "you are watching" is no longer true
+  }
   else {
     const c = state.participants.find((p) => p.id === state.controller);
     text = c ? `${c.name} is in control` : "Live";
