@@ -69,6 +69,19 @@ def parse_keys(text: str, where: str) -> list[bytes]:
     return keys
 
 
+def create_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new owner-only (0600) file; if the file already exists, leave it as it is.
+
+    Exclusive create, so two processes starting at once never both write: the loser keeps the winner's.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 def load_keys(data_dir: Path) -> tuple[list[bytes], str]:
     """The key ring and where it came from (``env`` or the key file's path)."""
     env = os.environ.get(KEY_ENV)
@@ -76,13 +89,7 @@ def load_keys(data_dir: Path) -> tuple[list[bytes], str]:
         return parse_keys(env, KEY_ENV), "env"
     path = Path(data_dir) / KEY_FILE
     if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(new_key() + "\n")
+        create_private_file(path, (new_key() + "\n").encode("ascii"))
     return parse_keys(path.read_text(), str(path)), str(path)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import sqlite3
 import time
@@ -338,13 +337,7 @@ class Store:
     def secret(self) -> bytes:
         path = self.data_dir / "secret.key"
         if not path.exists():
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(secrets.token_bytes(SECRET_BYTES))
+            crypto.create_private_file(path, secrets.token_bytes(SECRET_BYTES))
         data = path.read_bytes()
         if len(data) != SECRET_BYTES:
             raise StoreError(f"{path} is damaged: expected {SECRET_BYTES} bytes")
