@@ -5,7 +5,7 @@
  * origin mapped back upstream.
  */
 
-import { wrap } from "./hooks.js";
+import { registerStandIn, wrap } from "./hooks.js";
 import { attrKind, mapValue, URL as URL_KIND } from "./rewrite.js";
 
 const HTML_NS = "http://www.w3.org/1999/xhtml";
@@ -241,7 +241,8 @@ export function installDom(win, env, h, n) {
   const CSD = win.CSSStyleDeclaration && win.CSSStyleDeclaration.prototype;
   if (CSD) {
     const proxies = new WeakMap(); // declaration -> proxy
-    const bound = new WeakMap(); // native method -> method calling it on the declaration
+    // Methods are the prototype's own functions (identity as without Tandem); each of them is
+    // a wrapper, and wrappers call natives on the declaration behind a proxy (hooks.js realOf).
     const styleProxy = (decl) => {
       if (!decl || typeof decl !== "object") return decl;
       let p = proxies.get(decl);
@@ -249,12 +250,6 @@ export function installDom(win, env, h, n) {
       p = new Proxy(decl, {
         get(target, prop) {
           const v = Reflect.get(target, prop, target);
-          if (typeof v === "function") {
-            if (!bound.has(v)) {
-              bound.set(v, h.fix(wrap((self, a) => apply(v, self === p ? target : self, a)), v));
-            }
-            return bound.get(v);
-          }
           return typeof v === "string" ? upstream(v) : v;
         },
         set(target, prop, value) {
@@ -263,6 +258,7 @@ export function installDom(win, env, h, n) {
         },
       });
       proxies.set(decl, p);
+      registerStandIn(p, decl);
       return p;
     };
     const styleGet = (get) => wrap((self) => styleProxy(apply(get, self, [])));
@@ -279,6 +275,14 @@ export function installDom(win, env, h, n) {
       return apply(nat, self, a);
     }));
     method(CSD, "getPropertyValue", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+    // every other method and accessor of the declaration: only the receiver changes
+    const special = new Set(["cssText", "setProperty", "getPropertyValue", "constructor"]);
+    for (const name of Reflect.ownKeys(CSD)) {
+      if (typeof name !== "string" || special.has(name)) continue;
+      const d = Object.getOwnPropertyDescriptor(CSD, name);
+      if (typeof d.value === "function") method(CSD, name, (nat) => wrap((self, a) => apply(nat, self, a)));
+      else if (d.get) accessor(CSD, name, (get) => wrap((self) => apply(get, self, [])), (set) => wrap((self, [v]) => apply(set, self, [v])));
+    }
   }
   if (win.CSSRule) accessor(win.CSSRule.prototype, "cssText", (get) => wrap((self) => upstream(apply(get, self, []))));
   if (win.CSSStyleSheet) {

@@ -10,6 +10,27 @@ const { apply, construct, getOwnPropertyDescriptor, defineProperty, getPrototype
 const captureStackTrace = Error.captureStackTrace; // V8's; taken before any page script runs
 const PromiseCtor = Promise;
 const promiseReject = Promise.reject;
+const WeakMapCtor = WeakMap;
+const weakMapGet = WeakMap.prototype.get;
+const weakMapSet = WeakMap.prototype.set;
+
+/**
+ * Receiver discipline. Objects the runtime hands the page in place of a native one
+ * (Proxies, e.g. style declarations) are registered here with the object they stand
+ * for; every wrapper calls its native with the real object, whichever way the page
+ * calls it (`decl.m()`, `proto.m.call(decl)`, a method taken from one declaration and
+ * called on another, from another frame of this runtime).
+ */
+const standIns = new WeakMapCtor(); // stand-in -> the native object it stands for
+export function registerStandIn(standIn, real) {
+  apply(weakMapSet, standIns, [standIn, real]);
+}
+/** The native object behind `value` when it is a registered stand-in, else `value`. */
+export function realOf(value) {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return value;
+  const real = apply(weakMapGet, standIns, [value]);
+  return real === undefined ? value : real;
+}
 
 /**
  * An error leaving a wrapper gets its stack captured again from the wrapper's caller,
@@ -102,7 +123,7 @@ export const wrap = (body, rejects = false) => {
   const w = ({
     w(...args) {
       try {
-        return body(this, args);
+        return body(realOf(this), args);
       } catch (err) {
         hideFrames(err, w);
         if (rejects) return apply(promiseReject, PromiseCtor, [err]);

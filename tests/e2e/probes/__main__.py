@@ -25,7 +25,7 @@ def _stable(text: str) -> str:
 def table(results) -> str:
     lines = ["| probe | what it checks | through Tandem | direct |", "|---|---|---|---|"]
     for r in results.values():
-        tandem = r.tandem.describe() if r.tandem else "not run"
+        tandem = r.tandem_text
         if r.xfail:
             tandem = f"**expected failure**: {r.xfail} (observed: {tandem})"
         direct = r.direct.describe() if r.direct else "not run"
@@ -38,11 +38,11 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="probes to run (default: all)")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args()
-    unknown = set(args.names) - set(probe_names())
+    unknown = {n.split("/")[0] for n in args.names} - set(probe_names())
     if unknown:
         print(f"unknown probe(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    results = asyncio.run(run_suite(args.names or None))
+    results = asyncio.run(run_suite(sorted({n.split("/")[0] for n in args.names}) or None))
     text = table(results)
     print(text)
     bad = [f"{r.name}: {r.verdict}" for r in results.values() if r.verdict not in ("ok", "xfail")]

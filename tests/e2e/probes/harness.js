@@ -1,6 +1,6 @@
 // Probe harness, loaded by every probe page before its own script.
 // Globals for probes: O (this origin), O2 (the other origin), K (this run's key),
-// probe(fn), check(cond, what), eq(actual, expected, what), hits(k, origin),
+// probe(fn), probeParts({part: [what, fn, xfail?]}), check(cond, what), eq(actual, expected, what), hits(k, origin),
 // message(pred), loaded(el), sleep(ms), frame(src).
 (function () {
   const config = JSON.parse(document.querySelector('meta[name="probe-config"]').content);
@@ -50,19 +50,32 @@
     document.body.appendChild(f);
     return f;
   };
-  window.probe = (fn) => {
-    const report = (result) => {
-      window.__probe = result;
-    };
-    const run = async () => {
-      try {
-        const out = await fn();
-        report(out === undefined || out === true ? { pass: true } : { pass: false, detail: String(out) });
-      } catch (err) {
-        report({ pass: false, detail: String((err && err.message) || err) });
-      }
-    };
+  const outcome = async (fn) => {
+    try {
+      const out = await fn();
+      if (out === undefined || out === true) return { pass: true };
+      if (out && typeof out === "object" && "same" in out) return { pass: true, same: JSON.stringify(out.same) };
+      return { pass: false, detail: String(out) };
+    } catch (err) {
+      return { pass: false, detail: String((err && err.message) || err) };
+    }
+  };
+  const whenLoaded = (run) => {
     if (document.readyState === "complete") run();
     else addEventListener("load", run, { once: true });
   };
+  // One behaviour. fn returns/resolves true or undefined (pass), {same: value} (pass here; the
+  // runner also requires the value to be the same directly and through Tandem), anything else or
+  // a throw (fail, with that detail).
+  window.probe = (fn) => whenLoaded(async () => {
+    window.__probe = await outcome(fn);
+  });
+  // Several behaviours in one page: {part: [what, fn] | [what, fn, xfailReason]}, run in order.
+  window.probeParts = (spec) => whenLoaded(async () => {
+    const parts = {};
+    for (const [name, [what, fn, xfail]] of Object.entries(spec)) {
+      parts[name] = { what, xfail: xfail || null, ...(await outcome(fn)) };
+    }
+    window.__probe = { pass: true, parts };
+  });
 })();

@@ -34,7 +34,7 @@ from tests.harness import serve_app, start_tandem
 
 from .server import HOST1, HOST2, probe_meta, probe_names, start_probe_origins
 
-PROBE_TIMEOUT_MS = 8_000  # one probe: its own waits are 4 s at most
+PROBE_TIMEOUT_MS = 20_000  # one page: each of its waits is 4 s at most; pages with parts wait in turn
 SETTLE_S = 0.1  # after a probe reports, late requests (beacons, unload) still count as its own
 
 
@@ -44,6 +44,7 @@ class Outcome:
     detail: str = ""
     leaks: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    same: str | None = None  # a value the probe reported that must be equal directly and through Tandem
 
     @property
     def ok(self) -> bool:
@@ -73,9 +74,33 @@ class ProbeResult:
             return f"BROKEN: fails without Tandem ({self.direct.detail if self.direct else 'not run'})"
         if self.tandem is None:
             return "BROKEN: not run through Tandem"
+        differs = self.differs
+        ok = self.tandem.ok and not differs
         if self.xfail:
-            return "xfail" if not self.tandem.ok else "XPASS: passes through Tandem but is marked as failing"
-        return "ok" if self.tandem.ok else f"FAIL through Tandem: {self.tandem.describe()}"
+            return "xfail" if not ok else "XPASS: passes through Tandem but is marked as failing"
+        if differs:
+            return f"FAIL through Tandem: {differs}"
+        return "ok" if ok else f"FAIL through Tandem: {self.tandem.describe()}"
+
+    @property
+    def differs(self) -> str:
+        """Why the value the probe reported through Tandem is not the direct one ('' when it is)."""
+        d, t = self.direct, self.tandem
+        if not (d and t and t.passed) or d.same == t.same:
+            return ""
+        return f"reads differently: {_clip(t.same)} through Tandem, {_clip(d.same)} directly"
+
+    @property
+    def tandem_text(self) -> str:
+        """The Tandem column of the tables: pass, or what failed."""
+        if self.tandem is None:
+            return "not run"
+        return self.differs if self.tandem.ok and self.differs else self.tandem.describe()
+
+
+def _clip(text: str | None, limit: int = 300) -> str:
+    text = "none" if text is None else text
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 KEY_RE = re.compile(r"[?&]k=([^&#\s]*)")
@@ -136,20 +161,42 @@ async def _run_one(context, url: str, key: str) -> tuple[Outcome, float, float]:
         await page.goto(url, wait_until="commit", timeout=PROBE_TIMEOUT_MS)
         handle = await page.wait_for_function("() => window.__probe", timeout=PROBE_TIMEOUT_MS, polling=50)
         result = await handle.json_value()
-        outcome = Outcome(bool(result.get("pass")), result.get("detail", ""))
     except PlaywrightError as exc:
-        outcome = Outcome(False, f"no result: {str(exc).splitlines()[0]}")
+        result = {"pass": False, "detail": f"no result: {str(exc).splitlines()[0]}"}
     await asyncio.sleep(SETTLE_S)
     for p in popups + [page]:
         await p.close()
     ended = time.monotonic()
-    outcome.seconds = ended - started
-    return outcome, started, ended
+    result["seconds"] = ended - started
+    return result, started, ended
 
 
-async def _run_mode(context, names: list[str], url_of, key_of) -> dict[str, tuple[Outcome, float, float]]:
+def _outcome(report: dict) -> Outcome:
+    return Outcome(bool(report.get("pass")), report.get("detail", ""), seconds=report.get("seconds", 0.0),
+                   same=report.get("same"))
+
+
+def _expand(name: str, direct: dict, tandem: dict, leaks: list[str]) -> list[ProbeResult]:
+    """One result per behaviour: the page itself, or each of its parts (probeParts)."""
+    what, xfail = probe_meta(name)
+    parts = direct.get("parts") or tandem.get("parts")
+    if not parts:
+        r = ProbeResult(name, what, xfail, _outcome(direct), _outcome(tandem))
+        r.tandem.leaks = leaks
+        return [r]
+    out = []
+    for part, spec in parts.items():
+        d = (direct.get("parts") or {}).get(part) or {"pass": False, "detail": direct.get("detail") or "not reported"}
+        t = (tandem.get("parts") or {}).get(part) or {"pass": False, "detail": tandem.get("detail") or "not reported"}
+        r = ProbeResult(f"{name}/{part}", spec.get("what") or part, xfail or spec.get("xfail"), _outcome(d), _outcome(t))
+        r.tandem.leaks = list(leaks)
+        out.append(r)
+    return out
+
+
+async def _run_mode(context, names: list[str], url_of, key_of) -> dict[str, tuple[dict, float, float]]:
     lanes = asyncio.Semaphore(LANES)
-    out: dict[str, tuple[Outcome, float, float]] = {}
+    out: dict[str, tuple[dict, float, float]] = {}
 
     async def one(name: str) -> None:
         async with lanes:
@@ -165,7 +212,7 @@ async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> 
     from proxy.allowlist import Entry
 
     names = names or probe_names()
-    results = {n: ProbeResult(n, *probe_meta(n)) for n in names}
+    direct: dict[str, dict] = {}
     one, two, runners = await start_probe_origins()
     trap = Trap()
     trap_runner, trap_origin = await serve_app(trap.app())
@@ -180,8 +227,8 @@ async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> 
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = await browser.new_context()
             runs = await _run_mode(context, names, lambda n: f"{one.origin}/p/{n}", lambda n: f"{n}-{one.nonce}")
-            for n, (outcome, _, _) in runs.items():
-                results[n].direct = outcome
+            for n, (report, _, _) in runs.items():
+                direct[n] = report
             await browser.close()
 
             # through Tandem: the probe origins' names lead only to the trap
@@ -198,10 +245,13 @@ async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> 
             await asyncio.sleep(SETTLE_S)
             base = tandem.base.hostname
             outside = [(t, u) for t, u in recorder.seen if _outside(u, base)]
-            for n, (outcome, start, end) in runs.items():
+            results: dict[str, ProbeResult] = {}
+            for n in names:
+                report, start, end = runs[n]
                 key = f"{n}-{one.nonce}"
-                outcome.leaks = _leaks(trap.seen, key, start, end) + _leaks(outside, key, start, end)
-                results[n].tandem = outcome
+                leaks = _leaks(trap.seen, key, start, end) + _leaks(outside, key, start, end)
+                for r in _expand(n, direct[n], report, leaks):
+                    results[r.name] = r
             await browser.close()
     finally:
         await tandem.close()

@@ -30,7 +30,13 @@ def test_there_are_enough_probes():
     assert len(NAMES) >= 60
 
 
+def test_there_are_enough_behaviours(suite):
+    assert len(suite) >= 250
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_probe(suite, name):
-    result = suite[name]
-    assert result.verdict in ("ok", "xfail"), f"{name} ({result.what}): {result.verdict}"
+    """Every behaviour of the page (the page itself, or each of its parts)."""
+    bad = [f"{r.name} ({r.what}): {r.verdict}" for r in suite.values()
+           if (r.name == name or r.name.startswith(name + "/")) and r.verdict not in ("ok", "xfail")]
+    assert not bad, "\n".join(bad)
