@@ -4,13 +4,23 @@ The check runs on *resolved* addresses, inside the resolver the upstream client
 uses, so there is no gap between checking a name and connecting to it (DNS
 rebinding), and every redirect hop is checked because each hop is a new request.
 IP literals never reach a resolver in aiohttp, so :func:`check_host` covers them
-before a request is made. ``*.localhost`` names resolve to loopback here, as they
-do in browsers (RFC 6761), and are then subject to the same check.
+before a request is made, and :func:`literal_guard` checks them again on every
+request any upstream client session makes (page fetches, WebSockets, webhooks):
+there is no path by which a literal skips the guard. ``*.localhost`` names resolve
+to loopback here, as they do in browsers (RFC 6761), and are then subject to the
+same check.
+
+IPv6 addresses that carry an IPv4 address reach that IPv4 host (or are deprecated
+forms some stacks still treat so): IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible
+``::a.b.c.d``, IPv4-translated ``::ffff:0:a.b.c.d``, NAT64 ``64:ff9b::a.b.c.d``,
+6to4 ``2002:AABB:CCDD::`` and Teredo. Each is judged by the IPv4 address inside it.
+Legacy IPv4 spellings (``127.1``, ``0x7f.1``, ``2130706433``) are literals too.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Iterable, Sequence
 
@@ -65,12 +75,22 @@ class AddressBlocked(OSError):
         self.address = address
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
+_V4_TRANSLATED = 0xFFFF0000  # ::ffff:0:a.b.c.d (RFC 2765 SIIT): the 96-bit prefix as an integer
+
+
 def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (and would reach), or None."""
+    n = int(ip)
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
+    if n >> 32 == 0 and n > 1:  # IPv4-compatible ::a.b.c.d (deprecated); not :: and ::1 themselves
+        return ipaddress.IPv4Address(n)
+    if n >> 32 == _V4_TRANSLATED:
+        return ipaddress.IPv4Address(n & 0xFFFFFFFF)
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip in ipaddress.ip_network("64:ff9b::/96"):  # well-known NAT64 prefix
+    if ip in _NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip.teredo is not None:
         return ip.teredo[1]
@@ -96,15 +116,49 @@ def is_localhost_name(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost")
 
 
+_LEGACY_V4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.I)
+
+
+def ip_literal(host: str) -> str | None:
+    """The address an IP-literal host names (brackets, zone and legacy IPv4 spellings allowed), or None."""
+    literal = (host[1:-1] if host.startswith("[") and host.endswith("]") else host).strip()
+    try:
+        return str(ipaddress.ip_address(literal.split("%", 1)[0]))
+    except ValueError:
+        pass
+    if _LEGACY_V4.fullmatch(literal):  # 127.1, 0177.0.0.1, 0x7f000001, 2130706433: what inet_aton accepts
+        try:
+            return socket.inet_ntoa(socket.inet_aton(literal.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
 def check_host(host: str, allowed: Sequence[IPNetwork] = ()) -> None:
     """Raise AddressBlocked for an IP-literal host (with or without brackets) that is not allowed."""
-    literal = host[1:-1] if host.startswith("[") else host
-    try:
-        ipaddress.ip_address(literal.split("%", 1)[0])
-    except ValueError:
+    address = ip_literal(host)
+    if address is None:
         return  # a name: checked after resolution
-    if not address_allowed(literal, allowed):
-        raise AddressBlocked(host, literal)
+    if not address_allowed(address, allowed):
+        raise AddressBlocked(host, address)
+
+
+def literal_guard(allowed: Sequence[IPNetwork] = ()):
+    """An aiohttp TraceConfig that refuses, before connecting, any request to an IP literal the guard forbids.
+
+    aiohttp never hands IP literals to the resolver, so every client session Tandem
+    sends upstream requests with carries this: the check cannot be forgotten by a caller.
+    """
+    import aiohttp
+
+    allowed = tuple(allowed)
+
+    async def on_start(_session, _ctx, params) -> None:
+        check_host(params.url.raw_host or "", allowed)
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(on_start)
+    return config
 
 
 def parse_networks(spec: str | Iterable[str]) -> tuple[IPNetwork, ...]:

@@ -2,7 +2,12 @@
 
 One guarded session for direct connections (``appkeys.UPSTREAM``); with an outbound
 proxy configured, also one session per proxy and way of using it (see ``proxy.egress``),
-all living exactly as long as the app.
+all living exactly as long as the app. Every session refuses IP literals the guard
+forbids on every request (``guard.literal_guard``), whoever makes it.
+
+Two ways out: ``EGRESS`` may reach the private networks ``--allow-private-networks``
+opened; ``PUBLIC_EGRESS`` never does. The proxy pipeline uses the first only for
+hosts that are on the allowlist themselves (``proxy.decide``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from tandem import appkeys
 
 from . import errors
 from .egress import EGRESS, Egress, EgressConfig, ProxySpec, proxy_auth_message
-from .guard import AddressBlocked, GuardedResolver
+from .guard import AddressBlocked, GuardedResolver, literal_guard
 
 POOL_LIMIT = 200  # open upstream connections in all; past it requests queue
 POOL_LIMIT_PER_HOST = 32  # per upstream host, roughly what six browser tabs would open
@@ -63,9 +68,14 @@ class ProxyOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _session(settings, connector: aiohttp.BaseConnector, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+PUBLIC_EGRESS: web.AppKey[Egress] = web.AppKey("public_egress", Egress)  # no private network, whatever is configured
+
+
+def _session(settings, connector: aiohttp.BaseConnector, headers: dict[str, str] | None = None,
+             allowed=None) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
+        trace_configs=[literal_guard(settings.allow_private if allowed is None else allowed)],
         headers=headers,
         # Requests pass their own timeouts; this bounds WebSocket handshakes (and proxy tunnels for them).
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout),
@@ -108,8 +118,17 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         tunnel[proxy] = _session(settings, _tunnel_connector(proxy, tls))
     app[appkeys.UPSTREAM] = direct
     app[EGRESS] = Egress(config, settings.allow_private, direct, forward, tunnel)
+    public = direct
+    if settings.allow_private:
+        public = _session(settings, aiohttp.TCPConnector(
+            resolver=GuardedResolver(()), ssl=tls, limit=POOL_LIMIT, limit_per_host=POOL_LIMIT_PER_HOST,
+            ttl_dns_cache=DNS_CACHE_TTL, enable_cleanup_closed=True,
+        ), allowed=())
+        app[PUBLIC_EGRESS] = Egress(config, (), public, forward, tunnel)
+    else:
+        app[PUBLIC_EGRESS] = app[EGRESS]
     yield
-    for session in (direct, *forward.values(), *tunnel.values()):
+    for session in {direct, public, *forward.values(), *tunnel.values()}:
         await session.close()
 
 

@@ -30,6 +30,7 @@ from yarl import URL
 
 from proxy.egress import EGRESS
 from proxy.errors import ProxyError
+from proxy.guard import AddressBlocked, check_host
 from tandem import appkeys
 
 log = logging.getLogger("tandem.events")
@@ -106,7 +107,13 @@ def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: d
         body = json.dumps({"id": delivery, "type": kind, "created_at": time.time(), "data": data}, separators=(",", ":")).encode()
         try:  # the same way out as page fetches: direct, or through --upstream-proxy unless bypassed
             target = URL(url)
+            # IP literals never reach the guarded resolver: the guard judges them here (and the
+            # client session's literal_guard again on every attempt).
+            check_host(target.raw_host or "", app[appkeys.SETTINGS].allow_private)
             route = app[EGRESS].route(target.scheme, target.host or "", target.port)
+        except AddressBlocked:
+            log.warning("webhook %s to %s not sent: a private or internal address", kind, url)
+            continue
         except (ProxyError, ValueError) as exc:
             log.warning("webhook %s to %s not sent: %s", kind, url, getattr(exc, "message", exc))
             continue

@@ -65,3 +65,29 @@ async def test_resolver_blocks_names_resolving_to_private_addresses():
 def test_parse_networks_rejects_garbage():
     with pytest.raises(ValueError):
         guard.parse_networks("not-a-network")
+
+
+# Finding #12 (issue 10): every IPv6 form that carries an IPv4 address is judged by that address,
+# and every spelling of an IPv4 literal is a literal.
+@pytest.mark.parametrize("host", [
+    "[::127.0.0.1]", "[::ffff:0:127.0.0.1]", "[::ffff:127.0.0.1]", "[::10.0.0.1]", "[::ffff:0:169.254.169.254]",
+    "[64:ff9b::127.0.0.1]", "[2002:7f00:1::]", "[::ffff:0:a00:1]", "127.1", "0x7f000001", "2130706433", "0177.0.0.1",
+    "[0:0:0:0:0:ffff:7f00:1]", "[::7f00:1]",
+])
+def test_embedded_and_legacy_ipv4_literals_are_blocked(host):
+    with pytest.raises(guard.AddressBlocked):
+        guard.check_host(host)
+
+
+@pytest.mark.parametrize("host", ["[::8.8.8.8]", "[::ffff:0:8.8.8.8]", "8.8.8.8", "[2606:4700::1111]"])
+def test_embedded_public_ipv4_is_public(host):
+    guard.check_host(host)
+
+
+async def test_every_client_request_meets_the_literal_guard():
+    import aiohttp
+
+    async with aiohttp.ClientSession(trace_configs=[guard.literal_guard(())]) as client:
+        for url in ("http://127.0.0.1:9/", "http://[::1]:9/", "http://[::ffff:0:127.0.0.1]:9/"):
+            with pytest.raises(guard.AddressBlocked):
+                await client.get(url)
