@@ -19,8 +19,7 @@ from aiohttp import web
 
 from tandem import appkeys
 
-from . import errors
-from .sessions import cookie_values
+from . import credentials, entry, errors
 
 MAX_COOKIE_WRITE = 8 * 1024  # a document.cookie assignment: the RFC's 4096 plus attributes, with room
 NO_STORE = {"Cache-Control": "no-store"}
@@ -34,9 +33,10 @@ async def handle_reserved(request: web.Request, target) -> web.StreamResponse:
             content_type="text/javascript",
             headers={"Cache-Control": "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"},
         )
-    if name == "recorder.js" and request.method in ("GET", "HEAD"):  # co-browsing recorder, after the runtime
+    if name in ("recorder.js", "record.js") and request.method in ("GET", "HEAD"):
+        # co-browsing: the recorder's bootstrap (after the runtime), and the recording it loads while someone watches
         return web.Response(
-            body=request.app[appkeys.RECORDER],
+            body=request.app[appkeys.RECORDER if name == "recorder.js" else appkeys.RECORD],
             content_type="text/javascript",
             headers={"Cache-Control": "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"},
         )
@@ -46,14 +46,16 @@ async def handle_reserved(request: web.Request, target) -> web.StreamResponse:
         return _worker_wrapper(request, name)
     if name == "alias":
         return await _alias(request, target)
+    handed = await entry.reserved(request, target.session.sid, name)  # enter, hello: the entry hand-off
+    if handed is not None:
+        return handed
     raise errors.UnknownHost("There is nothing at this reserved address.")
 
 
 def _is_follower(request: web.Request, target) -> bool:
     from .cobrowse import FOLLOWER, live_role
 
-    sessions = request.app[appkeys.SESSIONS]
-    who = sessions.participant(target.session.sid, cookie_values(request.headers, sessions.cookie_name(target.session.sid)))
+    who = credentials.participant(request, target.session.sid)
     return who is None or live_role(request.app, target.session.sid, who) == FOLLOWER
 
 
@@ -67,8 +69,7 @@ def _same_origin(request: web.Request) -> bool:
 
 async def _cookies(request: web.Request, target) -> web.StreamResponse:
 
-    sessions = request.app[appkeys.SESSIONS]
-    if not sessions.check_credential(target.session.sid, cookie_values(request.headers, sessions.cookie_name(target.session.sid))):
+    if credentials.participant(request, target.session.sid) is None:
         raise errors.NotParticipant("Not a participant of this session.")
     path = request.query.get("path", "/")
     if not path.startswith("/"):
@@ -76,7 +77,7 @@ async def _cookies(request: web.Request, target) -> web.StreamResponse:
     url = target.origin.serialize() + path
     jar = target.session.jar
     if request.method == "GET":
-        return web.Response(text=jar.script_read(url), content_type="text/plain", headers=NO_STORE)
+        return web.Response(text=await jar.script_read(url), content_type="text/plain", headers=NO_STORE)
     if request.method == "POST":
         if not _same_origin(request):
             return web.Response(status=403, text="cross-origin cookie write refused\n", headers=NO_STORE)
@@ -87,7 +88,7 @@ async def _cookies(request: web.Request, target) -> web.StreamResponse:
         raw = await request.content.read(MAX_COOKIE_WRITE + 1)
         if len(raw) > MAX_COOKIE_WRITE:
             raise errors.BodyTooLarge("Cookie string too long.")
-        jar.script_write(url, raw.decode("utf-8", "replace"))
+        await jar.script_write(url, raw.decode("utf-8", "replace"))
         return web.Response(status=204, headers=NO_STORE)
     return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, POST"})
 
@@ -124,12 +125,11 @@ async def _alias(request: web.Request, target) -> web.Response:
     from rewriter.urls import UrlError, split_url
 
 
-    sessions = request.app[appkeys.SESSIONS]
     session = target.session
-    if not sessions.check_credential(session.sid, cookie_values(request.headers, sessions.cookie_name(session.sid))):
+    if credentials.participant(request, session.sid) is None:
         raise errors.NotParticipant("Not a participant of this session.")
     if request.method == "GET":
-        origin = session.aliases.get(request.query.get("hash", ""))
+        origin = await session.aliases.lookup(request.query.get("hash", ""))
         if origin is None:
             return web.Response(status=404, text="unknown alias\n", headers=NO_STORE)
         return web.Response(text=origin.serialize(), content_type="text/plain", headers=NO_STORE)

@@ -5,6 +5,7 @@ Client → server
   ev       {e: [rrweb events]}            the leader's active tab: the DOM stream
   page     {url, title}                   the leader's tab: it is showing this (proxied) URL
   active   {}                             a leader tab became visible: make it the stream source
+  idle     {}                             the source tab records nothing (nobody watches): its old snapshot is stale
   ptr      {x, y, d?, hide?}              my pointer over the page (page viewport pixels; d = drawing)
   input    {i: {kind, ...}}               control input for the leader's page (controller only)
   control  {a: request|release|grant|deny|revoke|take, p?}

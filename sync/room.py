@@ -166,6 +166,36 @@ class Room:
             "error": self.page_error,
         }
 
+    # -- facts that outlive this room (kept by the live state: a restart restores them) ---
+    def facts(self) -> dict[str, Any]:
+        """What a restarted room needs: the page, who leads, the control policy, who controls, who was here."""
+        return {"url": self.page_url, "title": self.title, "leader": self.leader, "policy": self.policy,
+                "controller": self.controller,
+                "people": [[p.pid, p.name, p.may_lead] for p in self.participants.values()]}
+
+    def restore(self, facts: Any, now: float) -> None:
+        """Start from ``facts`` (see :meth:`facts`): everyone as just disconnected, so whoever does not
+        come back within ``PRESENCE_GRACE`` shows as away and gives up control, as after a page load."""
+        if not isinstance(facts, dict):
+            return
+        people = facts.get("people")
+        for entry in people if isinstance(people, list) else ():
+            if (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and isinstance(entry[1], str)
+                    and isinstance(entry[2], bool) and len(self.participants) < MAX_PARTICIPANTS):
+                self.participants[entry[0]] = Participant(entry[0], _clean_name(entry[1]), entry[2], left_at=now)
+                self._guests += 0 if entry[2] else 1
+        url, title = facts.get("url"), facts.get("title")
+        if isinstance(url, str) and len(url) <= P.MAX_URL:
+            self.page_url = url
+        if isinstance(title, str):
+            self.title = title[: P.MAX_TITLE]
+        if facts.get("policy") in P.POLICIES:
+            self.policy = facts["policy"]
+        if facts.get("leader") in self.participants:
+            self.leader = facts["leader"]
+        if facts.get("controller") in self.participants and facts["controller"] != self.leader and self.policy != "none":
+            self.controller = facts["controller"]
+
     # -- helpers -------------------------------------------------------------------------
     def _all(self, *, exclude_pid: str | None = None) -> tuple[int, ...]:
         return tuple(c.id for c in self.conns.values() if c.pid != exclude_pid)
@@ -383,6 +413,14 @@ class Room:
         if not isinstance(url, str) or len(url) > P.MAX_URL or not isinstance(title, str):
             return self._err(conn.id, "bad_message", "page needs a url string and a title string.")
         self.page_url, self.title = url, title[: P.MAX_TITLE]
+        return self._broadcast_state()
+
+    def _on_idle(self, conn: Conn, msg: dict, now: float) -> list[Out]:
+        """The source tab stopped recording (nobody watches): a joiner must wait for its next
+        snapshot rather than be shown the stale one (another page, or this one long ago)."""
+        if conn.id != self.source or not self.buffer.ready:
+            return []
+        self.buffer.clear()
         return self._broadcast_state()
 
     def _on_active(self, conn: Conn, msg: dict, now: float) -> list[Out]:

@@ -30,6 +30,7 @@ SYNC: web.AppKey["Relay"] = web.AppKey("sync_relay")  # co-browsing rooms
 MASKING: web.AppKey["MaskingPolicy"] = web.AppKey("masking")  # per-domain masking selectors (admin setting)
 RECORDER: web.AppKey[bytes] = web.AppKey("recorder")  # /__tandem/recorder.js
 RECORDER_VERSION: web.AppKey[str] = web.AppKey("recorder_version")
+RECORD: web.AppKey[bytes] = web.AppKey("record")  # /__tandem/record.js: the recording, loaded only while someone watches
 
 if TYPE_CHECKING:
     from tandem.events import Webhooks

@@ -3,6 +3,7 @@
 // `node viewer/build.mjs` prints the size; on error it prints one line and exits 1.
 
 import { gzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
@@ -40,10 +41,15 @@ export const CONTROL_BUNDLES = [
   { entry: here("snippet/console.js"), outfile: here("static/build/console.js") },
 ];
 
-/** Co-browsing bundles: the recorder injected into proxied pages after the runtime (/__tandem/recorder.js),
- * and the control plane's session page (follower mirror, with session.css) and leader panel. */
+/** The recording itself (rrweb, control input), loaded by the recorder's bootstrap only while someone
+ * watches (/__tandem/record.js). Built first: the bootstrap carries its version. */
+export const RECORD = { entry: here("recorder/record.js"), outfile: here("static/build/record.js") };
+
+/** Co-browsing bundles: the recorder's bootstrap injected into proxied pages after the runtime
+ * (/__tandem/recorder.js), and the control plane's session page (follower mirror, with session.css)
+ * and leader panel. */
 export const SYNC_BUNDLES = [
-  { entry: here("recorder/index.js"), outfile: here("static/build/recorder.js") },
+  { entry: here("recorder/index.js"), outfile: here("static/build/recorder.js"), bootstrap: true },
   { entry: here("mirror/session.js"), outfile: here("static/build/session.js") },
   { entry: here("mirror/panel.js"), outfile: here("static/build/panel.js") },
   // The demo shop's React page with controlled inputs (/controlled), for the control tests.
@@ -52,6 +58,37 @@ export const SYNC_BUNDLES = [
 
 /** The runtime is injected into every proxied page: it must stay small (issue 3: < 40 KB minified). */
 export const RUNTIME_BUDGET = 40 * 1024;
+/** The recorder's bootstrap too is on every proxied page, watched or not (issue 11: record only while
+ * someone watches); the recording it loads on demand is not on this budget. */
+export const BOOTSTRAP_BUDGET = 12 * 1024;
+
+/**
+ * Fixes to rrweb applied at build time, as (file suffix, exact text, replacement). Each must match
+ * exactly once, or the build fails: an rrweb upgrade that moves the code must be looked at again.
+ */
+export const RRWEB_PATCHES = [
+  // The live replayer scrolls with behavior "smooth": the mirror reaches the tab owner's position
+  // about a second late, and not at all while new scrolls keep restarting the animation. A mirror
+  // follows at once ("instant" also beats a page's own `scroll-behavior: smooth`).
+  { file: "rrweb/dist/rrweb.js", find: 'behavior: isSync ? "auto" : "smooth"', replace: 'behavior: "instant"', count: 3 },
+];
+
+/** esbuild plugin applying RRWEB_PATCHES to rrweb's module as it is bundled. */
+export const patchRrweb = {
+  name: "patch-rrweb",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]rrweb[\\/]dist[\\/]rrweb\.js$/ }, async (args) => {
+      let text = readFileSync(args.path, "utf8");
+      for (const p of RRWEB_PATCHES) {
+        if (!args.path.replace(/\\/g, "/").endsWith(p.file)) continue;
+        const found = text.split(p.find).length - 1;
+        if (found !== p.count) throw new Error(`rrweb patch expected ${p.count} of ${JSON.stringify(p.find)}, found ${found}`);
+        text = text.split(p.find).join(p.replace);
+      }
+      return { contents: text, loader: "js" };
+    });
+  },
+};
 
 /** The demo shop's single-page app (/spa/): an ES module with the chunk import() loads, and its service worker. */
 export const SPA = {
@@ -73,11 +110,14 @@ async function buildSpa() {
 }
 
 async function main() {
-  const outputs = [OUTFILE, ...[...CONTROL_BUNDLES, ...SYNC_BUNDLES].map((b) => b.outfile)];
+  const outputs = [OUTFILE, RECORD.outfile, ...[...CONTROL_BUNDLES, ...SYNC_BUNDLES].map((b) => b.outfile)];
   try {
     await esbuild.build({ ...options, outfile: OUTFILE, sourcemap: "external" });
+    await esbuild.build({ ...options, entryPoints: [RECORD.entry], outfile: RECORD.outfile, sourcemap: "external", plugins: [patchRrweb] });
+    const recordVersion = createHash("sha256").update(readFileSync(RECORD.outfile)).digest("hex").slice(0, 12);
     for (const b of [...CONTROL_BUNDLES, ...SYNC_BUNDLES]) {
-      await esbuild.build({ ...options, entryPoints: [b.entry], outfile: b.outfile, sourcemap: "external" });
+      await esbuild.build({ ...options, entryPoints: [b.entry], outfile: b.outfile, sourcemap: "external", plugins: [patchRrweb],
+        define: { __TANDEM_RECORD_VERSION__: JSON.stringify(recordVersion) } });
     }
     await buildSpa();
   } catch (err) {
@@ -92,6 +132,13 @@ async function main() {
   if (runtime > RUNTIME_BUDGET) {
     console.error(`build failed: the runtime is ${runtime} bytes, over its budget of ${RUNTIME_BUDGET}`);
     process.exit(1);
+  }
+  for (const b of SYNC_BUNDLES.filter((x) => x.bootstrap)) {
+    const size = readFileSync(b.outfile).length;
+    if (size > BOOTSTRAP_BUDGET) {
+      console.error(`build failed: ${b.outfile} is ${size} bytes, over its budget of ${BOOTSTRAP_BUDGET}`);
+      process.exit(1);
+    }
   }
 }
 

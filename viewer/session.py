@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from proxy import credentials
 from proxy.cobrowse import session_page
 from proxy.sessions import upstream_url
 from rewriter.urls import UrlError, split_url
@@ -42,6 +43,7 @@ log = logging.getLogger("tandem.session")
 BUILD = Path(__file__).resolve().parent / "static" / "build"
 BUNDLES = {"session.js": "text/javascript", "session.css": "text/css", "panel.js": "text/javascript"}
 RECORDER = BUILD / "recorder.js"
+RECORD = BUILD / "record.js"  # loaded by the recorder only while someone watches
 MISSING = b"/* Tandem bundle not built: run `make build` */\n"
 TICK_INTERVAL = 1.0  # seconds between room clock ticks (presence grace, heartbeat timeouts)
 ASSETS: web.AppKey[dict] = web.AppKey("sync_assets")
@@ -95,7 +97,11 @@ def make_relay(app: web.Application) -> LocalRelay:
         return Room(sid, epoch=epoch, start_url=session.start_url if session else "", to_proxy=to_proxy,
                     to_upstream=to_upstream, permissions=permissions)
 
-    return LocalRelay(make_room)
+    def facts_of(sid: str):  # the room's facts, kept by the session's live state (tandem.live)
+        session = app[appkeys.SESSIONS].get(sid)
+        return session.live.facts if session is not None and not session.ended else None
+
+    return LocalRelay(make_room, facts_of)
 
 
 # -- who is asking --------------------------------------------------------------------------
@@ -114,21 +120,11 @@ def identify(request: web.Request, sid: str):
     session = _live_session(request, sid)
     if isinstance(session, web.StreamResponse):
         return session
-    sessions = request.app[appkeys.SESSIONS]
-    name = sessions.cookie_name(sid)
-    values = [v for k, v in _cookie_pairs(request) if k == name]
-    who = sessions.participant(sid, values)
+    who = credentials.participant(request, sid)
     if who is None:
         return error_page(403, "Join the session first", "Open the invite link you were sent to join this co-browsing session.",
                           code="not_a_participant")
     return who
-
-
-def _cookie_pairs(request: web.Request):
-    for header in request.headers.getall("Cookie", []):
-        for pair in header.split(";"):
-            k, _, v = pair.strip().partition("=")
-            yield k, v
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -139,7 +135,7 @@ def _csp(app: web.Application, *, frame_ancestors: str) -> str:
     return (
         "default-src 'none'; script-src 'self'; "
         f"style-src 'self' 'unsafe-inline' {proxied}; img-src 'self' data: blob: {proxied}; "
-        f"font-src 'self' data: {proxied}; media-src {proxied} blob:; connect-src 'self' {ws}; "
+        f"font-src 'self' data: {proxied}; media-src 'self' {proxied} blob:; connect-src 'self' {ws}; "
         f"frame-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
     )
 
@@ -281,6 +277,7 @@ def setup(app: web.Application) -> None:
     recorder = _load(RECORDER)
     app[appkeys.RECORDER] = recorder
     app[appkeys.RECORDER_VERSION] = _version(recorder)
+    app[appkeys.RECORD] = _load(RECORD)
     app[ASSETS] = {name: (data, _version(data)) for name in BUNDLES for data in (_load(BUILD / name),)}
     app.cleanup_ctx.append(_ticker)
     app.on_shutdown.append(_going_away)

@@ -9,6 +9,7 @@
 import "./session.css";
 import { connect } from "./conn.js";
 import { h, config, participantList, toast } from "./ui.js";
+import { msg as message, nameOf, PAGE_TO_PANEL } from "../shared/protocol.js";
 
 const cfg = config();
 const app = document.getElementById("app");
@@ -37,14 +38,13 @@ function fromParent(ev) {
 }
 
 function toPage(msg) {
-  if (parentOrigin && window.parent !== window) window.parent.postMessage({ tandem: msg.t, ...msg }, parentOrigin);
+  if (parentOrigin && window.parent !== window) window.parent.postMessage(message(msg.t, msg), parentOrigin);
 }
 
 window.addEventListener("message", (ev) => {
   if (!fromParent(ev)) return;
   const msg = ev.data;
-  if (!msg || typeof msg.tandem !== "string") return;
-  switch (msg.tandem) {
+  switch (nameOf(msg, PAGE_TO_PANEL)) {
     case "ev":
       if (Array.isArray(msg.e)) conn.send({ t: "ev", e: msg.e });
       break;
@@ -56,6 +56,9 @@ window.addEventListener("message", (ev) => {
       break;
     case "active":
       conn.send({ t: "active" });
+      break;
+    case "idle":
+      conn.send({ t: "idle" });
       break;
     default:
       break;
@@ -116,6 +119,8 @@ function render() {
     h("div", { class: "row" }, h("button", { type: "button", class: "quiet", onclick: leave }, "Stop sharing and leave")));
   layout();
   toPage({ t: "state", state });
+  // The page records only while someone other than the tab owner is here to see it.
+  toPage({ t: "watch", on: watching > 0 });
 }
 
 function leave() {
