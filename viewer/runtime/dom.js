@@ -140,6 +140,28 @@ export function installDom(win, env, h, n) {
       return undefined;
     });
     accessor(win.Attr.prototype, "value", attrRead, attrWrite);
+    // attr.nodeValue and attr.textContent are Node's accessors: the same for attributes
+    const nodeType = Object.getOwnPropertyDescriptor(win.Node.prototype, "nodeType").get;
+    const isAttr = (node) => {
+      try {
+        return apply(nodeType, node, []) === 2;
+      } catch {
+        return false;
+      }
+    };
+    env.attrAware = (read, write) => [
+      (get) => {
+        const attrGet = attrRead(get);
+        const other = read ? read(get) : get;
+        return wrap((self) => (isAttr(self) ? apply(attrGet, self, []) : apply(other, self, [])));
+      },
+      (set) => {
+        const attrSet = attrWrite(set);
+        const other = write ? write(set) : set;
+        return wrap((self, [value]) => (isAttr(self) ? apply(attrSet, self, [value]) : apply(other, self, [value])));
+      },
+    ];
+    accessor(win.Node.prototype, "nodeValue", ...env.attrAware());
   }
 
   // Reflected URL properties
@@ -314,7 +336,7 @@ export function installDom(win, env, h, n) {
     const v = apply(get, self, []);
     return isStyle(self) && typeof v === "string" ? upstream(v) : v;
   });
-  accessor(win.Node.prototype, "textContent", textRead, textWrite);
+  accessor(win.Node.prototype, "textContent", ...(env.attrAware ? env.attrAware(textRead, textWrite) : [textRead, textWrite]));
   if (win.HTMLElement) {
     accessor(win.HTMLElement.prototype, "innerText", textRead, textWrite);
   }

@@ -54,6 +54,7 @@ export function captureNatives(win) {
     xhrResponseText: getterOf(xhrProto, "responseText"),
     xhrGetResponseHeader: xhrProto && xhrProto.getResponseHeader,
     requestUrl: getterOf(protoOf(win, "Request"), "url"),
+    entryName: getterOf(protoOf(win, "PerformanceEntry"), "name"),
     addEventListener: win.EventTarget && win.EventTarget.prototype.addEventListener,
     preventDefault: win.Event && win.Event.prototype.preventDefault,
     documentDefaultView: getterOf(D, "defaultView"),

@@ -219,6 +219,49 @@ export function installNetwork(win, env, h, natives) {
       return apply(nat, self, a);
     }));
   }
+  // Tandem's own loads (runtime, recorder, cookie and alias exchanges) are not the site's:
+  // every list of performance entries the page can get leaves them out.
+  const notOurs = (list) => {
+    const out = [];
+    for (let i = 0; i < list.length; i++) {
+      const name = apply(natives.entryName, list[i], []);
+      if (typeof name !== "string" || !env.isReserved(name)) out[out.length] = list[i];
+    }
+    return out;
+  };
+  for (const iface of ["Performance", "PerformanceObserverEntryList"]) {
+    const proto = win[iface] && win[iface].prototype;
+    for (const name of ["getEntries", "getEntriesByType", "getEntriesByName"]) {
+      method(proto, name, (nat) => wrap((self, a) => {
+        if (name === "getEntriesByName" && a.length) a[0] = proxy(a[0]);
+        return notOurs(apply(nat, self, a));
+      }));
+    }
+  }
+  // Response headers that carry URLs (Location, Content-Location, Link, Refresh) read upstream
+  const URL_HEADERS = /^(?:location|content-location|link|refresh)$/i;
+  if (win.Headers) {
+    method(win.Headers.prototype, "get", (nat) => wrap((self, a) => {
+      const v = apply(nat, self, a);
+      return typeof v === "string" && URL_HEADERS.test(`${a[0]}`) ? upstream(v) : v;
+    }));
+    method(win.Headers.prototype, "forEach", (nat) => wrap((self, a) => {
+      const fn = a[0];
+      if (typeof fn !== "function") return apply(nat, self, a);
+      const thisArg = a[1];
+      return apply(nat, self, [function (value, key, headers) {
+        return apply(fn, thisArg, [URL_HEADERS.test(key) ? upstream(value) : value, key, headers]);
+      }]);
+    }));
+  }
+  if (win.XMLHttpRequest) {
+    const proto = win.XMLHttpRequest.prototype;
+    method(proto, "getResponseHeader", (nat) => wrap((self, a) => {
+      const v = apply(nat, self, a);
+      return typeof v === "string" && URL_HEADERS.test(`${a[0]}`) ? upstream(v) : v;
+    }));
+    method(proto, "getAllResponseHeaders", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+  }
   if (win.PerformanceEntry) {
     accessor(win.PerformanceEntry.prototype, "name", (get) => wrap((self) => {
       const v = apply(get, self, []);

@@ -45,7 +45,7 @@ def main() -> int:
     results = asyncio.run(run_suite(sorted({n.split("/")[0] for n in args.names}) or None))
     text = table(results)
     print(text)
-    bad = [f"{r.name}: {r.verdict}" for r in results.values() if r.verdict not in ("ok", "xfail")]
+    bad = [f"{r.name}: {r.verdict}" for r in results.values() if r.verdict not in ("ok", "xfail", "n/a")]
     print(f"\n{len(results) - len(bad)} passed, {len(bad)} failed")
     for line in bad:
         print("  " + line)

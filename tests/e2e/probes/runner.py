@@ -45,6 +45,7 @@ class Outcome:
     leaks: list[str] = field(default_factory=list)
     seconds: float = 0.0
     same: str | None = None  # a value the probe reported that must be equal directly and through Tandem
+    na: str | None = None  # the browser itself lacks what the probe needs (reported by the direct run)
 
     @property
     def ok(self) -> bool:
@@ -66,10 +67,13 @@ class ProbeResult:
     xfail: str | None
     direct: Outcome | None = None
     tandem: Outcome | None = None
+    bcd: str | None = None  # the browser-compat-data feature this behaviour belongs to, when the page says
 
     @property
     def verdict(self) -> str:
-        """'ok', 'xfail' (fails through Tandem as documented), or a problem."""
+        """'ok', 'xfail' (fails through Tandem as documented), 'n/a' (the browser lacks it), or a problem."""
+        if self.direct is not None and self.direct.na:
+            return "n/a"
         if self.direct is None or not self.direct.passed:
             return f"BROKEN: fails without Tandem ({self.direct.detail if self.direct else 'not run'})"
         if self.tandem is None:
@@ -173,7 +177,7 @@ async def _run_one(context, url: str, key: str) -> tuple[Outcome, float, float]:
 
 def _outcome(report: dict) -> Outcome:
     return Outcome(bool(report.get("pass")), report.get("detail", ""), seconds=report.get("seconds", 0.0),
-                   same=report.get("same"))
+                   same=report.get("same"), na=report.get("na"))
 
 
 def _expand(name: str, direct: dict, tandem: dict, leaks: list[str]) -> list[ProbeResult]:
@@ -188,7 +192,8 @@ def _expand(name: str, direct: dict, tandem: dict, leaks: list[str]) -> list[Pro
     for part, spec in parts.items():
         d = (direct.get("parts") or {}).get(part) or {"pass": False, "detail": direct.get("detail") or "not reported"}
         t = (tandem.get("parts") or {}).get(part) or {"pass": False, "detail": tandem.get("detail") or "not reported"}
-        r = ProbeResult(f"{name}/{part}", spec.get("what") or part, xfail or spec.get("xfail"), _outcome(d), _outcome(t))
+        r = ProbeResult(f"{name}/{part}", spec.get("what") or part, xfail or spec.get("xfail"), _outcome(d), _outcome(t),
+                        spec.get("bcd"))
         r.tandem.leaks = list(leaks)
         out.append(r)
     return out
