@@ -33,9 +33,9 @@ from rewriter.urls import UrlError, UrlRewriter, split_url
 from tandem import appkeys
 from viewer.pages import error_page
 
-from . import cobrowse, cors, errors, guard
+from . import cobrowse, cors, credentials, entry, errors, guard
 from .egress import EGRESS
-from .sessions import Session, cookie_values, upstream_url
+from .sessions import Session, upstream_url
 from .upstream import classify
 from .watchdog import IdleWatchdog
 from .wsrelay import relay_websocket
@@ -139,10 +139,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
             from .reserved import handle_reserved
 
             return await handle_reserved(request, target)
-        sessions = request.app[appkeys.SESSIONS]
-        cookie_name = sessions.cookie_name(target.session.sid)
-        who = sessions.participant(target.session.sid, cookie_values(request.headers, cookie_name))
+        who = credentials.participant(request, target.session.sid)
         if who is None:
+            if entry.wants_hand_off(request):  # this host has no credential yet: the control plane mints one
+                return entry.hand_off(request, target.session.sid)
             if cors.anonymous_cors(request, target.session.sid):  # cookieless by the browser's own rules
                 request[cors.ANONYMOUS] = True
                 return await forward(request, target)

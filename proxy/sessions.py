@@ -3,11 +3,16 @@
 Metadata lives in the store; the live state (jar, aliases) lives in memory behind
 this small interface so it can move to Redis later without touching the handlers.
 
-Participant credentials are HMAC-signed tokens (no server state): ``sid.pid.role.exp.mac``.
-The proxy accepts a request on ``LABEL.BASE`` only with a valid credential for
-that label's session, carried in the HttpOnly cookie ``tandem_p_<sid>`` set on
-``Domain=BASE`` by the control plane's enter endpoint. Proxied pages cannot read
-it (HttpOnly) and a cookie they toss with the same name fails the signature check.
+Participant credentials are HMAC-signed tokens (no server state), one kind per place:
+
+* ``p.sid.pid.role.exp.mac`` — the control plane's, host-only on ``BASE`` under ``/s/<sid>``;
+* ``h.sid.pid.role.label.exp.mac`` — one proxied host's (``LABEL.BASE``), host-only there and
+  valid on that host alone;
+* ``e.sid.pid.role.label.nonce.credexp.exp.mac`` — an entry ticket: minted by the control plane
+  for one host, spent once by that host's ``/__tandem/enter`` within ``TICKET_TTL``.
+
+How they are carried and read is :mod:`proxy.credentials`' business (see there and
+:mod:`proxy.entry`); this module only signs and checks them.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ SESSION_TTL = 24 * 3600  # a session nobody ends expires with its last invite li
 DIRECT, CONSENT = "direct", "consent"
 MAX_ALIASES = 10_000  # per session: bounds memory if a page links to endless odd hosts
 COOKIE_PREFIX = "tandem_p_"
+TICKET_TTL = 60  # an entry ticket only crosses two redirects; a minute covers a slow phone network
+MAX_SPENT_TICKETS = 100_000  # spent-ticket memory: bounded even if entries arrive faster than they expire
 
 
 def _b64(data: bytes) -> str:
@@ -113,6 +120,7 @@ class SessionRegistry:
         self.base = base
         self.signer = Signer(store.secret())
         self._live: dict[str, Session] = {}
+        self._spent: dict[str, float] = {}  # entry-ticket nonce -> its expiry (single use)
 
     def create(self, start_url: str, **details) -> Session:
         """``details``: any of the Session fields set at creation (agent_id, agent_name, branding …)."""
@@ -188,22 +196,57 @@ class SessionRegistry:
         return self.store.revoke_invites(sid)
 
     def credential(self, sid: str, role: str) -> str:
+        """A new participant's control-plane credential (``p`` token)."""
         return self.signer.sign("p", sid, secrets.token_hex(6), role, ttl=CREDENTIAL_TTL)
 
     def participant(self, sid: str, values: list[str]) -> tuple[str, str] | None:
-        """(participant id, role) of the first valid credential for ``sid`` among cookie values."""
+        """(participant id, role) of the first valid control-plane credential for ``sid`` among cookie values."""
+        found = self.credential_of(sid, values)
+        return (found[0], found[1]) if found else None
+
+    def credential_of(self, sid: str, values: list[str]) -> tuple[str, str, int] | None:
+        """(pid, role, expiry) of the first valid control-plane credential for ``sid``."""
         for value in values:
             parts = self.signer.verify(value, 4)
             if parts and parts[0] == "p" and parts[1] == sid:
-                return parts[2], parts[3]
+                return parts[2], parts[3], int(value.split(".")[-2])
         return None
 
     def check_credential(self, sid: str, values: list[str]) -> bool:
+        return self.participant(sid, values) is not None
+
+    # one proxied host's credential, and the ticket that mints it
+    def ticket(self, sid: str, pid: str, role: str, label: str, credential_expires: int) -> str:
+        """A single-use entry ticket for host ``label`` of ``sid``, good for ``TICKET_TTL`` seconds."""
+        return self.signer.sign("e", sid, pid, role, label, secrets.token_hex(8), str(credential_expires),
+                                ttl=TICKET_TTL)
+
+    def spend_ticket(self, sid: str, label: str, ticket: str) -> tuple[str, str, int] | None:
+        """(pid, role, credential expiry) when ``ticket`` is valid for this host and unspent; spends it."""
+        parts = self.signer.verify(ticket, 7)
+        if not parts or parts[0] != "e" or parts[1] != sid or parts[4] != label or not parts[6].isdigit():
+            return None
+        now = time.time()
+        if len(self._spent) >= MAX_SPENT_TICKETS or len(self._spent) % 1024 == 0:
+            self._spent = {n: exp for n, exp in self._spent.items() if exp >= now}
+            if len(self._spent) >= MAX_SPENT_TICKETS:  # a flood of live tickets: refuse rather than forget one
+                return None
+        nonce = parts[5]
+        if nonce in self._spent:
+            return None
+        self._spent[nonce] = float(ticket.split(".")[-2])
+        return parts[2], parts[3], int(parts[6])
+
+    def host_credential(self, sid: str, pid: str, role: str, label: str, expires: int) -> str:
+        return self.signer.sign_until("h", sid, pid, role, label, expires=expires)
+
+    def host_participant(self, sid: str, label: str, values: list[str]) -> tuple[str, str] | None:
+        """(pid, role) of the first valid credential for host ``label`` of ``sid`` among cookie values."""
         for value in values:
-            parts = self.signer.verify(value, 4)
-            if parts and parts[0] == "p" and parts[1] == sid:
-                return True
-        return False
+            parts = self.signer.verify(value, 5)
+            if parts and parts[0] == "h" and parts[1] == sid and parts[4] == label:
+                return parts[2], parts[3]
+        return None
 
     @staticmethod
     def cookie_name(sid: str) -> str:

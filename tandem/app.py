@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from proxy import credentials
 from proxy import handler as proxy_handler
 from proxy.allowlist import Allowlist, Entry
 from proxy.sessions import SessionRegistry
@@ -71,6 +72,13 @@ class _AllowlistProxy:
         return getattr(self._source.current(), name)
 
 
+async def expire_junk_cookies(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Every answer asks the browser to drop cookies a page planted on BASE or a proxied host
+    (see proxy/credentials.py): a planted cookie never accumulates into a cookie bomb."""
+    for value in credentials.junk_expiry(request):
+        response.headers.add("Set-Cookie", value)
+
+
 @web.middleware
 async def host_router(request: web.Request, handler):
     if request.app[appkeys.BASE].label_of_host(request.host) is not None:
@@ -106,6 +114,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.RUNTIME] = runtime
     app[appkeys.RUNTIME_VERSION] = hashlib.sha256(runtime).hexdigest()[:12]
     app.cleanup_ctx.append(upstream_ctx)
+    app.on_response_prepare.append(expire_junk_cookies)
     app[appkeys.LIMITS] = Limits()
     app[appkeys.WEBHOOKS] = Webhooks()
     app.cleanup_ctx.append(tasks_ctx(appkeys.TASKS))

@@ -204,7 +204,9 @@ async def _serve(settings) -> None:
 
         demo_agent = ("admin", _secrets.token_urlsafe(12))
         store.create_agent(demo_agent[0], "Demo Admin", demo_agent[1], is_admin=True)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    from .httpserver import TandemRunner  # header limits, fixed answers to unreadable requests, slow clients
+
+    runner = TandemRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

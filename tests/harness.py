@@ -2,7 +2,8 @@
 
 Tests state only what they care about: ``await tandem(settings...)`` gives a running
 server; ``await t.session(start_url)`` creates a session through the API and
-enters it (the credential cookie lands in the client's jar), and ``s.url(upstream)``
+enters it (the credential cookie lands in the client's jar, which then holds each proxied host's
+own credential as a browser would after the entry hand-off: ``ParticipantJar``), and ``s.url(upstream)``
 gives the proxied URL for any upstream URL of that session.
 """
 
@@ -16,11 +17,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
+from yarl import URL
 
 from proxy.guard import LOOPBACK_ONLY
 from rewriter.urls import ProxyBase, UrlRewriter
 from tandem import appkeys
 from tandem.app import create_app
+from tandem.httpserver import TandemRunner
 from tandem.settings import Settings
 
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -34,6 +37,59 @@ class LoopbackResolver(AbstractResolver):
 
     async def close(self) -> None:
         pass
+
+
+class ParticipantJar(aiohttp.CookieJar):
+    """A client's cookie jar that behaves as a browser which has been through the entry hand-off
+    (proxy/entry.py) of every proxied host of each session it entered.
+
+    Entering a session (the enter link) leaves the control-plane credential here; the first
+    request to a proxied host of that session then finds that host's own credential too,
+    minted exactly as the hand-off would mint it. Tests of the hand-off itself use a plain
+    ``aiohttp.CookieJar`` (or ``hand_off=False``) and follow the real redirects.
+    """
+
+    def __init__(self, *, hand_off: bool = True, **kw: Any):
+        super().__init__(**kw)
+        self.app: web.Application | None = None
+        self.hand_off = hand_off
+
+    def filter_cookies(self, request_url):
+        if self.hand_off and self.app is not None:
+            self._provision(URL(request_url))
+        return super().filter_cookies(request_url)
+
+    def _provision(self, url: URL) -> None:
+        from proxy import credentials
+        from rewriter import labels
+
+        base: ProxyBase = self.app[appkeys.BASE]
+        label = base.label_of_host(url.host or "")
+        if label is None:
+            return
+        try:
+            sid = labels.decode(label).sid
+        except labels.LabelError:
+            return
+        name = credentials.host_cookie_name(base)
+        if name in super().filter_cookies(url):
+            return
+        sessions = self.app[appkeys.SESSIONS]
+        control = credentials.control_cookie_name(sid)
+        values = [m.value for m in self if m.key == control]
+        found = sessions.credential_of(sid, values)
+        if found is None:
+            return
+        pid, role, expires = found
+        self.update_cookies({name: sessions.host_credential(sid, pid, role, label, expires)},
+                            URL.build(scheme=url.scheme, host=url.host, port=url.port, path="/"))
+
+
+def participant_jar(app: web.Application) -> ParticipantJar:
+    """A fresh jar for another participant's client (see :class:`ParticipantJar`)."""
+    jar = ParticipantJar()
+    jar.app = app
+    return jar
 
 
 def client_session(**kw: Any) -> aiohttp.ClientSession:
@@ -119,8 +175,8 @@ async def start_tandem(tmp_path: Path, **overrides: Any) -> Tandem:
         from viewer.routes import DEMO_START
 
         app[DEMO_START] = demo_start
-    runner = web.AppRunner(app, access_log=None)
+    runner = TandemRunner(app, access_log=None)  # the server `tandem serve` runs: limits, fixed answers
     await runner.setup()
     await web.SockSite(runner, sock).start()
     base = ProxyBase(settings.public_scheme, settings.base_domain)
-    return Tandem(app, runner, settings, base, client_session(cookie_jar=aiohttp.CookieJar()))
+    return Tandem(app, runner, settings, base, client_session(cookie_jar=participant_jar(app)))

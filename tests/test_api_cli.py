@@ -74,14 +74,18 @@ async def test_enter_rejects_bad_tokens(make_tandem):
         assert "<h1>" in await r.text()
 
 
-async def test_enter_sets_httponly_domain_cookie(make_tandem):
+async def test_enter_sets_httponly_host_only_cookie_for_the_session_path(make_tandem):
     t = await make_tandem()
     s = await t.session("http://127.0.0.1:9/", enter=False)
     r = await t.client.get(s.leader_url, allow_redirects=False)
     cookie = r.headers["Set-Cookie"]
     assert f"tandem_p_{s.sid}=" in cookie
-    assert "HttpOnly" in cookie and "Domain=tandem.localhost" in cookie and "SameSite=Lax" in cookie
-    assert r.headers["Location"] == s.url("http://127.0.0.1:9/")
+    # host-only on BASE (no Domain: never sent to *.BASE) and only under this session's paths
+    assert "HttpOnly" in cookie and "Domain" not in cookie and f"Path=/s/{s.sid};" in cookie and "SameSite=Lax" in cookie
+    # on to the start page through its host's entry (proxy/entry.py), which sets that host's own credential
+    start = s.url("http://127.0.0.1:9/")
+    assert r.headers["Location"].startswith(start.rstrip("/") + "/__tandem/enter?ticket=")
+    assert r.headers["Location"].endswith("&to=%2F")
 
 
 async def test_control_plane_pages_are_clear(make_tandem):

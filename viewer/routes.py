@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from aiohttp import web
 
-from proxy import guard
-from proxy.sessions import CONSENT, CREDENTIAL_TTL, DIRECT, INVITE_TTL, Session
+from proxy import credentials, entry, guard
+from proxy.sessions import CONSENT, DIRECT, INVITE_TTL, Session
 from rewriter.urls import UrlError, split_url
 from tandem import appkeys
 
@@ -175,7 +175,8 @@ MAX_NAME = 60  # a participant's display name on the toolbar
 
 
 def admit(request: web.Request, session: Session, role: str, *, kind: str, name: str) -> web.Response:
-    """Sets the participant credential (HttpOnly, Domain=BASE), records the join, opens the session."""
+    """Sets the participant credential (host-only on BASE, under ``/s/<sid>``), records the join and
+    sends the browser to the start page through that host's entry (see proxy/entry.py)."""
     from tandem import events
 
     sessions = request.app[appkeys.SESSIONS]
@@ -187,20 +188,32 @@ def admit(request: web.Request, session: Session, role: str, *, kind: str, name:
     request.app[appkeys.STORE].add_participant(sid, pid, role, kind, name)
     events.emit(request.app, "participant.joined", session, actor=name, detail={"role": role, "kind": kind, "pid": pid})
     target = session.url_rewriter(base).to_proxy(session.start_url)
-    resp = web.Response(status=303, headers={"Location": target})
-    resp.set_cookie(
-        sessions.cookie_name(sid),
-        credential,
-        domain=base.hostname,
-        path="/",
-        max_age=CREDENTIAL_TTL,
-        httponly=True,
-        secure=base.scheme == "https",
-        samesite="Lax",
-    )
+    try:
+        location = entry.entry_location(request, sid, credential, target)
+    except entry.NotThisSession:  # cannot happen for a start URL the API accepted; the hand-off still works
+        location = target
+    resp = web.Response(status=303, headers={"Location": location})
+    credentials.set_control_cookie(resp, base, sid, credential)
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"  # the invite token must not leak to the site
     return resp
+
+
+async def pass_(request: web.Request) -> web.StreamResponse:
+    """Entry hand-off, step 2: a participant's browser wants a credential for one of the session's hosts."""
+    sid = request.match_info["sid"]
+    session = session_or_page(request, sid)
+    if isinstance(session, web.Response):
+        return session
+    try:
+        location = entry.ticket_location(request, sid, request.query.get("to", ""))
+    except entry.NotThisSession:
+        return error_page(400, "This link is not valid", "That address is not part of this co-browsing session.",
+                          code="bad_entry")
+    except PermissionError:
+        return error_page(403, "Join the session first", "Open the invite link you were sent to join this co-browsing session.",
+                          code="not_a_participant")
+    return web.Response(status=302, headers={"Location": location, **entry.NO_STORE})
 
 
 async def landing(request: web.Request) -> web.Response:
@@ -246,3 +259,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/demo/start", demo_start)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/s/{sid}/enter", enter)
+    app.router.add_get("/s/{sid}/pass", pass_)

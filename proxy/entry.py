@@ -1,0 +1,151 @@
+"""Entry hand-off: how a proxied host gets its own, host-only participant credential.
+
+A participant's credential lives on the control plane (host-only on ``BASE``, path
+``/s/<sid>``). A proxied host ``LABEL.BASE`` of that session gets its own credential
+in three redirects, without a page ever seeing one:
+
+1. A GET navigation or no-cors subresource reaches ``LABEL.BASE`` without a valid
+   credential: :func:`hand_off` answers ``302 BASE/s/<sid>/pass?to=<the URL>``.
+2. The control plane (``viewer.routes.pass_``) reads the participant's credential there,
+   checks ``to`` is a host of the *same* session, and answers
+   ``302 LABEL.BASE/__tandem/enter?ticket=…&to=<path>`` with :func:`ticket_location`.
+   The ticket is signed, bound to that one host, single-use and lives ``TICKET_TTL``.
+3. :func:`enter` on ``LABEL.BASE`` spends the ticket, sets the host-only HttpOnly
+   credential and answers ``302 <path>``.
+
+The ticket only ever travels in ``Location`` headers of redirects: never in a body, a
+page's URL (redirects leave no history entry; the document's URL is the final one) nor a
+``Referer`` (``Referrer-Policy: no-referrer`` on each hop). Requests that cannot follow a
+hand-off — CORS fetches, which also cannot say whether they carry credentials, WebSocket
+handshakes, other methods — arrive credential-less and are answered as such by the proxy
+pipeline; the runtime can warm a host first with a no-cors request to ``/__tandem/hello``.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+from aiohttp import web
+
+from rewriter import labels
+from tandem import appkeys
+
+from . import credentials
+
+ENTER_PATH = "/__tandem/enter"
+HELLO_PATH = "/__tandem/hello"  # a no-cors GET here only makes sure this host holds a credential
+HAND_OFF_MODES = frozenset({"navigate", "nested-navigate", "no-cors"})  # requests that follow redirects with cookies
+MAX_TO = 16 * 1024  # the path carried through the hand-off; the request line limit is 32 KB
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def wants_hand_off(request: web.BaseRequest) -> bool:
+    """A credential-less request the browser will follow through the hand-off, cookies included."""
+    if request.method not in ("GET", "HEAD") or request.headers.get("Upgrade"):
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    return mode is None or mode in HAND_OFF_MODES
+
+
+def hand_off(request: web.BaseRequest, sid: str) -> web.Response:
+    """Step 1: send the browser to the control plane for a ticket for this host."""
+    base = request.app[appkeys.BASE]
+    here = f"{base.scheme}://{request.host}{request.raw_path}"
+    location = f"{base.url}/s/{sid}/pass?to={quote(here, safe='')}"
+    return web.Response(status=302, headers={"Location": location, **NO_STORE})
+
+
+class NotThisSession(ValueError):
+    """``to`` is not a proxied URL of the session asking."""
+
+
+def ticket_location(request: web.BaseRequest, sid: str, to: str) -> str:
+    """Step 2 (on the control plane): where to send a participant of ``sid`` wanting ``to``.
+
+    Raises :class:`NotThisSession` unless ``to`` is a URL on a proxied host of ``sid``, and
+    :class:`PermissionError` when the caller holds no credential of ``sid`` here.
+    """
+    app = request.app
+    base = app[appkeys.BASE]
+    label, host, path = _split_proxied(base, to)
+    try:
+        decoded = labels.decode(label)
+    except labels.LabelError as exc:
+        raise NotThisSession("malformed label") from exc
+    session = app[appkeys.SESSIONS].get(sid)
+    if decoded.sid != sid or session is None or session.origin_of(decoded) is None:
+        raise NotThisSession("another session's host")
+    who = credentials.control_credential(request, sid)
+    if who is None:
+        raise PermissionError("not a participant")
+    pid, role, expires = who
+    ticket = app[appkeys.SESSIONS].ticket(sid, pid, role, label, expires)
+    return f"{base.scheme}://{host}{ENTER_PATH}?ticket={ticket}&to={quote(path, safe='')}"
+
+
+def entry_location(request: web.BaseRequest, sid: str, credential: str, proxied_url: str) -> str:
+    """Where ``admit`` sends a new participant: straight to step 3 for the start page's host."""
+    app = request.app
+    base = app[appkeys.BASE]
+    label, host, path = _split_proxied(base, proxied_url)
+    parts = app[appkeys.SESSIONS].credential_of(sid, [credential])
+    if parts is None:
+        raise NotThisSession("credential of another session")
+    pid, role, expires = parts
+    ticket = app[appkeys.SESSIONS].ticket(sid, pid, role, label, expires)
+    return f"{base.scheme}://{host}{ENTER_PATH}?ticket={ticket}&to={quote(path, safe='')}"
+
+
+def _split_proxied(base, url: str) -> tuple[str, str, str]:
+    """(label, host[:port], path?query) of a URL on a proxied host of this Tandem, written plainly."""
+    prefix = base.scheme + "://"
+    if len(url) > MAX_TO or not url.lower().startswith(prefix) or not url.isprintable() or "\\" in url:
+        raise NotThisSession("not a proxied URL")
+    rest = url[len(prefix):]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    host, path = rest[:cut].lower(), rest[cut:].split("#", 1)[0]
+    label = base.label_of_host(host)
+    if label is None or "@" in host or host != f"{label}.{base.domain}".lower():
+        raise NotThisSession("not a proxied host")
+    if not path.startswith("/"):
+        path = "/" + path
+    return label, host, _safe_path(path)
+
+
+def _safe_path(path: str) -> str:
+    """A same-host path to redirect to: never ``//host`` or ``/\\host`` (another site)."""
+    if not path.startswith("/") or path.startswith("//") or path.startswith("/\\") or not path.isprintable():
+        return "/"
+    return path
+
+
+async def reserved(request: web.Request, sid: str, name: str) -> web.StreamResponse | None:
+    """``/__tandem/enter`` and ``/__tandem/hello`` on a proxied host of ``sid``; None for other names."""
+    if name == "enter" and request.method in ("GET", "HEAD"):
+        return _enter(request, sid)
+    if name == "hello" and request.method in ("GET", "HEAD"):
+        if credentials.participant(request, sid) is None and wants_hand_off(request):
+            return hand_off(request, sid)
+        return web.Response(status=204, headers=NO_STORE)
+    return None
+
+
+def _enter(request: web.Request, sid: str) -> web.Response:
+    """Step 3 (on ``LABEL.BASE``): spend the ticket, set this host's credential, go on to ``to``."""
+    app = request.app
+    base = app[appkeys.BASE]
+    label = base.label_of_host(request.host or "")
+    to = _safe_path(request.query.get("to", "/"))
+    spent = app[appkeys.SESSIONS].spend_ticket(sid, label, request.query.get("ticket", "")) if label else None
+    if spent is None:
+        # Spent, expired or forged: no credential. A navigation starts a fresh hand-off (a
+        # participant gets in, anyone else is told to join first); nothing else is said.
+        if wants_hand_off(request):
+            return web.Response(status=302, headers={"Location": to, **NO_STORE})
+        return web.Response(status=403, text="not_a_participant\n", headers=NO_STORE)
+    pid, role, expires = spent
+    resp = web.Response(status=302, headers={"Location": to, **NO_STORE})
+    credential = app[appkeys.SESSIONS].host_credential(sid, pid, role, label, expires)
+    credentials.set_host_cookie(resp, base, credential, int(expires - time.time()))
+    return resp

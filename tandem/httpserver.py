@@ -1,0 +1,155 @@
+"""The HTTP server under the app: header limits, fixed answers to unreadable requests, slow clients.
+
+aiohttp's low-level server (``web_protocol.RequestHandler``) answers a request it cannot
+parse with a 400 whose body is the parser's message, and that message quotes the offending
+bytes: the start of an over-long ``Cookie`` header, credentials first. A proxied page could
+make its own browser send such a header (cookies planted with ``cookieStore``) and read the
+answer. Here every unreadable request gets a fixed, plain answer that contains no byte of
+the request, and the log names the kind of failure, not its content.
+
+Limits (each with its reason):
+
+* ``MAX_HEADER_FIELD`` — one header may carry a browser's whole cookie jar for the site:
+  Chromium and Firefox keep at most 180 cookies of at most 4096 bytes per site, and every
+  ``*.BASE`` host shares one site. A page that plants cookies therefore cannot push its
+  browser past what Tandem reads (cookie bomb); what it planted is ignored and expired
+  (:func:`proxy.credentials.junk_expiry`).
+* ``MAX_HEAD_BYTES`` — the request line and all headers together, so ``MAX_HEADERS`` big
+  headers cannot add up to ``MAX_HEADERS`` × ``MAX_HEADER_FIELD`` of memory per connection.
+* ``MAX_REQUEST_LINE`` — real pages' URLs (analytics beacons, signed query strings) pass
+  8 KB; the label is in the host, so proxied URLs are no longer than the site's own.
+* ``HEADER_TIMEOUT`` — a request's head must be complete this long after its first byte
+  arrives. Browsers send a head in one write; a client trickling a header line every few
+  seconds (slowloris) is answered 408 and closed.
+* ``KEEPALIVE_TIMEOUT`` — an idle connection (no request under way) is closed after this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_server import Server
+
+log = logging.getLogger("tandem.http")
+
+MAX_HEADER_FIELD = 768 * 1024  # 180 cookies x 4096 bytes (+ "; " each) = 737,640 bytes: a full per-site jar
+MAX_HEAD_BYTES = 1024 * 1024  # request line + every header; bounds memory per connection
+MAX_REQUEST_LINE = 32 * 1024  # method, URL, version
+MAX_HEADERS = 128  # header lines; browsers send about 20
+HEADER_TIMEOUT = 20.0  # seconds from a request's first byte to the end of its headers
+KEEPALIVE_TIMEOUT = 75.0  # seconds an idle keep-alive connection is kept (nginx's default)
+
+# The only bodies an unreadable request ever gets: fixed text, no byte of the request.
+FIXED_ANSWERS = {
+    400: "400 Bad Request\n\nTandem could not read this request.\n",
+    408: "408 Request Timeout\n\nThe request headers did not arrive in time.\n",
+    414: "414 URI Too Long\n\nThe address in this request is too long for Tandem.\n",
+    431: "431 Request Header Fields Too Large\n\nThe request headers are too large for Tandem.\n",
+    500: "500 Internal Server Error\n\nTandem hit an internal error; it has been logged.\n",
+}
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error"}
+
+
+def fixed_status(exc: BaseException | None, status: int) -> int:
+    """The status for a parser failure: 414/431 for the limits above, else the one aiohttp chose."""
+    if isinstance(exc, LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else None
+        return 414 if limit == MAX_REQUEST_LINE else 431
+    if exc is not None and "Too many headers" in str(exc):
+        return 431
+    return status if status in FIXED_ANSWERS else (500 if status >= 500 else 400)
+
+
+def raw_answer(status: int) -> bytes:
+    """A complete HTTP/1.1 response for ``status`` (used where no request object exists yet)."""
+    body = FIXED_ANSWERS[status].encode("ascii")
+    return (f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n").encode("ascii") + body
+
+
+class TandemRequestHandler(RequestHandler):
+    """aiohttp's connection handler with fixed error answers, a head-size cap and a head timeout."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    # -- unreadable requests: a fixed answer -------------------------------------------
+    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        status = fixed_status(exc, status)
+        if status >= 500:
+            log.error("internal error answering %s", getattr(request, "remote", "?"), exc_info=exc)
+        else:  # the exception text quotes the request's bytes: name its kind only
+            log.info("refused an unreadable request (%s) with %d", type(exc).__name__ if exc else "?", status)
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; the connection is cut")
+        resp = web.Response(status=status, text=FIXED_ANSWERS[status], content_type="text/plain",
+                            headers={"Cache-Control": "no-store"})
+        resp.force_close()
+        return resp
+
+    # -- the head of each request: size and time ---------------------------------------
+    def data_received(self, data: bytes) -> None:
+        idle = self._waiter is not None and not self._waiter.done()  # between requests: what comes is a head
+        in_head = not self._messages and (idle or self._request_count == 0)
+        if not in_head or self._upgraded or self._force_close or self._close:
+            super().data_received(data)
+            return
+        if self._head_timer is None and data:
+            self._head_timer = self._loop.call_later(HEADER_TIMEOUT, self._head_timed_out)
+        self._head_bytes += len(data)
+        super().data_received(data)
+        if self._messages or self._force_close:  # the head is complete (or the parser refused it)
+            self._head_done()
+        elif self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(431)
+
+    def _head_done(self) -> None:
+        self._head_bytes = 0
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport is not None and not self._messages and not self._request_in_progress:
+            log.info("closed a connection whose request headers took over %ss", HEADER_TIMEOUT)
+            self._refuse(408)
+
+    def _refuse(self, status: int) -> None:
+        self._head_done()
+        if self.transport is not None:
+            self.transport.write(raw_answer(status))
+        self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._head_done()
+        super().connection_lost(exc)
+
+
+class TandemServer(Server):
+    def __call__(self) -> RequestHandler:
+        return TandemRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+HANDLER_LIMITS = dict(max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_HEADER_FIELD, max_headers=MAX_HEADERS,
+                      keepalive_timeout=KEEPALIVE_TIMEOUT)
+
+
+class TandemRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections use :class:`TandemRequestHandler` with Tandem's limits."""
+
+    def __init__(self, app: web.Application, **kwargs):
+        super().__init__(app, **{**HANDLER_LIMITS, **kwargs})
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        return TandemServer(server.request_handler, request_factory=server.request_factory,
+                            handler_cancellation=server.handler_cancellation, loop=server._loop, **server._kwargs)
