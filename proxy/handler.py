@@ -263,7 +263,7 @@ async def forward(request: web.Request, target: Target) -> web.StreamResponse:
         request.headers.items(),
         upstream=target.origin,
         to_upstream=mapper.to_upstream,
-        cookie=None if request.get(cors.ANONYMOUS) else jar.cookie_header(upstream_url, ctx),
+        cookie=None if request.get(cors.ANONYMOUS) else await jar.cookie_header(upstream_url, ctx),
     )
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await relay_websocket(request, target, mapper, headers)
@@ -311,7 +311,7 @@ async def _exchange(request, target: Target, mapper: Mapper, headers, ctx, watch
         set_cookies = up.headers.getall("Set-Cookie", [])
         # followers never change the jar; nor does a response to a cookieless request
         if set_cookies and not request.get(cobrowse.FOLLOWER_REQUEST) and not request.get(cors.ANONYMOUS):
-            jar.set_from_response(upstream_url, set_cookies, ctx)
+            await jar.set_from_response(upstream_url, set_cookies, ctx)
         return await _respond(request, up, mapper, settings, watchdog)
     finally:
         await up_cm.__aexit__(None, None, None)

@@ -1,7 +1,10 @@
 """Co-browsing sessions as the proxy sees them: id, start URL, cookie jar, label aliases.
 
-Metadata lives in the store; the live state (jar, aliases) lives in memory behind
-this small interface so it can move to Redis later without touching the handlers.
+Metadata lives in the store; the live state (jar, aliases, room facts) lives behind
+:mod:`tandem.live` — in process and written through to the store by default, in Redis
+with ``--redis-url`` — so a restart or another node finds it again. A session leaves
+this process's memory when it ends or sits unused (``SessionRegistry.sweep``); it is
+loaded again from the store and the live state on its next request.
 
 Participant credentials are HMAC-signed tokens (no server state), one kind per place:
 
@@ -20,15 +23,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import asyncio
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
 
 from rewriter import labels
-from rewriter.cookies import CookieJar
 from rewriter.labels import Decoded, Origin
 from rewriter.urls import ProxyBase, UrlError, UrlRewriter, split_url
+from tandem.live import LiveAliases, LiveBackend, LiveJar, MemoryBackend, SessionLive
 from tandem.store import Invite, Store
+
+log = logging.getLogger("tandem.sessions")
 
 CREDENTIAL_TTL = 24 * 3600  # a participant's pass lasts a working day; the session outlives it
 INVITE_TTL = 24 * 3600  # invite links stay usable this long unless revoked or used up
@@ -36,7 +43,7 @@ SESSION_TTL = 24 * 3600  # a session nobody ends expires with its last invite li
 # Invite audiences: "direct" links (agents, API integrators) enter at once; "consent" links
 # (customers) show the consent screen first.
 DIRECT, CONSENT = "direct", "consent"
-MAX_ALIASES = 10_000  # per session: bounds memory if a page links to endless odd hosts
+IDLE_EVICT = 15 * 60.0  # seconds a session nobody used stays in memory (its live state is kept elsewhere)
 COOKIE_PREFIX = "tandem_p_"
 TICKET_TTL = 60  # an entry ticket only crosses two redirects; a minute covers a slow phone network
 MAX_SPENT_TICKETS = 100_000  # spent-ticket memory: bounded even if entries arrive faster than they expire
@@ -80,8 +87,7 @@ class Session:
     start_url: str
     created_at: float
     ended: bool = False
-    jar: CookieJar = field(default_factory=CookieJar)
-    aliases: dict[str, Origin] = field(default_factory=dict)
+    live: SessionLive = None  # type: ignore[assignment]  # jar, aliases, room facts (tandem.live); set by the registry
     cache: "ResponseCache" = field(default_factory=lambda: _response_cache())  # what the leader fetched, for followers
     # Set by the control plane at creation, kept in the store (encrypted) across restarts.
     agent_id: str | None = None
@@ -93,13 +99,29 @@ class Session:
     key_id: int | None = None  # API key that created it: its webhook hears about it
     visitor_id: str | None = None  # snippet visitor who started it
     expires_at: float | None = None
+    last_used: float = field(default_factory=time.monotonic)  # for SessionRegistry.sweep
+
+    def __post_init__(self) -> None:
+        if self.live is None:  # memory only (an ended session, a test): nothing is kept
+            self.live = MemoryBackend().open(self.sid)
+
+    @property
+    def jar(self) -> LiveJar:
+        return self.live.jar
+
+    @property
+    def aliases(self) -> LiveAliases:
+        return self.live.aliases
 
     def register_alias(self, alias: str, origin: Origin) -> None:
-        if alias not in self.aliases and len(self.aliases) < MAX_ALIASES:
-            self.aliases[alias] = origin
+        self.live.aliases.register(alias, origin)
 
     def origin_of(self, decoded: Decoded) -> Origin | None:
-        return decoded.origin if decoded.origin is not None else self.aliases.get(decoded.alias or "")
+        return decoded.origin if decoded.origin is not None else self.live.aliases.get(decoded.alias or "")
+
+    async def resolve(self, decoded: Decoded) -> Origin | None:
+        """Like ``origin_of``, asking the live-state backend for an alias made elsewhere (another node, before a restart)."""
+        return decoded.origin if decoded.origin is not None else await self.live.aliases.lookup(decoded.alias or "")
 
     def url_rewriter(self, base: ProxyBase, page_url: str = "") -> UrlRewriter:
         return UrlRewriter(base, self.sid, page_url, on_alias=self.register_alias)
@@ -115,11 +137,15 @@ def _response_cache():
 
 
 class SessionRegistry:
-    def __init__(self, store: Store, base: ProxyBase):
+    """Live sessions of this process: loaded from the store on first use, evicted when ended or idle."""
+
+    def __init__(self, store: Store, base: ProxyBase, live: LiveBackend | None = None):
         self.store = store
         self.base = base
         self.signer = Signer(store.secret())
+        self.live_backend = live if live is not None else MemoryBackend(store)
         self._live: dict[str, Session] = {}
+        self._drops: set[asyncio.Task] = set()
         self._spent: dict[str, float] = {}  # entry-ticket nonce -> its expiry (single use)
 
     def create(self, start_url: str, **details) -> Session:
@@ -129,7 +155,8 @@ class SessionRegistry:
         stored = {k: details[k] for k in _DETAIL_FIELDS if k in details}
         row = self.store.add_session(sid, start_url, agent_id=details.get("agent_id"), key_id=details.get("key_id"),
                                      visitor_id=details.get("visitor_id"), expires_at=expires_at, details=stored)
-        session = Session(sid, start_url, row.created_at, expires_at=expires_at, **details)
+        session = Session(sid, start_url, row.created_at, expires_at=expires_at,
+                          live=self.live_backend.open(sid), **details)
         self._live[sid] = session
         return session
 
@@ -139,11 +166,16 @@ class SessionRegistry:
             row = self.store.get_session(sid)
             if row is None:
                 return None
-            # Known from before a restart: metadata survives, the jar starts empty.
+            # Known from the store (after a restart, or evicted): metadata and the kept live state.
             stored = {k: row.details[k] for k in _DETAIL_FIELDS if k in row.details}
-            session = Session(row.id, row.start_url, row.created_at, ended=row.state != "live", agent_id=row.agent_id,
-                              key_id=row.key_id, visitor_id=row.visitor_id, expires_at=row.expires_at, **stored)
+            ended = row.state != "live"
+            session = Session(row.id, row.start_url, row.created_at, ended=ended, agent_id=row.agent_id,
+                              key_id=row.key_id, visitor_id=row.visitor_id, expires_at=row.expires_at,
+                              live=None if ended else self.live_backend.open(sid), **stored)
+            if ended:
+                return session  # not kept in memory: nothing about an ended session changes
             self._live[sid] = session
+        session.last_used = time.monotonic()
         return session
 
     def end(self, sid: str) -> bool:
@@ -153,8 +185,42 @@ class SessionRegistry:
             return False
         was_live = not session.ended
         session.ended = True
-        session.jar.clear()
+        session.live = MemoryBackend().open(sid)  # the jar and aliases are gone for whoever still holds it
+        session.cache.clear()
+        self._live.pop(sid, None)
+        self._drop(sid)
         return self.store.end_session(sid) or was_live
+
+    def _drop(self, sid: str) -> None:
+        """Forget the session's live state in the backend (a task kept here: Redis needs I/O)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self.live_backend.drop(sid))
+            return
+        task = loop.create_task(self.live_backend.drop(sid), name=f"live-drop-{sid}")
+        self._drops.add(task)
+        task.add_done_callback(self._dropped)
+
+    def _dropped(self, task: asyncio.Task) -> None:
+        self._drops.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not drop a session's live state: %s", task.exception())
+
+    def sweep(self, now: float, in_use: set[str] = frozenset()) -> int:
+        """Evict sessions unused for ``IDLE_EVICT`` seconds and not in ``in_use`` (rooms here); the count.
+
+        Nothing is lost: metadata is in the store and the live state in its backend; only
+        the followers' response cache goes (it is a cache).
+        """
+        idle = [sid for sid, s in self._live.items() if now - s.last_used > IDLE_EVICT and sid not in in_use]
+        for sid in idle:
+            self._live.pop(sid).cache.clear()
+        return len(idle)
+
+    def in_memory(self) -> int:
+        """Sessions held in memory now."""
+        return len(self._live)
 
     # -- credentials -----------------------------------------------------
     def invite(self, sid: str, role: str = "leader", *, audience: str = DIRECT, ttl: int = INVITE_TTL,

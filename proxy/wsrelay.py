@@ -64,7 +64,7 @@ async def relay_websocket(request: web.Request, target, mapper, headers: list[tu
 
     cookies = upstream._response.headers.getall("Set-Cookie", []) if upstream._response is not None else []
     if cookies:
-        target.session.jar.set_from_response(mapper.page_url, cookies)
+        await target.session.jar.set_from_response(mapper.page_url, cookies)
 
     browser = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),

@@ -440,6 +440,40 @@ class CookieJar:
         self._purge_expired(self._clock())
         return [replace(c) for c in self._cookies.values()]
 
+    # -- persistence: the session's live state keeps the jar across restarts and nodes
+
+    def mark(self) -> dict:
+        """A cheap token of the jar's contents now, for :meth:`changes_since`."""
+        return dict(self._cookies)
+
+    def changes_since(self, mark: dict) -> tuple[dict[str, dict], list[str]]:
+        """(records added or replaced, keys removed) since ``mark``, keyed by :func:`record_key`.
+
+        A stored cookie is never changed in place (a new Set-Cookie replaces the object),
+        so identity tells what changed; ``last_access`` is not tracked.
+        """
+        now = self._cookies
+        upserts = {record_key(c): to_record(c) for k, c in now.items() if mark.get(k) is not c}
+        removed = [record_key(c) for k, c in mark.items() if k not in now]
+        return upserts, removed
+
+    def records(self) -> dict[str, dict]:
+        """Every stored cookie as a plain JSON-able record, by :func:`record_key`."""
+        return {record_key(c): to_record(c) for c in self._cookies.values()}
+
+    def load(self, records: Iterable[dict]) -> int:
+        """Replace the contents with ``records`` (from :meth:`records`); malformed ones are skipped."""
+        self.clear()
+        loaded = 0
+        for r in records:
+            c = from_record(r)
+            if c is not None and c.key not in self._cookies:
+                self._add(c)
+                self._seq = max(self._seq, c.seq)
+                loaded += 1
+        self._purge_expired(self._clock())
+        return loaded
+
     # -- storage model (draft 5.7)
 
     def _receive(self, url: _Url, text: str, ctx: RequestContext, *, http_api: bool) -> bool:
@@ -596,3 +630,40 @@ class CookieJar:
                             key=lambda c: (c.secure, c.last_access, c.creation, c.seq))
         for c in candidates[:excess]:
             self._remove(c)
+
+
+# --- records: a stored cookie as plain data (the live-state backends keep these) -----------
+
+_RECORD_FIELDS = ("name", "value", "domain", "path", "host_only", "secure", "http_only", "same_site",
+                  "expiry", "creation", "last_access", "seq")
+
+
+def record_key(c: Cookie) -> str:
+    """One string per cookie identity (name, domain, host-only, path): a hash field or row key."""
+    return "\x1f".join((c.name, c.domain, "h" if c.host_only else "d", c.path))
+
+
+def to_record(c: Cookie) -> dict:
+    return {f: getattr(c, f) for f in _RECORD_FIELDS}
+
+
+def from_record(r: object) -> Cookie | None:
+    """The cookie a record describes, or None when it is not a well-formed record."""
+    if not isinstance(r, dict):
+        return None
+    try:
+        strings = [r[f] for f in ("name", "value", "domain", "path", "same_site")]
+        flags = [r[f] for f in ("host_only", "secure", "http_only")]
+        times = [r["creation"], r["last_access"]]
+        expiry, seq = r["expiry"], r["seq"]
+    except KeyError:
+        return None
+    if (not all(isinstance(s, str) for s in strings) or not all(isinstance(b, bool) for b in flags)
+            or not all(isinstance(t, (int, float)) for t in times) or not isinstance(seq, int)
+            or not (expiry is None or isinstance(expiry, (int, float)))
+            or strings[4] not in (*SAME_SITE_VALUES, "default")):
+        return None
+    name, value, domain, path, same_site = strings
+    return Cookie(name, value, domain, path, flags[0], flags[1], flags[2], same_site,
+                  float(expiry) if expiry is not None else None, float(times[0]), float(times[1]), seq,
+                  site_of(domain))

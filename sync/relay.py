@@ -4,12 +4,20 @@ Everything the WebSocket shell and the proxy need from sync goes through the sma
 :class:`Relay` interface. :class:`LocalRelay` keeps every room in this process; a
 multi-process deployment implements the same methods over Redis (room state and
 replay buffer in Redis, fan-out by pub/sub, ``role_of`` served from a local cache).
+
+Room facts (page, leader, policy, controller, who was there) are handed to a
+:class:`FactsStore` whenever they change, and a room this process does not hold is
+started from them: after a restart the proxy still knows who leads, and
+reconnecting participants find their roles. A room nobody is connected to drops
+its replay buffer after ``BUFFER_IDLE_TTL`` (a returning follower gets a fresh
+snapshot) and is forgotten after ``ROOM_IDLE_TTL`` (its facts are kept).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from abc import ABC, abstractmethod
 from typing import Callable, Protocol
 
@@ -18,7 +26,17 @@ from .room import Close, Out, Room, Send
 
 log = logging.getLogger("tandem.sync")
 
-ROOM_IDLE_TTL = 6 * 3600.0  # seconds a room with nobody connected keeps roles and its buffer
+ROOM_IDLE_TTL = 30 * 60.0  # seconds a room with nobody connected stays in memory (its facts are kept elsewhere)
+BUFFER_IDLE_TTL = 60.0  # seconds an empty room keeps its replay buffer: covers a reconnect, not an abandoned tab
+QUIET_MESSAGES = frozenset({"ev", "ptr", "ping"})  # messages that change no room fact (ev: unless the page changed)
+
+
+class FactsStore(Protocol):
+    """Where a session's room facts are kept (tandem.live.RoomFacts)."""
+
+    def get(self) -> dict | None: ...
+
+    def put(self, facts: dict) -> None: ...
 
 
 class Endpoint(Protocol):
@@ -69,18 +87,48 @@ class Relay(ABC):
 
 
 class LocalRelay(Relay):
-    def __init__(self, make_room: Callable[[str, str], Room]):
+    def __init__(self, make_room: Callable[[str, str], Room],
+                 facts_of: Callable[[str], FactsStore | None] = lambda sid: None):
         self._make_room = make_room
+        self._facts_of = facts_of
         self.rooms: dict[str, Room] = {}
         self._endpoints: dict[int, tuple[str, Endpoint]] = {}
         self._idle_since: dict[str, float] = {}
+        self._saved: dict[str, dict] = {}  # facts last handed to the FactsStore, per room
         self._next = 0
 
-    def room(self, sid: str) -> Room:
+    def room(self, sid: str, now: float | None = None) -> Room:
         room = self.rooms.get(sid)
         if room is None:
             room = self.rooms[sid] = self._make_room(sid, secrets.token_hex(6))
+            kept = self._facts_of(sid)
+            facts = kept.get() if kept is not None else None
+            if facts:
+                room.restore(facts, time.monotonic() if now is None else now)
+                log.info("room %s: restored (leader %s, %d participants)", sid, room.leader, len(room.participants))
+            self._saved[sid] = room.facts()
         return room
+
+    def _known(self, sid: str) -> Room | None:
+        """The room here, or one started from kept facts (after a restart), or None."""
+        room = self.rooms.get(sid)
+        if room is None:
+            kept = self._facts_of(sid)
+            if kept is not None and kept.get():
+                room = self.room(sid)
+        return room
+
+    def _keep(self, sid: str) -> None:
+        """Hand the room's facts to the FactsStore when they changed."""
+        room = self.rooms.get(sid)
+        if room is None:
+            return
+        facts = room.facts()
+        if facts != self._saved.get(sid):
+            kept = self._facts_of(sid)
+            if kept is not None:
+                kept.put(facts)
+            self._saved[sid] = facts
 
     def _dispatch(self, outs: list[Out]) -> None:
         for out in outs:
@@ -117,43 +165,59 @@ class LocalRelay(Relay):
         conn = self._next
         self._endpoints[conn] = (sid, endpoint)
         self._idle_since.pop(sid, None)
-        self._dispatch(self.room(sid).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume))
+        self._dispatch(self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume))
+        self._keep(sid)
         return conn
 
     def submit(self, sid, conn, msg, size, now) -> None:
         room = self.rooms.get(sid)
         if room is not None:
+            t = msg.get("t") if isinstance(msg, dict) else None
+            url = room.page_url
             self._dispatch(room.receive(conn, msg, now, size))
+            if t not in QUIET_MESSAGES or room.page_url != url:
+                self._keep(sid)
 
     def detach(self, sid, conn, now) -> None:
         self._endpoints.pop(conn, None)
         room = self.rooms.get(sid)
         if room is not None:
             self._dispatch(room.disconnect(conn, now))
+            self._keep(sid)
             if room.empty:
                 self._idle_since.setdefault(sid, now)
 
     def tick(self, now: float) -> None:
         for sid, room in list(self.rooms.items()):
             self._dispatch(room.tick(now))
-            if room.empty and now - self._idle_since.setdefault(sid, now) > ROOM_IDLE_TTL:
-                del self.rooms[sid]
-                self._idle_since.pop(sid, None)
+            self._keep(sid)
+            if not room.empty:
+                continue
+            idle = now - self._idle_since.setdefault(sid, now)
+            if idle > ROOM_IDLE_TTL:
+                self._forget(sid)
+            elif idle > BUFFER_IDLE_TTL and room.buffer.ready:
+                room.buffer.clear()  # nobody to replay to; whoever comes back gets a fresh snapshot
+
+    def _forget(self, sid: str) -> None:
+        self.rooms.pop(sid, None)
+        self._idle_since.pop(sid, None)
+        self._saved.pop(sid, None)
 
     def active_sessions(self) -> list[str]:
         return list(self.rooms)
 
     def page_error(self, sid, pid, code, title, message, url) -> None:
-        room = self.rooms.get(sid)
+        room = self._known(sid)
         if room is not None:
             self._dispatch(room.report_error(pid, code, title, message, url))
 
     def role_of(self, sid: str, pid: str) -> str | None:
-        room = self.rooms.get(sid)
+        room = self._known(sid)
         return room.role_of(pid) if room is not None else None
 
     def current_url(self, sid: str) -> str | None:
-        room = self.rooms.get(sid)
+        room = self._known(sid)
         return room.current_url() if room is not None else None
 
     def end(self, sid: str) -> None:
@@ -161,7 +225,7 @@ class LocalRelay(Relay):
             if s == sid:
                 self._endpoints.pop(conn, None)
                 endpoint.close("session_ended", "The session has ended.")
-        self.rooms.pop(sid, None)
+        self._forget(sid)
 
     def close_all(self, code: str, reason: str) -> None:
         for conn, (_sid, endpoint) in list(self._endpoints.items()):

@@ -73,7 +73,8 @@ class SocketEndpoint:
                 self.sent_bytes += frame.size
             code, reason = self._closing
             if not ws.closed:
-                await ws.send_str(json.dumps({"t": "bye", "code": code, "message": reason}))
+                if code != "going_away":  # a bye ends the session for the page; going away means "come back"
+                    await ws.send_str(json.dumps({"t": "bye", "code": code, "message": reason}))
                 await ws.close(code=CLOSE_CODES.get(code, 4999), message=reason.encode()[:120])
         except (ConnectionError, asyncio.TimeoutError, RuntimeError) as exc:
             log.info("session socket writer stopped: %s %s", type(exc).__name__, exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -28,9 +29,10 @@ from viewer.snippet import routes as snippet_view
 
 from . import appkeys
 from .events import Webhooks
+from .live import open_backend
 from .ratelimit import Limits
 from .retention import retention_ctx
-from .tasks import tasks_ctx
+from .tasks import periodic, tasks_ctx
 from .settings import Settings
 from .store import Store, StoredMasking
 
@@ -97,6 +99,22 @@ async def _close(store: Store) -> None:
     store.close()
 
 
+SWEEP_INTERVAL = 60.0  # seconds between evictions of sessions nobody uses (proxy.sessions.IDLE_EVICT)
+
+
+async def sessions_ctx(app: web.Application):
+    """Idle sessions leave memory now and then; the live-state backend is closed at the end."""
+    sessions = app[appkeys.SESSIONS]
+
+    async def sweep() -> None:
+        relay = app.get(appkeys.SYNC)
+        sessions.sweep(time.monotonic(), set(relay.active_sessions()) if relay is not None else set())
+
+    app[appkeys.TASKS].spawn(periodic(SWEEP_INTERVAL, sweep, name="session-sweep"), name="session-sweep", daemon=True)
+    yield
+    await sessions.live_backend.close()
+
+
 def create_app(settings: Settings, *, store: Store | None = None, extra_allow: tuple[Entry, ...] = ()) -> web.Application:
     app = web.Application(middlewares=[host_router, viewer_routes.error_middleware, snippet_view.snippet_errors],
                           client_max_size=CONTROL_MAX_BODY)
@@ -107,7 +125,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.SETTINGS] = settings
     app[appkeys.STORE] = store
     app[appkeys.BASE] = base
-    app[appkeys.SESSIONS] = SessionRegistry(store, base)
+    app[appkeys.SESSIONS] = SessionRegistry(store, base, open_backend(settings.redis_url, store))
     extra = tuple(Entry(d) for d in settings.allow_domains) + tuple(extra_allow)
     app[appkeys.ALLOWLIST] = _AllowlistProxy(AllowlistSource(store, extra))
     runtime = load_runtime()
@@ -118,6 +136,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.LIMITS] = Limits()
     app[appkeys.WEBHOOKS] = Webhooks()
     app.cleanup_ctx.append(tasks_ctx(appkeys.TASKS))
+    app.cleanup_ctx.append(sessions_ctx)
     app.cleanup_ctx.append(retention_ctx)
     api_view.setup(app)  # control plane: REST API, console, admin, customer join, snippet
     console_view.setup(app)

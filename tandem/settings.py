@@ -35,6 +35,7 @@ class Settings:
     allow_domains: tuple[str, ...] = field(default_factory=tuple)  # added to the stored allowlist at start
     egress: EgressConfig = field(default_factory=EgressConfig)  # --upstream-proxy: direct unless configured
     upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
+    redis_url: str | None = None  # live state (jars, aliases, room facts) in Redis instead of this process
 
     def __post_init__(self) -> None:
         if not self.base_domain:

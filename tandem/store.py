@@ -159,6 +159,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE masking ADD COLUMN blocks TEXT NOT NULL DEFAULT '[]';
     """,
+    # A live session's state that must survive a restart (cookie jar, label aliases, room facts):
+    # encrypted, bound to the session (the key is in the cipher's context), gone when it ends.
+    """
+    CREATE TABLE live_state (
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (session_id, kind, name)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 # Where each encrypted column lives: (table, key column, value column). Key rotation walks these.
@@ -331,6 +342,12 @@ class Store:
                         plain = self.cipher.decrypt(value, ctx)
                         self.db.execute(f"UPDATE {table} SET {col}=? WHERE {key_col}=?", (self.cipher.encrypt(plain, ctx), key))
                         count += 1
+            for sid, kind, name, value in self.db.execute("SELECT session_id, kind, name, value FROM live_state").fetchall():
+                if self.cipher.needs_rotation(value):
+                    ctx = self._live_ctx(sid, kind, name)
+                    self.db.execute("UPDATE live_state SET value=? WHERE session_id=? AND kind=? AND name=?",
+                                    (self.cipher.encrypt(self.cipher.decrypt(value, ctx), ctx), sid, kind, name))
+                    count += 1
         return count
 
     # -- server secret ---------------------------------------------------
@@ -406,7 +423,39 @@ class Store:
         with self.db:
             cur = self.db.execute("UPDATE sessions SET state='ended', ended_at=? WHERE id=? AND state='live'", (time.time(), sid))
             self.db.execute("DELETE FROM pins WHERE session_id=?", (sid,))
+            self.db.execute("DELETE FROM live_state WHERE session_id=?", (sid,))
         return cur.rowcount > 0
+
+    # -- live state (the jar, aliases and room facts of a live session) ------
+    @staticmethod
+    def _live_ctx(sid: str, kind: str, name: str) -> str:
+        return f"live_state.value:{sid}\x1f{kind}\x1f{name}"
+
+    def live_write(self, sid: str, kind: str, upserts: dict[str, str], removed: Iterable[str] = ()) -> None:
+        """Set and delete named values of one kind in one transaction (only for a session that is live)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            if self.db.execute("SELECT 1 FROM sessions WHERE id=? AND state='live'", (sid,)).fetchone() is None:
+                return
+            self.db.executemany("DELETE FROM live_state WHERE session_id=? AND kind=? AND name=?",
+                                [(sid, kind, name) for name in removed])
+            self.db.executemany(
+                "INSERT INTO live_state (session_id, kind, name, value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (session_id, kind, name) DO UPDATE SET value=excluded.value",
+                [(sid, kind, name, self.cipher.encrypt(value, self._live_ctx(sid, kind, name)))
+                 for name, value in upserts.items()])
+
+    def live_read(self, sid: str, kind: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT name, value FROM live_state WHERE session_id=? AND kind=?", (sid, kind))
+        return {name: self.cipher.decrypt(value, self._live_ctx(sid, kind, name)) for name, value in rows}
+
+    def live_drop(self, sid: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM live_state WHERE session_id=?", (sid,))
+
+    def live_sessions(self) -> list[str]:
+        """Sessions with live state kept (tests, operators)."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT session_id FROM live_state")]
 
     # -- participants -------------------------------------------------------
     def add_participant(self, sid: str, pid: str, role: str, kind: str, name: str) -> None:
@@ -773,6 +822,9 @@ class Store:
                 "visitors": self.db.execute("DELETE FROM visitors WHERE last_seen<?", (cutoff,)).rowcount,
                 "logins": self.db.execute("DELETE FROM logins WHERE expires_at<?", (now,)).rowcount,
                 "pins": self.db.execute("DELETE FROM pins WHERE expires_at<?", (now,)).rowcount,
+                # a session nobody ended keeps its live state only until it expires
+                "live_state": self.db.execute("DELETE FROM live_state WHERE session_id IN "
+                                              "(SELECT id FROM sessions WHERE state!='live' OR expires_at<?)", (now,)).rowcount,
             }
         return counts
 

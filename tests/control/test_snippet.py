@@ -44,7 +44,7 @@ async def test_start_carries_cookies_and_binds_the_visitor(make_tandem):
     session = t.app[appkeys.SESSIONS].get(s["session_id"])
     assert session.visitor_id == v["visitor_id"] and session.customer_role == "leader"
     assert s["cookies_carried"] == 2
-    assert session.jar.script_read(SITE + "/") == "cart=3; theme=dark"
+    assert await session.jar.script_read(SITE + "/") == "cart=3; theme=dark"
     assert s["watch_url"] == f"{t.url}/console/watch/{v['visitor_id']}" and len(s["pin"]) == 6
     r = await t.client.get(s["leader_url"], allow_redirects=False)
     assert r.status == 303

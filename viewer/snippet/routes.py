@@ -143,13 +143,13 @@ async def register(request: web.Request) -> web.Response:
     return _json(request, {"visitor_id": vid, "secret": secret}, 201)
 
 
-def _carry_cookies(session, url: str, cookie_string: str) -> int:
+async def _carry_cookies(session, url: str, cookie_string: str) -> int:
     carried = 0
     for pair in cookie_string.split(";"):
         pair = pair.strip()
         if "=" not in pair or carried >= MAX_CARRIED:
             continue
-        session.jar.script_write(url, pair + "; path=/")
+        await session.jar.script_write(url, pair + "; path=/")
         carried += 1
     return carried
 
@@ -181,7 +181,7 @@ async def start(request: web.Request) -> web.Response:
         end_session(request, previous, actor=f"visitor:{vid}")
     info = create_session(request, url, customer_role="leader", visitor_id=vid, actor=f"visitor:{vid}")
     session = request.app[appkeys.SESSIONS].get(info["session_id"])
-    carried = _carry_cookies(session, url, cookies)
+    carried = await _carry_cookies(session, url, cookies)
     # The PIN of a visitor's session is for an agent to type into the console: it admits a follower.
     pin, pin_expires = request.app[appkeys.STORE].new_pin(session.sid, "follower", *_pin_policy())
     return _json(request, {

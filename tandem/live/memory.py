@@ -1,0 +1,137 @@
+"""The in-process live state (the default): objects in memory, written through to the store.
+
+Each change is one short SQLite transaction in the store's ``live_state`` table
+(encrypted, the session id in the cipher's context) before the call that made it
+returns: a SIGKILL loses nothing already answered. With no store (tests, tools)
+it is memory only. ``open`` loads what was kept, so a restarted process — or a
+session that left this process's memory — picks up where it was.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from rewriter.cookies import CookieJar
+from rewriter.labels import Origin
+
+from .base import MAX_ALIASES, MAX_FACTS_BYTES, LiveAliases, LiveBackend, LiveJar, RoomFacts, SessionLive
+
+JAR, ALIAS, FACTS = "jar", "alias", "facts"
+
+
+class KeptState(Protocol):
+    """What the store offers (tandem.store.Store's live_* methods)."""
+
+    def live_write(self, sid: str, kind: str, upserts: dict[str, str], removed=()) -> None: ...
+
+    def live_read(self, sid: str, kind: str) -> dict[str, str]: ...
+
+    def live_drop(self, sid: str) -> None: ...
+
+
+class MemoryJar(LiveJar):
+    def __init__(self, sid: str, kept: KeptState | None):
+        self._sid, self._kept = sid, kept
+        self._jar = CookieJar()
+        if kept is not None:
+            self._jar.load(_records(kept.live_read(sid, JAR).values()))
+
+    async def _open(self) -> CookieJar:
+        return self._jar
+
+    async def _commit(self, upserts: dict[str, dict], removed: list[str]) -> None:
+        if self._kept is not None:
+            self._kept.live_write(self._sid, JAR, {k: json.dumps(r, separators=(",", ":")) for k, r in upserts.items()},
+                                  removed)
+
+
+class MemoryAliases(LiveAliases):
+    def __init__(self, sid: str, kept: KeptState | None):
+        self._sid, self._kept = sid, kept
+        self._map: dict[str, Origin] = {}
+        if kept is not None:
+            for alias, value in kept.live_read(sid, ALIAS).items():
+                origin = _origin(value)
+                if origin is not None:
+                    self._map[alias] = origin
+
+    def get(self, alias: str) -> Origin | None:
+        return self._map.get(alias)
+
+    def register(self, alias: str, origin: Origin) -> None:
+        if alias in self._map or len(self._map) >= MAX_ALIASES:
+            return
+        self._map[alias] = origin
+        if self._kept is not None:
+            self._kept.live_write(self._sid, ALIAS, {alias: _origin_text(origin)})
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+
+class MemoryFacts(RoomFacts):
+    def __init__(self, sid: str, kept: KeptState | None):
+        self._sid, self._kept = sid, kept
+        self._facts: dict | None = None
+        if kept is not None:
+            text = kept.live_read(sid, FACTS).get("room")
+            self._facts = _facts(text)
+
+    def get(self) -> dict | None:
+        return self._facts
+
+    def put(self, facts: dict) -> None:
+        text = json.dumps(facts, separators=(",", ":"), ensure_ascii=False)
+        if len(text) > MAX_FACTS_BYTES:
+            return  # keep the last facts that fit: a restart then restores a slightly older room
+        self._facts = json.loads(text)
+        if self._kept is not None:
+            self._kept.live_write(self._sid, FACTS, {"room": text})
+
+
+class MemoryBackend(LiveBackend):
+    name = "memory"
+
+    def __init__(self, kept: KeptState | None = None):
+        self._kept = kept
+
+    def open(self, sid: str) -> SessionLive:
+        return SessionLive(sid, MemoryJar(sid, self._kept), MemoryAliases(sid, self._kept), MemoryFacts(sid, self._kept))
+
+    async def drop(self, sid: str) -> None:
+        if self._kept is not None:
+            self._kept.live_drop(sid)
+
+
+# -- plain data in and out (shared with the Redis backend) ---------------------------------------
+def _records(texts) -> list[dict]:
+    out = []
+    for text in texts:
+        try:
+            out.append(json.loads(text))
+        except ValueError:
+            continue  # a damaged record is one cookie lost, not a session
+    return out
+
+
+def _origin_text(origin: Origin) -> str:
+    return json.dumps([origin.scheme, origin.host, origin.port])
+
+
+def _origin(text: str | bytes | None) -> Origin | None:
+    try:
+        scheme, host, port = json.loads(text)
+        return Origin(scheme, host, port)
+    except (TypeError, ValueError):
+        return None
+
+
+def _facts(text: str | bytes | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        facts = json.loads(text)
+    except ValueError:
+        return None
+    return facts if isinstance(facts, dict) else None
