@@ -196,36 +196,6 @@ class Room:
         if facts.get("controller") in self.participants and facts["controller"] != self.leader and self.policy != "none":
             self.controller = facts["controller"]
 
-    # -- facts that outlive this room (kept by the live state: a restart restores them) ---
-    def facts(self) -> dict[str, Any]:
-        """What a restarted room needs: the page, who leads, the control policy, who controls, who was here."""
-        return {"url": self.page_url, "title": self.title, "leader": self.leader, "policy": self.policy,
-                "controller": self.controller,
-                "people": [[p.pid, p.name, p.may_lead] for p in self.participants.values()]}
-
-    def restore(self, facts: Any, now: float) -> None:
-        """Start from ``facts`` (see :meth:`facts`): everyone as just disconnected, so whoever does not
-        come back within ``PRESENCE_GRACE`` shows as away and gives up control, as after a page load."""
-        if not isinstance(facts, dict):
-            return
-        people = facts.get("people")
-        for entry in people if isinstance(people, list) else ():
-            if (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and isinstance(entry[1], str)
-                    and isinstance(entry[2], bool) and len(self.participants) < MAX_PARTICIPANTS):
-                self.participants[entry[0]] = Participant(entry[0], _clean_name(entry[1]), entry[2], left_at=now)
-                self._guests += 0 if entry[2] else 1
-        url, title = facts.get("url"), facts.get("title")
-        if isinstance(url, str) and len(url) <= P.MAX_URL:
-            self.page_url = url
-        if isinstance(title, str):
-            self.title = title[: P.MAX_TITLE]
-        if facts.get("policy") in P.POLICIES:
-            self.policy = facts["policy"]
-        if facts.get("leader") in self.participants:
-            self.leader = facts["leader"]
-        if facts.get("controller") in self.participants and facts["controller"] != self.leader and self.policy != "none":
-            self.controller = facts["controller"]
-
     # -- helpers -------------------------------------------------------------------------
     def _all(self, *, exclude_pid: str | None = None) -> tuple[int, ...]:
         return tuple(c.id for c in self.conns.values() if c.pid != exclude_pid)
