@@ -2,15 +2,20 @@
  * What the page learns about where it is: document.URL, documentURI, baseURI,
  * referrer, domain, window.origin, MessageEvent.origin and postMessage target
  * origins show the upstream values. `location` and `document.location` are
- * [LegacyUnforgeable]: no script can redefine them, so their reads stay proxied
- * (the probe suite lists them as failing; only JS source rewriting can reach them).
+ * [LegacyUnforgeable]: no script can redefine them or their properties. The server's JS rewriter
+ * (rewriter/jslocation.py) sends reads of `X.location.href/origin/host/hostname/port/protocol/
+ * toString` through `globalThis[Symbol.for("tandem.location")](X.location)`, defined here: for a
+ * real Location it returns a read-only view with the site's values, anything else unchanged.
  */
 
 import { wrap } from "./hooks.js";
 
+export const LOCATION_FN = Symbol.for("tandem.location");
+
 export function installIdentity(win, env, h) {
   const { apply, method, accessor } = h;
   const { upstream } = env;
+  installLocationView(win, env, h);
   const D = win.Document.prototype;
   const read = (get) => wrap((self) => {
     const v = apply(get, self, []);
@@ -69,5 +74,64 @@ export function installIdentity(win, env, h) {
       a[1] = { ...a[1], targetOrigin: mapTarget(a[1].targetOrigin) };
     }
     return apply(nat, self, a);
+  }));
+}
+
+/** The function the JS rewriter's location reads go through (see the top of this file). */
+function installLocationView(win, env, h) {
+  const { apply, accessor } = h;
+  const { upstream } = env;
+  const objectToString = Object.prototype.toString;
+  const NativeURL = win.URL;
+  const isLocation = (x) => {
+    if (x === null || typeof x !== "object") return false;
+    try {
+      return x instanceof win.Location || apply(objectToString, x, []) === "[object Location]";
+    } catch {
+      return false; // a cross-origin Location: its reads throw as they would without Tandem
+    }
+  };
+  let last = null; // [proxied href, proxied origin, view]
+  const view = (loc) => {
+    const href = loc.href;
+    const origin = loc.origin;
+    if (last && last[0] === href && last[1] === origin) return last[2];
+    const site = upstream(href);
+    let u = null;
+    try {
+      u = new NativeURL(site);
+    } catch {
+      u = null;
+    }
+    const v = {
+      href: site,
+      origin: origin === "null" ? origin : upstream(origin),
+      protocol: u ? u.protocol : loc.protocol,
+      host: u ? u.host : loc.host,
+      hostname: u ? u.hostname : loc.hostname,
+      port: u ? u.port : loc.port,
+      pathname: loc.pathname,
+      search: loc.search,
+      hash: loc.hash,
+    };
+    v.toString = h.fix({ toString: () => site }.toString, loc.toString, "toString");
+    last = [href, origin, v];
+    return v;
+  };
+  const fn = (x) => (isLocation(x) ? view(x) : x);
+  Object.defineProperty(win, LOCATION_FN, { value: fn, enumerable: false, writable: false, configurable: false });
+
+  // isSecureContext: the site's own answer can't be better than the browser's
+  accessor(win, "isSecureContext", (get) => wrap((self) => {
+    const v = apply(get, self, []);
+    if (!v || self !== win) return v;
+    let u;
+    try {
+      u = new NativeURL(env.upstreamOrigin);
+    } catch {
+      return v;
+    }
+    const host = u.hostname;
+    return u.protocol === "https:" || host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || host === "[::1]";
   }));
 }

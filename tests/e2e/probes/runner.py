@@ -160,13 +160,15 @@ async def _run_one(context, url: str, key: str) -> tuple[Outcome, float, float]:
     started = time.monotonic()
     page = await context.new_page()
     popups = []
+    errors: list[str] = []
     page.on("popup", lambda p: popups.append(p))
+    page.on("pageerror", lambda e: errors.append(str(e).splitlines()[0] if str(e) else repr(e)))
     try:
         await page.goto(url, wait_until="commit", timeout=PROBE_TIMEOUT_MS)
         handle = await page.wait_for_function("() => window.__probe", timeout=PROBE_TIMEOUT_MS, polling=50)
         result = await handle.json_value()
     except PlaywrightError as exc:
-        result = {"pass": False, "detail": f"no result: {str(exc).splitlines()[0]}"}
+        result = {"pass": False, "detail": f"no result: {str(exc).splitlines()[0]}" + (f" (page errors: {'; '.join(errors[:3])})" if errors else "")}
     await asyncio.sleep(SETTLE_S)
     for p in popups + [page]:
         await p.close()

@@ -1,0 +1,142 @@
+"""Scoped rewrite of the ``location`` reads the browser runtime cannot reach.
+
+Why. ``window.location`` and ``document.location`` are ``[LegacyUnforgeable]``: no script can
+redefine them or their properties, so a proxied page reading ``location.host`` gets Tandem's host
+(``LABEL.BASE:8080``), not the site's. Most code only compares or displays it, but code that builds
+URLs from it (``"ws://localhost:" + location.port``, ``location.protocol + "//" + location.host``)
+goes somewhere else, and a site's origin checks (``location.origin === "https://shop.example"``)
+fail. ``document.URL``, ``baseURI``, ``window.origin`` and the rest are accessors the runtime wraps;
+only ``Location`` needs the source.
+
+What. Only member reads whose property names a part of the origin or the whole URL are touched:
+``X.href``, ``.origin``, ``.host``, ``.hostname``, ``.port``, ``.protocol`` and ``.toString``, where
+``X`` is the identifier ``location`` or any ``<expr>.location`` (``window.location``,
+``document.location``, ``top.location``, ``frame.contentWindow.location``). ``X`` becomes
+``(globalThis[Symbol.for("tandem.location")]||Object)(X)``: the runtime's function returns a
+read-only view with the site's values when its argument is a real ``Location``, and the argument
+itself otherwise. So no scope analysis is needed: react-dom's local ``location`` variable, a
+router's ``location`` object or ``props.location.pathname`` pass through the function unchanged
+(and ``pathname``/``search``/``hash`` are not touched at all: they read the same either way).
+Without the runtime (``||Object``) the expression is what it was. Writes (``location.href = u``,
+``location.port += ...``, ``delete``) are left alone: the Navigation API hook sends navigations
+through the proxy already.
+
+How. A substring/regex pre-check finds ``location . prop`` candidates; a script without one is
+not parsed for this. Candidates are confirmed on the tree-sitter tree that ``rewriter/js.py``
+builds (the same parse serves the import specifiers): the name must be an ``identifier`` or the
+``property`` of a ``member_expression``, never inside a string, comment, template or regex.
+
+Not covered (runtime or nothing): destructuring (``const {host} = location``), ``String(location)``
+and ``location + ""`` (the proxied href), computed members (``location["host"]``), code built at
+run time (``eval``, ``new Function``, inline handlers are covered: they go through the JS rewriter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from typing import Callable
+
+# The runtime's function (viewer/runtime/identity.js): a view of a Location with the site's values.
+LOCATION_FN = b'(globalThis[Symbol.for("tandem.location")]||Object)('
+PROPS = frozenset((b"href", b"origin", b"host", b"hostname", b"port", b"protocol", b"toString"))
+
+_SPACE = rb"(?:\s|/\*.*?\*/)*"
+_CANDIDATE_RE = re.compile(
+    rb"location" + _SPACE + rb"(?:\?\.|\.)" + _SPACE + rb"(href|origin|hostname|host|port|protocol|toString)(?![\w$])",
+    re.S,
+)
+_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
+_WRITE_PARENTS = {"assignment_expression", "augmented_assignment_expression"}
+
+Edit = tuple[int, int, bytes]
+
+
+def candidates(data: bytes) -> bool:
+    """True when ``data`` may read a location property (cheap; decides whether to parse)."""
+    if b"location" not in data:
+        return False
+    for m in _CANDIDATE_RE.finditer(data):
+        if not (m.start() and data[m.start() - 1] in _IDENT_BYTES):
+            return True
+    return False
+
+
+def _is_write(member) -> bool:
+    parent = member.parent
+    if parent is None:
+        return False
+    if parent.type in _WRITE_PARENTS and parent.child_by_field_name("left") == member:
+        return True
+    if parent.type == "update_expression":
+        return True
+    if parent.type == "unary_expression" and parent.child(0) is not None and parent.child(0).type == "delete":
+        return True
+    return False
+
+
+def location_edits(root, data: bytes) -> list[Edit]:
+    """Insertions that send each location read of the tree through the runtime's function."""
+    edits: list[Edit] = []
+    done: set[int] = set()
+    for m in _CANDIDATE_RE.finditer(data):
+        at = m.start()
+        if at and data[at - 1] in _IDENT_BYTES:
+            continue
+        name = root.descendant_for_byte_range(at, at + 8)
+        if name is None or name.start_byte != at or name.end_byte != at + 8:
+            continue
+        if name.type == "identifier":
+            obj = name
+        elif name.type == "property_identifier":
+            obj = name.parent
+            if obj is None or obj.type != "member_expression" or obj.child_by_field_name("property") != name:
+                continue
+        else:
+            continue
+        outer = obj.parent
+        if outer is None or outer.type != "member_expression" or outer.child_by_field_name("object") != obj:
+            continue
+        prop = outer.child_by_field_name("property")
+        if prop is None or prop.type != "property_identifier" or data[prop.start_byte:prop.end_byte] not in PROPS:
+            continue
+        if _is_write(outer) or obj.start_byte in done:
+            continue
+        done.add(obj.start_byte)
+        edits.append((obj.start_byte, obj.start_byte, LOCATION_FN))
+        edits.append((obj.end_byte, obj.end_byte, b")"))
+    return edits
+
+
+# --- memo: the edits depend on the script's bytes alone (no session, no mapping) -----------------
+
+# Scripts whose edits are remembered: a session loads tens of distinct scripts, inline ones repeat
+# on every page of a site; the entries are small (a few offsets).
+MEMO_ENTRIES = 4096
+_memo: "OrderedDict[bytes, list[Edit]]" = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def read_edits(data: bytes, root=None, parse: Callable | None = None, max_parse: int = 8 << 20) -> list[Edit]:
+    """The location-read edits of a script: from its tree when the caller has one (``root``),
+    else parsed with ``parse`` (rewriter/js.py's budgeted parser) when the script has a candidate.
+    A script that does not parse cleanly gets none. Memoised by content."""
+    if len(data) > max_parse or not candidates(data):
+        return []
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    with _memo_lock:
+        hit = _memo.get(key)
+        if hit is not None:
+            _memo.move_to_end(key)
+            return hit
+    if root is None:
+        tree = parse(data) if parse is not None else None
+        root = tree.root_node if tree is not None and not tree.root_node.has_error else None
+    edits = location_edits(root, data) if root is not None else []
+    with _memo_lock:
+        _memo[key] = edits
+        while len(_memo) > MEMO_ENTRIES:
+            _memo.popitem(last=False)
+    return edits

@@ -1,0 +1,70 @@
+"""The scoped location-read rewrite (rewriter/jslocation.py), through the JS rewriter that applies it."""
+
+import pytest
+
+from rewriter import jslocation
+from rewriter.js import rewrite_js
+from rewriter.urls import ProxyBase, UrlRewriter
+
+F = jslocation.LOCATION_FN.decode()
+
+
+@pytest.fixture
+def urls():
+    return UrlRewriter(ProxyBase("http", "tandem.localhost:8080"), "abcdefgh2345", page_url="https://shop.example/")
+
+
+@pytest.mark.parametrize("src, out", [
+    ("a = location.host;", f"a = {F}location).host;"),
+    ("a = window.location.href;", f"a = {F}window.location).href;"),
+    ("a = document.location.origin + x;", f"a = {F}document.location).origin + x;"),
+    ("ws = 'ws://localhost:' + location.port;", f"ws = 'ws://localhost:' + {F}location).port;"),
+    ("a = top.location?.hostname;", f"a = {F}top.location)?.hostname;"),
+    ("a = location.toString();", f"a = {F}location).toString();"),
+    ("a = f().contentWindow.location.protocol;", f"a = {F}f().contentWindow.location).protocol;"),
+    ("a = location /* c */ . host;", f"a = {F}location) /* c */ . host;"),
+])
+def test_reads_go_through_the_runtime(urls, src, out):
+    assert rewrite_js(src, urls) == out
+
+
+@pytest.mark.parametrize("src", [
+    "location.href = '/next';",  # writes navigate: the Navigation API hook handles them
+    "window.location.host += 'x';",
+    "location.port++;",
+    "delete location.hash;",
+    "a = location.pathname + location.search + location.hash;",  # the same either way
+    "a = 'location.href';",  # in a string
+    "// location.href\n/* location.host */ x = 1;",  # in comments
+    "a = `location.origin`;",  # in a template
+    "a = /location.host/.test(s);",  # in a regex
+    "a = mylocation.host;",  # another name
+    "a = location.hostx;",
+    "a = location[\"host\"];",  # computed: not covered
+    "const {host} = location;",  # destructuring: not covered
+    "a = location.href; b = (",  # does not parse: passed through
+])
+def test_left_alone(urls, src):
+    assert rewrite_js(src, urls) == src
+
+
+def test_local_variable_named_location_still_works(urls):
+    # react-dom and routers have their own `location`: the runtime's function hands it back unchanged
+    src = "function f(location) { return location.href; }"
+    assert rewrite_js(src, urls) == f"function f(location) {{ return {F}location).href; }}"
+
+
+def test_import_specifiers_and_location_reads_in_one_script(urls):
+    src = 'import x from "https://cdn.example/x.js"; a = location.host;'
+    out = rewrite_js(src, urls)
+    assert "https://" not in out and "cdn-example" in out
+    assert f"{F}location).host" in out
+
+
+def test_no_candidate_no_parse_and_memo(urls, monkeypatch):
+    assert not jslocation.candidates(b"var a = 1; locationX.host; location = 2;")
+    calls = []
+    src = b"a = location.host; /* memo */"
+    first = jslocation.read_edits(src, parse=lambda d: calls.append(d) or None)
+    assert first == [] and len(calls) == 1  # no tree: nothing rewritten
+    jslocation._memo.clear()
