@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import jslocation
-from .errors import RewriteBudgetExceeded, RewriteError
 from .urls import UrlRewriter
 
 # --- limits -------------------------------------------------------------------------------
@@ -68,12 +67,6 @@ PARSE_STACK = 512 << 20
 # one core; only broken input (whose error recovery can go superlinear) comes near it.
 PARSE_SECONDS = 2.0
 PARSE_SECONDS_PER_MB = 2.0
-# Places a specifier can be (the words "import" and "export") per script. Each costs a regex match,
-# a mapper call and, once parsed, a tree query and an edit: 200,000 of them took 17.6 s (finding
-# #15). Real bundles have a few hundred (the corpus' most: 1,013 in the 1.6 MB react-dom build); a
-# script over this is refused (RewriteBudgetExceeded: the document fails closed), counted first
-# with bytes.count, so the refusal itself costs C speed.
-MAX_IMPORT_WORDS = 10_000
 # Bytes handed to tree-sitter per read callback.
 READ_CHUNK = 256 << 10
 
@@ -486,10 +479,6 @@ def _worth_parsing(data: bytes, urls: UrlRewriter) -> bool:
 
 def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
     """Rewrite UTF-8 (or ASCII-superset-as-is) bytes; ``data`` itself when nothing changes."""
-    words = data.count(b"import") + data.count(b"export")
-    if words > MAX_IMPORT_WORDS:
-        stats.too_big += 1
-        raise RewriteBudgetExceeded(f"a script with {words} import/export words (budget {MAX_IMPORT_WORDS})")
     if not _worth_parsing(data, urls):
         stats.skipped += 1
         # location reads (rewriter/jslocation.py): parsed only when the script has a candidate
@@ -530,8 +519,6 @@ def rewrite_js(text: str, urls: UrlRewriter) -> str:
             data, errors = text.encode("utf-8", "surrogatepass"), "surrogatepass"
         out = _rewrite_utf8(data, urls)
         return text if out is data else out.decode("utf-8", errors)
-    except RewriteError:  # over a budget: the caller fails closed
-        raise
     except Exception:  # noqa: BLE001 - rewriters never raise into a response
         stats.failed += 1
         return text
@@ -555,9 +542,7 @@ class JsRewriter:
     def rewrite_bytes(self, data: bytes) -> bytes:
         try:
             return _rewrite_utf8(data, self.urls)
-        except RewriteError:  # over a budget: the caller fails closed
-        raise
-    except Exception:  # noqa: BLE001 - rewriters never raise into a response
+        except Exception:  # noqa: BLE001 - rewriters never raise into a response
             stats.failed += 1
             return data
 
@@ -616,8 +601,6 @@ def rewrite_js_bytes(data: bytes, urls: UrlRewriter, charset: str | None = None)
         except UnicodeError:
             stats.unscannable += 1
             return data
-    except RewriteError:  # over a budget: the caller fails closed
-        raise
     except Exception:  # noqa: BLE001 - rewriters never raise into a response
         stats.failed += 1
         return data
