@@ -42,6 +42,7 @@ MAX_REQUEST_LINE = 32 * 1024  # method, URL, version
 MAX_HEADERS = 128  # header lines; browsers send about 20
 HEADER_TIMEOUT = 20.0  # seconds from a request's first byte to the end of its headers
 KEEPALIVE_TIMEOUT = 75.0  # seconds an idle keep-alive connection is kept (nginx's default)
+REFUSED_LINGER = 2.0  # seconds a refused connection's further bytes are read and dropped before it closes
 
 # The only bodies an unreadable request ever gets: fixed text, no byte of the request.
 FIXED_ANSWERS = {
@@ -79,6 +80,7 @@ class TandemRequestHandler(RequestHandler):
         super().__init__(*args, **kw)
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._discarding = False
 
     # -- unreadable requests: a fixed answer -------------------------------------------
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
@@ -97,6 +99,8 @@ class TandemRequestHandler(RequestHandler):
 
     # -- the head of each request: size and time ---------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self._discarding:  # refused: what still comes is dropped until the linger ends
+            return
         idle = self._waiter is not None and not self._waiter.done()  # between requests: what comes is a head
         in_head = not self._messages and (idle or self._request_count == 0)
         if not in_head or self._upgraded or self._force_close or self._close:
@@ -124,10 +128,17 @@ class TandemRequestHandler(RequestHandler):
             self._refuse(408)
 
     def _refuse(self, status: int) -> None:
+        """Answer, then drain what the client still sends for a moment before closing: closing on
+        unread data makes the kernel reset the connection, and the client may lose the answer."""
         self._head_done()
-        if self.transport is not None:
-            self.transport.write(raw_answer(status))
-        self.force_close()
+        transport = self.transport
+        if transport is None:
+            return
+        transport.write(raw_answer(status))
+        self._discarding = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._loop.call_later(REFUSED_LINGER, self.force_close)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._head_done()

@@ -169,12 +169,18 @@ async def start_tandem(tmp_path: Path, **overrides: Any) -> Tandem:
     values.update(overrides)
     extra = values.pop("extra_allow", ())
     demo_start = values.pop("demo_start", None)
+    observe = values.pop("observe", None)  # observe(request, response): sees every answer, server-side
     settings = Settings(**values)
     app = create_app(settings, extra_allow=extra)
     if demo_start:
         from viewer.routes import DEMO_START
 
         app[DEMO_START] = demo_start
+    if observe is not None:
+        async def _observe(request, response):
+            observe(request, response)
+
+        app.on_response_prepare.append(_observe)
     runner = TandemRunner(app, access_log=None)  # the server `tandem serve` runs: limits, fixed answers
     await runner.setup()
     await web.SockSite(runner, sock).start()
