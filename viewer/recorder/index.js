@@ -156,10 +156,15 @@ function startTop(doc, data) {
     sendPage();
   }
 
-  // The mirror has no scrollbar; give it the width the page is laid out in (without the
-  // leader's scrollbar), so lines wrap alike and coordinates mean the same element.
-  const layoutSize = () => ({ width: doc.documentElement.clientWidth || window.innerWidth,
-                              height: doc.documentElement.clientHeight || window.innerHeight });
+  // The mirror has no scrollbar; give it the size of the viewport the page is laid out in
+  // (without the leader's scrollbar), so lines wrap alike and coordinates mean the same element.
+  // That is the scrolling element's client size: <html> in standards mode, but <body> in quirks
+  // mode (no doctype), where <html>'s client height is the whole document's and a mirror that
+  // tall never scrolls.
+  const layoutSize = () => {
+    const el = doc.scrollingElement || doc.documentElement;
+    return { width: el.clientWidth || window.innerWidth, height: el.clientHeight || window.innerHeight };
+  };
   let lastSize = null;
   function fixSize(event) {
     const resize = event.type === EV.Incremental && event.data && event.data.source === SRC.ViewportResize;

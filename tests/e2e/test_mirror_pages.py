@@ -1,0 +1,192 @@
+"""The follower's mirror on pages we write to hit one behaviour each, in real Chromium.
+
+A small upstream serves the pages on two loopback host names (a.localhost and b.localhost,
+so one page can frame another origin). Each test has a tab owner and, where it matters, a
+follower; errors in the tab owner's page that come from Tandem's scripts fail the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+
+from proxy.allowlist import Entry
+from tandem import appkeys
+from tests.e2e.browser import chromium, needs_chromium
+from tests.e2e.test_sync import follower_link, leader_page, mirror, panel, watch_frames
+
+pytestmark = [pytest.mark.e2e, needs_chromium]
+
+WAIT_MS = 10_000
+LONG = "".join(f"<p>Paragraph {i} of a long page.</p>" for i in range(300))
+PAGES = {
+    "/plain": "<!doctype html><title>Plain</title><h1 id=h>Plain page</h1><p id=p>first</p>",
+    "/frames": ("<!doctype html><title>Frames</title><h1>Frames</h1>"
+                "<iframe id=same src='/child?n=same'></iframe>"
+                "<iframe id=other src='http://b.localhost:{port}/child?n=other'></iframe>"
+                "<iframe id=hidden style='display:none' src='/child?n=hidden'></iframe>"
+                "<p id=p>parent</p>"
+                # the frames finish loading before this page does (its snapshot, then, finds them ready)
+                "<script src='/slow.js'></script>"),
+    "/child": "<!doctype html><p class=child>child {n}</p>",
+    "/smooth": "<!doctype html><style>html{{scroll-behavior:smooth}}</style><h1>Smooth</h1>" + LONG,
+    "/quirks": "<html><head><title>Quirks</title></head><body><h1>No doctype</h1>" + LONG + "</body></html>",
+}
+
+
+def page_app(port_box: list[int]) -> web.Application:
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/slow.js":
+            await asyncio.sleep(1.0)
+            return web.Response(text="window.slowLoaded = true;", content_type="text/javascript")
+        body = PAGES.get(request.path)
+        if body is None:
+            raise web.HTTPNotFound()
+        text = body.format(port=port_box[0], n=request.query.get("n", ""))
+        return web.Response(text=text, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    return app
+
+
+@pytest.fixture
+async def pages(upstream):
+    box = [0]
+    origin = await upstream(page_app(box))
+    box[0] = int(origin.rsplit(":", 1)[1])
+    return box[0]
+
+
+async def start(make_tandem, port: int, path: str):
+    t = await make_tandem(extra_allow=(Entry("a.localhost"), Entry("b.localhost")))
+    resp = await t.api("POST", "/api/v1/sessions", json={"url": f"http://a.localhost:{port}{path}"})
+    body = await resp.json()
+    assert resp.status == 201, body
+    return t, body
+
+
+class PageErrors:
+    """Uncaught errors and console errors/warnings in a browser context that come from Tandem's scripts."""
+
+    def __init__(self, page) -> None:
+        self.seen: list[str] = []
+        page.on("pageerror", lambda err: self.seen.append(f"pageerror: {err.message}\n{err.stack}"))
+        page.on("console", lambda m: self.seen.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+
+    def tandem(self) -> list[str]:
+        return [e for e in self.seen if "__tandem" in e or "rrweb" in e or "snapshot" in e or "Tandem" in e]
+
+
+async def follower(browser, t, body):
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+    page = await ctx.new_page()
+    await page.goto(follower_link(t, body))
+    await page.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
+    return ctx, page
+
+
+async def test_frames_record_only_where_rrweb_does_and_the_page_sees_no_error(make_tandem, pages):
+    """Without the fix, a same-origin frame answered the parent's re-snapshot message with
+    rrweb's takeFullSnapshot while rrweb (which leaves such frames to the parent) was not
+    recording there: "please take full snapshot after start recording" in the customer's page,
+    whenever the page took a snapshot after its frames had loaded."""
+    t, body = await start(make_tandem, pages, "/frames")
+    async with chromium() as browser:
+        lctx = await browser.new_context(viewport={"width": 1100, "height": 760})
+        lp = await lctx.new_page()
+        errors = PageErrors(lp)
+        await lp.goto(body["leader_url"])
+        await panel(lp)
+        fctx, fp = await follower(browser, t, body)
+        await mirror(fp, "(doc) => doc.querySelector('#same') && doc.querySelector('#same').contentDocument.querySelector('.child').textContent",
+                     "child same")
+        await mirror(fp, "(doc) => doc.querySelector('#other') && doc.querySelector('#other').contentDocument.querySelector('.child').textContent",
+                     "child other")
+        await lp.evaluate("document.getElementById('p').textContent = 'changed'")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).textContent", "changed", "#p")
+        await asyncio.sleep(0.5)
+        assert errors.tandem() == []
+        await fctx.close()
+        await lctx.close()
+
+
+async def test_nothing_is_recorded_until_someone_watches_and_recording_stops_when_the_last_leaves(make_tandem, pages):
+    t, body = await start(make_tandem, pages, "/plain")
+    async with chromium() as browser:
+        frames: list = []
+        lctx, lp = await leader_page(browser, body, frames)
+        loads: list[str] = []
+        lctx.on("request", lambda r: loads.append(r.url) if "/__tandem/record" in r.url and "recorder.js" not in r.url else None)
+        errors = PageErrors(lp)
+        await asyncio.sleep(1.0)
+        # Alone: the page has the bootstrap and the panel, never the recording, and streams nothing.
+        assert loads == []
+        assert not [f for f in frames if isinstance(f, str) and f.startswith('{"t":"ev"')]
+        assert not t.app[appkeys.SYNC].rooms[body["session_id"]].buffer.ready
+
+        fctx, fp = await follower(browser, t, body)
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).textContent", "first", "#p")
+        assert len(loads) == 1
+        await lp.evaluate("document.getElementById('p').textContent = 'second'")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).textContent", "second", "#p")
+
+        # The last follower leaves: the page stops recording and says its snapshot is stale.
+        await fp.click("button:has-text('Leave')")
+        for _ in range(100):
+            if any(isinstance(f, str) and f.startswith('{"t":"idle"') for f in frames):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the tab never said it stopped recording")
+        mark = len(frames)
+        await lp.evaluate("document.getElementById('p').textContent = 'third'")
+        await asyncio.sleep(0.5)
+        assert not [f for f in frames[mark:] if isinstance(f, str) and f.startswith('{"t":"ev"')]
+
+        # A late joiner gets a fresh full snapshot of the page as it is now.
+        gctx, gp = await follower(browser, t, body)
+        await mirror(gp, "(doc, sel) => doc.querySelector(sel).textContent", "third", "#p")
+        assert errors.tandem() == []
+        for c in (gctx, fctx, lctx):
+            await c.close()
+
+
+SAMPLE_SCROLL = """() => {
+  window.__ys = [];
+  const f = () => { const d = window.tandemMirror.doc(); if (d && d.defaultView) window.__ys.push(d.defaultView.scrollY); requestAnimationFrame(f); };
+  f();
+}"""
+
+
+async def scrolled(make_tandem, pages, path: str) -> list[float]:
+    t, body = await start(make_tandem, pages, path)
+    async with chromium() as browser:
+        lctx, lp = await leader_page(browser, body)
+        errors = PageErrors(lp)
+        fctx, fp = await follower(browser, t, body)
+        await mirror(fp, "(doc) => doc.querySelectorAll('p').length", 300)
+        await fp.evaluate(SAMPLE_SCROLL)
+        await lp.evaluate("window.scrollTo({top: 1500, behavior: 'instant'})")
+        assert await lp.evaluate("Math.round(window.scrollY)") == 1500
+        await mirror(fp, "(doc) => Math.round(doc.defaultView.scrollY)", 1500)
+        ys = await fp.evaluate("window.__ys")
+        assert errors.tandem() == []
+        await fctx.close()
+        await lctx.close()
+        return ys
+
+
+async def test_scrolls_reach_the_mirror_at_once_not_animated(make_tandem, pages):
+    """Without the fix rrweb's live replayer scrolled with behavior "smooth" (and the page's own
+    scroll-behavior): the mirror passed through in-between positions for about a second."""
+    ys = await scrolled(make_tandem, pages, "/smooth")
+    assert [y for y in ys if 1 < y < 1499] == []
+
+
+async def test_a_page_without_doctype_scrolls_in_the_mirror(make_tandem, pages):
+    ys = await scrolled(make_tandem, pages, "/quirks")
+    assert [y for y in ys if 1 < y < 1499] == []
