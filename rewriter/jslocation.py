@@ -9,7 +9,8 @@ fail. ``document.URL``, ``baseURI``, ``window.origin`` and the rest are accessor
 only ``Location`` needs the source.
 
 What. Only member reads whose property names a part of the origin or the whole URL are touched:
-``X.href``, ``.origin``, ``.host``, ``.hostname``, ``.port``, ``.protocol`` and ``.toString``, where
+``X.href``, ``.origin``, ``.host``, ``.hostname``, ``.port``, ``.protocol``, ``.ancestorOrigins`` and
+``.toString``, where
 ``X`` is the identifier ``location`` or any ``<expr>.location`` (``window.location``,
 ``document.location``, ``top.location``, ``frame.contentWindow.location``). ``X`` becomes
 ``(globalThis[Symbol.for("tandem.location")]||Object)(X)``: the runtime's function returns a
@@ -41,11 +42,11 @@ from typing import Callable
 
 # The runtime's function (viewer/runtime/identity.js): a view of a Location with the site's values.
 LOCATION_FN = b'(globalThis[Symbol.for("tandem.location")]||Object)('
-PROPS = frozenset((b"href", b"origin", b"host", b"hostname", b"port", b"protocol", b"toString"))
+PROPS = frozenset((b"href", b"origin", b"host", b"hostname", b"port", b"protocol", b"toString", b"ancestorOrigins"))
 
 _SPACE = rb"(?:\s|/\*.*?\*/)*"
 _CANDIDATE_RE = re.compile(
-    rb"location" + _SPACE + rb"(?:\?\.|\.)" + _SPACE + rb"(href|origin|hostname|host|port|protocol|toString)(?![\w$])",
+    rb"location" + _SPACE + rb"(?:\?\.|\.)" + _SPACE + rb"(href|origin|hostname|host|port|protocol|toString|ancestorOrigins)(?![\w$])",
     re.S,
 )
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")

@@ -115,6 +115,15 @@ function installLocationView(win, env, h) {
       hash: loc.hash,
     };
     v.toString = h.fix({ toString: () => site }.toString, loc.toString, "toString");
+    const ancestors = loc.ancestorOrigins;
+    if (ancestors) {
+      // a DOMStringList of the site's origins
+      const list = [];
+      for (let i = 0; i < ancestors.length; i++) list[i] = upstream(ancestors[i]);
+      const fake = { length: list.length, item: (i) => (i in list ? list[i] : null), contains: (s) => list.includes(`${s}`), [Symbol.iterator]: () => list.values() };
+      for (let i = 0; i < list.length; i++) fake[i] = list[i];
+      v.ancestorOrigins = fake;
+    }
     last = [href, origin, v];
     return v;
   };

@@ -202,9 +202,25 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
         return web.Response(status=204, headers=CORS)
 
     async def set_cookie(request):
-        resp = web.json_response({"set": True}, headers=CORS)
+        origin = request.headers.get("Origin")
+        cors = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"} if origin else CORS
+        resp = web.json_response({"set": True}, headers=cors)
         resp.set_cookie(request.query.get("name", "c"), request.query.get("value", "1"), path="/")
         return resp
+
+    async def link(request):
+        # URL-carrying response headers: what the page reads from them must be the site's URLs
+        other = state.other
+        return web.json_response({"ok": True}, headers={
+            **CORS, "Access-Control-Expose-Headers": "Link, Content-Location, Refresh, X-Plain",
+            "Link": f'<{other}/next?p=2>; rel="next", </prev?p=0>; rel="prev", <{state.origin}/style.css>; rel=preload; as=style',
+            "Content-Location": f"{state.origin}/canonical.json",
+            "Refresh": f"30; url={other}/later",
+            "X-Plain": f"{other}/not-a-url-header"})
+
+    async def cookie_echo(request):
+        return web.json_response({"cookie": request.headers.get("Cookie")}, headers={
+            "Access-Control-Allow-Origin": request.headers.get("Origin") or "*", "Access-Control-Allow-Credentials": "true"})
 
     async def hits(request):
         return web.json_response({"hits": state.hits(request.query.get("k", ""))}, headers=CORS)
@@ -232,6 +248,8 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
     r.add_post("/beacon", beacon)
     r.add_get("/set-cookie", set_cookie)
     r.add_get("/hits", hits)
+    r.add_get("/link", link)
+    r.add_get("/cookie-echo", cookie_echo)
     r.add_route("*", "/landing.html", html(LANDING))
     r.add_get("/frame.html", html(FRAME))
     r.add_get("/referrer.html", html(REFERRER))
