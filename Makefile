@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: demo test install build bench clean e2e-deps mitm bench-deps bench-rewriters
+.PHONY: demo test install build bench clean e2e-deps backend-deps mitm bench-deps bench-rewriters
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,12 @@ e2e-deps:
 	  echo "installing Debian chromium (needed by the end-to-end tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The live-state tests run every backend against a real Redis (a throwaway server per test module).
+backend-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian redis-server (needed by the live-state tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 # mitmproxy is the real forward proxy the egress tests go through. It pins cryptography<44.1 and
 # Brotli<=1.1.0, which clash with ours, so it lives in its own virtual environment.
 MITM_VENV := .venv-mitm
@@ -44,7 +50,7 @@ $(MITM_STAMP):
 
 mitm: $(MITM_STAMP)
 
-test: install e2e-deps mitm
+test: install e2e-deps backend-deps mitm
 	npm test --silent
 	$(BIN)/python -m pytest -q
 

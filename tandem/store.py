@@ -446,8 +446,15 @@ class Store:
                  for name, value in upserts.items()])
 
     def live_read(self, sid: str, kind: str) -> dict[str, str]:
-        rows = self.db.execute("SELECT name, value FROM live_state WHERE session_id=? AND kind=?", (sid, kind))
-        return {name: self.cipher.decrypt(value, self._live_ctx(sid, kind, name)) for name, value in rows}
+        """The named values of one kind; a value that does not decrypt (moved from another session,
+        damaged) is left out: one lost cookie, not a session that fails on every request."""
+        out = {}
+        for name, value in self.db.execute("SELECT name, value FROM live_state WHERE session_id=? AND kind=?", (sid, kind)):
+            try:
+                out[name] = self.cipher.decrypt(value, self._live_ctx(sid, kind, name))
+            except crypto.CryptoError:
+                continue
+        return out
 
     def live_drop(self, sid: str) -> None:
         with self.db:
