@@ -19,6 +19,7 @@ from tandem import appkeys, events
 from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, StoreError
 
 from .console import CONSOLE_SCRIPT, Signed, require, require_post
+from .jsonbody import parse_int
 from .pages import page
 
 SECTIONS = (("/admin", "Agents"), ("/admin/keys", "API keys"), ("/admin/allowlist", "Allowlist"),
@@ -305,7 +306,7 @@ async def audit_page(request: web.Request) -> web.Response:
     s = _admin(request)
     kind = request.query.get("kind") or None
     before = request.query.get("before")
-    rows_ = request.app[appkeys.STORE].audit_events(kind=kind, before_id=int(before) if before and before.isdigit() else None)
+    rows_ = request.app[appkeys.STORE].audit_events(kind=kind, before_id=parse_int(before, 1))
     rows = [[_time(e.at), f"<code>{escape(e.kind)}</code>", escape(e.session_id or ""), escape(e.actor),
              escape(_detail(e.detail))] for e in rows_]
     more = (f'<p><a href="/admin/audit?before={rows_[-1].id}{"&kind=" + quote(kind) if kind else ""}">Older events</a></p>'

@@ -23,6 +23,7 @@ from proxy.sessions import CONSENT, DIRECT, INVITE_TTL, Session
 from tandem import appkeys, events
 from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SessionRow, StoreError
 
+from .jsonbody import query_int, read_json
 from .routes import ApiError, create_session, enter_url, new_pin, save_session_details, validate_start_url
 
 API_MAX_BODY = 64 * 1024  # an API body is a few fields and a metadata object
@@ -207,20 +208,8 @@ def authenticate(request: web.Request) -> Caller:
 
 
 async def json_body(request: web.Request) -> dict:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
-    if request.content_length is not None and request.content_length > API_MAX_BODY:
-        raise ApiError(413, "body_too_large", f"The body is larger than {API_MAX_BODY} bytes.")
-    raw = await request.content.read(API_MAX_BODY + 1)
-    if len(raw) > API_MAX_BODY:
-        raise ApiError(413, "body_too_large", f"The body is larger than {API_MAX_BODY} bytes.")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
-    return body
+    """The body as a JSON object, read by the one bounded reader every endpoint uses (:mod:`viewer.jsonbody`)."""
+    return await read_json(request, max_bytes=API_MAX_BODY)
 
 
 def _where(loc: tuple) -> str:
@@ -244,12 +233,7 @@ def ok(data: Any, status: int = 200) -> web.Response:
 
 
 def _query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise ApiError(422, "invalid_query", f"'{name}' must be a whole number from {lo} to {hi}.")
-    return int(raw)
+    return query_int(request, name, default, lo, hi)
 
 
 def session_json(request: web.Request, row: SessionRow | Session, *, participants: bool = False) -> dict:
@@ -511,11 +495,9 @@ async def settings_update(request: web.Request, caller: Caller) -> web.Response:
 
 
 async def audit_list(request: web.Request, caller: Caller) -> web.Response:
-    before = request.query.get("before_id")
-    if before is not None and not before.isdigit():
-        raise ApiError(422, "invalid_query", "'before_id' must be an event id.")
+    before = query_int(request, "before_id", None, 1)
     rows = request.app[appkeys.STORE].audit_events(session_id=request.query.get("session_id"), kind=request.query.get("kind"),
-                                                   before_id=int(before) if before else None,
+                                                   before_id=before,
                                                    limit=_query_int(request, "limit", 100, 1, MAX_LIST))
     return ok({"events": [{"id": e.id, "at": e.at, "kind": e.kind, "session_id": e.session_id, "actor": e.actor, "detail": e.detail}
                           for e in rows]})

@@ -30,6 +30,7 @@ from tandem.ratelimit import client_address
 from tandem.store import Agent, verify_password
 
 from .pages import error_page, page
+from .safeurl import safe_next
 from .routes import ApiError, PageResponse, admit, create_session, enter_url, new_pin, save_session_details, validate_start_url
 
 LOGIN_TTL = 12 * 3600  # one working day signed in; then sign in again
@@ -127,12 +128,8 @@ async def require_post(request: web.Request) -> tuple[Signed, dict[str, str]]:
 
 
 # -- sign in / out -------------------------------------------------------------------------
-def _safe_next(value: str) -> str:
-    return value if value.startswith("/") and not value.startswith("//") and "\\" not in value else "/console"
-
-
 def login_page(request: web.Request, *, error: str = "", username: str = "", status: int = 200) -> web.Response:
-    nxt = _safe_next(request.query.get("next", "/console"))
+    nxt = safe_next(request.query.get("next"))
     notice = f'<p class="notice bad" role=alert>{escape(error)}</p>' if error else ""
     body = (
         "<h1>Agent sign-in</h1>"
@@ -149,7 +146,7 @@ def login_page(request: web.Request, *, error: str = "", username: str = "", sta
 
 async def login_get(request: web.Request) -> web.Response:
     if signed_in(request) is not None:
-        raise web.HTTPSeeOther(_safe_next(request.query.get("next", "/console")))
+        raise web.HTTPSeeOther(safe_next(request.query.get("next")))
     return login_page(request)
 
 
@@ -175,7 +172,7 @@ async def login_post(request: web.Request) -> web.Response:
     limits.login_user.reset(username)
     token = store.create_login(agent.id, LOGIN_TTL)
     store.audit("agent.login", actor=agent.username, detail={"address": address})
-    resp = web.HTTPSeeOther(_safe_next(request.query.get("next", "/console")))
+    resp = web.HTTPSeeOther(safe_next(request.query.get("next")))
     name = cookie_name(request)
     resp.set_cookie(name, token, path="/", max_age=LOGIN_TTL, httponly=True, samesite="Strict",
                     secure=name.startswith("__Host-"))

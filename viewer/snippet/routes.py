@@ -17,7 +17,6 @@ domain and path), so the customer stays signed in inside the session.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from pathlib import Path
@@ -29,6 +28,7 @@ from tandem import appkeys, events
 from tandem.ratelimit import client_address
 
 from ..pages import page
+from ..jsonbody import read_json
 from ..routes import ApiError, create_session, validate_start_url
 
 HERE = Path(__file__).resolve().parent
@@ -80,18 +80,8 @@ def _site_origin(request: web.Request) -> str | None:
 
 
 async def _body(request: web.Request) -> dict:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, "body_too_large", f"The body is larger than {MAX_BODY} bytes.")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "body_too_large", f"The body is larger than {MAX_BODY} bytes.")
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
-    return body
+    # Content-Type is not required: a site's fetch may send text/plain to skip the CORS preflight.
+    return await read_json(request, max_bytes=MAX_BODY, require_type=False, empty="{}")
 
 
 def _visitor(request: web.Request, vid: str | None = None) -> str:
