@@ -27,6 +27,14 @@ not parsed for this. Candidates are confirmed on the tree-sitter tree that ``rew
 builds (the same parse serves the import specifiers): the name must be an ``identifier`` or the
 ``property`` of a ``member_expression``, never inside a string, comment, template or regex.
 
+The same pass covers one more thing the runtime cannot: ``w.postMessage(msg, targetOrigin)`` where
+``w`` is a cross-origin window (a frame, the parent, an opener). That ``postMessage`` belongs to the
+other page's realm, so the caller's runtime never sees the upstream origin the site names, and the
+browser drops the message (the target is on a proxied origin). The second argument of every
+``X.postMessage(a, b)`` call becomes ``(globalThis[Symbol.for("tandem.target")]||Object)(b)``: the
+runtime maps an origin string (or an options object's ``targetOrigin``) to its proxied origin and
+returns anything else as it is (a worker's or a port's transfer list).
+
 Not covered (runtime or nothing): destructuring (``const {host} = location``), ``String(location)``
 and ``location + ""`` (the proxied href), computed members (``location["host"]``), code built at
 run time (``eval``, ``new Function``, inline handlers are covered: they go through the JS rewriter).
@@ -49,6 +57,8 @@ _CANDIDATE_RE = re.compile(
     rb"location" + _SPACE + rb"(?:\?\.|\.)" + _SPACE + rb"(href|origin|hostname|host|port|protocol|toString|ancestorOrigins)(?![\w$])",
     re.S,
 )
+TARGET_FN = b'(globalThis[Symbol.for("tandem.target")]||Object)('
+_POST_RE = re.compile(rb"\.\s*postMessage" + _SPACE + rb"\(")
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _WRITE_PARENTS = {"assignment_expression", "augmented_assignment_expression"}
 
@@ -57,6 +67,8 @@ Edit = tuple[int, int, bytes]
 
 def candidates(data: bytes) -> bool:
     """True when ``data`` may read a location property (cheap; decides whether to parse)."""
+    if b"postMessage" in data and _POST_RE.search(data):
+        return True
     if b"location" not in data:
         return False
     for m in _CANDIDATE_RE.finditer(data):
@@ -108,6 +120,35 @@ def location_edits(root, data: bytes) -> list[Edit]:
         done.add(obj.start_byte)
         edits.append((obj.start_byte, obj.start_byte, LOCATION_FN))
         edits.append((obj.end_byte, obj.end_byte, b")"))
+    if b"postMessage" in data:
+        edits.extend(_target_edits(root, data))
+    return edits
+
+
+def _target_edits(root, data: bytes) -> list[Edit]:
+    """The second argument of each ``X.postMessage(a, b)`` call, through the runtime's target mapper."""
+    edits: list[Edit] = []
+    at = data.find(b"postMessage")
+    while at >= 0:
+        name = root.descendant_for_byte_range(at, at + 11)
+        at = data.find(b"postMessage", at + 1)
+        if name is None or name.type != "property_identifier" or name.end_byte - name.start_byte != 11:
+            continue
+        member = name.parent
+        if member is None or member.type != "member_expression" or member.child_by_field_name("property") != name:
+            continue
+        call = member.parent
+        if call is None or call.type != "call_expression" or call.child_by_field_name("function") != member:
+            continue
+        args = call.child_by_field_name("arguments")
+        if args is None or args.type != "arguments":
+            continue
+        real = [c for c in args.named_children if c.type not in ("comment", "html_comment")]
+        if len(real) < 2 or real[1].type == "spread_element" or real[0].type == "spread_element":
+            continue
+        b = real[1]
+        edits.append((b.start_byte, b.start_byte, TARGET_FN))
+        edits.append((b.end_byte, b.end_byte, b")"))
     return edits
 
 

@@ -68,3 +68,20 @@ def test_no_candidate_no_parse_and_memo(urls, monkeypatch):
     first = jslocation.read_edits(src, parse=lambda d: calls.append(d) or None)
     assert first == [] and len(calls) == 1  # no tree: nothing rewritten
     jslocation._memo.clear()
+
+
+T = jslocation.TARGET_FN.decode()
+
+
+@pytest.mark.parametrize("src, out", [
+    ("frame.contentWindow.postMessage(m, 'https://a.example');", f"frame.contentWindow.postMessage(m, {T}'https://a.example'));"),
+    ("parent.postMessage({a: 1}, origin, [port]);", f"parent.postMessage({{a: 1}}, {T}origin), [port]);"),
+    ("w.postMessage(m, {targetOrigin: o});", f"w.postMessage(m, {T}{{targetOrigin: o}}));"),
+])
+def test_post_message_targets_go_through_the_runtime(urls, src, out):
+    assert rewrite_js(src, urls) == out
+
+
+@pytest.mark.parametrize("src", ["w.postMessage(m);", "postMessage(m, o);", "w.postMessage(...args);", "a = 'x.postMessage(m, o)';"])
+def test_post_message_left_alone(urls, src):
+    assert rewrite_js(src, urls) == src

@@ -66,8 +66,26 @@ export function installIdentity(win, env, h) {
     accessor(proto, "origin", read);
   }
 
+  // Events that report URLs: hash changes, script errors, storage, CSP violations
+  for (const [iface, props] of [["HashChangeEvent", ["oldURL", "newURL"]], ["ErrorEvent", ["filename"]],
+    ["StorageEvent", ["url"]], ["SecurityPolicyViolationEvent", ["documentURI", "blockedURI", "sourceFile", "referrer"]],
+    ["PageRevealEvent", []], ["NavigationCurrentEntryChangeEvent", []]]) {
+    const proto = win[iface] && win[iface].prototype;
+    for (const prop of props) accessor(proto, prop, read);
+  }
+
   // postMessage(message, targetOrigin | {targetOrigin}) on this realm's windows
   const mapTarget = (t) => (t === "*" || t === "/" ? t : env.proxyOrigin(t));
+  // The JS rewriter wraps the second argument of every X.postMessage(a, b) call in this
+  // (rewriter/jslocation.py): cross-origin windows' postMessage is not ours to wrap.
+  const target = (b) => {
+    if (typeof b === "string") return mapTarget(b);
+    if (b && typeof b === "object" && !Array.isArray(b) && typeof b.targetOrigin === "string") {
+      return { ...b, targetOrigin: mapTarget(b.targetOrigin) };
+    }
+    return b;
+  };
+  Object.defineProperty(win, Symbol.for("tandem.target"), { value: target, enumerable: false, writable: false, configurable: false });
   method(win, "postMessage", (nat) => wrap((self, a) => {
     if (typeof a[1] === "string") a[1] = mapTarget(a[1]);
     else if (a[1] && typeof a[1] === "object" && typeof a[1].targetOrigin === "string") {
