@@ -1,13 +1,17 @@
-"""What co-browsing adds to the proxy: live roles, follower rules, the recorder tag, the response cache tee.
+"""What co-browsing adds to the proxy's responses: the recorder tag, the followers' cache, error notices.
 
-* A participant's *live* role comes from the session's room (leadership moves);
-  a participant the room has not met yet has the role its credential carries.
-* Followers never run the site: a navigation to a proxied page sends them to the
-  session page (the mirror); they may only GET resources, served from the
-  session's response cache first (one upstream fetch however many miss at once),
-  never open the site's WebSockets and never change the cookie jar.
 * Every proxied HTML page gets the recorder after the runtime, with the masking
   rules for its host and the address of the leader panel.
+* What the tab owner fetched of the kinds a mirror loads is copied into the session's
+  response cache as it streams (:class:`TeeResponse`); followers are answered from
+  there first (:func:`from_cache`), one upstream fetch however many miss at once.
+* Responses to followers are sealed (:func:`seal_for_follower`): never sniffed into
+  something else, never run as a document, open to the mirror's origin.
+* A top-level navigation of the tab owner that ends on an error page is told to the
+  room, so followers see the same explanation (:func:`report_error`).
+
+Who is a follower, and what a follower may have, is decided before any of this
+(:mod:`proxy.admit`, :mod:`proxy.decide`); nothing here reads a credential.
 """
 
 from __future__ import annotations
@@ -18,73 +22,27 @@ from aiohttp import web
 
 from tandem import appkeys
 
-from . import credentials, errors
-from .cache import KEPT_HEADERS, Collector, ResponseCache, mirror_type
+from . import errors
+from .cache import KEPT_HEADERS, Collector, Entry, mirror_type
 
-FOLLOWER = "follower"
-FOLLOWER_REQUEST: web.RequestKey[bool] = web.RequestKey("tandem_follower_request", bool)
-SUBRESOURCE_DESTS = frozenset({"image", "style", "font", "audio", "video", "track"})  # what a mirror loads
 RECORDER_TAG = ('<script defer src="/__tandem/recorder.js?v={version}" data-panel="{panel}"'
                 ' data-mask="{mask}" data-block="{block}"></script>')
-
-
-class FollowerOnly(errors.ProxyError):
-    status, code, title = 403, "follower_read_only", "Only the tab owner acts on the site"
-
-
-def live_role(app: web.Application, sid: str, who: tuple[str, str]) -> str:
-    pid, credential_role = who
-    relay = app.get(appkeys.SYNC)
-    role = relay.role_of(sid, pid) if relay is not None else None
-    return role or credential_role
+# On every response to a follower: the browser takes it for what its type says, and if it
+# is ever opened as a document (an SVG, say), it runs nothing and reaches nothing.
+FOLLOWER_SEAL = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'; "
+                 "img-src data:; style-src 'unsafe-inline'; font-src data:; media-src data:"}
 
 
 def session_page(app: web.Application, sid: str) -> str:
     return f"{app[appkeys.BASE].url}/s/{sid}"
 
 
-async def follower_request(request: web.Request, target) -> web.StreamResponse:
-    """A follower's request on a proxied host: mirror resources only."""
-    from .handler import forward, is_navigation
-
-    sid = target.session.sid
-    if request.headers.get("Upgrade", "").lower() == "websocket":
-        raise FollowerOnly("Followers watch the tab owner's page; they do not open the site's connections.")
-    if is_navigation(request):
-        # The follower's place is the mirror: send them there instead of running the site twice.
-        return web.Response(status=303, headers={"Location": session_page(request.app, sid), "Cache-Control": "no-store"})
-    if request.method not in ("GET", "HEAD"):
-        raise FollowerOnly("Followers cannot send data to the site; ask for control and act through the tab owner's page.")
-    if request.headers.get("Sec-Fetch-Dest", "") not in SUBRESOURCE_DESTS:
-        raise FollowerOnly("Followers load only the images, styles and fonts of the mirrored page.")
-    cache: ResponseCache = target.session.cache
-    key = target.origin.serialize() + request.raw_path
-    pending = cache.inflight(key)
-    if pending is not None:
-        await pending
-    entry = cache.get(key)
-    if entry is not None:
-        return _from_cache(request, entry)
-    fut = cache.begin(key)
-    try:
-        request[FOLLOWER_REQUEST] = True
-        return await forward(request, target)
-    finally:
-        cache.finish(key, fut)
+def seal_for_follower(headers) -> None:
+    for k, v in FOLLOWER_SEAL.items():
+        headers[k] = v
 
 
-def _from_cache(request: web.Request, entry) -> web.Response:
-    resp = web.Response(status=entry.status, body=b"" if request.method == "HEAD" else entry.body)
-    for k, v in entry.headers:
-        resp.headers[k] = v
-    resp.headers["X-Tandem-Cache"] = "hit"
-    _allow_control_plane(request, resp.headers)
-    if request.method == "HEAD":
-        resp.headers["Content-Length"] = str(len(entry.body))
-    return resp
-
-
-def _allow_control_plane(request: web.Request, headers) -> None:
+def allow_control_plane(request: web.Request, headers) -> None:
     """The mirror is a document of the control plane: its font loads (and crossorigin images)
     are CORS requests from BASE, which the leader's mapped Access-Control-Allow-Origin does not name."""
     base_origin = request.app[appkeys.BASE].url
@@ -93,12 +51,28 @@ def _allow_control_plane(request: web.Request, headers) -> None:
         headers["Vary"] = "Origin"
 
 
+def from_cache(request: web.Request, entry: Entry) -> web.Response:
+    resp = web.Response(status=entry.status, body=b"" if request.method == "HEAD" else entry.body)
+    for k, v in entry.headers:
+        resp.headers[k] = v
+    resp.headers["X-Tandem-Cache"] = "hit"
+    seal_for_follower(resp.headers)
+    allow_control_plane(request, resp.headers)
+    if request.method == "HEAD":
+        resp.headers["Content-Length"] = str(len(entry.body))
+    return resp
+
+
 class UpstreamResponse(web.StreamResponse):
     """An upstream answer on its way to the browser; for a follower, open to the mirror's origin."""
 
+    def __init__(self, *, follower: bool = False, **kw):
+        super().__init__(**kw)
+        self._follower = follower
+
     async def prepare(self, request: web.BaseRequest):
-        if request.get(FOLLOWER_REQUEST):
-            _allow_control_plane(request, self.headers)
+        if self._follower:
+            allow_control_plane(request, self.headers)
         return await super().prepare(request)
 
 
@@ -122,14 +96,14 @@ class TeeResponse(UpstreamResponse):
 
 
 def cache_response(request: web.Request, session, key: str, status: int, reason: str | None,
-                   content_type: str, attachment: bool) -> web.StreamResponse:
+                   content_type: str, attachment: bool, follower: bool = False) -> web.StreamResponse:
     """The response object for an upstream answer: a tee into the cache when followers may want it."""
     collector = None
     if not attachment and mirror_type(content_type):
         collector = session.cache.collector(key, request.method, status, [("Content-Type", content_type)])
     if collector is None:
-        return UpstreamResponse(status=status, reason=reason)
-    return TeeResponse(collector, status=status, reason=reason)
+        return UpstreamResponse(status=status, reason=reason, follower=follower)
+    return TeeResponse(collector, status=status, reason=reason, follower=follower)
 
 
 def recorder_tag(request: web.Request, sid: str, host: str) -> str:
@@ -144,27 +118,13 @@ def recorder_tag(request: web.Request, sid: str, host: str) -> str:
     )
 
 
-def report_error(request: web.Request, exc: errors.ProxyError) -> None:
+def report_error(request: web.Request, adm, exc: errors.ProxyError) -> None:
     """A top-level navigation of the tab owner ended on an error page: tell the room, so followers
     see the same clear explanation instead of a mirror that silently stopped."""
-    if request.headers.get("Sec-Fetch-Dest", "document") != "document" or request.method not in ("GET", "POST"):
-        return
-    from .handler import is_navigation
-
-    if not is_navigation(request):
+    if adm is None or adm.role != "leader" or not adm.top_level or request.method not in ("GET", "POST"):
         return
     relay = request.app.get(appkeys.SYNC)
-    label = request.app[appkeys.BASE].label_of_host(request.host)
-    if relay is None or label is None:
-        return
-    try:
-        from rewriter.labels import decode
-
-        sid = decode(label).sid
-    except Exception:  # a malformed label has no room to tell
-        return
-    who = credentials.participant(request, sid)
-    if who is None or live_role(request.app, sid, who) == FOLLOWER:
+    if relay is None:
         return
     url = f"{request.app[appkeys.BASE].scheme}://{request.host}{request.raw_path}"
-    relay.page_error(sid, who[0], exc.code, exc.title, exc.message, url)
+    relay.page_error(adm.session.sid, adm.pid, exc.code, exc.title, exc.message, url)

@@ -1,6 +1,6 @@
 """Errors the proxy turns into responses, each with its status and a code.
 
-Raised anywhere in ``proxy/``; converted in one place (:func:`proxy.handler.error_response`)
+Raised anywhere in ``proxy/``; converted in one place (:func:`render`, called by :mod:`proxy.handler`)
 into a clear page for navigations, a short text for subresources, or JSON for the API.
 """
 
@@ -80,3 +80,60 @@ class ProxyTunnelFailed(ProxyError):
 
 class ProxyTimeout(UpstreamTimeout):
     code, title = "proxy_timeout", "Tandem's outbound proxy took too long to answer"
+
+
+class FollowerOnly(ProxyError):
+    status, code, title = 403, "follower_read_only", "Only the tab owner acts on the site"
+
+
+class FollowerWall(ProxyError):
+    status, code, title = 403, "follower_wall", "Followers see only the page's images, styles, fonts and media"
+
+
+class UpstreamUpgrade(UpstreamBroken):
+    code = "unexpected_upgrade"
+
+
+class EncodingRefused(UpstreamBroken):
+    """A compressed body over its budget (size or ratio), in an unknown encoding, or cut short."""
+
+    code, title = "bad_encoding", "The site sent a compressed response Tandem could not safely read"
+
+
+class RewriteFailed(UpstreamBroken):
+    """The page could not be rewritten: it is never passed on unproxied instead."""
+
+    code, title = "rewrite_failed", "Tandem could not prepare this page for co-browsing"
+
+
+# --- rendering: one place turns a ProxyError into what the browser gets ---------------------------
+# The proxy renders its own page (it never imports the control plane). Every value is escaped and
+# comes from the error itself, never from the request.
+
+_PAGE = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8>"
+    '<meta name=viewport content="width=device-width,initial-scale=1"><title>{title} · Tandem</title>'
+    "<style>:root{{color-scheme:light dark}}body{{margin:0;font:16px/1.5 system-ui,sans-serif}}"
+    "main{{max-width:40rem;margin:8vh auto;padding:0 1.25rem}}.s{{font-weight:600;color:#b3261e}}"
+    ".m{{opacity:.75;font-size:.9rem}}code{{font-family:ui-monospace,monospace}}</style></head>"
+    '<body><main><a href="{home}">Tandem</a><p class=s>Error {status}</p><h1>{title}</h1><p>{message}</p>'
+    "{detail}<p class=m>code: {code}</p></main></body></html>"
+)
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def render(exc: ProxyError, *, page: bool, home: str = "/"):
+    """A clear page (``page``: a navigation) or a one-line text answer for ``exc``."""
+    from html import escape
+
+    from aiohttp import web
+
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if not page:
+        return web.Response(status=exc.status, text=f"{exc.code}: {exc.message}\n", headers=headers)
+    body = _PAGE.format(
+        title=escape(exc.title), home=escape(home), status=exc.status, message=escape(exc.message),
+        detail=f"<p class=m>{escape(exc.detail)}</p>" if exc.detail else "", code=escape(exc.code),
+    )
+    headers["Content-Security-Policy"] = PAGE_CSP
+    return web.Response(status=exc.status, text=body, content_type="text/html", headers=headers)

@@ -1,443 +1,204 @@
-"""Requests on proxied hosts (``LABEL.BASE``): route, check, forward, rewrite or stream back.
+"""Requests on proxied hosts (``LABEL.BASE``): one straight pipeline.
 
-Order of checks for every request: the label decodes and names a live session;
-reserved ``/__tandem/`` paths are served here; the participant credential is
-valid; the allowlist permits the site; the address guard permits the host. Then
-the request goes upstream with rebuilt headers and the session jar's cookies, and
-the response comes back through the header table: HTML and CSS are rewritten
-(HTML as a stream), everything else is streamed through untouched, compressed or
-not, ``Range``/``206`` included.
+    admit ──▶ decide ──▶ exchange ──▶ decide (the response) ──▶ respond
+    (who,     (pure:      (upstream     (what the response       (type → rewriter
+     what,     allow or    call)         IS: follower wall,        table, the
+     once)     deny+why)                 documents off the list)   followers' cache)
+
+* :mod:`proxy.admit`: target origin, participant and live role (the credential is
+  read once), what the request claims to be, the URL mapper.
+* :mod:`proxy.decide`: allowlist, address guard and follower wall, as one pure function
+  asked before the upstream call and again when the response headers are in.
+* :mod:`proxy.exchange`: the upstream request (the jar only when the decision says so,
+  the way out that may reach opened private networks only when it says so).
+* :mod:`proxy.respond`: the response kind and rewriter tables, decoding under a
+  budget, the copy into the followers' cache.
+
+Reserved ``/__tandem/`` paths go to :mod:`proxy.reserved`'s routing table; followers'
+resource loads are answered from the session cache first. Every refusal and failure is
+a :class:`~proxy.errors.ProxyError`, rendered in one place (:func:`proxy.errors.render`):
+a clear page for a navigation, a short text otherwise; nothing of the request in it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import zlib
-from dataclasses import dataclass
 
-import aiohttp
-import brotli
 from aiohttp import web
-from yarl import URL
 
-from rewriter.cookies import RequestContext
-from rewriter.cache import RewriteCache
-from rewriter.css import rewrite_css, rewrite_css_bytes
-from rewriter.headers import browser_response_headers, upstream_request_headers
-from rewriter.html import HtmlRewriter
-from rewriter.js import js_rewriter, rewrite_js_bytes
-from rewriter.manifest import rewrite_manifest
-from rewriter.labels import LabelError, Origin, decode
-from rewriter.urls import UrlError, UrlRewriter, split_url
+from rewriter.urls import UrlError
 from tandem import appkeys
-from viewer.pages import error_page
 
-from . import cobrowse, cors, credentials, entry, errors, guard
-from .egress import EGRESS
-from .sessions import Session, upstream_url
+from . import cobrowse, entry, errors, reserved
+from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
+from .allowlist import ALL
+from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
+                     PRIVATE_ADDRESS, SCOPE_ALL, SITE_NOT_ALLOWED, UNEXPECTED_UPGRADE, Decision, Facts, decide)
+from .exchange import open_exchange, request_context, upstream_headers
+from .respond import INJECT_TEMPLATE, REWRITE_CACHE, peek, plan, respond  # noqa: F401  (re-exported)
 from .upstream import classify
 from .watchdog import IdleWatchdog
 from .wsrelay import relay_websocket
 
 log = logging.getLogger("tandem.proxy")
-
-RESERVED_PREFIX = "/__tandem/"
-HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-CSS_TYPES = frozenset({"text/css"})
-# Scripts (classic and module: the MIME type does not tell them apart) and web app manifests.
-JS_TYPES = frozenset({"application/javascript", "text/javascript", "application/x-javascript",
-                      "text/ecmascript", "application/ecmascript", "text/x-javascript"})
-MANIFEST_TYPES = frozenset({"application/manifest+json"})
-# Documents the HTML rewriter reads as XML (every element is markup, CDATA anywhere).
-XML_DOC_TYPES = frozenset({"application/xhtml+xml", "image/svg+xml"})
-# Rewritten stylesheets and scripts, by content hash and URL mapping (rewriter/cache.py).
-REWRITE_CACHE = RewriteCache()
-# Bodies above this are rewritten on a worker thread: a 1 MB script takes ~0.1 s to parse.
-OFFLOAD_BYTES = 64 * 1024
-_BUFFERED = {"css": rewrite_css_bytes, "js": rewrite_js_bytes}
-NO_BODY_STATUSES = frozenset({204, 304})
-
-
-@dataclass
-class Target:
-    session: Session
-    origin: Origin
-    label: str
-
-    @property
-    def host(self) -> str:
-        return self.origin.host
-
-
-def resolve_target(request: web.Request) -> Target:
-    base = request.app[appkeys.BASE]
-    label = base.label_of_host(request.host)
-    if label is None:
-        raise errors.UnknownHost("This address is not a Tandem co-browsing address.")
-    try:
-        decoded = decode(label)
-    except LabelError as exc:
-        raise errors.UnknownHost("This co-browsing address is malformed.", detail=str(exc)) from exc
-    session = request.app[appkeys.SESSIONS].get(decoded.sid)
-    if session is None:
-        raise errors.UnknownHost("There is no co-browsing session at this address.")
-    if session.ended:
-        raise errors.SessionGone("The agent or the customer ended this session. You can close this tab.")
-    origin = session.origin_of(decoded)
-    if origin is None:
-        raise errors.UnknownHost("This address belongs to a site the session has not visited.")
-    return Target(session, origin, label)
-
-
-def is_navigation(request: web.Request) -> bool:
-    mode = request.headers.get("Sec-Fetch-Mode")
-    if mode is not None:
-        return mode == "navigate"
-    return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
-
-
-def error_response(request: web.Request, exc: errors.ProxyError) -> web.StreamResponse:
-    base_url = request.app[appkeys.BASE].url
-    if is_navigation(request):
-        return error_page(exc.status, exc.title, exc.message, code=exc.code, detail=exc.detail, base_url=base_url)
-    return web.Response(status=exc.status, text=f"{exc.code}: {exc.message}\n", headers={"Cache-Control": "no-store"})
-
-
-class Mapper:
-    """The URL mappings one proxied request needs, both directions."""
-
-    def __init__(self, request: web.Request, target: Target):
-        self.base = request.app[appkeys.BASE]
-        self.target = target
-        self.page_url = target.origin.serialize() + request.raw_path
-        self.urls: UrlRewriter = target.session.url_rewriter(self.base, self.page_url)
-
-    def to_upstream(self, proxied: str) -> str | None:
-        return upstream_url(self.base, self.target.session, proxied)
-
-    def to_proxy_origin(self, upstream_origin: str) -> str | None:
-        try:
-            parts = split_url(upstream_origin)
-        except UrlError:
-            return None
-        return self.urls.proxy_origin(parts.origin) if parts else None
-
-
-def _initiator(request: web.Request, mapper: Mapper) -> str | None:
-    for name in ("Origin", "Referer"):
-        value = request.headers.get(name)
-        if value and value != "null":
-            return mapper.to_upstream(value)
-    return None
+MIRROR_DESTS = frozenset({"image", "style", "font", "audio", "video", "track"})  # what a mirror's loads say they are
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    adm: Admission | None = None
     try:
-        target = resolve_target(request)
-        if request.path.startswith(RESERVED_PREFIX):
-            from .reserved import handle_reserved
-
-            return await handle_reserved(request, target)
-        who = credentials.participant(request, target.session.sid)
-        if who is None:
-            if entry.wants_hand_off(request):  # this host has no credential yet: the control plane mints one
-                return entry.hand_off(request, target.session.sid)
-            if cors.anonymous_cors(request, target.session.sid):  # cookieless by the browser's own rules
-                request[cors.ANONYMOUS] = True
-                return await forward(request, target)
-            raise errors.NotParticipant("Open the invite link you were sent to join this co-browsing session.")
-        if cobrowse.live_role(request.app, target.session.sid, who) == cobrowse.FOLLOWER:
-            return await cobrowse.follower_request(request, target)
-        return await forward(request, target)
+        adm = await admit(request)
+        if adm.hand_off:  # this host holds no credential yet: the control plane mints one
+            return entry.hand_off(request, adm.session.sid)
+        if adm.reserved is not None:
+            return await reserved.handle_reserved(request, adm)
+        return await _proxy(request, adm)
     except errors.ProxyError as exc:
-        cobrowse.report_error(request, exc)  # the tab owner's page failed: followers are told why
-        return error_response(request, exc)
+        cobrowse.report_error(request, adm, exc)  # the tab owner's page failed: followers are told why
+        return errors.render(exc, page=adm.navigation if adm else claims_navigation(request),
+                             home=request.app[appkeys.BASE].url)
 
 
-def _check_allowed(request: web.Request, target: Target, mapper: Mapper, navigation: bool) -> None:
+# -- facts and the decision ---------------------------------------------------------------------
+
+def facts(request: web.Request, adm: Admission, response: str | None = None) -> Facts:
     allowlist = request.app[appkeys.ALLOWLIST]
-    if navigation:
-        ok = allowlist.allows_navigation(target.host)
+    page_host = adm.session.cache.page_host or _start_host(adm)
+    page_entry = allowlist.entry_for(page_host) if page_host else None
+    if page_host is None:  # nothing known of the page: the strictest entry in force
+        scope_all = any(e.scope == ALL for e in allowlist.entries)
     else:
-        referer = request.headers.get("Referer")
-        page = mapper.to_upstream(referer) if referer else None
-        page_host = split_url(page).origin.host if page else None
-        ok = allowlist.allows_subresource(target.host, page_host)
-    if not ok:
-        raise errors.NotAllowed(
-            f"{target.host} is not on this Tandem server's list of sites that may be co-browsed.",
-            detail="Ask your administrator to add it to the allowlist.",
-        )
+        scope_all = page_entry is not None and page_entry.scope == ALL
+    origin_listed = True
+    if adm.role == ANONYMOUS:
+        origin = adm.mapper.to_upstream(request.headers.get("Origin", "") + "/")
+        origin_host = _host_of(origin)
+        origin_listed = origin_host is not None and allowlist.allows_navigation(origin_host)
+    return Facts(
+        role=adm.role, method=request.method, host=adm.target.host,
+        listed=allowlist.allows_navigation(adm.target.host), page_scope_all=scope_all,
+        navigation=adm.navigation, websocket=adm.websocket,
+        private_networks=request.app[appkeys.SETTINGS].allow_private, origin_listed=origin_listed,
+        claims_mirror_load=request.headers.get("Sec-Fetch-Dest", "") in MIRROR_DESTS, response=response,
+    )
 
 
-def _allowlist_redirect(request: web.Request, target: Target, mapper: Mapper, navigation: bool) -> web.Response | None:
-    """A navigation to a host whose allowlist entry carries a redirect goes there instead, through the proxy."""
-    if not navigation:
-        return None
-    entry = request.app[appkeys.ALLOWLIST].entry_for(target.host)
-    if entry is None or not entry.redirect:
+def _host_of(url: str | None) -> str | None:
+    from rewriter.urls import split_url
+
+    if not url:
         return None
     try:
-        location = mapper.urls.to_proxy(entry.redirect)
-    except UrlError:
+        parts = split_url(url)
+    except (UrlError, ValueError, UnicodeError):
+        return None
+    return parts.origin.host if parts else None
+
+
+def _start_host(adm: Admission) -> str | None:
+    return _host_of(adm.session.start_url)
+
+
+_REFUSALS = {
+    NOT_PARTICIPANT: lambda adm: errors.NotParticipant("Open the invite link you were sent to join this co-browsing session."),
+    ORIGIN_OFF_LIST: lambda adm: errors.NotParticipant("Open the invite link you were sent to join this co-browsing session."),
+    FOLLOWER_READ_ONLY: lambda adm: errors.FollowerOnly(
+        "Followers cannot send data to the site or open its connections; ask for control and act through the "
+        "tab owner's page."),
+    FOLLOWER_WALL: lambda adm: errors.FollowerWall(
+        "Followers load only the images, styles, fonts and media of the mirrored page."),
+    SITE_NOT_ALLOWED: lambda adm: errors.NotAllowed(
+        f"{adm.target.host} is not on this Tandem server's list of sites that may be co-browsed.",
+        detail="Ask your administrator to add it to the allowlist."),
+    SCOPE_ALL: lambda adm: errors.NotAllowed(
+        f"{adm.target.host} is not on this Tandem server's list of sites, and the page being co-browsed may "
+        "load only from listed sites.", detail="Ask your administrator to add it to the allowlist."),
+    DOCUMENT_OFF_LIST: lambda adm: errors.NotAllowed(
+        f"{adm.target.host} is not on this Tandem server's list of sites that may be co-browsed.",
+        detail="Ask your administrator to add it to the allowlist."),
+    PRIVATE_ADDRESS: lambda adm: errors.AddressRefused(
+        f"{adm.target.host} is a private or internal address, which Tandem does not fetch for this site."),
+    UNEXPECTED_UPGRADE: lambda adm: errors.UpstreamUpgrade(
+        f"{adm.target.host} answered a plain request by switching protocols."),
+}
+
+
+def refuse(adm: Admission, decision: Decision) -> errors.ProxyError:
+    make = _REFUSALS.get(decision.reason, _REFUSALS[NOT_PARTICIPANT])
+    return make(adm)
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+
+async def _proxy(request: web.Request, adm: Admission) -> web.StreamResponse:
+    decision = decide(facts(request, adm))
+    if decision.mirror:  # the follower's place is the mirror: never run the site twice
+        return web.Response(status=303, headers={"Location": cobrowse.session_page(request.app, adm.session.sid),
+                                                 "Cache-Control": "no-store"})
+    if not decision.allow:
+        raise refuse(adm, decision)
+    redirect = _allowlist_redirect(request, adm)
+    if redirect is not None:
+        return redirect
+    if adm.role == FOLLOWER:
+        return await _for_follower(request, adm, decision)
+    return await _fetch(request, adm, decision)
+
+
+def _allowlist_redirect(request: web.Request, adm: Admission) -> web.Response | None:
+    """A navigation to a host whose allowlist entry carries a redirect goes there instead, through the proxy."""
+    if not adm.navigation:
+        return None
+    found = request.app[appkeys.ALLOWLIST].entry_for(adm.target.host)
+    if found is None or not found.redirect:
+        return None
+    try:
+        location = adm.mapper.urls.to_proxy(found.redirect)
+    except (UrlError, ValueError, UnicodeError):
         return None
     return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-def _request_body(request: web.Request, limit: int, watchdog: IdleWatchdog | None = None):
-    """None, or an async generator streaming the body up, refusing more than ``limit`` bytes."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise errors.BodyTooLarge(f"The request body is {length} bytes; the limit is {limit}.")
-    if not request.body_exists:
-        return None
-
-    async def stream():
-        total = 0
-        async for chunk in request.content.iter_any():
-            if watchdog is not None:
-                watchdog.progress()
-            total += len(chunk)
-            if total > limit:
-                raise errors.BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-            yield chunk
-
-    return stream()
-
-
-def _decoder(encoding: str):
-    """A streaming decoder for Content-Encoding, or None if unsupported. Returns (feed, flush)."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return (lambda b: b), (lambda: b"")
-    if encoding in ("gzip", "x-gzip"):
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        return d.decompress, d.flush
-    if encoding == "deflate":
-        state: dict[str, object] = {}
-
-        def feed(b: bytes) -> bytes:
-            if "d" not in state:  # RFC 9110 says zlib-wrapped; some servers send raw deflate
-                state["d"] = zlib.decompressobj(zlib.MAX_WBITS if b[:1] and (b[0] & 0x0F) == 8 else -zlib.MAX_WBITS)
-            return state["d"].decompress(b)
-
-        return feed, (lambda: state["d"].flush() if "d" in state else b"")
-    if encoding == "br":
-        d = brotli.Decompressor()
-        return d.process, (lambda: b"")
-    return None
-
-
-def _charset(content_type: str) -> str | None:
-    for param in content_type.split(";")[1:]:
-        k, _, v = param.strip().partition("=")
-        if k.strip().lower() == "charset":
-            return v.strip().strip("\"'") or None
-    return None
-
-
-async def forward(request: web.Request, target: Target) -> web.StreamResponse:
-    app = request.app
-    settings = app[appkeys.SETTINGS]
-    mapper = Mapper(request, target)
-    navigation = is_navigation(request)
-    redirect = _allowlist_redirect(request, target, mapper, navigation)
-    if redirect is not None:
-        return redirect
-    _check_allowed(request, target, mapper, navigation)
+async def _for_follower(request: web.Request, adm: Admission, decision: Decision) -> web.StreamResponse:
+    """A follower's resource load: the session cache first, one upstream fetch however many miss at once."""
+    cache = adm.session.cache
+    key = adm.upstream_url
+    pending = cache.inflight(key)
+    if pending is not None:
+        await pending
+    found = cache.get(key)
+    if found is not None:
+        return cobrowse.from_cache(request, found)
+    fut = cache.begin(key)
     try:
-        guard.check_host(target.host, settings.allow_private)
-    except guard.AddressBlocked as exc:
-        raise classify(exc, target.host) from exc
+        return await _fetch(request, adm, decision)
+    finally:
+        cache.finish(key, fut)
 
-    upstream_url = mapper.page_url
-    jar = target.session.jar
-    ctx = RequestContext.from_urls(
-        upstream_url,
-        _initiator(request, mapper) if request.headers.get("Sec-Fetch-Site") != "none" else None,
-        method=request.method,
-        top_level_navigation=navigation and request.headers.get("Sec-Fetch-Dest", "document") == "document",
-    )
-    headers = upstream_request_headers(
-        request.headers.items(),
-        upstream=target.origin,
-        to_upstream=mapper.to_upstream,
-        cookie=None if request.get(cors.ANONYMOUS) else await jar.cookie_header(upstream_url, ctx),
-    )
-    if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await relay_websocket(request, target, mapper, headers)
 
+async def _fetch(request: web.Request, adm: Admission, decision: Decision) -> web.StreamResponse:
+    ctx = request_context(request, adm)
+    headers = await upstream_headers(request, adm, decision, ctx)
+    if adm.websocket:
+        return await relay_websocket(request, adm.target, adm.mapper, headers)  # the tab owner's only (decide)
+    settings = request.app[appkeys.SETTINGS]
     watchdog = IdleWatchdog(settings.read_timeout)
     try:
-        return await _exchange(request, target, mapper, headers, ctx, watchdog)
-    finally:
-        watchdog.stop()
-
-
-async def _exchange(request, target: Target, mapper: Mapper, headers, ctx, watchdog: IdleWatchdog) -> web.StreamResponse:
-    app = request.app
-    settings = app[appkeys.SETTINGS]
-    upstream_url = mapper.page_url
-    jar = target.session.jar
-    body = _request_body(request, settings.max_request_body, watchdog)
-    if body is not None and request.content_length is not None:
-        headers.append(("Content-Length", str(request.content_length)))
-    # Silence is bounded by the watchdog, not sock_read (see proxy/watchdog.py for why).
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=None)
-    route = app[EGRESS].route(target.origin.scheme, target.host, target.origin.port)  # direct or via --upstream-proxy
-    try:
-        up_cm = route.client.request(
-            request.method, URL(upstream_url, encoded=True), headers=headers, data=body,
-            allow_redirects=False, timeout=timeout, **route.options,
-        )
-        up = await up_cm.__aenter__()
-        watchdog.progress()
+        async with open_exchange(request, adm, decision, headers, watchdog) as up:
+            head = await peek(up)
+            p = plan(request, adm, up, head)
+            second = decide(facts(request, adm, response=p.kind))
+            if not second.allow:
+                raise refuse(adm, second)
+            set_cookies = up.headers.getall("Set-Cookie", [])
+            if set_cookies and second.use_jar:  # followers and credential-less requests never change the jar
+                await adm.session.jar.set_from_response(adm.upstream_url, set_cookies, ctx)
+            return await respond(request, adm, up, p, head, watchdog)
     except errors.ProxyError:
         raise
-    except asyncio.CancelledError:
-        if not watchdog.absorb():
-            raise
-        log.warning("upstream %s %s failed: timeout", request.method, target.origin)
-        raise classify(asyncio.TimeoutError(), target.host, route.proxy) from None  # names the proxy, if any
-    except Exception as exc:  # every client failure becomes a clear error
-        if isinstance(getattr(exc, "__cause__", None), errors.ProxyError):
-            raise exc.__cause__ from exc
-        err = classify(exc, target.host, route.proxy)
-        log.warning("upstream %s %s failed: %s (%s)", request.method, target.origin, err.code, type(exc).__name__)
-        raise err from exc
-    try:
-        route.check_response(up.status)  # a 407 from the outbound proxy is Tandem's problem, not the page's
-        set_cookies = up.headers.getall("Set-Cookie", [])
-        # followers never change the jar; nor does a response to a cookieless request
-        if set_cookies and not request.get(cobrowse.FOLLOWER_REQUEST) and not request.get(cors.ANONYMOUS):
-            await jar.set_from_response(upstream_url, set_cookies, ctx)
-        return await _respond(request, up, mapper, settings, watchdog)
-    finally:
-        await up_cm.__aexit__(None, None, None)
-
-
-async def _chunks(up: aiohttp.ClientResponse, watchdog: IdleWatchdog):
-    """The upstream body as it arrives (no re-slicing copies), reporting progress to the watchdog."""
-    async for chunk in up.content.iter_any():
-        watchdog.progress()
-        yield chunk
-        watchdog.progress()  # the browser took it: a slow reader is not a silent upstream
-
-
-async def _respond(request: web.Request, up: aiohttp.ClientResponse, mapper: Mapper, settings,
-                   watchdog: IdleWatchdog) -> web.StreamResponse:
-    out_headers = browser_response_headers(up.headers.items(), urls=mapper.urls, to_proxy_origin=mapper.to_proxy_origin)
-    content_type = up.headers.get("Content-Type", "")
-    mime = content_type.split(";", 1)[0].strip().lower()
-    encoding = up.headers.get("Content-Encoding", "")
-    decoder = _decoder(encoding)
-    attachment = up.headers.get("Content-Disposition", "").lower().startswith("attachment")
-    has_body = request.method != "HEAD" and up.status not in NO_BODY_STATUSES and up.status >= 200
-    rewrite = None
-    if has_body and decoder is not None and not attachment and up.status != 206:
-        if mime in HTML_TYPES or (mime in XML_DOC_TYPES and request.headers.get("Sec-Fetch-Dest") != "image"):
-            rewrite = "html"  # an SVG loaded as an image runs no script and loads nothing: as it is
-        elif mime in CSS_TYPES:
-            rewrite = "css"
-        elif mime in JS_TYPES:
-            rewrite = "js"
-        elif mime in MANIFEST_TYPES or (mime == "application/json" and request.headers.get("Sec-Fetch-Dest") == "manifest"):
-            rewrite = "manifest"
-
-    resp = cobrowse.cache_response(request, mapper.target.session, mapper.page_url, up.status, up.reason, content_type, attachment)
-    for k, v in out_headers:
-        resp.headers.add(k, v)
-    try:
-        if rewrite == "html":
-            await _stream_html(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type),
-                               xml=mime in XML_DOC_TYPES)
-        elif rewrite is not None:
-            await _send_rewritten(request, resp, _chunks(up, watchdog), mapper, decoder, _charset(content_type),
-                                  settings.max_rewrite_body, rewrite)
-        else:
-            # A HEAD for a type we would rewrite must not promise the upstream's length.
-            rewritable = mime in HTML_TYPES or mime in CSS_TYPES or mime in JS_TYPES or mime in XML_DOC_TYPES
-            await _stream_raw(request, resp, up, _chunks(up, watchdog) if has_body else None,
-                              keep_length=has_body or not rewritable)
-    except (aiohttp.ClientError, asyncio.TimeoutError, asyncio.CancelledError, zlib.error, brotli.error) as exc:
-        if isinstance(exc, asyncio.CancelledError):
-            if not watchdog.absorb():
-                raise
-            exc = asyncio.TimeoutError()
+    except Exception as exc:  # the exchange context failing on its way out
         if request.transport is None or request.transport.is_closing():
-            log.debug("browser left during %s", mapper.target.origin)  # not an upstream fault
-            return resp
-        err = classify(exc, mapper.target.host)
-        if not resp.prepared:
-            log.warning("upstream %s body failed: %s", mapper.target.origin, err.code)
-            return error_response(request, err)
-        # Headers are out: the only honest signal left is to cut the connection short.
-        log.warning("upstream %s failed mid-body: %s; connection cut", mapper.target.origin, err.code)
-        if request.transport is not None:
-            request.transport.abort()
-    return resp
-
-
-async def _stream_raw(request, resp, up, chunks, keep_length=True) -> None:
-    for name in ("Content-Encoding", "Content-Length") if keep_length else ("Content-Encoding",):
-        if name in up.headers:
-            resp.headers[name] = up.headers[name]
-    await resp.prepare(request)
-    if chunks is not None:
-        async for chunk in chunks:
-            await resp.write(chunk)
-    await resp.write_eof()
-
-
-INJECT_TEMPLATE = '<script src="/__tandem/runtime.js?v={version}"></script>'
-
-
-async def _stream_html(request, resp, chunks, mapper: Mapper, decoder, charset, xml: bool = False) -> None:
-    feed, flush = decoder
-    version = request.app[appkeys.RUNTIME_VERSION]
-    urls = mapper.urls
-    inject = INJECT_TEMPLATE.format(version=version) + cobrowse.recorder_tag(request, mapper.target.session.sid, mapper.target.host)
-    rw = HtmlRewriter(urls, inject=inject, charset=charset,
-                      css=lambda text: rewrite_css(text, urls))
-    rw.js, rw.xml = js_rewriter(urls), xml
-    await resp.prepare(request)
-    async for chunk in chunks:
-        out = rw.feed(feed(chunk))
-        if out:
-            await resp.write(out)
-    tail = rw.feed(flush()) + rw.close()
-    if tail:
-        await resp.write(tail)
-    await resp.write_eof()
-
-
-async def _send_rewritten(request, resp, chunks, mapper: Mapper, decoder, charset, limit: int, kind: str) -> None:
-    """Buffer a stylesheet, script or manifest, rewrite it (cached by content), send it with its length."""
-    feed, flush = decoder
-    buf = bytearray()
-    async for chunk in chunks:
-        buf += feed(chunk)
-        if len(buf) > limit:  # too big to rewrite in memory: send what we have and stream the rest
-            await resp.prepare(request)
-            await resp.write(bytes(buf))
-            async for more in chunks:
-                await resp.write(feed(more))
-            await resp.write(flush())
-            await resp.write_eof()
-            return
-    buf += flush()
-    data, urls = bytes(buf), mapper.urls
-    if kind == "manifest":
-        body = rewrite_manifest(data, urls)
-    else:
-        rewrite = _BUFFERED[kind]
-
-        def run() -> bytes:
-            return REWRITE_CACHE.get_or_rewrite(kind, data, urls, lambda: rewrite(data, urls, charset), charset)
-
-        body = await asyncio.get_running_loop().run_in_executor(None, run) if len(data) > OFFLOAD_BYTES else run()
-    resp.content_length = len(body)
-    await resp.prepare(request)
-    await resp.write(body)
-    await resp.write_eof()
+            raise
+        raise classify(exc, adm.target.host) from exc
+    finally:
+        watchdog.stop()

@@ -1,6 +1,9 @@
 """Reserved paths on proxied hosts: ``/__tandem/...`` is Tandem's, never the site's.
 
+One routing table, :data:`ROUTES`: name -> (handler, who may call it).
+
 * ``runtime.js``: the browser runtime injected first into every proxied page.
+* ``recorder.js``: the co-browsing recorder, after the runtime.
 * ``worker.js`` / ``sw.js``: the script a page's worker or service worker really
   starts from: it loads the runtime, then the site's script (``?src=``, which must
   be on the same proxied origin or a blob: of it, as the browser requires of the
@@ -11,52 +14,63 @@
   (GET reads non-HttpOnly cookies for ``?path=``, POST writes one cookie string).
   Writes must come from the same proxied origin, so one site in a session can no
   more set another site's cookies than it could outside Tandem.
+
+Static scripts are open to anyone (they hold nothing); the data endpoints (the jar,
+aliases) answer the tab owner only: never a follower, never a credential-less request.
+Other modules add their own endpoints with :func:`route` (e.g. the credential hand-off).
 """
 
 from __future__ import annotations
+
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from tandem import appkeys
 
-from . import credentials, entry, errors
+from . import entry, errors
+from .admit import LEADER, Admission
 
 MAX_COOKIE_WRITE = 8 * 1024  # a document.cookie assignment: the RFC's 4096 plus attributes, with room
 NO_STORE = {"Cache-Control": "no-store"}
+ANYONE, TAB_OWNER = "anyone", "tab_owner"
+Handler = Callable[[web.Request, Admission], Awaitable[web.StreamResponse]]
+ROUTES: dict[str, tuple[Handler, str]] = {}
 
 
-async def handle_reserved(request: web.Request, target) -> web.StreamResponse:
-    name = request.path[len("/__tandem/"):]
-    if name == "runtime.js" and request.method in ("GET", "HEAD"):
+def route(name: str, handler: Handler, who: str = TAB_OWNER) -> None:
+    """Serve ``/__tandem/<name>`` with ``handler(request, admission)``; ``who``: ANYONE or TAB_OWNER."""
+    ROUTES[name] = (handler, who)
+
+
+class ReservedDenied(errors.ProxyError):
+    status, code, title = 403, "reserved_tab_owner_only", "Only the tab owner's page uses this"
+
+
+async def handle_reserved(request: web.Request, adm: Admission) -> web.StreamResponse:
+    found = ROUTES.get(adm.reserved or "")
+    if found is None:
+        raise errors.UnknownHost("There is nothing at this reserved address.")
+    handler, who = found
+    if who == TAB_OWNER and adm.role != LEADER:
+        if adm.role == "anonymous":
+            raise errors.NotParticipant("Not a participant of this session.")
+        raise ReservedDenied("Followers watch the mirror; the tab owner's page data is not theirs to read.")
+    return await handler(request, adm)
+
+
+def _static(key, name: str) -> Handler:
+    async def serve(request: web.Request, adm: Admission) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"})
         return web.Response(
-            body=request.app[appkeys.RUNTIME],
+            body=request.app[key],
             content_type="text/javascript",
             headers={"Cache-Control": "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"},
         )
-    if name in ("recorder.js", "record.js") and request.method in ("GET", "HEAD"):
-        # co-browsing: the recorder's bootstrap (after the runtime), and the recording it loads while someone watches
-        return web.Response(
-            body=request.app[appkeys.RECORDER if name == "recorder.js" else appkeys.RECORD],
-            content_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"},
-        )
-    if name == "cookies":
-        return await _cookies(request, target)
-    if name in WORKER_WRAPPERS and request.method in ("GET", "HEAD"):
-        return _worker_wrapper(request, name)
-    if name == "alias":
-        return await _alias(request, target)
-    handed = await entry.reserved(request, target.session.sid, name)  # enter, hello: the entry hand-off
-    if handed is not None:
-        return handed
-    raise errors.UnknownHost("There is nothing at this reserved address.")
 
-
-def _is_follower(request: web.Request, target) -> bool:
-    from .cobrowse import FOLLOWER, live_role
-
-    who = credentials.participant(request, target.session.sid)
-    return who is None or live_role(request.app, target.session.sid, who) == FOLLOWER
+    serve.__name__ = f"serve_{name}"
+    return serve
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -67,22 +81,17 @@ def _same_origin(request: web.Request) -> bool:
     return origin is not None and origin.split("://", 1)[-1] == request.host
 
 
-async def _cookies(request: web.Request, target) -> web.StreamResponse:
-
-    if credentials.participant(request, target.session.sid) is None:
-        raise errors.NotParticipant("Not a participant of this session.")
+async def _cookies(request: web.Request, adm: Admission) -> web.StreamResponse:
     path = request.query.get("path", "/")
     if not path.startswith("/"):
         path = "/"
-    url = target.origin.serialize() + path
-    jar = target.session.jar
+    url = adm.target.origin.serialize() + path
+    jar = adm.session.jar
     if request.method == "GET":
         return web.Response(text=await jar.script_read(url), content_type="text/plain", headers=NO_STORE)
     if request.method == "POST":
         if not _same_origin(request):
             return web.Response(status=403, text="cross-origin cookie write refused\n", headers=NO_STORE)
-        if _is_follower(request, target):
-            return web.Response(status=403, text="followers do not change the session's cookies\n", headers=NO_STORE)
         if request.content_length is not None and request.content_length > MAX_COOKIE_WRITE:
             raise errors.BodyTooLarge("Cookie string too long.")
         raw = await request.content.read(MAX_COOKIE_WRITE + 1)
@@ -120,14 +129,11 @@ def _worker_wrapper(request: web.Request, name: str) -> web.Response:
     return web.Response(text=body, content_type="text/javascript", headers=headers)
 
 
-async def _alias(request: web.Request, target) -> web.Response:
+async def _alias(request: web.Request, adm: Admission) -> web.Response:
     from rewriter import labels
     from rewriter.urls import UrlError, split_url
 
-
-    session = target.session
-    if credentials.participant(request, session.sid) is None:
-        raise errors.NotParticipant("Not a participant of this session.")
+    session = adm.session
     if request.method == "GET":
         origin = await session.aliases.lookup(request.query.get("hash", ""))
         if origin is None:
@@ -143,8 +149,42 @@ async def _alias(request: web.Request, target) -> web.Response:
         if parts is None or parts.rest != "/" or parts.userinfo:
             raise UrlError("not an origin")
         label, is_alias = labels.encode(session.sid, parts.origin)
-    except (UrlError, UnicodeDecodeError, ValueError):
+    except (UrlError, UnicodeError, ValueError):
         return web.Response(status=400, text="bad_origin: send one http(s) origin\n", headers=NO_STORE)
     if is_alias:
         session.register_alias(label.rsplit("-", 1)[1], parts.origin)
     return web.Response(text=label, content_type="text/plain", headers=NO_STORE)
+
+
+def _wrapper(name: str) -> Handler:
+    async def serve(request: web.Request, adm: Admission) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"})
+        return _worker_wrapper(request, name)
+
+    return serve
+
+
+route("runtime.js", _static(appkeys.RUNTIME, "runtime"), ANYONE)
+route("recorder.js", _static(appkeys.RECORDER, "recorder"), ANYONE)
+route("record.js", _static(appkeys.RECORD, "record"), ANYONE)  # the recording, loaded by recorder.js while someone watches
+for _name in WORKER_WRAPPERS:
+    route(_name, _wrapper(_name), ANYONE)
+route("cookies", _cookies)
+route("alias", _alias)
+
+
+def _hand_off(name: str) -> Handler:
+    """``enter`` / ``hello``: how a host obtains its credential (proxy.entry), so open to anyone."""
+
+    async def serve(request: web.Request, adm: Admission) -> web.StreamResponse:
+        handed = await entry.reserved(request, adm.session.sid, name)
+        if handed is None:
+            return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"})
+        return handed
+
+    return serve
+
+
+for _name in ("enter", "hello"):
+    route(_name, _hand_off(_name), ANYONE)

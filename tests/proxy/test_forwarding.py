@@ -327,9 +327,10 @@ async def test_off_allowlist_navigation_shows_block_page(make_tandem, upstream, 
     assert r.status == 403
     text = await r.text()
     assert "not available for co-browsing" in text and "site_not_allowed" in text
-    # subresources from unlisted hosts are fine while the page's entry is navigation-only
+    # subresources from unlisted hosts are free while the page's entry is navigation-only (the
+    # decide table covers that), but never on the private networks opened for the listed host
     r = await t.client.get(s.url(other + "/"), headers={**SUB, "Referer": s.url(origin + "/")})
-    assert r.status == 200
+    assert r.status == 403 and "private_address" in await r.text()
 
 
 async def test_scope_all_blocks_unlisted_subresources(make_tandem, upstream):

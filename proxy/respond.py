@@ -1,0 +1,327 @@
+"""Stage 4 of the proxy pipeline: respond. What the upstream answered, on its way to the browser.
+
+Two tables drive it, in the manner of pywb's ``default_rewriter.py``:
+
+* :data:`KINDS`: a response's media type (or, without one, its first bytes) to what it
+  *is* (document, script, JSON, style, image, font, media, other). :mod:`proxy.decide`
+  decides on that, never on what the request said it wanted.
+* :data:`REWRITERS`: a media type to the rewriter its body goes through (HTML as a
+  stream; CSS, JS and manifests buffered). Everything else streams through untouched,
+  compressed or not, ``Range``/``206`` included.
+
+Bodies that are rewritten are decoded first under a budget (:mod:`proxy.decoding`); the
+HTML rewriter is given the page's charset label only when it names a real encoding (a
+bogus label means none, as in browsers) and reads UTF-16 and other ASCII-incompatible
+pages itself. A rewriter that fails (raises, or gives up and would pass the page
+through) fails the response closed: an error page when nothing was sent yet, a cut
+connection otherwise. Never the page unproxied.
+
+The tab owner's mirror resources are copied into the session's response cache while
+they stream (:mod:`proxy.cobrowse`); followers are served from there first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from rewriter.cache import RewriteCache
+from rewriter.css import rewrite_css, rewrite_css_bytes
+from rewriter.headers import browser_response_headers
+from rewriter.html import HtmlRewriter
+from rewriter.js import js_rewriter, rewrite_js_bytes
+from rewriter.manifest import rewrite_manifest
+from tandem import appkeys
+
+from . import cobrowse, errors
+from .admit import FOLLOWER, LEADER, Admission
+from .decide import DOCUMENT, FONT, IMAGE, JSON, MEDIA, OTHER, SCRIPT, STYLE, UPGRADE
+from .decoding import Decoder
+from .upstream import classify
+from .watchdog import IdleWatchdog
+
+log = logging.getLogger("tandem.proxy")
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Documents the HTML rewriter reads as XML (every element is markup, CDATA anywhere).
+XML_DOC_TYPES = frozenset({"application/xhtml+xml", "image/svg+xml"})
+JS_TYPES = frozenset({"application/javascript", "text/javascript", "application/x-javascript",
+                      "text/ecmascript", "application/ecmascript", "text/x-javascript"})
+MANIFEST_TYPES = frozenset({"application/manifest+json"})
+
+# media type -> what the response is. Exact types first, then prefixes.
+KINDS: dict[str, str] = {
+    **{t: DOCUMENT for t in ("text/html", "application/xhtml+xml", "text/xml", "application/xml", "text/xsl",
+                             "application/xslt+xml", "multipart/x-mixed-replace", "application/pdf")},
+    **{t: SCRIPT for t in JS_TYPES}, "text/jscript": SCRIPT, "application/wasm": SCRIPT,
+    "application/json": JSON, "text/json": JSON, "application/manifest+json": JSON,
+    "text/css": STYLE,
+    "image/svg+xml": IMAGE,  # as an image it runs nothing; navigated to, it is rewritten like a page
+    "application/vnd.ms-fontobject": FONT, "application/font-woff": FONT, "application/font-woff2": FONT,
+    "application/x-font-ttf": FONT, "application/x-font-otf": FONT, "application/x-font-woff": FONT,
+    "application/font-sfnt": FONT, "application/x-font-opentype": FONT,
+    "text/vtt": MEDIA, "application/ogg": MEDIA,
+}
+KIND_PREFIXES = (("image/", IMAGE), ("font/", FONT), ("audio/", MEDIA), ("video/", MEDIA))
+# Without a Content-Type: the first bytes (what browsers sniff for), as few as tell.
+SNIFF_BYTES = 512
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", IMAGE), (b"\xff\xd8\xff", IMAGE), (b"GIF87a", IMAGE), (b"GIF89a", IMAGE),
+    (b"RIFF", IMAGE), (b"\x00\x00\x01\x00", IMAGE),
+    (b"wOFF", FONT), (b"wOF2", FONT), (b"\x00\x01\x00\x00", FONT), (b"OTTO", FONT), (b"true", FONT),
+    (b"OggS", MEDIA), (b"ID3", MEDIA), (b"\x1a\x45\xdf\xa3", MEDIA), (b"fLaC", MEDIA),
+)
+HTML_SNIFF = (b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<body", b"<svg", b"<?xml",
+              b"<!--", b"<h1", b"<div", b"<a ", b"<table", b"<p", b"<style", b"<title", b"<font", b"<br", b"<b ")
+
+# media type -> rewriter for the body (kinds not here stream through as they are)
+REWRITERS: dict[str, str] = {
+    **{t: "html" for t in HTML_TYPES}, "image/svg+xml": "html",
+    "text/css": "css",
+    **{t: "js" for t in JS_TYPES},
+    **{t: "manifest" for t in MANIFEST_TYPES},
+}
+# Rewritten stylesheets and scripts, by content hash and URL mapping (rewriter/cache.py).
+REWRITE_CACHE = RewriteCache()
+# Bodies above this are rewritten on a worker thread: a 1 MB script takes ~0.1 s to parse.
+OFFLOAD_BYTES = 64 * 1024
+_BUFFERED = {"css": rewrite_css_bytes, "js": rewrite_js_bytes}
+NO_BODY_STATUSES = frozenset({204, 304})
+INJECT_TEMPLATE = '<script src="/__tandem/runtime.js?v={version}"></script>'
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def kind_of(status: int, content_type: str, head: bytes = b"") -> str:
+    """What a response is: by its media type; without one, by its first bytes (``head``)."""
+    if status == 101:
+        return UPGRADE
+    mime = media_type(content_type)
+    if mime:
+        if mime in KINDS:
+            return KINDS[mime]
+        if mime.endswith("+json"):
+            return JSON
+        if mime.endswith("+xml"):
+            return DOCUMENT
+        for prefix, kind in KIND_PREFIXES:
+            if mime.startswith(prefix):
+                return kind
+        return OTHER
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    text = head.lstrip(b"\xef\xbb\xbf\xfe\xff \t\r\n\x0c").lower()
+    if text.startswith(HTML_SNIFF) or (b"\x00" in head[:4] and b"<\x00" in head[:64]):  # HTML, also in UTF-16
+        return DOCUMENT
+    return OTHER
+
+
+def charset_of(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        k, _, v = param.strip().partition("=")
+        if k.strip().lower() == "charset":
+            return v.strip().strip("\"'") or None
+    return None
+
+
+def usable_charset(label: str | None) -> str | None:
+    """The label when Python knows it (a bogus one means "no label", as in browsers)."""
+    if not label:
+        return None
+    try:
+        codecs.lookup(label)
+    except (LookupError, ValueError):
+        return None
+    return label
+
+
+@dataclass
+class Plan:
+    """How one response goes out, worked out from its headers before a byte is sent."""
+
+    kind: str
+    mime: str
+    content_type: str
+    rewrite: str | None  # "html", "css", "js", "manifest" or None (stream as is)
+    has_body: bool
+    attachment: bool
+
+
+def plan(request: web.Request, adm: Admission, up: aiohttp.ClientResponse, head: bytes) -> Plan:
+    content_type = up.headers.get("Content-Type", "")
+    mime = media_type(content_type)
+    attachment = up.headers.get("Content-Disposition", "").lower().startswith("attachment")
+    has_body = request.method != "HEAD" and up.status not in NO_BODY_STATUSES and up.status >= 200
+    rewrite = None
+    if has_body and not attachment and up.status != 206:
+        rewrite = REWRITERS.get(mime)
+        if rewrite == "html" and mime == "image/svg+xml" and request.headers.get("Sec-Fetch-Dest") == "image":
+            rewrite = None  # an SVG loaded as an image runs no script and loads nothing: as it is
+        if rewrite is None and mime == "application/json" and request.headers.get("Sec-Fetch-Dest") == "manifest":
+            rewrite = "manifest"
+    return Plan(kind_of(up.status, content_type, head), mime, content_type, rewrite, has_body, attachment)
+
+
+async def peek(up: aiohttp.ClientResponse) -> bytes:
+    """The first bytes of an unlabelled, unencoded body (to sniff what it is), kept for sending."""
+    if up.headers.get("Content-Type") or up.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+        return b""
+    try:
+        return await up.content.read(SNIFF_BYTES) if not up.content.at_eof() else b""
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return b""
+
+
+async def _chunks(up: aiohttp.ClientResponse, watchdog: IdleWatchdog, head: bytes = b""):
+    """The upstream body as it arrives (no re-slicing copies), reporting progress to the watchdog."""
+    if head:
+        yield head
+    async for chunk in up.content.iter_any():
+        watchdog.progress()
+        yield chunk
+        watchdog.progress()  # the browser took it: a slow reader is not a silent upstream
+
+
+def _response_object(request: web.Request, adm: Admission, up: aiohttp.ClientResponse, p: Plan) -> web.StreamResponse:
+    if adm.role == FOLLOWER:
+        resp = cobrowse.cache_response(request, adm.session, adm.upstream_url, up.status, up.reason,
+                                       p.content_type, p.attachment, follower=True)
+        cobrowse.seal_for_follower(resp.headers)
+        return resp
+    if adm.role == LEADER:
+        return cobrowse.cache_response(request, adm.session, adm.upstream_url, up.status, up.reason,
+                                       p.content_type, p.attachment)
+    return web.StreamResponse(status=up.status, reason=up.reason)  # credential-less: never into the cache
+
+
+async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientResponse, p: Plan, head: bytes,
+                  watchdog: IdleWatchdog) -> web.StreamResponse:
+    mapper = adm.mapper
+    out_headers = browser_response_headers(up.headers.items(), urls=mapper.urls, to_proxy_origin=mapper.to_proxy_origin)
+    resp = _response_object(request, adm, up, p)
+    for k, v in out_headers:
+        resp.headers.add(k, v)
+    if adm.role == FOLLOWER and 300 <= up.status < 400:
+        p.has_body, p.rewrite = False, None  # a follower follows a redirect; what the body says is not theirs
+    try:
+        chunks = _chunks(up, watchdog, head)
+        if p.rewrite == "html":
+            await _stream_html(request, adm, resp, chunks, up.headers.get("Content-Encoding", ""), p)
+        elif p.rewrite is not None:
+            await _send_rewritten(request, adm, resp, chunks, up.headers.get("Content-Encoding", ""), p)
+        else:
+            # A HEAD for a type we would rewrite must not promise the upstream's length.
+            await _stream_raw(request, resp, up, chunks if p.has_body else None,
+                              keep_length=p.has_body or p.mime not in REWRITERS)
+    except (aiohttp.ClientError, asyncio.TimeoutError, asyncio.CancelledError, errors.ProxyError) as exc:
+        if isinstance(exc, asyncio.CancelledError):
+            if not watchdog.absorb():
+                raise
+            exc = asyncio.TimeoutError()
+        if request.transport is None or request.transport.is_closing():
+            log.debug("browser left during %s", adm.target.origin)  # not an upstream fault
+            return resp
+        err = exc if isinstance(exc, errors.ProxyError) else classify(exc, adm.target.host)
+        return _fail(request, adm, resp, err)
+    except Exception as exc:  # a rewriter bug: fail closed, never pass the page through unproxied
+        log.exception("rewriting %s failed", adm.target.origin)
+        return _fail(request, adm, resp, errors.RewriteFailed(
+            f"Tandem could not rewrite this {p.kind} from {adm.target.host}.", detail=type(exc).__name__))
+    if adm.role == LEADER and adm.top_level and p.kind == DOCUMENT and 200 <= up.status < 300:
+        adm.session.cache.page_host = adm.target.host  # the tab owner's page now (proxy.decide: scope "all")
+    return resp
+
+
+def _fail(request: web.Request, adm: Admission, resp: web.StreamResponse, err: errors.ProxyError) -> web.StreamResponse:
+    if not resp.prepared:
+        log.warning("upstream %s body failed: %s", adm.target.origin, err.code)
+        raise err
+    # Headers are out: the only honest signal left is to cut the connection short (a failed download).
+    log.warning("upstream %s failed mid-body: %s; connection cut", adm.target.origin, err.code)
+    if request.transport is not None:
+        request.transport.abort()
+    return resp
+
+
+async def _stream_raw(request, resp, up, chunks, keep_length=True) -> None:
+    for name in ("Content-Encoding", "Content-Length") if keep_length else ("Content-Encoding",):
+        if name in up.headers:
+            resp.headers[name] = up.headers[name]
+    await resp.prepare(request)
+    if chunks is not None:
+        async for chunk in chunks:
+            await resp.write(chunk)
+    await resp.write_eof()
+
+
+async def _decoded(chunks, encoding: str):
+    decoder = Decoder(encoding)
+    async for chunk in chunks:
+        async for out in decoder.feed(chunk):
+            yield out
+    async for out in decoder.finish():
+        yield out
+
+
+async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: Plan) -> None:
+    """Decode (under budget) and rewrite a page as it streams. The rewriter reads the charset from the
+    label or a BOM (UTF-16 and other ASCII-incompatible pages included); a failure raises, never passes."""
+    urls = adm.mapper.urls
+    inject = (INJECT_TEMPLATE.format(version=request.app[appkeys.RUNTIME_VERSION])
+              + cobrowse.recorder_tag(request, adm.session.sid, adm.target.host))
+    rw = HtmlRewriter(urls, inject=inject, charset=usable_charset(charset_of(p.content_type)),
+                      css=lambda text: rewrite_css(text, urls))
+    rw.js, rw.xml = js_rewriter(urls), p.mime in XML_DOC_TYPES
+
+    def check(out: bytes) -> bytes:
+        # A rewriter that gave up and let the rest through (errors), or could not scan the page's
+        # encoding at all (passed through without transcoding): the page would leave unproxied.
+        if rw.stats.get("errors") or (rw.stats.get("passed_through") and "transcoded" not in rw.stats):
+            raise errors.RewriteFailed(f"Tandem could not rewrite this page from {adm.target.host}.",
+                                       detail="The page's markup or encoding could not be read safely.")
+        return out
+
+    async for data in _decoded(chunks, encoding):
+        out = check(rw.feed(data))
+        if out:
+            if not resp.prepared:
+                await resp.prepare(request)
+            await resp.write(out)
+    tail = check(rw.close())
+    if not resp.prepared:
+        await resp.prepare(request)
+    if tail:
+        await resp.write(tail)
+    await resp.write_eof()
+
+
+async def _send_rewritten(request, adm: Admission, resp, chunks, encoding: str, p: Plan) -> None:
+    """Buffer a stylesheet, script or manifest, rewrite it (cached by content), send it with its length."""
+    limit = request.app[appkeys.SETTINGS].max_rewrite_body
+    charset = usable_charset(charset_of(p.content_type))
+    buf = bytearray()
+    async for data in _decoded(chunks, encoding):
+        buf += data
+        if len(buf) > limit:
+            raise errors.RewriteFailed(f"This {p.kind} from {adm.target.host} is larger than Tandem rewrites "
+                                       f"({limit // (1024 * 1024)} MB).")
+    data, urls, kind = bytes(buf), adm.mapper.urls, p.rewrite
+    if kind == "manifest":
+        body = rewrite_manifest(data, urls)
+    else:
+        rewrite = _BUFFERED[kind]
+
+        def run() -> bytes:
+            return REWRITE_CACHE.get_or_rewrite(kind, data, urls, lambda: rewrite(data, urls, charset), charset)
+
+        body = await asyncio.get_running_loop().run_in_executor(None, run) if len(data) > OFFLOAD_BYTES else run()
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    await resp.write(body)
+    await resp.write_eof()
