@@ -83,6 +83,28 @@ self.addEventListener("fetch", (e) => {
     e.respondWith(new Response(JSON.stringify({ virtual: true, url: e.request.url }), { headers: { "Content-Type": "application/json" } }));
   }
 });""",
+    "reads-worker.js": """
+const reads = () => ({
+  href: self.location.href, origin: self.location.origin, host: location.host, hostname: location.hostname,
+  port: location.port, protocol: location.protocol, pathname: location.pathname, search: location.search,
+  string: String(self.location), selfOrigin: self.origin, resolved: new URL("x/y", self.location).href,
+  isSecure: self.isSecureContext,
+});
+const answer = async (reply) => {
+  const out = reads();
+  try { const r = await fetch("/data.json?k=" + new URL(location.href).searchParams.get("k")); out.responseUrl = r.url; out.from = (await r.json()).from; } catch (err) { out.fetchError = String(err); }
+  try { const r = new Request("rel"); out.requestUrl = r.url; } catch (err) { out.requestError = String(err); }
+  try { importScripts("lib.js"); out.lib = self.libLoaded; } catch (err) { out.importError = String(err); }
+  reply(out);
+};
+if (typeof onconnect !== "undefined" || self.constructor.name === "SharedWorkerGlobalScope") {
+  onconnect = (c) => { const port = c.ports[0]; answer((o) => port.postMessage(o)); };
+} else {
+  onmessage = (e) => {
+    if (e.data === "throw") { setTimeout(() => { throw new Error("worker boom"); }); return; }
+    answer((o) => postMessage(o));
+  };
+}""",
     "worklet.js": "class P extends AudioWorkletProcessor { process() { return false; } } registerProcessor('p-' + Math.random(), P);",
 }
 
