@@ -142,10 +142,17 @@ def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path |
     location = urlsplit(headers["Location"])
     if location.netloc != proxied_host or is_alias:
         raise RuntimeError(f"enter redirected to {headers['Location']}, expected host {proxied_host}")
+    # the proxied host's own credential, from its entry (proxy/entry.py): host-only, as a browser keeps it
+    status, headers, body = request(tport, "GET", f"{location.path}?{location.query}", {"Host": proxied_host})
+    for value in headers.get_all("Set-Cookie") or []:
+        jar.load(value)
+    host_cookie = "tandem_h"
+    if status != 302 or host_cookie not in jar:
+        raise RuntimeError(f"the start host's entry answered {status} and set no {host_cookie} cookie")
     endpoints = {
         "direct": Endpoint(uport, {"Host": f"127.0.0.1:{uport}"}),
         "bare": Endpoint(bport, {"Host": f"127.0.0.1:{bport}"}),
-        "tandem": Endpoint(tport, {"Host": proxied_host, "Cookie": f"{cookie_name}={jar[cookie_name].value}"}),
+        "tandem": Endpoint(tport, {"Host": proxied_host, "Cookie": f"{host_cookie}={jar[host_cookie].value}"}),
     }
     return endpoints, {"upstream": up.pid, "bare": bare.pid, "tandem": tandem.pid, "uport": uport}
 

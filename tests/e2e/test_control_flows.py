@@ -166,7 +166,7 @@ async def test_agent_invites_customer_who_consents_then_agent_ends(make_tandem, 
         after = await agent_ctx.cookies()
         base_cookies = {(c["name"], c["path"]): c["value"] for c in after if c["domain"].lstrip(".") == t.base.hostname}
         assert base_cookies[("__Host-tandem_agent", "/")] == before["__Host-tandem_agent"]  # never overwritten
-        assert base_cookies[(f"tandem_p_{sid}", "/")] == before[f"tandem_p_{sid}"]
+        assert base_cookies[(f"tandem_p_{sid}", f"/s/{sid}")] == before[f"tandem_p_{sid}"]  # host-only, this session's paths
         assert not any(n.startswith("__Host-") and v == "tossed" for (n, _), v in base_cookies.items())
         # CSRF from the proxied page: the browser attaches the agent's cookie (same-site), the console refuses
         before_sessions = len(store.list_sessions())

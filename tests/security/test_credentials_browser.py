@@ -1,0 +1,161 @@
+"""Issue 10 #1, #2, #8 in real Chromium: a hostile proxied page (served on loopback) tries to read
+its participants' credentials and to cookie-bomb its browser; a page of one session never gets the
+credential of another session the same browser joined. What the proxied hosts actually receive is
+captured server-side."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from rewriter import labels
+from tests.e2e.browser import chromium, needs_chromium
+
+pytestmark = [pytest.mark.e2e, needs_chromium]
+
+BOMB = "b" * 3900  # one cookie just under the browser's 4096-byte limit
+
+
+def hostile_site() -> web.Application:
+    async def page(request):
+        return web.Response(text="<!doctype html><title>hostile</title><h1 id=h>hostile page</h1>", content_type="text/html")
+
+    async def x(request):
+        return web.Response(text="x")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/x", x)
+    return app
+
+
+class Seen:
+    """(host, Cookie header) of every request Tandem answered."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str]] = []
+
+    def __call__(self, request, response) -> None:
+        self.requests.append(((request.host or "").lower(), ", ".join(request.headers.getall("Cookie", []))))
+
+    def for_session(self, base, sid: str) -> list[str]:
+        out = []
+        for host, cookie in self.requests:
+            label = base.label_of_host(host)
+            try:
+                if label is not None and labels.decode(label).sid == sid:
+                    out.append(cookie)
+            except labels.LabelError:
+                continue
+        return out
+
+
+ATTACK = """async ([baseHost, big]) => {
+  const out = {bodies: [], errors: []};
+  for (let i = 0; i < 6; i++) {
+    try { await cookieStore.set({name: 'sbomb' + i, value: big, domain: baseHost, path: '/'}); } catch (e) { out.errors.push(String(e)); }
+    try { await cookieStore.set({name: 'hbomb' + i, value: big, path: '/'}); } catch (e) { out.errors.push(String(e)); }
+    document.cookie = 'dbomb' + i + '=' + big + '; domain=' + baseHost + '; path=/';
+  }
+  async function grab(url, init) {
+    try {
+      const r = await fetch(url, init);
+      out.bodies.push(r.status + '\\n' + [...r.headers].join('\\n') + '\\n' + await r.text());
+    } catch (e) { out.errors.push(String(e)); }
+  }
+  await grab('/x');
+  await grab('/x?' + 'q'.repeat(40000));
+  await grab('/x', {headers: {'X-Big': 'h'.repeat(800000)}});
+  const many = {}; for (let i = 0; i < 150; i++) many['X-H' + i] = 'v';
+  await grab('/x', {headers: many});
+  await grab('/__tandem/cookies?path=/');
+  await new Promise((done) => {
+    const xhr = new XMLHttpRequest(); xhr.open('GET', '/x');
+    xhr.onloadend = () => { out.bodies.push(String(xhr.status) + xhr.getAllResponseHeaders() + xhr.responseText); done(); };
+    xhr.send();
+  });
+  out.bodies.push(document.cookie);
+  return out;
+}"""
+
+
+async def test_a_cookie_bombing_page_reads_no_credential_and_the_browser_keeps_working(make_tandem, upstream):
+    """#1 (the 400 that echoed the Cookie header) and #8 (cookie bomb on Domain=BASE)."""
+    origin = await upstream(hostile_site())
+    seen = Seen()
+    t = await make_tandem(observe=seen)
+    s = await t.session(origin + "/", enter=False)
+    async with chromium() as browser:
+        ctx = await browser.new_context()
+        page = await ctx.new_page()
+        await page.goto(s.leader_url)
+        assert await page.text_content("#h") == "hostile page"
+        secrets = [c["value"] for c in await ctx.cookies() if c["name"].startswith(("tandem_", "__Host-tandem"))]
+        assert secrets  # the control plane's and this host's
+        # what a page could plant and the runtime did not catch: Domain=BASE cookies, as cookieStore makes them
+        await ctx.add_cookies([{"name": f"pbomb{i}", "value": BOMB, "domain": "." + t.base.hostname, "path": "/"}
+                               for i in range(6)])
+        out = await page.evaluate(ATTACK, [t.base.hostname, BOMB])
+        assert len(out["bodies"]) == 7, out["errors"]
+        for body in out["bodies"]:
+            for secret in secrets:
+                assert secret not in body
+            assert "tandem_p_" not in body and "tandem_h" not in body
+        # the bomb did reach Tandem (well past aiohttp's stock 8 KB), and was read, not refused
+        host = page.url.split("/")[2]
+        assert max(len(c) for h, c in seen.requests if h == host) > 30_000
+        # the browser still uses the session and the control plane
+        resp = await page.goto(origin.replace(origin, page.url))
+        assert resp.status == 200 and await page.text_content("#h") == "hostile page"
+        resp = await page.goto(f"{t.url}/s/{s.sid}")
+        assert resp.status < 400
+        resp = await page.goto(t.url + "/")
+        assert resp.status == 200
+        # and what was planted is gone: every answer asked the browser to drop it
+        left = sorted(c["name"] for c in await ctx.cookies() if "bomb" in c["name"])
+        assert left == []
+        await ctx.close()
+
+
+async def test_a_page_of_one_session_never_receives_another_sessions_credential(make_tandem, upstream):
+    """#2: an agent joined session V, then session A; A's hosts get nothing of V, whatever its page does."""
+    origin = await upstream(hostile_site())
+    seen = Seen()
+    t = await make_tandem(observe=seen)
+    v = await t.session(origin + "/", enter=False)
+    a = await t.session(origin + "/", enter=False)
+    async with chromium() as browser:
+        ctx = await browser.new_context()
+        page_v = await ctx.new_page()
+        await page_v.goto(v.leader_url)
+        assert await page_v.text_content("#h") == "hostile page"
+        v_secrets = [c["value"] for c in await ctx.cookies()]
+        assert v_secrets
+        page_a = await ctx.new_page()
+        await page_a.goto(a.leader_url)
+        assert await page_a.text_content("#h") == "hostile page"
+        # A's page pulls what it can: its own host, a new host of A, V's session page and its host
+        v_host = page_v.url.split("/")[2]
+        await page_a.evaluate("""async ([base, vsid, vHost]) => {
+          const tries = ['/x', base + '/s/' + vsid, 'http://' + vHost + '/x'];
+          for (const u of tries) {
+            try { await fetch(u, {credentials: 'include'}); } catch (e) {}
+            try { await fetch(u, {mode: 'no-cors', credentials: 'include'}); } catch (e) {}
+          }
+          const img = new Image(); img.src = '/x?img'; await new Promise((ok) => { img.onload = img.onerror = ok; });
+          const f = document.createElement('iframe'); f.src = '/x?frame'; document.body.append(f);
+          await new Promise((ok) => f.onload = ok);
+        }""", [t.url, v.sid, v_host])
+        a_cookies = seen.for_session(t.base, a.sid)
+        assert len(a_cookies) >= 5
+        for cookie in a_cookies:
+            for secret in v_secrets:
+                assert secret not in cookie
+            assert v.sid not in cookie and "tandem_p_" not in cookie
+        # V's hosts, the other way round, never got A's
+        a_secrets = [c["value"] for c in await ctx.cookies() if c["value"] not in v_secrets]
+        assert a_secrets
+        for cookie in seen.for_session(t.base, v.sid):
+            for secret in a_secrets:
+                assert secret not in cookie
+        await ctx.close()
