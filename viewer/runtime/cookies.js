@@ -67,3 +67,46 @@ export function installCookies(win, natives, disguise) {
   });
   return true;
 }
+
+/**
+ * `cookieStore` backed by the same jar, through the document.cookie accessor above: get/getAll
+ * parse what it reads, set/delete assign a cookie string, and a `change` event follows each write
+ * made here. Without this the browser would keep cookies in its own jar for LABEL.BASE, unseen by
+ * document.cookie and the site, and `set({domain})` could plant a cookie on BASE itself.
+ */
+export function installCookieStore(win, natives, h) {
+  const CS = win.CookieStore;
+  const d = natives.getOwnPropertyDescriptor(win.Document.prototype, "cookie");
+  if (!CS || !d || !d.get) return;
+  const doc = natives.document;
+  const item = (name, value) => ({ name, value, domain: null, path: "/", expires: null, secure: natives.location.protocol === "https:", sameSite: "strict", partitioned: false });
+  const all = () => `${natives.apply(d.get, doc, [])}`.split(";").filter((p) => p.trim()).map((p) => {
+    const eq = p.indexOf("=");
+    return eq < 0 ? item("", p.trim()) : item(p.slice(0, eq).trim(), p.slice(eq + 1));
+  });
+  const options = (a) => (a[0] && typeof a[0] === "object" ? a[0] : { name: a[0], value: a[1] });
+  const write = (self, o, value, kind) => {
+    if (o.name === undefined) throw new win.TypeError("name required");
+    let s = `${o.name}=${value}; path=${o.path || "/"}`;
+    if (kind === "deleted") s += "; max-age=0";
+    else if (o.expires != null) s += `; expires=${new Date(o.expires).toUTCString()}`;
+    if (o.domain) s += `; domain=${o.domain}`;
+    if (o.sameSite) s += `; samesite=${o.sameSite}`;
+    natives.apply(d.set, doc, [s]);
+    try {
+      self.dispatchEvent(new win.CookieChangeEvent("change", { [kind]: [item(`${o.name}`, kind === "deleted" ? undefined : value)] }));
+    } catch {
+      // no CookieChangeEvent in this browser
+    }
+  };
+  const async = (body) => h.wrap((self, a) => win.Promise.resolve().then(() => body(self, a)));
+  const find = (a, many) => {
+    const o = options(a);
+    const list = all().filter((c) => o.name === undefined || c.name === `${o.name}`);
+    return many ? list : list[0] || null;
+  };
+  h.method(CS.prototype, "get", () => async((self, a) => find(a, false)));
+  h.method(CS.prototype, "getAll", () => async((self, a) => find(a, true)));
+  h.method(CS.prototype, "set", () => async((self, a) => write(self, options(a), `${options(a).value ?? ""}`, "changed")));
+  h.method(CS.prototype, "delete", () => async((self, a) => write(self, options(a), "", "deleted")));
+}

@@ -12,31 +12,16 @@ const HTML_NS = "http://www.w3.org/1999/xhtml";
 const SVG_NS = "http://www.w3.org/2000/svg";
 const XLINK_NS = "http://www.w3.org/1999/xlink";
 
-// interface -> [property, attribute]: reflected URL attributes
-const URL_PROPS = {
-  HTMLAnchorElement: [["href", "href"], ["ping", "ping"]],
-  HTMLAreaElement: [["href", "href"], ["ping", "ping"]],
-  HTMLLinkElement: [["href", "href"], ["imageSrcset", "imagesrcset"]],
-  HTMLBaseElement: [["href", "href"]],
-  HTMLImageElement: [["src", "src"], ["srcset", "srcset"], ["lowsrc", "lowsrc"], ["longDesc", "longdesc"]],
-  HTMLScriptElement: [["src", "src"]],
-  HTMLIFrameElement: [["src", "src"], ["srcdoc", "srcdoc"], ["longDesc", "longdesc"]],
-  HTMLFrameElement: [["src", "src"], ["longDesc", "longdesc"]],
-  HTMLEmbedElement: [["src", "src"]],
-  HTMLObjectElement: [["data", "data"], ["codeBase", "codebase"]],
-  HTMLMediaElement: [["src", "src"]],
-  HTMLVideoElement: [["poster", "poster"]],
-  HTMLSourceElement: [["src", "src"], ["srcset", "srcset"]],
-  HTMLTrackElement: [["src", "src"]],
-  HTMLInputElement: [["src", "src"], ["formAction", "formaction"]],
-  HTMLButtonElement: [["formAction", "formaction"]],
-  HTMLFormElement: [["action", "action"]],
-  HTMLModElement: [["cite", "cite"]],
-  HTMLQuoteElement: [["cite", "cite"]],
-  HTMLBodyElement: [["background", "background"]],
-  HTMLTableElement: [["background", "background"]],
-  HTMLMetaElement: [["content", "content"]],
-};
+// interface -> [property, attribute]: reflected URL attributes ("prop" alone when the attribute is
+// its lower-case name), written compactly: the runtime is on every page (40 KB budget)
+const URL_PROPS = Object.fromEntries(`Anchor:href,ping Area:href,ping Link:href,imageSrcset Base:href
+Image:src,srcset,lowsrc,longDesc Script:src IFrame:src,srcdoc,longDesc Frame:src,longDesc Embed:src
+Object:data,codeBase Media:src Video:poster Source:src,srcset Track:src Input:src,formAction
+Button:formAction Form:action Mod:cite Quote:cite Body:background Table:background Meta:content`
+  .split(/\s+/).map((entry) => {
+    const [iface, props] = entry.split(":");
+    return [`HTML${iface}Element`, props.split(",").map((p) => [p, p.toLowerCase()])];
+  }));
 // read-only URL properties
 const URL_READS = { HTMLImageElement: ["currentSrc"], HTMLMediaElement: ["currentSrc"], StyleSheet: ["href"], CSSImportRule: ["href"] };
 const LINK_PARTS = ["origin", "protocol", "host", "hostname", "port", "username", "password"];
@@ -223,8 +208,9 @@ export function installDom(win, env, h, n) {
 
   // SVG href.baseVal (SVGAnimatedString of an SVGURIReference)
   const hrefStrings = new WeakMap(); // animated string -> element
-  const svgHref = win.SVGElement && ["SVGAElement", "SVGImageElement", "SVGUseElement", "SVGScriptElement", "SVGFEImageElement",
-    "SVGGradientElement", "SVGPatternElement", "SVGFilterElement", "SVGTextPathElement", "SVGMPathElement", "SVGCursorElement"];
+  // every SVG element interface with its own href (SVGURIReference)
+  const svgHref = Object.getOwnPropertyNames(win).filter((name) => /^SVG\w*Element$/.test(name) && win[name] && win[name].prototype
+    && Object.prototype.hasOwnProperty.call(win[name].prototype, "href"));
   for (const iface of svgHref || []) {
     const proto = win[iface] && win[iface].prototype;
     accessor(proto, "href", (get) => wrap((self) => {
@@ -284,9 +270,10 @@ export function installDom(win, env, h, n) {
       return p;
     };
     const styleGet = (get) => wrap((self) => styleProxy(apply(get, self, [])));
-    for (const iface of ["HTMLElement", "SVGElement", "MathMLElement", "CSSStyleRule", "CSSPageRule", "CSSKeyframeRule", "CSSFontFaceRule"]) {
-      const proto = win[iface] && win[iface].prototype;
-      accessor(proto, "style", styleGet);
+    // HTMLElement, SVGElement, MathMLElement and the CSS rules with a declaration
+    for (const iface of Object.getOwnPropertyNames(win)) {
+      const proto = /^(HTML|SVG|MathML)Element$|^CSS\w*Rule$/.test(iface) && win[iface] && win[iface].prototype;
+      if (proto && Object.prototype.hasOwnProperty.call(proto, "style")) accessor(proto, "style", styleGet);
     }
     method(win, "getComputedStyle", (nat) => wrap((self, a) => styleProxy(apply(nat, self, a))));
     const readCss = (get) => wrap((self) => upstream(apply(get, self, [])));

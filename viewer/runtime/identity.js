@@ -68,8 +68,7 @@ export function installIdentity(win, env, h) {
 
   // Events that report URLs: hash changes, script errors, storage, CSP violations
   for (const [iface, props] of [["HashChangeEvent", ["oldURL", "newURL"]], ["ErrorEvent", ["filename"]],
-    ["StorageEvent", ["url"]], ["SecurityPolicyViolationEvent", ["documentURI", "blockedURI", "sourceFile", "referrer"]],
-    ["PageRevealEvent", []], ["NavigationCurrentEntryChangeEvent", []]]) {
+    ["StorageEvent", ["url"]], ["SecurityPolicyViolationEvent", ["documentURI", "blockedURI", "sourceFile", "referrer"]]]) {
     const proto = win[iface] && win[iface].prototype;
     for (const prop of props) accessor(proto, prop, read);
   }
@@ -121,26 +120,14 @@ function installLocationView(win, env, h) {
     } catch {
       u = null;
     }
-    const v = {
-      href: site,
-      origin: origin === "null" ? origin : upstream(origin),
-      protocol: u ? u.protocol : loc.protocol,
-      host: u ? u.host : loc.host,
-      hostname: u ? u.hostname : loc.hostname,
-      port: u ? u.port : loc.port,
-      pathname: loc.pathname,
-      search: loc.search,
-      hash: loc.hash,
-    };
+    const v = { href: site, origin: origin === "null" ? origin : upstream(origin), pathname: loc.pathname, search: loc.search, hash: loc.hash };
+    for (const k of ["protocol", "host", "hostname", "port"]) v[k] = u ? u[k] : loc[k];
     v.toString = h.fix({ toString: () => site }.toString, loc.toString, "toString");
     const ancestors = loc.ancestorOrigins;
     if (ancestors) {
       // a DOMStringList of the site's origins
-      const list = [];
-      for (let i = 0; i < ancestors.length; i++) list[i] = upstream(ancestors[i]);
-      const fake = { length: list.length, item: (i) => (i in list ? list[i] : null), contains: (s) => list.includes(`${s}`), [Symbol.iterator]: () => list.values() };
-      for (let i = 0; i < list.length; i++) fake[i] = list[i];
-      v.ancestorOrigins = fake;
+      const list = [...ancestors].map(upstream);
+      v.ancestorOrigins = Object.assign({ length: list.length, item: (i) => list[i] ?? null, contains: (s) => list.includes(`${s}`), [Symbol.iterator]: () => list.values() }, list);
     }
     last = [href, origin, v];
     return v;

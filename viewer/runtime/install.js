@@ -10,11 +10,11 @@
  * real script URL from the wrapper it was started from.
  */
 
-import { installCookies } from "./cookies.js";
+import { installCookies, installCookieStore } from "./cookies.js";
 import { installDom } from "./dom.js";
 import { makeEnv } from "./env.js";
 import { installFrames } from "./frames.js";
-import { makeHooks } from "./hooks.js";
+import { makeHooks, wrap } from "./hooks.js";
 import { installHtml } from "./html.js";
 import { installIdentity } from "./identity.js";
 import { captureNatives, installToStringDisguise } from "./native.js";
@@ -94,7 +94,7 @@ export function install(win, parent = null) {
   env.frameUrl = env.proxy;
   env.srcdoc = (html) => html;
   env.isOurBlob = () => false;
-  const h = makeHooks(disguise);
+  const h = { ...makeHooks(disguise), wrap };
   step(() => installNetwork(win, env, h, natives));
   if (!natives.document) {
     if (env.realBase) step(() => installWorker(win, env, h, natives));
@@ -105,6 +105,7 @@ export function install(win, parent = null) {
   step(() => installHtml(win, env, h, natives));
   step(() => installFrames(win, env, h, natives, (w) => install(w, child)));
   step(() => installIdentity(win, env, h));
+  step(() => installCookieStore(win, natives, h));
   step(() => installNavigation(win, env, h, natives));
   observe = env.observe || null;
   setupDocument(natives.document);

@@ -245,22 +245,12 @@ export function installNetwork(win, env, h, natives) {
       const v = apply(nat, self, a);
       return typeof v === "string" && URL_HEADERS.test(`${a[0]}`) ? upstream(v) : v;
     }));
-    // iteration: the native iterator's results, the URL headers' values mapped on the way out
-    const ArrayValues = Array.prototype.values;
-    for (const name of ["entries", "values", Symbol.iterator]) {
-      const keys = win.Headers.prototype.keys;
+    // iteration: the native iterator's pairs, URL headers' values mapped
+    for (const name of ["entries", Symbol.iterator]) {
       method(win.Headers.prototype, name, (nat) => wrap((self, a) => {
-        const it = apply(nat, self, a);
-        if (!keys) return it;
-        const names = [...apply(keys, self, [])];
         const out = [];
-        let i = 0;
-        for (const item of it) {
-          const key = names[i++];
-          const map = (v) => (typeof v === "string" && URL_HEADERS.test(key) ? upstream(v) : v);
-          out[out.length] = name === "values" ? map(item) : [item[0], map(item[1])];
-        }
-        return apply(ArrayValues, out, []);
+        for (const [k, v] of apply(nat, self, a)) out[out.length] = [k, URL_HEADERS.test(k) ? upstream(v) : v];
+        return out.values();
       }));
     }
     method(win.Headers.prototype, "forEach", (nat) => wrap((self, a) => {
