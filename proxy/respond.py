@@ -23,11 +23,11 @@ they stream (:mod:`proxy.cobrowse`); followers are served from there first.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import logging
 from dataclasses import dataclass
 
 import aiohttp
+import webencodings
 from aiohttp import web
 
 from rewriter.cache import RewriteCache
@@ -131,14 +131,12 @@ def charset_of(content_type: str) -> str | None:
 
 
 def usable_charset(label: str | None) -> str | None:
-    """The label when Python knows it (a bogus one means "no label", as in browsers)."""
-    if not label:
+    """The WHATWG name of a charset label, or None: a label no browser knows means "no label", as in
+    browsers. Python-only codec names (``undefined``, ``base64``, ``unicode_escape``…) never reach a rewriter."""
+    if not label or len(label) > 64:
         return None
-    try:
-        codecs.lookup(label)
-    except (LookupError, ValueError):
-        return None
-    return label
+    found = webencodings.lookup(label)
+    return found.name if found is not None else None
 
 
 @dataclass
