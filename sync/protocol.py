@@ -36,8 +36,12 @@ Server → client
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+from tandem.safejson import well_formed
 
 # -- limits ---------------------------------------------------------------------------------
 MAX_STREAM_MESSAGE = 16 * 1024 * 1024  # one frame from the leader: a full snapshot of a heavy page fits
@@ -75,7 +79,53 @@ POLICIES = ("ask", "free", "none")  # ask: the leader grants; free: anyone may t
 
 
 def encode(msg: dict[str, Any]) -> str:
-    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
+    """The frame's text: compact JSON, always well-formed Unicode.
+
+    Text from pages may hold unpaired UTF-16 surrogates (an emoji cut in half, or put there on
+    purpose); ``ensure_ascii=False`` keeps them raw and no UTF-8 encoder accepts them, so a
+    frame holding one would fail at every send. Each one becomes U+FFFD here, before the
+    frame is queued anywhere. Never NaN or Infinity either (``allow_nan=False``): numbers come
+    from :func:`tandem.safejson.loads`, which refuses them.
+    """
+    return well_formed(json.dumps(msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+
+
+# -- participant names ------------------------------------------------------------------------
+# Words that name a role, a status or Tandem itself: a name may not wear them in brackets
+# ("Ada (tab owner)"), which is how the interface shows roles.
+RESERVED_NAME_WORDS = ("tab owner", "owner", "leader", "host", "agent", "admin", "administrator", "support",
+                       "tandem", "you", "me", "control", "controller", "in control", "watching", "follower",
+                       "moderator", "staff", "system", "official", "verified", "guest")
+_BRACKETS = "()[]{}<>\uff08\uff09\uff3b\uff3d\u3010\u3011\u300c\u300d\u2039\u203a\u00ab\u00bb"
+_BRACKETED = re.compile(r"[(\[{<\u3010\u300c\u2039\u00ab]([^)\]}>\u3011\u300d\u203a\u00bb]*)[)\]}>\u3011\u300d\u203a\u00bb]?")
+_RESERVED = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(RESERVED_NAME_WORDS, key=len, reverse=True)) + r")\b",
+                       re.IGNORECASE)
+
+
+def clean_name(name: Any, limit: int = MAX_NAME) -> str:
+    """A display name that cannot pass for a role or rearrange the text around it.
+
+    NFKC-normalised (full-width brackets and letters become plain ones); control, format
+    (bidi overrides, zero-width joiners), private-use, unassigned and surrogate code points
+    dropped; whitespace collapsed; any bracketed part that names a role ("(tab owner)",
+    "[Agent]") removed along with stray brackets; at most ``limit`` characters.
+    """
+    if not isinstance(name, str):
+        return ""
+    dropped = ("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp")
+    name = "".join(c for c in name[: limit * 8] if unicodedata.category(c) != "Cs")
+    name = unicodedata.normalize("NFKC", name)
+    name = "".join(" " if c.isspace() else c for c in name if c.isspace() or unicodedata.category(c) not in dropped)
+    for _ in range(4):  # nested or repeated brackets: until nothing changes
+        cleaned = _BRACKETED.sub(lambda m: " " if _RESERVED.search(m.group(1)) else m.group(0), name)
+        if cleaned == name:
+            break
+        name = cleaned
+    unbalanced = any(name.count(a) != name.count(b) for a, b in zip(_BRACKETS[::2], _BRACKETS[1::2]))
+    if unbalanced or any(_RESERVED.search(m.group(1)) for m in _BRACKETED.finditer(name)):
+        name = "".join(c for c in name if c not in _BRACKETS)
+    name = " ".join(name.split()).strip(" -:|·,")
+    return name[:limit].strip()
 
 
 def is_ephemeral(event: Any) -> bool:

@@ -138,8 +138,25 @@ class Room:
         return not self.conns
 
     def current_url(self) -> str | None:
-        """The proxied URL a new tab owner should load."""
-        return self.page_url or (self.to_proxy(self.start_url) if self.start_url else None)
+        """The proxied URL a new tab owner should load: always one of this session's (see :meth:`is_ours`)."""
+        if self.page_url and self.is_ours(self.page_url):
+            return self.page_url
+        start = self.to_proxy(self.start_url) if self.start_url else None
+        return start if start and self.is_ours(start) else None
+
+    def is_ours(self, url: Any) -> bool:
+        """Whether ``url`` is an http(s) URL on a proxied host of this session (``to_upstream`` maps it back).
+
+        Every page URL the room is told (``page``, a snapshot's ``href``) and every URL it sends a
+        browser to (hand-over) passes this: a page cannot make the session show, or send the next
+        tab owner to, ``javascript:`` or an address outside the session.
+        """
+        if not isinstance(url, str) or len(url) > P.MAX_URL or not url.lower().startswith(("http://", "https://")):
+            return False
+        if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in url):
+            return False
+        upstream = self.to_upstream(url)
+        return isinstance(upstream, str) and upstream.lower().startswith(("http://", "https://"))
 
     def state(self) -> dict[str, Any]:
         people = [
@@ -385,7 +402,7 @@ class Room:
             self.seq += len(run)
             if starts:
                 href = run[0].get("data", {}).get("href") if isinstance(run[0].get("data"), dict) else None
-                if isinstance(href, str) and len(href) <= P.MAX_URL:
+                if self.is_ours(href):
                     self.page_url = href
                 was_streaming = self.buffer.ready
             result = self.buffer.add(frame, starts, full)
@@ -412,6 +429,8 @@ class Room:
         url, title = msg.get("url"), msg.get("title", "")
         if not isinstance(url, str) or len(url) > P.MAX_URL or not isinstance(title, str):
             return self._err(conn.id, "bad_message", "page needs a url string and a title string.")
+        if not self.is_ours(url):
+            return self._err(conn.id, "bad_url", "page.url must be a proxied http(s) address of this session.")
         self.page_url, self.title = url, title[: P.MAX_TITLE]
         return self._broadcast_state()
 
@@ -533,11 +552,9 @@ class Room:
         return self._broadcast_state()
 
     def _on_name(self, conn: Conn, msg: dict, now: float) -> list[Out]:
-        name = _clean_name(msg.get("name"))
-        if not name:
-            return self._err(conn.id, "bad_message", f"A name is 1 to {P.MAX_NAME} characters.")
-        self.participants[conn.pid].name = name
-        return self._broadcast_state()
+        # Participants appear under the name they were admitted with (invite, PIN, console):
+        # a name chosen later, on the socket, could pass for someone else.
+        return self._err(conn.id, "not_allowed", "Names are set when you join the session.")
 
     def _on_notice(self, conn: Conn, msg: dict, now: float) -> list[Out]:
         if conn.pid != self.leader:
@@ -627,10 +644,7 @@ def _number(v: Any) -> bool:
 
 
 def _clean_name(name: Any) -> str:
-    if not isinstance(name, str):
-        return ""
-    name = " ".join(name.split())
-    return name[: P.MAX_NAME]
+    return P.clean_name(name)
 
 
 def _check_input(i: Any) -> str | None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from aiohttp import WSMsgType, web
+
+from tandem import safejson
 
 from .outbox import Outbox
 from .protocol import MAX_STREAM_MESSAGE, Frame
@@ -26,7 +29,7 @@ HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 WRITE_TIMEOUT = 30.0  # seconds one frame may take to leave; a peer slower than that is dropped
 CLOSE_CODES = {  # application close codes (4000-4999) by reason code
     "session_ended": 4000, "left": 4001, "timeout": 4002, "too_slow": 4003, "room_full": 4004,
-    "too_many_connections": 4005, "bad_message": 4006, "going_away": 1001,
+    "too_many_connections": 4005, "bad_message": 4006, "going_away": 1001, "send_failed": 1011,
 }
 
 
@@ -78,8 +81,23 @@ class SocketEndpoint:
                 await ws.close(code=CLOSE_CODES.get(code, 4999), message=reason.encode()[:120])
         except (ConnectionError, asyncio.TimeoutError, RuntimeError) as exc:
             log.info("session socket writer stopped: %s %s", type(exc).__name__, exc)
-            if not ws.closed:
-                await ws.close(code=CLOSE_CODES["too_slow"], message=b"write failed")
+            await self._abort(CLOSE_CODES["too_slow"], b"write failed")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a send that fails for any other reason must not leave a silent socket
+            log.exception("session socket writer failed")
+            await self._abort(CLOSE_CODES["send_failed"], b"send failed")
+
+    async def _abort(self, code: int, message: bytes) -> None:
+        """The writer cannot go on: close the socket (the client reconnects and resyncs), stop taking frames."""
+        if self._closing is None:
+            self._closing = ("send_failed", "send failed")
+        self.outbox.clear()
+        if not self.ws.closed:
+            try:
+                await self.ws.close(code=code, message=message)
+            except Exception:  # noqa: BLE001 - already broken: nothing more to tell the peer
+                log.info("session socket close after a failed send also failed", exc_info=True)
 
     async def stop(self) -> None:
         self.close("going_away", "closing")
@@ -120,7 +138,7 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
         return ws
     endpoint = SocketEndpoint(ws)
     endpoint.start()
-    name = hello.get("name") if isinstance(hello.get("name"), str) and hello["name"].strip() else name_of(sid, pid)
+    name = name_of(sid, pid)  # the name admitted with, never one the client says now
     resume = hello.get("resume") if isinstance(hello.get("resume"), dict) else None
     conn = relay.attach(sid, endpoint, pid=pid, may_lead=cred_role == "leader", kind=str(hello.get("kind")),
                         name=name, resume=resume, now=time.monotonic())
@@ -128,8 +146,9 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 obj = _parse(msg.data)
-                if obj is None:
-                    endpoint.deliver(Frame({"t": "error", "code": "bad_message", "message": "Frames are JSON objects."}))
+                if not isinstance(obj, dict):
+                    endpoint.deliver(Frame({"t": "error", "code": "bad_message",
+                                            "message": obj or "Frames are JSON objects."}))
                     continue
                 relay.submit(sid, conn, obj, len(msg.data), time.monotonic())
             elif msg.type == WSMsgType.BINARY:
@@ -143,8 +162,21 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
 
 
 def _parse(data: str):
+    """The frame as a dict; otherwise None or a short reason (str) to tell the client.
+
+    Parsed by :func:`tandem.safejson.loads`: no NaN/Infinity, nesting bounded (with room to
+    encode it again later). Every string that enters the room is well-formed: an unpaired
+    surrogate (an emoji cut in half) becomes U+FFFD. A text frame is valid UTF-8, so one can
+    only arrive as a ``\\uD8xx``-``\\uDFxx`` escape: only frames holding such an escape are
+    walked (a snapshot is megabytes). :func:`sync.protocol.encode` repairs outgoing text too.
+    """
     try:
-        obj = json.loads(data)
-    except (ValueError, TypeError):
-        return None
+        obj = safejson.loads(data, max_depth=None, check_strings=False)
+    except safejson.JsonError as exc:
+        return exc.message
+    if isinstance(obj, dict) and _SURROGATE_ESCAPE.search(data):
+        obj = safejson.repair(obj)
     return obj if isinstance(obj, dict) else None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")

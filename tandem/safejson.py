@@ -124,3 +124,29 @@ def well_formed(text: str) -> str:
     if _encodable(text):
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def repair(obj: Any) -> Any:
+    """``obj`` (parsed JSON, changed in place) with every string and key made well-formed (:func:`well_formed`)."""
+    if isinstance(obj, str):
+        return well_formed(obj)
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for k in [k for k in value if not _encodable(k)]:
+                value[well_formed(k)] = value.pop(k)
+            for k, v in value.items():
+                if isinstance(v, str):
+                    if not _encodable(v):
+                        value[k] = well_formed(v)
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, str):
+                    if not _encodable(v):
+                        value[i] = well_formed(v)
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+    return obj

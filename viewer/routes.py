@@ -177,6 +177,7 @@ MAX_NAME = 60  # a participant's display name on the toolbar
 def admit(request: web.Request, session: Session, role: str, *, kind: str, name: str) -> web.Response:
     """Sets the participant credential (host-only on BASE, under ``/s/<sid>``), records the join and
     sends the browser to the start page through that host's entry (see proxy/entry.py)."""
+    from sync.protocol import clean_name
     from tandem import events
 
     sessions = request.app[appkeys.SESSIONS]
@@ -184,7 +185,7 @@ def admit(request: web.Request, session: Session, role: str, *, kind: str, name:
     base = request.app[appkeys.BASE]
     credential = sessions.credential(sid, role)
     pid = credential.split(".")[2]
-    name = " ".join(name.split())[:MAX_NAME] or ("Agent" if kind == "agent" else "Customer")
+    name = clean_name(name, MAX_NAME) or ("Agent" if kind == "agent" else "Customer")  # no role look-alikes (issue 10 #17)
     request.app[appkeys.STORE].add_participant(sid, pid, role, kind, name)
     events.emit(request.app, "participant.joined", session, actor=name, detail={"role": role, "kind": kind, "pid": pid})
     target = session.url_rewriter(base).to_proxy(session.start_url)

@@ -367,12 +367,13 @@ def test_pointer_moves_are_rate_limited_per_participant_but_hiding_always_passes
     assert to(h.send(2, {"t": "ptr", "hide": True}), 1) == [{"t": "ptr", "p": "F", "hide": True}]
 
 
-def test_names_are_cleaned_and_bounded(h):
+def test_names_are_cleaned_and_bounded_and_not_changed_on_the_socket(h):
     h.tab()
-    h.view(2, "F")
-    h.send(2, {"t": "name", "name": "  Ada \n Lovelace " + "x" * 100})
+    h.room.connect(2, "F", may_lead=False, kind="view", now=h.now, name="  Ada \n Lovelace " + "x" * 100)
     assert h.room.participants["F"].name.startswith("Ada Lovelace") and len(h.room.participants["F"].name) == 40
-    assert to(h.send(2, {"t": "name", "name": "   "}), 2)[0]["code"] == "bad_message"
+    # names are the ones admitted with (issue 10 #17): a name message is refused
+    assert to(h.send(2, {"t": "name", "name": "Ada (tab owner)"}), 2)[0]["code"] == "not_allowed"
+    assert h.room.participants["F"].name.startswith("Ada Lovelace")
 
 
 @pytest.mark.parametrize("msg", [[], {"t": 3}, {"t": "nope"}, {"t": "__init__"}, {"t": "ev", "e": "x"}])
