@@ -26,7 +26,7 @@ from aiohttp import web
 
 from proxy.sessions import CONSENT, Session, cookie_values
 from tandem import appkeys, events
-from tandem.ratelimit import client_address
+from tandem.ratelimit import client_address, pin_failed, pin_wait
 from tandem.store import Agent, verify_password
 
 from .pages import error_page, page
@@ -368,13 +368,12 @@ async def join_pin(request: web.Request) -> web.Response:
     s, form = await require_post(request)
     limits = request.app[appkeys.LIMITS]
     address = client_address(request)
-    if limits.pin_address.blocked(address) or limits.pin_global.blocked("*"):
+    if pin_wait(limits, address) is not None:
         raise web.HTTPSeeOther("/console?error=" + quote("Too many wrong PINs. Wait a few minutes."))
     found = request.app[appkeys.STORE].redeem_pin(form.get("pin", "").strip())
     session = request.app[appkeys.SESSIONS].get(found[0]) if found else None
     if session is None or session.ended:
-        limits.pin_address.hit(address)
-        limits.pin_global.hit("*")
+        pin_failed(limits, address)
         raise web.HTTPSeeOther("/console?error=" + quote("That PIN is not valid or has expired."))
     _claim(request, session, s)
     return admit(request, session, found[1], kind="agent", name=s.agent.name)

@@ -1,7 +1,7 @@
 """Customer join flow: ``BASE/join`` (type a PIN) and the consent screen of an invite link.
 
 A PIN is a 6-digit stand-in for an invite link, good for 10 minutes and a few joins.
-Guessing is throttled per address and across all addresses (:mod:`tandem.ratelimit`);
+Guessing is throttled per address and per network, never for everyone at once (:mod:`tandem.ratelimit`);
 a right PIN is exchanged for a single-use, short-lived consent invite, so the
 consent screen always works from a signed token.
 
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from proxy.sessions import CONSENT, Session
 from tandem import appkeys
-from tandem.ratelimit import client_address
+from tandem.ratelimit import client_address, pin_failed, pin_wait
 
 from .console import read_form, refused, same_origin
 from .pages import page
@@ -52,17 +52,16 @@ async def join_post(request: web.Request) -> web.Response:
         return refused()
     limits = request.app[appkeys.LIMITS]
     address = client_address(request)
-    for limiter, key in ((limits.pin_address, address), (limits.pin_global, "*")):
-        if limiter.blocked(key):
-            return pin_page(error="Too many wrong PINs. Wait a few minutes, or ask the agent for the invite link.", status=429,
-                            headers={"Retry-After": str(limiter.retry_after(key))})
+    wait = pin_wait(limits, address)
+    if wait is not None:
+        return pin_page(error="Too many wrong PINs. Wait a few minutes, or ask the agent for the invite link.", status=429,
+                        headers={"Retry-After": str(wait)})
     form = await read_form(request)
     pin = "".join(form.get("pin", "").split())
     found = request.app[appkeys.STORE].redeem_pin(pin)
     session = request.app[appkeys.SESSIONS].get(found[0]) if found else None
     if session is None or session.ended:
-        limits.pin_address.hit(address)
-        limits.pin_global.hit("*")
+        pin_failed(limits, address)
         return pin_page(error="That PIN is not valid or has expired. Check the digits or ask for a new PIN.", status=400)
     raise web.HTTPSeeOther(enter_url(request, session.sid, found[1], audience=CONSENT, single_use=True, ttl=PIN_INVITE_TTL))
 

@@ -7,7 +7,7 @@ import pytest
 
 from proxy.sessions import CONSENT
 from tandem import appkeys
-from tandem.ratelimit import PIN_FAILURES_GLOBAL, PIN_FAILURES_PER_ADDRESS, RateLimiter
+from tandem.ratelimit import PIN_FAILURES_GLOBAL, PIN_FAILURES_PER_ADDRESS
 
 from .helpers import AGENT_COOKIE, add_agent, cookie_from
 
@@ -157,17 +157,50 @@ async def test_pin_join_and_brute_force_throttled_per_address(make_tandem):
     assert consent.status == 200 and "invites you" in await consent.text()
 
 
-async def test_pin_brute_force_throttled_across_addresses(make_tandem):
-    """A spread of addresses shares one budget of wrong guesses."""
+async def _pin_from(t, pin, address):
+    return await t.client.post(t.url + "/join", data={"pin": pin}, allow_redirects=False,
+                               headers={"Origin": t.url, "X-Forwarded-For": address})
+
+
+async def test_finding_19_wrong_pins_from_many_addresses_do_not_lock_out_the_right_one(make_tandem, monkeypatch):
+    """Issue 10 #19: 100 wrong PINs from a dozen addresses used to lock out every PIN join, the right ones included.
+    Now others' guessing never turns a right PIN away; the guessers themselves run out of tries sooner."""
+    monkeypatch.setenv("TANDEM_TRUSTED_PROXIES", "127.0.0.0/8")
     t = await make_tandem()
-    limits = t.app[appkeys.LIMITS]
-    limits.pin_address = RateLimiter(10**6, 600)  # as if every guess came from a new address
     r = await t.api("POST", "/api/v1/sessions", json={"url": URL})
     pin = (await r.json())["pin"]
     wrong = f"{(int(pin) + 1) % 10**6:06d}"
-    for _ in range(PIN_FAILURES_GLOBAL[0]):
-        assert (await _pin_post(t, wrong)).status == 400
-    assert (await _pin_post(t, pin)).status == 429
+    attackers = [f"198.51.{i}.7" for i in range(12)]
+    sent = 0
+    for address in attackers:
+        for _ in range(PIN_FAILURES_PER_ADDRESS[0]):
+            if (await _pin_from(t, wrong, address)).status == 400:
+                sent += 1
+    assert sent >= PIN_FAILURES_GLOBAL[0]  # the old global budget is spent
+    assert (await _pin_from(t, pin, "203.0.113.5")).status == 303  # a customer with the right PIN gets in
+    # under attack, addresses that have been guessing are out of tries, the right PIN included
+    assert (await _pin_from(t, pin, attackers[0])).status == 429
+    # a customer who mistypes once still gets in
+    assert (await _pin_from(t, wrong, "203.0.113.6")).status == 400
+    assert (await _pin_from(t, pin, "203.0.113.6")).status == 303
+
+
+async def test_pin_guessing_is_limited_per_network(make_tandem, monkeypatch):
+    """Fresh addresses in one /24 share that network's budget."""
+    monkeypatch.setenv("TANDEM_TRUSTED_PROXIES", "127.0.0.0/8")
+    from tandem.ratelimit import PIN_FAILURES_PER_NETWORK
+
+    t = await make_tandem()
+    r = await t.api("POST", "/api/v1/sessions", json={"url": URL})
+    pin = (await r.json())["pin"]
+    wrong = f"{(int(pin) + 1) % 10**6:06d}"
+    for i in range(PIN_FAILURES_PER_NETWORK[0]):
+        assert (await _pin_from(t, wrong, f"192.0.2.{i + 1}")).status == 400
+    assert (await _pin_from(t, pin, "192.0.2.200")).status == 429
+    assert (await _pin_from(t, pin, "2001:db8::1")).status == 303
+    for i in range(PIN_FAILURES_PER_ADDRESS[0]):
+        await _pin_from(t, wrong, f"2001:db8:0:{i}::1")
+    assert (await _pin_from(t, pin, "2001:db8:0:ff::1")).status == 303  # under the /48's budget still
 
 
 async def test_pin_admits_a_few_joins_then_is_spent(make_tandem):
