@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: demo test install build bench clean e2e-deps backend-deps mitm bench-deps bench-rewriters
+.PHONY: demo test test-full install build bench clean e2e-deps backend-deps mitm bench-deps bench-rewriters
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,15 @@ mitm: $(MITM_STAMP)
 test: install e2e-deps backend-deps mitm
 	npm test --silent
 	$(BIN)/python -m pytest -q
+
+# `make test` co-browses a sample of the saved real pages (tests/e2e/realpages); this runs every one
+# of them (about 10 s a page on a 2-core machine), then prints the suite's pass counts and latencies.
+REALPAGES_RESULTS ?= $(or $(TMPDIR),/tmp)/tandem-realpages/full.jsonl
+test-full: install e2e-deps backend-deps mitm
+	npm test --silent
+	rm -f $(REALPAGES_RESULTS)
+	REALPAGES=all REALPAGES_RESULTS=$(REALPAGES_RESULTS) $(BIN)/python -m pytest -q; status=$$?; \
+	  $(BIN)/python -m tests.e2e.realpages.report $(REALPAGES_RESULTS); exit $$status
 
 # Every benchmark prints its own figures and ratios against a baseline measured in the same run.
 bench: install bench-deps

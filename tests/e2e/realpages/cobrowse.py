@@ -1,0 +1,399 @@
+"""One real-page co-browsing run: a page (or app) loaded directly, then by a tab owner through Tandem
+with a follower watching the mirror, in real Chromium; the figures and failures as one record.
+
+``Runner.run(target)`` does, for one target:
+
+1. a direct load (its own browser context; requests to anything but ``*.localhost`` fail as an
+   unknown host would, so nothing reaches the internet), recording the page's errors;
+2. a session created through the API, the tab owner's context entering it, the follower's context
+   opening its invite link and waiting for the mirror;
+3. the checks (names in ``CHECKS``): errors raised by Tandem's scripts, page errors that differ from
+   the direct load, the mirror's visible words (similarity, below), element counts, four live
+   changes made on the tab owner's side (a paragraph appended, a heading changed, an input typed,
+   a scroll) each awaited in the mirror with its latency, and for apps their TodoMVC state.
+
+Word similarity: the words of both documents (``probe.js``: innerText split on white space) as
+multisets A and B; similarity = |A ∩ B| / max(|A|, |B|), with ∩ the multiset intersection (per word,
+the smaller count). 1.0 means the same words the same number of times; 0.99 allows one word in a
+hundred missing or extra. Both empty counts as 1.0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tandem import appkeys
+
+HERE = Path(__file__).resolve().parent
+PROBE_JS = (HERE / "probe.js").read_text()
+
+CHECKS = ("tandem_errors", "error_parity", "mirror_text", "element_counts", "live_updates", "scroll", "app_state")
+SIMILARITY_MIN = 0.99
+LOAD_TIMEOUT_MS = 30_000  # the biggest saved pages are 2 MB of HTML
+STEP_TIMEOUT_MS = 10_000  # one browser step or one change awaited in the mirror
+SETTLE_S = 0.5  # after "load": pages' own timers and late scripts run, as a person would wait
+CONVERGE_S = 6.0  # the mirror and the page are compared until they agree or this passes
+LEADER_VIEWPORT = {"width": 1100, "height": 760}
+FOLLOWER_VIEWPORT = {"width": 1400, "height": 900}
+SCROLL_TARGET = 600  # px; less when the page is shorter
+RESULTS_ENV = "REALPAGES_RESULTS"
+
+
+def results_path() -> Path:
+    return Path(os.environ.get(RESULTS_ENV) or Path(tempfile.gettempdir()) / "tandem-realpages" / "results.jsonl")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # a corpus file name, or "app:<framework>"
+    url: str
+    kind: str  # "page" or "app"
+
+    @property
+    def deep(self) -> bool:  # apps use shadow DOM (Lit, web components): measure inside open shadow roots
+        return self.kind == "app"
+
+
+def similarity(a: list[str], b: list[str]) -> float:
+    if not a and not b:
+        return 1.0
+    ca, cb = Counter(a), Counter(b)
+    return sum((ca & cb).values()) / max(len(a), len(b))
+
+
+def word_diff(a: list[str], b: list[str], n: int = 12) -> dict:
+    ca, cb = Counter(a), Counter(b)
+    return {"only_page": list((ca - cb).elements())[:n], "only_mirror": list((cb - ca).elements())[:n]}
+
+
+_URL = re.compile(r"\b(?:https?|wss?)://\S+")
+_NUM = re.compile(r"\d+")
+
+
+def normalise_error(text: str) -> str:
+    return _NUM.sub("#", _URL.sub("<url>", text)).strip()
+
+
+def is_tandem(err: dict) -> bool:
+    return "/__tandem/" in err["text"] or "/__tandem/" in err.get("stack", "")
+
+
+def comparable_errors(errors: list[dict]) -> set[str]:
+    """The page's own errors, for the direct-vs-proxied comparison: uncaught exceptions and
+    console errors, without failed resource loads (stand-ins are missing on purpose)."""
+    out = set()
+    for e in errors:
+        if is_tandem(e) or e["text"].startswith("Failed to load resource"):
+            continue
+        out.add(f"{e['kind']}: {normalise_error(e['text'])}")
+    return out
+
+
+def watch_errors(page, sink: list[dict]) -> None:
+    def on_pageerror(exc) -> None:
+        sink.append({"kind": "pageerror", "text": f"{exc.name}: {exc.message}", "stack": exc.stack or ""})
+
+    def on_console(msg) -> None:
+        if msg.type == "error":
+            loc = msg.location or {}
+            sink.append({"kind": "console", "text": msg.text, "stack": f"{loc.get('url', '')}:{loc.get('lineNumber', '')}"})
+
+    page.on("pageerror", on_pageerror)
+    page.on("console", on_console)
+
+
+def _local_only(route) -> asyncio.Future:
+    host = re.match(r"^[a-z]+://([^/:]*)", route.request.url)
+    if host and not (host.group(1) == "localhost" or host.group(1).endswith(".localhost")):
+        return route.abort("namenotresolved")
+    return route.continue_()
+
+
+class Runner:
+    def __init__(self, browser, tandem, site) -> None:
+        self.browser, self.tandem, self.site = browser, tandem, site
+        self.results: dict[str, dict] = {}
+        self.probes = 0
+
+    async def result(self, target: Target) -> dict:
+        if target.name not in self.results:
+            self.results[target.name] = await self.run(target)
+            path = results_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as f:
+                f.write(json.dumps(self.results[target.name]) + "\n")
+        return self.results[target.name]
+
+    # -- the run -----------------------------------------------------------------------------
+    async def run(self, target: Target) -> dict:
+        rec: dict = {"target": target.name, "kind": target.kind, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "failures": {}, "latency_ms": {}, "notes": []}
+        started = time.monotonic()
+        direct_errors: list[dict] = []
+        leader_errors: list[dict] = []
+        contexts = []
+        try:
+            dctx = await self.browser.new_context(viewport=LEADER_VIEWPORT)
+            contexts.append(dctx)
+            await dctx.route(re.compile(r"^https?://"), _local_only)
+            dp = await dctx.new_page()
+            watch_errors(dp, direct_errors)
+            await dp.goto(target.url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+            await asyncio.sleep(SETTLE_S)
+            if target.kind == "app":
+                rec["direct_app"] = await self.app_flow(dp, None, rec, "direct")
+            await dctx.close()
+            contexts.remove(dctx)
+
+            resp = await self.tandem.api("POST", "/api/v1/sessions", json={"url": target.url})
+            body = await resp.json()
+            if resp.status != 201:
+                raise AssertionError(f"session API answered {resp.status}: {body}")
+            lctx = await self.browser.new_context(viewport=LEADER_VIEWPORT)
+            contexts.append(lctx)
+            lp = await lctx.new_page()
+            watch_errors(lp, leader_errors)
+            await lp.goto(body["leader_url"], wait_until="load", timeout=LOAD_TIMEOUT_MS)
+            await asyncio.sleep(SETTLE_S)
+            fctx = await self.browser.new_context(viewport=FOLLOWER_VIEWPORT)
+            contexts.append(fctx)
+            fp = await fctx.new_page()
+            await fp.goto(self.follower_link(body), wait_until="load")
+            await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0 "
+                                       "&& window.tandemMirror.doc() && window.tandemMirror.doc().body",
+                                       timeout=STEP_TIMEOUT_MS)
+            await lp.evaluate(PROBE_JS, {"deep": target.deep})
+            await fp.evaluate(PROBE_JS, {"deep": target.deep, "mirror": True})
+
+            await self.compare_text(lp, fp, rec)
+            await self.live_updates(lp, fp, rec)
+            await self.scroll(lp, fp, rec)
+            if target.kind == "app":
+                await self.app_flow(lp, fp, rec, "proxied")
+            rec["mirror_stats"] = await fp.evaluate("() => window.tandemMirror.stats")
+        except Exception as exc:  # a step that could not run fails every check not yet decided
+            rec["crash"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        finally:
+            for ctx in contexts:
+                try:
+                    await ctx.close()
+                except Exception:  # already gone with the browser: nothing left to close
+                    pass
+        rec["errors_direct"] = direct_errors
+        rec["errors_proxied"] = leader_errors
+        tandem_errs = [e for e in leader_errors if is_tandem(e)]
+        if tandem_errs:
+            rec["failures"]["tandem_errors"] = tandem_errs[:5]
+        d, p = comparable_errors(direct_errors), comparable_errors(leader_errors)
+        if d != p:
+            rec["failures"]["error_parity"] = {"only_proxied": sorted(p - d)[:8], "only_direct": sorted(d - p)[:8]}
+        if "crash" in rec:
+            for check in CHECKS:
+                if check in ("tandem_errors", "error_parity") or (check == "app_state" and target.kind != "app"):
+                    continue
+                decided = check in rec["failures"] or check in rec.get("passed", ())
+                if not decided:
+                    rec["failures"][check] = {"crash": rec["crash"]}
+        rec["seconds"] = round(time.monotonic() - started, 2)
+        return rec
+
+    def follower_link(self, body: dict) -> str:
+        if "follower_url" in body:
+            return body["follower_url"]
+        token = self.tandem.app[appkeys.SESSIONS].invite(body["session_id"], "follower")
+        return f"{self.tandem.url}/s/{body['session_id']}/enter?t={token}"
+
+    def passed(self, rec: dict, check: str) -> None:
+        rec.setdefault("passed", []).append(check)
+
+    # -- checks ------------------------------------------------------------------------------
+    async def compare_text(self, lp, fp, rec: dict) -> None:
+        deadline = time.monotonic() + CONVERGE_S
+        while True:
+            page_words = await lp.evaluate("() => window.__rp.words()")
+            mirror_words = await fp.evaluate("() => window.__rp.words()")
+            page_counts = await lp.evaluate("() => window.__rp.counts()")
+            mirror_counts = await fp.evaluate("() => window.__rp.counts()")
+            sim = similarity(page_words, mirror_words)
+            if (sim >= SIMILARITY_MIN and page_counts == mirror_counts) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.25)
+        rec["similarity"] = round(sim, 5)
+        rec["words"] = [len(page_words), len(mirror_words)]
+        rec["counts"] = {"page": page_counts, "mirror": mirror_counts}
+        if sim < SIMILARITY_MIN:
+            rec["failures"]["mirror_text"] = {"similarity": round(sim, 5), "words": rec["words"], **word_diff(page_words, mirror_words)}
+        else:
+            self.passed(rec, "mirror_text")
+        if page_counts != mirror_counts:
+            rec["failures"]["element_counts"] = rec["counts"]
+        else:
+            self.passed(rec, "element_counts")
+
+    async def awaited(self, lp, fp, key: str, spec: dict, change: str, arg=None) -> float | None:
+        """Arm the follower's wait for ``spec``, make ``change`` on the tab owner's side (a JS function
+        returning the time it acted), and return the latency in ms (None when never seen)."""
+        self.probes += 1
+        await fp.evaluate("([k, s, t]) => window.__rp.arm(k, s, t)", [key, spec, STEP_TIMEOUT_MS])
+        if callable(change):
+            t0 = await change()
+        else:
+            t0 = await lp.evaluate(change, arg)
+        seen = await fp.evaluate("(k) => window.__rp.result(k)", key)
+        return None if seen is None else round(max(seen - t0, 0.0), 1)
+
+    async def live_updates(self, lp, fp, rec: dict) -> None:
+        token = f"rp{self.probes}x{int(time.time() * 1000) % 100000}"
+        missed = {}
+        # a paragraph appended
+        text = f"Probe paragraph {token}"
+        ms = await self.awaited(lp, fp, "p", {"kind": "id-text", "id": "rp-probe-p", "text": text},
+                                "(text) => { const p = document.createElement('p'); p.id = 'rp-probe-p'; p.textContent = text; "
+                                "document.body.appendChild(p); return window.__rp.now(); }", text)
+        rec["latency_ms"]["paragraph"] = ms
+        if ms is None:
+            missed["paragraph"] = await fp.evaluate("() => { const d = window.tandemMirror.doc(); const p = d && d.getElementById('rp-probe-p'); return p ? p.textContent : 'absent'; }")
+        # a heading changed (one is added first where the page has none)
+        tag = await lp.evaluate("() => { const h = document.querySelector('body h1, body h2, body h3'); return h ? h.localName : null; }")
+        if tag is None:
+            rec["notes"].append("no h1-h3: a heading was added first")
+            await self.awaited(lp, fp, "h0", {"kind": "present", "sel": "#rp-probe-h"},
+                               "() => { const h = document.createElement('h2'); h.id = 'rp-probe-h'; h.textContent = 'heading'; "
+                               "document.body.prepend(h); return window.__rp.now(); }")
+            tag = "h2"
+        text = f"Probe heading {token}"
+        ms = await self.awaited(lp, fp, "h", {"kind": "tag-text", "tag": tag, "text": text},
+                                "(text) => { const h = document.querySelector('body h1, body h2, body h3'); h.textContent = text; return window.__rp.now(); }", text)
+        rec["latency_ms"]["heading"] = ms
+        if ms is None:
+            missed["heading"] = f"no <{tag}> with the new text"
+        # an input typed into (the page's first visible, non-secret text field, else one added)
+        found = await lp.evaluate(CHOOSE_INPUT)
+        if not found:
+            rec["notes"].append("no visible text field: one was added")
+        await self.awaited(lp, fp, "i0", {"kind": "present", "sel": "[data-rp-input]"},
+                           "() => window.__rp.now()")
+        value = f"typed {token}"
+        await lp.evaluate("() => { const el = document.querySelector('[data-rp-input]'); "
+                          "el.addEventListener('input', () => { window.__rpTyped = window.__rp.now(); }); }")
+
+        async def type_it():
+            await lp.locator("[data-rp-input]").first.fill(value, force=True, timeout=STEP_TIMEOUT_MS)
+            return await lp.evaluate("() => window.__rpTyped || window.__rp.now()")
+
+        ms = await self.awaited(lp, fp, "i", {"kind": "value", "sel": "[data-rp-input]", "value": value}, type_it)
+        rec["latency_ms"]["input"] = ms
+        if ms is None:
+            missed["input"] = await fp.evaluate("() => { const d = window.tandemMirror.doc(); const el = d && d.querySelector('[data-rp-input]'); return el ? 'value ' + JSON.stringify(el.value) : 'field absent'; }")
+        if missed:
+            rec["failures"]["live_updates"] = {"missed": missed}
+        else:
+            self.passed(rec, "live_updates")
+
+    async def scroll(self, lp, fp, rec: dict) -> None:
+        y = await lp.evaluate(f"""() => {{
+            let max = document.scrollingElement.scrollHeight - innerHeight;
+            if (max < 100) {{
+                const spacer = document.createElement('div'); spacer.id = 'rp-spacer'; spacer.style.height = '2000px';
+                document.body.appendChild(spacer); max = document.scrollingElement.scrollHeight - innerHeight;
+            }}
+            return Math.max(0, Math.min({SCROLL_TARGET}, Math.floor(max)));
+        }}""")
+        if await lp.evaluate("() => !!document.getElementById('rp-spacer')"):
+            rec["notes"].append("page shorter than the viewport: a spacer was added to scroll")
+            await self.awaited(lp, fp, "s0", {"kind": "present", "sel": "#rp-spacer"}, "() => window.__rp.now()")
+        ms = await self.awaited(lp, fp, "s", {"kind": "scroll", "y": y},
+                                "(y) => { window.scrollTo({top: y, left: 0, behavior: 'instant'}); return window.__rp.now(); }", y)
+        rec["latency_ms"]["scroll"] = ms
+        if ms is None:
+            got = await fp.evaluate("() => { const d = window.tandemMirror.doc(); return d && d.defaultView ? "
+                                    "[d.defaultView.scrollY, d.scrollingElement ? d.scrollingElement.scrollHeight : null, d.compatMode] : null; }")
+            page = await lp.evaluate("() => [scrollY, document.scrollingElement.scrollHeight, document.compatMode]")
+            rec["failures"]["scroll"] = {"page_scrollY_height_mode": page, "mirror_scrollY_height_mode": got}
+        else:
+            self.passed(rec, "scroll")
+
+    # -- apps --------------------------------------------------------------------------------
+    async def app_flow(self, page, fp, rec: dict, side: str) -> list:
+        """Add three items, tick the second, filter, delete the first, reload; after each step the
+        app's state must be the expected one and (through Tandem) the mirror's the same."""
+        problems: list = []
+        new = page.locator(".new-todo").first
+        await new.wait_for(timeout=STEP_TIMEOUT_MS)
+        await page.evaluate(PROBE_JS, {"deep": True})  # no-op where it is installed already
+
+        async def state():
+            return await page.evaluate("() => window.__rp.todo()")
+
+        async def expect(step: str, want: dict) -> None:
+            try:
+                await page.wait_for_function("(want) => JSON.stringify(window.__rp.todo()) === want", arg=json.dumps(want, separators=(",", ":")),
+                                             timeout=STEP_TIMEOUT_MS)
+            except Exception:
+                problems.append({"step": step, "side": f"{side} app", "want": want, "got": await state()})
+                return
+            if fp is not None:
+                key = f"app-{step}"
+                await fp.evaluate("([k, s, t]) => window.__rp.arm(k, s, t)", [key, {"kind": "todo", "json": json.dumps(want, separators=(",", ":"))}, STEP_TIMEOUT_MS])
+                seen = await fp.evaluate("(k) => window.__rp.result(k)", key)
+                if seen is None:
+                    problems.append({"step": step, "side": "mirror", "want": want, "got": await fp.evaluate("() => window.__rp.todo()")})
+
+        def items(*rows):
+            return [list(r) for r in rows]
+
+        a, b, c = ("Buy milk", False, False), ("Walk the dog", False, False), ("Write tests", False, False)
+        for title in (a[0], b[0], c[0]):
+            await new.fill(title, timeout=STEP_TIMEOUT_MS)
+            await new.press("Enter", timeout=STEP_TIMEOUT_MS)
+        await expect("add", {"items": items(a, b, c), "count": "3 items left", "filter": "All"})
+        await page.locator(".todo-list li .toggle").nth(1).click(timeout=STEP_TIMEOUT_MS)
+        b_done = ("Walk the dog", True, True)
+        await expect("tick", {"items": items(a, b_done, c), "count": "2 items left", "filter": "All"})
+        await page.locator(".filters a[href='#/active']").first.click(timeout=STEP_TIMEOUT_MS)
+        await expect("filter-active", {"items": items(a, c), "count": "2 items left", "filter": "Active"})
+        await page.locator(".filters a[href='#/completed']").first.click(timeout=STEP_TIMEOUT_MS)
+        await expect("filter-completed", {"items": items(b_done), "count": "2 items left", "filter": "Completed"})
+        await page.locator(".filters a[href='#/']").first.click(timeout=STEP_TIMEOUT_MS)
+        await expect("filter-all", {"items": items(a, b_done, c), "count": "2 items left", "filter": "All"})
+        first = page.locator(".todo-list li").first
+        await first.hover(timeout=STEP_TIMEOUT_MS)
+        await first.locator(".destroy").click(force=True, timeout=STEP_TIMEOUT_MS)
+        await expect("delete", {"items": items(b_done, c), "count": "1 item left", "filter": "All"})
+        await page.reload(wait_until="load")
+        await page.evaluate(PROBE_JS, {"deep": True})
+        if fp is not None:
+            await fp.wait_for_function("() => { const d = window.tandemMirror.doc(); return d && d.querySelector('.new-todo, todo-app, todo-mvc'); }",
+                                       timeout=STEP_TIMEOUT_MS)
+        await expect("reload", {"items": items(b_done, c), "count": "1 item left", "filter": "All"})
+        if fp is not None:
+            if problems:
+                rec["failures"]["app_state"] = problems
+            else:
+                self.passed(rec, "app_state")
+        return problems
+
+
+# The page's first visible text field a person could type into, marked data-rp-input; passwords,
+# payment and one-time-code fields are masked by design and not chosen. Returns false (after adding
+# a field at the top of the body) when the page has none.
+CHOOSE_INPUT = r"""() => {
+    const secret = /(cc-|password|one-time-code)/i, payment = /(card|cvc|cvv|iban)/i;
+    const ok = (el) => el.getClientRects().length && !el.disabled && !el.readOnly
+        && getComputedStyle(el).visibility !== 'hidden'
+        && !secret.test(el.getAttribute('autocomplete') || '') && !payment.test(el.name || '');
+    const fields = [...document.querySelectorAll('input:not([type]), input[type=text], input[type=search], input[type=email], input[type=url], input[type=tel], textarea')];
+    const el = fields.find(ok);
+    if (el) { el.setAttribute('data-rp-input', ''); return true; }
+    const added = document.createElement('input'); added.setAttribute('data-rp-input', ''); added.id = 'rp-probe-input';
+    document.body.prepend(added);
+    return false;
+}"""
