@@ -29,10 +29,10 @@ from rewriter.urls import UrlError, UrlRewriter, split_url
 from tandem import appkeys
 
 from . import cors, credentials, entry, errors
+from .decide import ANONYMOUS, FOLLOWER, LEADER
 from .sessions import Session, upstream_url
 
 RESERVED_PREFIX = "/__tandem/"
-LEADER, FOLLOWER, ANONYMOUS = "leader", "follower", "anonymous"
 
 
 @dataclass

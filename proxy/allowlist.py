@@ -5,10 +5,14 @@ Rules (also in the README):
 * Otherwise a top-level or frame navigation is allowed only to a host that
   matches an entry: ``example.com`` matches exactly that host, ``*.example.com``
   matches any subdomain of it (not the apex; list both when both are wanted).
-* Subresources (images, scripts, XHR …) are free unless the page that asked for
-  them is on an entry with scope ``all``: then they too must go to listed hosts.
-  The page is known from the request's upstream ``Referer``; a subresource with
-  no Referer is held to the strictest entry in force.
+* Subresources (images, scripts, XHR …) are free unless the tab owner's page is on
+  an entry with scope ``all``: then they too must go to listed hosts. The page is
+  what the server knows (the last top-level document it served the tab owner, else
+  the session's start URL), never a ``Referer``. Whatever a request claims, a
+  *document* from an unlisted host is refused. These rules are applied by
+  :func:`proxy.decide.decide`; this module only matches hosts.
+* Private networks opened by ``--allow-private-networks`` are reachable only for
+  hosts that are on the list themselves (an empty list lists every host).
 * An entry may carry a ``redirect`` URL: navigations to hosts it matches are sent
   there instead (through the proxy), e.g. a login domain that must not be
   co-browsed sends people to a help page. The target may not match the entry.
@@ -91,14 +95,6 @@ class Allowlist:
 
     def allows_navigation(self, host: str) -> bool:
         return self.open or self.entry_for(host) is not None
-
-    def allows_subresource(self, host: str, page_host: str | None) -> bool:
-        if self.open or self.entry_for(host) is not None:
-            return True
-        if page_host is None:
-            return not any(e.scope == ALL for e in self.entries)
-        page_entry = self.entry_for(page_host)
-        return page_entry is None or page_entry.scope != ALL
 
 
 def _specificity(e: Entry) -> tuple[int, int]:

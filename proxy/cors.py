@@ -4,12 +4,19 @@ A browser omits cookies, the participant credential among them, on cross-origin
 requests in CORS mode unless the page asks for credentials: ``fetch()`` by
 default, fonts, module scripts, ``crossorigin=anonymous`` elements and every
 CORS preflight. Between two proxied origins of one session such a request is
-still the session's: it is accepted without the credential when its ``Origin`` is
+still the session's: it is admitted without the credential when its ``Origin`` is
 another proxied origin of the same session, and forwarded exactly as the browser
 would send it upstream, without cookies (the jar is neither read nor written).
-So the session's cookies never go out, or come in, without a participant's
-credential; what such a request can do is what any page on the internet can do
-with a cookieless request to an allowed site.
+
+Anyone who knows a session id can send such a request, so it is bounded
+(:mod:`proxy.decide`, role ``anonymous``): the allowlist applies as to a subresource
+of the tab owner's page (scope ``all`` included), the ``Origin`` must name a page of a
+listed host (a page of an unlisted host was never served, so such an Origin is
+forged), opened private networks are reachable only for listed hosts, an unlisted
+host's document is refused, and it is never a WebSocket, a navigation, a reserved
+endpoint or a write to the jar or the followers' cache. What remains is what any
+page on the internet can do with a cookieless request to an allowed site, from
+Tandem's address.
 """
 
 from __future__ import annotations
@@ -18,9 +25,6 @@ from aiohttp import web
 
 from rewriter.labels import LabelError, decode
 from tandem import appkeys
-
-ANONYMOUS = web.RequestKey("tandem_anonymous_cors", bool)  # set on a request: forward it without the jar
-
 
 def anonymous_cors(request: web.Request, sid: str) -> bool:
     """True for a credential-less CORS request (or preflight) from another proxied origin of session ``sid``."""
