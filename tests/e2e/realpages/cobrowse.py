@@ -10,7 +10,8 @@ with a follower watching the mirror, in real Chromium; the figures and failures 
 3. the checks (names in ``CHECKS``): errors raised by Tandem's scripts, page errors that differ from
    the direct load, the mirror's visible words (similarity, below), element counts, four live
    changes made on the tab owner's side (a paragraph appended, a heading changed, an input typed,
-   a scroll) each awaited in the mirror with its latency, and for apps their TodoMVC state.
+   a scroll to 600 px and then to the page's end) each awaited in the mirror with its latency, and
+   for apps their TodoMVC state. The follower's own page errors are recorded, not checked.
 
 Word similarity: the words of both documents (``probe.js``: innerText split on white space) as
 multisets A and B; similarity = |A ∩ B| / max(|A|, |B|), with ∩ the multiset intersection (per word,
@@ -139,6 +140,7 @@ class Runner:
         started = time.monotonic()
         direct_errors: list[dict] = []
         leader_errors: list[dict] = []
+        follower_errors: list[dict] = []  # the session page's (replayer's) own: reported, not a check
         contexts = []
         try:
             dctx = await self.browser.new_context(viewport=LEADER_VIEWPORT)
@@ -166,6 +168,7 @@ class Runner:
             fctx = await self.browser.new_context(viewport=FOLLOWER_VIEWPORT)
             contexts.append(fctx)
             fp = await fctx.new_page()
+            watch_errors(fp, follower_errors)
             await fp.goto(self.follower_link(body), wait_until="load")
             await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0 "
                                        "&& window.tandemMirror.doc() && window.tandemMirror.doc().body",
@@ -189,6 +192,7 @@ class Runner:
                     pass
         rec["errors_direct"] = direct_errors
         rec["errors_proxied"] = leader_errors
+        rec["errors_follower"] = follower_errors
         tandem_errs = [e for e in leader_errors if is_tandem(e)]
         if tandem_errs:
             rec["failures"]["tandem_errors"] = tandem_errs[:5]
@@ -310,14 +314,23 @@ class Runner:
         if await lp.evaluate("() => !!document.getElementById('rp-spacer')"):
             rec["notes"].append("page shorter than the viewport: a spacer was added to scroll")
             await self.awaited(lp, fp, "s0", {"kind": "present", "sel": "#rp-spacer"}, "() => window.__rp.now()")
-        ms = await self.awaited(lp, fp, "s", {"kind": "scroll", "y": y},
-                                "(y) => { window.scrollTo({top: y, left: 0, behavior: 'instant'}); return window.__rp.now(); }", y)
-        rec["latency_ms"]["scroll"] = ms
-        if ms is None:
-            got = await fp.evaluate("() => { const d = window.tandemMirror.doc(); return d && d.defaultView ? "
-                                    "[d.defaultView.scrollY, d.scrollingElement ? d.scrollingElement.scrollHeight : null, d.compatMode] : null; }")
-            page = await lp.evaluate("() => [scrollY, document.scrollingElement.scrollHeight, document.compatMode]")
-            rec["failures"]["scroll"] = {"page_scrollY_height_mode": page, "mirror_scrollY_height_mode": got}
+        problems = {}
+        for key, label in (("s", "scroll"), ("s-end", "scroll_end")):
+            if key == "s-end":  # then to the very end: a mirror document shorter than the page stops early
+                y_end = await lp.evaluate("() => Math.floor(document.scrollingElement.scrollHeight - innerHeight)")
+                if y_end <= y + 1:
+                    break
+                y = y_end
+            ms = await self.awaited(lp, fp, key, {"kind": "scroll", "y": y},
+                                    "(y) => { window.scrollTo({top: y, left: 0, behavior: 'instant'}); return window.__rp.now(); }", y)
+            rec["latency_ms"][label] = ms
+            if ms is None:
+                got = await fp.evaluate("() => { const d = window.tandemMirror.doc(); return d && d.defaultView ? "
+                                        "[d.defaultView.scrollY, d.scrollingElement ? d.scrollingElement.scrollHeight : null, d.compatMode] : null; }")
+                page = await lp.evaluate("() => [scrollY, document.scrollingElement.scrollHeight, document.compatMode]")
+                problems[label] = {"page_scrollY_height_mode": page, "mirror_scrollY_height_mode": got}
+        if problems:
+            rec["failures"]["scroll"] = problems
         else:
             self.passed(rec, "scroll")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .cobrowse import CHECKS, SIMILARITY_MIN, results_path
 
-LATENCY_KINDS = ("paragraph", "heading", "input", "scroll")
+LATENCY_KINDS = ("paragraph", "heading", "input", "scroll", "scroll_end")
 
 
 def load(path: Path) -> list[dict]:
@@ -71,7 +71,7 @@ def latency_lines(records: list[dict]) -> list[str]:
         ran = [r for r in records if kind in r.get("latency_ms", {})]
         values = [r["latency_ms"][kind] for r in ran if r["latency_ms"][kind] is not None]
         missed = len(ran) - len(values)
-        if kind != "scroll":
+        if not kind.startswith("scroll"):
             every += values
         if values:
             out.append(f"{kind:<16}{len(values):>6}{percentile(values, 50):>9.1f}{percentile(values, 95):>9.1f}{max(values):>9.1f}{missed:>8}")
@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     print(similarity_line(records))
     print()
     print("\n".join(latency_lines(records)))
+    noisy = [r["target"] for r in records if r.get("errors_follower")]
+    if noisy:
+        print(f"\nfollower's session page logged errors on {len(noisy)} targets: " + ", ".join(noisy[:20]))
     crashed = [r["target"] for r in records if r.get("crash")]
     if crashed:
         print(f"\nruns that stopped early ({len(crashed)}): " + ", ".join(crashed))

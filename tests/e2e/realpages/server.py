@@ -172,6 +172,8 @@ def _app(site_box: list[RealPagesSite]) -> web.Application:
                                     headers={"Content-Type": "text/css", "Access-Control-Allow-Origin": "*"})
             return stand_in(path, request.headers.get("Accept", ""))
         if host == APPS_HOST:
+            if path == "/favicon.ico":
+                return stand_in(path, "")
             parts = [p for p in path.split("/") if p]
             if not parts or any(p.startswith(".") for p in parts):
                 raise web.HTTPNotFound()
