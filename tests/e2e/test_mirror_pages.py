@@ -34,6 +34,26 @@ PAGES = {
     "/child": "<!doctype html><p class=child>child {n}</p>",
     "/smooth": "<!doctype html><style>html{{scroll-behavior:smooth}}</style><h1>Smooth</h1>" + LONG,
     "/quirks": "<html><head><title>Quirks</title></head><body><h1>No doctype</h1>" + LONG + "</body></html>",
+    "/canvas": """<!doctype html><title>Canvas</title><h1>Canvas</h1>
+<canvas id=c2d width=40 height=30></canvas><canvas id=gl width=40 height=30></canvas>
+<script>
+  const c = document.getElementById('c2d').getContext('2d');
+  c.fillStyle = 'rgb(255, 0, 0)'; c.fillRect(0, 0, 40, 30);
+  const gl = document.getElementById('gl').getContext('webgl');  // preserveDrawingBuffer: false
+  window.glColor = [0, 1, 0];
+  (function frame() {{ if (gl) {{ gl.clearColor(...window.glColor, 1); gl.clear(gl.COLOR_BUFFER_BIT); }} requestAnimationFrame(frame); }})();
+</script>""",
+    "/cssom": """<!doctype html><title>CSSOM</title>
+<style id=s>#a {{ color: rgb(1, 2, 3) }}</style>
+<div id=a>a</div><div id=b>b</div><div id=c>c</div><div id=d>d</div><div id=e>e</div>
+<script>
+  document.getElementById('s').sheet.insertRule('#b {{ color: rgb(4, 5, 6) }}', 1);
+  window.made = new CSSStyleSheet();
+  made.replaceSync('#c {{ color: rgb(7, 8, 9) }}');
+  document.adoptedStyleSheets = [made];
+</script>""",
+    "/toplayer": """<!doctype html><title>Top layer</title><h1>Top layer</h1>
+<div id=pop popover>Popover text</div><dialog id=dlg><p>Dialog text</p></dialog>""",
 }
 
 
@@ -190,3 +210,82 @@ async def test_scrolls_reach_the_mirror_at_once_not_animated(make_tandem, pages)
 async def test_a_page_without_doctype_scrolls_in_the_mirror(make_tandem, pages):
     ys = await scrolled(make_tandem, pages, "/quirks")
     assert [y for y in ys if 1 < y < 1499] == []
+
+
+# The canvas's middle pixel, rounded to steps of 16: images travel as lossy WebP.
+PIXEL = "(doc, sel) => { const c = doc.querySelector(sel); if (!c) return null; " \
+        "return Array.from(c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data).slice(0, 3)" \
+        ".map((v) => Math.round(v / 16) * 16); }"
+
+
+async def test_canvas_2d_and_webgl_pixels_reach_the_mirror_as_images(make_tandem, pages):
+    """rrweb records neither (and replays canvases only by running scripts in the mirror):
+    without Tandem's canvas images the mirror's canvases stay blank."""
+    t, body = await start(make_tandem, pages, "/canvas")
+    async with chromium() as browser:
+        lctx, lp = await leader_page(browser, body)
+        errors = PageErrors(lp)
+        fctx, fp = await follower(browser, t, body)
+        await mirror(fp, PIXEL, [256, 0, 0], "#c2d")
+        await mirror(fp, PIXEL, [0, 256, 0], "#gl")
+        # Later drawing follows, at the bounded rate.
+        await lp.evaluate("() => { const c = document.getElementById('c2d').getContext('2d'); "
+                          "c.fillStyle = 'rgb(0, 0, 255)'; c.fillRect(0, 0, 40, 30); window.glColor = [1, 0, 0]; }")
+        await mirror(fp, PIXEL, [0, 0, 256], "#c2d")
+        await mirror(fp, PIXEL, [256, 0, 0], "#gl")
+        # The mirror ran no script to get there.
+        assert await fp.evaluate("() => window.tandemMirror.doc().defaultView.frameElement.getAttribute('sandbox')") == "allow-same-origin"
+        assert errors.tandem() == []
+        await fctx.close()
+        await lctx.close()
+
+
+COLOR = "(doc, sel) => doc.defaultView.getComputedStyle(doc.querySelector(sel)).color"
+
+
+async def test_styles_made_through_the_cssom_show_in_the_mirror(make_tandem, pages):
+    """Rules inserted before anyone watched (so only the snapshot can carry them), a constructed
+    stylesheet adopted by the document, and rules inserted and edited while watched."""
+    t, body = await start(make_tandem, pages, "/cssom")
+    async with chromium() as browser:
+        lctx, lp = await leader_page(browser, body)
+        errors = PageErrors(lp)
+        fctx, fp = await follower(browser, t, body)
+        for sel, color in (("#a", "rgb(1, 2, 3)"), ("#b", "rgb(4, 5, 6)"), ("#c", "rgb(7, 8, 9)")):
+            await mirror(fp, COLOR, color, sel)
+        await lp.evaluate("""() => {
+            const s = document.getElementById('s').sheet;
+            s.insertRule('#d { color: rgb(10, 11, 12) }', s.cssRules.length);
+            s.cssRules[0].style.setProperty('color', 'rgb(13, 14, 15)');
+            made.insertRule('#e { color: rgb(16, 17, 18) }', 1);
+        }""")
+        for sel, color in (("#a", "rgb(13, 14, 15)"), ("#d", "rgb(10, 11, 12)"), ("#e", "rgb(16, 17, 18)")):
+            await mirror(fp, COLOR, color, sel)
+        assert errors.tandem() == []
+        await fctx.close()
+        await lctx.close()
+
+
+async def test_popovers_and_modal_dialogs_open_in_the_mirror(make_tandem, pages):
+    """A popover's open state is no attribute: without Tandem's event the mirror never shows it."""
+    t, body = await start(make_tandem, pages, "/toplayer")
+    async with chromium() as browser:
+        lctx, lp = await leader_page(browser, body)
+        errors = PageErrors(lp)
+        fctx, fp = await follower(browser, t, body)
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel) !== null", True, "#pop")
+        await lp.evaluate("() => document.getElementById('pop').showPopover()")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).matches(':popover-open')", True, "#pop")
+        await lp.evaluate("() => document.getElementById('pop').hidePopover()")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).matches(':popover-open')", False, "#pop")
+        await lp.evaluate("() => document.getElementById('dlg').showModal()")  # (a modal dialog closes popovers)
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).matches(':modal')", True, "#dlg")
+        await lp.evaluate("() => document.getElementById('dlg').close()")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).open", False, "#dlg")
+        # A follower joining while the popover is open sees it open (the snapshot cannot carry it).
+        await lp.evaluate("() => document.getElementById('pop').showPopover()")
+        gctx, gp = await follower(browser, t, body)
+        await mirror(gp, "(doc, sel) => doc.querySelector(sel).matches(':popover-open')", True, "#pop")
+        assert errors.tandem() == []
+        for c in (gctx, fctx, lctx):
+            await c.close()

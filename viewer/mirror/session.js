@@ -17,17 +17,28 @@ import { connect } from "./conn.js";
 import { h, config, participantList, toast, colorFor } from "./ui.js";
 import { makeProxify } from "./urls.js";
 import { makeInk } from "../recorder/ink.js";
+import { initial, reduce, resumePoint } from "./stream.js";
+import { onCustom } from "./custom.js";
 
 const cfg = config();
 const baseUrl = new URL(cfg.base);
 const proxify = makeProxify({ scheme: baseUrl.protocol.replace(":", ""), sid: cfg.sid, baseDomain: baseUrl.host });
 const app = document.getElementById("app");
-const stats = { applied: 0, frames: 0, dups: 0, gaps: 0, resets: 0, lastSeq: 0, epoch: null };
+let stream = initial(); // the stream's state: see stream.js (pure), applied to the replayer below
+// Read-only figures for tests and troubleshooting.
+const stats = {
+  get applied() { return stream.counters.applied; },
+  get frames() { return stream.counters.frames; },
+  get dups() { return stream.counters.dups; },
+  get gaps() { return stream.counters.gaps; },
+  get resets() { return stream.counters.resets; },
+  get lastSeq() { return stream.lastSeq; },
+  get epoch() { return stream.epoch; },
+};
 
 let state = null;
 let role = null;
 let replayer = null;
-let hasSnapshot = false;
 let scale = 1;
 let viewport = { width: 1024, height: 768 };
 let connStatus = "connecting";
@@ -80,7 +91,6 @@ function newReplayer() {
       /* already gone */
     }
   }
-  hasSnapshot = false;
   replayer = new Replayer([], {
     root: mirrorRoot,
     liveMode: true,
@@ -95,6 +105,8 @@ function newReplayer() {
     viewport = { width: d.width, height: d.height };
     fit();
   });
+  const own = replayer;
+  replayer.on("custom-event", (ev) => onCustom(own, ev));
 }
 
 function fit() {
@@ -108,35 +120,30 @@ function fit() {
 }
 new ResizeObserver(fit).observe(stage);
 
-function applyEvents(events) {
-  for (const ev of events) {
-    // A new page (or a fresh snapshot) starts a new replayer: node ids restart with each
-    // recording, and the old replayer's event log would otherwise grow for the whole session.
-    if (ev.type === EventType.Meta && hasSnapshot) newReplayer();
-    if (ev.type === EventType.Meta || ev.type === EventType.FullSnapshot) hasSnapshot = true;
-    if (!hasSnapshot) continue;
-    ev.timestamp = Date.now();
-    replayer.addEvent(proxify(ev));
-    stats.applied += 1;
+/** One server message through the stream reducer; its effects applied to the replayer in order. */
+function step(msg) {
+  const out = reduce(stream, msg);
+  stream = out.state;
+  for (const fx of out.effects) {
+    switch (fx.kind) {
+      case "replayer":
+        newReplayer();
+        break;
+      case "add":
+        if (!replayer) newReplayer();
+        fx.event.timestamp = Date.now();
+        replayer.addEvent(proxify(fx.event));
+        break;
+      case "send":
+        conn.send(fx.msg);
+        break;
+      case "waiting":
+        waiting.hidden = !fx.on;
+        break;
+      default:
+        break;
+    }
   }
-  waiting.hidden = hasSnapshot;
-}
-
-function onFrame(msg) {
-  const count = typeof msg.n === "number" ? msg.n : msg.e.length;
-  const last = msg.s + count - 1;
-  stats.frames += 1;
-  if (stats.lastSeq && last <= stats.lastSeq) {
-    stats.dups += 1;
-    return;
-  }
-  if (stats.lastSeq && msg.s !== stats.lastSeq + 1) {
-    stats.gaps += 1;
-    conn.send({ t: "resync" });
-    return;
-  }
-  stats.lastSeq = last;
-  applyEvents(msg.e);
 }
 
 function mirrorDoc() {
@@ -382,8 +389,7 @@ function onMessage(msg) {
   switch (msg.t) {
     case "welcome":
       role = msg.role;
-      if (stats.epoch && stats.epoch !== msg.epoch) stats.lastSeq = 0;
-      stats.epoch = msg.epoch;
+      step(msg);
       state = msg.state;
       render();
       break;
@@ -392,14 +398,8 @@ function onMessage(msg) {
       render();
       break;
     case "reset":
-      stats.resets += 1;
-      stats.lastSeq = 0;
-      newReplayer();
-      waiting.hidden = false;
-      break;
     case "ev":
-      if (!replayer) newReplayer();
-      onFrame(msg);
+      step(msg);
       break;
     case "ptr":
       drawPointer(msg);
@@ -426,7 +426,7 @@ function onMessage(msg) {
 
 const conn = connect({
   url: cfg.ws,
-  hello: () => ({ kind: "view", resume: stats.epoch ? { epoch: stats.epoch, seq: stats.lastSeq } : null }),
+  hello: () => ({ kind: "view", resume: resumePoint(stream) }),
   onMessage,
   onStatus: (s) => {
     connStatus = s;

@@ -9,7 +9,7 @@
  * returns its handle; `stop()` ends it, and the next `start()` snapshots afresh.
  */
 
-import { record, EventType } from "rrweb";
+import { record } from "rrweb";
 import { makeMasking } from "./mask.js";
 import { makeControl } from "./control.js";
 import { makeExtras } from "./extras.js";
@@ -47,8 +47,8 @@ function installOriginFix(doc) {
 function start({ doc, mask, block, top, emit }) {
   const masking = makeMasking(doc, mask, block);
   installOriginFix(doc);
-  let emitted = false;
-  const extras = makeExtras({ doc, mirror: record.mirror, emit: (e) => emit(e) });
+  // Tandem's own events go through rrweb (Custom events), so a frame's reach the top with its node ids mapped.
+  const extras = makeExtras({ doc, mirror: record.mirror, custom: (tag, payload) => record.addCustomEvent(tag, payload) });
   const stop = record({
     ...masking.options,
     recordCrossOriginIframes: true,
@@ -57,13 +57,10 @@ function start({ doc, mask, block, top, emit }) {
     collectFonts: false,
     sampling: SAMPLING,
     // In a frame rrweb posts its events to the parent itself and never calls this.
-    emit: top ? (event) => {
-      emitted = true;
-      emit(event);
-      if (event.type === EventType.FullSnapshot) extras.snapshot();
-    } : undefined,
+    emit: top ? emit : undefined,
   });
   if (typeof stop !== "function") return null;
+  extras.snapshot();
   const performInput = makeControl({ mirror: record.mirror, doc });
   let running = true;
   return {
@@ -74,19 +71,18 @@ function start({ doc, mask, block, top, emit }) {
       stop();
     },
     snapshot() {
-      if (running) record.takeFullSnapshot(true);
+      if (!running) return;
+      record.takeFullSnapshot(true);
+      extras.snapshot();
     },
     perform(i) {
       const problem = performInput(i);
       extras.inputDone(i);
       return problem;
     },
-    get emitted() {
-      return emitted;
-    },
   };
 }
 
 const script = document.currentScript;
 const boot = script && script.tandemBoot;
-if (typeof boot === "function") boot({ start, EventType });
+if (typeof boot === "function") boot({ start });

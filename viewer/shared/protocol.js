@@ -29,11 +29,9 @@ export const SRC = /* @__PURE__ */ Object.freeze({
 export const CUSTOM = /* @__PURE__ */ Object.freeze({
   /** {id, url}: a canvas's current pixels as an image (data: URL), at a bounded rate */
   canvas: "tandem-canvas",
-  /** {id, time, paused, rate, muted}: a media element's play state and position */
-  media: "tandem-media",
-  /** {id, open, modal?}: a <dialog> or popover shown or hidden */
+  /** {id, open}: a popover shown or hidden */
   toplayer: "tandem-toplayer",
-  /** {hover: id|null, focus: id|null}: the elements the controller's input hovers and focuses */
+  /** {id}: the element under the controller's last pointer input shows :hover */
   pseudo: "tandem-pseudo",
 });
 
