@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.safejson import well_formed
@@ -144,21 +143,32 @@ def ephemeral_key(event: dict) -> tuple:
     return (source,)
 
 
-@dataclass(eq=False)
 class Frame:
     """One server → client message, encoded once and shared by every recipient.
 
     ``kind``: ``stream`` (DOM events, never dropped), ``ephemeral`` (stream events a slow
     follower may skip to the latest of), ``ptr`` (coalesced per ``key``) or ``ctl``.
+
+    A ``stream`` frame keeps only its text (and its sequence numbers): the parsed events
+    take several times the bytes of their encoding (measured 8x for rrweb mutations), and
+    the replay buffer holds megabytes of these. ``msg`` decodes the text again when asked
+    (tests, tools). Other kinds keep the message: ephemeral ones are merged, all are small.
     """
 
-    msg: dict[str, Any]
-    kind: str = "ctl"
-    key: Any = None
-    text: str = field(init=False)
+    __slots__ = ("_msg", "kind", "key", "text", "_seq", "_count")
 
-    def __post_init__(self) -> None:
-        self.text = encode(self.msg)
+    def __init__(self, msg: dict[str, Any], kind: str = "ctl", key: Any = None):
+        self.kind = kind
+        self.key = key
+        self.text = encode(msg)
+        if "s" in msg:
+            self._seq = msg["s"]
+            self._count = msg.get("n", len(msg.get("e", ())))
+        self._msg = None if kind == "stream" else msg
+
+    @property
+    def msg(self) -> dict[str, Any]:
+        return self._msg if self._msg is not None else json.loads(self.text)
 
     @property
     def size(self) -> int:
@@ -166,16 +176,19 @@ class Frame:
 
     @property
     def seq(self) -> int:
-        return self.msg["s"]
+        return self._seq
 
     @property
     def count(self) -> int:
         """How many sequence numbers this stream frame covers (a merged frame carries ``n``)."""
-        return self.msg.get("n", len(self.msg["e"]))
+        return self._count
 
     @property
     def last_seq(self) -> int:
-        return self.msg["s"] + self.count - 1
+        return self._seq + self._count - 1
+
+    def __repr__(self) -> str:
+        return f"Frame({self.kind}, {self.text[:80]!r})"
 
 
 def stream_frame(first_seq: int, events: list, ephemeral: bool) -> Frame:

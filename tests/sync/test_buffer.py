@@ -54,3 +54,35 @@ def test_a_large_snapshot_does_not_count_against_the_events_bound():
     big = [{"type": 4, "data": {"href": "h"}}, {"type": 2, "data": {"node": {"pad": "x" * 5_000}}}]
     assert b.add(stream_frame(1, big, False), True, True) == "ok"
     assert b.add(stream_frame(3, [ev(3)], False), False) == "ok"
+
+
+def test_buffer_holds_about_the_bytes_it_counts():
+    """The bound is in counted bytes, so what is held must be close to it. Frames used to keep the
+    parsed events beside their text: 5-8x the counted bytes (a 32 MiB bound pinned ~250 MiB)."""
+    import gc
+    import json
+    import tracemalloc
+
+    def mutation(n):
+        return {"type": 3, "timestamp": 1700000000000 + n, "data": {
+            "source": 0, "texts": [], "removes": [],
+            "attributes": [{"id": n, "attributes": {"class": f"item item-{n}", "style": "color: red"}}],
+            "adds": [{"parentId": n, "nextId": None, "node": {"type": 2, "tagName": "div", "attributes": {"id": f"n{n}"},
+                                                                "childNodes": [], "id": n + 1}}]}}
+
+    texts = [json.dumps({"t": "ev", "e": [mutation(i * 10 + j) for j in range(10)]}) for i in range(300)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        b = ReplayBuffer(soft_limit=1 << 40, hard_limit=1 << 40)
+        b.add(stream_frame(1, snap(), False), True, True)
+        seq = 3
+        for text in texts:  # as the socket does: parse, hand the events over, keep nothing else
+            b.add(stream_frame(seq, json.loads(text)["e"], False), False)
+            seq += 10
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1.5 * b.bytes, f"held {held} bytes for {b.bytes} counted ({held / b.bytes:.1f}x)"
+    assert [e["data"]["attributes"][0]["id"] for e in b.from_snapshot()[1].msg["e"]][:2] == [0, 1]
