@@ -30,6 +30,7 @@ from tandem import appkeys
 from .sessions import COOKIE_PREFIX, CREDENTIAL_TTL, cookie_values
 
 HOST_COOKIE = "tandem_h"  # a proxied host's own credential (``__Host-`` prefixed over https)
+ENTRY_NONCE_PREFIX = "tandem_n_"  # proxy.entry.NONCE_PREFIX: the hand-off's own short-lived cookies
 MAX_JUNK_EXPIRED = 40  # junk cookies asked to go per response: ~8 KB of Set-Cookie at most; more go next time
 
 
@@ -110,6 +111,8 @@ def junk_expiry(request: web.BaseRequest) -> list[str]:
             name = pair.strip().partition("=")[0].strip()
             if on_proxy and name == own_name:
                 own_copies += 1
+                continue
+            if on_proxy and name.startswith(ENTRY_NONCE_PREFIX):  # an entry under way (proxy/entry.py)
                 continue
             if not _token(name) or name in seen:
                 continue

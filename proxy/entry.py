@@ -5,17 +5,22 @@ A participant's credential lives on the control plane (host-only on ``BASE``, pa
 in three redirects, without a page ever seeing one:
 
 1. A GET navigation or no-cors subresource reaches ``LABEL.BASE`` without a valid
-   credential: :func:`hand_off` answers ``302 BASE/s/<sid>/pass?to=<the URL>``.
+   credential: :func:`hand_off` sets a random, host-only HttpOnly *entry nonce* cookie
+   (``tandem_n_<N>``, path ``/__tandem/enter``, ``TICKET_TTL``) and answers
+   ``302 BASE/s/<sid>/pass?to=<the URL>&n=<N>``.
 2. The control plane (``viewer.routes.pass_``) reads the participant's credential there,
    checks ``to`` is a host of the *same* session, and answers
    ``302 LABEL.BASE/__tandem/enter?ticket=…&to=<path>`` with :func:`ticket_location`.
-   The ticket is signed, bound to that one host, single-use and lives ``TICKET_TTL``.
-3. :func:`enter` on ``LABEL.BASE`` spends the ticket, sets the host-only HttpOnly
-   credential and answers ``302 <path>``.
+   The ticket is signed, bound to that one host and to ``N``, single-use, and lives ``TICKET_TTL``.
+3. :func:`reserved` (``enter``) on ``LABEL.BASE`` spends the ticket only together with the
+   nonce cookie it is bound to, sets the host-only HttpOnly credential and answers ``302 <path>``.
 
 The ticket only ever travels in ``Location`` headers of redirects: never in a body, a
 page's URL (redirects leave no history entry; the document's URL is the final one) nor a
-``Referer`` (``Referrer-Policy: no-referrer`` on each hop). Requests that cannot follow a
+``Referer`` (a redirected request keeps its initiator's referrer). The one piece of page
+code that can see the enter URL is the site's own service worker on that host (a redirected
+navigation is a fetch event there); a ticket it copies is useless anywhere but in the
+browser that holds the matching nonce cookie, which no script can read. Requests that cannot follow a
 hand-off — CORS fetches, which also cannot say whether they carry credentials, WebSocket
 handshakes, other methods — arrive credential-less and are answered as such by the proxy
 pipeline; the runtime can warm a host first with a no-cors request to ``/__tandem/hello``.
@@ -23,6 +28,7 @@ pipeline; the runtime can warm a host first with a no-cors request to ``/__tande
 
 from __future__ import annotations
 
+import secrets
 import time
 from urllib.parse import quote
 
@@ -32,12 +38,13 @@ from rewriter import labels
 from tandem import appkeys
 
 from . import credentials
+from .sessions import TICKET_TTL
 
 ENTER_PATH = "/__tandem/enter"
 HELLO_PATH = "/__tandem/hello"  # a no-cors GET here only makes sure this host holds a credential
 HAND_OFF_MODES = frozenset({"navigate", "nested-navigate", "no-cors"})  # requests that follow redirects with cookies
 MAX_TO = 16 * 1024  # the path carried through the hand-off; the request line limit is 32 KB
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+NO_STORE = {"Cache-Control": "no-store"}  # a redirect URL never becomes a Referer: the site keeps its own
 
 
 def wants_hand_off(request: web.BaseRequest) -> bool:
@@ -48,24 +55,38 @@ def wants_hand_off(request: web.BaseRequest) -> bool:
     return mode is None or mode in HAND_OFF_MODES
 
 
+NONCE_PREFIX = credentials.ENTRY_NONCE_PREFIX  # + the nonce: a cookie per hand-off; parallel ones never collide
+
+
 def hand_off(request: web.BaseRequest, sid: str) -> web.Response:
     """Step 1: send the browser to the control plane for a ticket for this host."""
     base = request.app[appkeys.BASE]
     here = f"{base.scheme}://{request.host}{request.raw_path}"
-    location = f"{base.url}/s/{sid}/pass?to={quote(here, safe='')}"
-    return web.Response(status=302, headers={"Location": location, **NO_STORE})
+    nonce = secrets.token_hex(8)
+    location = f"{base.url}/s/{sid}/pass?to={quote(here, safe='')}&n={nonce}"
+    resp = web.Response(status=302, headers={"Location": location, **NO_STORE})
+    resp.set_cookie(NONCE_PREFIX + nonce, "1", path=ENTER_PATH, max_age=TICKET_TTL, httponly=True,
+                    secure=base.scheme == "https", samesite="Lax")
+    return resp
+
+
+def is_nonce(value: str) -> bool:
+    return len(value) == 16 and all(c in "0123456789abcdef" for c in value)
 
 
 class NotThisSession(ValueError):
     """``to`` is not a proxied URL of the session asking."""
 
 
-def ticket_location(request: web.BaseRequest, sid: str, to: str) -> str:
+def ticket_location(request: web.BaseRequest, sid: str, to: str, nonce: str) -> str:
     """Step 2 (on the control plane): where to send a participant of ``sid`` wanting ``to``.
 
-    Raises :class:`NotThisSession` unless ``to`` is a URL on a proxied host of ``sid``, and
-    :class:`PermissionError` when the caller holds no credential of ``sid`` here.
+    Raises :class:`NotThisSession` unless ``to`` is a URL on a proxied host of ``sid`` (and
+    ``nonce`` one of ours), and :class:`PermissionError` when the caller holds no credential of
+    ``sid`` here.
     """
+    if not is_nonce(nonce):
+        raise NotThisSession("no entry nonce")
     app = request.app
     base = app[appkeys.BASE]
     label, host, path = _split_proxied(base, to)
@@ -80,20 +101,7 @@ def ticket_location(request: web.BaseRequest, sid: str, to: str) -> str:
     if who is None:
         raise PermissionError("not a participant")
     pid, role, expires = who
-    ticket = app[appkeys.SESSIONS].ticket(sid, pid, role, label, expires)
-    return f"{base.scheme}://{host}{ENTER_PATH}?ticket={ticket}&to={quote(path, safe='')}"
-
-
-def entry_location(request: web.BaseRequest, sid: str, credential: str, proxied_url: str) -> str:
-    """Where ``admit`` sends a new participant: straight to step 3 for the start page's host."""
-    app = request.app
-    base = app[appkeys.BASE]
-    label, host, path = _split_proxied(base, proxied_url)
-    parts = app[appkeys.SESSIONS].credential_of(sid, [credential])
-    if parts is None:
-        raise NotThisSession("credential of another session")
-    pid, role, expires = parts
-    ticket = app[appkeys.SESSIONS].ticket(sid, pid, role, label, expires)
+    ticket = app[appkeys.SESSIONS].ticket(sid, pid, role, label, nonce, expires)
     return f"{base.scheme}://{host}{ENTER_PATH}?ticket={ticket}&to={quote(path, safe='')}"
 
 
@@ -137,15 +145,18 @@ def _enter(request: web.Request, sid: str) -> web.Response:
     base = app[appkeys.BASE]
     label = base.label_of_host(request.host or "")
     to = _safe_path(request.query.get("to", "/"))
-    spent = app[appkeys.SESSIONS].spend_ticket(sid, label, request.query.get("ticket", "")) if label else None
+    ticket = request.query.get("ticket", "")
+    nonces = [name[len(NONCE_PREFIX):] for name in request.cookies if name.startswith(NONCE_PREFIX)]
+    spent = app[appkeys.SESSIONS].spend_ticket(sid, label, ticket, nonces) if label else None
     if spent is None:
         # Spent, expired or forged: no credential. A navigation starts a fresh hand-off (a
         # participant gets in, anyone else is told to join first); nothing else is said.
         if wants_hand_off(request):
             return web.Response(status=302, headers={"Location": to, **NO_STORE})
         return web.Response(status=403, text="not_a_participant\n", headers=NO_STORE)
-    pid, role, expires = spent
+    pid, role, expires, nonce = spent
     resp = web.Response(status=302, headers={"Location": to, **NO_STORE})
+    resp.del_cookie(NONCE_PREFIX + nonce, path=ENTER_PATH)
     credential = app[appkeys.SESSIONS].host_credential(sid, pid, role, label, expires)
     credentials.set_host_cookie(resp, base, credential, int(expires - time.time()))
     return resp

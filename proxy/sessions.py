@@ -12,7 +12,9 @@ Participant credentials are HMAC-signed tokens (no server state), one kind per p
 * ``h.sid.pid.role.label.exp.mac`` — one proxied host's (``LABEL.BASE``), host-only there and
   valid on that host alone;
 * ``e.sid.pid.role.label.nonce.credexp.exp.mac`` — an entry ticket: minted by the control plane
-  for one host, spent once by that host's ``/__tandem/enter`` within ``TICKET_TTL``.
+  for one host, spent once by that host's ``/__tandem/enter`` within ``TICKET_TTL``, and only
+  together with the entry nonce cookie that host set on the same browser (the ticket carries only
+  a digest of it: ``nonce_digest``).
 
 How they are carried and read is :mod:`proxy.credentials`' business (see there and
 :mod:`proxy.entry`); this module only signs and checks them.
@@ -282,26 +284,29 @@ class SessionRegistry:
         return self.participant(sid, values) is not None
 
     # one proxied host's credential, and the ticket that mints it
-    def ticket(self, sid: str, pid: str, role: str, label: str, credential_expires: int) -> str:
-        """A single-use entry ticket for host ``label`` of ``sid``, good for ``TICKET_TTL`` seconds."""
-        return self.signer.sign("e", sid, pid, role, label, secrets.token_hex(8), str(credential_expires),
-                                ttl=TICKET_TTL)
+    def ticket(self, sid: str, pid: str, role: str, label: str, nonce: str, credential_expires: int) -> str:
+        """A single-use entry ticket for host ``label`` of ``sid``, spendable only with the entry
+        nonce cookie ``nonce`` (proxy/entry.py), good for ``TICKET_TTL`` seconds."""
+        return self.signer.sign("e", sid, pid, role, label, nonce_digest(nonce), str(credential_expires), ttl=TICKET_TTL)
 
-    def spend_ticket(self, sid: str, label: str, ticket: str) -> tuple[str, str, int] | None:
-        """(pid, role, credential expiry) when ``ticket`` is valid for this host and unspent; spends it."""
+    def spend_ticket(self, sid: str, label: str, ticket: str, nonces: list[str]) -> tuple[str, str, int, str] | None:
+        """(pid, role, credential expiry, nonce) when ``ticket`` is valid for this host, its nonce is
+        among ``nonces`` (the entry nonce cookies the request carries) and it is unspent; spends it."""
         parts = self.signer.verify(ticket, 7)
         if not parts or parts[0] != "e" or parts[1] != sid or parts[4] != label or not parts[6].isdigit():
+            return None
+        matching = [n for n in nonces if nonce_digest(n) == parts[5]]
+        if not matching:
             return None
         now = time.time()
         if len(self._spent) >= MAX_SPENT_TICKETS or len(self._spent) % 1024 == 0:
             self._spent = {n: exp for n, exp in self._spent.items() if exp >= now}
             if len(self._spent) >= MAX_SPENT_TICKETS:  # a flood of live tickets: refuse rather than forget one
                 return None
-        nonce = parts[5]
-        if nonce in self._spent:
+        if parts[5] in self._spent:
             return None
-        self._spent[nonce] = float(ticket.split(".")[-2])
-        return parts[2], parts[3], int(parts[6])
+        self._spent[parts[5]] = float(ticket.split(".")[-2])
+        return parts[2], parts[3], int(parts[6]), matching[0]
 
     def host_credential(self, sid: str, pid: str, role: str, label: str, expires: int) -> str:
         return self.signer.sign_until("h", sid, pid, role, label, expires=expires)
@@ -317,6 +322,12 @@ class SessionRegistry:
     @staticmethod
     def cookie_name(sid: str) -> str:
         return COOKIE_PREFIX + sid
+
+
+def nonce_digest(nonce: str) -> str:
+    """What a ticket carries of its entry nonce: a ticket seen by page code (the site's service
+    worker sees the enter URL) does not give away the nonce cookie it needs."""
+    return hashlib.sha256(nonce.encode("utf-8", "replace")).hexdigest()[:24]
 
 
 def cookie_values(headers, name: str) -> list[str]:

@@ -176,7 +176,8 @@ MAX_NAME = 60  # a participant's display name on the toolbar
 
 def admit(request: web.Request, session: Session, role: str, *, kind: str, name: str) -> web.Response:
     """Sets the participant credential (host-only on BASE, under ``/s/<sid>``), records the join and
-    sends the browser to the start page through that host's entry (see proxy/entry.py)."""
+    sends the browser to the start page, whose host then gets its own through the entry hand-off
+    (see proxy/entry.py)."""
     from sync.protocol import clean_name
     from tandem import events
 
@@ -188,12 +189,8 @@ def admit(request: web.Request, session: Session, role: str, *, kind: str, name:
     name = clean_name(name, MAX_NAME) or ("Agent" if kind == "agent" else "Customer")  # no role look-alikes (issue 10 #17)
     request.app[appkeys.STORE].add_participant(sid, pid, role, kind, name)
     events.emit(request.app, "participant.joined", session, actor=name, detail={"role": role, "kind": kind, "pid": pid})
-    target = session.url_rewriter(base).to_proxy(session.start_url)
-    try:
-        location = entry.entry_location(request, sid, credential, target)
-    except entry.NotThisSession:  # cannot happen for a start URL the API accepted; the hand-off still works
-        location = target
-    resp = web.Response(status=303, headers={"Location": location})
+    target = session.url_rewriter(base).to_proxy(session.start_url)  # its host's entry hand-off follows
+    resp = web.Response(status=303, headers={"Location": target})
     credentials.set_control_cookie(resp, base, sid, credential)
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"  # the invite token must not leak to the site
@@ -207,7 +204,7 @@ async def pass_(request: web.Request) -> web.StreamResponse:
     if isinstance(session, web.Response):
         return session
     try:
-        location = entry.ticket_location(request, sid, request.query.get("to", ""))
+        location = entry.ticket_location(request, sid, request.query.get("to", ""), request.query.get("n", ""))
     except entry.NotThisSession:
         return error_page(400, "This link is not valid", "That address is not part of this co-browsing session.",
                           code="bad_entry")

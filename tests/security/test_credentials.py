@@ -76,16 +76,29 @@ async def test_a_new_host_of_the_session_gets_its_own_credential_through_the_han
         r = await client.get(other, headers=IMG, allow_redirects=False)
         assert r.status == 302
         step = r.headers["Location"]
-        assert step == f"{t.url}/s/{s.sid}/pass?to={quote(other, safe='')}"
+        assert step.startswith(f"{t.url}/s/{s.sid}/pass?to={quote(other, safe='')}&n=")
+        nonce_cookie = r.headers["Set-Cookie"]  # this browser's entry nonce: host-only, HttpOnly, for the entry only
+        assert nonce_cookie.startswith("tandem_n_") and "HttpOnly" in nonce_cookie and "Domain" not in nonce_cookie
+        assert "Path=/__tandem/enter" in nonce_cookie
         r = await client.get(step, headers=IMG, allow_redirects=False)
         assert r.status == 302 and "Set-Cookie" not in r.headers
         enter = r.headers["Location"]
         assert enter.startswith(other.split("/img.png")[0] + "/__tandem/enter?ticket=")
         ticket = parse_qs(urlsplit(enter).query)["ticket"][0]
         assert ticket not in await r.text()
+        # copied by page code (the site's service worker sees this URL): useless without the nonce cookie
+        thief = client_session(cookie_jar=aiohttp.DummyCookieJar())
+        try:
+            r = await thief.get(enter, headers=IMG, allow_redirects=False)
+            assert "Set-Cookie" not in r.headers
+            forged = f"tandem_n_{ticket.split('.')[5]}=1"  # what the ticket shows of the nonce is a digest
+            r = await thief.get(enter, headers={**IMG, "Cookie": forged}, allow_redirects=False)
+            assert "Set-Cookie" not in r.headers
+        finally:
+            await thief.close()
         r = await client.get(enter, headers=IMG, allow_redirects=False)
         assert r.status == 302 and r.headers["Location"] == "/img.png"
-        set_cookie = r.headers["Set-Cookie"]
+        set_cookie = [v for v in r.headers.getall("Set-Cookie") if v.startswith(credentials.host_cookie_name(t.base))][0]
         assert "HttpOnly" in set_cookie and "Domain" not in set_cookie and ticket not in await r.text()
         r = await client.get(other, headers=IMG, allow_redirects=False)
         assert r.status == 200 and "page /img.png" in await r.text()
@@ -135,11 +148,12 @@ async def test_the_control_plane_mints_tickets_only_for_its_own_sessions_hosts(m
     s, client = await entered(t, a + "/")
     s2, client2 = await entered(t, a + "/")
     try:
-        async def pass_status(sid: str, to: str, c=client) -> int:
-            r = await c.get(f"{t.url}/s/{sid}/pass?to={quote(to, safe='')}", headers=NAV, allow_redirects=False)
+        async def pass_status(sid: str, to: str, c=client, n: str = "0123456789abcdef") -> int:
+            r = await c.get(f"{t.url}/s/{sid}/pass?to={quote(to, safe='')}&n={n}", headers=NAV, allow_redirects=False)
             return r.status
 
         assert await pass_status(s.sid, s.url(a + "/x")) == 302
+        assert await pass_status(s.sid, s.url(a + "/x"), n="") == 400  # not through a host's hand-off
         assert await pass_status(s.sid, s2.url(a + "/x")) == 400  # another session's host
         assert await pass_status(s2.sid, s2.url(a + "/x")) == 403  # client holds no credential of s2 here...
         assert await pass_status(s2.sid, s2.url(a + "/x"), client2) == 302  # ...its own participant does
@@ -147,11 +161,19 @@ async def test_the_control_plane_mints_tickets_only_for_its_own_sessions_hosts(m
                     s.url(a + "/").replace("http://", "http://user@")):
             assert await pass_status(s.sid, bad) == 400, bad
         # a ticket is bound to its host: spent on another host of the session it sets nothing
-        r = await client.get(f"{t.url}/s/{s.sid}/pass?to={quote(s.url(a + '/x'), safe='')}", allow_redirects=False)
-        ticket = parse_qs(urlsplit(r.headers["Location"]).query)["ticket"][0]
-        other_host = s.url(a.replace("127.0.0.1", "localhost") + "/")
-        r = await client.get(f"{other_host.rstrip('/')}/__tandem/enter?ticket={ticket}&to=/", allow_redirects=False)
-        assert "Set-Cookie" not in r.headers
+        fresh = client_session(cookie_jar=aiohttp.CookieJar())
+        try:
+            r = await fresh.get(s.leader_url, allow_redirects=False)  # control-plane credential only
+            r = await fresh.get(s.url(a + "/x"), headers=NAV, allow_redirects=False)
+            r = await fresh.get(r.headers["Location"], headers=NAV, allow_redirects=False)
+            enter = URL(r.headers["Location"], encoded=True)
+            other_host = urlsplit(s.url(a.replace("127.0.0.1", "localhost") + "/")).netloc
+            r = await fresh.get(enter.with_host(other_host.split(":")[0]), headers=NAV, allow_redirects=False)
+            assert not any(v.startswith("tandem_h") for v in r.headers.getall("Set-Cookie", []))
+            r = await fresh.get(enter, headers=NAV, allow_redirects=False)  # on its own host it works
+            assert any(v.startswith("tandem_h") for v in r.headers.getall("Set-Cookie", []))
+        finally:
+            await fresh.close()
     finally:
         await client.close()
         await client2.close()
@@ -163,7 +185,8 @@ async def test_enter_never_redirects_off_its_host(make_tandem, upstream):
     s, client = await entered(t, a + "/")
     try:
         for to in ("//evil.example/", "/\\evil.example/", "https://evil.example/", "/%0d%0aSet-Cookie:x=1"):
-            r = await client.get(f"{t.url}/s/{s.sid}/pass?to={quote(s.url(a + '/'), safe='')}", allow_redirects=False)
+            r = await client.get(f"{t.url}/s/{s.sid}/pass?to={quote(s.url(a + '/'), safe='')}&n=0123456789abcdef",
+                                 allow_redirects=False)
             enter = URL(r.headers["Location"]).update_query(to=to)
             r = await client.get(enter, allow_redirects=False)
             assert r.status == 302
