@@ -25,6 +25,7 @@ Pages (each names the finding of issue 10 it exercises):
   proxied origin of the same session once proxied).
 * ``/hijack?panel=URL``: #9 — the cross-origin frame: embeds the session panel itself and,
   once it loads, posts it a forged DOM stream (text ``HIJACKED``) and a ``javascript:`` page URL.
+* ``/``: a plain page (a session's start).
 * ``/pixel.png``: a 1×1 PNG (what masked images point at).
 """
 
@@ -122,7 +123,9 @@ HIJACK = """<!doctype html><html><head><meta charset=utf-8><title>Widget</title>
   }, 250);
 </script></body></html>"""
 
-PAGES: dict[str, str] = {"/masked": MASKED, "/frame-hijack": FRAME_HIJACK, "/hijack": HIJACK}
+HOME = "<!doctype html><html><head><meta charset=utf-8><title>Hostile home</title></head><body><h1 id=marker>HOME</h1></body></html>"
+
+PAGES: dict[str, str] = {"/": HOME, "/masked": MASKED, "/frame-hijack": FRAME_HIJACK, "/hijack": HIJACK}
 
 
 class HostileSite:

@@ -23,15 +23,26 @@ const ownOrigin = (origin) => {
     return false;
   }
 };
+// Only the tab owner's top-level page may hold this panel (issue 10 #9): a frame inside the page
+// (an ad, a widget, another proxied origin of the session) that embeds the panel itself must not
+// become the stream source. Framed one level deep, by the top document, or never connected.
+const embeddedByTop = (() => {
+  try {
+    return window.parent !== window && window.parent === window.top &&
+      (!location.ancestorOrigins || location.ancestorOrigins.length === 1);
+  } catch (_) {
+    return false;
+  }
+})();
 const ancestor = location.ancestorOrigins && location.ancestorOrigins[0];
-let parentOrigin = ancestor && ownOrigin(ancestor) ? ancestor : null;
+let parentOrigin = embeddedByTop && ancestor && ownOrigin(ancestor) ? ancestor : null;
 let state = null;
 let role = null;
 let open = false;
 let seenRequests = new Set();
 
 function fromParent(ev) {
-  if (ev.source !== window.parent || !ownOrigin(ev.origin)) return false;
+  if (!embeddedByTop || ev.source !== window.parent || !ownOrigin(ev.origin)) return false;
   parentOrigin = ev.origin;
   if (!conn) start();
   return true;
