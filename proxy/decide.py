@@ -44,9 +44,10 @@ from .guard import IPNetwork
 LEADER, FOLLOWER, ANONYMOUS = "leader", "follower", "anonymous"
 
 # What a response is, by its type (or sniffed bytes): see proxy.respond.kind_of.
-DOCUMENT, SCRIPT, JSON, STYLE, IMAGE, FONT, MEDIA, OTHER, UPGRADE = (
-    "document", "script", "json", "style", "image", "font", "media", "other", "upgrade")
+DOCUMENT, SCRIPT, JSON, STYLE, IMAGE, FONT, MEDIA, OTHER, UPGRADE, REDIRECT = (
+    "document", "script", "json", "style", "image", "font", "media", "other", "upgrade", "redirect")
 MIRROR_KINDS = frozenset({STYLE, IMAGE, FONT, MEDIA})  # all a mirror ever loads
+FOLLOWER_KINDS = MIRROR_KINDS | {REDIRECT}  # a redirect (sent without its body) leads to the next load, decided again
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 # Reasons (allow or deny); the denials map to ProxyErrors in proxy.handler.
@@ -128,6 +129,6 @@ def decide(f: Facts) -> Decision:
     # what came back
     if f.response == UPGRADE and not f.websocket:
         return _deny(UNEXPECTED_UPGRADE)
-    if f.role == FOLLOWER and f.response is not None and f.response not in MIRROR_KINDS:
+    if f.role == FOLLOWER and f.response is not None and f.response not in FOLLOWER_KINDS:
         return _deny(FOLLOWER_WALL)
     return Decision(True, ALLOWED, private_ok=private_ok, use_jar=f.role == LEADER)

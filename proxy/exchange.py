@@ -26,6 +26,7 @@ from tandem import appkeys
 
 from . import errors
 from .admit import Admission
+from .decide import FOLLOWER
 from .decide import Decision
 from .egress import EGRESS
 from .upstream import PUBLIC_EGRESS, classify
@@ -46,10 +47,17 @@ def request_context(request: web.Request, adm: Admission) -> RequestContext:
     return RequestContext.from_urls(adm.upstream_url, initiator, method=request.method, top_level_navigation=adm.top_level)
 
 
+# Followers' loads are never conditional: the wall judges a full answer (a 304 says nothing of what it is).
+FOLLOWER_DROP = frozenset({"if-none-match", "if-modified-since", "if-match", "if-unmodified-since"})
+
+
 async def upstream_headers(request: web.Request, adm: Admission, decision: Decision,
                            ctx: RequestContext) -> list[tuple[str, str]]:
     cookie = await adm.session.jar.cookie_header(adm.upstream_url, ctx) if decision.use_jar else None
-    return upstream_request_headers(request.headers.items(), upstream=adm.target.origin,
+    items = request.headers.items()
+    if adm.role == FOLLOWER:
+        items = [(k, v) for k, v in items if k.lower() not in FOLLOWER_DROP]
+    return upstream_request_headers(items, upstream=adm.target.origin,
                                     to_upstream=adm.mapper.to_upstream, cookie=cookie)
 
 

@@ -34,7 +34,7 @@ from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
 from .allowlist import ALL
 from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
                      PRIVATE_ADDRESS, SCOPE_ALL, SITE_NOT_ALLOWED, UNEXPECTED_UPGRADE, Decision, Facts, decide)
-from .exchange import open_exchange, request_context, upstream_headers
+from .exchange import egress_for, open_exchange, request_context, upstream_headers
 from .respond import INJECT_TEMPLATE, REWRITE_CACHE, peek, plan, respond  # noqa: F401  (re-exported)
 from .upstream import classify
 from .watchdog import IdleWatchdog
@@ -180,7 +180,8 @@ async def _fetch(request: web.Request, adm: Admission, decision: Decision) -> we
     ctx = request_context(request, adm)
     headers = await upstream_headers(request, adm, decision, ctx)
     if adm.websocket:
-        return await relay_websocket(request, adm.target, adm.mapper, headers)  # the tab owner's only (decide)
+        return await relay_websocket(request, adm.target, adm.mapper, headers,  # the tab owner's only (decide)
+                                     egress=egress_for(request.app, decision))
     settings = request.app[appkeys.SETTINGS]
     watchdog = IdleWatchdog(settings.read_timeout)
     try:

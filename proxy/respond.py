@@ -40,7 +40,7 @@ from tandem import appkeys
 
 from . import cobrowse, errors
 from .admit import FOLLOWER, LEADER, Admission
-from .decide import DOCUMENT, FONT, IMAGE, JSON, MEDIA, OTHER, SCRIPT, STYLE, UPGRADE
+from .decide import DOCUMENT, FONT, IMAGE, JSON, MEDIA, OTHER, REDIRECT, SCRIPT, STYLE, UPGRADE
 from .decoding import Decoder
 from .upstream import classify
 from .watchdog import IdleWatchdog
@@ -97,10 +97,12 @@ def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def kind_of(status: int, content_type: str, head: bytes = b"") -> str:
+def kind_of(status: int, content_type: str, head: bytes = b"", location: bool = False) -> str:
     """What a response is: by its media type; without one, by its first bytes (``head``)."""
     if status == 101:
         return UPGRADE
+    if location and 300 <= status < 400 and status != 304:
+        return REDIRECT
     mime = media_type(content_type)
     if mime:
         if mime in KINDS:
@@ -163,7 +165,8 @@ def plan(request: web.Request, adm: Admission, up: aiohttp.ClientResponse, head:
             rewrite = None  # an SVG loaded as an image runs no script and loads nothing: as it is
         if rewrite is None and mime == "application/json" and request.headers.get("Sec-Fetch-Dest") == "manifest":
             rewrite = "manifest"
-    return Plan(kind_of(up.status, content_type, head), mime, content_type, rewrite, has_body, attachment)
+    kind = kind_of(up.status, content_type, head, location="Location" in up.headers)
+    return Plan(kind, mime, content_type, rewrite, has_body, attachment)
 
 
 async def peek(up: aiohttp.ClientResponse) -> bytes:
@@ -205,8 +208,12 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
     resp = _response_object(request, adm, up, p)
     for k, v in out_headers:
         resp.headers.add(k, v)
-    if adm.role == FOLLOWER and 300 <= up.status < 400:
-        p.has_body, p.rewrite = False, None  # a follower follows a redirect; what the body says is not theirs
+    if adm.role == FOLLOWER and p.kind == REDIRECT:  # a follower follows a redirect; its body is not theirs
+        for name in ("Content-Length", "Content-Encoding"):
+            resp.headers.popall(name, None)
+        await resp.prepare(request)
+        await resp.write_eof()
+        return resp
     try:
         chunks = _chunks(up, watchdog, head)
         if p.rewrite == "html":

@@ -35,13 +35,15 @@ def _close_code(code: int | None) -> int:
     return code
 
 
-async def relay_websocket(request: web.Request, target, mapper, headers: list[tuple[str, str]]) -> web.StreamResponse:
+async def relay_websocket(request: web.Request, target, mapper, headers: list[tuple[str, str]],
+                          egress=None) -> web.StreamResponse:
+    """``egress``: the way out the pipeline's decision chose (opened private networks only for listed hosts)."""
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     up_headers = [(k, v) for k, v in headers if k.lower() not in SKIP_HEADERS and not k.lower().startswith("sec-websocket-")]
     ws_scheme = "wss" if target.origin.scheme == "https" else "ws"
     url = f"{ws_scheme}://{target.origin.netloc}{request.raw_path}"
     # Through an http:// proxy both ws:// and wss:// go in a CONNECT tunnel, as browsers do.
-    route = request.app[EGRESS].route(ws_scheme, target.host, target.origin.port)
+    route = (egress or request.app[EGRESS]).route(ws_scheme, target.host, target.origin.port)
     try:
         upstream = await route.client.ws_connect(
             url,

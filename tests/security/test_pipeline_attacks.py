@@ -43,6 +43,18 @@ def site(seen: list):
         await record(request)
         return web.Response(body=PNG, content_type="image/png")
 
+    async def moved(request):
+        await record(request)
+        raise web.HTTPFound("/avatar.png", text="<html><body>" + SECRET + "</body></html>", content_type="text/html")
+
+    async def ws(request):
+        await record(request)
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        await sock.send_str(SECRET)
+        await sock.close()
+        return sock
+
     async def anything(request):
         await record(request)
         return web.Response(text=SECRET, content_type="text/plain")
@@ -52,6 +64,8 @@ def site(seen: list):
     app.router.add_get("/account", account)
     app.router.add_get("/api", api)
     app.router.add_get("/avatar.png", image)
+    app.router.add_get("/moved.png", moved)
+    app.router.add_get("/ws", ws)
     app.router.add_route("*", "/any", anything)
     return app
 
@@ -97,6 +111,18 @@ async def test_5_scope_all_is_not_bypassed_by_a_referer_naming_the_unlisted_url(
     assert seen == []
 
 
+async def test_5_a_websocket_does_not_reach_an_internal_host_opened_for_a_listed_site(make_tandem, upstream):
+    t, s, origin, seen = await _setup(make_tandem, upstream, extra_allow=(Entry("127.0.0.1"),))
+    internal = origin.replace("127.0.0.1", "localhost")
+    try:
+        ws = await t.client.ws_connect(s.url(internal + "/ws"))
+        got = await ws.receive()
+        await ws.close()
+    except aiohttp.WSServerHandshakeError as exc:
+        got = exc.status
+    assert got in (403, 502) and seen == [], got
+
+
 # --- #6: the follower wall ----------------------------------------------------------------------
 
 async def test_6_follower_image_claim_gets_no_document_and_no_json(make_tandem, upstream):
@@ -125,6 +151,20 @@ async def test_6_a_followers_cache_miss_is_fetched_without_the_leaders_cookies(m
         assert r.headers["X-Content-Type-Options"] == "nosniff"
         fetched = [x for x in seen if x["path"] == "/avatar.png"]
         assert len(fetched) == 1 and "leader-secret-cookie" not in fetched[0]["cookie"]
+    finally:
+        await follower.close()
+
+
+async def test_6_followers_follow_redirects_without_their_bodies_and_never_revalidate(make_tandem, upstream):
+    t, s, origin, seen = await _setup(make_tandem, upstream)
+    follower = await join(t, s.sid)
+    try:
+        img = {"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"}
+        r = await follower.get(s.url(origin + "/moved.png"), headers=img, allow_redirects=False)
+        assert r.status == 302 and SECRET not in await r.text()
+        assert r.headers["Location"].endswith("/avatar.png")
+        r = await follower.get(s.url(origin + "/account"), headers={**img, "If-None-Match": '"x"'})
+        assert r.status == 403 and SECRET not in await r.text()
     finally:
         await follower.close()
 

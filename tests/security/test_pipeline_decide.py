@@ -9,7 +9,7 @@ plain request), #21 (credential-less requests bounded). Claims (``navigation``,
 import pytest
 
 from proxy.decide import (ALLOWED, DOCUMENT, DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, FONT, IMAGE, JSON,
-                          MEDIA, MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST, OTHER, PRIVATE_ADDRESS, SCOPE_ALL, SCRIPT,
+                          MEDIA, MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST, OTHER, PRIVATE_ADDRESS, REDIRECT, SCOPE_ALL, SCRIPT,
                           SITE_NOT_ALLOWED, STYLE, UNEXPECTED_UPGRADE, UPGRADE, Facts, decide)
 from proxy.guard import LOOPBACK_ONLY, parse_networks
 
@@ -51,6 +51,8 @@ ROWS = [
     ("follower-says-image-gets-document", dict(role=F, method="GET", host=PUB, listed=True, response=DOCUMENT), False, FOLLOWER_WALL, False, False),
     ("follower-says-image-gets-json", dict(role=F, method="GET", host=PUB, listed=True, response=JSON), False, FOLLOWER_WALL, False, False),
     ("follower-says-style-gets-script", dict(role=F, method="GET", host=PUB, listed=True, response=SCRIPT), False, FOLLOWER_WALL, False, False),
+    ("follower-redirect", dict(role=F, method="GET", host=PUB, listed=True, response=REDIRECT), True, ALLOWED, False, False),
+    ("leader-unlisted-redirect", dict(role=L, method="GET", host=PUB, listed=False, response=REDIRECT), True, ALLOWED, False, True),
     ("follower-gets-other", dict(role=F, method="GET", host=PUB, listed=True, response=OTHER), False, FOLLOWER_WALL, False, False),
     ("follower-before-response", dict(role=F, method="GET", host=PUB, listed=True), True, ALLOWED, False, False),
     ("follower-no-mirror-claim", dict(role=F, method="GET", host=PUB, listed=True, claims_mirror_load=False), False, FOLLOWER_WALL, False, False),
@@ -84,7 +86,7 @@ def test_claims_only_narrow():
     """What a request claims (a navigation; a mirror's image/style/font/media load) can only make the
     answer stricter: for every row and every response, if the stricter claim is allowed, so is the looser one."""
     for _, facts, *_ in ROWS:
-        for response in (None, DOCUMENT, SCRIPT, JSON, STYLE, IMAGE, FONT, MEDIA, OTHER, UPGRADE):
+        for response in (None, DOCUMENT, SCRIPT, JSON, STYLE, IMAGE, FONT, MEDIA, OTHER, UPGRADE, REDIRECT):
             base = {**facts, "response": response}
             strict = decide(Facts(**{**base, "navigation": True, "claims_mirror_load": False}))
             loose = decide(Facts(**{**base, "navigation": False, "claims_mirror_load": True}))
