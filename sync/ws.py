@@ -2,7 +2,9 @@
 
 It checks what only the edge can check — the session exists, ``Origin`` is the
 control plane (proxied pages live on other origins and never get here), the
-participant credential (HttpOnly cookie) is valid — then reads JSON frames into
+participant credential is valid (``identify``: the control plane reads it through
+``proxy.credentials.participant``, the one seam; it is host-only on BASE under ``/s/<sid>``,
+so this socket is the only place on BASE, beside the session's pages, that receives it) — then reads JSON frames into
 the relay and writes the relay's frames out. One reader (the handler) and one
 writer task per connection; the writer drains a bounded :class:`Outbox`, so a
 slow reader never blocks the room or anyone else.

@@ -161,3 +161,37 @@ async def test_a_page_of_one_session_never_receives_another_sessions_credential(
             for secret in a_secrets:
                 assert secret not in cookie
         await ctx.close()
+
+
+async def test_frames_and_images_enter_a_new_host_of_the_session_through_the_hand_off(make_tandem, upstream):
+    """A host the browser has not entered yet gets its own credential on first use (a frame, an image),
+    and the page never sees the ticket: the frame's URL and the image's are the original ones."""
+    origin = await upstream(hostile_site())
+
+    async def pixel(request):
+        return web.Response(body=b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+                                 b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", content_type="image/gif")
+
+    other_app = hostile_site()
+    other_app.router.add_get("/p.gif", pixel)
+    other = await upstream(other_app)
+    t = await make_tandem()
+    s = await t.session(origin + "/", enter=False)
+    async with chromium() as browser:
+        ctx = await browser.new_context()
+        page = await ctx.new_page()
+        await page.goto(s.leader_url)
+        frame_url = s.url(other + "/")
+        out = await page.evaluate("""async ([frameUrl, imgUrl]) => {
+          const img = new Image(); img.src = imgUrl;
+          const loaded = await new Promise((ok) => { img.onload = () => ok(true); img.onerror = () => ok(false); });
+          const f = document.createElement('iframe'); f.src = frameUrl; document.body.append(f);
+          await new Promise((ok) => f.onload = ok);
+          const names = performance.getEntriesByType('resource').map((e) => e.name);
+          return {loaded, width: img.naturalWidth, names};
+        }""", [frame_url, s.url(other + "/p.gif")])
+        assert out["loaded"] and out["width"] == 1
+        frame = next(f for f in page.frames if f.url.startswith(frame_url.rstrip("/")))
+        assert frame.url == frame_url and await frame.text_content("#h") == "hostile page"
+        assert not any("ticket=" in n or "/pass?" in n for n in out["names"])  # only the URLs the page asked for
+        await ctx.close()
