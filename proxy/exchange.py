@@ -47,8 +47,10 @@ def request_context(request: web.Request, adm: Admission) -> RequestContext:
     return RequestContext.from_urls(adm.upstream_url, initiator, method=request.method, top_level_navigation=adm.top_level)
 
 
-# Followers' loads are never conditional: the wall judges a full answer (a 304 says nothing of what it is).
-FOLLOWER_DROP = frozenset({"if-none-match", "if-modified-since", "if-match", "if-unmodified-since"})
+# Followers' loads are never conditional (the wall judges a full answer: a 304 says nothing of what it
+# is), and never carry a method override a site framework would honour (a GET that acts as a POST).
+FOLLOWER_DROP = frozenset({"if-none-match", "if-modified-since", "if-match", "if-unmodified-since",
+                           "x-http-method-override", "x-http-method", "x-method-override"})
 
 
 async def upstream_headers(request: web.Request, adm: Admission, decision: Decision,
@@ -91,7 +93,7 @@ async def open_exchange(request: web.Request, adm: Admission, decision: Decision
                         watchdog: IdleWatchdog) -> AsyncIterator[aiohttp.ClientResponse]:
     settings = request.app[appkeys.SETTINGS]
     target = adm.target
-    body = _request_body(request, settings.max_request_body, watchdog)
+    body = None if adm.role == FOLLOWER else _request_body(request, settings.max_request_body, watchdog)
     if body is not None and request.content_length is not None:
         headers.append(("Content-Length", str(request.content_length)))
     # Silence is bounded by the watchdog, not sock_read (see proxy/watchdog.py for why).

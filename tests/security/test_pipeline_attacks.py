@@ -22,7 +22,8 @@ def site(seen: list):
     """A site with a signed-in account page, an API answer and an image; it records what it was sent."""
 
     async def record(request):
-        seen.append({"path": request.path, "method": request.method, "cookie": request.headers.get("Cookie", "")})
+        seen.append({"path": request.path, "method": request.method, "cookie": request.headers.get("Cookie", ""),
+                     "override": request.headers.get("X-HTTP-Method-Override"), "body": await request.read()})
 
     async def login(request):
         await record(request)
@@ -165,6 +166,19 @@ async def test_6_followers_follow_redirects_without_their_bodies_and_never_reval
         assert r.headers["Location"].endswith("/avatar.png")
         r = await follower.get(s.url(origin + "/account"), headers={**img, "If-None-Match": '"x"'})
         assert r.status == 403 and SECRET not in await r.text()
+    finally:
+        await follower.close()
+
+
+async def test_6_followers_send_no_method_override_and_no_body(make_tandem, upstream):
+    t, s, origin, seen = await _setup(make_tandem, upstream)
+    follower = await join(t, s.sid)
+    try:
+        r = await follower.get(s.url(origin + "/avatar.png"), data=b"amount=1000",
+                               headers={"Sec-Fetch-Dest": "image", "X-HTTP-Method-Override": "POST"})
+        assert r.status == 200
+        sent = [x for x in seen if x["path"] == "/avatar.png"]
+        assert sent and all(x["override"] is None and x["body"] == b"" for x in sent)
     finally:
         await follower.close()
 
