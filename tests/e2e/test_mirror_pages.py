@@ -52,13 +52,53 @@ PAGES = {
   made.replaceSync('#c {{ color: rgb(7, 8, 9) }}');
   document.adoptedStyleSheets = [made];
 </script>""",
+    "/media": """<!doctype html><title>Media</title><h1>Media</h1>
+<video id=vid poster='/poster.png' width=64 height=48 muted></video>
+<audio id=au src='/tone.wav' preload=auto muted></audio>""",
     "/toplayer": """<!doctype html><title>Top layer</title><h1>Top layer</h1>
 <div id=pop popover>Popover text</div><dialog id=dlg><p>Dialog text</p></dialog>""",
 }
 
 
-def page_app(port_box: list[int]) -> web.Application:
+def _wav(seconds: int = 6, rate: int = 8000) -> bytes:
+    """A quiet sine tone as a PCM WAV file, made here (no binary fixture)."""
+    import io
+    import math
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(rate)
+        w.writeframes(bytes(128 + int(20 * math.sin(i * 0.2)) for i in range(seconds * rate)))
+    return buf.getvalue()
+
+
+def _png(size: int = 4) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\0" + b"\xff\x00\x00" * size for _ in range(size))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+TONE = _wav()
+PNG_4X4 = _png()
+
+
+def page_app(port_box: list[int], files) -> web.Application:
+    (files / "tone.wav").write_bytes(TONE)
+
     async def handler(request: web.Request) -> web.Response:
+        if request.path == "/tone.wav":  # a file response: byte ranges, so the media is seekable as on a real server
+            return web.FileResponse(files / "tone.wav", headers={"Content-Type": "audio/wav"})
+        if request.path == "/poster.png":
+            return web.Response(body=PNG_4X4, content_type="image/png")
         if request.path == "/slow.js":
             await asyncio.sleep(1.0)
             return web.Response(text="window.slowLoaded = true;", content_type="text/javascript")
@@ -74,9 +114,9 @@ def page_app(port_box: list[int]) -> web.Application:
 
 
 @pytest.fixture
-async def pages(upstream):
+async def pages(upstream, tmp_path):
     box = [0]
-    origin = await upstream(page_app(box))
+    origin = await upstream(page_app(box, tmp_path))
     box[0] = int(origin.rsplit(":", 1)[1])
     return box[0]
 
@@ -286,6 +326,27 @@ async def test_popovers_and_modal_dialogs_open_in_the_mirror(make_tandem, pages)
         await lp.evaluate("() => document.getElementById('pop').showPopover()")
         gctx, gp = await follower(browser, t, body)
         await mirror(gp, "(doc, sel) => doc.querySelector(sel).matches(':popover-open')", True, "#pop")
+        assert errors.tandem() == []
+        for c in (gctx, fctx, lctx):
+            await c.close()
+
+
+async def test_media_play_state_time_and_poster_reach_the_mirror(make_tandem, pages):
+    t, body = await start(make_tandem, pages, "/media")
+    async with chromium() as browser:
+        lctx, lp = await leader_page(browser, body)
+        errors = PageErrors(lp)
+        fctx, fp = await follower(browser, t, body)
+        await mirror(fp, "(doc, sel) => (doc.querySelector(sel).getAttribute('poster') || '').endsWith('/poster.png')", True, "#vid")
+        await lp.evaluate("async () => { const a = document.getElementById('au'); a.currentTime = 2; await a.play(); }")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).paused", False, "#au")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).currentTime >= 2", True, "#au")
+        await lp.evaluate("() => document.getElementById('au').pause()")
+        await mirror(fp, "(doc, sel) => doc.querySelector(sel).paused", True, "#au")
+        # A follower joining later finds it where the tab owner left it.
+        gctx, gp = await follower(browser, t, body)
+        await mirror(gp, "(doc, sel) => doc.querySelector(sel).currentTime >= 2", True, "#au")
+        await mirror(gp, "(doc, sel) => doc.querySelector(sel).paused", True, "#au")
         assert errors.tandem() == []
         for c in (gctx, fctx, lctx):
             await c.close()
