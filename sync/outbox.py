@@ -6,11 +6,21 @@ and must never see a DOM stream with holes. So, while frames wait here:
 * pointer frames of the same participant replace each other (only the latest matters);
 * consecutive ephemeral stream frames (mouse moves, scrolls, viewport) merge into one
   that keeps only the latest of each and covers the same sequence numbers;
-* DOM frames are never dropped or reordered. Past ``max_bytes`` of queued stream the
-  outbox gives up (``push`` returns False): the caller empties it and resynchronises
-  the follower from a fresh snapshot.
+* DOM frames are never dropped or reordered. The outbox gives up (``push`` returns
+  False) when the follower is too far behind — by size (``max_bytes`` of queued
+  frames) or by time (the oldest queued frame has waited ``max_lag`` seconds): the
+  caller empties it and resynchronises the follower from a fresh snapshot.
 
-Pure: no asyncio. The WebSocket shell pairs it with an event and a writer task.
+Forced frames (what a joiner or a resynchronised follower must get to start: its
+welcome, reset and replay) are always queued and not held against the bounds while
+they wait: a joiner in a busy room gets its megabytes of replay, not a reset.
+
+The time bound only sees what waits here, so the socket shell keeps the kernel's
+send buffer small: otherwise megabytes hide there and a slow follower falls minutes
+behind before anything here notices.
+
+Pure: no asyncio, no clock (``now`` is passed in). The WebSocket shell pairs it with
+an event and a writer task.
 """
 
 from __future__ import annotations
@@ -21,49 +31,74 @@ from .protocol import Frame, merge_ephemeral
 
 MAX_QUEUED_BYTES = 4 * 1024 * 1024  # stream waiting for one follower; past it a fresh snapshot is cheaper
 MAX_QUEUED_FRAMES = 5_000  # frames of any kind; bounds memory for a peer that stopped reading
+MAX_LAG = 5.0  # seconds a frame may wait for a follower; later than that the mirror is stale: start it over
 
 
 class Outbox:
-    def __init__(self, max_bytes: int = MAX_QUEUED_BYTES, max_frames: int = MAX_QUEUED_FRAMES):
+    def __init__(self, max_bytes: int = MAX_QUEUED_BYTES, max_frames: int = MAX_QUEUED_FRAMES,
+                 max_lag: float = MAX_LAG):
         self.max_bytes = max_bytes
         self.max_frames = max_frames
-        self._q: deque[Frame] = deque()
+        self.max_lag = max_lag
+        self._q: deque[tuple[Frame, bool]] = deque()  # (frame, forced)
+        self._since: deque[float] = deque()  # when each unforced frame still queued was pushed, oldest first
         self.bytes = 0
+        self._forced_bytes = 0
+        self._forced_frames = 0
         self.coalesced = 0  # frames merged or replaced, for stats and tests
 
     def __len__(self) -> int:
         return len(self._q)
 
-    def push(self, frame: Frame, *, force: bool = False) -> bool:
+    def lag(self, now: float) -> float:
+        """Seconds the oldest unforced frame has been waiting (0 when none waits)."""
+        return now - self._since[0] if self._since else 0.0
+
+    def push(self, frame: Frame, *, force: bool = False, now: float = 0.0) -> bool:
         """Queue a frame. False means the follower is too far behind and must be resynchronised."""
         q = self._q
-        if frame.kind == "ptr" and q:
-            for i, old in enumerate(q):
-                if old.kind == "ptr" and old.key == frame.key:
-                    q[i] = frame
+        if not force and frame.kind == "ptr" and q:
+            for i, (old, forced) in enumerate(q):
+                if old.kind == "ptr" and old.key == frame.key and not forced:
+                    q[i] = (frame, False)
                     self.bytes += frame.size - old.size
                     self.coalesced += 1
-                    return True
-        if frame.kind == "ephemeral" and q and q[-1].kind == "ephemeral" and q[-1].last_seq + 1 == frame.seq:
-            old = q.pop()
+                    return self._within(now)
+        if (not force and frame.kind == "ephemeral" and q and q[-1][0].kind == "ephemeral" and not q[-1][1]
+                and q[-1][0].last_seq + 1 == frame.seq):
+            old = q.pop()[0]
             merged = merge_ephemeral(old, frame)
-            q.append(merged)
+            q.append((merged, False))
             self.bytes += merged.size - old.size
             self.coalesced += 1
-            return True
-        q.append(frame)
+            return self._within(now)
+        q.append((frame, force))
         self.bytes += frame.size
         if force:
+            self._forced_bytes += frame.size
+            self._forced_frames += 1
             return True
-        return self.bytes <= self.max_bytes and len(q) <= self.max_frames
+        self._since.append(now)
+        return self._within(now)
+
+    def _within(self, now: float) -> bool:
+        return (self.bytes - self._forced_bytes <= self.max_bytes
+                and len(self._q) - self._forced_frames <= self.max_frames
+                and self.lag(now) <= self.max_lag)
 
     def pop(self) -> Frame | None:
         if not self._q:
             return None
-        frame = self._q.popleft()
+        frame, forced = self._q.popleft()
         self.bytes -= frame.size
+        if forced:
+            self._forced_bytes -= frame.size
+            self._forced_frames -= 1
+        elif self._since:
+            self._since.popleft()
         return frame
 
     def clear(self) -> None:
         self._q.clear()
-        self.bytes = 0
+        self._since.clear()
+        self.bytes = self._forced_bytes = self._forced_frames = 0

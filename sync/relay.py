@@ -130,12 +130,14 @@ class LocalRelay(Relay):
                 kept.put(facts)
             self._saved[sid] = facts
 
-    def _dispatch(self, outs: list[Out]) -> None:
+    def _dispatch(self, outs: list[Out], *, joining: int | None = None) -> None:
+        """Perform a room's outputs. ``joining``: a connection being attached, whose welcome and replay
+        are forced into its queue (a late joiner in a busy room gets them, not a reset)."""
         for out in outs:
             if isinstance(out, Send):
                 for conn in out.conns:
                     entry = self._endpoints.get(conn)
-                    if entry is not None and not entry[1].deliver(out.frame):
+                    if entry is not None and not entry[1].deliver(out.frame, force=conn == joining):
                         self._overflow(entry[0], conn)
             elif isinstance(out, Close):
                 entry = self._endpoints.pop(out.conn, None)
@@ -165,7 +167,8 @@ class LocalRelay(Relay):
         conn = self._next
         self._endpoints[conn] = (sid, endpoint)
         self._idle_since.pop(sid, None)
-        self._dispatch(self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume))
+        self._dispatch(self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume),
+                       joining=conn)
         self._keep(sid)
         return conn
 

@@ -125,6 +125,7 @@ class Room:
         self.snapshot_pending = False
         self.page_error: dict | None = None  # the tab owner's browser shows a Tandem error page instead
         self._last_ptr: dict[str, float] = {}
+        self._new_source = False  # the source changed and has not sent its snapshot yet
         self._guests = 0
 
     # -- queries -------------------------------------------------------------------------
@@ -253,6 +254,7 @@ class Room:
             out.append(Send((old,), Frame({"t": "paused"})))
         if conn_id is not None:
             self.snapshot_pending = True
+            self._new_source = conn_id != old  # its events mean nothing until its own snapshot starts
             out.append(Send((conn_id,), Frame({"t": "snapshot"})))
         return out
 
@@ -398,6 +400,9 @@ class Room:
             return self._err(conn.id, "bad_message", "ev.e must be a list of rrweb events.")
         out: list[Out] = []
         for run, starts, full, ephemeral in _split(events):
+            if self._new_source and not starts:
+                continue  # a new source's changes to a page nobody has from it: not applicable on the old snapshot
+            self._new_source = False
             frame = P.stream_frame(self.seq + 1, run, ephemeral)
             self.seq += len(run)
             if starts:
@@ -599,6 +604,14 @@ class Room:
             if conns:
                 out.append(Send(conns, Frame({"t": "role", "role": FOLLOWER})))
         out.append(Send(self._of(new_leader), Frame({"t": "role", "role": LEADER, "url": url})))
+        # A leader's own views get no stream, so whatever they last saw is stale: the new leader's
+        # views wait for a reset of their own when they follow again, and the old leader's start
+        # over now from the buffer (else they would go on from where they stood, with a gap).
+        for c in self._of(new_leader, VIEW):
+            self.conns[c].synced = False
+        if old is not None:
+            for c in self._of(old, VIEW):
+                out += self._replay(self.conns[c], None)
         return out + self._broadcast_state()
 
     def _on_leave(self, conn: Conn, msg: dict, now: float) -> list[Out]:

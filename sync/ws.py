@@ -16,7 +16,10 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import time
+from typing import Callable
+
 from aiohttp import WSMsgType, web
 
 from tandem import safejson
@@ -27,6 +30,7 @@ from .relay import Relay
 
 log = logging.getLogger("tandem.sync")
 
+SEND_BUFFER = 64 * 1024  # bytes the kernel may hold for one session socket (it doubles it): ~0.1 s at 10 Mbit/s
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 WRITE_TIMEOUT = 30.0  # seconds one frame may take to leave; a peer slower than that is dropped
 CLOSE_CODES = {  # application close codes (4000-4999) by reason code
@@ -45,11 +49,12 @@ class SocketEndpoint:
         self._closing: tuple[str, str] | None = None
         self.task: asyncio.Task | None = None
         self.sent_bytes = 0
+        self.on_dead: Callable[[], None] = lambda: None  # the writer gave up: leave the room now
 
     def deliver(self, frame: Frame, *, force: bool = False) -> bool:
         if self._closing:
             return True
-        ok = self.outbox.push(frame, force=force)
+        ok = self.outbox.push(frame, force=force, now=time.monotonic())
         self._wake.set()
         if not ok:
             self.outbox.clear()
@@ -95,6 +100,9 @@ class SocketEndpoint:
         if self._closing is None:
             self._closing = ("send_failed", "send failed")
         self.outbox.clear()
+        # Out of the room at once: no more frames queue up for it, no fresh snapshot is taken on its
+        # account, and others see it leave. The client reconnects and resumes (or gets its own reset).
+        self.on_dead()
         if not self.ws.closed:
             try:
                 await self.ws.close(code=code, message=message)
@@ -129,6 +137,7 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
     if not ws.can_prepare(request).ok:
         return _refuse(400, "not_websocket", "This address takes a WebSocket.")
     await ws.prepare(request)
+    _small_send_buffer(request)
     try:
         first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT)
     except asyncio.TimeoutError:
@@ -144,6 +153,7 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
     resume = hello.get("resume") if isinstance(hello.get("resume"), dict) else None
     conn = relay.attach(sid, endpoint, pid=pid, may_lead=cred_role == "leader", kind=str(hello.get("kind")),
                         name=name, resume=resume, now=time.monotonic())
+    endpoint.on_dead = lambda: relay.detach(sid, conn, time.monotonic())
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -161,6 +171,17 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
         relay.detach(sid, conn, time.monotonic())
         await endpoint.stop()
     return ws
+
+
+def _small_send_buffer(request: web.Request) -> None:
+    """Keep the kernel's send buffer small, so a slow reader's backlog waits in the outbox, where
+    its age is seen (Outbox.max_lag), not in megabytes of socket buffer where nothing sees it."""
+    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        except OSError:
+            log.info("could not shrink a session socket's send buffer", exc_info=True)
 
 
 def _parse(data: str):

@@ -463,3 +463,50 @@ def test_an_error_page_at_the_tab_owner_is_shown_to_everyone_until_the_next_page
     h.tab(5)
     outs = h.stream([meta(), full()], conn=5)
     assert to(outs, 2)[-1]["t"] == "ev" and h.room.state()["error"] is None
+
+
+def _continuous(msgs) -> list[str]:
+    """Problems in what one follower saw: every ev follows the previous one's last seq, unless a
+    reset came between (after which the stream starts again at a snapshot)."""
+    problems, last, fresh = [], None, True
+    for m in msgs:
+        if m["t"] == "reset":
+            last, fresh = None, True
+        elif m["t"] == "ev":
+            if fresh:
+                if m["e"][0]["type"] != 4:
+                    problems.append(f"after a reset the stream went on at {m['s']} without a snapshot")
+            elif m["s"] != last + 1:
+                problems.append(f"skipped from {last} to {m['s']} without a reset")
+            last, fresh = m["s"] + m.get("n", len(m["e"])) - 1, False
+    return problems
+
+
+def test_hand_over_and_back_never_skips_sequence_numbers_without_a_reset(h):
+    """Before: a follower's view stayed marked 'synced' while its owner led (it got no events),
+    and after the hand-back it was sent the stream from where it stood, with a gap."""
+    seen = {2: [], 3: []}
+
+    def keep(outs):
+        for conn in seen:
+            seen[conn] += to(outs, conn)
+        return outs
+
+    keep(h.tab())
+    keep(h.view(2, "F"))
+    keep(h.view(3, "L", may_lead=True))
+    keep(h.stream([meta(), full()]))
+    keep(h.stream([mutation(1), mutation(2)]))
+    keep(h.send(1, {"t": "lead", "p": "F"}))
+    keep(h.room.connect(7, "F", may_lead=False, kind="tab", now=h.now))
+    keep(h.stream([meta(), full("F's page")], conn=7))
+    keep(h.stream([mutation(3), mutation(4)], conn=7))
+    keep(h.send(7, {"t": "lead", "p": "L"}))
+    keep(h.send(1, {"t": "active"}))
+    keep(h.stream([mutation(5)]))  # the tab records on before its snapshot is taken
+    keep(h.stream([meta(), full("L's page again")]))
+    keep(h.stream([mutation(6)]))
+    for conn, msgs in seen.items():
+        assert _continuous(msgs) == [], (conn, [(m["t"], m.get("s")) for m in msgs])
+    texts = [e["data"]["texts"][0]["value"] for m in seen[2] if m["t"] == "ev" for e in m["e"] if e["type"] == 3]
+    assert texts[-1] == "t6" and "t5" not in texts  # t5 came from L's tab before its snapshot: not for F's page
