@@ -81,6 +81,14 @@ def corpus_pages(n: int) -> list[str]:
     return files[::step][:n]
 
 
+def big_page(nodes: int) -> str:
+    """An article-like page of about ``nodes`` DOM nodes (elements and text)."""
+    rows = max(1, nodes // 10)  # each row: li, a, text, span, text, em, text, b, text, whitespace
+    items = "".join(f'<li class="r{i % 7}"><a href="/item/{i}">Item {i}</a><span> price {i}.99</span>'
+                    f"<em> note</em><b> tag</b> </li>" for i in range(rows))
+    return f"<!doctype html><html><head><title>Big page</title></head><body><h1>Big</h1><ul>{items}</ul></body></html>"
+
+
 def serve_corpus(port: int) -> None:
     """The corpus pages at http://corpus.localhost:PORT/<file>; every absolute URL in them remapped to
     http://corpcdn.localhost:PORT/<host>/<path>, which answers with a small stand-in by extension."""
@@ -105,6 +113,8 @@ def serve_corpus(port: int) -> None:
             return web.Response(body=data, content_type=ctype, headers=cache)
         if request.path == "/healthz":
             return web.Response(text="ok")
+        if request.path == "/big.html":  # a page of about n nodes, for the snapshot cost (bench/snapshot.py)
+            return web.Response(text=big_page(int(request.query.get("n", "10000"))), content_type="text/html")
         return web.Response(status=404, headers=cache)
 
     app = web.Application()
