@@ -43,7 +43,10 @@ _FORBIDDEN_HOST_RE = re.compile(r"[\x00-\x20\x7f#/:<>?@\[\\\]^|%]")
 
 
 class UrlError(ValueError):
-    """Not a URL that can be mapped (invalid host or port)."""
+    """Not a URL that can be mapped (invalid host or port).
+
+    The only exception :func:`split_url` and :func:`canonical_host` raise, whatever the input
+    (property-tested with hypothesis in tests/rewriter/test_urls.py)."""
 
 
 def _parse_ipv4_number(part: str) -> int | None:
@@ -101,7 +104,10 @@ def canonical_host(raw: str) -> str:
             return f"[{ipaddress.IPv6Address(raw[1:-1]).compressed}]"
         except ValueError as exc:
             raise UrlError("invalid IPv6 address") from exc
-    host = unquote(raw, errors="strict") if "%" in raw else raw
+    try:
+        host = unquote(raw, errors="strict") if "%" in raw else raw
+    except UnicodeDecodeError as exc:  # "%9c": percent-decoded bytes that are not UTF-8
+        raise UrlError("host is not UTF-8 after percent-decoding") from exc
     if not host:
         raise UrlError("empty host")
     if host.isascii():
@@ -162,7 +168,12 @@ def split_url(value: str, page_scheme: str = "https") -> SplitUrl | None:
     authority, rest = (after[: end.start()], after[end.start():]) if end else (after, "")
     at = authority.rfind("@")
     userinfo, hostport = (authority[: at + 1], authority[at + 1:]) if at >= 0 else ("", authority)
-    origin = _parse_origin(ORIGIN_SCHEME[scheme], hostport)
+    try:
+        origin = _parse_origin(ORIGIN_SCHEME[scheme], hostport)
+    except UrlError:
+        raise
+    except (ValueError, OverflowError, IndexError) as exc:  # a library refusing it another way
+        raise UrlError(f"invalid host: {type(exc).__name__}") from exc
     if body is not raw_body:  # the origin was read without tab/newline; the rest stays exactly as written
         rest = _raw_tail(raw_body, len(body) - len(rest))
     return SplitUrl(lead, scheme, userinfo, origin, rest)

@@ -9,7 +9,11 @@ from hypothesis import given, settings, strategies as st
 
 from rewriter import html as H
 from rewriter.html import HtmlRewriter, decode_attr_value, iter_start_tags, rewrite_html, srcset_url_spans
+from rewriter.errors import RewriteBudgetExceeded, RewriteError, RewriteFailed
 from rewriter.urls import IdentityRewriter, ProxyBase, UrlRewriter
+
+# every test runs once per HTML core (compiled and pure Python): same bytes from both
+pytestmark = pytest.mark.usefixtures("html_core")
 
 SID = "abcdefgh2345"
 INJ = "<I>"  # stands for the runtime <script> in the injection vectors
@@ -195,15 +199,31 @@ VECTORS = [
     V("inject-end-tag-first", "</head><p>", f"{INJ}</head><p>", inject=INJ),
     V("inject-utf8-bom", b"\xef\xbb\xbf<head><a href=http://a.com/>", f"\ufeff<head>{INJ}<a href={h('a.com')}/>", inject=INJ),
     # --- charsets ---------------------------------------------------------------
-    V("utf16-bom-passthrough", "\ufeff<a href=http://a.com/>".encode("utf-16-le"), inject=INJ),
-    V("utf16-charset-passthrough", "<a href=http://a.com/>".encode("utf-16-be"), charset="UTF-16BE"),
+    # UTF-16 is decoded, rewritten and encoded back (finding #16: it used to pass through, unproxied)
+    V("utf16-bom", "\ufeff<a href=http://a.com/>".encode("utf-16-le"), f"\ufeff{INJ}<a href={h('a.com')}/>".encode("utf-16-le"), inject=INJ),
+    V("utf16be-bom", "\ufeff<p>\u00e9<a href=http://a.com/>".encode("utf-16-be"), f"\ufeff<p>\u00e9<a href={h('a.com')}/>".encode("utf-16-be")),
+    V("utf16-charset", "<a href=http://a.com/>".encode("utf-16-be"), f"<a href={h('a.com')}/>".encode("utf-16-be"), charset="UTF-16BE"),
+    V("utf16-label-means-le", "<a href=http://a.com/ title=\u20ac>".encode("utf-16-le"), f"<a href={h('a.com')}/ title=\u20ac>".encode("utf-16-le"), charset="utf-16"),
+    V("utf16-lone-surrogate-kept", b"<\x00p\x00>\x00\x00\xd8<\x00a\x00 \x00h\x00r\x00e\x00f\x00=\x00h\x00t\x00t\x00p\x00:\x00/\x00/\x00a\x00.\x00c\x00o\x00m\x00>\x00!",
+      b"<\x00p\x00>\x00\x00\xd8" + f"<a href={h('a.com')}>".encode("utf-16-le") + b"!", charset="utf-16le"),
+    V("utf16-bom-beats-utf8-label", "\ufeff<a href=//a.com/>".encode("utf-16-le"), f"\ufeff<a href={s('a.com')}/>".encode("utf-16-le"), charset="utf-8"),
+    # a bogus label is no encoding: the default (finding #16: a traceback and an empty 200)
+    V("bogus-charset-nul", "<a href=http://a.com/ title=\u00e9>".encode(), f"<a href={h('a.com')}/ title=\u00e9>".encode(), charset="utf-8\x00"),
+    V("bogus-charset-rot13", b"<a href=http://a.com/>", f"<a href={h('a.com')}/>".encode(), charset="rot13"),
+    V("bogus-charset-utf7", b"<a href=http://a.com/ title='+AOk-'>", f"<a href={h('a.com')}/ title='+AOk-'>".encode(), charset="utf-7"),
+    V("bogus-charset-long", b"<a href=http://a.com/>", f"<a href={h('a.com')}/>".encode(), charset="x" * 5000),
+    V("bogus-charset-non-ascii", b"<a href=http://a.com/>", f"<a href={h('a.com')}/>".encode(), charset="\u00e9\ud800"),
+    V("replacement-encoding-passes", b"<a href=http://a.com/>", b"<a href=http://a.com/>", charset="iso-2022-kr"),
     V("utf8-bom-beats-utf16-label", b"\xef\xbb\xbf<a href=http://a.com/>", f"\ufeff<a href={h('a.com')}/>", charset="utf-16"),
     V("latin1-bytes-kept", b'<p title="\xe9t\xe9"><a href="http://a.com/\xe9">\xe0', f'<p title="\xe9t\xe9"><a href="{h("a.com")}/\xe9">\xe0'.encode("latin-1"), charset="iso-8859-1"),
     V("shift-jis-trail-bytes", b'<a title="\x83\x5c\x83\x41" href="http://a.com/\x95\x5c">\x83\x5c', b'<a title="\x83\x5c\x83\x41" href="' + h("a.com").encode() + b'/\x95\x5c">\x83\x5c', charset="shift_jis"),
     V("meta-charset-then-url", b'<meta charset="windows-1252"><a href="http://a.com/\xfc">', b'<meta charset="windows-1252"><a href="' + h("a.com").encode() + b'/\xfc">'),
     V("invalid-utf8-kept", b'<a href="http://a.com/\xff\xfe">\xc3', h("a.com").encode().join([b'<a href="', b'/\xff\xfe">\xc3'])),
-    V("iso2022jp-passthrough", b'<a href="http://a.com/">', charset="ISO-2022-JP"),
-    V("meta-iso2022jp-hands-off", b'<a href=http://a.com/><meta charset="iso-2022-jp"><a href=http://b.com/>\x1b$B$"\x1b(B', b'<a href=' + h("a.com").encode() + b'/><meta charset="iso-2022-jp"><a href=http://b.com/>\x1b$B$"\x1b(B'),
+    V("iso2022jp-transcoded", b'<a href="http://a.com/">\x1b$B$"\x1b(B', f'<a href="{h("a.com")}/">'.encode() + b'\x1b$B$"\x1b(B', charset="ISO-2022-JP"),
+    # finding #23: an empty unquoted value used to raise (and the page went out unproxied)
+    V("empty-unquoted-href", "<a href=>x</a><a href=http://a.com/>", f"<a href=>x</a><a href={h('a.com')}/>"),
+    V("empty-unquoted-everything", "<img src= srcset= style= onclick= data-x= ping=><base href=>", "<img src= srcset= style= onclick= data-x= ping=><base href=>"),
+    V("invalid-host-left-as-is", "<a href=http://%9c/>x</a><a href='http://%ff%fe/'>", "<a href=http://%9c/>x</a><a href='http://%ff%fe/'>"),
     V("meta-charset-ignored-after-header", b'<meta charset="iso-2022-jp"><a href=http://b.com/>', b'<meta charset="iso-2022-jp"><a href=' + h("b.com").encode() + b'/>', charset="utf-8"),
 ]
 
@@ -265,12 +285,38 @@ def test_stats_and_base_href():
     assert rw.stats["bytes_out"] == len(out)
 
 
-def test_passthrough_counted():
-    rw = make()
+def test_utf16_transcoded_and_counted():
+    """Finding #16: a UTF-16 page went out unrewritten (no runtime, URLs to the real site)."""
+    rw = make(inject=INJ)
     data = "<a href=http://a.com/>".encode("utf-16")
     assert rw.feed(data[:1]) == b""  # still deciding on the BOM
-    assert rw.feed(data[1:]) + rw.close() == data
-    assert rw.stats["passed_through"] == 1
+    out = rw.feed(data[1:]) + rw.close()
+    assert out.decode("utf-16") == f"{INJ}<a href={h('a.com')}/>"
+    assert rw.stats["transcoded"] == 1 and rw.stats["passed_through"] == 0
+
+
+def test_utf16_odd_trailing_byte_kept():
+    data = "\ufeff<a href=http://a.com/>".encode("utf-16-le") + b"\x41"
+    out = rewrite_html(data, make_urls())
+    assert out == f"\ufeff<a href={h('a.com')}/>".encode("utf-16-le") + b"\x41"
+
+
+@given(st.lists(st.sampled_from(["<a href=http://a.com/>", "<p>", "\u00e9", "\U0001f600", "\ud83d", "x", "<!--", "-->"]), max_size=30).map("".join),
+       st.lists(st.integers(min_value=1, max_value=400), max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_utf16_chunking_does_not_matter(text, cuts):
+    data = "\ufeff".encode("utf-16-le") + text.encode("utf-16-le", "surrogatepass")
+    whole = rewrite_html(data, make_urls())
+    assert run_chunks(data, {}, sorted({c for c in cuts if c < len(data)})) == whole
+    if "<!--" not in text:
+        assert "=http://a.com/" not in whole.decode("utf-16-le", "surrogatepass")
+
+
+def test_meta_declaring_iso2022jp_fails_closed():
+    """Its bytes were already read as ASCII: the document is refused, never passed through."""
+    rw = make()
+    with pytest.raises(RewriteError):
+        rw.feed(b'<a href=http://a.com/><meta charset="iso-2022-jp"><a href=http://b.com/>') + rw.close()
 
 
 def test_on_rewrite_hook_can_add_attribute():
@@ -287,23 +333,32 @@ def test_on_rewrite_hook_can_add_attribute():
     assert seen == [("a", "href", '"http://a.com/"', f'"{h("a.com")}/"')]
 
 
-def test_oversized_tag_is_text_whatever_the_chunks():
-    """A tag longer than MAX_TAG: its "<" is text; later tags still get rewritten, chunking or not."""
-    src = b"<a title='" + b"x" * H.MAX_TAG + b"'><a href=http://a.com/>"
-    whole = run_whole(src, {})
-    assert whole.endswith(f"<a href={h('a.com')}/>".encode()) and whole.startswith(b"<a title='xxx")
-    assert run_chunks(src, {}, list(range(1, len(src), 65536))) == whole
-    rw = make()
-    rw.feed(src)
-    assert rw.stats["oversized_tags"] == 1
+def test_oversized_tag_fails_closed_whatever_the_chunks(monkeypatch):
+    """A tag over MAX_TAG: the browser would still read it as a tag (its URLs unproxied), so the
+    document is refused rather than emitting the "<" as text (the old behaviour, a leak)."""
+    monkeypatch.setattr(H.limits, "MAX_TAG", 1000)
+    src = b"<a title='" + b"x" * 1000 + b"' href=http://a.com/>"
+    for cuts in ([], list(range(1, len(src), 97))):
+        with pytest.raises(RewriteBudgetExceeded):
+            run_chunks(src, {}, cuts)
 
 
-def test_big_style_element_passes_through():
-    body = "p{background:url(http://a.com/x)}" * (H.MAX_STYLE // 30)
-    src = f"<style>{body}</style><a href=http://a.com/>".encode()
-    want = f"<style>{body}</style><a href={h('a.com')}/>".encode()
-    assert run_whole(src, {"css": True}) == want
-    assert run_chunks(src, {"css": True}, list(range(1, len(src), 100_000))) == want
+def test_ten_megabyte_attribute_is_rewritten():
+    """Big values below MAX_TAG are rewritten, whole or in small chunks (linear: the held tag is
+    scanned by runs, not character by character)."""
+    for value in (b"x" * (10 << 20), b"'" + b"y" * (10 << 20) + b"'"):
+        src = b"<img alt=" + value + b" src=http://a.com/i>"
+        want = b"<img alt=" + value + f" src={h('a.com')}/i>".encode()
+        assert run_chunks(src, {}, list(range(65536, len(src), 65536))) == want
+
+
+def test_big_style_element_fails_closed(monkeypatch):
+    """A <style> too big to hold is refused: passed through, its url()s would reach the site."""
+    monkeypatch.setattr(H.limits, "MAX_STYLE", 1000)
+    src = b"<style>" + b"p{background:url(http://a.com/x)}" * 40 + b"</style>"
+    with pytest.raises(RewriteBudgetExceeded):
+        run_whole(src, {"css": True})
+    assert run_whole(src, {}) == src  # nothing to rewrite in it (no css callable): not held, no limit
 
 
 def test_feed_holds_only_incomplete_tokens():
@@ -404,7 +459,7 @@ TAG_SOUP = st.text(alphabet="ab=\"'/> \n&", max_size=30)
 def test_held_tag_is_released_as_soon_as_it_ends(start, soup):
     """The end-of-tag scanner used for held tags agrees with the tag pattern, however it is chunked."""
     text = start + soup
-    m = H._TAG_RE.match(text)
+    m = H.TAG_RE.match(text)
     data = text[: m.end()] if m else text
     rw = HtmlRewriter(IdentityRewriter())
     out = b"".join(rw.feed(bytes([b])) for b in data.encode())
@@ -422,8 +477,9 @@ def test_long_tag_with_gt_in_value_small_chunks():
     assert run_chunks(src, {}, list(range(100, len(src), 100))) == want
 
 
-def test_internal_error_passes_the_rest_through():
-    """Whatever goes wrong inside (here: a hook that raises), the response is never broken."""
+def test_internal_error_fails_closed():
+    """Whatever goes wrong inside (here: a hook that raises), the document is refused: the rest is
+    never passed through unrewritten (finding #23)."""
     rw = make(css=True)
 
     def hook(tag, attr, old, new):
@@ -431,7 +487,10 @@ def test_internal_error_passes_the_rest_through():
 
     rw.on_rewrite = hook
     first = rw.feed(b"<p>ok</p><style>p{}")
-    rest = b"</style><a href=http://a.com/>x</a>"
     assert first == b"<p>ok</p><style>"
-    assert rw.feed(rest) + rw.close() == b"p{}" + rest
-    assert rw.stats["errors"] == 1
+    with pytest.raises(RewriteFailed):
+        rw.feed(b"</style><a href=http://a.com/>x</a>")
+    with pytest.raises(RewriteFailed):  # and it stays failed
+        rw.feed(b"<p>")
+    with pytest.raises(RewriteFailed):
+        rw.close()

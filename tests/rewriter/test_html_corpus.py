@@ -22,6 +22,9 @@ import pytest
 from rewriter.html import HtmlRewriter, iter_start_tags, refresh_url_span, rewrite_html, srcset_url_spans
 from rewriter.urls import IdentityRewriter, ProxyBase, UrlError, UrlRewriter, split_url
 
+# every test runs once per HTML core (compiled and pure Python): same bytes from both
+pytestmark = pytest.mark.usefixtures("html_core")
+
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
 TOKENIZER = CORPUS / "html5lib-tokenizer"
 PAGES = CORPUS / "pages"

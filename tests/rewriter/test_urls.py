@@ -91,3 +91,46 @@ def test_alias_registered_for_unencodable_hosts():
     assert len(seen) == 1
     (alias, origin), = seen.items()
     assert origin.serialize() == "http://[::1]:8080" and f"{SID}-a-{alias}." in out and out.endswith("/x")
+
+
+# --- malformed URLs: UrlError and nothing else (finding #23) ----------------------------------
+
+from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
+
+_URL_PIECES = st.sampled_from([
+    "http://", "https://", "//", "ws:", "\\\\", "%", "%9c", "%ff", "%c3", "%a9", "%00", "%25", "[", "]", "::", ":",
+    "@", ".", "xn--", "0x", "1", "255", "99999999999", "é", "\u0130", "\ud800", "\u200d", "\x00", "\t", "\n", " ",
+    "/", "?", "#", "a", "Ü", "\u3002", "\uff0e", "%e3%80%82", "ß", "\u0301", "--", "xn--zz", "[::1]",
+])
+_URLS = st.one_of(
+    st.lists(_URL_PIECES, max_size=12).map("".join),
+    st.text(max_size=40).map(lambda t: "http://" + t),
+    st.text(max_size=40),
+)
+
+
+@pytest.mark.parametrize("value", ["http://%9c/", "https://%ff%fe/x", "//%c3/", "http://a%9cb.com/", "ws://%e0%80/"])
+def test_undecodable_percent_host_is_a_url_error(value):
+    """The host percent-decodes to bytes that are not UTF-8: a UnicodeDecodeError escaped before."""
+    with pytest.raises(UrlError):
+        split_url(value)
+    assert rw(value) == value  # the mapper leaves what the browser cannot load either
+
+
+@given(_URLS, st.sampled_from(["https", "http", "ftp"]))
+@example("http://%9c/", "https")
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_split_url_raises_only_url_error(value, page_scheme):
+    try:
+        parts = split_url(value, page_scheme)
+    except UrlError:
+        return
+    if parts is not None:
+        assert value.endswith(parts.rest) or "\t" in value or "\n" in value or "\r" in value
+
+
+@given(_URLS)
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_mapper_never_raises(value):
+    out = UrlRewriter(BASE, SID, "https://page.test/").rewrite(value)
+    assert isinstance(out, str)

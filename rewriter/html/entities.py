@@ -1,0 +1,174 @@
+"""Character references in attribute values, as the WHATWG tokenizer reads them.
+
+:func:`decode_attr_value` gives the value a browser sees and, when asked, where each decoded
+character starts in the raw text, so an edit made on the value can be spliced back into the raw
+bytes with every untouched reference kept as written (values.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from html.entities import html5 as _HTML5
+
+_CHARREF_RE = re.compile("&(?:#[xX]([0-9a-fA-F]+);?|#([0-9]+);?|([A-Za-z0-9]+))?")
+_MAX_ENTITY = max(len(k) for k in _HTML5)
+# Numeric references to C1 controls mean the windows-1252 character (WHATWG table).
+_C1 = {
+    0x80: "\u20ac", 0x82: "\u201a", 0x83: "\u0192", 0x84: "\u201e", 0x85: "\u2026", 0x86: "\u2020",
+    0x87: "\u2021", 0x88: "\u02c6", 0x89: "\u2030", 0x8A: "\u0160", 0x8B: "\u2039", 0x8C: "\u0152",
+    0x8E: "\u017d", 0x91: "\u2018", 0x92: "\u2019", 0x93: "\u201c", 0x94: "\u201d", 0x95: "\u2022",
+    0x96: "\u2013", 0x97: "\u2014", 0x98: "\u02dc", 0x99: "\u2122", 0x9A: "\u0161", 0x9B: "\u203a",
+    0x9C: "\u0153", 0x9E: "\u017e", 0x9F: "\u0178",
+}
+
+
+def _codepoint(digits: str, base: int) -> str:
+    digits = digits.lstrip("0")
+    if len(digits) > 8:  # certainly past U+10FFFF; also keeps int() away from huge strings
+        return "\ufffd"
+    n = int(digits, base) if digits else 0
+    if n == 0 or n > 0x10FFFF or 0xD800 <= n <= 0xDFFF:
+        return "\ufffd"
+    if 0x80 <= n <= 0x9F:
+        return _C1.get(n, chr(n))
+    return chr(n)
+
+
+_REF_SUB_RE = re.compile("&(?:#[xX]([0-9a-fA-F]+);?|#([0-9]+);?|([A-Za-z0-9]+;?))")
+
+
+def _ref_parts(m: re.Match[str]) -> tuple[str | None, int]:
+    """(what the reference at ``m`` reads as, how many characters of the match it uses), or
+    (None, 0) when the match is literal text (the rules of decode_attr_value)."""
+    if m.group(1) is not None:
+        return _codepoint(m.group(1), 16), len(m.group(0))
+    if m.group(2) is not None:
+        return _codepoint(m.group(2), 10), len(m.group(0))
+    run = m.group(3)
+    if run[-1] == ";":  # the usual "&quot;": the whole run is the name
+        text = _HTML5.get(run)
+        if text is not None:
+            return text, len(run) + 1
+    for length in range(min(len(run), _MAX_ENTITY), 0, -1):
+        name = run[:length]
+        if name in _HTML5:
+            nxt = run[length: length + 1] or m.string[m.end(): m.end() + 1]
+            # a legacy reference without ";" is literal when followed by "=" or an alphanumeric
+            if name[-1] != ";" and nxt and (nxt == "=" or (nxt.isascii() and nxt.isalnum())):
+                return None, 0
+            return _HTML5[name], length + 1
+    return None, 0
+
+
+def _ref_text(m: re.Match[str]) -> str:
+    text, used = _ref_parts(m)
+    return m.group(0) if text is None else text + m.group(0)[used:]
+
+
+class Positions:
+    """``pos[k]`` of decode_attr_value for a few ``k``, from the references alone: no list with one
+    entry per character (values can be megabytes: an iframe srcdoc)."""
+
+    __slots__ = ("refs", "starts")
+
+    def __init__(self, raw: str) -> None:
+        refs = []  # (decoded start, decoded length, raw start, raw length) of each reference
+        d = prev = 0
+        for m in _REF_SUB_RE.finditer(raw):
+            text, used = _ref_parts(m)
+            if text is None:
+                continue
+            d += m.start() - prev
+            refs.append((d, len(text), m.start(), used))
+            d += len(text)
+            prev = m.start() + used
+        self.refs = refs
+        self.starts = [r[0] for r in refs]
+
+    def __getitem__(self, k: int) -> int:
+        i = bisect.bisect_right(self.starts, k) - 1
+        if i < 0:
+            return k
+        ds, dl, rs, rl = self.refs[i]
+        if k < ds + dl:
+            return rs if k == ds else -1
+        return rs + rl + (k - ds - dl)
+
+
+def decode_attr_value(raw: str, want_pos: bool = True) -> tuple[str, list[int] | None]:
+    """Decode character references as in an attribute value; NUL becomes U+FFFD.
+
+    Returns the value and a position map: ``pos[k]`` is the raw offset where decoded
+    character ``k`` starts, ``-1`` inside a reference that decoded to two characters,
+    and ``pos[len(value)] == len(raw)``. The map is None when no reference was
+    decoded (then offsets are the same in both), and when ``want_pos`` is false.
+    """
+    if "&" not in raw:
+        return (raw.replace("\0", "\ufffd") if "\0" in raw else raw), None
+    if not want_pos:
+        value = _REF_SUB_RE.sub(_ref_text, raw)
+        return (value.replace("\0", "\ufffd") if "\0" in value else value), None
+    out: list[str] = []
+    pos: list[int] = []
+    i = 0
+    changed = False
+    n = len(raw)
+    while True:
+        j = raw.find("&", i)
+        if j < 0:
+            j = n
+        if j > i:
+            out.append(raw[i:j])
+            if want_pos:
+                pos.extend(range(i, j))
+        if j >= n:
+            break
+        m = _CHARREF_RE.match(raw, j)
+        text = None
+        end = m.end()
+        if m.group(1) is not None:
+            text = _codepoint(m.group(1), 16)
+        elif m.group(2) is not None:
+            text = _codepoint(m.group(2), 10)
+        elif m.group(3) is not None:
+            run = m.group(3)
+            limit = min(len(run) + (1 if raw.startswith(";", m.end()) else 0), _MAX_ENTITY)
+            for length in range(limit, 0, -1):
+                name = raw[j + 1: j + 1 + length]
+                if name in _HTML5:
+                    end = j + 1 + length
+                    nxt = raw[end: end + 1]
+                    # attribute-value rule: a legacy reference without ";" is literal
+                    # when followed by "=" or an alphanumeric
+                    if name[-1] != ";" and nxt and (nxt == "=" or (nxt.isascii() and nxt.isalnum())):
+                        break
+                    text = _HTML5[name]
+                    break
+        if text is None:
+            out.append(raw[j:end])
+            if want_pos:
+                pos.extend(range(j, end))
+        else:
+            changed = True
+            out.append(text)
+            if want_pos:
+                pos.append(j)
+                pos.extend([-1] * (len(text) - 1))
+        i = end
+    value = "".join(out)
+    if "\0" in value:
+        value = value.replace("\0", "\ufffd")
+    pos.append(n)
+    return value, (pos if changed and want_pos else None)
+
+
+def escape(text: str, quote: str) -> str:
+    text = text.replace("&", "&amp;")
+    if quote == '"':
+        return text.replace('"', "&quot;")
+    if quote == "'":
+        return text.replace("'", "&#39;")
+    return text
+
+
