@@ -4,7 +4,7 @@ A participant's credential lives on the control plane (host-only on ``BASE``, pa
 ``/s/<sid>``). A proxied host ``LABEL.BASE`` of that session gets its own credential
 in three redirects, without a page ever seeing one:
 
-1. A GET navigation or no-cors subresource reaches ``LABEL.BASE`` without a valid
+1. A GET or POST navigation or no-cors request reaches ``LABEL.BASE`` without a valid
    credential: :func:`hand_off` sets a random, host-only HttpOnly *entry nonce* cookie
    (``tandem_n_<N>``, path ``/__tandem/enter``, ``TICKET_TTL``) and answers
    ``302 BASE/s/<sid>/pass?to=<the URL>&n=<N>``.
@@ -43,13 +43,15 @@ from .sessions import TICKET_TTL
 ENTER_PATH = "/__tandem/enter"
 HELLO_PATH = "/__tandem/hello"  # a no-cors GET here only makes sure this host holds a credential
 HAND_OFF_MODES = frozenset({"navigate", "nested-navigate", "no-cors"})  # requests that follow redirects with cookies
+# POST too (a form posting to a host not entered yet, a beacon): 307 keeps method and body on every hop
+HAND_OFF_METHODS = frozenset({"GET", "HEAD", "POST"})
 MAX_TO = 16 * 1024  # the path carried through the hand-off; the request line limit is 32 KB
 NO_STORE = {"Cache-Control": "no-store"}  # a redirect URL never becomes a Referer: the site keeps its own
 
 
 def wants_hand_off(request: web.BaseRequest) -> bool:
     """A credential-less request the browser will follow through the hand-off, cookies included."""
-    if request.method not in ("GET", "HEAD") or request.headers.get("Upgrade"):
+    if request.method not in HAND_OFF_METHODS or request.headers.get("Upgrade"):
         return False
     mode = request.headers.get("Sec-Fetch-Mode")
     return mode is None or mode in HAND_OFF_MODES
@@ -64,10 +66,15 @@ def hand_off(request: web.BaseRequest, sid: str) -> web.Response:
     here = f"{base.scheme}://{request.host}{request.raw_path}"
     nonce = secrets.token_hex(8)
     location = f"{base.url}/s/{sid}/pass?to={quote(here, safe='')}&n={nonce}"
-    resp = web.Response(status=302, headers={"Location": location, **NO_STORE})
+    resp = web.Response(status=redirect_status(request), headers={"Location": location, **NO_STORE})
     resp.set_cookie(NONCE_PREFIX + nonce, "1", path=ENTER_PATH, max_age=TICKET_TTL, httponly=True,
                     secure=base.scheme == "https", samesite="Lax")
     return resp
+
+
+def redirect_status(request: web.BaseRequest) -> int:
+    """307 for a POST (the browser sends the same body again), 302 otherwise."""
+    return 307 if request.method == "POST" else 302
 
 
 def is_nonce(value: str) -> bool:
@@ -129,7 +136,7 @@ def _safe_path(path: str) -> str:
 
 async def reserved(request: web.Request, sid: str, name: str) -> web.StreamResponse | None:
     """``/__tandem/enter`` and ``/__tandem/hello`` on a proxied host of ``sid``; None for other names."""
-    if name == "enter" and request.method in ("GET", "HEAD"):
+    if name == "enter" and request.method in HAND_OFF_METHODS:
         return _enter(request, sid)
     if name == "hello" and request.method in ("GET", "HEAD"):
         if credentials.participant(request, sid) is None and wants_hand_off(request):
@@ -151,10 +158,10 @@ def _enter(request: web.Request, sid: str) -> web.Response:
         # Spent, expired or forged: no credential. A navigation starts a fresh hand-off (a
         # participant gets in, anyone else is told to join first); nothing else is said.
         if wants_hand_off(request):
-            return web.Response(status=302, headers={"Location": to, **NO_STORE})
+            return web.Response(status=redirect_status(request), headers={"Location": to, **NO_STORE})
         return web.Response(status=403, text="not_a_participant\n", headers=NO_STORE)
     pid, role, expires, nonce = spent
-    resp = web.Response(status=302, headers={"Location": to, **NO_STORE})
+    resp = web.Response(status=redirect_status(request), headers={"Location": to, **NO_STORE})
     resp.del_cookie(NONCE_PREFIX + nonce, path=ENTER_PATH)
     credential = app[appkeys.SESSIONS].host_credential(sid, pid, role, label, expires)
     credentials.set_host_cookie(resp, base, credential, int(expires - time.time()))

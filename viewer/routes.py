@@ -211,7 +211,7 @@ async def pass_(request: web.Request) -> web.StreamResponse:
     except PermissionError:
         return error_page(403, "Join the session first", "Open the invite link you were sent to join this co-browsing session.",
                           code="not_a_participant")
-    return web.Response(status=302, headers={"Location": location, **entry.NO_STORE})
+    return web.Response(status=entry.redirect_status(request), headers={"Location": location, **entry.NO_STORE})
 
 
 async def landing(request: web.Request) -> web.Response:
@@ -258,3 +258,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/s/{sid}/enter", enter)
     app.router.add_get("/s/{sid}/pass", pass_)
+    app.router.add_post("/s/{sid}/pass", pass_)  # a POST being handed off (307): its body is not read here

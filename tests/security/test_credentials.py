@@ -240,3 +240,28 @@ async def test_without_a_control_plane_credential_the_hand_off_says_join_first(m
     finally:
         await anon.close()
     assert t.app[appkeys.SESSIONS].get(s.sid) is not None
+
+
+async def test_a_form_post_to_a_host_not_entered_yet_goes_through_with_its_body(make_tandem, upstream):
+    """A login form on www posting to login.example: 307 keeps the method and body on every hop,
+    and the site sees the POST once, after the host has its credential."""
+    seen = []
+
+    async def login(request):
+        seen.append((request.method, await request.read()))
+        return web.Response(text="welcome", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post("/login", login)
+    b = await upstream(app)
+    a, _ = await two_origins(upstream)
+    t = await make_tandem()
+    s, client = await entered(t, a + "/")
+    try:
+        r = await client.post(s.url(b + "/login"), data=b"user=ann&pw=secret",
+                              headers={**NAV, "Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status == 200 and (await r.text()).endswith("welcome")
+        assert [h.status for h in r.history] == [307, 307, 307]
+        assert seen == [("POST", b"user=ann&pw=secret")]
+    finally:
+        await client.close()

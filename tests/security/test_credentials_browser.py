@@ -172,8 +172,16 @@ async def test_frames_and_images_enter_a_new_host_of_the_session_through_the_han
         return web.Response(body=b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
                                  b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", content_type="image/gif")
 
+    posted = []
+
+    async def login(request):
+        posted.append(await request.post())
+        return web.Response(text="<!doctype html><p id=w>welcome</p>", content_type="text/html")
+
     other_app = hostile_site()
     other_app.router.add_get("/p.gif", pixel)
+    other_app.router.add_post("/login", login)
+    third = await upstream(other_app)
     other = await upstream(other_app)
     t = await make_tandem()
     s = await t.session(origin + "/", enter=False)
@@ -194,4 +202,12 @@ async def test_frames_and_images_enter_a_new_host_of_the_session_through_the_han
         frame = next(f for f in page.frames if f.url.startswith(frame_url.rstrip("/")))
         assert frame.url == frame_url and await frame.text_content("#h") == "hostile page"
         assert not any("ticket=" in n or "/pass?" in n for n in out["names"])  # only the URLs the page asked for
+        # a form posting to yet another host (a login form on www posting to login.…): 307s keep the body
+        await page.evaluate("""(action) => {
+          const f = document.createElement('form'); f.method = 'post'; f.action = action;
+          const i = document.createElement('input'); i.name = 'user'; i.value = 'ann'; f.append(i);
+          document.body.append(f); f.submit();
+        }""", s.url(third + "/login"))
+        await page.wait_for_selector("#w")
+        assert [dict(p) for p in posted] == [{"user": "ann"}]
         await ctx.close()
