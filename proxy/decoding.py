@@ -149,14 +149,17 @@ class Decoder:
                 yield data
             return
         stage = self._stages[i]
-        for out in stage.push(data):
-            self._count(i, len(out))
-            yield from self._through(i + 1, out, False)
-        if final:
-            for out in stage.finish():
+        try:
+            for out in stage.push(data):
                 self._count(i, len(out))
                 yield from self._through(i + 1, out, False)
-            yield from self._through(i + 1, b"", True)
+            if final:
+                for out in stage.finish():
+                    self._count(i, len(out))
+                    yield from self._through(i + 1, out, False)
+                yield from self._through(i + 1, b"", True)
+        except (zlib.error, brotli.error) as exc:
+            raise EncodingRefused("The site's compressed response is corrupt.") from exc
 
     async def feed(self, chunk: bytes) -> AsyncIterator[bytes]:
         self.bytes_in += len(chunk)
