@@ -31,7 +31,7 @@ from tandem import appkeys
 
 from . import cobrowse, entry, errors, reserved
 from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
-from .allowlist import ALL
+from .allowlist import ALL, Allowlist
 from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
                      PRIVATE_ADDRESS, SCOPE_ALL, SITE_NOT_ALLOWED, UNEXPECTED_UPGRADE, Decision, Facts, decide)
 from .exchange import egress_for, open_exchange, request_context, upstream_headers
@@ -62,7 +62,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 # -- facts and the decision ---------------------------------------------------------------------
 
 def facts(request: web.Request, adm: Admission, response: str | None = None) -> Facts:
-    allowlist = request.app[appkeys.ALLOWLIST]
+    allowlist = Allowlist(request.app[appkeys.ALLOWLIST].entries)  # the list in force, read once for this decision
     page_host = adm.session.cache.page_host or _start_host(adm)
     page_entry = allowlist.entry_for(page_host) if page_host else None
     if page_host is None:  # nothing known of the page: the strictest entry in force
