@@ -79,6 +79,10 @@ def latency_lines(records: list[dict]) -> list[str]:
             out.append(f"{kind:<16}{0:>6}{'-':>9}{'-':>9}{'-':>9}{missed:>8}")
     if every:
         out.append(f"{'dom changes':<16}{len(every):>6}{percentile(every, 50):>9.1f}{percentile(every, 95):>9.1f}{max(every):>9.1f}")
+    first = [r["first_view_ms"] for r in records if r.get("first_view_ms") is not None]
+    if first:
+        out.append(f"{'first view':<16}{len(first):>6}{percentile(first, 50):>9.0f}{percentile(first, 95):>9.0f}{max(first):>9.0f}"
+                   "   (follower opens the link -> mirror shows the page)")
     return out
 
 

@@ -35,6 +35,11 @@ def test_page_errors_compare_without_urls_numbers_resource_failures_or_tandems_o
                {"kind": "console", "text": "Failed to load resource: the server responded with a status of 403", "stack": ""},
                {"kind": "pageerror", "text": "TypeError: boom", "stack": "at /__tandem/runtime.js:1:1"}]
     assert comparable_errors(direct) == comparable_errors(proxied) == {"pageerror: ReferenceError: jQuery is not defined at <url>"}
+    proxied += [  # resources that fail differently through the proxy, but fail both ways
+        {"kind": "console", "text": "Not allowed to load local resource: blob:http://realpages.localhost:9/5c2e", "stack": ""},
+        {"kind": "console", "text": "Access to XMLHttpRequest at 'http://x-h-api-mixpanel-com.tandem.localhost:8/track' from origin "
+                                    "'http://x-h9-realpages-localhost.tandem.localhost:8' has been blocked by CORS policy: No 'Access-Control-Allow-Origin'", "stack": ""}]
+    assert comparable_errors(direct) == comparable_errors(proxied)
     proxied.append({"kind": "pageerror", "text": "TypeError: x is null", "stack": ""})
     assert comparable_errors(proxied) - comparable_errors(direct) == {"pageerror: TypeError: x is null"}
 
