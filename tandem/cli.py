@@ -24,22 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the server")
-    s.add_argument("--host", default=os.environ.get("TANDEM_HOST", "127.0.0.1"), help="address to listen on (env TANDEM_HOST; default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=int(os.environ.get("TANDEM_PORT", "8080")), help="port to listen on (env TANDEM_PORT; default 8080)")
-    s.add_argument("--base-domain", default=None, help="public domain of the control plane, proxied sites live on its subdomains (env TANDEM_BASE_DOMAIN; default tandem.localhost:PORT)")
-    s.add_argument("--public-scheme", choices=("http", "https"), default=None, help="scheme browsers use to reach Tandem; https behind a TLS terminator (env TANDEM_PUBLIC_SCHEME; default http)")
-    s.add_argument("--data-dir", type=Path, default=None, help="where the database and secret live (env TANDEM_DATA_DIR; default ./tandem-data)")
-    s.add_argument("--allow-private-networks", nargs="?", const="all", default=None, metavar="CIDRS",
-                   help="let the proxy fetch private/loopback addresses: bare flag = all private ranges, or 'loopback', or comma-separated CIDRs (default: none)")
-    s.add_argument("--allow-domain", action="append", default=[], metavar="PATTERN", help="allow this host or *.domain in addition to the stored allowlist (repeatable)")
-    s.add_argument("--upstream-proxy", default=os.environ.get("TANDEM_UPSTREAM_PROXY") or None, metavar="URL",
-                   help="send upstream traffic through this proxy: http://[user:pass@]host:port or socks5://…; 'env' reads "
-                        "https_proxy/http_proxy/all_proxy/no_proxy (env TANDEM_UPSTREAM_PROXY, which keeps credentials off the command line)")
-    s.add_argument("--upstream-proxy-bypass", default=os.environ.get("TANDEM_UPSTREAM_PROXY_BYPASS", ""), metavar="LIST",
-                   help="hosts reached directly, NO_PROXY style: example.com,.corp.example,*.intra,10.0.0.0/8,host:8080 (env TANDEM_UPSTREAM_PROXY_BYPASS)")
-    s.add_argument("--upstream-ca", type=Path, default=os.environ.get("TANDEM_UPSTREAM_CA") or None, metavar="FILE",
-                   help="also trust these CA certificates (PEM) for upstream TLS, e.g. a TLS-inspecting proxy's root (env TANDEM_UPSTREAM_CA)")
-    s.add_argument("--demo", action="store_true", help="also start the bundled demo site on loopback (ports PORT+1..PORT+3) and allow it")
+    from tandem.settings import add_arguments
+
+    add_arguments(s)  # every serve option comes from the one table in tandem/settings.py
 
     a = sub.add_parser("allowlist", help="show or edit the domain allowlist")
     a.add_argument("--data-dir", type=Path, default=Path(os.environ.get("TANDEM_DATA_DIR", "./tandem-data")))
@@ -115,27 +102,13 @@ def allowlist(args) -> None:
 
 
 def serve(args) -> None:
-    from proxy.guard import LOOPBACK_ONLY, parse_networks
-    from tandem.settings import Settings
+    from tandem.settings import SettingsError, load
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
-        allow_private = parse_networks(args.allow_private_networks) if args.allow_private_networks else ()
-    except ValueError as exc:
-        _fail(f"--allow-private-networks: {exc}", EXIT_USAGE)
-    if args.demo and not allow_private:
-        allow_private = LOOPBACK_ONLY
-    if not 0 < args.port < 65536:
-        _fail("--port must be between 1 and 65535", EXIT_USAGE)
-    egress = _egress(args)
-    try:
-        settings = Settings.from_env(
-            host=args.host, port=args.port, base_domain=args.base_domain, public_scheme=args.public_scheme,
-            data_dir=args.data_dir, allow_private=allow_private, demo=args.demo, allow_domains=tuple(args.allow_domain),
-            egress=egress, upstream_ca=args.upstream_ca,
-        )
-    except ValueError as exc:
+        settings = load(args, os.environ)
+    except SettingsError as exc:
         _fail(str(exc), EXIT_USAGE)
     from tandem.crypto import CryptoError
     from tandem.store import StoreError
@@ -146,25 +119,6 @@ def serve(args) -> None:
         _fail(f"cannot start: {exc.strerror or exc}")
     except (CryptoError, StoreError) as exc:
         _fail(f"cannot start: {exc}")
-
-
-def _egress(args):
-    """--upstream-proxy/--upstream-proxy-bypass/--upstream-ca, checked before anything starts."""
-    from proxy.egress import EgressConfig, EgressConfigError, config_from_flag
-    from proxy.upstream import tls_context
-
-    try:
-        if args.upstream_ca is not None:
-            tls_context(args.upstream_ca)
-        if not args.upstream_proxy:
-            if args.upstream_proxy_bypass.strip():
-                _fail("--upstream-proxy-bypass needs --upstream-proxy", EXIT_USAGE)
-            return EgressConfig()
-        return config_from_flag(args.upstream_proxy, args.upstream_proxy_bypass, os.environ)
-    except EgressConfigError as exc:
-        _fail(f"--upstream-proxy: {exc}", EXIT_USAGE)
-    except ValueError as exc:
-        _fail(f"--upstream-ca: {exc}", EXIT_USAGE)
 
 
 async def _serve(settings) -> None:

@@ -1,10 +1,23 @@
-"""Server settings: one frozen object built from flags and environment, validated once."""
+"""Server settings, declared once: :data:`OPTIONS` is the one table of every ``tandem serve`` option.
+
+Each :class:`Option` says its name (a :class:`Settings` field), flag, environment
+variable, default, help and how its text is checked and converted. From the table come
+the ``tandem serve`` arguments and ``--help`` (:func:`add_arguments`), the frozen
+:class:`Settings` (:func:`load`: flag, else environment, else default — the only place
+the serve options' environment variables are read) and the README's table
+(:func:`markdown_table`; a test keeps the README equal to it).
+
+A value that does not pass its check stops the server before anything starts, with the
+flag (or variable) named: :class:`SettingsError`.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from proxy.egress import EgressConfig
 from proxy.guard import IPNetwork
@@ -45,15 +58,197 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
-        env = os.environ
-        values = {
-            "admin_key": env.get("TANDEM_ADMIN_KEY") or None,
-        }
-        if "TANDEM_BASE_DOMAIN" in env:
-            values["base_domain"] = env["TANDEM_BASE_DOMAIN"]
-        if "TANDEM_DATA_DIR" in env:
-            values["data_dir"] = Path(env["TANDEM_DATA_DIR"])
-        if "TANDEM_PUBLIC_SCHEME" in env:
-            values["public_scheme"] = env["TANDEM_PUBLIC_SCHEME"]
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """Settings from the environment and the defaults, with ``overrides`` (field values) on top."""
+        return load({}, os.environ, overrides)
+
+
+class SettingsError(ValueError):
+    """An option's value does not pass its check; the message names the flag or variable."""
+
+
+# -- checks: text in, value out, ValueError with a reason ------------------------------------------
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not 0 < port < 65536:
+        raise ValueError("must be between 1 and 65535")
+    return port
+
+
+def _scheme(text: str) -> str:
+    if text not in ("http", "https"):
+        raise ValueError("must be http or https")
+    return text
+
+
+def _networks(text: str) -> tuple[IPNetwork, ...]:
+    from proxy.guard import parse_networks
+
+    return parse_networks(text)
+
+
+def _file(text: str) -> Path:
+    from proxy.upstream import tls_context
+
+    tls_context(Path(text))  # readable PEM certificates, or a ValueError saying what is wrong
+    return Path(text)
+
+
+def _redis_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return text
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it comes from, what it means, how its text is checked."""
+
+    name: str  # the Settings field (or the input of a derived one: upstream_proxy → egress)
+    flag: str | None  # ``--port``; None: environment only
+    env: str | None  # ``TANDEM_PORT``; None: flag only
+    default: Any  # the value when neither is given (already converted)
+    help: str
+    parse: Callable[[str], Any] = str  # text → value; ValueError says why not
+    shown: str = ""  # how the default reads in --help and the README (when not just str(default))
+    metavar: str | None = None
+    action: str = "store"  # store | store_true | append | optional (flag with an optional value)
+    const: str | None = None  # the value of a bare ``optional`` flag
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def default_text(self) -> str:
+        return self.shown or ("off" if self.default is False else "none" if self.default in (None, (), "") else str(self.default))
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "--host", "TANDEM_HOST", "127.0.0.1", "address to listen on"),
+    Option("port", "--port", "TANDEM_PORT", 8080, "port to listen on", _port),
+    Option("base_domain", "--base-domain", "TANDEM_BASE_DOMAIN", "",
+           "public domain (and port) of the control plane; proxied sites live on its subdomains", _nonempty,
+           shown="tandem.localhost:PORT"),
+    Option("public_scheme", "--public-scheme", "TANDEM_PUBLIC_SCHEME", "http",
+           "scheme browsers use to reach Tandem: `https` when a TLS terminator sits in front", _scheme,
+           choices=("http", "https")),
+    Option("data_dir", "--data-dir", "TANDEM_DATA_DIR", Path("./tandem-data"),
+           "SQLite database, the server secret and the metadata key", Path, shown="./tandem-data"),
+    Option("allow_private", "--allow-private-networks", None, (),
+           "let the proxy fetch private addresses: bare flag = all private ranges, `loopback`, or CIDRs",
+           _networks, shown="off", metavar="CIDRS", action="optional", const="all"),
+    Option("allow_domains", "--allow-domain", None, (), "allowlist entries for this run only, added to the stored ones",
+           metavar="PATTERN", action="append"),
+    Option("demo", "--demo", None, False,
+           "also start the demo site on ports PORT+1..PORT+3 and the snippet demo on PORT+4, allow them and "
+           "loopback, and create an `admin` console agent if there is none", action="store_true"),
+    Option("upstream_proxy", "--upstream-proxy", "TANDEM_UPSTREAM_PROXY", None,
+           "send upstream traffic through `http://[user:pass@]host:port` or `socks5://…`; `env` reads "
+           "`https_proxy`/`http_proxy`/`all_proxy`/`no_proxy` (the variable keeps credentials off the command line)",
+           shown="direct", metavar="URL"),
+    Option("upstream_proxy_bypass", "--upstream-proxy-bypass", "TANDEM_UPSTREAM_PROXY_BYPASS", "",
+           "hosts reached directly, `NO_PROXY` style (`example.com,.corp.example,*.intra,10.0.0.0/8,host:8080`)",
+           metavar="LIST"),
+    Option("upstream_ca", "--upstream-ca", "TANDEM_UPSTREAM_CA", None,
+           "also trust these PEM CA certificates for upstream TLS (a TLS-inspecting proxy's root)", _file,
+           shown="system CAs", metavar="FILE"),
+    Option("redis_url", "--redis-url", "TANDEM_REDIS_URL", None,
+           "keep live session state (cookie jars, aliases, room facts) in this Redis instead of in process, "
+           "so several nodes can serve the same sessions", _redis_url, shown="in process", metavar="URL"),
+    Option("admin_key", None, "TANDEM_ADMIN_KEY", None,
+           "admin API key; if unset, one is generated on first start, stored hashed, printed once",
+           _nonempty, shown="generated"),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+DERIVED = ("upstream_proxy", "upstream_proxy_bypass")  # inputs of Settings.egress, not fields themselves
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The table's flags on ``parser``: no defaults here (None means "not given"), so :func:`load`
+    can tell a flag from the environment and the default."""
+    for o in OPTIONS:
+        if o.flag is None:
+            continue
+        where = f"env {o.env}; " if o.env else ""
+        text = f"{o.help} ({where}default {o.default_text})".replace("`", "").replace("%", "%%")
+        kw: dict[str, Any] = {"dest": o.name, "help": text}
+        if o.action == "store_true":
+            kw.update(action="store_true", default=None)
+        elif o.action == "append":
+            kw.update(action="append", default=None, metavar=o.metavar)
+        elif o.action == "optional":
+            kw.update(nargs="?", const=o.const, default=None, metavar=o.metavar)
+        else:
+            kw.update(default=None, metavar=o.metavar, choices=o.choices)
+        parser.add_argument(o.flag, **kw)
+
+
+def _value(o: Option, given: Any, environ: Mapping[str, str]) -> Any:
+    if o.action == "append":
+        return tuple(given or ())
+    if o.action == "store_true":
+        return bool(given)
+    if given is not None:
+        text, where = given, o.flag
+    elif o.env and environ.get(o.env):
+        text, where = environ[o.env], o.env
+    else:
+        return o.default
+    try:
+        return o.parse(text)
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def load(args: Mapping[str, Any] | argparse.Namespace, environ: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The frozen Settings: each option from its flag (``args``), else its variable, else its default.
+
+    ``overrides`` are field values set by the caller (tests, tools), on top of everything.
+    """
+    environ = os.environ if environ is None else environ
+    given = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    values = {o.name: _value(o, given.get(o.name), environ) for o in OPTIONS}
+    if values["demo"] and not values["allow_private"]:
+        from proxy.guard import LOOPBACK_ONLY
+
+        values["allow_private"] = LOOPBACK_ONLY  # the demo site runs on loopback
+    values["egress"] = _egress(values.pop("upstream_proxy"), values.pop("upstream_proxy_bypass"), environ)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _egress(proxy: str | None, bypass: str, environ: Mapping[str, str]) -> EgressConfig:
+    from proxy.egress import EgressConfigError, config_from_flag
+
+    if not proxy:
+        if bypass.strip():
+            raise SettingsError("--upstream-proxy-bypass needs --upstream-proxy")
+        return EgressConfig()
+    try:
+        return config_from_flag(proxy, bypass, environ)
+    except EgressConfigError as exc:
+        raise SettingsError(f"--upstream-proxy: {exc}") from None
+
+
+def markdown_table() -> str:
+    """The README's table of serve options, from :data:`OPTIONS`."""
+    rows = ["| flag | env | default | meaning |", "|---|---|---|---|"]
+    for o in OPTIONS:
+        flag = f"`{o.flag}`" if o.flag else ""
+        env = f"`{o.env}`" if o.env else ""
+        rows.append(f"| {flag} | {env} | {_code(o.default_text)} | {o.help} |")
+    return "\n".join(rows)
+
+
+def _code(text: str) -> str:
+    return text if text in ("off", "none", "direct", "generated", "system CAs", "in process") else f"`{text}`"
