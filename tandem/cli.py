@@ -19,8 +19,22 @@ def _fail(message: str, code: int = EXIT_ERROR) -> "NoReturn":  # noqa: F821
     raise SystemExit(code)
 
 
+def _version() -> str:
+    """``tandem X.Y.Z`` and which HTML rewriter core is in use (compiled or pure Python)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rewriter.html import core
+
+    try:
+        number = version("tandem")
+    except PackageNotFoundError:
+        number = "unknown"
+    return f"tandem {number}; {core.describe()}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tandem", description="Self-hosted proxy-based co-browsing server.")
+    p.add_argument("--version", action="version", version=_version(), help="print the version and which HTML core runs")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the server")

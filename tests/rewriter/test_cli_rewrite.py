@@ -81,3 +81,15 @@ def test_errors_are_one_line_and_non_zero(args, message):
 def test_unknown_kind_is_a_usage_error():
     r = tandem("xml", "--url", "https://example.com/")
     assert r.returncode == 2 and b"Traceback" not in r.stderr
+
+
+def test_version_names_the_html_core(capsys):
+    """``tandem --version`` says which HTML core rewrites pages (the README tells how to read it)."""
+    from rewriter.html import core
+    from tandem.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tandem ") and core.describe() in out
