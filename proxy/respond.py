@@ -317,15 +317,15 @@ async def _send_rewritten(request, adm: Admission, resp, chunks, encoding: str, 
             raise errors.RewriteFailed(f"This {p.kind} from {adm.target.host} is larger than Tandem rewrites "
                                        f"({limit // (1024 * 1024)} MB).")
     data, urls, kind = bytes(buf), adm.mapper.urls, p.rewrite
-    if kind == "manifest":
-        body = rewrite_manifest(data, urls)
-    else:
+
+    def run() -> bytes:
+        if kind == "manifest":
+            return rewrite_manifest(data, urls)
         rewrite = _BUFFERED[kind]
+        return REWRITE_CACHE.get_or_rewrite(kind, data, urls, lambda: rewrite(data, urls, charset), charset)
 
-        def run() -> bytes:
-            return REWRITE_CACHE.get_or_rewrite(kind, data, urls, lambda: rewrite(data, urls, charset), charset)
-
-        body = await asyncio.get_running_loop().run_in_executor(None, run) if len(data) > OFFLOAD_BYTES else run()
+    # big bodies on a worker thread: the event loop never waits on one parse
+    body = await asyncio.get_running_loop().run_in_executor(None, run) if len(data) > OFFLOAD_BYTES else run()
     resp.content_length = len(body)
     await resp.prepare(request)
     await resp.write(body)
