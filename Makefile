@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: demo test test-full install build bench clean e2e-deps backend-deps mitm bench-deps bench-rewriters
+.PHONY: demo test test-full install build bench clean e2e-deps backend-deps mitm bench-deps bench-rewriters compat
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -62,6 +62,10 @@ test-full: install e2e-deps backend-deps mitm
 	rm -f $(REALPAGES_RESULTS)
 	REALPAGES=all REALPAGES_RESULTS=$(REALPAGES_RESULTS) $(BIN)/python -m pytest -q; status=$$?; \
 	  $(BIN)/python -m tests.e2e.realpages.report $(REALPAGES_RESULTS); exit $$status
+
+# The public compatibility matrix (docs/compat.md, docs/compat.json) from a full probe-suite run.
+compat: install e2e-deps
+	$(BIN)/python -m tests.e2e.probes.compat
 
 # Every benchmark prints its own figures and ratios against a baseline measured in the same run.
 bench: install bench-deps

@@ -35,6 +35,18 @@ browser drops the message (the target is on a proxied origin). The second argume
 runtime maps an origin string (or an options object's ``targetOrigin``) to its proxied origin and
 returns anything else as it is (a worker's or a port's transfer list).
 
+And one more: ``import(expr)`` whose specifier is not a literal (``import(`${cdn}/x.js`)``, a
+variable). ``rewriter/js.py`` maps literal specifiers; an expression is only known at run time, and
+``import()`` is syntax, so the runtime has nothing to wrap: the request would leave the proxy. The
+argument becomes ``(globalThis[Symbol.for("tandem.url")]||String)(expr)``: the runtime maps an
+absolute URL to its proxied form and leaves relative and bare specifiers as they are.
+
+Last, ``import.meta.url`` (a module's own URL, proxied as loaded) becomes
+``(globalThis[Symbol.for("tandem.up")]||String)(import.meta.url)``: the site's URL.
+
+The price, besides the parse: ``Function.prototype.toString`` of a rewritten function shows the
+inserted calls (the probe suite lists it).
+
 Not covered (runtime or nothing): destructuring (``const {host} = location``), ``String(location)``
 and ``location + ""`` (the proxied href), computed members (``location["host"]``), code built at
 run time (``eval``, ``new Function``, inline handlers are covered: they go through the JS rewriter).
@@ -58,7 +70,11 @@ _CANDIDATE_RE = re.compile(
     re.S,
 )
 TARGET_FN = b'(globalThis[Symbol.for("tandem.target")]||Object)('
-_POST_RE = re.compile(rb"\.\s*postMessage" + _SPACE + rb"\(")
+URL_FN = b'(globalThis[Symbol.for("tandem.url")]||String)('
+UP_FN = b'(globalThis[Symbol.for("tandem.up")]||String)('
+_META_RE = re.compile(rb"import" + _SPACE + rb"\." + _SPACE + rb"meta" + _SPACE + rb"\." + _SPACE + rb"url(?![\w$])")
+_IMPORT_CALL_RE = re.compile(rb"import" + _SPACE + rb"\(")
+_POST_RE = re.compile(rb"postMessage" + _SPACE + rb"\(")  # the "." before it is checked on the tree
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _WRITE_PARENTS = {"assignment_expression", "augmented_assignment_expression"}
 
@@ -68,6 +84,8 @@ Edit = tuple[int, int, bytes]
 def candidates(data: bytes) -> bool:
     """True when ``data`` may read a location property (cheap; decides whether to parse)."""
     if b"postMessage" in data and _POST_RE.search(data):
+        return True
+    if b"import" in data and (_IMPORT_CALL_RE.search(data) or _META_RE.search(data)):
         return True
     if b"location" not in data:
         return False
@@ -122,6 +140,49 @@ def location_edits(root, data: bytes) -> list[Edit]:
         edits.append((obj.end_byte, obj.end_byte, b")"))
     if b"postMessage" in data:
         edits.extend(_target_edits(root, data))
+    if b"import" in data:
+        edits.extend(_import_edits(root, data))
+        edits.extend(_meta_edits(root, data))
+    return edits
+
+
+def _meta_edits(root, data: bytes) -> list[Edit]:
+    """Each ``import.meta.url`` read, through the runtime's upstream mapping."""
+    edits: list[Edit] = []
+    for m in _META_RE.finditer(data):
+        node = root.descendant_for_byte_range(m.end() - 3, m.end())
+        member = node.parent if node is not None and node.type == "property_identifier" else None
+        if member is None or member.type != "member_expression" or member.start_byte != m.start() or _is_write(member):
+            continue
+        obj = member.child_by_field_name("object")
+        if obj is None or obj.type != "meta_property":
+            continue
+        edits.append((member.start_byte, member.start_byte, UP_FN))
+        edits.append((member.end_byte, member.end_byte, b")"))
+    return edits
+
+
+def _import_edits(root, data: bytes) -> list[Edit]:
+    """The specifier of each ``import(expr)`` whose specifier is not a literal."""
+    edits: list[Edit] = []
+    for m in _IMPORT_CALL_RE.finditer(data):
+        kw = root.descendant_for_byte_range(m.start(), m.start() + 6)
+        if kw is not None and not kw.is_named and kw.parent is not None and kw.parent.type == "import":
+            kw = kw.parent  # the keyword token inside the named `import` node
+        if kw is None or kw.type != "import" or kw.start_byte != m.start():
+            continue
+        call = kw.parent
+        if call is None or call.type != "call_expression" or call.child_by_field_name("function") != kw:
+            continue
+        args = call.child_by_field_name("arguments")
+        real = [c for c in args.named_children if c.type not in ("comment", "html_comment")] if args is not None else []
+        if not real or real[0].type in ("string", "spread_element"):
+            continue
+        first = real[0]
+        if first.type == "template_string" and not any(c.type == "template_substitution" for c in first.named_children):
+            continue  # a literal: rewriter/js.py maps it
+        edits.append((first.start_byte, first.start_byte, URL_FN))
+        edits.append((first.end_byte, first.end_byte, b")"))
     return edits
 
 

@@ -19,6 +19,7 @@ import re
 
 import pytest
 
+from rewriter import jslocation
 from rewriter.html import HtmlRewriter, iter_start_tags, refresh_url_span, rewrite_html, srcset_url_spans
 from rewriter.urls import IdentityRewriter, ProxyBase, UrlError, UrlRewriter, split_url
 
@@ -265,10 +266,14 @@ def _skip_dropped(src: bytes, i: int, out: bytes, j: int) -> tuple[int, int] | N
     return None
 
 
+_JS_HOOKS = (jslocation.LOCATION_FN, jslocation.TARGET_FN, jslocation.URL_FN, jslocation.UP_FN)
+
+
 def classify_diff(src: bytes, out: bytes) -> list[str]:
     """Walk input and output together; every difference must be one of the allowed kinds."""
     problems = []
     i = j = 0
+    hooks = 0  # run-time hooks of rewriter/jslocation.py opened and not yet closed
     while True:
         k = _common(src, i, out, j)
         i, j = i + k, j + k
@@ -300,6 +305,14 @@ def classify_diff(src: bytes, out: bytes) -> list[str]:
         k = out.find(INJECT_IN_SRCDOC, max(0, j - len(INJECT_IN_SRCDOC)), j + len(INJECT_IN_SRCDOC))
         if 0 <= k <= j:  # the runtime injected into an iframe srcdoc document (the prefix may match)
             i, j = i - (j - k), k + len(INJECT_IN_SRCDOC)
+            continue
+        hook = next(((k, p) for p in _JS_HOOKS for k in [out.find(p, max(0, j - len(p)), j + len(p))] if 0 <= k <= j), None)
+        if hook is not None:  # a location read, postMessage target or import() sent through the runtime
+            k, p = hook
+            i, j, hooks = i - (j - k), k + len(p), hooks + 1
+            continue
+        if hooks and out[j: j + 1] == b")":  # ... and its closing parenthesis
+            j, hooks = j + 1, hooks - 1
             continue
         c = _CSP.match(src, i)
         if c and out.startswith(_CSP_OUT, j):

@@ -63,9 +63,10 @@ VECTORS = [
     ("dynamic", 'import("https://a.com/x.js").then(m => m.run())', 'import("{A}/x.js").then(m => m.run())', False),
     ("dynamic-single-quoted", "const m = await import('//a.com/x.js')", "const m = await import('{A}/x.js')", True),
     ("dynamic-template-literal", "import(`https://a.com/x.js`)", "import(`{A}/x.js`)", False),
-    ("dynamic-template-substitution", "import(`https://a.com/${name}.js`)", None, False),
-    ("dynamic-variable", "const u = 'https://a.com/x.js'; import(u)", None, False),
-    ("dynamic-concatenation", "import('https://a.com/' + name)", None, False),
+    # expressions are known at run time: the runtime maps them (rewriter/jslocation.py)
+    ("dynamic-template-substitution", "import(`https://a.com/${name}.js`)", "import((globalThis[Symbol.for(\"tandem.url\")]||String)(`https://a.com/${name}.js`))", False),
+    ("dynamic-variable", "const u = 'https://a.com/x.js'; import(u)", "const u = 'https://a.com/x.js'; import((globalThis[Symbol.for(\"tandem.url\")]||String)(u))", False),
+    ("dynamic-concatenation", "import('https://a.com/' + name)", "import((globalThis[Symbol.for(\"tandem.url\")]||String)('https://a.com/' + name))", False),
     ("dynamic-options", 'import("https://a.com/d.json", { with: { type: "json" } })', 'import("{A}/d.json", { with: { type: "json" } })', False),
     ("dynamic-spaces-comments", 'import /* a */ ( // b\n "https://a.com/x.js" )', 'import /* a */ ( // b\n "{A}/x.js" )', False),
     ("dynamic-in-arrow", "const load = () => import('https://a.com/x.js');", "const load = () => import('{A}/x.js');", False),
@@ -74,7 +75,7 @@ VECTORS = [
     ("dynamic-hex-escape", 'import("\\x68ttps://a.com/x")', 'import("\\x68ttp://' + f'{SID}-s-a-com.tandem.localhost:8080' + '/x")', False),
     ("dynamic-unicode-escape-host", 'import("https://\\u0061.com/x")', 'import("{A}/x")', False),
     ("dynamic-line-continuation", 'import("https://a.com/\\\nx.js")', 'import("{A}/\\\nx.js")', False),
-    ("import-meta-untouched", "const u = new URL('./x.js', import.meta.url)", None, True),
+    ("import-meta-upstream", "const u = new URL('./x.js', import.meta.url)", "const u = new URL('./x.js', (globalThis[Symbol.for(\"tandem.up\")]||String)(import.meta.url))", True),
     ("member-import-untouched", 'loader.import("https://a.com/x.js"); obj.from("https://a.com/")', None, False),
     ("method-named-import", 'class L { import(u) { return u } } new L().import("https://a.com/x")', None, False),
     # importScripts
@@ -123,7 +124,8 @@ def test_whole(vec):
     src = _fill(vec[1])
     assert rewrite_js(src, make_urls()) == _expected(vec)
     assert rewrite_js_bytes(src.encode(), make_urls()) == _expected(vec).encode()
-    assert rewrite_js(src, IdentityRewriter()) == src
+    # the identity mapper changes no URL; the run-time hooks of rewriter/jslocation.py still go in
+    assert rewrite_js(src, IdentityRewriter()) == J._apply(src.encode(), jslocation.read_edits(src.encode(), parse=J._parse)).decode()
 
 
 def _inline(vec) -> tuple[bytes, bytes]:

@@ -85,3 +85,25 @@ def test_post_message_targets_go_through_the_runtime(urls, src, out):
 @pytest.mark.parametrize("src", ["w.postMessage(m);", "postMessage(m, o);", "w.postMessage(...args);", "a = 'x.postMessage(m, o)';"])
 def test_post_message_left_alone(urls, src):
     assert rewrite_js(src, urls) == src
+
+
+U = jslocation.URL_FN.decode()
+
+
+@pytest.mark.parametrize("src, out", [
+    ("m = await import(`${cdn}/x.js`);", f"m = await import({U}`${{cdn}}/x.js`));"),
+    ("import(spec).then(f);", f"import({U}spec)).then(f);"),
+])
+def test_dynamic_import_expressions_go_through_the_runtime(urls, src, out):
+    assert rewrite_js(src, urls) == out
+
+
+@pytest.mark.parametrize("src", ["import('./a.js');", "import(`./b.js`);", "x.import(a);", "a = 'import(b)';"])
+def test_dynamic_import_literals_and_others_left_to_js(urls, src):
+    assert jslocation.URL_FN.decode() not in rewrite_js(src, urls)
+
+
+def test_import_meta_url(urls):
+    up = jslocation.UP_FN.decode()
+    assert rewrite_js("u = new URL('./a', import.meta.url);", urls) == f"u = new URL('./a', {up}import.meta.url));"
+    assert rewrite_js("u = import.meta.resolve('x');", urls) == "u = import.meta.resolve('x');"

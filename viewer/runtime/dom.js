@@ -169,10 +169,7 @@ export function installDom(win, env, h, n) {
   }
   for (const [iface, props] of Object.entries(URL_READS)) {
     const proto = win[iface] && win[iface].prototype;
-    for (const prop of props) accessor(proto, prop, (get) => wrap((self) => {
-      const v = apply(get, self, []);
-      return typeof v === "string" ? upstream(v) : v;
-    }));
+    for (const prop of props) accessor(proto, prop, h.up);
   }
   // a.host, a.origin, ...: answered from the upstream href
   for (const iface of ["HTMLAnchorElement", "HTMLAreaElement"]) {
@@ -276,14 +273,14 @@ export function installDom(win, env, h, n) {
       if (proto && Object.prototype.hasOwnProperty.call(proto, "style")) accessor(proto, "style", styleGet);
     }
     method(win, "getComputedStyle", (nat) => wrap((self, a) => styleProxy(apply(nat, self, a))));
-    const readCss = (get) => wrap((self) => upstream(apply(get, self, [])));
+    const readCss = h.up;
     const writeCss = (set) => wrap((self, [value]) => apply(set, self, [value === null ? value : css(value)]));
     accessor(CSD, "cssText", readCss, writeCss);
     method(CSD, "setProperty", (nat) => wrap((self, a) => {
       if (a.length > 1 && a[1] !== null && a[1] !== undefined) a[1] = css(a[1]);
       return apply(nat, self, a);
     }));
-    method(CSD, "getPropertyValue", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+    method(CSD, "getPropertyValue", h.up);
     // every other method and accessor of the declaration: only the receiver changes
     const special = new Set(["cssText", "setProperty", "getPropertyValue", "constructor"]);
     for (const name of Reflect.ownKeys(CSD)) {
@@ -293,7 +290,9 @@ export function installDom(win, env, h, n) {
       else if (d.get) accessor(CSD, name, (get) => wrap((self) => apply(get, self, [])), (set) => wrap((self, [v]) => apply(set, self, [v])));
     }
   }
-  if (win.CSSRule) accessor(win.CSSRule.prototype, "cssText", (get) => wrap((self) => upstream(apply(get, self, []))));
+  if (win.CSSRule) accessor(win.CSSRule.prototype, "cssText", h.up);
+  // CSS Typed OM values (CSSImageValue and the rest) serialise with the site's URLs
+  if (win.CSSStyleValue) method(win.CSSStyleValue.prototype, "toString", h.up);
   if (win.CSSStyleSheet) {
     const P = win.CSSStyleSheet.prototype;
     for (const name of ["insertRule", "addRule", "replace", "replaceSync"]) {

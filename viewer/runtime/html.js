@@ -72,7 +72,7 @@ export function installHtml(win, env, h, n) {
   const after = (node) => env.afterInsert && env.afterInsert(node);
 
   // innerHTML / outerHTML on Element and ShadowRoot
-  const serialRead = (get) => wrap((self) => upstream(apply(get, self, [])));
+  const serialRead = h.up;
   accessor(win.Element.prototype, "innerHTML", serialRead, (set) => wrap((self, [v]) => {
     apply(set, self, [v === null ? v : fragment(v, env.isStyle(self) ? null : self)]);
     after(self);
@@ -105,7 +105,7 @@ export function installHtml(win, env, h, n) {
       after(self);
       return out;
     }));
-    method(P, "getHTML", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+    method(P, "getHTML", h.up);
   }
   if (win.Range) {
     method(win.Range.prototype, "createContextualFragment", (nat) => wrap((self, a) => {
@@ -123,7 +123,7 @@ export function installHtml(win, env, h, n) {
     }));
   }
   if (win.XMLSerializer) {
-    method(win.XMLSerializer.prototype, "serializeToString", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+    method(win.XMLSerializer.prototype, "serializeToString", h.up);
   }
   // Parsed documents: nothing loads in them, but their nodes may be adopted
   if (win.DOMParser) {

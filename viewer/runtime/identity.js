@@ -17,10 +17,7 @@ export function installIdentity(win, env, h) {
   const { upstream } = env;
   installLocationView(win, env, h);
   const D = win.Document.prototype;
-  const read = (get) => wrap((self) => {
-    const v = apply(get, self, []);
-    return typeof v === "string" ? upstream(v) : v;
-  });
+  const read = h.up;
   for (const name of ["URL", "documentURI"]) accessor(D, name, read);
   accessor(win.Node.prototype, "baseURI", read);
   accessor(D, "referrer", (get) => wrap((self) => {
@@ -85,6 +82,9 @@ export function installIdentity(win, env, h) {
     return b;
   };
   Object.defineProperty(win, Symbol.for("tandem.target"), { value: target, enumerable: false, writable: false, configurable: false });
+  // ... and the specifier of import(expr) (a literal one is mapped on the server)
+  Object.defineProperty(win, Symbol.for("tandem.url"), { value: (x) => env.proxy(x) });
+  Object.defineProperty(win, Symbol.for("tandem.up"), { value: upstream });
   method(win, "postMessage", (nat) => wrap((self, a) => {
     if (typeof a[1] === "string") a[1] = mapTarget(a[1]);
     else if (a[1] && typeof a[1] === "object" && typeof a[1].targetOrigin === "string") {

@@ -95,6 +95,11 @@ export function install(win, parent = null) {
   env.srcdoc = (html) => html;
   env.isOurBlob = () => false;
   const h = { ...makeHooks(disguise), wrap };
+  // a getter or method whose string results read upstream (most URL reads are this)
+  h.up = (nat) => wrap((self, a) => {
+    const v = h.apply(nat, self, a);
+    return typeof v === "string" ? env.upstream(v) : v;
+  });
   step(() => installNetwork(win, env, h, natives));
   if (!natives.document) {
     if (env.realBase) step(() => installWorker(win, env, h, natives));

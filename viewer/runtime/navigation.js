@@ -21,10 +21,7 @@ export function installNavigation(win, env, h, n) {
       }));
     }
   }
-  const read = (get) => wrap((self) => {
-    const v = apply(get, self, []);
-    return typeof v === "string" ? upstream(v) : v;
-  });
+  const read = h.up;
   if (win.NavigationHistoryEntry) accessor(win.NavigationHistoryEntry.prototype, "url", read);
   if (win.NavigationDestination) accessor(win.NavigationDestination.prototype, "url", read);
   if (win.Navigation) {

@@ -39,7 +39,7 @@ export function installNetwork(win, env, h, natives) {
       return false;
     }
   };
-  const readUrl = (get) => wrap((self) => upstream(apply(get, self, [])));
+  const readUrl = h.up;
 
   // credentials: "omit" would leave the participant credential behind too, and a
   // same-origin request has no Origin to be recognised by (proxy/cors.py): "same-origin"
@@ -268,7 +268,7 @@ export function installNetwork(win, env, h, natives) {
       const v = apply(nat, self, a);
       return typeof v === "string" && URL_HEADERS.test(`${a[0]}`) ? upstream(v) : v;
     }));
-    method(proto, "getAllResponseHeaders", (nat) => wrap((self, a) => upstream(apply(nat, self, a))));
+    method(proto, "getAllResponseHeaders", h.up);
   }
   if (win.PerformanceEntry) {
     accessor(win.PerformanceEntry.prototype, "name", (get) => wrap((self) => {

@@ -32,7 +32,7 @@ from aiohttp import web
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.harness import serve_app, start_tandem
 
-from .server import HOST1, HOST2, probe_meta, probe_names, start_probe_origins
+from .server import HOST1, HOST2, probe_meta, probe_names, probe_timeout_ms, start_probe_origins
 
 PROBE_TIMEOUT_MS = 20_000  # one page: each of its waits is 4 s at most; pages with parts wait in turn
 SETTLE_S = 0.1  # after a probe reports, late requests (beacons, unload) still count as its own
@@ -154,7 +154,7 @@ def _leaks(entries, key: str, start: float, end: float) -> list[str]:
     return out
 
 
-async def _run_one(context, url: str, key: str) -> tuple[Outcome, float, float]:
+async def _run_one(context, url: str, key: str, timeout_ms: int = PROBE_TIMEOUT_MS) -> tuple[dict, float, float]:
     from playwright.async_api import Error as PlaywrightError
 
     started = time.monotonic()
@@ -165,7 +165,7 @@ async def _run_one(context, url: str, key: str) -> tuple[Outcome, float, float]:
     page.on("pageerror", lambda e: errors.append(str(e).splitlines()[0] if str(e) else repr(e)))
     try:
         await page.goto(url, wait_until="commit", timeout=PROBE_TIMEOUT_MS)
-        handle = await page.wait_for_function("() => window.__probe", timeout=PROBE_TIMEOUT_MS, polling=50)
+        handle = await page.wait_for_function("() => window.__probe", timeout=timeout_ms, polling=50)
         result = await handle.json_value()
     except PlaywrightError as exc:
         result = {"pass": False, "detail": f"no result: {str(exc).splitlines()[0]}" + (f" (page errors: {'; '.join(errors[:3])})" if errors else "")}
@@ -207,7 +207,7 @@ async def _run_mode(context, names: list[str], url_of, key_of) -> dict[str, tupl
 
     async def one(name: str) -> None:
         async with lanes:
-            out[name] = await _run_one(context, url_of(name), key_of(name))
+            out[name] = await _run_one(context, url_of(name), key_of(name), probe_timeout_ms(name, PROBE_TIMEOUT_MS))
 
     await asyncio.gather(*(one(n) for n in names))
     return out

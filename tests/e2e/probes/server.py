@@ -105,6 +105,7 @@ if (typeof onconnect !== "undefined" || self.constructor.name === "SharedWorkerG
     answer((o) => postMessage(o));
   };
 }""",
+    "meta.js": "export const url = import.meta.url; export const rel = new URL('./mod.js', import.meta.url).href; export const dyn = () => import('./mod.js');",
     "worklet.js": "class P extends AudioWorkletProcessor { process() { return false; } } registerProcessor('p-' + Math.random(), P);",
 }
 
@@ -318,3 +319,9 @@ def probe_meta(name: str) -> tuple[str, str | None]:
     what = re.search(r'<meta name="probe" content="([^"]*)">', text)
     xfail = re.search(r'<meta name="probe-xfail" content="([^"]*)">', text)
     return (what.group(1) if what else name), (xfail.group(1) if xfail else None)
+
+
+def probe_timeout_ms(name: str, default: int) -> int:
+    """A page's own wait for its result (``<meta name="probe-timeout" content="seconds">``), or the default."""
+    m = re.search(r'<meta name="probe-timeout" content="(\d+)">', (PAGES / f"{name}.html").read_text())
+    return int(m.group(1)) * 1000 if m else default

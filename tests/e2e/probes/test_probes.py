@@ -40,3 +40,22 @@ def test_probe(suite, name):
     bad = [f"{r.name} ({r.what}): {r.verdict}" for r in suite.values()
            if (r.name == name or r.name.startswith(name + "/")) and r.verdict not in ("ok", "xfail", "n/a")]
     assert not bad, "\n".join(bad)
+
+
+def test_compat_matrix_does_not_regress(suite):
+    """Every feature docs/compat.json says passes through Tandem still passes (make compat rewrites it)."""
+    import json
+
+    from .compat import JSON_PATH, regressions
+
+    if not JSON_PATH.exists():
+        pytest.skip("docs/compat.json not generated yet (make compat)")
+    bad = regressions(suite, json.loads(JSON_PATH.read_text()))
+    assert not bad, "features that passed in docs/compat.json fail now:\n" + "\n".join(bad)
+
+
+def test_pass_rate(suite):
+    """At least 98% of the behaviours that apply in this browser pass through Tandem."""
+    counted = [r for r in suite.values() if r.verdict != "n/a"]
+    passed = [r for r in counted if r.verdict == "ok"]
+    assert len(passed) >= 0.98 * len(counted), f"{len(passed)} of {len(counted)} pass"
