@@ -153,6 +153,7 @@ async def _alias(request: web.Request, adm: Admission) -> web.Response:
         return web.Response(status=400, text="bad_origin: send one http(s) origin\n", headers=NO_STORE)
     if is_alias:
         session.register_alias(label.rsplit("-", 1)[1], parts.origin)
+        await session.aliases.flush()  # durable (another node, a restart) before the page uses the label
     return web.Response(text=label, content_type="text/plain", headers=NO_STORE)
 
 

@@ -38,6 +38,8 @@ class FactsStore(Protocol):
 
     def put(self, facts: dict) -> None: ...
 
+    async def load(self) -> dict | None: ...
+
 
 class Endpoint(Protocol):
     """One connection as the relay sees it: somewhere to put frames, a way to end it."""
@@ -52,6 +54,9 @@ class Relay(ABC):
     def attach(self, sid: str, endpoint: Endpoint, *, pid: str, may_lead: bool, kind: str,
                name: str, resume: dict | None, now: float) -> int:
         """Join a connection to its room; returns the connection id."""
+
+    async def prepare(self, sid: str) -> None:
+        """Called before a connection joins ``sid``'s room: fetch what a networked backend keeps."""
 
     @abstractmethod
     def submit(self, sid: str, conn: int, msg: object, size: int, now: float) -> None: ...
@@ -108,6 +113,14 @@ class LocalRelay(Relay):
                 log.info("room %s: restored (leader %s, %d participants)", sid, room.leader, len(room.participants))
             self._saved[sid] = room.facts()
         return room
+
+    async def prepare(self, sid: str) -> None:
+        """Before a connection joins a room this process does not hold: fetch its kept facts
+        (a networked backend has them only after a round trip)."""
+        if sid not in self.rooms:
+            kept = self._facts_of(sid)
+            if kept is not None:
+                await kept.load()
 
     def _known(self, sid: str) -> Room | None:
         """The room here, or one started from kept facts (after a restart), or None."""

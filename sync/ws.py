@@ -151,6 +151,7 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
     endpoint.start()
     name = name_of(sid, pid)  # the name admitted with, never one the client says now
     resume = hello.get("resume") if isinstance(hello.get("resume"), dict) else None
+    await relay.prepare(sid)  # a room this process does not hold starts from its kept facts
     conn = relay.attach(sid, endpoint, pid=pid, may_lead=cred_role == "leader", kind=str(hello.get("kind")),
                         name=name, resume=resume, now=time.monotonic())
     endpoint.on_dead = lambda: relay.detach(sid, conn, time.monotonic())

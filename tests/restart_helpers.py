@@ -15,7 +15,7 @@ import aiohttp
 
 from tests.harness import ADMIN_KEY, client_session, free_socket
 
-READY_TIMEOUT = 30.0  # seconds for a child to answer its first request (imports on a loaded machine)
+READY_TIMEOUT = 90.0  # seconds for a child to answer its first request (imports take long on a loaded machine)
 STOP_TIMEOUT = 10.0  # seconds a SIGTERMed child may take to finish
 NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "none",
             "Accept": "text/html"}

@@ -1,7 +1,8 @@
 """Restarting the embedded default (one `tandem serve`, SQLite, in-process state) loses no customer.
 
 A real child process is stopped with SIGTERM (graceful) or SIGKILL (no chance to save anything)
-and started again with the same --data-dir and port. Before the live state was kept, the jar was
+and started again with the same --data-dir and port; with the live state in process (the
+default, kept in SQLite) and in a real Redis (--redis-url). Before the live state was kept, the jar was
 gone (the tab owner was signed out), alias hosts answered 404 and the room forgot who leads and
 who controls.
 """
@@ -17,6 +18,7 @@ import aiohttp
 import pytest
 
 from demosite import start_demo
+from tests.live.conftest import redis_url  # noqa: F401 - a throwaway redis-server for this module
 from tests.restart_helpers import NAVIGATE, TandemProcess, browser
 
 WAIT = 10.0  # seconds any one expected message may take on a loaded machine
@@ -30,9 +32,19 @@ async def demo():
     await site.close()
 
 
-@pytest.fixture
-async def tandem(tmp_path, demo):
-    proc = TandemProcess(tmp_path / "data", allow=tuple(demo.hosts))
+@pytest.fixture(params=["memory", "redis"])
+async def tandem(request, tmp_path, demo):
+    extra: tuple[str, ...] = ()
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(url)
+        await r.flushdb()
+        await r.aclose()
+        extra = ("--redis-url", url)
+    proc = TandemProcess(tmp_path / "data", allow=tuple(demo.hosts), extra_args=extra)
+    proc.redis_url = extra[1] if extra else None
     await proc.start()
     yield proc
     proc.stop(signal.SIGTERM)
@@ -80,6 +92,15 @@ async def test_tab_owner_stays_signed_in_and_alias_hosts_answer_after_restart(ta
         status, _ = await tandem.api(owner, "DELETE", f"/sessions/{body['session_id']}")
         assert status == 200
     tandem.stop(signal.SIGTERM)
+    if tandem.redis_url:
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(tandem.redis_url)
+        try:
+            assert await r.keys(f"tandem:{{{body['session_id']}}}:*") == []
+        finally:
+            await r.aclose()
+        return
     from tandem.store import Store
 
     store = Store(tandem.data_dir)

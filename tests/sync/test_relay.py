@@ -32,6 +32,9 @@ class Facts:
     def put(self, facts):
         self.facts, self.puts = facts, self.puts + 1
 
+    async def load(self):
+        return self.facts
+
 
 def streaming_room(relay: LocalRelay) -> tuple[int, int]:
     tab = relay.attach("s", Sink(), pid="L", may_lead=True, kind="tab", name="", resume=None, now=0)
