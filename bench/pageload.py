@@ -198,6 +198,7 @@ async def _measure(shop: str, corpus: str, files: list[str], tandem_port: int, n
                     followers.append(fpage)
             pages[mode] = page
         for r in range(WARMUP_ROUNDS + rounds):
+            print(f"round {r + 1 - WARMUP_ROUNDS if r >= WARMUP_ROUNDS else 'warm-up'} of {rounds} ...", file=sys.stderr, flush=True)
             for origin, path in paths:
                 order = [m for m, *_ in MODES]
                 if r % 2:
@@ -246,17 +247,17 @@ def _report(result: dict, rounds: int, runtime_bytes: int) -> None:
           "'proxy only' blocks Tandem's scripts; 'alone' is the tab owner by itself; 'watched' has a follower "
           "watching the tab owner's page.\n")
     cols = [title for _, title, *_ in MODES]
-    print(f"{'page':<42}" + "".join(f"{c:>11}" for c in cols) + "".join(f"{c + '/dir':>13}" for c in cols[1:]))
+    print(f"{'page':<42}" + "".join(f"{c:>11}" for c in cols) + "  " + "".join(f"{c + '/dir':>13}" for c in cols[1:]))
     ratios: dict[str, list[float]] = {mode: [] for mode, *_ in MODES[1:]}
     for path in result["paths"]:
         med = {mode: statistics.median(times[(path, mode)]) for mode, *_ in MODES}
-        row = f"{path[:41]:<42}" + "".join(f"{med[m]:>11.1f}" for m, *_ in MODES)
+        row = f"{path[:41]:<42}" + "".join(f"{med[m]:>11.1f}" for m, *_ in MODES) + "  "
         for mode, *_ in MODES[1:]:
             ratios[mode].append(med[mode] / med["direct"])
             row += f"{med[mode] / med['direct']:>12.2f}x"
         print(row)
     overall = {mode: statistics.median(r) for mode, r in ratios.items()}
-    print(f"{'median of per-page ratios':<42}" + " " * 11 * len(cols) + "".join(f"{overall[m]:>12.2f}x" for m, *_ in MODES[1:]))
+    print(f"{'median of per-page ratios':<42}" + " " * (11 * len(cols) + 2) + "".join(f"{overall[m]:>12.2f}x" for m, *_ in MODES[1:]))
     for mode, target in (("alone", TARGET_ALONE), ("watched", TARGET_WATCHED)):
         ok = overall[mode] <= target
         print(f"Target <= {target}x with {'nobody' if mode == 'alone' else 'one follower'} watching: "

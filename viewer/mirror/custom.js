@@ -2,7 +2,7 @@
  * The view's half of Tandem's own events (shared/protocol.js, CUSTOM): what rrweb does not
  * replay, applied to the mirror from this (control-plane) page's code. The mirror document
  * itself never runs a script: canvases are painted here from the tab owner's image of them,
- * popovers opened with the DOM's own method, hover shown with rrweb's `:hover` class.
+ * popovers opened with the DOM's own method.
  * The replayer applies custom events in stream order, so the nodes they name exist.
  */
 
@@ -45,11 +45,6 @@ export function onCustom(replayer, ev) {
     case CUSTOM.toplayer:
       toplayer(node(p.id), p.open === true);
       break;
-    case CUSTOM.pseudo: {
-      const el = node(p.id);
-      if (el && el.nodeType === 1) replayer.hoverElements(el);
-      break;
-    }
     default:
       break;
   }

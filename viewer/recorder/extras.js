@@ -9,7 +9,9 @@
  *    tainted with another origin's pixels cannot be read, here as anywhere: it stays blank
  *    in the mirror (reported once on the console).
  *  - popovers: shown and hidden (`toggle` events; rrweb sees no attribute change).
- *  - hover: the element under the controller's last pointer input.
+ *
+ * (Hover from the controller's input needs nothing here: the control input dispatches mouse
+ * events on the target, rrweb records them, and its replayer hovers what they hit.)
  */
 
 import { CUSTOM } from "../shared/protocol.js";
@@ -100,13 +102,6 @@ export function makeExtras({ doc, mirror, custom }) {
     snapshot() {
       tick(true);
       popovers();
-    },
-    /** After a control input: the element under the controller's pointer shows hovered. */
-    inputDone(i) {
-      if (!i || typeof i.x !== "number" || typeof i.y !== "number") return;
-      const el = doc.elementFromPoint(i.x, i.y);
-      const id = el ? mirror.getId(el) : -1;
-      if (id > 0) custom(CUSTOM.pseudo, { id });
     },
     stop() {
       stopped = true;

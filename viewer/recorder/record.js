@@ -76,9 +76,7 @@ function start({ doc, mask, block, top, emit }) {
       extras.snapshot();
     },
     perform(i) {
-      const problem = performInput(i);
-      extras.inputDone(i);
-      return problem;
+      return performInput(i);
     },
   };
 }

@@ -31,8 +31,6 @@ export const CUSTOM = /* @__PURE__ */ Object.freeze({
   canvas: "tandem-canvas",
   /** {id, open}: a popover shown or hidden */
   toplayer: "tandem-toplayer",
-  /** {id}: the element under the controller's last pointer input shows :hover */
-  pseudo: "tandem-pseudo",
 });
 
 /**
