@@ -73,6 +73,7 @@ bench: install bench-deps
 	$(BIN)/python -m bench.rewriters
 	$(BIN)/python -m bench.pageload
 	$(BIN)/python -m bench.sync
+	$(BIN)/python -m bench.live
 
 # pywb is the baseline of the rewriter benchmark. Its pins (brotlipy, which installs a module named
 # brotli over ours; redis==2.10.6; werkzeug; gevent) clash with ours: it gets its own virtualenv.

@@ -99,6 +99,21 @@ async def _close(store: Store) -> None:
     store.close()
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """For a balancer: 200 when this node can serve sessions (the store and the live-state backend
+    answer), else 503 with the reason, so it is taken out rather than answer wrongly."""
+    app = request.app
+    try:
+        app[appkeys.STORE].db.execute("SELECT 1").fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which part
+        return web.json_response({"error": {"code": "not_ready", "message": f"store: {type(exc).__name__}"}}, status=503)
+    backend = app[appkeys.SESSIONS].live_backend
+    if not await backend.ready():
+        return web.json_response({"error": {"code": "not_ready", "message": f"live state ({backend.name}) does not answer"}},
+                                 status=503)
+    return web.json_response({"ready": True, "live_state": backend.name})
+
+
 SWEEP_INTERVAL = 60.0  # seconds between evictions of sessions nobody uses (proxy.sessions.IDLE_EVICT)
 
 
@@ -137,6 +152,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.WEBHOOKS] = Webhooks()
     app.cleanup_ctx.append(tasks_ctx(appkeys.TASKS))
     app.cleanup_ctx.append(sessions_ctx)
+    app.router.add_get("/readyz", readyz)
     app.cleanup_ctx.append(retention_ctx)
     api_view.setup(app)  # control plane: REST API, console, admin, customer join, snippet
     console_view.setup(app)
