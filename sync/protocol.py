@@ -131,7 +131,8 @@ def is_ephemeral(event: Any) -> bool:
     if not isinstance(event, dict) or event.get("type") != EV_INCREMENTAL:
         return False
     data = event.get("data")
-    return isinstance(data, dict) and data.get("source") in EPHEMERAL_SOURCES
+    source = data.get("source") if isinstance(data, dict) else None
+    return type(source) is int and source in EPHEMERAL_SOURCES  # a page may send any JSON here (a list is unhashable)
 
 
 def ephemeral_key(event: dict) -> tuple:
@@ -139,7 +140,8 @@ def ephemeral_key(event: dict) -> tuple:
     data = event["data"]
     source = data.get("source")
     if source == SRC_SCROLL:
-        return (source, data.get("id"))
+        node = data.get("id")
+        return (source, node if type(node) in (int, str) else None)
     return (source,)
 
 

@@ -170,3 +170,17 @@ async def test_finding_18_hand_over_goes_to_the_page_shown_when_it_is_ours(make_
         assert (await recv(view, "role"))["url"] == page
     finally:
         await other.close()
+
+
+@pytest.mark.parametrize("event", [{"type": 3, "data": {"source": []}}, {"type": 3, "data": {"source": {}}},
+                                   {"type": 3, "data": {"source": 3, "id": [1]}}, {"type": 3, "data": {"source": 3, "id": {"a": 1}}}])
+def test_found_by_fuzzing_unhashable_event_fields_do_not_break_the_room(event):
+    """tests/fuzz found it: a stream event whose ``source`` (or scroll ``id``) is a list raised TypeError in the room."""
+    from sync.room import Room, Send
+
+    room = Room("sid1", epoch="e1", to_proxy=lambda u: None, to_upstream=lambda u: None)
+    room.connect(1, "L", may_lead=True, kind="tab", now=0.0)
+    room.connect(2, "F", may_lead=False, kind="view", now=0.0)
+    outs = room.receive(1, {"t": "ev", "e": [{"type": 4, "data": {"href": "x"}}, {"type": 2, "data": {}}]}, 0.1)
+    outs += room.receive(1, {"t": "ev", "e": [event, event]}, 0.2)
+    assert any(isinstance(o, Send) and 2 in o.conns for o in outs)
