@@ -65,7 +65,9 @@ def _static(key, name: str) -> Handler:
             return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"})
         return web.Response(
             body=request.app[key],
-            content_type="text/javascript",
+            # always UTF-8: without a charset a classic script is decoded in the page's encoding, and on
+            # a UTF-16 page the runtime would not run at all (probe html-charset-utf16)
+            content_type="text/javascript", charset="utf-8",
             headers={"Cache-Control": "public, max-age=31536000, immutable" if request.query.get("v") else "no-cache"},
         )
 

@@ -79,7 +79,7 @@ export function installCookieStore(win, natives, h) {
   const d = natives.getOwnPropertyDescriptor(win.Document.prototype, "cookie");
   if (!CS || !d || !d.get) return;
   const doc = natives.document;
-  const item = (name, value) => ({ name, value, domain: null, path: "/", expires: null, secure: natives.location.protocol === "https:", sameSite: "strict", partitioned: false });
+  const item = (name, value) => ({ name, value, path: "/" });
   const all = () => `${natives.apply(d.get, doc, [])}`.split(";").filter((p) => p.trim()).map((p) => {
     const eq = p.indexOf("=");
     return eq < 0 ? item("", p.trim()) : item(p.slice(0, eq).trim(), p.slice(eq + 1));

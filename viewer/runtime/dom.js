@@ -6,7 +6,7 @@
  */
 
 import { registerStandIn, wrap } from "./hooks.js";
-import { attrKind, mapValue, URL as URL_KIND } from "./rewrite.js";
+import { attrKind, mapValue, mayHoldUrl, URL as URL_KIND } from "./rewrite.js";
 
 const HTML_NS = "http://www.w3.org/1999/xhtml";
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -31,6 +31,8 @@ export function installDom(win, env, h, n) {
   const map = (v) => env.proxy(v);
   const css = env.css;
   const shadow = new WeakMap(); // element -> Map(attr name -> [site's value, value written])
+  const nodeType = Object.getOwnPropertyDescriptor(win.Node.prototype, "nodeType").get;
+  const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
   const kindOf = (el, name) => {
     const ns = apply(n.namespaceURI, el, []);
@@ -83,10 +85,11 @@ export function installDom(win, env, h, n) {
   method(EP, "getAttribute", (nat) => wrap((self, a) => {
     const value = apply(nat, self, a);
     if (value === null) return value;
-    const name = `${a[0]}`;
+    const name = `${a[0]}`.toLowerCase();
     // data-* values the server rewrote (whole absolute URLs) read back as written
-    if (name.length > 5 && name.slice(0, 5).toLowerCase() === "data-") return upstream(value);
-    return kindOf(self, name) ? readBack(self, name, value) : value;
+    if (name.startsWith("data-")) return upstream(value);
+    // hot: most attributes can never hold a URL, whatever the element
+    return mayHoldUrl(name) && kindOf(self, name) ? readBack(self, name, value) : value;
   }));
   method(EP, "getAttributeNS", (nat) => wrap((self, a) => {
     const value = apply(nat, self, a);
@@ -106,6 +109,21 @@ export function installDom(win, env, h, n) {
       return out;
     }));
   }
+  // Closed shadow roots are made open, so the recorder (rrweb, through natives of its own) sees
+  // them, and look closed to the page: shadowRoot gives null, mode "closed".
+  const closed = new WeakSet();
+  method(EP, "attachShadow", (nat) => wrap((self, a) => {
+    const close = a[0] && a[0].mode === "closed";
+    const root = apply(nat, self, close ? [{ ...a[0], mode: "open" }] : a);
+    if (close) closed.add(root);
+    return root;
+  }));
+  accessor(EP, "shadowRoot", (get) => wrap((self) => {
+    const root = apply(get, self, []);
+    return closed.has(root) ? null : root;
+  }));
+  if (win.ShadowRoot) accessor(win.ShadowRoot.prototype, "mode", (get) => wrap((self) => (closed.has(self) ? "closed" : apply(get, self, []))));
+
   // Attr.value / nodeValue / textContent on an attribute attached to an element
   if (win.Attr) {
     const attrRead = (get) => wrap((self) => {
@@ -126,7 +144,6 @@ export function installDom(win, env, h, n) {
     });
     accessor(win.Attr.prototype, "value", attrRead, attrWrite);
     // attr.nodeValue and attr.textContent are Node's accessors: the same for attributes
-    const nodeType = Object.getOwnPropertyDescriptor(win.Node.prototype, "nodeType").get;
     const isAttr = (node) => {
       try {
         return apply(nodeType, node, []) === 2;
@@ -207,7 +224,7 @@ export function installDom(win, env, h, n) {
   const hrefStrings = new WeakMap(); // animated string -> element
   // every SVG element interface with its own href (SVGURIReference)
   const svgHref = Object.getOwnPropertyNames(win).filter((name) => /^SVG\w*Element$/.test(name) && win[name] && win[name].prototype
-    && Object.prototype.hasOwnProperty.call(win[name].prototype, "href"));
+    && own(win[name].prototype, "href"));
   for (const iface of svgHref || []) {
     const proto = win[iface] && win[iface].prototype;
     accessor(proto, "href", (get) => wrap((self) => {
@@ -270,7 +287,7 @@ export function installDom(win, env, h, n) {
     // HTMLElement, SVGElement, MathMLElement and the CSS rules with a declaration
     for (const iface of Object.getOwnPropertyNames(win)) {
       const proto = /^(HTML|SVG|MathML)Element$|^CSS\w*Rule$/.test(iface) && win[iface] && win[iface].prototype;
-      if (proto && Object.prototype.hasOwnProperty.call(proto, "style")) accessor(proto, "style", styleGet);
+      if (proto && own(proto, "style")) accessor(proto, "style", styleGet);
     }
     method(win, "getComputedStyle", (nat) => wrap((self, a) => styleProxy(apply(nat, self, a))));
     const readCss = h.up;
@@ -310,9 +327,10 @@ export function installDom(win, env, h, n) {
     }));
   }
   // <style> text set as text
+  // hot (every textContent read): the node type first, so text nodes never throw and catch
   const isStyle = (el) => {
     try {
-      return apply(n.localName, el, []) === "style";
+      return apply(nodeType, el, []) === 1 && apply(n.localName, el, []) === "style";
     } catch {
       return false;
     }

@@ -27,7 +27,6 @@ export function registerStandIn(standIn, real) {
 }
 /** The native object behind `value` when it is a registered stand-in, else `value`. */
 export function realOf(value) {
-  if (value === null || (typeof value !== "object" && typeof value !== "function")) return value;
   const real = apply(weakMapGet, standIns, [value]);
   return real === undefined ? value : real;
 }

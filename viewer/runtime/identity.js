@@ -114,15 +114,16 @@ function installLocationView(win, env, h) {
     const origin = loc.origin;
     if (last && last[0] === href && last[1] === origin) return last[2];
     const site = upstream(href);
-    let u = null;
+    let u;
     try {
       u = new NativeURL(site);
     } catch {
-      u = null;
+      // not parsable: the Location's own parts
     }
-    const v = { href: site, origin: origin === "null" ? origin : upstream(origin), pathname: loc.pathname, search: loc.search, hash: loc.hash };
+    // only what rewriter/jslocation.py sends here is read from it
+    const v = { href: site, origin: origin === "null" ? origin : upstream(origin) };
     for (const k of ["protocol", "host", "hostname", "port"]) v[k] = u ? u[k] : loc[k];
-    v.toString = h.fix({ toString: () => site }.toString, loc.toString, "toString");
+    v.toString = () => site;
     const ancestors = loc.ancestorOrigins;
     if (ancestors) {
       // a DOMStringList of the site's origins
@@ -135,17 +136,7 @@ function installLocationView(win, env, h) {
   const fn = (x) => (isLocation(x) ? view(x) : x);
   Object.defineProperty(win, LOCATION_FN, { value: fn, enumerable: false, writable: false, configurable: false });
 
-  // isSecureContext: the site's own answer can't be better than the browser's
-  accessor(win, "isSecureContext", (get) => wrap((self) => {
-    const v = apply(get, self, []);
-    if (!v || self !== win) return v;
-    let u;
-    try {
-      u = new NativeURL(env.upstreamOrigin);
-    } catch {
-      return v;
-    }
-    const host = u.hostname;
-    return u.protocol === "https:" || host === "localhost" || host.endsWith(".localhost") || /^127\./.test(host) || host === "[::1]";
-  }));
+  // isSecureContext: as for the site (https, or a loopback host), never more than the browser's
+  const trusted = /^https:|^http:\/\/(localhost|127\.|\[::1\]|[^/]*\.localhost(:|$))/.test(env.upstreamOrigin);
+  accessor(win, "isSecureContext", (get) => wrap((self) => apply(get, self, []) && (self !== win || trusted)));
 }

@@ -80,7 +80,6 @@ export function captureNatives(win) {
     setAttributeNS: E.setAttributeNS,
     getAttribute: E.getAttribute,
     getAttributeNames: E.getAttributeNames,
-    querySelectorAll: E.querySelectorAll,
     /** querySelectorAll on an element, document or fragment (each has its own native). */
     qsa: ((el, doc, frag) => (scope, selector) =>
       apply(scope.nodeType === 9 ? doc : scope.nodeType === 11 ? frag : el, scope, [selector]))(

@@ -18,6 +18,9 @@ const ANY = {
 };
 const BY_TAG = { object: { data: URL }, iframe: { srcdoc: DOC }, meta: { content: REFRESH } };
 
+/** Can an attribute of this (lower-case) name hold a URL on some element? */
+export const mayHoldUrl = (name) => Object.prototype.hasOwnProperty.call(ANY, name) || name === "data" || name === "srcdoc" || name === "content";
+
 /** Kind of attribute `name` (lower case for HTML elements) on element `tag`, or 0. */
 export function attrKind(tag, name, isRefreshMeta) {
   const own = BY_TAG[tag];

@@ -7,7 +7,7 @@
   window.O = config.o;
   window.O2 = config.o2;
   window.K = config.k;
-  const TIMEOUT = 4000;
+  const TIMEOUT = 10000; // generous: the suite shares a loaded 2-core machine with everything else
   window.sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   window.check = (cond, what) => {
     if (!cond) throw new Error(what || "check failed");

@@ -34,7 +34,7 @@ from tests.harness import serve_app, start_tandem
 
 from .server import HOST1, HOST2, probe_meta, probe_names, probe_timeout_ms, start_probe_origins
 
-PROBE_TIMEOUT_MS = 20_000  # one page: each of its waits is 4 s at most; pages with parts wait in turn
+PROBE_TIMEOUT_MS = 30_000  # one page: each of its waits is 10 s at most; pages with parts wait in turn
 SETTLE_S = 0.1  # after a probe reports, late requests (beacons, unload) still count as its own
 
 

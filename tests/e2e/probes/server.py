@@ -166,10 +166,14 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
         text = text.replace("<!doctype html>", "<!doctype html>" + meta, 1)
         # placeholders for markup that needs the origins before any script runs
         text = text.replace("%O2%", state.other).replace("%O%", state.origin).replace("%K%", f"{name}-{state.nonce}")
+        charset = re.search(r'<meta name="probe-charset" content="([^"]*)">', text)
+        if charset:  # the page in another encoding (UTF-16 with a BOM, ...), labelled in the header
+            enc = charset.group(1)
+            return web.Response(body=text.encode(enc), headers={"Content-Type": f"text/html; charset={enc.replace('-sig', '')}"})
         return web.Response(text=text, content_type="text/html")
 
     async def harness(request):
-        return web.FileResponse(Path(__file__).parent / "harness.js", headers={"Content-Type": "text/javascript"})
+        return web.FileResponse(Path(__file__).parent / "harness.js", headers={"Content-Type": "text/javascript; charset=utf-8"})
 
     async def script(request):
         name = request.match_info["script"]
