@@ -36,6 +36,7 @@ PAGES = {
     "/quirks": "<html><head><title>Quirks</title></head><body><h1>No doctype</h1>" + LONG + "</body></html>",
     "/canvas": """<!doctype html><title>Canvas</title><h1>Canvas</h1>
 <canvas id=c2d width=40 height=30></canvas><canvas id=gl width=40 height=30></canvas>
+<div style='width: 600px'><canvas id=plain></canvas><canvas id=wide style='width: 100%' width=200 height=50></canvas></div>
 <script>
   const c = document.getElementById('c2d').getContext('2d');
   c.fillStyle = 'rgb(255, 0, 0)'; c.fillRect(0, 0, 40, 30);
@@ -261,10 +262,33 @@ async def test_a_page_without_doctype_scrolls_in_the_mirror(make_tandem, pages):
     assert [y for y in ys if 1 < y < 1499] == []
 
 
-# The canvas's middle pixel, rounded to steps of 16: images travel as lossy WebP.
-PIXEL = "(doc, sel) => { const c = doc.querySelector(sel); if (!c) return null; " \
-        "return Array.from(c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data).slice(0, 3)" \
-        ".map((v) => Math.round(v / 16) * 16); }"
+# What the mirror shows for a canvas: its background image (Tandem's image of the canvas), decoded
+# here and read at its middle, rounded to steps of 16 (images travel as lossy WebP).
+SHOWN_PIXEL = """async ([sel]) => {
+  const c = window.tandemMirror.doc().querySelector(sel);
+  const m = c && /url\\("(.*)"\\)/.exec(c.ownerDocument.defaultView.getComputedStyle(c).backgroundImage);
+  if (!m) return null;
+  const img = new Image();
+  img.src = m[1];
+  await img.decode();
+  const k = document.createElement('canvas');
+  k.width = img.width;
+  k.height = img.height;
+  const x = k.getContext('2d');
+  x.drawImage(img, 0, 0);
+  return Array.from(x.getImageData(img.width >> 1, img.height >> 1, 1, 1).data).slice(0, 3).map((v) => Math.round(v / 16) * 16);
+}"""
+BOX = "(doc, sel) => { const r = doc.querySelector(sel).getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; }"
+
+
+async def shown(page, sel: str, expected) -> None:
+    got = None
+    for _ in range(100):
+        got = await page.evaluate(SHOWN_PIXEL, [sel])
+        if got == expected:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the mirror's {sel} never showed {expected!r}; it shows {got!r}")
 
 
 async def test_canvas_2d_and_webgl_pixels_reach_the_mirror_as_images(make_tandem, pages):
@@ -275,13 +299,16 @@ async def test_canvas_2d_and_webgl_pixels_reach_the_mirror_as_images(make_tandem
         lctx, lp = await leader_page(browser, body)
         errors = PageErrors(lp)
         fctx, fp = await follower(browser, t, body)
-        await mirror(fp, PIXEL, [256, 0, 0], "#c2d")
-        await mirror(fp, PIXEL, [0, 256, 0], "#gl")
+        # A canvas keeps its box in the mirror (with scripting off it would collapse to its fallback content).
+        for sel in ("#c2d", "#plain", "#wide"):
+            await mirror(fp, BOX, await lp.evaluate(f"(sel) => ({BOX})(document, sel)", sel), sel)
+        await shown(fp, "#c2d", [256, 0, 0])
+        await shown(fp, "#gl", [0, 256, 0])
         # Later drawing follows, at the bounded rate.
         await lp.evaluate("() => { const c = document.getElementById('c2d').getContext('2d'); "
                           "c.fillStyle = 'rgb(0, 0, 255)'; c.fillRect(0, 0, 40, 30); window.glColor = [1, 0, 0]; }")
-        await mirror(fp, PIXEL, [0, 0, 256], "#c2d")
-        await mirror(fp, PIXEL, [256, 0, 0], "#gl")
+        await shown(fp, "#c2d", [0, 0, 256])
+        await shown(fp, "#gl", [256, 0, 0])
         # The mirror ran no script to get there.
         assert await fp.evaluate("() => window.tandemMirror.doc().defaultView.frameElement.getAttribute('sandbox')") == "allow-same-origin"
         assert errors.tandem() == []

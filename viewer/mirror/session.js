@@ -18,7 +18,7 @@ import { h, config, participantList, toast, colorFor } from "./ui.js";
 import { makeProxify } from "./urls.js";
 import { makeInk } from "../recorder/ink.js";
 import { initial, reduce, resumePoint } from "./stream.js";
-import { onCustom } from "./custom.js";
+import { onCustom, MIRROR_CSS } from "./custom.js";
 
 const cfg = config();
 const baseUrl = new URL(cfg.base);
@@ -98,7 +98,7 @@ function newReplayer() {
     showWarning: false,
     triggerFocus: false,
     pauseAnimation: false,
-    insertStyleRules: ["html, body { cursor: default !important; }"],
+    insertStyleRules: ["html, body { cursor: default !important; }", ...MIRROR_CSS],
   });
   replayer.startLive(Date.now());
   replayer.on("resize", (d) => {
