@@ -27,7 +27,7 @@ import logging
 from aiohttp import web
 
 from rewriter.urls import UrlError
-from tandem import appkeys
+from tandem import appkeys, metrics
 
 from . import cobrowse, entry, errors, reserved
 from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
@@ -55,6 +55,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await _proxy(request, adm)
     except errors.ProxyError as exc:
         cobrowse.report_error(request, adm, exc)  # the tab owner's page failed: followers are told why
+        if exc.status >= 500:  # the site (or the way to it) failed, not the participant's request
+            metrics.upstream_error(request.app, exc.code)
         return errors.render(exc, page=adm.navigation if adm else claims_navigation(request),
                              home=request.app[appkeys.BASE].url)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import aiohttp
@@ -36,7 +37,7 @@ from rewriter.headers import browser_response_headers
 from rewriter.html import HtmlRewriter
 from rewriter.js import js_rewriter, rewrite_js_bytes
 from rewriter.manifest import rewrite_manifest
-from tandem import appkeys
+from tandem import appkeys, metrics
 
 from . import cobrowse, errors
 from .admit import FOLLOWER, LEADER, Admission
@@ -179,12 +180,13 @@ async def peek(up: aiohttp.ClientResponse) -> bytes:
         return b""
 
 
-async def _chunks(up: aiohttp.ClientResponse, watchdog: IdleWatchdog, head: bytes = b""):
+async def _chunks(up: aiohttp.ClientResponse, watchdog: IdleWatchdog, head: bytes = b"", app: web.Application | None = None):
     """The upstream body as it arrives (no re-slicing copies), reporting progress to the watchdog."""
     if head:
         yield head
     async for chunk in up.content.iter_any():
         watchdog.progress()
+        metrics.bytes_in(app, len(chunk))
         yield chunk
         watchdog.progress()  # the browser took it: a slow reader is not a silent upstream
 
@@ -215,7 +217,7 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
         await resp.write_eof()
         return resp
     try:
-        chunks = _chunks(up, watchdog, head)
+        chunks = _chunks(up, watchdog, head, request.app)
         if p.rewrite == "html":
             await _stream_html(request, adm, resp, chunks, up.headers.get("Content-Encoding", ""), p)
         elif p.rewrite is not None:
@@ -240,6 +242,7 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
             f"Tandem could not rewrite this {p.kind} from {adm.target.host}.", detail=type(exc).__name__))
     if adm.role == LEADER and adm.top_level and p.kind == DOCUMENT and 200 <= up.status < 300:
         adm.session.cache.page_host = adm.target.host  # the tab owner's page now (proxy.decide: scope "all")
+        request[metrics.PAGE] = True  # timed as a page load (tandem.metrics)
     return resp
 
 
@@ -249,6 +252,7 @@ def _fail(request: web.Request, adm: Admission, resp: web.StreamResponse, err: e
         raise err
     # Headers are out: the only honest signal left is to cut the connection short (a failed download).
     log.warning("upstream %s failed mid-body: %s; connection cut", adm.target.origin, err.code)
+    metrics.upstream_error(request.app, err.code)
     if request.transport is not None:
         request.transport.abort()
     return resp
@@ -292,13 +296,18 @@ async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: 
                                        detail="The page's markup or encoding could not be read safely.")
         return out
 
+    spent = 0.0
     async for data in _decoded(chunks, encoding):
+        start = time.perf_counter()
         out = check(rw.feed(data))
+        spent += time.perf_counter() - start
         if out:
             if not resp.prepared:
                 await resp.prepare(request)
             await resp.write(out)
+    start = time.perf_counter()
     tail = check(rw.close())
+    metrics.observe_rewrite(request.app, "html", spent + time.perf_counter() - start)
     if not resp.prepared:
         await resp.prepare(request)
     if tail:
@@ -325,7 +334,9 @@ async def _send_rewritten(request, adm: Admission, resp, chunks, encoding: str, 
         return REWRITE_CACHE.get_or_rewrite(kind, data, urls, lambda: rewrite(data, urls, charset), charset)
 
     # big bodies on a worker thread: the event loop never waits on one parse
+    start = time.perf_counter()
     body = await asyncio.get_running_loop().run_in_executor(None, run) if len(data) > OFFLOAD_BYTES else run()
+    metrics.observe_rewrite(request.app, kind, time.perf_counter() - start)
     resp.content_length = len(body)
     await resp.prepare(request)
     await resp.write(body)

@@ -223,6 +223,10 @@ class LocalRelay(Relay):
     def active_sessions(self) -> list[str]:
         return list(self.rooms)
 
+    def lag(self, now: float) -> float:
+        """Seconds the oldest frame still queued for any connection here has waited (for metrics)."""
+        return max((e.outbox.lag(now) for _sid, e in self._endpoints.values() if hasattr(e, "outbox")), default=0.0)
+
     def page_error(self, sid, pid, code, title, message, url) -> None:
         room = self._known(sid)
         if room is not None:

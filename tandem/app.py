@@ -27,7 +27,7 @@ from viewer import routes as viewer_routes
 from viewer import session as session_view
 from viewer.snippet import routes as snippet_view
 
-from . import appkeys
+from . import appkeys, metrics
 from .events import Webhooks
 from .live import open_backend
 from .ratelimit import Limits
@@ -84,7 +84,10 @@ async def expire_junk_cookies(request: web.BaseRequest, response: web.StreamResp
 @web.middleware
 async def host_router(request: web.Request, handler):
     if request.app[appkeys.BASE].label_of_host(request.host) is not None:
-        return await proxy_handler.handle(request)
+        start = time.perf_counter()
+        resp = await proxy_handler.handle(request)
+        metrics.proxied(request.app, resp, time.perf_counter() - start, page=request.get(metrics.PAGE, False))
+        return resp
     return await handler(request)
 
 
@@ -150,6 +153,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app.on_response_prepare.append(expire_junk_cookies)
     app[appkeys.LIMITS] = Limits()
     app[appkeys.WEBHOOKS] = Webhooks()
+    metrics.setup(app)  # GET /metrics (Prometheus), this app's own registry
     app.cleanup_ctx.append(tasks_ctx(appkeys.TASKS))
     app.cleanup_ctx.append(sessions_ctx)
     app.router.add_get("/readyz", readyz)

@@ -60,6 +60,7 @@ class Webhooks:
         self.timeout = WEBHOOK_TIMEOUT
         self.delivered = 0
         self.failed = 0
+        self.attempts_failed = 0  # every failed attempt, retries included (tandem.metrics)
 
     async def deliver(self, client: aiohttp.ClientSession, url: str, secret: str, kind: str, body: bytes, delivery: str,
                       options: Mapping[str, object] | None = None) -> bool:
@@ -77,6 +78,7 @@ class Webhooks:
                     reason = f"HTTP {resp.status}"
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 reason = type(exc).__name__
+            self.attempts_failed += 1
             if attempt < len(self.backoff):
                 log.info("webhook %s to %s failed (%s); retry %d in %.0fs", kind, url, reason, attempt + 1, self.backoff[attempt])
                 await asyncio.sleep(self.backoff[attempt])

@@ -49,6 +49,7 @@ class Settings:
     egress: EgressConfig = field(default_factory=EgressConfig)  # --upstream-proxy: direct unless configured
     upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
     redis_url: str | None = None  # live state (jars, aliases, room facts) in Redis instead of this process
+    metrics_token: str | None = None  # from TANDEM_METRICS_TOKEN: lets a scraper read /metrics without an API key
 
     def __post_init__(self) -> None:
         if not self.base_domain:
@@ -161,6 +162,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", "--redis-url", "TANDEM_REDIS_URL", None,
            "keep live session state (cookie jars, aliases, room facts) in this Redis instead of in process, "
            "so several nodes can serve the same sessions", _redis_url, shown="in process", metavar="URL"),
+    Option("metrics_token", None, "TANDEM_METRICS_TOKEN", None,
+           "bearer token that reads `GET /metrics` (Prometheus) and nothing else; API keys read it too",
+           _nonempty, shown="none"),
     Option("admin_key", None, "TANDEM_ADMIN_KEY", None,
            "admin API key; if unset, one is generated on first start, stored hashed, printed once",
            _nonempty, shown="generated"),

@@ -580,6 +580,12 @@ def openapi(base_url: str) -> dict:
         if route.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(route.body)}}}
         paths.setdefault(route.path, {})[route.method.lower()] = op
+    paths["/metrics"] = {  # outside /api/v1: its own server entry
+        "servers": [{"url": base_url}],
+        "get": {"summary": "Prometheus metrics (text format; OpenMetrics by Accept). Any API key or TANDEM_METRICS_TOKEN",
+                "operationId": "metrics",
+                "responses": {"200": {"description": "Success", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              "default": {"description": "Error", "content": {"application/json": {"schema": error}}}}}}
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}

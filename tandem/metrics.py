@@ -1,0 +1,179 @@
+"""Prometheus metrics: ``GET /metrics`` on the control plane, in the text exposition format.
+
+Each app has its own :class:`prometheus_client.CollectorRegistry` (never the process-wide
+default), so several apps in one process (tests, a demo) keep their own numbers.
+
+Two kinds of numbers:
+
+* counted where they happen, through the small functions below (``observe_rewrite``,
+  ``upstream_error``, ``proxied``, ``webhook``): the proxy path calls them with its app and
+  nothing else; an app without metrics (a bare test app) is simply not counted;
+* read when scraped (:class:`_LiveCollector`): live sessions (the store), participants and
+  relay lag (the relay of this node). Nothing to keep in step, nothing to forget.
+
+Auth: ``Authorization: Bearer <key>`` with any key the REST API accepts (the admin key or a
+stored API key), or the separate ``TANDEM_METRICS_TOKEN`` a scraper can hold without API rights.
+Answers 401 JSON ``{"error": {...}}`` otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from tandem import appkeys
+
+# Buckets: a page load through the proxy is tens of ms to seconds; a rewrite is µs to a second;
+# a store call (SQLite, one process) is µs to ms, a networked one a few ms.
+PAGE_LOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+REWRITE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+STORE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
+
+
+class Metrics:
+    """The collectors of one app, on the app's own registry."""
+
+    def __init__(self, app: web.Application):
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.page_load = Histogram("tandem_page_load_seconds",
+                                   "Time to serve a top-level page to the tab owner, first byte in to last byte out",
+                                   buckets=PAGE_LOAD_BUCKETS, registry=r)
+        self.rewrite = Histogram("tandem_rewrite_seconds", "Time spent rewriting one response, by kind",
+                                 ["kind"], buckets=REWRITE_BUCKETS, registry=r)
+        self.upstream_errors = Counter("tandem_upstream_errors", "Proxied requests that failed, by error code",
+                                       ["code"], registry=r)
+        self.bytes_in = Counter("tandem_proxy_bytes_in", "Body bytes received from upstream sites", registry=r)
+        self.bytes_out = Counter("tandem_proxy_bytes_out", "Body bytes sent to browsers on proxied hosts", registry=r)
+        self.proxied = Counter("tandem_proxied_requests", "Requests answered on proxied hosts, by status class",
+                               ["status"], registry=r)
+        self.store_latency = Histogram("tandem_store_seconds", "Time of one call into the metadata store, by operation",
+                                       ["op"], buckets=STORE_BUCKETS, registry=r)
+        r.register(_LiveCollector(app))
+
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+PAGE: web.RequestKey[bool] = web.RequestKey("tandem.metrics.page", bool)  # request key: the proxy marks a tab owner's top-level page, timed as a page load
+
+
+class _LiveCollector(Collector):
+    """Numbers read at scrape time from the parts that already hold them."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+
+    def collect(self):
+        app = self.app
+        store = app[appkeys.STORE]
+        live = store.db.execute("SELECT count(*) FROM sessions WHERE state = 'live'").fetchone()[0]
+        yield GaugeMetricFamily("tandem_live_sessions", "Sessions started and not ended (all nodes: from the store)", value=live)
+        relay = app.get(appkeys.SYNC)
+        rooms = getattr(relay, "rooms", {}) if relay is not None else {}
+        present = sum(1 for room in rooms.values() for p in room.participants.values() if p.present and p.conns)
+        yield GaugeMetricFamily("tandem_rooms", "Co-browsing rooms held by this node", value=len(rooms))
+        yield GaugeMetricFamily("tandem_participants", "Participants connected to rooms on this node", value=present)
+        lag = relay.lag(time.monotonic()) if relay is not None else 0.0
+        yield GaugeMetricFamily("tandem_relay_lag_seconds",
+                                "Age of the oldest frame still waiting to be sent to any connection on this node", value=lag)
+        hooks = app.get(appkeys.WEBHOOKS)
+        if hooks is not None:
+            yield CounterMetricFamily("tandem_webhook_deliveries", "Webhook deliveries answered 2xx", value=hooks.delivered)
+            yield CounterMetricFamily("tandem_webhook_failures", "Webhook deliveries dropped after every retry failed",
+                                      value=hooks.failed)
+            yield CounterMetricFamily("tandem_webhook_attempts_failed", "Webhook attempts that failed (each retry counts)",
+                                      value=hooks.attempts_failed)
+
+
+# -- hooks the request path calls ----------------------------------------------------------------------
+def observe_rewrite(app: web.Application, kind: str, seconds: float) -> None:
+    m = app.get(METRICS)
+    if m is not None:
+        m.rewrite.labels(kind).observe(seconds)
+
+
+def upstream_error(app: web.Application, code: str) -> None:
+    m = app.get(METRICS)
+    if m is not None:
+        m.upstream_errors.labels(code).inc()
+
+
+def bytes_in(app: web.Application | None, n: int) -> None:
+    m = app.get(METRICS) if app is not None else None
+    if m is not None:
+        m.bytes_in.inc(n)
+
+
+def proxied(app: web.Application, resp: web.StreamResponse, seconds: float, *, page: bool) -> None:
+    """One answer on a proxied host: status class, bytes out, and for a tab owner's page its load time."""
+    m = app.get(METRICS)
+    if m is None:
+        return
+    m.proxied.labels(f"{resp.status // 100}xx").inc()
+    m.bytes_out.inc(resp.body_length if resp.prepared else 0)
+    if page:
+        m.page_load.observe(seconds)
+
+
+def instrument_store(store: Any, metrics: Metrics) -> None:
+    """Time every public method of ``store`` (this instance only) into ``metrics.store_latency``.
+
+    A store shared by several apps (tests) reports to each of them."""
+    observers: list[Metrics] | None = getattr(store, "_metrics_observers", None)
+    if observers is not None:
+        observers.append(metrics)
+        return
+    observers = [metrics]
+    store._metrics_observers = observers
+    for name in dir(type(store)):
+        if name.startswith("_") or name in ("close", "db", "live_db"):
+            continue
+        attr = getattr(type(store), name, None)
+        if not callable(attr) or isinstance(attr, type):
+            continue
+        method = getattr(store, name)
+
+        def timed(method=method, name=name):
+            @functools.wraps(method)
+            def call(*args, **kw):
+                start = time.perf_counter()
+                try:
+                    return method(*args, **kw)
+                finally:
+                    took = time.perf_counter() - start
+                    for m in observers:
+                        m.store_latency.labels(name).observe(took)
+            return call
+
+        setattr(store, name, timed())
+
+
+# -- the endpoint ------------------------------------------------------------------------------------
+def _authorize(request: web.Request) -> None:
+    from viewer.api import authenticate  # the API's own check: its ApiError is rendered as JSON by the error middleware
+
+    token = request.app[appkeys.SETTINGS].metrics_token
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and given.strip() and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return
+    authenticate(request)  # raises ApiError(401) with the API's JSON body
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    _authorize(request)
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))  # text format, or OpenMetrics if asked
+    body = encode(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+
+def setup(app: web.Application) -> None:
+    m = app[METRICS] = Metrics(app)
+    instrument_store(app[appkeys.STORE], m)
+    app.router.add_get("/metrics", metrics_endpoint)
