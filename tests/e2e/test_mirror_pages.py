@@ -37,6 +37,7 @@ PAGES = {
     "/canvas": """<!doctype html><title>Canvas</title><h1>Canvas</h1>
 <canvas id=c2d width=40 height=30></canvas><canvas id=gl width=40 height=30></canvas>
 <div style='width: 600px'><canvas id=plain></canvas><canvas id=wide style='width: 100%' width=200 height=50></canvas></div>
+<noscript><p id=ns>This page needs scripts</p></noscript>
 <script>
   const c = document.getElementById('c2d').getContext('2d');
   c.fillStyle = 'rgb(255, 0, 0)'; c.fillRect(0, 0, 40, 30);
@@ -302,6 +303,8 @@ async def test_canvas_2d_and_webgl_pixels_reach_the_mirror_as_images(make_tandem
         # A canvas keeps its box in the mirror (with scripting off it would collapse to its fallback content).
         for sel in ("#c2d", "#plain", "#wide"):
             await mirror(fp, BOX, await lp.evaluate(f"(sel) => ({BOX})(document, sel)", sel), sel)
+        # <noscript> stays hidden, as it is in the page (the mirror itself has scripting off).
+        await mirror(fp, "(doc) => doc.defaultView.getComputedStyle(doc.querySelector('noscript')).display", "none")
         await shown(fp, "#c2d", [256, 0, 0])
         await shown(fp, "#gl", [0, 256, 0])
         # Later drawing follows, at the bounded rate.

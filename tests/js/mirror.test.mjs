@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { initial, reduce, resumePoint } from "../../viewer/mirror/stream.js";
+import { makeProxify } from "../../viewer/mirror/urls.js";
 import { EV, WS_FROM_SERVER, PAGE_TO_PANEL, PANEL_TO_PAGE, msg, nameOf } from "../../viewer/shared/protocol.js";
 
 const meta = { type: EV.Meta, data: { href: "http://x/", width: 800, height: 600 } };
@@ -110,4 +111,26 @@ test("protocol: every server message the mirror reduces is declared; postMessage
   assert.equal(nameOf({ tandem: "toString" }, PAGE_TO_PANEL), null);
   assert.equal(nameOf({ type: "rrweb" }, PAGE_TO_PANEL), null);
   assert.equal(nameOf({ tandem: "watch" }, PAGE_TO_PANEL), null); // a panel → page name is not a page → panel one
+});
+
+test("proxify: resources go through the proxy; what could only try to run in the mirror is dropped", () => {
+  const proxify = makeProxify({ scheme: "http", sid: "abcdefgh2345", baseDomain: "tandem.localhost:8080" });
+  const el = (tagName, attributes) => ({ type: 2, tagName, attributes, childNodes: [] });
+  const snap = { type: EV.FullSnapshot, data: { node: { type: 0, childNodes: [
+    el("meta", { "http-equiv": "Refresh", content: "0;url=/elsewhere" }),
+    el("img", { src: "https://cdn.example/a.png", onerror: "alert(1)", OnLoad: "x()" }),
+    el("a", { href: " javascript:alert(1)", class: "c" }),
+    el("input", { autofocus: "", value: "v" }),
+  ] } } };
+  const out = proxify(snap).data.node.childNodes.map((n) => n.attributes);
+  assert.deepEqual(out, [
+    { "http-equiv": "Refresh" },
+    { src: "http://abcdefgh2345-s-cdn-example.tandem.localhost:8080/a.png" },
+    { href: "#", class: "c" },
+    { value: "v" },
+  ]);
+  // attribute changes later in the stream too
+  const mutation = { type: EV.Incremental, data: { source: 0, adds: [], removes: [], texts: [],
+    attributes: [{ id: 5, attributes: { onclick: "steal()", href: "javascript:void 0", title: "t" } }] } };
+  assert.deepEqual(proxify(mutation).data.attributes[0].attributes, { href: "#", title: "t" });
 });

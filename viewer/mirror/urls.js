@@ -4,6 +4,9 @@
  * proxied `LABEL.BASE` form instead (with its own credential; the proxy answers from
  * the session's cache). URLs already on the base domain and non-http ones stay as
  * they are. The CSP of the session page blocks anything that would still slip out.
+ *
+ * It also drops what could only try to run in the mirror (which the sandbox would refuse, noisily):
+ * event handler attributes, `javascript:` URLs, `autofocus` and a refresh `<meta>`'s target.
  */
 
 import { UrlMapper } from "../runtime/urls.js";
@@ -11,6 +14,8 @@ import { UrlMapper } from "../runtime/urls.js";
 const URL_ATTRS = new Set(["src", "href", "poster", "data", "background", "xlink:href", "action", "formaction"]);
 const CSS_URL = /url\(\s*(['"]?)((?:https?:)?\/\/[^'")\s]+)\1\s*\)/gi;
 const SRCSET_URL = /(^|,\s*)(\S+)/g;
+const INERT_ATTRS = /^(on[a-z]|autofocus$)/i; // event handler attributes, autofocus
+const JS_URL = /^[\x00-\x20]*javascript:/i;
 
 export function makeProxify({ scheme, sid, baseDomain }) {
   const mapper = new UrlMapper({ scheme, sid, baseDomain });
@@ -29,6 +34,15 @@ export function makeProxify({ scheme, sid, baseDomain }) {
     if (!a) return;
     for (const k of Object.keys(a)) {
       const v = a[k];
+      // The mirror runs nothing: what would only try to run (and fill the console) is dropped.
+      if (INERT_ATTRS.test(k)) {
+        delete a[k];
+        continue;
+      }
+      if (URL_ATTRS.has(k) && typeof v === "string" && JS_URL.test(v)) {
+        a[k] = "#";
+        continue;
+      }
       if (URL_ATTRS.has(k)) a[k] = url(v);
       else if (k === "srcset") a[k] = srcset(v);
       else if (k === "style" || k === "_cssText") {
@@ -41,6 +55,8 @@ export function makeProxify({ scheme, sid, baseDomain }) {
   function node(n) {
     if (!n || typeof n !== "object") return;
     if (n.attributes) attrs(n.attributes);
+    // a refresh <meta> would try to navigate the mirror
+    if (n.tagName === "meta" && n.attributes && /^\s*refresh\s*$/i.test(n.attributes["http-equiv"] || "")) delete n.attributes.content;
     if (n.type === 3 && n.isStyle && typeof n.textContent === "string") n.textContent = css(n.textContent);
     if (Array.isArray(n.childNodes)) for (const c of n.childNodes) node(c);
   }
