@@ -5,6 +5,8 @@ with a follower watching the mirror, in real Chromium; the figures and failures 
 
 1. a direct load (its own browser context; requests to anything but ``*.localhost`` fail as an
    unknown host would, so nothing reaches the internet), recording the page's errors;
+   (the page is only loaded there, so the direct-vs-proxied comparison takes the tab owner's errors
+   up to the point the suite starts driving its page);
 2. a session created through the API, the tab owner's context entering it, the follower's context
    opening its invite link and waiting for the mirror;
 3. the checks (names in ``CHECKS``): errors raised by Tandem's scripts, page errors that differ from
@@ -162,6 +164,7 @@ class Runner:
         leader_errors: list[dict] = []
         follower_errors: list[dict] = []  # the session page's (replayer's) own: reported, not a check
         contexts = []
+        loaded_errors = None  # how many of the tab owner's errors came before the suite drove the page
         try:
             rec["step"] = "direct load"
             dctx = await self.browser.new_context(viewport=LEADER_VIEWPORT)
@@ -201,6 +204,7 @@ class Runner:
             await lp.evaluate(PROBE_JS, {"deep": target.deep})
             await fp.evaluate(PROBE_JS, {"deep": target.deep, "mirror": True})
 
+            loaded_errors = len(leader_errors)  # the direct load is not driven: compare the loads only
             rec["step"] = "text compared"
             await self.compare_text(lp, fp, rec, "start")
             rec["step"] = "live changes"
@@ -228,7 +232,7 @@ class Runner:
         tandem_errs = [e for e in leader_errors if is_tandem(e)]
         if tandem_errs:
             rec["failures"]["tandem_errors"] = tandem_errs[:5]
-        d, p = comparable_errors(direct_errors), comparable_errors(leader_errors)
+        d, p = comparable_errors(direct_errors), comparable_errors(leader_errors[:loaded_errors])
         if d != p:
             rec["failures"]["error_parity"] = {"only_proxied": sorted(p - d)[:8], "only_direct": sorted(d - p)[:8]}
         if "crash" in rec:
