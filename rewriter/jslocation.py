@@ -47,8 +47,11 @@ Last, ``import.meta.url`` (a module's own URL, proxied as loaded) becomes
 The price, besides the parse: ``Function.prototype.toString`` of a rewritten function shows the
 inserted calls (the probe suite lists it).
 
-Not covered (runtime or nothing): destructuring (``const {host} = location``), ``String(location)``
-and ``location + ""`` (the proxied href), computed members (``location["host"]``), code built at
+The Location converted to a string is a read of its href too: ``String(location)``,
+``new URL(location)``, ``location + ""``, ``"" + document.location`` and ```${location}``` get the
+same function around the location expression (the view's ``toString`` is the site's href).
+
+Not covered (runtime or nothing): destructuring (``const {host} = location``), computed members (``location["host"]``), code built at
 run time (``eval``, ``new Function``, inline handlers are covered: they go through the JS rewriter).
 """
 
@@ -74,6 +77,12 @@ URL_FN = b'(globalThis[Symbol.for("tandem.url")]||String)('
 UP_FN = b'(globalThis[Symbol.for("tandem.up")]||String)('
 _META_RE = re.compile(rb"import" + _SPACE + rb"\." + _SPACE + rb"meta" + _SPACE + rb"\." + _SPACE + rb"url(?![\w$])")
 _IMPORT_CALL_RE = re.compile(rb"import" + _SPACE + rb"\(")
+_LOCATION_WORD_RE = re.compile(rb"location(?![\w$])")
+# the Location used as a string: String(L), new URL(L), L + x, x + L, `${L}` (L: location or X.location)
+_L = rb"(?:[\w$]+" + _SPACE + rb"\." + _SPACE + rb")*location"
+_AS_STRING_RE = re.compile(
+    rb"(?:String|URL)" + _SPACE + rb"\(" + _SPACE + _L + _SPACE + rb"[),]|\+" + _SPACE + _L + rb"(?![\w$])|"
+    rb"location" + _SPACE + rb"\+|\$\{" + _SPACE + _L + _SPACE + rb"\}", re.S)
 _POST_RE = re.compile(rb"postMessage" + _SPACE + rb"\(")  # the "." before it is checked on the tree
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _WRITE_PARENTS = {"assignment_expression", "augmented_assignment_expression"}
@@ -89,6 +98,8 @@ def candidates(data: bytes) -> bool:
         return True
     if b"location" not in data:
         return False
+    if _AS_STRING_RE.search(data):
+        return True
     for m in _CANDIDATE_RE.finditer(data):
         if not (m.start() and data[m.start() - 1] in _IDENT_BYTES):
             return True
@@ -138,6 +149,7 @@ def location_edits(root, data: bytes) -> list[Edit]:
         done.add(obj.start_byte)
         edits.append((obj.start_byte, obj.start_byte, LOCATION_FN))
         edits.append((obj.end_byte, obj.end_byte, b")"))
+    edits.extend(_as_string_edits(root, data, done))
     if b"postMessage" in data:
         edits.extend(_target_edits(root, data))
     if b"import" in data:
@@ -183,6 +195,46 @@ def _import_edits(root, data: bytes) -> list[Edit]:
             continue  # a literal: rewriter/js.py maps it
         edits.append((first.start_byte, first.start_byte, URL_FN))
         edits.append((first.end_byte, first.end_byte, b")"))
+    return edits
+
+
+def _as_string_edits(root, data: bytes, done: set[int]) -> list[Edit]:
+    """``location`` / ``X.location`` converted to a string (see the top of this file)."""
+    edits: list[Edit] = []
+    for m in _LOCATION_WORD_RE.finditer(data):
+        at = m.start()
+        if at and data[at - 1] in _IDENT_BYTES:
+            continue
+        name = root.descendant_for_byte_range(at, at + 8)
+        if name is None or name.start_byte != at or name.end_byte != at + 8:
+            continue
+        if name.type == "identifier":
+            obj = name
+        elif name.type == "property_identifier" and name.parent is not None and name.parent.type == "member_expression" \
+                and name.parent.child_by_field_name("property") == name:
+            obj = name.parent
+        else:
+            continue
+        parent = obj.parent
+        if parent is None or obj.start_byte in done:
+            continue
+        wrap = False
+        if parent.type == "template_substitution":
+            wrap = True
+        elif parent.type == "binary_expression":
+            op = parent.child_by_field_name("operator")
+            wrap = op is not None and op.type == "+"
+        elif parent.type == "arguments":
+            call = parent.parent
+            callee = call.child_by_field_name("function" if call.type == "call_expression" else "constructor") \
+                if call is not None and call.type in ("call_expression", "new_expression") else None
+            first = next((c for c in parent.named_children if c.type not in ("comment", "html_comment")), None)
+            wrap = callee is not None and callee.type == "identifier" and data[callee.start_byte:callee.end_byte] in (b"String", b"URL") \
+                and first == obj
+        if wrap:
+            done.add(obj.start_byte)
+            edits.append((obj.start_byte, obj.start_byte, LOCATION_FN))
+            edits.append((obj.end_byte, obj.end_byte, b")"))
     return edits
 
 
@@ -236,7 +288,9 @@ def read_edits(data: bytes, root=None, parse: Callable | None = None, max_parse:
             return hit
     if root is None:
         tree = parse(data) if parse is not None else None
-        root = tree.root_node if tree is not None and not tree.root_node.has_error else None
+        if tree is None:
+            return []  # no parser, or out of time (a loaded machine): not remembered, tried again next time
+        root = tree.root_node if not tree.root_node.has_error else None
     edits = location_edits(root, data) if root is not None else []
     with _memo_lock:
         _memo[key] = edits

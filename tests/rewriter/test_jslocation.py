@@ -66,7 +66,11 @@ def test_no_candidate_no_parse_and_memo(urls, monkeypatch):
     calls = []
     src = b"a = location.host; /* memo */"
     first = jslocation.read_edits(src, parse=lambda d: calls.append(d) or None)
-    assert first == [] and len(calls) == 1  # no tree: nothing rewritten
+    assert first == [] and len(calls) == 1  # no tree (timed out): nothing rewritten, and not remembered
+    from rewriter.js import _parse
+    assert len(jslocation.read_edits(src, parse=_parse)) == 2
+    assert jslocation.read_edits(src, parse=lambda d: calls.append(d)) == jslocation.read_edits(src)  # remembered now
+    assert len(calls) == 1
     jslocation._memo.clear()
 
 
@@ -107,3 +111,19 @@ def test_import_meta_url(urls):
     up = jslocation.UP_FN.decode()
     assert rewrite_js("u = new URL('./a', import.meta.url);", urls) == f"u = new URL('./a', {up}import.meta.url));"
     assert rewrite_js("u = import.meta.resolve('x');", urls) == "u = import.meta.resolve('x');"
+
+
+@pytest.mark.parametrize("src, out", [
+    ("a = String(location);", f"a = String({F}location));"),
+    ("a = location + '';", f"a = {F}location) + '';"),
+    ("a = '' + window.location;", f"a = '' + {F}window.location);"),
+    ("a = `at ${document.location}`;", f"a = `at ${{{F}document.location)}}`;"),
+    ("u = new URL(location);", f"u = new URL({F}location));"),
+])
+def test_location_as_a_string(urls, src, out):
+    assert rewrite_js(src, urls) == out
+
+
+@pytest.mark.parametrize("src", ["f(location);", "a = location;", "a = location === b;", "location = '/x';", "a = location - 1;"])
+def test_location_as_a_value_left_alone(urls, src):
+    assert rewrite_js(src, urls) == src
