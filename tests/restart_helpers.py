@@ -55,6 +55,8 @@ class TandemProcess:
                 except (aiohttp.ClientError, asyncio.TimeoutError):
                     pass
                 if asyncio.get_running_loop().time() > deadline:
+                    self.proc.kill()  # never leave a half-started child behind
+                    self.proc.wait()
                     raise AssertionError(f"tandem did not start:\n{self.tail()}")
                 await asyncio.sleep(0.1)
 
