@@ -93,9 +93,14 @@ class Relay(ABC):
 
 class LocalRelay(Relay):
     def __init__(self, make_room: Callable[[str, str], Room],
-                 facts_of: Callable[[str], FactsStore | None] = lambda sid: None):
+                 facts_of: Callable[[str], FactsStore | None] = lambda sid: None,
+                 on_change: Callable[[str, Room, tuple, tuple], None] | None = None):
         self._make_room = make_room
         self._facts_of = facts_of
+        # on_change(sid, room, before, after): who leads, who controls, who is present changed
+        # (the app edge turns it into leader.changed / control.changed / participant.left events)
+        self._on_change = on_change
+        self._seen: dict[str, tuple] = {}
         self.rooms: dict[str, Room] = {}
         self._endpoints: dict[int, tuple[str, Endpoint]] = {}
         self._idle_since: dict[str, float] = {}
@@ -132,10 +137,16 @@ class LocalRelay(Relay):
         return room
 
     def _keep(self, sid: str) -> None:
-        """Hand the room's facts to the FactsStore when they changed."""
+        """Hand the room's facts to the FactsStore when they changed (and tell on_change who changed)."""
         room = self.rooms.get(sid)
         if room is None:
             return
+        if self._on_change is not None:
+            seen = (room.leader, room.controller, frozenset(p.pid for p in room.participants.values() if p.present))
+            before = self._seen.get(sid)
+            self._seen[sid] = seen
+            if before is not None and before != seen:
+                self._on_change(sid, room, before, seen)
         facts = room.facts()
         if facts != self._saved.get(sid):
             kept = self._facts_of(sid)
@@ -217,6 +228,7 @@ class LocalRelay(Relay):
 
     def _forget(self, sid: str) -> None:
         self.rooms.pop(sid, None)
+        self._seen.pop(sid, None)
         self._idle_since.pop(sid, None)
         self._saved.pop(sid, None)
 

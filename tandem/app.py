@@ -25,6 +25,7 @@ from viewer import console as console_view
 from viewer import join as join_view
 from viewer import routes as viewer_routes
 from viewer import session as session_view
+from viewer import webhooks_admin
 from viewer.snippet import routes as snippet_view
 
 from . import appkeys, metrics
@@ -161,6 +162,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     api_view.setup(app)  # control plane: REST API, console, admin, customer join, snippet
     console_view.setup(app)
     admin_view.setup(app)
+    webhooks_admin.setup(app)
     join_view.setup(app)
     snippet_view.setup(app)
     app[appkeys.MASKING] = StoredMasking(store)  # admin masking settings, read by the session layer

@@ -6,11 +6,18 @@ deliveries run as background tasks (:mod:`tandem.tasks`), retried with backoff.
 
 Webhooks. A key created with a ``webhook_url`` hears about the sessions it
 created; sessions created elsewhere (console, snippet) go to every key's hook.
-Each delivery is ``POST`` JSON ``{"id", "type", "created_at", "data"}`` with
+Each delivery is ``POST`` JSON ``{"id", "type", "created_at", "sequence", "data"}`` with
 ``Tandem-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``,
 ``Tandem-Event`` and ``Tandem-Delivery`` (the same id on every retry, so a
 receiver can drop duplicates). Non-2xx answers and network failures are retried
 after each delay in ``Webhooks.backoff``; then the delivery is dropped and logged.
+
+``sequence`` counts the session's events (audit rows) from 1: monotonic per session, kept
+across restarts (it is read back from the store), so a receiver can order and de-duplicate.
+
+Every attempt lands in the delivery log (:class:`DeliveryLog`: status, latency, the body
+encrypted so "send again" can repeat it). A hook whose every attempt has failed for
+``Webhooks.failure_window`` (a day) is switched off; the admin pages say so and switch it on.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Mapping
 
 import aiohttp
@@ -35,7 +43,10 @@ from tandem import appkeys
 
 log = logging.getLogger("tandem.events")
 
-WEBHOOK_EVENTS = frozenset({"session.started", "session.ended", "participant.joined"})
+WEBHOOK_EVENTS = frozenset({"session.started", "session.ended", "participant.joined", "participant.left",
+                            "control.changed", "leader.changed"})
+FAILURE_WINDOW = 86400.0  # seconds of nothing but failed attempts before a hook is switched off
+LOG_KEEP = 200  # delivery attempts kept per key (the body of each is metadata: bounded, encrypted)
 WEBHOOK_BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)  # seconds between attempts: ~13 minutes to ride out a receiver restart
 WEBHOOK_TIMEOUT = 10.0  # seconds for one attempt; a receiver should answer at once and work later
 MAX_PENDING_DELIVERIES = 1000  # past this, new deliveries are dropped (logged) rather than piling up in memory
@@ -54,36 +65,143 @@ def verify(secret: str, header: str, body: bytes) -> bool:
     return hmac.compare_digest(sign(secret, int(fields["t"]), body), header)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    id: int
+    at: float
+    key_id: int
+    delivery: str
+    kind: str
+    session_id: str | None
+    attempt: int
+    status: int | None  # the receiver's HTTP status; None when no answer came
+    latency_ms: float
+    error: str
+
+
+@dataclass(frozen=True)
+class HookState:
+    failing_since: float | None
+    disabled_at: float | None
+
+
+class DeliveryLog:
+    """Attempts and on/off state of each key's hook, in the store's database (tables of their own)."""
+
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS webhook_log (id INTEGER PRIMARY KEY, at REAL NOT NULL, key_id INTEGER NOT NULL,
+        delivery TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT, attempt INTEGER NOT NULL, status INTEGER,
+        latency_ms REAL NOT NULL, error TEXT NOT NULL, body TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS webhook_log_by_key ON webhook_log (key_id, id);
+    CREATE TABLE IF NOT EXISTS webhook_state (key_id INTEGER PRIMARY KEY, failing_since REAL, disabled_at REAL);
+    """
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.db = store.db
+        self.db.executescript(self.SCHEMA)
+
+    def record(self, key_id: int, delivery: str, kind: str, session_id: str | None, attempt: int, status: int | None,
+               latency_ms: float, error: str, body: bytes) -> None:
+        with self.db:
+            self.db.execute("INSERT INTO webhook_log (at, key_id, delivery, kind, session_id, attempt, status, latency_ms, error, body) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (time.time(), key_id, delivery, kind, session_id, attempt, status, latency_ms, error,
+                             self.store.cipher.encrypt(body.decode("utf-8"), f"webhook_log.body:{delivery}")))
+            self.db.execute("DELETE FROM webhook_log WHERE key_id=? AND id NOT IN "
+                            "(SELECT id FROM webhook_log WHERE key_id=? ORDER BY id DESC LIMIT ?)", (key_id, key_id, LOG_KEEP))
+
+    def attempts(self, key_id: int | None = None, limit: int = 50) -> list[Attempt]:
+        cols = "id, at, key_id, delivery, kind, session_id, attempt, status, latency_ms, error"
+        if key_id is None:
+            rows = self.db.execute(f"SELECT {cols} FROM webhook_log ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self.db.execute(f"SELECT {cols} FROM webhook_log WHERE key_id=? ORDER BY id DESC LIMIT ?", (key_id, limit))
+        return [Attempt(*r) for r in rows]
+
+    def body_of(self, attempt_id: int) -> tuple[Attempt, bytes] | None:
+        row = self.db.execute("SELECT id, at, key_id, delivery, kind, session_id, attempt, status, latency_ms, error, body "
+                              "FROM webhook_log WHERE id=?", (attempt_id,)).fetchone()
+        if row is None:
+            return None
+        return Attempt(*row[:10]), self.store.cipher.decrypt(row[10], f"webhook_log.body:{row[3]}").encode("utf-8")
+
+    def state(self, key_id: int) -> HookState:
+        row = self.db.execute("SELECT failing_since, disabled_at FROM webhook_state WHERE key_id=?", (key_id,)).fetchone()
+        return HookState(*row) if row else HookState(None, None)
+
+    def succeeded(self, key_id: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE webhook_state SET failing_since=NULL WHERE key_id=? AND disabled_at IS NULL", (key_id,))
+
+    def failed(self, key_id: int, now: float, window: float) -> bool:
+        """Note a failed attempt; True when it switched the hook off (failing for ``window`` seconds)."""
+        with self.db:
+            self.db.execute("INSERT INTO webhook_state (key_id, failing_since) VALUES (?, ?) "
+                            "ON CONFLICT(key_id) DO UPDATE SET failing_since=COALESCE(failing_since, excluded.failing_since)",
+                            (key_id, now))
+            cur = self.db.execute("UPDATE webhook_state SET disabled_at=? WHERE key_id=? AND disabled_at IS NULL "
+                                  "AND failing_since <= ?", (now, key_id, now - window))
+        return cur.rowcount > 0
+
+    def enable(self, key_id: int) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM webhook_state WHERE key_id=?", (key_id,))
+
+
 class Webhooks:
     def __init__(self) -> None:
         self.backoff: tuple[float, ...] = WEBHOOK_BACKOFF
         self.timeout = WEBHOOK_TIMEOUT
+        self.failure_window = FAILURE_WINDOW
         self.delivered = 0
         self.failed = 0
         self.attempts_failed = 0  # every failed attempt, retries included (tandem.metrics)
+        self.log: DeliveryLog | None = None  # bound to the store on first use (log_for)
+
+    def log_for(self, store) -> DeliveryLog:
+        if self.log is None or self.log.store is not store:
+            self.log = DeliveryLog(store)
+        return self.log
 
     async def deliver(self, client: aiohttp.ClientSession, url: str, secret: str, kind: str, body: bytes, delivery: str,
-                      options: Mapping[str, object] | None = None) -> bool:
-        for attempt in range(len(self.backoff) + 1):
+                      options: Mapping[str, object] | None = None, *, key_id: int | None = None,
+                      session_id: str | None = None, retries: bool = True) -> bool:
+        log_ = self.log if key_id is not None else None
+        backoff = self.backoff if retries else ()
+        for attempt in range(len(backoff) + 1):
+            if log_ is not None and log_.state(key_id).disabled_at is not None:
+                log.info("webhook %s to %s not sent: the hook is switched off", kind, url)
+                return False
             ts = int(time.time())
             headers = {"Content-Type": "application/json", "Tandem-Event": kind, "Tandem-Delivery": delivery,
                        "Tandem-Signature": sign(secret, ts, body), "User-Agent": "Tandem-Webhooks/1"}
+            status: int | None = None
+            start = time.monotonic()
             try:
                 async with client.post(url, data=body, headers=headers, allow_redirects=False,
                                        timeout=aiohttp.ClientTimeout(total=self.timeout), **(options or {})) as resp:
                     await resp.read()
-                    if 200 <= resp.status < 300:
-                        self.delivered += 1
-                        return True
-                    reason = f"HTTP {resp.status}"
+                    status = resp.status
+                    reason = "" if 200 <= status < 300 else f"HTTP {status}"
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 reason = type(exc).__name__
+            latency = (time.monotonic() - start) * 1000
+            if log_ is not None:
+                log_.record(key_id, delivery, kind, session_id, attempt + 1, status, latency, reason, body)
+            if not reason:
+                self.delivered += 1
+                if log_ is not None:
+                    log_.succeeded(key_id)
+                return True
             self.attempts_failed += 1
-            if attempt < len(self.backoff):
+            if log_ is not None and log_.failed(key_id, time.time(), self.failure_window):
+                log.warning("webhook of key %s switched off: every attempt failed for %.0f s", key_id, self.failure_window)
+            if attempt < len(backoff):
                 log.info("webhook %s to %s failed (%s); retry %d in %.0fs", kind, url, reason, attempt + 1, self.backoff[attempt])
-                await asyncio.sleep(self.backoff[attempt])
+                await asyncio.sleep(backoff[attempt])
         self.failed += 1
-        log.warning("webhook %s to %s dropped after %d attempts", kind, url, len(self.backoff) + 1)
+        log.warning("webhook %s to %s dropped after %d attempts", kind, url, len(backoff) + 1)
         return False
 
 
@@ -97,6 +215,12 @@ def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: d
     hooks = store.webhooks_for(session.key_id)
     if not hooks:
         return
+    webhooks = app[appkeys.WEBHOOKS]
+    delivery_log = webhooks.log_for(store)
+    hooks = [h for h in hooks if delivery_log.state(h[0]).disabled_at is None]
+    if not hooks:
+        return
+    sequence = sequence_of(store, sid)
     tasks = app[appkeys.TASKS]
     if len(tasks) >= MAX_PENDING_DELIVERIES:
         log.warning("webhook %s for %s dropped: %d deliveries pending", kind, sid, len(tasks))
@@ -104,20 +228,50 @@ def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: d
     data = {"session_id": sid, "agent_id": session.agent_id, "metadata": session.metadata, **(detail or {})}
     if actor:
         data["actor"] = actor
-    for _key_id, url, secret in hooks:
+    for key_id, url, secret in hooks:
         delivery = "dlv_" + secrets.token_urlsafe(12)
-        body = json.dumps({"id": delivery, "type": kind, "created_at": time.time(), "data": data}, separators=(",", ":")).encode()
-        try:  # the same way out as page fetches: direct, or through --upstream-proxy unless bypassed
-            target = URL(url)
-            # IP literals never reach the guarded resolver: the guard judges them here (and the
-            # client session's literal_guard again on every attempt).
-            check_host(target.raw_host or "", app[appkeys.SETTINGS].allow_private)
-            route = app[EGRESS].route(target.scheme, target.host or "", target.port)
-        except AddressBlocked:
-            log.warning("webhook %s to %s not sent: a private or internal address", kind, url)
-            continue
-        except (ProxyError, ValueError) as exc:
-            log.warning("webhook %s to %s not sent: %s", kind, url, getattr(exc, "message", exc))
-            continue
-        tasks.spawn(app[appkeys.WEBHOOKS].deliver(route.client, url, secret, kind, body, delivery, route.options),
-                    name=f"webhook {kind} {sid}")
+        body = json.dumps({"id": delivery, "type": kind, "created_at": time.time(), "sequence": sequence, "data": data},
+                          separators=(",", ":")).encode()
+        send(app, key_id, url, secret, kind, body, delivery, sid)
+
+
+def sequence_of(store, sid: str) -> int:
+    """The session's event count, this event included: the audit rows are its memory (restarts too)."""
+    return store.db.execute("SELECT count(*) FROM audit WHERE session_id=?", (sid,)).fetchone()[0]
+
+
+def send(app: web.Application, key_id: int, url: str, secret: str, kind: str, body: bytes, delivery: str,
+         sid: str | None, *, retries: bool = True) -> bool:
+    """Queue one delivery (False: not sent, and logged why)."""
+    try:  # the same way out as page fetches: direct, or through --upstream-proxy unless bypassed
+        target = URL(url)
+        # IP literals never reach the guarded resolver: the guard judges them here (and the
+        # client session's literal_guard again on every attempt).
+        check_host(target.raw_host or "", app[appkeys.SETTINGS].allow_private)
+        route = app[EGRESS].route(target.scheme, target.host or "", target.port)
+    except AddressBlocked:
+        log.warning("webhook %s to %s not sent: a private or internal address", kind, url)
+        return False
+    except (ProxyError, ValueError) as exc:
+        log.warning("webhook %s to %s not sent: %s", kind, url, getattr(exc, "message", exc))
+        return False
+    app[appkeys.TASKS].spawn(app[appkeys.WEBHOOKS].deliver(route.client, url, secret, kind, body, delivery, route.options,
+                                                           key_id=key_id, session_id=sid, retries=retries),
+                             name=f"webhook {kind} {sid}")
+    return True
+
+
+def resend(app: web.Application, attempt_id: int) -> Attempt | None:
+    """Send a logged delivery again (same id and body, a fresh signature; one attempt). None: no such
+    attempt, or its key is revoked or has no hook now."""
+    webhooks = app[appkeys.WEBHOOKS]
+    store = app[appkeys.STORE]
+    found = webhooks.log_for(store).body_of(attempt_id)
+    if found is None:
+        return None
+    attempt, body = found
+    hook = next((h for h in store.webhooks_for(attempt.key_id) if h[0] == attempt.key_id), None)
+    if hook is None:
+        return None
+    return attempt if send(app, attempt.key_id, hook[1], hook[2], attempt.kind, body, attempt.delivery,
+                           attempt.session_id, retries=False) else None

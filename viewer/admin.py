@@ -23,7 +23,8 @@ from .jsonbody import parse_int
 from .pages import page
 
 SECTIONS = (("/admin", "Agents"), ("/admin/keys", "API keys"), ("/admin/allowlist", "Allowlist"),
-            ("/admin/masking", "Masking"), ("/admin/settings", "Retention"), ("/admin/audit", "Audit log"))
+            ("/admin/masking", "Masking"), ("/admin/settings", "Retention"), ("/admin/audit", "Audit log"),
+            ("/admin/webhooks", "Webhooks"))  # the last one: viewer/webhooks_admin.py
 
 
 def _admin(request: web.Request) -> Signed:
@@ -134,7 +135,7 @@ def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
         f'<form method=post action="/admin/keys">{s.hidden()}'
         '<label for=kname>Name</label><input id=kname name=name required maxlength=100 placeholder="CRM integration">'
         '<label for=hook>Webhook URL (optional)</label><input id=hook name=webhook_url type=url aria-describedby=hook-hint>'
-        '<p id=hook-hint class=hint>Receives session.started, session.ended and participant.joined, signed with HMAC-SHA256.</p>'
+        '<p id=hook-hint class=hint>Receives session.started, session.ended, participant.joined, participant.left, control.changed and leader.changed, signed with HMAC-SHA256 (see Webhooks for the delivery log).</p>'
         '<div class=row><button type=submit>Create key</button></div></form>'
     )
 

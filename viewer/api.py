@@ -132,7 +132,7 @@ class AgentUpdate(Strict):
 
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
-    webhook_url: str | None = Field(default=None, description="Receives session.started, session.ended and participant.joined, HMAC-signed.")
+    webhook_url: str | None = Field(default=None, description="Receives session.started, session.ended, participant.joined, participant.left, control.changed and leader.changed, HMAC-signed, each with a per-session sequence.")
 
     _url = field_validator("webhook_url")(_http_url)
 

@@ -34,7 +34,7 @@ from sync.masking import MaskingPolicy
 from sync.relay import LocalRelay
 from sync.room import Room
 from sync.ws import session_socket
-from tandem import appkeys
+from tandem import appkeys, events
 
 from .pages import error_page
 
@@ -101,7 +101,28 @@ def make_relay(app: web.Application) -> LocalRelay:
         session = app[appkeys.SESSIONS].get(sid)
         return session.live.facts if session is not None and not session.ended else None
 
-    return LocalRelay(make_room, facts_of)
+    return LocalRelay(make_room, facts_of, on_change=lambda sid, room, before, after: room_events(app, sid, room, before, after))
+
+
+def room_events(app: web.Application, sid: str, room: Room, before: tuple, after: tuple) -> None:
+    """The room's edge: leader, controller and presence changes become audited, webhooked events."""
+    session = app[appkeys.SESSIONS].get(sid)
+    if session is None or session.ended:
+        return
+
+    def name(pid: str | None) -> str:
+        p = room.participants.get(pid or "")
+        return p.name if p is not None else ""
+
+    (leader0, control0, present0), (leader1, control1, present1) = before, after
+    if leader1 != leader0:
+        events.emit(app, "leader.changed", session, actor=name(leader1),
+                    detail={"from": leader0, "to": leader1, "to_name": name(leader1)})
+    if control1 != control0:
+        events.emit(app, "control.changed", session, actor=name(control1 or control0),
+                    detail={"from": control0, "to": control1, "to_name": name(control1)})
+    for pid in sorted(present0 - present1):
+        events.emit(app, "participant.left", session, actor=name(pid), detail={"pid": pid})
 
 
 # -- who is asking --------------------------------------------------------------------------
