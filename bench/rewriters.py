@@ -60,7 +60,7 @@ def corpus() -> dict[str, list[bytes]]:
 
 def ours_round(files: dict[str, list[bytes]]) -> dict[str, dict]:
     from rewriter.css import rewrite_css, rewrite_css_bytes
-    from rewriter.html import HtmlRewriter
+    from rewriter.html import HtmlRewriter, core
     from rewriter.js import js_rewriter, rewrite_js_bytes
     from rewriter.urls import ProxyBase, UrlRewriter
 
@@ -77,8 +77,19 @@ def ours_round(files: dict[str, list[bytes]]) -> dict[str, dict]:
             rw.feed(data[i: i + CHUNK])
         rw.close()
 
+    def html_with(name: str):
+        def run(data: bytes, urls: UrlRewriter) -> None:
+            previous = core.NAME
+            core.use(name)
+            try:
+                html(data, urls)
+            finally:
+                core.use(previous)
+        return run
+
     jobs = {
         "html": (files["html"], html),
+        **{f"html-{name}": (files["html"], html_with(name)) for name in sorted(core.CORES)},
         "css": (files["css"], lambda d, u: rewrite_css_bytes(d, u)),
         "js": (files["js"], lambda d, u: rewrite_js_bytes(d, u)),
         "js-parse": ([d + PROBE_TAIL for d in files["js"]], lambda d, u: rewrite_js_bytes(d, u)),
@@ -193,9 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Rewriter throughput on {CORPUS.resolve()} (median of {len(ours)} rounds; MB = 10^6 bytes; CPU time)")
     print(f"{'input':<20}{'MB':>7}{'Tandem MB/s':>13}{'pywb MB/s':>11}{'ratio':>8}{'URLs Tandem':>13}{'URLs pywb':>11}  target")
     result = {}
-    for kind, pywb_kind in (("html", "html"), ("css", "css"), ("js", "js"), ("js-parse", "js-parse"),
-                            ("js", "js-location-only")):
+    from rewriter.html import core
+
+    print(f"(html: the {core.NAME} core, as the proxy runs it; html-c / html-python: each core forced)")
+    for kind, pywb_kind in (("html", "html"), ("html-c", "html"), ("html-python", "html"), ("css", "css"),
+                            ("js", "js"), ("js-parse", "js-parse"), ("js", "js-location-only")):
         mine = _median(ours, kind)
+        if mine is None:
+            continue
         other = _median(theirs, pywb_kind) if theirs else None
         label = kind if pywb_kind == kind else f"{kind} vs {pywb_kind.replace('js-', '')}"
         ratio = mine["mbps"] / other["mbps"] if other else None
@@ -205,9 +221,58 @@ def main(argv: list[str] | None = None) -> int:
               f"{(other['mbps'] if other else float('nan')):>11.1f}{(ratio or float('nan')):>8.2f}"
               f"{mine['urls']:>13}{(other['urls'] if other else 0):>11}  {verdict}")
         result[label] = {"tandem": mine, "pywb": other, "ratio": ratio}
+    result["worst"] = worst_cases()
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+# --- worst cases ---------------------------------------------------------------------------------------
+
+WORST_LIMIT = 1.0  # issue: each worst case under a second of CPU
+
+
+def worst_cases() -> dict[str, dict]:
+    """Hostile inputs, each timed once (CPU seconds): rewritten, or refused with a RewriteError."""
+    from rewriter.css import rewrite_css
+    from rewriter.errors import RewriteError
+    from rewriter.html import HtmlRewriter
+    from rewriter.js import js_rewriter, rewrite_js_bytes
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    urls = UrlRewriter(ProxyBase("http", "tandem.localhost:8080"), "abcdefgh2345", page_url="https://example.com/")
+
+    def html(data: bytes) -> bytes:
+        rw = HtmlRewriter(urls, inject=INJECT, css=lambda t: rewrite_css(t, urls), js=js_rewriter(urls))
+        return b"".join([rw.feed(data[i: i + CHUNK]) for i in range(0, len(data), CHUNK)] + [rw.close()])
+
+    imports = b"".join(b'import("https://a%d.example/x.js");\n' % (i % 50) for i in range(200_000))
+    cases = {
+        "200k import() calls, 6.5 MB script": lambda: rewrite_js_bytes(imports, urls),
+        "same, inline in a page": lambda: html(b"<script>" + imports + b"</script>"),
+        "10 MB attribute (unquoted)": lambda: html(b"<img alt=" + b"x" * (10 << 20) + b" src=http://a.example/i>"),
+        "10 MB attribute (quoted)": lambda: html(b'<img alt="' + b"x" * (10 << 20) + b'" src=http://a.example/i>'),
+        "10 MB style attribute": lambda: html(b'<p style="' + b"background:url(http://a.example/x);" * 300_000 + b'">'),
+        "nesting: 1M open <div>": lambda: html(b"<div>" * 1_000_000),
+        "nesting: 200k <svg><g>": lambda: html(b"<svg>" + b"<g>" * 200_000 + b"<a href=http://a.example/>"),
+        "nesting: 100k {a: in a script": lambda: html(b'<script>import("https://a.example/x");' + b"{a:" * 100_000
+                                                     + b"</script>"),
+        "1M unclosed comments/tags": lambda: html(b"<a <!-- <b " * 1_000_000),
+    }
+    print(f"\nWorst cases (CPU seconds, one run each; target < {WORST_LIMIT:g} s)")
+    out = {}
+    for name, fn in cases.items():
+        t0 = time.process_time()
+        try:
+            fn()
+            outcome = "rewritten"
+        except RewriteError as exc:
+            outcome = f"refused ({type(exc).__name__})"
+        dt = time.process_time() - t0
+        verdict = "met" if dt < WORST_LIMIT else "NOT met"
+        print(f"  {name:<40}{dt:>7.2f} s  {outcome:<36}{verdict}")
+        out[name] = {"seconds": dt, "outcome": outcome}
+    return out
 
 
 if __name__ == "__main__":

@@ -43,11 +43,16 @@ import codecs
 import re
 from dataclasses import dataclass
 
+from .errors import RewriteBudgetExceeded, RewriteError
 from .urls import UrlRewriter
 
 # Only the first 1024 bytes may hold the @charset rule (CSS Syntax 3, "determine the fallback
 # encoding"); anything later is not a charset declaration.
 CHARSET_SCAN_BYTES = 1024
+# URLs per stylesheet (or style attribute). Each costs a mapper call and a splice; a hostile page can
+# put 300,000 url() in one 10 MB style attribute (10 s of CPU). Real stylesheets have a few dozen (the
+# corpus' most: 25 in bootstrap.css); past this the document is refused (RewriteBudgetExceeded).
+MAX_URLS = 10_000
 
 # Charsets whose multi-byte characters use bytes in the ASCII range (e.g. a Shift_JIS trail byte
 # 0x5C reads as a backslash): scanning them as latin-1 could misread the syntax, so they are
@@ -364,6 +369,7 @@ class _Rewriter:
         # Inside image-set(): the closer each open function or block waits for, innermost last;
         # _SET marks an image-set() itself (its bare strings are URLs). Empty outside image-set().
         self.blocks: list[str] = []
+        self.budget = MAX_URLS
 
     # -- replacing one URL ------------------------------------------------------------------
     def url(self, a: int, b: int, quote: str | None) -> None:
@@ -371,6 +377,9 @@ class _Rewriter:
         raw = self.text[a:b]
         if not raw:
             return
+        self.budget -= 1
+        if self.budget < 0:
+            raise RewriteBudgetExceeded(f"a stylesheet with more than {MAX_URLS} URLs")
         codec = self.codec
         slow = "\\" in raw or "\x00" in raw or (codec is not None and not raw.isascii())
         if slow:
@@ -532,6 +541,8 @@ def rewrite_css(text: str, urls: UrlRewriter) -> str:
 def _rewrite(text: str, urls: UrlRewriter, codec: str | None) -> str:
     try:
         return _Rewriter(text, urls, codec).run()
+    except RewriteError:  # over a budget: the caller fails closed
+        raise
     except Exception:  # noqa: BLE001 - rewriters never raise into a response
         stats.failed += 1
         return text
@@ -600,6 +611,8 @@ def rewrite_css_bytes(data: bytes, urls: UrlRewriter, charset: str | None = None
         text = body.decode("latin-1")
         out = _rewrite(text, urls, codec)
         return data if out is text else data[:bom] + out.encode("latin-1")
+    except RewriteError:  # over a budget: the caller fails closed
+        raise
     except Exception:  # noqa: BLE001 - rewriters never raise into a response
         stats.failed += 1
         return data

@@ -33,13 +33,17 @@ AttrValue = Callable[[str], "str | None"]
 
 
 class Foreign:
-    """An open SVG/MathML element; ``html`` when its contents are parsed as HTML."""
+    """An open SVG/MathML element; ``html`` when its contents are parsed as HTML. ``in_svg`` /
+    ``in_math``: it or an element below it on the stack is <svg> / <math> (kept per entry, so the
+    question costs O(1) however deep the nesting)."""
 
-    __slots__ = ("name", "html")
+    __slots__ = ("name", "html", "in_svg", "in_math")
 
-    def __init__(self, name: str, html: bool) -> None:
+    def __init__(self, name: str, html: bool, below: "Foreign | None" = None) -> None:
         self.name = name
         self.html = html
+        self.in_svg = name == "svg" or (below is not None and below.in_svg)
+        self.in_math = name == "math" or (below is not None and below.in_math)
 
 
 class TreeBuilderSimulator:
@@ -49,20 +53,33 @@ class TreeBuilderSimulator:
     element is markup, only <script> and <style> have raw text.
     """
 
-    __slots__ = ("foreign", "xml")
+    __slots__ = ("foreign", "xml", "_open")
 
     def __init__(self, xml: bool = False) -> None:
         self.foreign: list[Foreign] = []
         self.xml = xml
+        self._open: dict[str, int] = {}  # name -> how many are on the stack (end tags cost O(1) amortised)
+
+    def _push(self, name: str, html: bool) -> None:
+        self.foreign.append(Foreign(name, html, self.foreign[-1] if self.foreign else None))
+        self._open[name] = self._open.get(name, 0) + 1
+
+    def _pop_to(self, k: int) -> None:
+        """Remove foreign[k:] (each element is removed once: linear over the document)."""
+        for f in self.foreign[k:]:
+            self._open[f.name] -= 1
+        del self.foreign[k:]
 
     def cdata_allowed(self) -> bool:
         return self.xml or (bool(self.foreign) and not self.foreign[-1].html)
 
     def end_tag(self, name: str) -> None:
+        if not self._open.get(name):  # not open: nothing to search (no O(depth) scan per stray end tag)
+            return
         foreign = self.foreign
         for k in range(len(foreign) - 1, -1, -1):
             if foreign[k].name == name:
-                del foreign[k:]
+                self._pop_to(k)
                 break
 
     def start_tag(self, name: str, attrs: Mapping[str, object], value: AttrValue, self_closing: bool) -> int | None:
@@ -79,15 +96,17 @@ class TreeBuilderSimulator:
             top = foreign[-1]
             if not top.html or (top.name in _MATH_TEXT_POINTS and name in ("mglyph", "malignmark")):
                 if name in _BREAKOUT or (name == "font" and ("color" in attrs or "face" in attrs or "size" in attrs)):
-                    while foreign and not foreign[-1].html:
-                        foreign.pop()
+                    k = len(foreign)
+                    while k and not foreign[k - 1].html:
+                        k -= 1
+                    self._pop_to(k)
                 else:
                     if not self_closing:
-                        foreign.append(Foreign(name, self._integration_point(name, attrs, value)))
+                        self._push(name, self._integration_point(name, attrs, value))
                     return None
         if name == "svg" or name == "math":
             if not self_closing:
-                foreign.append(Foreign(name, False))
+                self._push(name, False)
             return None
         if name == "script":
             return SCRIPT
@@ -100,9 +119,10 @@ class TreeBuilderSimulator:
         return None
 
     def _integration_point(self, name: str, attrs: Mapping[str, object], value: AttrValue) -> bool:
-        parent = self.foreign[-1].name if self.foreign else ""
-        in_svg = any(f.name == "svg" for f in self.foreign)
-        in_math = any(f.name == "math" for f in self.foreign)
+        top = self.foreign[-1] if self.foreign else None
+        parent = top.name if top is not None else ""
+        in_svg = top is not None and top.in_svg
+        in_math = top is not None and top.in_math
         if name in _SVG_HTML_POINTS and in_svg and parent != "annotation-xml":
             return True
         if name in _MATH_TEXT_POINTS and in_math:

@@ -574,3 +574,23 @@ def test_scanner_agrees_with_tinycss2(text):
     urls = RecordingRewriter()
     rewrite_css(text, urls)
     assert [v for v in urls.seen if v] == expected
+
+
+def test_too_many_urls_fail_closed():
+    """300,000 url() in one style attribute cost 10 s of CPU: past MAX_URLS the stylesheet (and the
+    page holding it) is refused; below it every URL is still mapped."""
+    from rewriter import css as C
+    from rewriter.errors import RewriteBudgetExceeded
+    from rewriter.html import HtmlRewriter
+
+    urls = UrlRewriter(ProxyBase("http", "tandem.localhost:8080"), "abcdefgh2345", page_url="https://example.com/")
+    many = "p{background:url(http://a.example/x)}" * (C.MAX_URLS + 1)
+    with pytest.raises(RewriteBudgetExceeded):
+        C.rewrite_css(many, urls)
+    with pytest.raises(RewriteBudgetExceeded):
+        C.rewrite_css_bytes(many.encode(), urls)
+    rw = HtmlRewriter(urls, css=lambda t: C.rewrite_css(t, urls))
+    with pytest.raises(RewriteBudgetExceeded):
+        rw.feed(b'<p style="' + b"background:url(http://a.example/x);" * (C.MAX_URLS + 1) + b'">')
+        rw.close()
+    assert "http://a.example" not in C.rewrite_css("p{background:url(http://a.example/x)}" * 100, urls)

@@ -494,3 +494,13 @@ def test_internal_error_fails_closed():
         rw.feed(b"<p>")
     with pytest.raises(RewriteFailed):
         rw.close()
+
+
+def test_deep_foreign_nesting_and_stray_end_tags():
+    """Pathological nesting: 20,000 open SVG elements and as many end tags that close nothing; the
+    tree-builder simulator answers in O(1) per tag (it scanned the whole stack per tag before), and
+    still knows where foreign content ends."""
+    src = (b"<svg>" + b"<g>" * 20_000 + b"</zz>" * 20_000 + b"<style>a{}</style><a href=http://a.com/>"
+           + b"</svg><style><a href=http://b.com/></style>")
+    out = run_whole(src, {})
+    assert out.endswith(f"<a href={h('a.com')}/></svg><style><a href=http://b.com/></style>".encode())
