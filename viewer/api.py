@@ -269,8 +269,24 @@ def _live_session(request: web.Request) -> Session:
 
 
 # -- sessions ---------------------------------------------------------------------------------
+def check_branding(request: web.Request, branding: Branding | None) -> None:
+    """retry_url and on_end_url leave Tandem: never the control plane or a proxied host (whose pages
+    would keep the participant inside a session, or inside an ended one)."""
+    from urllib.parse import urlsplit
+
+    if branding is None:
+        return
+    own = request.app[appkeys.BASE].hostname.lower()
+    for name in ("retry_url", "on_end_url"):
+        value = getattr(branding, name)
+        host = (urlsplit(value).hostname or "").lower().rstrip(".") if value else ""
+        if host and (host == own or host.endswith("." + own)):
+            raise ApiError(422, "invalid_body", f"branding.{name}: must be an address outside Tandem (not {own} or its subdomains).")
+
+
 async def sessions_create(request: web.Request, caller: Caller) -> web.Response:
     body = parse(SessionCreate, await json_body(request))
+    check_branding(request, body.branding)
     if len(json.dumps(body.metadata)) > MAX_METADATA:
         raise ApiError(422, "invalid_body", f"metadata: at most {MAX_METADATA} bytes as JSON.")
     url = validate_start_url(request, body.url)
@@ -342,6 +358,7 @@ async def pin_create(request: web.Request, caller: Caller) -> web.Response:
 async def watch_url(request: web.Request, caller: Caller) -> web.Response:
     visitor = request.match_info["visitor"]
     body = parse(WatchUrlCreate, await json_body(request) if request.body_exists else {})
+    check_branding(request, body.branding)
     store = request.app[appkeys.STORE]
     if not store.visitor_exists(visitor):
         raise ApiError(404, "not_found", "No visitor with that id (the snippet registers visitors when they start a session).")

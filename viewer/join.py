@@ -94,7 +94,7 @@ async def consent_get(request: web.Request) -> web.Response:
     token = request.query.get("t", "")
     invite = request.app[appkeys.SESSIONS].peek_invite(sid, token)
     if invite is None:
-        return invalid_invite_page()
+        return invalid_invite_page(session)
     host = urlsplit(session.start_url).hostname or session.start_url
     masked = len(request.app[appkeys.STORE].mask_selectors(host))
     who = escape(session.agent_name) if session.agent_name else "A support agent"
@@ -121,7 +121,7 @@ async def consent_post(request: web.Request) -> web.Response:
     form = await read_form(request)
     invite = request.app[appkeys.SESSIONS].use_invite(sid, form.get("t", ""))
     if invite is None:
-        return invalid_invite_page()
+        return invalid_invite_page(session)
     return admit(request, session, invite.role, kind="customer", name=form.get("name", ""))
 
 

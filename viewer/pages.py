@@ -80,10 +80,13 @@ def page(title: str, body_html: str, *, status: int = 200, base_url: str = "", n
     )
 
 
-def error_page(status: int, title: str, message: str, *, code: str, detail: str = "", base_url: str = "") -> web.Response:
+def error_page(status: int, title: str, message: str, *, code: str, detail: str = "", base_url: str = "",
+               retry_url: str | None = None) -> web.Response:
+    """``retry_url``: the session's branding.retry_url (checked at the API), offered to whoever cannot join."""
     body = (
         f'<span class=status>Error {status}</span><h1>{escape(title)}</h1><p>{escape(message)}</p>'
         + (f"<p class=muted>{escape(detail)}</p>" if detail else "")
+        + (f'<p><a class="button retry" href="{escape(retry_url)}" rel="noopener noreferrer">Try again</a></p>' if retry_url else "")
         + f'<p class=code>code: {escape(code)}</p>'
     )
     return page(title, body, status=status, base_url=base_url)

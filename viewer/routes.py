@@ -144,13 +144,19 @@ def session_or_page(request: web.Request, sid: str) -> Session | web.Response:
     if session is None:
         return error_page(404, "No such session", "This invite link does not belong to any session.", code="unknown_session")
     if session.ended:
-        return error_page(410, "This session has ended", "The co-browsing session is over.", code="session_ended")
+        return error_page(410, "This session has ended", "The co-browsing session is over.", code="session_ended",
+                          retry_url=retry_url_of(session))
     return session
 
 
-def invalid_invite_page() -> web.Response:
+def retry_url_of(session: Session | None) -> str | None:
+    """branding.retry_url: where a participant who cannot join is offered to go."""
+    return (session.branding or {}).get("retry_url") if session is not None else None
+
+
+def invalid_invite_page(session: Session | None = None) -> web.Response:
     return error_page(403, "This link is not valid", "The invite link is wrong, has expired, was withdrawn or was already used. Ask for a new one.",
-                      code="invalid_invite")
+                      code="invalid_invite", retry_url=retry_url_of(session))
 
 
 async def enter(request: web.Request) -> web.StreamResponse:
@@ -166,7 +172,7 @@ async def enter(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(f"/s/{sid}/join?t={token}")
     invite = sessions.use_invite(sid, token) if peek is not None else None
     if invite is None:
-        return invalid_invite_page()
+        return invalid_invite_page(session)
     return admit(request, session, invite.role, kind="agent" if invite.audience == DIRECT else "customer",
                  name=request.query.get("name", "")[:MAX_NAME])
 

@@ -131,6 +131,10 @@ def _live_session(request: web.Request, sid: str):
     if session is None:
         return error_page(404, "No such session", "There is no co-browsing session at this address.", code="unknown_session")
     if session.ended:
+        on_end = (session.branding or {}).get("on_end_url")
+        if on_end:  # branding.on_end_url (checked at the API): where every participant goes at the end
+            return web.Response(status=303, headers={"Location": on_end, "Cache-Control": "no-store",
+                                                     "Referrer-Policy": "no-referrer"})
         return error_page(410, "This session has ended", "The co-browsing session is over. You can close this tab.",
                           code="session_ended")
     return session
@@ -144,7 +148,7 @@ def identify(request: web.Request, sid: str):
     who = credentials.participant(request, sid)
     if who is None:
         return error_page(403, "Join the session first", "Open the invite link you were sent to join this co-browsing session.",
-                          code="not_a_participant")
+                          code="not_a_participant", retry_url=(session.branding or {}).get("retry_url"))
     return who
 
 
@@ -188,7 +192,16 @@ def _json_for_html(obj: dict) -> str:
 def _config(request: web.Request, sid: str, pid: str) -> dict:
     base = request.app[appkeys.BASE]
     ws = ("wss" if base.scheme == "https" else "ws") + f"://{base.domain}/s/{sid}/ws"
-    return {"sid": sid, "pid": pid, "ws": ws, "base": base.url, "session": session_page(request.app, sid)}
+    return {"sid": sid, "pid": pid, "ws": ws, "base": base.url, "session": session_page(request.app, sid),
+            "branding": _branding(request, sid)}
+
+
+def _branding(request: web.Request, sid: str) -> dict:
+    """What the pages act on: naked (no chrome around the mirror), no_bottom_bar (no tab owner's bar),
+    on_end (go to the session page at the end: it sends an ended session's participants to on_end_url)."""
+    session = request.app[appkeys.SESSIONS].get(sid)
+    b = (session.branding if session is not None else None) or {}
+    return {"naked": bool(b.get("naked")), "no_bottom_bar": bool(b.get("no_bottom_bar")), "on_end": bool(b.get("on_end_url"))}
 
 
 async def session_view(request: web.Request) -> web.StreamResponse:
@@ -197,7 +210,9 @@ async def session_view(request: web.Request) -> web.StreamResponse:
     if isinstance(who, web.StreamResponse):
         return who
     pid, _role = who
-    return _document(request.app, "Co-browsing session", "session", _config(request, sid, pid), script="session.js",
+    config = _config(request, sid, pid)
+    return _document(request.app, "Co-browsing session", "session naked" if config["branding"]["naked"] else "session", config,
+                     script="session.js",
                      frame_ancestors="'none'")
 
 
@@ -208,7 +223,9 @@ async def panel_view(request: web.Request) -> web.StreamResponse:
         return who
     pid, _role = who
     base = request.app[appkeys.BASE]
-    return _document(request.app, "Session panel", "panel", _config(request, sid, pid), script="panel.js",
+    config = _config(request, sid, pid)
+    return _document(request.app, "Session panel", "panel no-bar" if config["branding"]["no_bottom_bar"] else "panel", config,
+                     script="panel.js",
                      frame_ancestors=f"{base.scheme}://*.{base.domain}")
 
 

@@ -89,6 +89,8 @@ function setOpen(v) {
 
 function layout() {
   const card = app.firstChild;
+  // branding.no_bottom_bar: the panel keeps the session going, unseen (the page hides its frame)
+  if (cfg.branding && cfg.branding.no_bottom_bar) return toPage({ t: "layout", w: 0, h: 0 });
   requestAnimationFrame(() => toPage({ t: "layout", w: 300, h: Math.ceil(card.getBoundingClientRect().height) + 2 }));
 }
 
@@ -185,8 +187,12 @@ function start() {
     url: cfg.ws,
     hello: () => ({ kind: "tab" }),
     onMessage,
-    onStatus: (s) => {
+    onStatus: (s, detail) => {
       if (s === "ended") toggle.textContent = "Tandem · disconnected";
+      // branding.on_end_url: the session page sends an ended session's participants there
+      if (s === "ended" && detail && detail.code === "session_ended" && cfg.branding && cfg.branding.on_end) {
+        toPage({ t: "navigate", url: cfg.session });
+      }
     },
   });
   window.tandemPanel.conn = conn;

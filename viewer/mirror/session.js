@@ -418,6 +418,8 @@ function onMessage(msg) {
       break;
     case "bye":
       statusText.textContent = msg.message || "Disconnected";
+      // branding.on_end_url: the session page sends an ended session's participants there
+      if (msg.code === "session_ended" && cfg.branding && cfg.branding.on_end) location.href = cfg.session;
       break;
     default:
       break;

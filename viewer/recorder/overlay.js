@@ -105,6 +105,7 @@ export function makeOverlay(doc, panelUrl) {
       }
     },
     layout(w, h) {
+      frame.style.display = w > 0 && h > 0 ? "" : "none"; // branding.no_bottom_bar: the panel runs, unseen
       frame.style.width = `${Math.max(120, Math.min(480, w))}px`;
       frame.style.height = `${Math.max(40, Math.min(800, h))}px`;
     },
