@@ -59,10 +59,10 @@ class AgentRef(Strict):
 
 
 class Branding(Strict):
-    naked: bool = Field(default=False, description="Hide Tandem's toolbar chrome entirely.")
-    retry_url: str | None = Field(default=None, description="Where a participant can retry when the session cannot be joined.")
-    no_bottom_bar: bool = Field(default=False, description="Hide the session bar.")
-    on_end_url: str | None = Field(default=None, description="Where every participant is sent when the session ends.")
+    naked: bool = Field(default=False, description="The session page shows the mirror alone: no Tandem bar or people list.")
+    retry_url: str | None = Field(default=None, description="Offered ('Try again') to whoever cannot join; not a Tandem address.")
+    no_bottom_bar: bool = Field(default=False, description="Hide the tab owner's session bar (the session goes on).")
+    on_end_url: str | None = Field(default=None, description="Where every participant is sent when the session ends; not a Tandem address.")
 
     _urls = field_validator("retry_url", "on_end_url")(_http_url)
 
