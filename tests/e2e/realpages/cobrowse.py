@@ -41,7 +41,7 @@ PROBE_JS = (HERE / "probe.js").read_text()
 
 CHECKS = ("tandem_errors", "error_parity", "mirror_text", "element_counts", "live_updates", "scroll", "app_state")
 SIMILARITY_MIN = 0.99
-LOAD_TIMEOUT_MS = 30_000  # the biggest saved pages are 2 MB of HTML
+LOAD_TIMEOUT_MS = 60_000  # the biggest saved pages are 2 MB of HTML (and the machine is shared)
 STEP_TIMEOUT_MS = 10_000  # one browser step or one change awaited in the mirror
 # A follower's first view of a heavy page: the recorder starts when someone watches, then snapshots
 # up to 2 MB of DOM (seen: 12-19 s for a 900 KB page on a 2-core machine at load 14). Recorded per
