@@ -40,7 +40,8 @@ async def webhooks_page(request: web.Request) -> web.Response:
         action = "" if state.disabled_at is None and state.failing_since is None else (
             f'<form method=post action="{PAGE}/{k.id}/enable">{s.hidden()}'
             f'<button type=submit aria-label="Switch on the webhook of {escape(k.name)}">Switch on again</button></form>')
-        hooks.append([escape(k.name), escape(k.webhook_url), _state_text(state), action])
+        hooks.append(f'<li><strong>{escape(k.name)}</strong> → <code style="word-break:break-all">{escape(k.webhook_url)}</code>'
+                     f"<br>{_state_text(state)}{action}</li>")
     names = {k.id: k.name for k in store.api_keys()}
     rows = []
     for a in log.attempts(limit=LOG_ROWS):
@@ -49,16 +50,19 @@ async def webhooks_page(request: web.Request) -> web.Response:
         resend = (f'<form method=post action="{PAGE}/attempts/{a.id}/resend">{s.hidden()}'
                   f'<button type=submit class=secondary aria-label="Send {escape(a.kind)} {escape(a.delivery)} again">'
                   "Send again</button></form>")
-        rows.append([_time(a.at), escape(names.get(a.key_id, str(a.key_id))), escape(a.kind),
-                     f"<code>{escape(a.session_id or '—')}</code>", f"<code>{escape(a.delivery)}</code>", str(a.attempt),
-                     ("" if ok else "<span class=bad>") + result + ("" if ok else "</span>"), f"{a.latency_ms:.0f} ms", resend])
+        rows.append([_time(a.at), f"{escape(a.kind)}<br><small>{escape(names.get(a.key_id, str(a.key_id)))} · "
+                     f"<code>{escape(a.session_id or '—')}</code></small>",
+                     f"<code>{escape(a.delivery)}</code><br><small>attempt {a.attempt}</small>",
+                     ("" if ok else "<span class=bad>") + result + ("" if ok else "</span>") + f"<br><small>{a.latency_ms:.0f} ms</small>",
+                     resend])
     body = (
         "<p class=hint>A hook whose every attempt fails for a day is switched off; switch it on again here once the "
         "receiver is fixed.</p>"
-        + _table("Webhooks", ["Key", "URL", "State", '<span class=sr-only>Actions</span>'], hooks, "No key has a webhook.")
+        + (f'<ul class=hooks style="padding-left:1.2rem;display:grid;gap:.6rem">{"".join(hooks)}</ul>' if hooks
+           else "<p class=muted>No key has a webhook.</p>")
         + "<h2>Delivery log</h2>"
-        + _table("Delivery attempts, newest first", ["When (UTC)", "Key", "Event", "Session", "Delivery", "Attempt", "Result",
-                                                     "Latency", '<span class=sr-only>Actions</span>'], rows, "No deliveries yet.")
+        + _table("Delivery attempts, newest first", ["When (UTC)", "Event", "Delivery", "Result",
+                                                     '<span class=sr-only>Actions</span>'], rows, "No deliveries yet.")
     )
     return _render(request, s, PAGE, "Webhooks", body)
 
