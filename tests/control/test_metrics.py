@@ -141,3 +141,25 @@ async def test_each_app_has_its_own_registry(make_tandem, upstream):
     await r.read()
     assert value(await scrape(a), "tandem_page_load_seconds_count") == 1
     assert value(await scrape(b), "tandem_page_load_seconds_count") == 0
+
+
+async def test_rooms_participants_and_relay_lag_from_real_sockets(make_tandem, upstream):
+    from tests.sync.helpers import join, recv, socket
+
+    origin = await upstream(site())
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    tab = await socket(t, t.client, s.sid, kind="tab")
+    await recv(tab, "welcome")
+    fclient = await join(t, s.sid)
+    try:
+        view = await socket(t, fclient, s.sid)
+        await recv(view, "welcome")
+        m = await scrape(t)
+        assert value(m, "tandem_rooms") == 1
+        assert value(m, "tandem_participants") == 2
+        assert 0 <= value(m, "tandem_relay_lag_seconds") < 5
+        await view.close()
+        await tab.close()
+    finally:
+        await fclient.close()
