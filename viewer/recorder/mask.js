@@ -24,10 +24,10 @@
  *    A secret field (password, payment, one-time code) is judged the same way, across shadow
  *    boundaries.
  *
- * Closed shadow roots: rrweb reads roots through `Element.shadowRoot`, so today it records
- * nothing inside a closed root (nothing to leak). If the runtime ever hands closed roots to
- * the recorder, everything above already applies to them: the composed walk goes through
- * `getRootNode().host`, which works for closed roots too.
+ * Closed shadow roots: the runtime creates them open natively (closed only as the page sees
+ * them), so rrweb records them like open ones, and everything above applies to them: the
+ * composed walk goes through `getRootNode().host`, which works for any root
+ * (tests/security/test_masking.py has secrets in a closed root under a masked host).
  */
 
 import { record } from "rrweb";
