@@ -71,6 +71,16 @@ export const RRWEB_PATCHES = [
   // about a second late, and not at all while new scrolls keep restarting the animation. A mirror
   // follows at once ("instant" also beats a page's own `scroll-behavior: smooth`).
   { file: "rrweb/dist/rrweb.js", find: 'behavior: isSync ? "auto" : "smooth"', replace: 'behavior: "instant"', count: 3 },
+  // The recorder throttles scroll events with ONE timer for every target, and the delayed call
+  // sends the first event of its window: while an inner element scrolls (a ticker, a page's own
+  // scroll-linked code), a window scroll in the same 50 ms is dropped and the mirror never
+  // follows it (yle.fi). Throttle per scrolled target, so each one's last position is sent.
+  {
+    file: "rrweb/dist/rrweb.js",
+    find: 'return on("scroll", callbackWrapper(throttle(callbackWrapper((evt) => {',
+    replace: 'const perTarget = new WeakMap();\n\tconst throttleEach = (fn, wait) => (evt) => {\n\t\tconst key = getEventTarget(evt) || doc;\n\t\tlet f = perTarget.get(key);\n\t\tif (!f) perTarget.set(key, f = throttle(fn, wait));\n\t\tf(evt);\n\t};\n\treturn on("scroll", callbackWrapper(throttleEach(callbackWrapper((evt) => {',
+    count: 1,
+  },
 ];
 
 /** esbuild plugin applying RRWEB_PATCHES to rrweb's module as it is bundled. */

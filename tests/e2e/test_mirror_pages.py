@@ -33,6 +33,10 @@ PAGES = {
                 "<script src='/slow.js'></script>"),
     "/child": "<!doctype html><p class=child>child {n}</p>",
     "/smooth": "<!doctype html><style>html{{scroll-behavior:smooth}}</style><h1>Smooth</h1>" + LONG,
+    # an inner box its own script keeps scrolling (a ticker), while the window is scrolled too
+    "/ticker": ("<!doctype html><h1>Ticker</h1><div id=tick style='height:40px;overflow:auto'><div style='height:400px'>t</div></div>"
+                + LONG + "<script>const t = document.getElementById('tick'); let n = 0;"
+                "setInterval(() => {{ t.scrollTop = (n++ % 2) ? 0 : 5; }}, 5);</script>"),
     "/quirks": "<html><head><title>Quirks</title></head><body><h1>No doctype</h1>" + LONG + "</body></html>",
     "/canvas": """<!doctype html><title>Canvas</title><h1>Canvas</h1>
 <canvas id=c2d width=40 height=30></canvas><canvas id=gl width=40 height=30></canvas>
@@ -256,6 +260,14 @@ async def test_scrolls_reach_the_mirror_at_once_not_animated(make_tandem, pages)
     scroll-behavior): the mirror passed through in-between positions for about a second."""
     ys = await scrolled(make_tandem, pages, "/smooth")
     assert [y for y in ys if 1 < y < 1499] == []
+
+
+async def test_a_window_scroll_reaches_the_mirror_while_an_inner_box_scrolls(make_tandem, pages):
+    """Without the fix rrweb throttled the scroll events of every target with one timer and sent
+    the first event of each window: the ticker's scrolls took every slot and the window's was
+    dropped, the mirror stayed at the top (yle.fi)."""
+    ys = await scrolled(make_tandem, pages, "/ticker")
+    assert ys
 
 
 async def test_a_page_without_doctype_scrolls_in_the_mirror(make_tandem, pages):
