@@ -119,16 +119,24 @@ def _is_write(member) -> bool:
     return False
 
 
+def _word_node(root, data: bytes, at: int):
+    """The tree's node for the 8-byte word ``location`` found at ``at``, or None when the match is
+    only part of a longer name or no node spans exactly that word."""
+    if at and data[at - 1] in _IDENT_BYTES:
+        return None
+    name = root.descendant_for_byte_range(at, at + 8)
+    if name is None or name.start_byte != at or name.end_byte != at + 8:
+        return None
+    return name
+
+
 def location_edits(root, data: bytes) -> list[Edit]:
     """Insertions that send each location read of the tree through the runtime's function."""
     edits: list[Edit] = []
     done: set[int] = set()
     for m in _CANDIDATE_RE.finditer(data):
-        at = m.start()
-        if at and data[at - 1] in _IDENT_BYTES:
-            continue
-        name = root.descendant_for_byte_range(at, at + 8)
-        if name is None or name.start_byte != at or name.end_byte != at + 8:
+        name = _word_node(root, data, m.start())
+        if name is None:
             continue
         if name.type == "identifier":
             obj = name
@@ -202,11 +210,8 @@ def _as_string_edits(root, data: bytes, done: set[int]) -> list[Edit]:
     """``location`` / ``X.location`` converted to a string (see the top of this file)."""
     edits: list[Edit] = []
     for m in _LOCATION_WORD_RE.finditer(data):
-        at = m.start()
-        if at and data[at - 1] in _IDENT_BYTES:
-            continue
-        name = root.descendant_for_byte_range(at, at + 8)
-        if name is None or name.start_byte != at or name.end_byte != at + 8:
+        name = _word_node(root, data, m.start())
+        if name is None:
             continue
         if name.type == "identifier":
             obj = name
