@@ -4,10 +4,16 @@
 // `node tests/e2e/realpages/apps/build.mjs` prints one line per app; on error one line and exit 1.
 // The suite's fixture runs it (it takes about a second); nothing it writes is committed.
 
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { compile } from "svelte/compiler";
+
+// An app whose markup is the plain TodoMVC skeleton (the DOM-building apps) shares common/static-body.html.
+function bodyOf(name) {
+  const own = here(`${name}/body.html`);
+  return existsSync(own) ? own : here("common/static-body.html");
+}
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -60,7 +66,7 @@ async function buildApp(name, title) {
   });
   const page = readFileSync(here("common/page.html"), "utf8")
     .replaceAll("{{NAME}}", title)
-    .replace("{{BODY}}", readFileSync(here(`${name}/body.html`), "utf8").trim());
+    .replace("{{BODY}}", readFileSync(bodyOf(name), "utf8").trim());
   writeFileSync(`${outdir}index.html`, page);
   return readFileSync(`${outdir}app.js`).length;
 }
