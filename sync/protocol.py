@@ -14,6 +14,7 @@ Client → server
   policy   {control: ask|free|none}       the leader sets who may take control
   name     {name}
   notice   {p?, code, text}               the leader's tab tells someone why an input was refused
+  chat     {text}                         a chat message to everyone in the session (see clean_chat)
   resync   {}                             a follower lost track: send a fresh snapshot
   ping     {}
   leave    {}
@@ -29,6 +30,7 @@ Server → client
   paused   {}                             to a leader tab that is not the stream source
   role     {role, url?}                   your role changed; a new leader loads url
   notice   {code, text}
+  chat     {id, p, name, text}            a chat message; ids count up per room; a joiner first gets the last CHAT_HISTORY
   error    {code, message}
   bye      {code, message}                the server is closing this connection
 """
@@ -49,6 +51,12 @@ MAX_NAME = 40  # characters of a display name
 MAX_TEXT_INPUT = 10_000  # characters typed or pasted in one input message
 MAX_URL = 8 * 1024  # a go-to-URL request; same bound as start URLs
 MAX_TITLE = 300  # page title shown to participants
+# Chat: short messages between the people in a session, kept only by the live room (never stored).
+MAX_CHAT = 1000  # characters of one chat message: a few sentences, a pasted address or order number
+MAX_CHAT_LINES = 20  # line breaks kept in one message (more are folded into spaces)
+CHAT_HISTORY = 50  # messages a joiner (or a tab owner's panel after a page load) gets from the live room
+CHAT_BURST = 5  # messages one participant may send in a row ...
+CHAT_PER_SECOND = 1.0  # ... then this many a second: a person types slower; a script cannot flood the room
 
 # -- rrweb event kinds (rrweb's EventType / IncrementalSource numbering) ----------------------
 EV_FULL_SNAPSHOT = 2
@@ -125,6 +133,28 @@ def clean_name(name: Any, limit: int = MAX_NAME) -> str:
         name = "".join(c for c in name if c not in _BRACKETS)
     name = " ".join(name.split()).strip(" -:|·,")
     return name[:limit].strip()
+
+
+_CHAT_DROPPED = ("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp")  # controls, bidi overrides, zero-width, unassigned
+
+
+def clean_chat(text: Any) -> str | None:
+    """A chat message as it will be shown (always as text, never as markup), or None when it is empty.
+
+    NFC-normalised; control and format characters (bidi overrides that reorder what is shown
+    around them, zero-width characters) dropped, line breaks and tabs kept as such (at most
+    ``MAX_CHAT_LINES`` lines); trailing and leading whitespace stripped. Callers check the
+    length first (``MAX_CHAT``), so a refused message is never silently cut.
+    """
+    if not isinstance(text, str):
+        return None
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = "".join(c for c in text if c in "\n\t\u200d" or unicodedata.category(c) not in _CHAT_DROPPED)  # ZWJ: emoji sequences
+    lines = text.strip().split("\n")
+    if len(lines) > MAX_CHAT_LINES:
+        lines = lines[: MAX_CHAT_LINES - 1] + [" ".join(lines[MAX_CHAT_LINES - 1:])]
+    text = "\n".join(line.rstrip() for line in lines).strip()
+    return text or None
 
 
 def is_ephemeral(event: Any) -> bool:

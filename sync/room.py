@@ -35,6 +35,8 @@ leader: it loads the current URL through the proxy and becomes the source.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
@@ -127,6 +129,7 @@ class Room:
         self._last_ptr: dict[str, float] = {}
         self._new_source = False  # the source changed and has not sent its snapshot yet
         self._guests = 0
+        self.chat = ChatLog()  # the last messages, for joiners: lives and dies with this room, never in facts()
 
     # -- queries -------------------------------------------------------------------------
     def role_of(self, pid: str) -> str | None:
@@ -288,6 +291,7 @@ class Room:
         role = self.role_of(pid)
         out: list[Out] = [Send((conn_id,), Frame({"t": "welcome", "you": pid, "role": role, "epoch": self.epoch,
                                                   "seq": self.seq, "state": self.state()}))]
+        out += [Send((conn_id,), f) for f in self.chat.history]  # the client skips ids it already has
         if kind == TAB:
             if role != LEADER:
                 out.append(Send((conn_id,), Frame({"t": "role", "role": FOLLOWER})))
@@ -364,10 +368,12 @@ class Room:
         if conn is None or conn.kind != VIEW:
             return []
         state = Send((conn_id,), Frame(self.state()))
+        # fresh: its queue was emptied, chat messages in it too: they come again (the client skips ids it has)
+        chat = [Send((conn_id,), f) for f in self.chat.history] if fresh else []
         if not fresh or self.source is None:
-            return [state] + self._replay(conn, None)
+            return [state, *chat] + self._replay(conn, None)
         conn.synced = False
-        out: list[Out] = [state, Send((conn_id,), Frame({"t": "reset"}))]
+        out: list[Out] = [state, *chat, Send((conn_id,), Frame({"t": "reset"}))]
         if not self.snapshot_pending:
             self.snapshot_pending = True
             out.append(Send((self.source,), Frame({"t": "snapshot"})))
@@ -572,6 +578,16 @@ class Room:
         frame = Frame({"t": "notice", "code": code[:40], "text": text[:300]})
         return [Send(targets, frame)] if targets else []
 
+    def _on_chat(self, conn: Conn, msg: dict, now: float) -> list[Out]:
+        p = self.participants.get(conn.pid)
+        if p is None:
+            return []
+        refused = self.chat.refuse(conn.pid, msg.get("text"), now)
+        if refused:
+            return self._err(conn.id, *refused)
+        frame = self.chat.add(conn.pid, p.name, P.clean_chat(msg["text"]))
+        return [Send(self._all(), frame)]
+
     def _on_resync(self, conn: Conn, msg: dict, now: float) -> list[Out]:
         return self.resync(conn.id)
 
@@ -628,6 +644,44 @@ class Room:
             if self.leader == pid:
                 self.leader = None
         return out + self._broadcast_state()
+
+
+class ChatLog:
+    """The room's chat: numbered messages, the last ``CHAT_HISTORY`` kept for joiners, a rate per participant.
+
+    Held in memory by the room only: not in :meth:`Room.facts` (so never in the live state or the
+    store), not in the replay buffer, not audited. When the room goes (session ended, or nobody
+    connected for the relay's idle time, or a restart) the messages go with it.
+    """
+
+    def __init__(self) -> None:
+        self.history: deque[Frame] = deque(maxlen=P.CHAT_HISTORY)
+        self.last_id = 0
+        self._budget: dict[str, tuple[float, float]] = {}  # pid -> (messages allowed now, when counted)
+
+    def refuse(self, pid: str, text: Any, now: float) -> tuple[str, str] | None:
+        """Why this message is not sent (code, message for the sender), or None; counts it against the rate."""
+        if not isinstance(text, str):
+            return ("bad_message", "chat needs a text string.")
+        if len(text) > P.MAX_CHAT:
+            return ("chat_too_long", f"Chat messages are limited to {P.MAX_CHAT} characters; this one has {len(text)}.")
+        if P.clean_chat(text) is None:
+            return ("chat_empty", "That message is empty.")
+        allowed, then = self._budget.get(pid, (float(P.CHAT_BURST), now))
+        allowed = min(float(P.CHAT_BURST), allowed + max(0.0, now - then) * P.CHAT_PER_SECOND)
+        if allowed < 1.0:
+            self._budget[pid] = (allowed, now)
+            wait = max(1, math.ceil((1.0 - allowed) / P.CHAT_PER_SECOND))
+            return ("chat_rate", f"You are sending messages too fast: wait {wait} s and send it again. "
+                                 f"At most {P.CHAT_BURST} in a row, then one a second.")
+        self._budget[pid] = (allowed - 1.0, now)
+        return None
+
+    def add(self, pid: str, name: str, text: str) -> Frame:
+        self.last_id += 1
+        frame = Frame({"t": "chat", "id": self.last_id, "p": pid, "name": name, "text": text})
+        self.history.append(frame)
+        return frame
 
 
 def _split(events: list[dict]):
