@@ -137,7 +137,7 @@ def _safe_path(path: str) -> str:
 async def reserved(request: web.Request, sid: str, name: str) -> web.StreamResponse | None:
     """``/__tandem/enter`` and ``/__tandem/hello`` on a proxied host of ``sid``; None for other names."""
     if name == "enter" and request.method in HAND_OFF_METHODS:
-        return _enter(request, sid)
+        return await _enter(request, sid)
     if name == "hello" and request.method in ("GET", "HEAD"):
         if credentials.participant(request, sid) is None and wants_hand_off(request):
             return hand_off(request, sid)
@@ -145,7 +145,7 @@ async def reserved(request: web.Request, sid: str, name: str) -> web.StreamRespo
     return None
 
 
-def _enter(request: web.Request, sid: str) -> web.Response:
+async def _enter(request: web.Request, sid: str) -> web.Response:
     """Step 3 (on ``LABEL.BASE``): spend the ticket, set this host's credential, go on to ``to``."""
     app = request.app
     base = app[appkeys.BASE]
@@ -153,7 +153,7 @@ def _enter(request: web.Request, sid: str) -> web.Response:
     to = _safe_path(request.query.get("to", "/"))
     ticket = request.query.get("ticket", "")
     nonces = [name[len(NONCE_PREFIX):] for name in request.cookies if name.startswith(NONCE_PREFIX)]
-    spent = app[appkeys.SESSIONS].spend_ticket(sid, label, ticket, nonces) if label else None
+    spent = await app[appkeys.SESSIONS].spend_ticket(sid, label, ticket, nonces) if label else None
     if spent is None:
         # Spent, expired or forged: no credential. A navigation starts a fresh hand-off (a
         # participant gets in, anyone else is told to join first); nothing else is said.

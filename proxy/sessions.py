@@ -48,7 +48,6 @@ DIRECT, CONSENT = "direct", "consent"
 IDLE_EVICT = 15 * 60.0  # seconds a session nobody used stays in memory (its live state is kept elsewhere)
 COOKIE_PREFIX = "tandem_p_"
 TICKET_TTL = 60  # an entry ticket only crosses two redirects; a minute covers a slow phone network
-MAX_SPENT_TICKETS = 100_000  # spent-ticket memory: bounded even if entries arrive faster than they expire
 
 
 def _b64(data: bytes) -> str:
@@ -148,7 +147,6 @@ class SessionRegistry:
         self.live_backend = live if live is not None else MemoryBackend(store)
         self._live: dict[str, Session] = {}
         self._drops: set[asyncio.Task] = set()
-        self._spent: dict[str, float] = {}  # entry-ticket nonce -> its expiry (single use)
 
     def create(self, start_url: str, **details) -> Session:
         """``details``: any of the Session fields set at creation (agent_id, agent_name, branding …)."""
@@ -289,23 +287,19 @@ class SessionRegistry:
         nonce cookie ``nonce`` (proxy/entry.py), good for ``TICKET_TTL`` seconds."""
         return self.signer.sign("e", sid, pid, role, label, nonce_digest(nonce), str(credential_expires), ttl=TICKET_TTL)
 
-    def spend_ticket(self, sid: str, label: str, ticket: str, nonces: list[str]) -> tuple[str, str, int, str] | None:
+    async def spend_ticket(self, sid: str, label: str, ticket: str, nonces: list[str]) -> tuple[str, str, int, str] | None:
         """(pid, role, credential expiry, nonce) when ``ticket`` is valid for this host, its nonce is
-        among ``nonces`` (the entry nonce cookies the request carries) and it is unspent; spends it."""
+        among ``nonces`` (the entry nonce cookies the request carries) and it is unspent; spends it.
+        Spent tickets are kept by the live state (``claim_once``): single use on every node and
+        across a restart, for as long as the ticket would be good."""
         parts = self.signer.verify(ticket, 7)
         if not parts or parts[0] != "e" or parts[1] != sid or parts[4] != label or not parts[6].isdigit():
             return None
         matching = [n for n in nonces if nonce_digest(n) == parts[5]]
         if not matching:
             return None
-        now = time.time()
-        if len(self._spent) >= MAX_SPENT_TICKETS or len(self._spent) % 1024 == 0:
-            self._spent = {n: exp for n, exp in self._spent.items() if exp >= now}
-            if len(self._spent) >= MAX_SPENT_TICKETS:  # a flood of live tickets: refuse rather than forget one
-                return None
-        if parts[5] in self._spent:
+        if not await self.live_backend.claim_once(sid, "ticket:" + parts[5], TICKET_TTL + 1):
             return None
-        self._spent[parts[5]] = float(ticket.split(".")[-2])
         return parts[2], parts[3], int(parts[6]), matching[0]
 
     def host_credential(self, sid: str, pid: str, role: str, label: str, expires: int) -> str:

@@ -466,6 +466,18 @@ class Store:
                 continue
         return out
 
+    def live_claim(self, sid: str, kind: str, name: str, value: str) -> bool:
+        """Keep ``name`` once: True when it was not kept yet (and the session is live), False otherwise."""
+        with self.live_db:
+            self.live_db.execute("BEGIN")
+            if self.live_db.execute("SELECT 1 FROM sessions WHERE id=? AND state='live'", (sid,)).fetchone() is None:
+                return False
+            cur = self.live_db.execute(
+                "INSERT INTO live_state (session_id, kind, name, value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (session_id, kind, name) DO NOTHING",
+                (sid, kind, name, self.cipher.encrypt(value, self._live_ctx(sid, kind, name))))
+            return cur.rowcount == 1
+
     def live_drop(self, sid: str) -> None:
         with self.live_db:
             self.live_db.execute("DELETE FROM live_state WHERE session_id=?", (sid,))

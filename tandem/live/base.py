@@ -140,6 +140,11 @@ class LiveBackend(ABC):
     async def drop(self, sid: str) -> None:
         """The session ended: forget everything live about it, everywhere."""
 
+    @abstractmethod
+    async def claim_once(self, sid: str, key: str, ttl: int) -> bool:
+        """True the first time ``key`` is claimed for ``sid`` within ``ttl`` seconds, False after:
+        on every node and across restarts (single-use things, such as spent entry tickets)."""
+
     async def ready(self) -> bool:
         """True when the backend answers (health checks)."""
         return True

@@ -10,6 +10,7 @@ session that left this process's memory — picks up where it was.
 from __future__ import annotations
 
 import json
+import time
 from typing import Protocol
 
 from rewriter.cookies import CookieJar
@@ -17,7 +18,8 @@ from rewriter.labels import Origin
 
 from .base import MAX_ALIASES, MAX_FACTS_BYTES, LiveAliases, LiveBackend, LiveJar, RoomFacts, SessionLive
 
-JAR, ALIAS, FACTS = "jar", "alias", "facts"
+JAR, ALIAS, FACTS, ONCE = "jar", "alias", "facts", "once"
+MAX_CLAIMS = 100_000  # claims remembered in memory: bounded even if they come faster than they expire
 
 
 class KeptState(Protocol):
@@ -28,6 +30,8 @@ class KeptState(Protocol):
     def live_read(self, sid: str, kind: str) -> dict[str, str]: ...
 
     def live_drop(self, sid: str) -> None: ...
+
+    def live_claim(self, sid: str, kind: str, name: str, value: str) -> bool: ...
 
 
 class MemoryJar(LiveJar):
@@ -95,13 +99,29 @@ class MemoryBackend(LiveBackend):
 
     def __init__(self, kept: KeptState | None = None):
         self._kept = kept
+        self._claims: dict[tuple[str, str], float] = {}  # (sid, key) -> until when it stays claimed
 
     def open(self, sid: str) -> SessionLive:
         return SessionLive(sid, MemoryJar(sid, self._kept), MemoryAliases(sid, self._kept), MemoryFacts(sid, self._kept))
 
     async def drop(self, sid: str) -> None:
+        self._claims = {k: t for k, t in self._claims.items() if k[0] != sid}
         if self._kept is not None:
             self._kept.live_drop(sid)
+
+    async def claim_once(self, sid: str, key: str, ttl: int) -> bool:
+        now = time.time()
+        if len(self._claims) >= MAX_CLAIMS or len(self._claims) % 1024 == 0:
+            self._claims = {k: t for k, t in self._claims.items() if t >= now}
+            if len(self._claims) >= MAX_CLAIMS:  # a flood of live claims: refuse rather than forget one
+                return False
+        if self._claims.get((sid, key), 0.0) >= now:
+            return False
+        # the store decides across restarts (the row stays until the session's live state is dropped)
+        if self._kept is not None and not self._kept.live_claim(sid, ONCE, key, str(int(now + ttl))):
+            return False
+        self._claims[(sid, key)] = now + ttl
+        return True
 
 
 # -- plain data in and out (shared with the Redis backend) ---------------------------------------

@@ -223,6 +223,9 @@ class RedisBackend(LiveBackend):
         keys = _Keys(sid, self._cipher)
         await self._r.delete(keys.key(JAR), keys.key(ALIAS), keys.key(FACTS))
 
+    async def claim_once(self, sid: str, key: str, ttl: int) -> bool:
+        return bool(await self._r.set(_Keys(sid, self._cipher).key(f"once:{key}"), b"1", nx=True, ex=max(1, int(ttl))))
+
     async def ready(self) -> bool:
         try:
             return bool(await self._r.ping())
