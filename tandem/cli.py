@@ -165,7 +165,9 @@ async def _serve(settings) -> None:
 
     new_key = None
     if not settings.admin_key and not store.has_api_keys():
-        new_key = store.create_api_key("admin")
+        from .scopes import SCOPES
+
+        new_key = store.create_api_key("admin", scopes=SCOPES)  # stands in for TANDEM_ADMIN_KEY: every scope
     demo_agent = None
     if settings.demo and not store.agents():
         import secrets as _secrets

@@ -11,8 +11,8 @@ Two kinds of numbers:
 * read when scraped (:class:`_LiveCollector`): live sessions (the store), participants and
   relay lag (the relay of this node). Nothing to keep in step, nothing to forget.
 
-Auth: ``Authorization: Bearer <key>`` with any key the REST API accepts (the admin key or a
-stored API key), or the separate ``TANDEM_METRICS_TOKEN`` a scraper can hold without API rights.
+Auth: ``Authorization: Bearer <key>`` with an API key that has the ``admin`` scope (the admin
+key, or a stored key with that scope), or the separate ``TANDEM_METRICS_TOKEN`` a scraper can hold without API rights.
 Answers 401 JSON ``{"error": {...}}`` otherwise.
 """
 
@@ -156,18 +156,19 @@ def instrument_store(store: Any, metrics: Metrics) -> None:
 
 
 # -- the endpoint ------------------------------------------------------------------------------------
-def _authorize(request: web.Request) -> None:
-    from viewer.api import authenticate  # the API's own check: its ApiError is rendered as JSON by the error middleware
+async def _authorize(request: web.Request) -> None:
+    from tandem.scopes import ADMIN
+    from viewer.api import authorize  # the API's own check: its ApiError is rendered as JSON by the error middleware
 
     token = request.app[appkeys.SETTINGS].metrics_token
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if token and scheme.lower() == "bearer" and given.strip() and hmac.compare_digest(given.strip().encode(), token.encode()):
         return
-    authenticate(request)  # raises ApiError(401) with the API's JSON body
+    await authorize(request, ADMIN)  # an API key with the admin scope; else 401/403 with the API's JSON body
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    _authorize(request)
+    await _authorize(request)
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))  # text format, or OpenMetrics if asked
     body = encode(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})

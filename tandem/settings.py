@@ -50,6 +50,8 @@ class Settings:
     upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
     redis_url: str | None = None  # live state (jars, aliases, room facts) in Redis instead of this process
     metrics_token: str | None = None  # from TANDEM_METRICS_TOKEN: lets a scraper read /metrics without an API key
+    api_rate_per_address: int = 300  # REST API and /metrics requests a minute from one client address (0: no limit)
+    api_rate_per_key: int = 600  # REST API and /metrics requests a minute with one API key, all addresses together (0: no limit)
 
     def __post_init__(self) -> None:
         if not self.base_domain:
@@ -101,6 +103,16 @@ def _redis_url(text: str) -> str:
     if not text.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
     return text
+
+
+def _per_minute(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError("must be a whole number of requests a minute (0: no limit)") from None
+    if not 0 <= n <= 1_000_000:
+        raise ValueError("must be between 0 (no limit) and 1000000")
+    return n
 
 
 def _nonempty(text: str) -> str:
@@ -162,8 +174,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", "--redis-url", "TANDEM_REDIS_URL", None,
            "keep live session state (cookie jars, aliases, room facts) in this Redis instead of in process, "
            "so several nodes can serve the same sessions", _redis_url, shown="in process", metavar="URL"),
+    Option("api_rate_per_address", "--api-rate-per-address", "TANDEM_API_RATE_PER_ADDRESS", 300,
+           "REST API (and `/metrics`) requests a minute from one client address; past it 429 (0: no limit)",
+           _per_minute, metavar="N"),
+    Option("api_rate_per_key", "--api-rate-per-key", "TANDEM_API_RATE_PER_KEY", 600,
+           "REST API (and `/metrics`) requests a minute with one API key, all its addresses together (0: no limit)",
+           _per_minute, metavar="N"),
     Option("metrics_token", None, "TANDEM_METRICS_TOKEN", None,
-           "bearer token that reads `GET /metrics` (Prometheus) and nothing else; API keys read it too",
+           "bearer token that reads `GET /metrics` (Prometheus) and nothing else; API keys with the `admin` scope read it too",
            _nonempty, shown="none"),
     Option("admin_key", None, "TANDEM_ADMIN_KEY", None,
            "admin API key; if unset, one is generated on first start, stored hashed, printed once",

@@ -30,6 +30,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from . import crypto
+from .scopes import DEFAULT_SCOPES, from_text as _scopes_from_text, to_text as _scopes_text
 
 SECRET_BYTES = 32  # HMAC key for participant credentials and invite tokens
 API_KEY_BYTES = 24  # 192 bits: a bearer secret that cannot be guessed
@@ -171,6 +172,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (session_id, kind, name)
     ) WITHOUT ROWID;
     """,
+    # API key scopes (tandem/scopes.py), space-separated. Keys made before keep what they could do:
+    # all three. NULL reads as no scope at all (fail closed), so every INSERT names its scopes.
+    """
+    ALTER TABLE api_keys ADD COLUMN scopes TEXT;
+    UPDATE api_keys SET scopes = 'sessions:read sessions:write admin';
+    """,
 ]
 
 # Where each encrypted column lives: (table, key column, value column). Key rotation walks these.
@@ -230,6 +237,7 @@ class ApiKey:
     created_at: float
     revoked_at: float | None
     webhook_url: str | None
+    scopes: tuple[str, ...] = ()  # tandem/scopes.py: what the key may do
 
 
 @dataclass(frozen=True)
@@ -659,29 +667,50 @@ class Store:
     def has_api_keys(self) -> bool:
         return self.db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
 
-    def create_api_key(self, name: str, *, webhook_url: str | None = None) -> str:
-        return self.create_api_key_full(name, webhook_url=webhook_url)[0]
+    def create_api_key(self, name: str, *, webhook_url: str | None = None, scopes: Iterable[str] = DEFAULT_SCOPES) -> str:
+        return self.create_api_key_full(name, webhook_url=webhook_url, scopes=scopes)[0]
 
-    def create_api_key_full(self, name: str, *, webhook_url: str | None = None) -> tuple[str, ApiKey, str | None]:
-        """(the key, shown once; its record; the webhook secret, shown once, or None)."""
+    def create_api_key_full(self, name: str, *, webhook_url: str | None = None,
+                            scopes: Iterable[str] = DEFAULT_SCOPES) -> tuple[str, ApiKey, str | None]:
+        """(the key, shown once; its record; the webhook secret, shown once, or None).
+        ``scopes``: tandem/scopes.py names (ScopeError, a ValueError, for others)."""
+        scope_text = _scopes_text(scopes)
         key = "tdm_" + secrets.token_urlsafe(API_KEY_BYTES)
         hook_secret = "whsec_" + secrets.token_urlsafe(WEBHOOK_SECRET_BYTES) if webhook_url else None
         with self.db:
-            cur = self.db.execute("INSERT INTO api_keys (name, key_hash, created_at, prefix, webhook_url) VALUES (?, ?, ?, ?, ?)",
-                                  (name, hash_key(key), time.time(), key[:8], webhook_url))
+            cur = self.db.execute("INSERT INTO api_keys (name, key_hash, created_at, prefix, webhook_url, scopes) VALUES (?, ?, ?, ?, ?, ?)",
+                                  (name, hash_key(key), time.time(), key[:8], webhook_url, scope_text))
             if hook_secret:
                 self.db.execute("UPDATE api_keys SET webhook_secret=? WHERE id=?",
                                 (self._enc(hook_secret, "api_keys.webhook_secret", cur.lastrowid), cur.lastrowid))
         return key, self.get_api_key(cur.lastrowid), hook_secret
 
-    _KEY_COLS = "id, name, prefix, created_at, revoked_at, webhook_url"
+    _KEY_COLS = "id, name, prefix, created_at, revoked_at, webhook_url, scopes"
+
+    @staticmethod
+    def _api_key(row) -> ApiKey:
+        return ApiKey(*row[:-1], scopes=_scopes_from_text(row[-1]))
 
     def get_api_key(self, key_id: int) -> ApiKey | None:
         row = self.db.execute(f"SELECT {self._KEY_COLS} FROM api_keys WHERE id=?", (key_id,)).fetchone()
-        return ApiKey(*row) if row else None
+        return self._api_key(row) if row else None
 
     def api_keys(self) -> list[ApiKey]:
-        return [ApiKey(*r) for r in self.db.execute(f"SELECT {self._KEY_COLS} FROM api_keys ORDER BY id")]
+        return [self._api_key(r) for r in self.db.execute(f"SELECT {self._KEY_COLS} FROM api_keys ORDER BY id")]
+
+    async def api_key_for(self, key: str) -> ApiKey | None:
+        """The record (with its scopes) of a valid, unrevoked key, else None: what the API authenticates with."""
+        digest = hash_key(key)
+        row = self.db.execute(f"SELECT {self._KEY_COLS}, key_hash FROM api_keys WHERE key_hash=? AND revoked_at IS NULL",
+                              (digest,)).fetchone()
+        return self._api_key(row[:-1]) if row and hmac.compare_digest(digest, row[-1]) else None
+
+    async def set_api_key_scopes(self, key_id: int, scopes: Iterable[str]) -> ApiKey | None:
+        """Replace a live key's scopes; None when there is no live key with that id."""
+        scope_text = _scopes_text(scopes)
+        with self.db:
+            cur = self.db.execute("UPDATE api_keys SET scopes=? WHERE id=? AND revoked_at IS NULL", (scope_text, key_id))
+        return self.get_api_key(key_id) if cur.rowcount else None
 
     def check_api_key(self, key: str) -> int | None:
         """The key's id when it is valid and not revoked, else None."""

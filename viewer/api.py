@@ -2,7 +2,10 @@
 
 Auth: ``Authorization: Bearer <key>`` (the ``TANDEM_ADMIN_KEY`` or a stored key);
 nothing here reads a cookie, so a proxied page's ambient credentials count for
-nothing. Bodies are JSON objects validated by pydantic models with unknown fields
+nothing. Each route needs one scope (:mod:`tandem.scopes`), declared in ROUTES and in
+the OpenAPI document's security requirements; a key without it gets 403
+``insufficient_scope``. Requests are rate limited per address and per key
+(:mod:`viewer.apilimits`). Bodies are JSON objects validated by pydantic models with unknown fields
 forbidden; the same models give the OpenAPI 3 document at ``/api/v1/openapi.json``.
 Errors are ``{"error": {"code", "message"}}``.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
@@ -21,8 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from proxy.allowlist import PatternError
 from proxy.sessions import CONSENT, DIRECT, INVITE_TTL, Session
 from tandem import appkeys, events
+from tandem import scopes as sc
 from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SessionRow, StoreError
 
+from . import apilimits
 from .jsonbody import query_int, read_json
 from .routes import ApiError, create_session, enter_url, new_pin, save_session_details, validate_start_url
 
@@ -130,11 +135,20 @@ class AgentUpdate(Strict):
     disabled: bool | None = None
 
 
+Scope = Literal["sessions:read", "sessions:write", "admin"]  # tandem.scopes.SCOPES
+
+
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] | None = Field(default=None, min_length=1, max_length=3, description=(
+        "What the key may do. Left out: [\"sessions:read\", \"sessions:write\"]; \"admin\" only when asked for."))
     webhook_url: str | None = Field(default=None, description="Receives session.started, session.ended, participant.joined, participant.left, control.changed and leader.changed, HMAC-signed, each with a per-session sequence.")
 
     _url = field_validator("webhook_url")(_http_url)
+
+
+class KeyUpdate(Strict):
+    scopes: list[Scope] = Field(min_length=1, max_length=3, description="Replaces the key's scopes.")
 
 
 class SettingsUpdate(Strict):
@@ -186,13 +200,14 @@ class SessionList(BaseModel):
 @dataclass(frozen=True)
 class Caller:
     key_id: int | None  # None: the TANDEM_ADMIN_KEY from the environment
+    scopes: tuple[str, ...] = sc.SCOPES
 
     @property
     def actor(self) -> str:
         return "admin-key" if self.key_id is None else f"key:{self.key_id}"
 
 
-def authenticate(request: web.Request) -> Caller:
+async def authenticate(request: web.Request) -> Caller:
     auth = request.headers.get("Authorization", "")
     scheme, _, key = auth.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -200,11 +215,21 @@ def authenticate(request: web.Request) -> Caller:
     key = key.strip()
     admin = request.app[appkeys.SETTINGS].admin_key
     if admin and hmac.compare_digest(key.encode(), admin.encode()):
-        return Caller(None)
-    key_id = request.app[appkeys.STORE].check_api_key(key)
-    if key_id is not None:
-        return Caller(key_id)
+        return Caller(None, sc.SCOPES)
+    record = await request.app[appkeys.STORE].api_key_for(key)
+    if record is not None:
+        return Caller(record.id, record.scopes)
     raise ApiError(401, "unauthorized", "The API key is not valid.")
+
+
+async def authorize(request: web.Request, scope: str) -> Caller:
+    """The caller, counted against its key's rate limit, when its key has ``scope``; else 401/403/429 JSON."""
+    caller = await authenticate(request)
+    await apilimits.count_key(request, caller.actor)
+    if scope not in caller.scopes:
+        have = ", ".join(caller.scopes) or "none"
+        raise ApiError(403, "insufficient_scope", f"This API key lacks the '{scope}' scope (it has: {have}).")
+    return caller
 
 
 async def json_body(request: web.Request) -> dict:
@@ -475,7 +500,7 @@ async def agents_delete(request: web.Request, caller: Caller) -> web.Response:
 
 def _key_json(k) -> dict:
     return {"id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at, "revoked": k.revoked_at is not None,
-            "webhook_url": k.webhook_url}
+            "webhook_url": k.webhook_url, "scopes": list(k.scopes)}
 
 
 async def keys_list(request: web.Request, caller: Caller) -> web.Response:
@@ -484,8 +509,11 @@ async def keys_list(request: web.Request, caller: Caller) -> web.Response:
 
 async def keys_create(request: web.Request, caller: Caller) -> web.Response:
     body = parse(KeyCreate, await json_body(request))
-    key, record, hook_secret = request.app[appkeys.STORE].create_api_key_full(body.name, webhook_url=body.webhook_url)
-    events.emit(request.app, "key.created", None, actor=caller.actor, detail={"id": record.id, "name": record.name})
+    scopes = sc.normalize(body.scopes) if body.scopes is not None else sc.DEFAULT_SCOPES
+    key, record, hook_secret = request.app[appkeys.STORE].create_api_key_full(body.name, webhook_url=body.webhook_url,
+                                                                              scopes=scopes)
+    events.emit(request.app, "key.created", None, actor=caller.actor,
+                detail={"id": record.id, "name": record.name, "scopes": list(record.scopes)})
     out = {**_key_json(record), "key": key}
     if hook_secret:
         out["webhook_secret"] = hook_secret
@@ -498,6 +526,16 @@ async def keys_delete(request: web.Request, caller: Caller) -> web.Response:
         raise ApiError(404, "not_found", "No live API key with that id.")
     events.emit(request.app, "key.revoked", None, actor=caller.actor, detail={"id": int(raw)})
     return web.Response(status=204)
+
+
+async def keys_update(request: web.Request, caller: Caller) -> web.Response:
+    raw = request.match_info["key_id"]
+    body = parse(KeyUpdate, await json_body(request))
+    record = await request.app[appkeys.STORE].set_api_key_scopes(int(raw), sc.normalize(body.scopes)) if raw.isdigit() else None
+    if record is None:
+        raise ApiError(404, "not_found", "No live API key with that id.")
+    events.emit(request.app, "key.scopes", None, actor=caller.actor, detail={"id": record.id, "scopes": list(record.scopes)})
+    return ok(_key_json(record))
 
 
 async def settings_get(request: web.Request, caller: Caller) -> web.Response:
@@ -530,65 +568,103 @@ class Route:
     body: type[BaseModel] | None = None
     status: int = 200
     response: type[BaseModel] | None = None
+    scope: str = field(kw_only=True)  # required: the one tandem.scopes scope a key needs here
 
 
+READ, WRITE, ADMIN = sc.SESSIONS_READ, sc.SESSIONS_WRITE, sc.ADMIN
 ROUTES = [
     Route("POST", "/sessions", sessions_create, "Start a session; returns leader_url, follower_url, invite_url, pin", SessionCreate, 201,
-          SessionCreated),
-    Route("GET", "/sessions", sessions_list, "List sessions (query: state=live|ended, agent, visitor, limit, before)", response=SessionList),
-    Route("GET", "/sessions/{sid}", sessions_get, "One session with its participants, state and times", response=SessionOut),
-    Route("DELETE", "/sessions/{sid}", sessions_delete, "End the session for every participant", response=SessionOut),
-    Route("POST", "/sessions/{sid}/invites", invites_create, "Make another invite link (role, consent, single_use, expires_in)", InviteCreate, 201),
-    Route("DELETE", "/sessions/{sid}/invites", invites_revoke, "Withdraw every invite link and the PIN of the session"),
-    Route("POST", "/sessions/{sid}/pin", pin_create, "Make a new PIN for the customer (replaces the old one)", None, 201),
-    Route("POST", "/visitors/{visitor}/watch_url", watch_url, "A link for an agent to join the live session a snippet visitor started", WatchUrlCreate),
-    Route("GET", "/allowlist", allow_list, "The domain allowlist"),
-    Route("POST", "/allowlist", allow_add, "Add or update an entry", AllowCreate, 201),
-    Route("DELETE", "/allowlist/{pattern}", allow_delete, "Remove an entry", None, 204),
-    Route("GET", "/masking", masking_list, "Masking selectors per host pattern"),
-    Route("PUT", "/masking/{pattern}", masking_set, "Set the masking and block selectors for a host pattern (both empty removes it)", MaskingSet),
-    Route("GET", "/agents", agents_list, "Console agents"),
-    Route("POST", "/agents", agents_create, "Create an agent", AgentCreate, 201),
-    Route("GET", "/agents/{agent_id}", agents_get, "One agent"),
-    Route("PATCH", "/agents/{agent_id}", agents_update, "Change name, password, admin flag, or disable", AgentUpdate),
-    Route("DELETE", "/agents/{agent_id}", agents_delete, "Disable an agent (signs them out)", None, 204),
-    Route("GET", "/keys", keys_list, "API keys (never the keys themselves)"),
-    Route("POST", "/keys", keys_create, "Create a key; the key and webhook secret are in this response only", KeyCreate, 201),
-    Route("DELETE", "/keys/{key_id}", keys_delete, "Revoke a key", None, 204),
-    Route("GET", "/settings", settings_get, "Retention period"),
-    Route("PATCH", "/settings", settings_update, "Change the retention period", SettingsUpdate),
-    Route("GET", "/audit", audit_list, "Audit events, newest first (query: session_id, kind, before_id, limit)"),
+          SessionCreated, scope=WRITE),
+    Route("GET", "/sessions", sessions_list, "List sessions (query: state=live|ended, agent, visitor, limit, before)", response=SessionList,
+          scope=READ),
+    Route("GET", "/sessions/{sid}", sessions_get, "One session with its participants, state and times", response=SessionOut, scope=READ),
+    Route("DELETE", "/sessions/{sid}", sessions_delete, "End the session for every participant", response=SessionOut, scope=WRITE),
+    Route("POST", "/sessions/{sid}/invites", invites_create, "Make another invite link (role, consent, single_use, expires_in)", InviteCreate,
+          201, scope=WRITE),
+    Route("DELETE", "/sessions/{sid}/invites", invites_revoke, "Withdraw every invite link and the PIN of the session", scope=WRITE),
+    Route("POST", "/sessions/{sid}/pin", pin_create, "Make a new PIN for the customer (replaces the old one)", None, 201, scope=WRITE),
+    Route("POST", "/visitors/{visitor}/watch_url", watch_url, "A link for an agent to join the live session a snippet visitor started",
+          WatchUrlCreate, scope=WRITE),
+    Route("GET", "/allowlist", allow_list, "The domain allowlist", scope=ADMIN),
+    Route("POST", "/allowlist", allow_add, "Add or update an entry", AllowCreate, 201, scope=ADMIN),
+    Route("DELETE", "/allowlist/{pattern}", allow_delete, "Remove an entry", None, 204, scope=ADMIN),
+    Route("GET", "/masking", masking_list, "Masking selectors per host pattern", scope=ADMIN),
+    Route("PUT", "/masking/{pattern}", masking_set, "Set the masking and block selectors for a host pattern (both empty removes it)",
+          MaskingSet, scope=ADMIN),
+    Route("GET", "/agents", agents_list, "Console agents", scope=ADMIN),
+    Route("POST", "/agents", agents_create, "Create an agent", AgentCreate, 201, scope=ADMIN),
+    Route("GET", "/agents/{agent_id}", agents_get, "One agent", scope=ADMIN),
+    Route("PATCH", "/agents/{agent_id}", agents_update, "Change name, password, admin flag, or disable", AgentUpdate, scope=ADMIN),
+    Route("DELETE", "/agents/{agent_id}", agents_delete, "Disable an agent (signs them out)", None, 204, scope=ADMIN),
+    Route("GET", "/keys", keys_list, "API keys with their scopes (never the keys themselves)", scope=ADMIN),
+    Route("POST", "/keys", keys_create, "Create a key with scopes; the key and webhook secret are in this response only", KeyCreate, 201,
+          scope=ADMIN),
+    Route("PATCH", "/keys/{key_id}", keys_update, "Replace a key's scopes", KeyUpdate, scope=ADMIN),
+    Route("DELETE", "/keys/{key_id}", keys_delete, "Revoke a key", None, 204, scope=ADMIN),
+    Route("GET", "/settings", settings_get, "Retention period", scope=ADMIN),
+    Route("PATCH", "/settings", settings_update, "Change the retention period", SettingsUpdate, scope=ADMIN),
+    Route("GET", "/audit", audit_list, "Audit events, newest first (query: session_id, kind, before_id, limit)", scope=ADMIN),
 ]
 
 
 def _wrap(route: Route) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        caller = authenticate(request)
+        caller = await authorize(request, route.scope)
         return await route.handler(request, caller)
 
     handler.__name__ = route.handler.__name__
     return handler
 
 
+RATE_HEADERS = {
+    "RateLimit-Limit": "Requests allowed in the window of the quota nearest to running out (per address or per key).",
+    "RateLimit-Remaining": "Requests left in that window.",
+    "RateLimit-Reset": "Seconds until that window starts again.",
+    "RateLimit-Policy": "Both quotas, e.g. '300;w=60;comment=\"per address\", 600;w=60;comment=\"per key\"' (draft-ietf-httpapi-ratelimit-headers-06).",
+}
+
+
+def security_requirement(scope: str) -> list[dict]:
+    """The OpenAPI security requirement of a route needing ``scope`` (3.1 lets a bearer scheme list roles)."""
+    return [{"bearer": [scope]}]
+
+
 def openapi(base_url: str) -> dict:
     schemas: dict[str, Any] = {}
     paths: dict[str, dict] = {}
     error = {"$ref": "#/components/schemas/Error"}
+    rate = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_HEADERS}
+
     def ref(model: type[BaseModel]) -> dict:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
+    def errors(*, keyed: bool = True) -> dict:
+        json_error = {"application/json": {"schema": error}}
+        out = {}
+        if keyed:
+            out["401"] = {"description": "No key, or not a valid one (code unauthorized)", "headers": rate, "content": json_error}
+            out["403"] = {"description": "The key lacks the scope this operation needs (code insufficient_scope)", "headers": rate,
+                          "content": json_error}
+        out["429"] = {"description": "Past the per-address or per-key rate limit (code rate_limited)",
+                      "headers": {**rate, "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+                      "content": json_error}
+        out["default"] = {"description": "Error", "headers": rate, "content": json_error}
+        return out
+
     for route in ROUTES:
         success = {"type": "object"} if route.response is None else ref(route.response)
         op: dict[str, Any] = {
             "summary": route.summary,
             "operationId": route.handler.__name__,
+            "security": security_requirement(route.scope),
+            "x-scope": route.scope,
             "responses": {
-                str(route.status): {"description": "Success"} if route.status == 204 else
-                {"description": "Success", "content": {"application/json": {"schema": success}}},
-                "default": {"description": "Error", "content": {"application/json": {"schema": error}}},
+                str(route.status): {"description": "Success", "headers": rate} if route.status == 204 else
+                {"description": "Success", "headers": rate, "content": {"application/json": {"schema": success}}},
+                **errors(),
             },
         }
         params = [p.strip("{}") for p in route.path.split("/") if p.startswith("{")]
@@ -597,21 +673,41 @@ def openapi(base_url: str) -> dict:
         if route.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(route.body)}}}
         paths.setdefault(route.path, {})[route.method.lower()] = op
+    paths["/openapi.json"] = {"get": {
+        "summary": "This document (no key needed)", "operationId": "openapi", "security": [],
+        "responses": {"200": {"description": "Success", "headers": rate, "content": {"application/json": {"schema": {"type": "object"}}}},
+                      **errors(keyed=False)}}}
     paths["/metrics"] = {  # outside /api/v1: its own server entry
         "servers": [{"url": base_url}],
-        "get": {"summary": "Prometheus metrics (text format; OpenMetrics by Accept). Any API key or TANDEM_METRICS_TOKEN",
+        "get": {"summary": "Prometheus metrics (text format; OpenMetrics by Accept). A key with the admin scope, or TANDEM_METRICS_TOKEN",
                 "operationId": "metrics",
-                "responses": {"200": {"description": "Success", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                              "default": {"description": "Error", "content": {"application/json": {"schema": error}}}}}}
+                "security": security_requirement(sc.ADMIN) + [{"metricsToken": []}],
+                "x-scope": sc.ADMIN,
+                "responses": {"200": {"description": "Success", "headers": rate, "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              **errors()}}}
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+    scopes_text = "; ".join(f"'{name}': {text}" for name, text in sc.DESCRIPTIONS.items())
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Tandem API", "version": "1", "description": "Self-hosted co-browsing. Send 'Authorization: Bearer <key>'."},
+        "info": {"title": "Tandem API", "version": "1", "description": (
+            "Self-hosted co-browsing. Send 'Authorization: Bearer <key>'. Each operation needs one scope of the key "
+            f"(its security requirement lists it): {scopes_text}. Requests are rate limited per client address and per key; "
+            "every answer carries RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and RateLimit-Policy.")},
         "servers": [{"url": f"{base_url}/api/v1"}],
-        "security": [{"bearer": []}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": schemas},
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": (
+                    "An API key (admin pages, POST /keys, or TANDEM_ADMIN_KEY, which has every scope). "
+                    f"Scopes: {scopes_text}.")},
+                "metricsToken": {"type": "http", "scheme": "bearer",
+                                 "description": "TANDEM_METRICS_TOKEN: reads GET /metrics and nothing else."},
+            },
+            "headers": {name: {"description": text, "schema": {"type": "string" if name == "RateLimit-Policy" else "integer"}}
+                        for name, text in RATE_HEADERS.items()},
+            "schemas": schemas,
+        },
         "paths": paths,
     }
 
@@ -625,6 +721,7 @@ async def not_found(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    apilimits.setup(app)  # per-address and per-key limits, RateLimit-* on every answer
     r = app.router
     r.add_get("/api/v1/openapi.json", openapi_json)
     for route in ROUTES:
