@@ -82,7 +82,8 @@ def _what_agent_sees(session: Session, role: str, host: str, masked: int) -> str
         f"<ul>{seen}</ul>"
         "<h2>Never shown to the agent</h2>"
         f"<p>{listed[0].upper() + listed[1:]} are masked: what you type there never leaves your browser.</p>"
-        "<p class=muted>Nothing is recorded. You can leave at any time by closing the tab.</p>"
+        "<p class=muted>Nothing is recorded. Chat messages are seen only by the people in this session, "
+        "are not stored, and are gone when it ends. You can leave at any time by closing the tab.</p>"
     )
 
 

@@ -10,6 +10,7 @@ import "./session.css";
 import { connect } from "./conn.js";
 import { h, config, participantList, toast } from "./ui.js";
 import { msg as message, nameOf, PAGE_TO_PANEL } from "../shared/protocol.js";
+import { makeChat } from "./chat.js";
 
 const cfg = config();
 const app = document.getElementById("app");
@@ -78,13 +79,38 @@ window.addEventListener("message", (ev) => {
 
 const toggle = h("button", { type: "button", class: "toggle", "aria-expanded": "false", onclick: () => setOpen(!open) });
 const body = h("div", { class: "panel-body", hidden: true });
+const dyn = h("div", { class: "panel-body" }); // re-rendered on every state; the chat below keeps its focus and draft
+dyn.style.padding = "0";
+let unread = 0;
+const chat = makeChat({
+  me: cfg.pid, sid: cfg.sid, send: (m) => (conn ? conn.send(m) : false), isOpen: () => open, title: "Chat",
+  onUnread: (n) => { unread = n; toggleText(); },
+});
+body.append(dyn, chat.el, h("div", { class: "row" }, h("button", { type: "button", class: "quiet", onclick: leave }, "Stop sharing and leave")));
+body.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && !ev.defaultPrevented) {
+    setOpen(false);
+    toggle.focus();
+  }
+});
 app.append(h("div", { class: "panel-card" }, toggle, body));
 
 function setOpen(v) {
   open = v;
   body.hidden = !open;
   toggle.setAttribute("aria-expanded", String(open));
+  if (open) chat.markRead();
   layout();
+}
+
+function toggleText() {
+  if (!state) return;
+  const watching = state.participants.filter((p) => p.present && p.id !== cfg.pid).length;
+  const controller = state.participants.find((p) => p.id === state.controller);
+  const asking = state.requests.length;
+  toggle.textContent = `Tandem · ${watching} watching` + (controller ? ` · ${controller.name} in control` : "") +
+    (asking ? ` · ${asking} asking` : "") + (unread ? ` · ${unread} new message${unread > 1 ? "s" : ""}` : "");
+  toggle.classList.toggle("alert", asking > 0 || unread > 0);
 }
 
 function layout() {
@@ -105,10 +131,8 @@ function render() {
   seenRequests = new Set(state.requests);
   if (fresh.length && !open) setOpen(true);
   const watching = state.participants.filter((p) => p.present && p.id !== cfg.pid).length;
-  const controller = state.participants.find((p) => p.id === state.controller);
-  const asking = state.requests.length;
-  toggle.textContent = `Tandem · ${watching} watching` + (controller ? ` · ${controller.name} in control` : "") + (asking ? ` · ${asking} asking` : "");
-  toggle.classList.toggle("alert", asking > 0);
+  toggleText();
+  chat.setPeople(state.participants);
   const list = participantList(state, cfg.pid, (p) => {
     if (p.id === cfg.pid || !p.present) return [];
     const out = [];
@@ -126,10 +150,9 @@ function render() {
     h("select", { onchange: (ev) => conn.send({ t: "policy", control: ev.target.value }) },
       ...[["ask", "on request"], ["free", "anyone may take it"], ["none", "only me"]].map(([v, t]) =>
         h("option", { value: v, selected: state.policy === v }, t))));
-  body.replaceChildren(
+  dyn.replaceChildren(
     h("p", { class: "muted" }, "You are sharing this tab. Others see it live; passwords and card numbers stay hidden."),
-    list, policy,
-    h("div", { class: "row" }, h("button", { type: "button", class: "quiet", onclick: leave }, "Stop sharing and leave")));
+    list, policy);
   layout();
   toPage({ t: "state", state });
   // The page records only while someone other than the tab owner is here to see it.
@@ -171,8 +194,13 @@ function onMessage(msg) {
     case "notice":
       toPage({ t: "notice", text: msg.text });
       break;
+    case "chat":
+      chat.receive(msg);
+      layout();
+      break;
     case "error":
-      toast(app, msg.message, "bad");
+      if (chat.error(msg)) layout();
+      else toast(app, msg.message, "bad");
       break;
     default:
       break;
@@ -198,5 +226,5 @@ function start() {
   window.tandemPanel.conn = conn;
 }
 setOpen(false);
-window.tandemPanel = { conn, get state() { return state; }, get role() { return role; } };
+window.tandemPanel = { conn, chat, get state() { return state; }, get role() { return role; } };
 if (parentOrigin) start();

@@ -19,6 +19,7 @@ import { makeProxify } from "./urls.js";
 import { makeInk } from "../recorder/ink.js";
 import { initial, reduce, resumePoint } from "./stream.js";
 import { onCustom, MIRROR_CSS } from "./custom.js";
+import { makeChat } from "./chat.js";
 
 const cfg = config();
 const baseUrl = new URL(cfg.base);
@@ -62,11 +63,36 @@ const navBar = h("form", { class: "navbar", hidden: true, onsubmit: onGo },
   h("button", { type: "button", title: "Reload", "aria-label": "Reload", onclick: () => nav("reload") }, "⟳"),
   h("input", { name: "url", type: "url", placeholder: "Go to address…", "aria-label": "Address", autocomplete: "off" }),
   h("button", { type: "submit" }, "Go"));
+// -- chat: a pane beside the mirror (over it on narrow screens), with an unread count on its button
+const chatCount = h("span", { class: "count", hidden: true });
+const chatBtn = h("button", { type: "button", class: "chat-btn", "aria-expanded": "false", "aria-controls": "chat-pane",
+  onclick: () => setChatOpen(chatPane.hidden) }, "Chat", chatCount);
+const chat = makeChat({
+  me: cfg.pid, sid: cfg.sid, send: (m) => conn.send(m), isOpen: () => !chatPane.hidden,
+  onEscape: () => { setChatOpen(false); chatBtn.focus(); },
+  onUnread: (n) => {
+    chatCount.textContent = String(n);
+    chatCount.hidden = !n;
+    chatBtn.setAttribute("aria-label", n ? `Chat, ${n} unread` : "Chat");
+  },
+});
+const chatPane = h("aside", { class: "chat-pane", id: "chat-pane", hidden: true },
+  h("div", { class: "chat-head" }, h("h2", {}, "Chat"),
+    h("button", { type: "button", class: "small quiet", "aria-label": "Close chat", onclick: () => { setChatOpen(false); chatBtn.focus(); } }, "✕")),
+  chat.el);
+function setChatOpen(on, focus = true) {
+  chatPane.hidden = !on;
+  chatBtn.setAttribute("aria-expanded", String(on));
+  if (on) {
+    chat.markRead();
+    if (focus) chat.focus();
+  }
+}
 const header = h("header", { class: "bar" },
   h("a", { class: "brand", href: "/" }, "Tandem"),
   h("div", { class: "where" }, urlText, statusText),
   navBar,
-  h("div", { class: "actions" }, drawBtn, controlBtn, leaveBtn));
+  h("div", { class: "actions" }, chatBtn, drawBtn, controlBtn, leaveBtn));
 const stage = h("div", { class: "stage" });
 const frameBox = h("div", { class: "framebox" });
 const mirrorRoot = h("div", { class: "mirror" }); // the replayer's own root: never moved (an iframe moved in the DOM reloads)
@@ -80,7 +106,8 @@ const ink = makeInk(document, pointers, (pid) => colorFor(pid, state ? state.par
 let penDown = false;
 stage.append(frameBox, waiting, pageError, keys);
 const side = h("aside", { class: "side" }, h("h2", {}, "People"), h("div", { class: "people-box" }));
-app.append(header, h("main", { class: "layout" }, stage, side));
+app.append(header, h("main", { class: "layout" }, stage, chatPane, side));
+if (window.innerWidth >= 1000) setChatOpen(true, false); // room for it beside the mirror: open from the start
 
 // -- the mirror ----------------------------------------------------------------------------
 function newReplayer() {
@@ -379,6 +406,7 @@ function render() {
       h("p", { class: "muted" }, [e.url, `code: ${e.code}`].filter(Boolean).join(" · "))));
   }
   stage.classList.toggle("controlling", isController());
+  chat.setPeople(state.participants);
   const box = side.querySelector(".people-box");
   box.replaceChildren(participantList(state, cfg.pid, () => []));
   document.title = `${state.title || "Co-browsing"} · Tandem`;
@@ -412,8 +440,11 @@ function onMessage(msg) {
     case "notice":
       toast(app, msg.text);
       break;
+    case "chat":
+      chat.receive(msg);
+      break;
     case "error":
-      toast(app, msg.message, "bad");
+      if (!chat.error(msg)) toast(app, msg.message, "bad");
       window.tandemMirror.errors.push(msg.code);
       break;
     case "bye":
@@ -437,4 +468,4 @@ const conn = connect({
 });
 
 // For tests and troubleshooting: read-only view of the stream's health and the mirror's document.
-window.tandemMirror = { stats, errors: [], doc: mirrorDoc, conn };
+window.tandemMirror = { stats, errors: [], doc: mirrorDoc, conn, chat };

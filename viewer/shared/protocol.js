@@ -56,6 +56,7 @@ export const WS_FROM_CLIENT = /* @__PURE__ */ Object.freeze({
   policy: "{control: ask|free|none}",
   name: "{name}",
   notice: "{p?, code, text}",
+  chat: "{text}: a chat message to everyone in the session (at most 1000 characters, rate-limited by the room)",
   resync: "{}",
   ping: "{}",
   leave: "{}",
@@ -76,6 +77,7 @@ export const WS_FROM_SERVER = /* @__PURE__ */ Object.freeze({
   paused: "{}: to a leader tab that is not the stream source",
   role: "{role, url?}",
   notice: "{code, text}",
+  chat: "{id, p, name, text}: a chat message (ids count up per room; the last 50 again on every connect)",
   error: "{code, message}",
   bye: "{code, message}",
 });
