@@ -26,6 +26,7 @@ from aiohttp import web
 
 from rewriter.labels import LabelError, Origin, decode
 from rewriter.urls import UrlError, UrlRewriter, split_url
+from sync.relay import RelayUnavailable
 from tandem import appkeys
 
 from . import cors, credentials, entry, errors
@@ -94,11 +95,15 @@ def claims_navigation(request: web.BaseRequest) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
 
 
-def live_role(app: web.Application, sid: str, who: tuple[str, str]) -> str:
-    """The participant's role now: the room's (leadership moves), else the credential's."""
+async def live_role(app: web.Application, sid: str, who: tuple[str, str]) -> str:
+    """The participant's role now: the room's (leadership moves), else the credential's.
+    Several nodes: the room's directory answers (sync.relay.Relay.live_role); no answer, no request."""
     pid, credential_role = who
     relay = app.get(appkeys.SYNC)
-    role = relay.role_of(sid, pid) if relay is not None else None
+    try:
+        role = await relay.live_role(sid, pid) if relay is not None else None
+    except RelayUnavailable:
+        raise errors.NotReady("Tandem cannot reach its shared state right now. Try again in a moment.") from None
     return role or credential_role
 
 
@@ -135,7 +140,7 @@ async def admit(request: web.Request) -> Admission:
     who = credentials.participant(request, sid)
     hand_off = False
     if who is not None:
-        role, pid = (FOLLOWER if live_role(request.app, sid, who) == FOLLOWER else LEADER), who[0]
+        role, pid = (FOLLOWER if await live_role(request.app, sid, who) == FOLLOWER else LEADER), who[0]
     elif reserved is None and entry.wants_hand_off(request):
         role, pid, hand_off = ANONYMOUS, None, True
     elif reserved is None and not cors.anonymous_cors(request, sid):

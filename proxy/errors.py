@@ -26,6 +26,10 @@ class SessionGone(ProxyError):
     status, code, title = 410, "session_ended", "This co-browsing session has ended"
 
 
+class NotReady(ProxyError):
+    status, code, title = 503, "not_ready", "Tandem is not ready"
+
+
 class NotParticipant(ProxyError):
     status, code, title = 403, "not_a_participant", "Join the session first"
 

@@ -30,6 +30,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from rewriter import labels
 from rewriter.labels import Decoded, Origin
@@ -147,6 +148,7 @@ class SessionRegistry:
         self.live_backend = live if live is not None else MemoryBackend(store)
         self._live: dict[str, Session] = {}
         self._drops: set[asyncio.Task] = set()
+        self.on_end: Callable[[str], None] = lambda sid: None  # the session ended through this process
 
     def create(self, start_url: str, **details) -> Session:
         """``details``: any of the Session fields set at creation (agent_id, agent_name, branding …)."""
@@ -189,7 +191,15 @@ class SessionRegistry:
         session.cache.clear()
         self._live.pop(sid, None)
         self._drop(sid)
-        return self.store.end_session(sid) or was_live
+        ended = self.store.end_session(sid) or was_live
+        self.on_end(sid)  # several nodes: the others hear of it (tandem.cluster)
+        return ended
+
+    def forget(self, sid: str) -> None:
+        """Another node ended the session: the next ``get`` reads it from the store again."""
+        session = self._live.pop(sid, None)
+        if session is not None:
+            session.cache.clear()
 
     def _drop(self, sid: str) -> None:
         """Forget the session's live state in the backend (a task kept here: Redis needs I/O)."""

@@ -31,6 +31,11 @@ BUFFER_IDLE_TTL = 60.0  # seconds an empty room keeps its replay buffer: covers 
 QUIET_MESSAGES = frozenset({"ev", "ptr", "ping"})  # messages that change no room fact (ev: unless the page changed)
 
 
+class RelayUnavailable(Exception):
+    """The relay cannot take this connection now (a networked backend does not answer): the shell
+    closes it as "going away", and the page reconnects, maybe through another node."""
+
+
 class FactsStore(Protocol):
     """Where a session's room facts are kept (tandem.live.RoomFacts)."""
 
@@ -39,6 +44,19 @@ class FactsStore(Protocol):
     def put(self, facts: dict) -> None: ...
 
     async def load(self) -> dict | None: ...
+
+    async def flush(self) -> None: ...
+
+
+def role_in_facts(facts: dict | None, pid: str) -> str | None:
+    """A participant's role as a room's kept facts say (``Room.role_of`` for a room held elsewhere)."""
+    if not isinstance(facts, dict):
+        return None
+    if facts.get("leader") == pid:
+        return "leader"
+    people = facts.get("people")
+    known = isinstance(people, list) and any(isinstance(p, list) and p and p[0] == pid for p in people)
+    return "follower" if known else None
 
 
 class Endpoint(Protocol):
@@ -74,6 +92,14 @@ class Relay(ABC):
     @abstractmethod
     def role_of(self, sid: str, pid: str) -> str | None:
         """The live role of a participant, or None when the room does not know them."""
+
+    async def ready(self) -> bool:
+        """True when this relay can take sessions (a networked one: its backend answers)."""
+        return True
+
+    async def live_role(self, sid: str, pid: str) -> str | None:
+        """``role_of`` as the proxy asks it on every request: a networked relay may ask its directory."""
+        return self.role_of(sid, pid)
 
     @abstractmethod
     def current_url(self, sid: str) -> str | None:
@@ -186,9 +212,16 @@ class LocalRelay(Relay):
                     if target is not None:
                         target[1].deliver(out.frame, force=c == conn)
 
-    def attach(self, sid, endpoint, *, pid, may_lead, kind, name, resume, now) -> int:
+    def _new_conn(self) -> int:
         self._next += 1
-        conn = self._next
+        return self._next
+
+    def attach(self, sid, endpoint, *, pid, may_lead, kind, name, resume, now) -> int:
+        conn = self._new_conn()
+        self._join(sid, conn, endpoint, pid=pid, may_lead=may_lead, kind=kind, name=name, resume=resume, now=now)
+        return conn
+
+    def _join(self, sid, conn, endpoint, *, pid, may_lead, kind, name, resume, now) -> None:
         self._endpoints[conn] = (sid, endpoint)
         self._idle_since.pop(sid, None)
         self._dispatch(self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume),

@@ -26,7 +26,7 @@ from tandem import safejson
 
 from .outbox import Outbox
 from .protocol import MAX_STREAM_MESSAGE, Frame
-from .relay import Relay
+from .relay import Relay, RelayUnavailable
 
 log = logging.getLogger("tandem.sync")
 
@@ -151,7 +151,13 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
     endpoint.start()
     name = name_of(sid, pid)  # the name admitted with, never one the client says now
     resume = hello.get("resume") if isinstance(hello.get("resume"), dict) else None
-    await relay.prepare(sid)  # a room this process does not hold starts from its kept facts
+    try:
+        await relay.prepare(sid)  # a room this process does not hold starts from its kept facts
+    except RelayUnavailable as exc:  # the page reconnects (a balancer may send it to another node)
+        log.info("session socket for %s refused: %s", sid, exc)
+        await ws.close(code=CLOSE_CODES["going_away"], message=b"not ready")
+        await endpoint.stop()
+        return ws
     conn = relay.attach(sid, endpoint, pid=pid, may_lead=cred_role == "leader", kind=str(hello.get("kind")),
                         name=name, resume=resume, now=time.monotonic())
     endpoint.on_dead = lambda: relay.detach(sid, conn, time.monotonic())

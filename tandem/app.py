@@ -115,6 +115,10 @@ async def readyz(request: web.Request) -> web.Response:
     if not await backend.ready():
         return web.json_response({"error": {"code": "not_ready", "message": f"live state ({backend.name}) does not answer"}},
                                  status=503)
+    relay = app.get(appkeys.SYNC)
+    if relay is not None and not await relay.ready():
+        return web.json_response({"error": {"code": "not_ready", "message": "relay between nodes (redis) does not answer"}},
+                                 status=503)
     return web.json_response({"ready": True, "live_state": backend.name})
 
 

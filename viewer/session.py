@@ -101,7 +101,15 @@ def make_relay(app: web.Application) -> LocalRelay:
         session = app[appkeys.SESSIONS].get(sid)
         return session.live.facts if session is not None and not session.ended else None
 
-    return LocalRelay(make_room, facts_of, on_change=lambda sid, room, before, after: room_events(app, sid, room, before, after))
+    def on_change(sid, room, before, after):
+        room_events(app, sid, room, before, after)
+
+    settings = app.get(appkeys.SETTINGS)
+    if settings is not None and settings.redis_url:  # several nodes share rooms through Redis
+        from tandem.cluster import cluster_relay
+
+        return cluster_relay(app, make_room, facts_of, on_change)
+    return LocalRelay(make_room, facts_of, on_change=on_change)
 
 
 def room_events(app: web.Application, sid: str, room: Room, before: tuple, after: tuple) -> None:
