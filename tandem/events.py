@@ -49,6 +49,7 @@ FAILURE_WINDOW = 86400.0  # seconds of nothing but failed attempts before a hook
 LOG_KEEP = 200  # delivery attempts kept per key (the body of each is metadata: bounded, encrypted)
 WEBHOOK_BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)  # seconds between attempts: ~13 minutes to ride out a receiver restart
 WEBHOOK_TIMEOUT = 10.0  # seconds for one attempt; a receiver should answer at once and work later
+LISTENERS = web.AppKey("event_listeners", list)  # fn(kind, session_id) told of every recorded event (snippet push)
 MAX_PENDING_DELIVERIES = 1000  # past this, new deliveries are dropped (logged) rather than piling up in memory
 
 
@@ -210,6 +211,8 @@ def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: d
     store = app[appkeys.STORE]
     sid = session.sid if session is not None else None
     store.audit(kind, session_id=sid, actor=actor, detail=detail)
+    for listener in app.get(LISTENERS, ()):
+        listener(kind, sid)
     if kind not in WEBHOOK_EVENTS or session is None:
         return
     hooks = store.webhooks_for(session.key_id)

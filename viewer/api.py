@@ -685,6 +685,9 @@ def openapi(base_url: str) -> dict:
                 "x-scope": sc.ADMIN,
                 "responses": {"200": {"description": "Success", "headers": rate, "content": {"text/plain": {"schema": {"type": "string"}}}},
                               **errors()}}}
+    from viewer.snippet.push import OPENAPI_SECURITY, openapi_paths  # the snippet's event stream (visitor secret)
+
+    paths.update(openapi_paths(base_url))
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
@@ -703,6 +706,7 @@ def openapi(base_url: str) -> dict:
                     f"Scopes: {scopes_text}.")},
                 "metricsToken": {"type": "http", "scheme": "bearer",
                                  "description": "TANDEM_METRICS_TOKEN: reads GET /metrics and nothing else."},
+                **OPENAPI_SECURITY,
             },
             "headers": {name: {"description": text, "schema": {"type": "string" if name == "RateLimit-Policy" else "integer"}}
                         for name, text in RATE_HEADERS.items()},

@@ -1,10 +1,20 @@
 /**
  * The snippet's logic, separate from the page globals so tests can drive it.
+ *
+ * Events are pushed by the server (Server-Sent Events on /snippet/v1/visitors/{id}/events, see
+ * viewer/snippet/push.py), read with fetch (it can send the visitor's secret in a header, which
+ * EventSource cannot) and parsed by eventsource-parser. Every event has an id; the last one is
+ * kept in sessionStorage, so a reconnect (after a dropped connection, with a growing backoff) or
+ * the next page of the session resumes after it with Last-Event-ID and misses nothing.
  */
 
+import { createParser } from "eventsource-parser";
+
 export const VISITOR_COOKIE = "tandem_visitor";
-export const POLL_MS = 3000; // how often a live session's state is checked for events
 export const EVENTS = ["session_started", "viewer_joined", "control_changed", "session_ended"];
+export const BACKOFF_MIN_MS = 500; // first wait before reconnecting a dropped event stream ...
+export const BACKOFF_MAX_MS = 15000; // ... doubling up to this (with jitter), back to the minimum once events flow
+const LAST_ID_KEY = "tandem_events_last"; // sessionStorage: {visitor, id} of the last event heard
 const VISITOR_DAYS = 30; // the site's cookie; Tandem purges visitors after the retention period anyway
 
 export function parseVisitor(cookieString) {
@@ -22,8 +32,10 @@ export function createClient(win, base) {
   const baseHost = new URL(base).hostname;
   const inSession = win.location.hostname.endsWith("." + baseHost);
   const listeners = new Map();
-  let last = null; // last state seen: {session_id, state, agents, control}
-  let timer = null;
+  let last = null; // the session this page knows of: {session_id, state}
+  let streaming = false; // the event stream is open or reconnecting
+  let aborter = null;
+  const ended = new Set(); // session_ended is said once per session, whoever noticed first
 
   const emit = (name, detail) => {
     for (const fn of listeners.get(name) || []) {
@@ -61,31 +73,83 @@ export function createClient(win, base) {
   }
 
   function observe(s) {
-    const prev = last;
     last = s;
-    if (!s) return;
-    if (s.state === "live" && prev && prev.session_id === s.session_id) {
-      if (s.agents > prev.agents) emit("viewer_joined", { session_id: s.session_id, agents: s.agents });
-      if (JSON.stringify(s.control) !== JSON.stringify(prev.control)) emit("control_changed", { session_id: s.session_id, control: s.control });
-    }
-    if (s.state === "ended" && (!prev || prev.state !== "ended")) {
+    if (s && s.state === "ended" && !ended.has(s.session_id)) {
+      ended.add(s.session_id);
       emit("session_ended", { session_id: s.session_id });
       stop();
     }
   }
 
-  async function poll() {
-    const v = visitor();
-    if (!v) return stop();
-    try {
-      const r = await call(`/snippet/v1/visitors/${v.id}/state`, { visitor: v });
-      observe(r.session);
-      if (!r.session) stop();
-    } catch (_) { /* transient: next tick */ }
+  const store = {
+    get(v) {
+      try {
+        const kept = JSON.parse(win.sessionStorage.getItem(LAST_ID_KEY) || "null");
+        return kept && kept.visitor === v.id && typeof kept.id === "string" ? kept.id : null;
+      } catch (_) { return null; }
+    },
+    set(v, id) {
+      try { win.sessionStorage.setItem(LAST_ID_KEY, JSON.stringify({ visitor: v.id, id })); } catch (_) { /* kept in memory only */ }
+    },
+  };
+  let lastId = null;
+
+  function onEvent(v, ev) {
+    if (ev.id) {
+      lastId = ev.id;
+      store.set(v, ev.id);
+    }
+    let data = {};
+    try { data = JSON.parse(ev.data || "{}"); } catch (_) { return; }
+    if (ev.event === "ready") last = { session_id: data.session_id, state: data.state };
+    else if (ev.event === "session_ended") observe({ session_id: data.session_id, state: "ended" });
+    else if (ev.event === "viewer_joined" || ev.event === "control_changed") emit(ev.event, data);
   }
 
-  function stop() { if (timer !== null) { win.clearInterval(timer); timer = null; } }
-  function start() { if (timer === null) timer = win.setInterval(poll, POLL_MS); }
+  /** One connection of the event stream; resolves when it ends. Throws a {code} that means: stop for good. */
+  async function streamOnce(v, onFlow) {
+    aborter = new AbortController();
+    const headers = { "X-Tandem-Visitor": `${v.id}.${v.secret}` };
+    const from = lastId || store.get(v);
+    if (from) headers["Last-Event-ID"] = from;
+    const resp = await win.fetch(`${base}/snippet/v1/visitors/${v.id}/events`, {
+      headers, credentials: "omit", mode: "cors", cache: "no-store", signal: aborter.signal,
+    });
+    if (resp.status === 401 || resp.status === 409) throw { code: "no_session" }; // nothing to follow
+    if (!resp.ok || !resp.body) throw new Error("event stream answered " + resp.status);
+    const parser = createParser({ onEvent: (ev) => { onFlow(); onEvent(v, ev); } });
+    const reader = resp.body.pipeThrough(new win.TextDecoderStream()).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || !streaming) break;
+      parser.feed(value);
+    }
+  }
+
+  async function listen() {
+    if (streaming) return;
+    streaming = true;
+    let backoff = BACKOFF_MIN_MS;
+    while (streaming) {
+      const v = visitor();
+      if (!v) break;
+      try {
+        await streamOnce(v, () => { backoff = BACKOFF_MIN_MS; });
+      } catch (e) {
+        if (e && e.code === "no_session") break;
+      }
+      if (!streaming) break;
+      await new Promise((r) => win.setTimeout(r, backoff * (0.8 + Math.random() * 0.4)));
+      backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+    }
+    streaming = false;
+  }
+
+  function stop() {
+    streaming = false;
+    if (aborter) aborter.abort();
+  }
+  const start = () => { listen(); };
 
   async function run(name, args) {
     switch (name) {
@@ -138,8 +202,8 @@ export function createClient(win, base) {
 
   /** On load: if this visitor has a live session (e.g. on the proxied page), keep watching it. */
   function resume() {
-    if (visitor()) { poll(); start(); }
+    if (visitor()) start();
   }
 
-  return { command, resume, observe, inSession };
+  return { command, resume, observe, inSession, stop, get streaming() { return streaming; } };
 }

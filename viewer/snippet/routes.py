@@ -30,6 +30,7 @@ from tandem.ratelimit import client_address
 from ..pages import page
 from ..jsonbody import read_json
 from ..routes import ApiError, create_session, validate_start_url
+from . import push
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE.parent / "static" / "build"
@@ -113,7 +114,7 @@ async def snippet_errors(request: web.Request, handler):
 async def preflight(request: web.Request) -> web.Response:
     resp = web.Response(status=204, headers={
         "Access-Control-Allow-Methods": "GET, POST",
-        "Access-Control-Allow-Headers": "Content-Type, X-Tandem-Visitor",
+        "Access-Control-Allow-Headers": "Content-Type, X-Tandem-Visitor, Last-Event-ID",
         "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
     })
     return _cors(request, resp)  # type: ignore[return-value]
@@ -277,3 +278,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/snippet/v1/visitors/{visitor}/state", state)
     r.add_post("/snippet/v1/visitors/{visitor}/pin", pin)
     r.add_post("/snippet/v1/visitors/{visitor}/end", end)
+    push.setup(app)  # GET /snippet/v1/visitors/{visitor}/events: pushed events (Server-Sent Events)
