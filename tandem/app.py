@@ -31,7 +31,7 @@ from viewer.snippet import routes as snippet_view
 from . import appkeys, metrics
 from .events import Webhooks
 from .live import open_backend
-from .ratelimit import Limits
+from .ratelimit import Limits, open_rates
 from .retention import retention_ctx
 from .tasks import periodic, tasks_ctx
 from .settings import Settings
@@ -136,6 +136,7 @@ async def sessions_ctx(app: web.Application):
     app[appkeys.TASKS].spawn(periodic(SWEEP_INTERVAL, sweep, name="session-sweep"), name="session-sweep", daemon=True)
     yield
     await sessions.live_backend.close()
+    await app[appkeys.LIMITS].backend.close()
 
 
 def create_app(settings: Settings, *, store: Store | None = None, extra_allow: tuple[Entry, ...] = ()) -> web.Application:
@@ -156,7 +157,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.RUNTIME_VERSION] = hashlib.sha256(runtime).hexdigest()[:12]
     app.cleanup_ctx.append(upstream_ctx)
     app.on_response_prepare.append(expire_junk_cookies)
-    app[appkeys.LIMITS] = Limits()
+    app[appkeys.LIMITS] = Limits(open_rates(settings.redis_url))  # shared by every node with Redis
     app[appkeys.WEBHOOKS] = Webhooks()
     metrics.setup(app)  # GET /metrics (Prometheus), this app's own registry
     app.cleanup_ctx.append(tasks_ctx(appkeys.TASKS))

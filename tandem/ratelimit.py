@@ -1,9 +1,13 @@
-"""In-process rate limits for guessable secrets (PINs, passwords) and anonymous endpoints (snippet).
+"""Rate limits for guessable secrets (PINs, passwords) and anonymous endpoints (snippet, the API).
 
-A fixed-window counter per key: ``hit(key)`` counts one event and says whether
-the key is still under its limit. Memory is bounded: past ``MAX_KEYS`` keys the
-oldest windows are dropped first. (Several processes behind a balancer would move
-these counters to Redis; the interface stays the same.)
+A fixed-window counter per key: ``hit(key)`` counts one event and says whether the key
+is still under its limit; a window starts at the key's first event. The counts live in
+a :class:`RateBackend`: in this process by default (:class:`MemoryRates`; memory bounded,
+past ``MAX_KEYS`` keys the oldest windows are dropped first), or in Redis with
+``--redis-url`` (:class:`RedisRates`), so every node behind a balancer counts against the
+same budget — otherwise an attacker spreading guesses over N nodes would get N budgets.
+Every call is a coroutine; a Redis that does not answer raises (the request fails, it is
+never let through uncounted).
 """
 
 from __future__ import annotations
@@ -11,52 +15,150 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from functools import lru_cache
-from dataclasses import dataclass, field
 from typing import Callable
 
 MAX_KEYS = 100_000  # distinct addresses/users tracked at once; ~10 MB at worst
+REDIS_PREFIX = "tandem:rl:"
+
+
+class RateBackend(ABC):
+    """Fixed-window counters, shared by whoever shares the backend."""
+
+    name = ""
+
+    @abstractmethod
+    async def hit(self, key: str, limit: int, window: float) -> tuple[bool, int, int]:
+        """Count one event for ``key`` unless it is at ``limit`` in its window (which starts at its first
+        event and lasts ``window`` seconds). (allowed, remaining, whole seconds until the window ends >= 1)."""
+
+    @abstractmethod
+    async def peek(self, key: str, window: float) -> tuple[int, int]:
+        """(events counted in ``key``'s window, whole seconds until it ends >= 1) without counting one."""
+
+    @abstractmethod
+    async def reset(self, key: str) -> None: ...
+
+    async def close(self) -> None:
+        """Release connections (end of the app)."""
+
+
+class MemoryRates(RateBackend):
+    name = "memory"
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()  # key -> (window start, count)
+
+    def _current(self, key: str, window: float) -> tuple[float, int, float]:
+        now = self._clock()
+        start, count = self._counts.get(key, (now, 0))
+        if now - start >= window:
+            start, count = now, 0
+        return start, count, now
+
+    @staticmethod
+    def _left(start: float, window: float, now: float) -> int:
+        return max(1, int(window - (now - start)) + 1)
+
+    async def hit(self, key: str, limit: int, window: float) -> tuple[bool, int, int]:
+        start, count, now = self._current(key, window)
+        allowed = count < limit
+        if allowed:
+            count += 1
+            self._counts[key] = (start, count)
+            self._counts.move_to_end(key)
+            while len(self._counts) > MAX_KEYS:
+                self._counts.popitem(last=False)
+        return allowed, max(0, limit - count), self._left(start, window, now)
+
+    async def peek(self, key: str, window: float) -> tuple[int, int]:
+        start, count, now = self._current(key, window)
+        return count, self._left(start, window, now)
+
+    async def reset(self, key: str) -> None:
+        self._counts.pop(key, None)
+
+
+_HIT = """
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c >= tonumber(ARGV[1]) then return {0, c, redis.call('PTTL', KEYS[1])} end
+c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {1, c, redis.call('PTTL', KEYS[1])}
+"""
+
+
+class RedisRates(RateBackend):
+    """One Redis key per counter (``tandem:rl:<key>``), expiring with its window: check-and-count is
+    one Lua script, so two nodes counting the same key at once never both let the last one through."""
+
+    name = "redis"
+
+    def __init__(self, url: str):
+        import redis.asyncio as aioredis
+
+        self._r = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
+        self._hit = self._r.register_script(_HIT)
+
+    @staticmethod
+    def _left(pttl: int, window: float) -> int:
+        ms = pttl if pttl > 0 else window * 1000
+        return max(1, int(ms / 1000 + 0.999))
+
+    async def hit(self, key: str, limit: int, window: float) -> tuple[bool, int, int]:
+        allowed, count, pttl = await self._hit(keys=[REDIS_PREFIX + key], args=[limit, max(1, int(window * 1000))])
+        return bool(allowed), max(0, limit - int(count)), self._left(int(pttl), window)
+
+    async def peek(self, key: str, window: float) -> tuple[int, int]:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.get(REDIS_PREFIX + key)
+            pipe.pttl(REDIS_PREFIX + key)
+            count, pttl = await pipe.execute()
+        return int(count or 0), self._left(int(pttl), window)
+
+    async def reset(self, key: str) -> None:
+        await self._r.delete(REDIS_PREFIX + key)
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+
+def open_rates(redis_url: str | None) -> RateBackend:
+    """Redis when configured (shared by every node), else this process."""
+    return RedisRates(redis_url) if redis_url else MemoryRates()
 
 
 class RateLimiter:
-    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic):
+    """One named limit (``limit`` events per ``window`` seconds per key) over a backend."""
+
+    def __init__(self, limit: int, window: float, *, backend: RateBackend | None = None, name: str = ""):
         self.limit = limit
         self.window = window
-        self._clock = clock
-        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self.backend = backend if backend is not None else MemoryRates()
+        self.name = name
 
-    def _current(self, key: str) -> tuple[float, int]:
-        now = self._clock()
-        start, count = self._counts.get(key, (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        return start, count
+    def _key(self, key: str) -> str:
+        return f"{self.name}:{key}"
 
-    def blocked(self, key: str) -> bool:
-        return self._current(key)[1] >= self.limit
+    async def blocked(self, key: str) -> bool:
+        return (await self.count(key)) >= self.limit
 
-    def count(self, key: str) -> int:
+    async def count(self, key: str) -> int:
         """Events counted for ``key`` in its current window."""
-        return self._current(key)[1]
+        return (await self.backend.peek(self._key(key), self.window))[0]
 
-    def hit(self, key: str) -> bool:
+    async def hit(self, key: str) -> bool:
         """Count one event for ``key``; False when the key was already at its limit."""
-        start, count = self._current(key)
-        if count >= self.limit:
-            return False
-        self._counts[key] = (start, count + 1)
-        self._counts.move_to_end(key)
-        while len(self._counts) > MAX_KEYS:
-            self._counts.popitem(last=False)
-        return True
+        return (await self.backend.hit(self._key(key), self.limit, self.window))[0]
 
-    def retry_after(self, key: str) -> int:
-        start, _ = self._current(key)
-        return max(1, int(self.window - (self._clock() - start)) + 1)
+    async def retry_after(self, key: str) -> int:
+        return (await self.backend.peek(self._key(key), self.window))[1]
 
-    def reset(self, key: str) -> None:
-        self._counts.pop(key, None)
+    async def reset(self, key: str) -> None:
+        await self.backend.reset(self._key(key))
 
 
 # PINs: 10^6 values, each live 10 minutes for 3 joins. Wrong guesses are limited per address
@@ -82,14 +184,17 @@ LOGIN_FAILURES_PER_USER = (10, 900.0)
 SNIPPET_STARTS_PER_ADDRESS = (10, 600.0)
 
 
-@dataclass
 class Limits:
-    pin_address: RateLimiter = field(default_factory=lambda: RateLimiter(*PIN_FAILURES_PER_ADDRESS))
-    pin_network: RateLimiter = field(default_factory=lambda: RateLimiter(*PIN_FAILURES_PER_NETWORK))
-    pin_global: RateLimiter = field(default_factory=lambda: RateLimiter(*PIN_FAILURES_GLOBAL))  # an alarm, not a lock
-    login_address: RateLimiter = field(default_factory=lambda: RateLimiter(*LOGIN_FAILURES_PER_ADDRESS))
-    login_user: RateLimiter = field(default_factory=lambda: RateLimiter(*LOGIN_FAILURES_PER_USER))
-    snippet_address: RateLimiter = field(default_factory=lambda: RateLimiter(*SNIPPET_STARTS_PER_ADDRESS))
+    """Every limit of the app, over one backend (``open_rates``)."""
+
+    def __init__(self, backend: RateBackend | None = None):
+        self.backend = b = backend if backend is not None else MemoryRates()
+        self.pin_address = RateLimiter(*PIN_FAILURES_PER_ADDRESS, backend=b, name="pin:address")
+        self.pin_network = RateLimiter(*PIN_FAILURES_PER_NETWORK, backend=b, name="pin:network")
+        self.pin_global = RateLimiter(*PIN_FAILURES_GLOBAL, backend=b, name="pin:global")  # an alarm, not a lock
+        self.login_address = RateLimiter(*LOGIN_FAILURES_PER_ADDRESS, backend=b, name="login:address")
+        self.login_user = RateLimiter(*LOGIN_FAILURES_PER_USER, backend=b, name="login:user")
+        self.snippet_address = RateLimiter(*SNIPPET_STARTS_PER_ADDRESS, backend=b, name="snippet:address")
 
 
 TRUSTED_PROXIES_ENV = "TANDEM_TRUSTED_PROXIES"  # CIDRs of TLS terminators whose X-Forwarded-For is believed
@@ -137,24 +242,24 @@ def network_of(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{NETWORK_PREFIX[ip.version]}", strict=False))
 
 
-def pin_wait(limits: Limits, address: str) -> int | None:
+async def pin_wait(limits: Limits, address: str) -> int | None:
     """Seconds ``address`` must wait before trying a PIN again; None when it may try now.
 
     Decided by this address's and its network's own wrong guesses only: others' guessing
     never turns away a right PIN from an address that has not been guessing itself.
     """
     network = network_of(address)
-    if limits.pin_address.blocked(address):
-        return limits.pin_address.retry_after(address)
-    if limits.pin_network.blocked(network):
-        return limits.pin_network.retry_after(network)
-    if limits.pin_global.blocked("*") and limits.pin_address.count(address) >= PIN_FAILURES_UNDER_ATTACK:
-        return limits.pin_address.retry_after(address)
+    if await limits.pin_address.blocked(address):
+        return await limits.pin_address.retry_after(address)
+    if await limits.pin_network.blocked(network):
+        return await limits.pin_network.retry_after(network)
+    if await limits.pin_global.blocked("*") and await limits.pin_address.count(address) >= PIN_FAILURES_UNDER_ATTACK:
+        return await limits.pin_address.retry_after(address)
     return None
 
 
-def pin_failed(limits: Limits, address: str) -> None:
+async def pin_failed(limits: Limits, address: str) -> None:
     """Count one wrong PIN from ``address``."""
-    limits.pin_address.hit(address)
-    limits.pin_network.hit(network_of(address))
-    limits.pin_global.hit("*")
+    await limits.pin_address.hit(address)
+    await limits.pin_network.hit(network_of(address))
+    await limits.pin_global.hit("*")

@@ -76,8 +76,9 @@ COUNTER: web.AppKey[WindowCounter] = web.AppKey("api_rate_counter", WindowCounte
 
 
 def _backend(app: web.Application):
-    """Where the counts live: the one place to point at a shared (multi-node) counter."""
-    return app[COUNTER]
+    """Where the counts live: the app's rate backend (tandem.ratelimit: Redis with --redis-url)."""
+    limits = app.get(appkeys.LIMITS)
+    return limits.backend if limits is not None else app[COUNTER]
 
 
 def limited(request: web.BaseRequest) -> bool:

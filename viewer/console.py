@@ -158,18 +158,18 @@ async def login_post(request: web.Request) -> web.Response:
     password = form.get("password", "")[:256]
     limits = request.app[appkeys.LIMITS]
     address = client_address(request)
-    if limits.login_address.blocked(address) or limits.login_user.blocked(username):
+    if await limits.login_address.blocked(address) or await limits.login_user.blocked(username):
         return login_page(request, error="Too many failed attempts. Wait a few minutes and try again.", username=username, status=429)
     store = request.app[appkeys.STORE]
     agent = store.agent_by_username(username)
     pw_hash = store.password_hash(agent.id) if agent is not None and agent.active else None
     ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, pw_hash, password)
     if not ok or agent is None:
-        limits.login_address.hit(address)
-        limits.login_user.hit(username)
+        await limits.login_address.hit(address)
+        await limits.login_user.hit(username)
         store.audit("agent.login_failed", actor=username, detail={"address": address})
         return login_page(request, error="That user name and password don't match.", username=username, status=401)
-    limits.login_user.reset(username)
+    await limits.login_user.reset(username)
     token = store.create_login(agent.id, LOGIN_TTL)
     store.audit("agent.login", actor=agent.username, detail={"address": address})
     resp = web.HTTPSeeOther(safe_next(request.query.get("next")))
@@ -368,12 +368,12 @@ async def join_pin(request: web.Request) -> web.Response:
     s, form = await require_post(request)
     limits = request.app[appkeys.LIMITS]
     address = client_address(request)
-    if pin_wait(limits, address) is not None:
+    if await pin_wait(limits, address) is not None:
         raise web.HTTPSeeOther("/console?error=" + quote("Too many wrong PINs. Wait a few minutes."))
     found = request.app[appkeys.STORE].redeem_pin(form.get("pin", "").strip())
     session = request.app[appkeys.SESSIONS].get(found[0]) if found else None
     if session is None or session.ended:
-        pin_failed(limits, address)
+        await pin_failed(limits, address)
         raise web.HTTPSeeOther("/console?error=" + quote("That PIN is not valid or has expired."))
     _claim(request, session, s)
     return admit(request, session, found[1], kind="agent", name=s.agent.name)

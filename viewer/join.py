@@ -52,7 +52,7 @@ async def join_post(request: web.Request) -> web.Response:
         return refused()
     limits = request.app[appkeys.LIMITS]
     address = client_address(request)
-    wait = pin_wait(limits, address)
+    wait = await pin_wait(limits, address)
     if wait is not None:
         return pin_page(error="Too many wrong PINs. Wait a few minutes, or ask the agent for the invite link.", status=429,
                         headers={"Retry-After": str(wait)})
@@ -61,7 +61,7 @@ async def join_post(request: web.Request) -> web.Response:
     found = request.app[appkeys.STORE].redeem_pin(pin)
     session = request.app[appkeys.SESSIONS].get(found[0]) if found else None
     if session is None or session.ended:
-        pin_failed(limits, address)
+        await pin_failed(limits, address)
         return pin_page(error="That PIN is not valid or has expired. Check the digits or ask for a new PIN.", status=400)
     raise web.HTTPSeeOther(enter_url(request, session.sid, found[1], audience=CONSENT, single_use=True, ttl=PIN_INVITE_TTL))
 

@@ -150,7 +150,7 @@ async def test_pin_join_and_brute_force_throttled_per_address(make_tandem):
     r = await _pin_post(t, pin)  # even the right PIN waits now
     assert r.status == 429 and int(r.headers["Retry-After"]) > 0
     assert "Too many" in await r.text()
-    t.app[appkeys.LIMITS].pin_address.reset("127.0.0.1")
+    await t.app[appkeys.LIMITS].pin_address.reset("127.0.0.1")
     r = await _pin_post(t, " ".join([pin[:3], pin[3:]]))  # typed with a space, as read out
     assert r.status == 303 and "/join?t=" in r.headers["Location"]
     consent = await t.client.get(r.headers["Location"])
@@ -273,7 +273,7 @@ async def test_pin_limits_key_on_forwarded_address_only_behind_a_trusted_proxy(m
     for i in range(limit):
         assert (await guess(f"203.0.113.{i}")).status == 400
     assert (await guess("203.0.113.99")).status == 429  # untrusted: all one peer, forged header ignored
-    t.app[appkeys.LIMITS].pin_address.reset("127.0.0.1")
+    await t.app[appkeys.LIMITS].pin_address.reset("127.0.0.1")
     monkeypatch.setenv("TANDEM_TRUSTED_PROXIES", "127.0.0.0/8")
     for _ in range(limit):
         assert (await guess("198.51.100.7")).status == 400

@@ -125,7 +125,7 @@ async def register(request: web.Request) -> web.Response:
     if origin_host is None:
         raise ApiError(403, "site_not_allowed", "This site may not start co-browsing sessions (it is not on the allowlist).")
     limits = request.app[appkeys.LIMITS]
-    if not limits.snippet_address.hit(client_address(request)):
+    if not await limits.snippet_address.hit(client_address(request)):
         raise ApiError(429, "rate_limited", "Too many requests from this address; try again in a few minutes.")
     await _body(request)
     vid = "v_" + secrets.token_urlsafe(12)
@@ -155,7 +155,7 @@ async def start(request: web.Request) -> web.Response:
         raise ApiError(400, "unknown_fields", f"Unknown field(s): {', '.join(unknown)}.")
     vid = _visitor(request, str(body.get("visitor_id", "")))
     limits = request.app[appkeys.LIMITS]
-    if not limits.snippet_address.hit(client_address(request)):
+    if not await limits.snippet_address.hit(client_address(request)):
         raise ApiError(429, "rate_limited", "Too many sessions from this address; try again in a few minutes.")
     url = validate_start_url(request, body.get("url"))
     if (urlsplit(url).hostname or "") != origin_host:
