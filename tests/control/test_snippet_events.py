@@ -99,6 +99,12 @@ async def test_who_may_listen(make_tandem):
     assert t.app[FEED].count(visitor=v["visitor_id"]) == MAX_STREAMS_PER_VISITOR
     for sse in streams:
         sse.resp.close()
+    # a client that goes away (page load, closed tab) frees its place within a second or two, not at the next keepalive
+    for _ in range(100):
+        if t.app[FEED].count(visitor=v["visitor_id"]) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert t.app[FEED].count(visitor=v["visitor_id"]) == 0
 
 
 async def test_events_are_pushed_and_a_dropped_stream_resumes_without_a_gap(make_tandem):

@@ -196,7 +196,9 @@ export function createClient(win, base) {
     }
     const cb = typeof args[args.length - 1] === "function" ? args.pop() : null;
     const done = (result) => { if (cb) cb(result); };
-    run(name, args).then((r) => { done(r); if (name !== "endSession") start(); },
+    // (a start that moves the tab into the session listens there: this page is going away)
+    const leaving = name === "startSession" && !(args[0] && args[0].navigate === false);
+    run(name, args).then((r) => { done(r); if (name !== "endSession" && !leaving) start(); },
       (e) => done({ error: { code: (e && e.code) || "error", message: (e && e.message) || String(e) } }));
   }
 

@@ -35,6 +35,7 @@ from tandem import events as tandem_events
 from ..routes import ApiError
 
 KEEPALIVE = 15.0  # seconds between comment lines on an idle stream (proxies often cut at 30-60 s)
+GONE_CHECK = 1.0  # seconds between looks at whether the client's connection is still there (a local check)
 MAX_STREAMS_PER_VISITOR = 4  # open streams of one visitor (a few tabs); a new one past this ends the oldest
 # (a page load leaves its old stream behind until the next keepalive write finds it gone)
 RETRY_MS = 1000  # the SSE `retry:` hint for EventSource-style clients (the snippet has its own backoff)
@@ -196,9 +197,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
                         await resp.write(_frame(pushed[0], f"{sid}.{r.id}", pushed[1]))
                         if pushed[0] == "session_ended":
                             return resp
-                try:
-                    await asyncio.wait_for(watch.wake.wait(), KEEPALIVE)
-                except asyncio.TimeoutError:
+                waited = 0.0
+                while not watch.wake.is_set():
+                    try:
+                        await asyncio.wait_for(watch.wake.wait(), GONE_CHECK)
+                    except asyncio.TimeoutError:
+                        if request.transport is None or request.transport.is_closing():
+                            return resp  # the client left (a page load, a closed tab): free its place now
+                        waited += GONE_CHECK
+                        if waited >= KEEPALIVE:
+                            break  # look at the store again (another node's events) and say we are here
+                if not watch.wake.is_set():
                     await resp.write(b": keepalive\n\n")
         except ConnectionError:
             pass  # the client went away: it resumes from its last id
