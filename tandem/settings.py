@@ -50,6 +50,16 @@ class Settings:
     upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
     redis_url: str | None = None  # live state (jars, aliases, room facts) in Redis instead of this process
     metrics_token: str | None = None  # from TANDEM_METRICS_TOKEN: lets a scraper read /metrics without an API key
+    # Single sign-on for agents (viewer/sso.py): OpenID Connect, on when an issuer is set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # from TANDEM_OIDC_CLIENT_SECRET only; none: a public client (PKCE alone)
+    oidc_name: str = "single sign-on"  # "Sign in with <name>"
+    oidc_scopes: str = "openid profile email"
+    oidc_admin_claim: str = "groups"
+    oidc_admin_value: str | None = None  # the claim holding it makes the agent an admin; unset: SSO never sets the flag
+    oidc_insecure_loopback: bool = False  # development and tests: an http:// issuer on a loopback address
+    local_passwords: str = "admin"  # admin: the admin page decides; on / off: fixed here
     api_rate_per_address: int = 300  # REST API and /metrics requests a minute from one client address (0: no limit)
     api_rate_per_key: int = 600  # REST API and /metrics requests a minute with one API key, all addresses together (0: no limit)
 
@@ -58,6 +68,10 @@ class Settings:
             object.__setattr__(self, "base_domain", f"tandem.localhost:{self.port}")
         if self.public_scheme not in ("http", "https"):
             raise ValueError("public scheme must be http or https")
+        if self.oidc_issuer:
+            _oidc_url(self.oidc_issuer, self.oidc_insecure_loopback, "--oidc-issuer")
+            if not self.oidc_client_id:
+                raise ValueError("--oidc-issuer needs --oidc-client-id")
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -113,6 +127,35 @@ def _per_minute(text: str) -> int:
     if not 0 <= n <= 1_000_000:
         raise ValueError("must be between 0 (no limit) and 1000000")
     return n
+
+
+def _oidc_url(url: str, insecure_loopback: bool, what: str) -> None:
+    """An OpenID provider URL: https, or http on a loopback address with --oidc-insecure-loopback."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ValueError(f"{what}: not a URL") from None
+    if parts.query or parts.fragment or not host or parts.username or parts.password:
+        raise ValueError(f"{what}: must be a plain https:// URL (no user, query or fragment)")
+    if parts.scheme == "https":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if parts.scheme == "http" and loopback and insecure_loopback:
+        return
+    raise ValueError(f"{what}: must be https:// (http:// only on a loopback address with --oidc-insecure-loopback)")
+
+
+def _local_passwords(text: str) -> str:
+    if text not in ("admin", "on", "off"):
+        raise ValueError("must be admin, on or off")
+    return text
 
 
 def _nonempty(text: str) -> str:
@@ -174,6 +217,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", "--redis-url", "TANDEM_REDIS_URL", None,
            "keep live session state (cookie jars, aliases, room facts) in this Redis instead of in process, "
            "so several nodes can serve the same sessions", _redis_url, shown="in process", metavar="URL"),
+    Option("oidc_issuer", "--oidc-issuer", "TANDEM_OIDC_ISSUER", None,
+           "agents sign in with this OpenID Connect provider (its issuer URL; endpoints and keys come from its "
+           "discovery document)", _nonempty, metavar="URL"),
+    Option("oidc_client_id", "--oidc-client-id", "TANDEM_OIDC_CLIENT_ID", None,
+           "Tandem's client id at the provider", _nonempty, metavar="ID"),
+    Option("oidc_client_secret", None, "TANDEM_OIDC_CLIENT_SECRET", None,
+           "its client secret (unset: a public client, PKCE alone)", _nonempty),
+    Option("oidc_name", "--oidc-name", "TANDEM_OIDC_NAME", "single sign-on",
+           "provider name on the sign-in button (Sign in with …)", _nonempty, metavar="NAME"),
+    Option("oidc_scopes", "--oidc-scopes", "TANDEM_OIDC_SCOPES", "openid profile email",
+           "scopes asked for (add the one that releases the admin claim, e.g. `groups`)", _nonempty, metavar="SCOPES"),
+    Option("oidc_admin_claim", "--oidc-admin-claim", "TANDEM_OIDC_ADMIN_CLAIM", "groups",
+           "claim (ID token or userinfo) read for the admin flag", _nonempty, metavar="CLAIM"),
+    Option("oidc_admin_value", "--oidc-admin-value", "TANDEM_OIDC_ADMIN_VALUE", None,
+           "value of that claim (or an entry of it) that makes the agent an admin, checked at every sign-in; "
+           "unset: single sign-on never sets the flag", _nonempty, metavar="VALUE"),
+    Option("oidc_insecure_loopback", "--oidc-insecure-loopback", None, False,
+           "development and tests only: allow an `http://` provider on a loopback address", action="store_true"),
+    Option("local_passwords", "--local-passwords", "TANDEM_LOCAL_PASSWORDS", "admin",
+           "password sign-in for agents: `admin` (the admin page decides, on until switched off), `on` or `off`",
+           _local_passwords, choices=("admin", "on", "off")),
     Option("api_rate_per_address", "--api-rate-per-address", "TANDEM_API_RATE_PER_ADDRESS", 300,
            "REST API (and `/metrics`) requests a minute from one client address; past it 429 (0: no limit)",
            _per_minute, metavar="N"),
