@@ -61,7 +61,7 @@ class MemoryRates(RateBackend):
 
     @staticmethod
     def _left(start: float, window: float, now: float) -> int:
-        return max(1, int(window - (now - start)) + 1)
+        return max(1, int(window - (now - start) + 0.999))  # seconds rounded up, as RedisRates (never window + 1)
 
     async def hit(self, key: str, limit: int, window: float) -> tuple[bool, int, int]:
         start, count, now = self._current(key, window)

@@ -15,52 +15,25 @@ Past either quota the answer is ``429 {"error": {"code": "rate_limited", ...}}``
 ``RateLimit-Reset`` (seconds) of the quota nearest to running out, and ``RateLimit-Policy``
 naming both quotas.
 
-Counting goes through one ``hit(key, limit, window) -> (allowed, remaining, reset)`` call
-(:func:`_backend`), so the counters can live in a store shared by every node.
+Counting goes through the app's :class:`tandem.ratelimit.RateBackend` (``hit(key, limit, window)
+-> (allowed, remaining, reset)``): in process, or in Redis with ``--redis-url`` so every node counts
+against the same quotas. A window starts at a key's first request and lasts a minute.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
 
 from aiohttp import web
 
 from tandem import appkeys
-from tandem.ratelimit import MAX_KEYS, client_address
+from tandem.ratelimit import client_address
 
 from .routes import ApiError
 
 WINDOW = 60  # seconds: the settings are requests per minute
 LIMITED_PREFIXES = ("/api/v1/",)
 LIMITED_PATHS = ("/metrics",)
-
-
-class WindowCounter:
-    """In-process fixed windows, aligned to multiples of ``window`` (as a shared counter keyed by the
-    window's number would be). Memory is bounded: past MAX_KEYS keys the oldest are dropped."""
-
-    def __init__(self, clock: Callable[[], float] = time.time):
-        self._clock = clock
-        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()  # key -> (window number, count)
-
-    async def hit(self, key: str, limit: int, window: float) -> tuple[bool, int, int]:
-        now = self._clock()
-        number = int(now // window)
-        seen, count = self._counts.get(key, (number, 0))
-        if seen != number:
-            count = 0
-        allowed = count < limit
-        if allowed:
-            count += 1
-        self._counts[key] = (number, count)
-        self._counts.move_to_end(key)
-        while len(self._counts) > MAX_KEYS:
-            self._counts.popitem(last=False)
-        reset = max(1, int((number + 1) * window - now + 0.999))
-        return allowed, max(0, limit - count), reset
 
 
 @dataclass(frozen=True)
@@ -72,13 +45,11 @@ class Quota:
 
 
 STATE: web.RequestKey[list] = web.RequestKey("tandem.api.ratelimit", list)  # the quotas counted for this request
-COUNTER: web.AppKey[WindowCounter] = web.AppKey("api_rate_counter", WindowCounter)
 
 
 def _backend(app: web.Application):
-    """Where the counts live: the app's rate backend (tandem.ratelimit: Redis with --redis-url)."""
-    limits = app.get(appkeys.LIMITS)
-    return limits.backend if limits is not None else app[COUNTER]
+    """Where the counts live: the app's rate backend (tandem.ratelimit: in process, or Redis with --redis-url)."""
+    return app[appkeys.LIMITS].backend
 
 
 def limited(request: web.BaseRequest) -> bool:
@@ -130,12 +101,10 @@ async def add_headers(request: web.BaseRequest, response: web.StreamResponse) ->
     response.headers["RateLimit-Remaining"] = str(tight.remaining)
     response.headers["RateLimit-Reset"] = str(tight.reset)
     response.headers["RateLimit-Policy"] = ", ".join(policy)
-    if response.status == 429:
-        response.headers["Retry-After"] = str(max(q.reset for q in quotas if q.remaining == 0) if any(
-            q.remaining == 0 for q in quotas) else tight.reset)
+    if response.status == 429:  # wait for the (longest) spent quota to start again
+        response.headers["Retry-After"] = str(max((q.reset for q in quotas if q.remaining == 0), default=tight.reset))
 
 
 def setup(app: web.Application) -> None:
-    app[COUNTER] = WindowCounter()
     app.middlewares.append(middleware)  # innermost: its 429 is rendered as JSON by viewer.routes.error_middleware
     app.on_response_prepare.append(add_headers)
