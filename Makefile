@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: demo test test-full install build bench clean e2e-deps backend-deps mitm bench-deps bench-rewriters compat
+.PHONY: demo test test-full install build bench clean e2e-deps backend-deps mitm bench-deps bench-rewriters compat cluster cluster-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,20 @@ backend-deps:
 	  echo "installing Debian redis-server (needed by the live-state tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
+# Several nodes: HAProxy in front, Redis between them, PostgreSQL for the store (the cluster tests and `make cluster`).
+cluster-deps: backend-deps
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { \
+	  echo "installing Debian haproxy (needed by the cluster tests and make cluster)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql (needed by the store tests and make cluster)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# Redis, PostgreSQL, three `tandem serve` nodes and HAProxy on this machine; prints the address. Ctrl-C stops it.
+CLUSTER_PORT ?= 8090
+cluster: install cluster-deps
+	$(BIN)/python -m tandem.cluster.local --nodes 3 --port $(CLUSTER_PORT)
+
 # mitmproxy is the real forward proxy the egress tests go through. It pins cryptography<44.1 and
 # Brotli<=1.1.0, which clash with ours, so it lives in its own virtual environment.
 MITM_VENV := .venv-mitm
@@ -50,14 +64,14 @@ $(MITM_STAMP):
 
 mitm: $(MITM_STAMP)
 
-test: install e2e-deps backend-deps mitm
+test: install e2e-deps backend-deps cluster-deps mitm
 	npm test --silent
 	$(BIN)/python -m pytest -q
 
 # `make test` co-browses a sample of the saved real pages (tests/e2e/realpages); this runs every one
 # of them (about 10 s a page on a 2-core machine), then prints the suite's pass counts and latencies.
 REALPAGES_RESULTS ?= $(or $(TMPDIR),/tmp)/tandem-realpages/full.jsonl
-test-full: install e2e-deps backend-deps mitm
+test-full: install e2e-deps backend-deps cluster-deps mitm
 	npm test --silent
 	rm -f $(REALPAGES_RESULTS)
 	REALPAGES=all REALPAGES_RESULTS=$(REALPAGES_RESULTS) $(BIN)/python -m pytest -q; status=$$?; \

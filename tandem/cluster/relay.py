@@ -42,6 +42,7 @@ log = logging.getLogger("tandem.cluster")
 
 GOING_AWAY = ("going_away", "This session moved to another server; reconnecting.")
 ENDED = ("session_ended", "The session has ended.")
+ASK_TIMEOUT = 2.0  # seconds to wait for a room's owner to answer a question (the follower wall's)
 
 
 class RemoteEndpoint:
@@ -75,6 +76,8 @@ class ClusterRelay(LocalRelay):
         self._facts_changed: set[str] = set()
         self._house: asyncio.Task | None = None
         self._ended: dict[str, float] = {}  # sessions whose end was announced (not again), with when
+        self._asks: dict[int, asyncio.Future] = {}  # questions to other nodes' rooms awaiting an answer
+        self._next_ask = 0
         self.healthy = True
 
     # -- life ------------------------------------------------------------------------------
@@ -276,6 +279,15 @@ class ClusterRelay(LocalRelay):
                 self._on_ended(sid)
         elif o in ("attach", "msg", "detach", "overflow", "err"):
             await self._as_owner(o, sid, h, body)
+        elif o == "ask" and isinstance(h.get("id"), int) and isinstance(h.get("from"), int):
+            value = await self._answer(sid, h) if sid in self._owned else None
+            self.t.send(h["from"], {"o": "answer", "s": sid, "id": h["id"], "v": value})
+        elif o == "answer":
+            fut = self._asks.get(h.get("id"))
+            if fut is not None and not fut.done():
+                fut.set_result(h.get("v"))
+        elif o == "refs" and sid in self._owned and isinstance(h.get("u"), list):
+            await LocalRelay.mirror_refs(self, sid, str(h.get("src")), [str(u) for u in h["u"]])
         self._release()
 
     async def _as_owner(self, o: str, sid: str, h: dict, body: str | None) -> None:
@@ -311,6 +323,52 @@ class ClusterRelay(LocalRelay):
         elif o == "err":
             LocalRelay.page_error(self, sid, str(h.get("p")), str(h.get("code")), str(h.get("title")),
                                   str(h.get("message")), str(h.get("url")))
+
+    # -- questions only the room's owner can answer -----------------------------------------
+    async def _answer(self, sid: str, h: dict):
+        if h.get("q") == "mirror":
+            return bool(await LocalRelay.mirror_allows(self, sid, str(h.get("u"))))
+        return None
+
+    async def _owner_now(self, sid: str) -> int | None:
+        owner = self._owner.get(sid)
+        if owner is None:
+            owner = (await self.t.owners([sid])).get(sid)
+        return owner
+
+    async def _ask(self, sid: str, question: dict, timeout: float = ASK_TIMEOUT):
+        """Ask the node owning ``sid``'s room; None when there is no room, no owner or no answer in time."""
+        try:
+            owner = await self._owner_now(sid)
+        except Exception as exc:  # noqa: BLE001 - no directory: refuse rather than guess
+            raise RelayUnavailable(str(exc)) from exc
+        if owner is None:
+            return None
+        self._next_ask += 1
+        rid = self._next_ask
+        fut = asyncio.get_running_loop().create_future()
+        self._asks[rid] = fut
+        self.t.send(owner, {"o": "ask", "s": sid, "id": rid, "from": self.node, **question})
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            log.info("room %s: owner %s did not answer %s", sid, owner, question.get("q"))
+            return None
+        finally:
+            self._asks.pop(rid, None)
+
+    async def mirror_allows(self, sid: str, upstream_url: str) -> bool:
+        if sid in self._owned:
+            return bool(await LocalRelay.mirror_allows(self, sid, upstream_url))
+        return bool(await self._ask(sid, {"q": "mirror", "u": upstream_url}))  # no answer: not allowed
+
+    async def mirror_refs(self, sid: str, source: str, urls: list[str]) -> None:
+        if sid in self._owned:
+            await LocalRelay.mirror_refs(self, sid, source, urls)
+            return
+        owner = await self._owner_now(sid)
+        if owner is not None:
+            self.t.send(owner, {"o": "refs", "s": sid, "src": source, "u": list(urls)})
 
     # -- the directory ---------------------------------------------------------------------
     def _known(self, sid: str) -> Room | None:
