@@ -107,6 +107,12 @@ async def live_role(app: web.Application, sid: str, who: tuple[str, str]) -> str
     return role or credential_role
 
 
+async def mirror_allows(app: web.Application, sid: str, upstream_url: str) -> bool:
+    """Whether the room relayed ``upstream_url`` to the session's mirrors (the follower wall's list)."""
+    relay = app.get(appkeys.SYNC)
+    return relay is not None and await relay.mirror_allows(sid, upstream_url)
+
+
 @dataclass(frozen=True)
 class Admission:
     target: Target
@@ -118,6 +124,7 @@ class Admission:
     websocket: bool
     reserved: str | None  # the name under /__tandem/, or None
     hand_off: bool = False  # credential-less, and the browser will follow the entry hand-off (proxy.entry)
+    in_mirror: bool = False  # followers: the room relayed this URL to the mirror (sync/resources.py)
 
     @property
     def session(self) -> Session:
@@ -148,9 +155,10 @@ async def admit(request: web.Request) -> Admission:
     else:
         role, pid = ANONYMOUS, None
     navigation = claims_navigation(request)
+    mapper = Mapper(request, target)
     return Admission(
         target=target,
-        mapper=Mapper(request, target),
+        mapper=mapper,
         role=role,
         pid=pid,
         navigation=navigation,
@@ -158,4 +166,5 @@ async def admit(request: web.Request) -> Admission:
         websocket=request.headers.get("Upgrade", "").lower() == "websocket",
         reserved=reserved,
         hand_off=hand_off,
+        in_mirror=role == FOLLOWER and reserved is None and await mirror_allows(request.app, sid, mapper.page_url),
     )

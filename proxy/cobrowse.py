@@ -20,6 +20,7 @@ from html import escape
 
 from aiohttp import web
 
+from sync.resources import css_urls
 from tandem import appkeys
 
 from . import errors
@@ -104,6 +105,22 @@ def cache_response(request: web.Request, session, key: str, status: int, reason:
     if collector is None:
         return UpstreamResponse(status=status, reason=reason, follower=follower)
     return TeeResponse(collector, status=status, reason=reason, follower=follower)
+
+
+async def note_mirror_refs(request: web.Request, adm, status: int, headers, body: bytes = b"") -> None:
+    """A follower is served ``adm``'s URL (allowed: the mirror uses it). What it leads to may be loaded
+    too: the URLs a stylesheet references, where a redirect goes (sync/resources.py)."""
+    relay = request.app.get(appkeys.SYNC)
+    if relay is None or adm.role != "follower":
+        return
+    found = {k.title(): v for k, v in headers}
+    if 300 <= status < 400 and found.get("Location"):
+        urls = [found["Location"]]
+    elif found.get("Content-Type", "").split(";", 1)[0].strip().lower() == "text/css" and body:
+        urls = css_urls(body.decode("latin-1"))  # URL syntax is ASCII; the bytes stay as they are
+    else:
+        return
+    await relay.mirror_refs(adm.session.sid, adm.upstream_url, urls)
 
 
 def recorder_tag(request: web.Request, sid: str, host: str) -> str:

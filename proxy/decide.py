@@ -25,7 +25,10 @@ The rules (also in the README's security section):
 * Follower wall: followers never open the site's WebSockets, never send anything but
   GET/HEAD, never fetch with the session's cookie jar, and get only what *is* an
   image, stylesheet, font or media file (by the response), never a document,
-  script, JSON or anything else.
+  script, JSON or anything else; and of those only what the mirror uses (``in_mirror``:
+  the URL is in the DOM stream the room relayed to followers, or a stylesheet or redirect
+  the mirror may load leads to it, sync/resources.py), so a resource of a blocked or
+  masked element, which is never serialised, is refused to a follower who guesses it.
 * Credential-less requests (``anonymous``, see :mod:`proxy.cors`) are bounded like a
   subresource of the tab owner's page, without the jar, never a WebSocket, never a
   reserved endpoint, never a document of an unlisted host, and only from an origin
@@ -62,6 +65,7 @@ DOCUMENT_OFF_LIST = "document_off_list"
 PRIVATE_ADDRESS = "private_address"
 ORIGIN_OFF_LIST = "origin_off_list"
 UNEXPECTED_UPGRADE = "unexpected_upgrade"
+NOT_IN_MIRROR = "not_in_mirror"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Facts:
     private_networks: tuple[IPNetwork, ...] = ()  # --allow-private-networks
     origin_listed: bool = True  # anonymous only: the host of the page that sent it is listed
     claims_mirror_load: bool = True  # followers: the request says it loads an image, style, font or media
+    in_mirror: bool = True  # followers: the room relayed this URL to the mirror (sync/resources.py)
     response: str | None = None  # once the upstream answered: what the response is (a kind above)
 
 
@@ -108,6 +113,8 @@ def decide(f: Facts) -> Decision:
             return _deny(FOLLOWER_READ_ONLY)
         if not f.claims_mirror_load:  # a claim may narrow, never widen: the response decides below
             return _deny(FOLLOWER_WALL)
+        if not f.in_mirror:  # a URL the mirror never showed: guessed (a blocked image, a masked src)
+            return _deny(NOT_IN_MIRROR)
     if f.role == ANONYMOUS:
         if f.websocket or f.navigation:
             return _deny(NOT_PARTICIPANT)

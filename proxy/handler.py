@@ -32,9 +32,9 @@ from tandem import appkeys, metrics
 from . import cobrowse, entry, errors, reserved
 from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
 from .allowlist import ALL, Allowlist
-from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
+from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_IN_MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
                      PRIVATE_ADDRESS, SCOPE_ALL, SITE_NOT_ALLOWED, UNEXPECTED_UPGRADE, Decision, Facts, decide)
-from .exchange import egress_for, omits_credentials, open_exchange, request_context, upstream_headers
+from .exchange import egress_for, open_exchange, request_context, upstream_headers
 from .respond import INJECT_TEMPLATE, REWRITE_CACHE, peek, plan, respond  # noqa: F401  (re-exported)
 from .upstream import classify
 from .watchdog import IdleWatchdog
@@ -81,7 +81,8 @@ def facts(request: web.Request, adm: Admission, response: str | None = None) -> 
         listed=allowlist.allows_navigation(adm.target.host), page_scope_all=scope_all,
         navigation=adm.navigation, websocket=adm.websocket,
         private_networks=request.app[appkeys.SETTINGS].allow_private, origin_listed=origin_listed,
-        claims_mirror_load=request.headers.get("Sec-Fetch-Dest", "") in MIRROR_DESTS, response=response,
+        claims_mirror_load=request.headers.get("Sec-Fetch-Dest", "") in MIRROR_DESTS, in_mirror=adm.in_mirror,
+        response=response,
     )
 
 
@@ -109,6 +110,8 @@ _REFUSALS = {
         "tab owner's page."),
     FOLLOWER_WALL: lambda adm: errors.FollowerWall(
         "Followers load only the images, styles, fonts and media of the mirrored page."),
+    NOT_IN_MIRROR: lambda adm: errors.FollowerWall(
+        "Followers load only the images, styles, fonts and media the mirrored page shows."),
     SITE_NOT_ALLOWED: lambda adm: errors.NotAllowed(
         f"{adm.target.host} is not on this Tandem server's list of sites that may be co-browsed.",
         detail="Ask your administrator to add it to the allowlist."),
@@ -170,6 +173,7 @@ async def _for_follower(request: web.Request, adm: Admission, decision: Decision
         await pending
     found = cache.get(key)
     if found is not None:
+        await cobrowse.note_mirror_refs(request, adm, found.status, found.headers, found.body)
         return cobrowse.from_cache(request, found)
     fut = cache.begin(key)
     try:
@@ -194,8 +198,7 @@ async def _fetch(request: web.Request, adm: Admission, decision: Decision) -> we
             if not second.allow:
                 raise refuse(adm, second)
             set_cookies = up.headers.getall("Set-Cookie", [])
-            # followers, credential-less requests and credentials: 'omit' never change the jar
-            if set_cookies and second.use_jar and not omits_credentials(request):
+            if set_cookies and second.use_jar:  # followers and credential-less requests never change the jar
                 await adm.session.jar.set_from_response(adm.upstream_url, set_cookies, ctx)
             return await respond(request, adm, up, p, head, watchdog)
     except errors.ProxyError:

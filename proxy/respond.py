@@ -211,6 +211,7 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
     for k, v in out_headers:
         resp.headers.add(k, v)
     if adm.role == FOLLOWER and p.kind == REDIRECT:  # a follower follows a redirect; its body is not theirs
+        await cobrowse.note_mirror_refs(request, adm, up.status, up.headers.items())  # where it leads, allowed
         for name in ("Content-Length", "Content-Encoding"):
             resp.headers.popall(name, None)
         await resp.prepare(request)
@@ -337,6 +338,8 @@ async def _send_rewritten(request, adm: Admission, resp, chunks, encoding: str, 
     start = time.perf_counter()
     body = await asyncio.get_running_loop().run_in_executor(None, run) if len(data) > OFFLOAD_BYTES else run()
     metrics.observe_rewrite(request.app, kind, time.perf_counter() - start)
+    if adm.role == FOLLOWER and kind == "css":  # what the follower's stylesheet references, allowed too
+        await cobrowse.note_mirror_refs(request, adm, 200, [("Content-Type", "text/css")], body)
     resp.content_length = len(body)
     await resp.prepare(request)
     await resp.write(body)

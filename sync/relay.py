@@ -101,6 +101,15 @@ class Relay(ABC):
         """``role_of`` as the proxy asks it on every request: a networked relay may ask its directory."""
         return self.role_of(sid, pid)
 
+    async def mirror_allows(self, sid: str, upstream_url: str) -> bool:
+        """Whether the stream ``sid``'s followers were sent uses ``upstream_url`` (sync/resources.py):
+        the follower wall serves a follower nothing else. A networked relay asks the room's owner."""
+        return False
+
+    async def mirror_refs(self, sid: str, source: str, urls: list[str]) -> None:
+        """``source`` (an upstream URL) was served to a follower and leads to ``urls``: what a stylesheet
+        references, where a redirect goes (allowed from then on whenever ``source`` is)."""
+
     @abstractmethod
     def current_url(self, sid: str) -> str | None:
         """The proxied URL the session's tab owner shows (or its start page)."""
@@ -280,6 +289,15 @@ class LocalRelay(Relay):
     def role_of(self, sid: str, pid: str) -> str | None:
         room = self._known(sid)
         return room.role_of(pid) if room is not None else None
+
+    async def mirror_allows(self, sid: str, upstream_url: str) -> bool:
+        room = self.rooms.get(sid)
+        return room is not None and room.mirror_allows(upstream_url)
+
+    async def mirror_refs(self, sid: str, source: str, urls: list[str]) -> None:
+        room = self.rooms.get(sid)
+        if room is not None:
+            room.resources.note_refs(source, urls)
 
     def current_url(self, sid: str) -> str | None:
         room = self._known(sid)

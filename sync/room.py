@@ -43,6 +43,7 @@ from typing import Any, Callable, Union
 from . import protocol as P
 from .buffer import ReplayBuffer
 from .protocol import Frame
+from .resources import MirrorResources
 
 PRESENCE_GRACE = 5.0  # seconds without a connection before a participant shows as away: covers a page load
 HEARTBEAT_TIMEOUT = 45.0  # seconds of silence before a connection is considered dead (clients ping every 15 s)
@@ -115,6 +116,7 @@ class Room:
         self.to_upstream = to_upstream
         self.permissions = permissions
         self.buffer = buffer or ReplayBuffer()
+        self.resources = MirrorResources(lambda url: self.to_upstream(url))  # what followers' mirrors may load
         self.participants: dict[str, Participant] = {}
         self.conns: dict[int, Conn] = {}
         self.leader: str | None = None
@@ -186,6 +188,10 @@ class Room:
             "tab": self.source is not None,
             "error": self.page_error,
         }
+
+    def mirror_allows(self, upstream_url: str) -> bool:
+        """Whether the stream followers were sent uses ``upstream_url`` (sync/resources.py)."""
+        return self.resources.allows(upstream_url)
 
     # -- facts that outlive this room (kept by the live state: a restart restores them) ---
     def facts(self) -> dict[str, Any]:
@@ -416,6 +422,10 @@ class Room:
                 if self.is_ours(href):
                     self.page_url = href
                 was_streaming = self.buffer.ready
+            if full:
+                self.resources.new_page()
+            if not ephemeral:
+                self.resources.note_events(run, self.page_url)
             result = self.buffer.add(frame, starts, full)
             if starts:
                 self.snapshot_pending = False

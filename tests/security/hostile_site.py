@@ -25,8 +25,14 @@ Pages (each names the finding of issue 10 it exercises):
   proxied origin of the same session once proxied).
 * ``/hijack?panel=URL``: #9 — the cross-origin frame: embeds the session panel itself and,
   once it loads, posts it a forged DOM stream (text ``HIJACKED``) and a ``javascript:`` page URL.
+* ``/gallery``: #6 (blocked images) — images the mirror shows (``src``, ``srcset``,
+  a ``style`` background, an inline ``<style>``, a stylesheet on origin b that references an
+  image of its own, a redirected image) next to images of a ``[data-tandem-block]`` element,
+  of an element an admin block selector (``.ad``) hides, and of a ``[data-tandem-mask]`` one.
 * ``/``: a plain page (a session's start).
-* ``/pixel.png``: a 1×1 PNG (what masked images point at).
+* ``/pixel.png``, and any other ``*.png``: a 1×1 PNG (what masked images point at).
+* ``/sheet.css``: a stylesheet referencing ``/img/fromsheet.png``; ``/moved.png``: a redirect to
+  ``/img/moved-target.png``.
 """
 
 from __future__ import annotations
@@ -123,9 +129,28 @@ HIJACK = """<!doctype html><html><head><meta charset=utf-8><title>Widget</title>
   }, 250);
 </script></body></html>"""
 
+GALLERY = """<!doctype html><html><head><meta charset=utf-8><title>Gallery</title>
+<style>.inline { background: url(/img/inline.png); width: 10px; height: 10px; }</style>
+<link rel=stylesheet href="__ORIGIN_B__/sheet.css">
+</head><body>
+<h1 id=marker>GALLERY</h1>
+<img id=shown src="/img/shown.png" width=10 height=10>
+<img id=set srcset="/img/srcset.png 1x" width=10 height=10>
+<img id=moved src="/moved.png" width=10 height=10>
+<div id=bg style="background-image: url(/img/bg.png); width: 10px; height: 10px"></div>
+<div class=inline id=inl></div>
+<div class=fromsheet id=sheetbg></div>
+<div data-tandem-block id=blocked><img src="/img/blocked-SECRET.png" width=10 height=10></div>
+<img class=ad id=adblocked src="/img/adminblocked-SECRET.png" width=10 height=10>
+<div data-tandem-mask id=masked><img src="/img/masked-SECRET.png" width=10 height=10></div>
+</body></html>"""
+
+SHEET = ".fromsheet { background: url(/img/fromsheet.png); width: 10px; height: 10px; }"
+
 HOME = "<!doctype html><html><head><meta charset=utf-8><title>Hostile home</title></head><body><h1 id=marker>HOME</h1></body></html>"
 
-PAGES: dict[str, str] = {"/": HOME, "/masked": MASKED, "/frame-hijack": FRAME_HIJACK, "/hijack": HIJACK}
+PAGES: dict[str, str] = {"/": HOME, "/masked": MASKED, "/frame-hijack": FRAME_HIJACK, "/hijack": HIJACK,
+                         "/gallery": GALLERY}
 
 
 class HostileSite:
@@ -141,11 +166,16 @@ class HostileSite:
     def app(self) -> web.Application:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.hits.append((request.method, request.path_qs, dict(request.headers)))
-            if request.path == "/pixel.png":
+            if request.path == "/moved.png":
+                raise web.HTTPFound("/img/moved-target.png")
+            if request.path.endswith(".png"):
                 return web.Response(body=PIXEL, content_type="image/png")
+            if request.path == "/sheet.css":
+                return web.Response(text=SHEET, content_type="text/css")
             html = self.pages.get(request.path)
             if html is None:
                 return web.Response(status=404, text="not here")
+            html = html.replace("__ORIGIN_B__", self.b)  # a page may name the other origin
             return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
         app = web.Application()

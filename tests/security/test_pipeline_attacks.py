@@ -11,7 +11,7 @@ from aiohttp import web
 
 from proxy.allowlist import Entry
 from tests.harness import client_session
-from tests.sync.helpers import join
+from tests.sync.helpers import join, mirror_shows
 
 NAV = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "none", "Accept": "text/html"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -94,8 +94,9 @@ async def test_5_no_cors_does_not_open_an_internal_host_opened_for_a_listed_site
 async def test_5_follower_image_claim_does_not_open_an_unlisted_host(make_tandem, upstream):
     t, s, origin, seen = await _setup(make_tandem, upstream, extra_allow=(Entry("127.0.0.1"),))
     follower = await join(t, s.sid)
+    internal = origin.replace("127.0.0.1", "localhost")
+    await mirror_shows(t, t.client, s.sid, internal + "/api")  # the page may show any URL: that grants nothing
     try:
-        internal = origin.replace("127.0.0.1", "localhost")
         r = await follower.get(s.url(internal + "/api"), headers={"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"})
         assert r.status == 403 and SECRET not in await r.text()
         assert seen == []
@@ -131,6 +132,8 @@ async def test_6_follower_image_claim_gets_no_document_and_no_json(make_tandem, 
     r = await t.client.post(s.url(origin + "/login"), data=b"")
     assert r.status == 200
     follower = await join(t, s.sid)
+    # a hostile page shows them as images: the mirror asks for them, what they are refuses them
+    await mirror_shows(t, t.client, s.sid, origin + "/account", origin + "/api", origin + "/any")
     try:
         for path, dest in (("/account", "image"), ("/account", "style"), ("/api", "image"), ("/any", "font")):
             r = await follower.get(s.url(origin + path), headers={"Sec-Fetch-Dest": dest, "Sec-Fetch-Mode": "no-cors"})
@@ -146,6 +149,7 @@ async def test_6_a_followers_cache_miss_is_fetched_without_the_leaders_cookies(m
     t, s, origin, seen = await _setup(make_tandem, upstream)
     await (await t.client.post(s.url(origin + "/login"), data=b"")).read()
     follower = await join(t, s.sid)
+    await mirror_shows(t, t.client, s.sid, origin + "/avatar.png")
     try:
         r = await follower.get(s.url(origin + "/avatar.png"), headers={"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"})
         assert r.status == 200 and await r.read() == PNG
@@ -159,6 +163,7 @@ async def test_6_a_followers_cache_miss_is_fetched_without_the_leaders_cookies(m
 async def test_6_followers_follow_redirects_without_their_bodies_and_never_revalidate(make_tandem, upstream):
     t, s, origin, seen = await _setup(make_tandem, upstream)
     follower = await join(t, s.sid)
+    await mirror_shows(t, t.client, s.sid, origin + "/moved.png", origin + "/account")
     try:
         img = {"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"}
         r = await follower.get(s.url(origin + "/moved.png"), headers=img, allow_redirects=False)
@@ -173,6 +178,7 @@ async def test_6_followers_follow_redirects_without_their_bodies_and_never_reval
 async def test_6_followers_send_no_method_override_and_no_body(make_tandem, upstream):
     t, s, origin, seen = await _setup(make_tandem, upstream)
     follower = await join(t, s.sid)
+    await mirror_shows(t, t.client, s.sid, origin + "/avatar.png")
     try:
         r = await follower.get(s.url(origin + "/avatar.png"), data=b"amount=1000",
                                headers={"Sec-Fetch-Dest": "image", "X-HTTP-Method-Override": "POST"})

@@ -1,7 +1,8 @@
 """The proxy's decision (proxy/decide.py) as a table: role x request/response facts x allowlist -> allow/deny + reason.
 
 Findings of issue 10 each row names: #5 (allowlist bypass by request headers, private
-networks for unlisted hosts), #6 (follower wall by what the response is), #14 (101 to a
+networks for unlisted hosts), #6 (follower wall by what the response is, and only what the mirror
+uses), #14 (101 to a
 plain request), #21 (credential-less requests bounded). Claims (``navigation``,
 ``claims_mirror_load``) may only narrow: no row grants anything because of one.
 """
@@ -9,7 +10,7 @@ plain request), #21 (credential-less requests bounded). Claims (``navigation``,
 import pytest
 
 from proxy.decide import (ALLOWED, DOCUMENT, DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, FONT, IMAGE, JSON,
-                          MEDIA, MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST, OTHER, PRIVATE_ADDRESS, REDIRECT, SCOPE_ALL, SCRIPT,
+                          MEDIA, MIRROR, NOT_IN_MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST, OTHER, PRIVATE_ADDRESS, REDIRECT, SCOPE_ALL, SCRIPT,
                           SITE_NOT_ALLOWED, STYLE, UNEXPECTED_UPGRADE, UPGRADE, Facts, decide)
 from proxy.guard import LOOPBACK_ONLY, parse_networks
 
@@ -55,6 +56,10 @@ ROWS = [
     ("leader-unlisted-redirect", dict(role=L, method="GET", host=PUB, listed=False, response=REDIRECT), True, ALLOWED, False, True),
     ("follower-gets-other", dict(role=F, method="GET", host=PUB, listed=True, response=OTHER), False, FOLLOWER_WALL, False, False),
     ("follower-before-response", dict(role=F, method="GET", host=PUB, listed=True), True, ALLOWED, False, False),
+    # #6: only what the mirror uses: a guessed URL (a blocked element's image, a masked src) is refused
+    ("follower-image-not-in-mirror", dict(role=F, method="GET", host=PUB, listed=True, in_mirror=False, response=IMAGE), False, NOT_IN_MIRROR, False, False),
+    ("follower-before-response-not-in-mirror", dict(role=F, method="GET", host=PUB, listed=True, in_mirror=False), False, NOT_IN_MIRROR, False, False),
+    ("leader-not-in-mirror", dict(role=L, method="GET", host=PUB, listed=True, in_mirror=False, response=IMAGE), True, ALLOWED, False, True),
     ("follower-no-mirror-claim", dict(role=F, method="GET", host=PUB, listed=True, claims_mirror_load=False), False, FOLLOWER_WALL, False, False),
     ("follower-navigation", dict(role=F, method="GET", host=PUB, listed=True, navigation=True), False, MIRROR, False, False),
     ("follower-post", dict(role=F, method="POST", host=PUB, listed=True), False, FOLLOWER_READ_ONLY, False, False),

@@ -55,3 +55,21 @@ def full(size=10):
 
 def mutation(n):
     return {"type": 3, "data": {"source": 0, "texts": [{"id": n, "value": f"t{n}"}], "adds": [], "removes": []}, "timestamp": 1}
+
+
+async def mirror_shows(t, client: aiohttp.ClientSession, sid: str, *upstream_urls: str) -> aiohttp.ClientWebSocketResponse:
+    """The tab owner's tab (``client``) streams a snapshot whose images are ``upstream_urls`` (as the
+    recorder writes them: the site's own URLs), so the follower wall lets followers load them
+    (sync/resources.py). Returns the tab socket; the caller closes it."""
+    tab = await socket(t, client, sid, kind="tab")
+    await recv(tab, "snapshot")
+    imgs = [{"type": 2, "id": 10 + i, "tagName": "img", "attributes": {"src": u}, "childNodes": []}
+            for i, u in enumerate(upstream_urls)]
+    snap = {"type": 2, "data": {"node": {"type": 0, "id": 1, "childNodes": imgs}}, "timestamp": 1}
+    await tab.send_str(json.dumps({"t": "ev", "e": [meta(), snap]}))
+    relay = t.app[appkeys.SYNC]
+    for _ in range(int(WAIT / 0.02)):  # the room takes the frame when the server reads it
+        if all([await relay.mirror_allows(sid, u) for u in upstream_urls]):
+            return tab
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the room never took the snapshot with {upstream_urls}")

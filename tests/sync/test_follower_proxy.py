@@ -9,7 +9,7 @@ from collections import Counter
 from aiohttp import web
 
 from tandem import appkeys
-from tests.sync.helpers import join, recv, socket
+from tests.sync.helpers import mirror_shows, join, recv, socket
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 IMG = {"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"}
@@ -59,6 +59,7 @@ async def setup(make_tandem, upstream):
 
 async def test_follower_gets_what_the_leader_fetched_from_the_cache(make_tandem, upstream):
     t, s, origin, hits, follower = await setup(make_tandem, upstream)
+    await mirror_shows(t, t.client, s.sid, origin + "/img/a.png")
     try:
         r = await t.client.get(s.url(origin + "/img/a.png"), headers=IMG)
         assert r.status == 200 and await r.read() == PNG
@@ -74,6 +75,7 @@ async def test_follower_gets_what_the_leader_fetched_from_the_cache(make_tandem,
 async def test_concurrent_follower_misses_cause_one_upstream_fetch(make_tandem, upstream):
     t, s, origin, hits, follower = await setup(make_tandem, upstream)
     others = [await join(t, s.sid) for _ in range(4)]
+    await mirror_shows(t, t.client, s.sid, origin + "/img/b.png")
     try:
         url = s.url(origin + "/img/b.png")
         results = await asyncio.gather(*(c.get(url, headers=IMG) for c in [follower, *others]))
@@ -142,6 +144,7 @@ async def test_roles_follow_the_room_after_hand_over(make_tandem, upstream):
 async def test_fonts_for_the_mirror_are_allowed_to_the_control_plane(make_tandem, upstream):
     """The mirror's document belongs to BASE; its font loads are CORS requests from there."""
     t, s, origin, hits, follower = await setup(make_tandem, upstream)
+    await mirror_shows(t, t.client, s.sid, origin + "/font.woff2", origin + "/font.woff2?v=2")
     try:
         r = await t.client.get(s.url(origin + "/font.woff2"), headers={"Sec-Fetch-Dest": "font", "Origin": s.url(origin)[:-1]})
         assert r.status == 200
