@@ -110,14 +110,6 @@ class Relay(ABC):
         """``source`` (an upstream URL) was served to a follower and leads to ``urls``: what a stylesheet
         references, where a redirect goes (allowed from then on whenever ``source`` is)."""
 
-    async def ready(self) -> bool:
-        """True when this relay can take sessions (a networked one: its backend answers)."""
-        return True
-
-    async def live_role(self, sid: str, pid: str) -> str | None:
-        """``role_of`` as the proxy asks it on every request: a networked relay may ask its directory."""
-        return self.role_of(sid, pid)
-
     @abstractmethod
     def current_url(self, sid: str) -> str | None:
         """The proxied URL the session's tab owner shows (or its start page)."""
@@ -244,7 +236,6 @@ class LocalRelay(Relay):
         self._dispatch(self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume),
                        joining=conn)
         self._keep(sid)
-        return conn
 
     def submit(self, sid, conn, msg, size, now) -> None:
         room = self.rooms.get(sid)
