@@ -62,7 +62,7 @@ async def jar_costs(n: int) -> dict:
     try:
         for name, backend in backends.items():
             sid = labels.new_sid(bytes(10))[:-4] + f"{len(out):04d}"
-            store.add_session(sid, SHOP, expires_at=time.time() + 3600)
+            await store.add_session(sid, SHOP, expires_at=time.time() + 3600)
             live = backend.open(sid)
             for i in range(20):  # a realistic jar: 20 cookies
                 await live.jar.set_from_response(SHOP, [f"c{i}=v{i}; Path=/"])
@@ -81,7 +81,7 @@ async def jar_costs(n: int) -> dict:
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait()
-        store.close()
+        await store.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
@@ -96,17 +96,17 @@ async def session_memory(n: int) -> dict:
     store.live_db.execute("PRAGMA synchronous=OFF")
     registry = SessionRegistry(store, ProxyBase("http", "tandem.localhost:8080"))
     for _ in range(50):
-        s = registry.create(SHOP)
+        s = await registry.create(SHOP)
         await s.jar.set_from_response(SHOP, ["a=1"])
-        registry.end(s.sid)
+        await registry.end(s.sid)
     await asyncio.sleep(0)
     gc.collect()
     tracemalloc.start()
     before, _ = tracemalloc.get_traced_memory()
     for i in range(n):
-        s = registry.create(SHOP)
+        s = await registry.create(SHOP)
         await s.jar.set_from_response(SHOP, ["a=1"])
-        registry.end(s.sid)
+        await registry.end(s.sid)
         if i % 200 == 0:
             await asyncio.sleep(0)
     await asyncio.sleep(0.05)
@@ -114,13 +114,13 @@ async def session_memory(n: int) -> dict:
     ended, _ = tracemalloc.get_traced_memory()
     live = []
     for _ in range(min(n, 2000)):
-        s = registry.create(SHOP)
+        s = await registry.create(SHOP)
         await s.jar.set_from_response(SHOP, ["a=1"])
         live.append(s)
     gc.collect()
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    store.close()
+    await store.close()
     shutil.rmtree(tmp, ignore_errors=True)
     return {"ended_bytes_per_session": (ended - before) / n, "live_bytes_per_session": (held - ended) / len(live),
             "in_memory_after_ending": n and registry.in_memory() - len(live)}

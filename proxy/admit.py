@@ -56,7 +56,7 @@ async def resolve_target(request: web.Request) -> Target:
         decoded = decode(label)
     except LabelError as exc:
         raise errors.UnknownHost("This co-browsing address is malformed.") from exc
-    session = request.app[appkeys.SESSIONS].get(decoded.sid)
+    session = await request.app[appkeys.SESSIONS].get(decoded.sid)
     if session is None:
         raise errors.UnknownHost("There is no co-browsing session at this address.")
     if session.ended:

@@ -150,22 +150,30 @@ class SessionRegistry:
         self._drops: set[asyncio.Task] = set()
         self.on_end: Callable[[str], None] = lambda sid: None  # the session ended through this process
 
-    def create(self, start_url: str, **details) -> Session:
+    async def create(self, start_url: str, **details) -> Session:
         """``details``: any of the Session fields set at creation (agent_id, agent_name, branding …)."""
         sid = labels.new_sid(secrets.token_bytes(10))
         expires_at = time.time() + SESSION_TTL
         stored = {k: details[k] for k in _DETAIL_FIELDS if k in details}
-        row = self.store.add_session(sid, start_url, agent_id=details.get("agent_id"), key_id=details.get("key_id"),
+        row = await self.store.add_session(sid, start_url, agent_id=details.get("agent_id"), key_id=details.get("key_id"),
                                      visitor_id=details.get("visitor_id"), expires_at=expires_at, details=stored)
         session = Session(sid, start_url, row.created_at, expires_at=expires_at,
                           live=self.live_backend.open(sid), **details)
         self._live[sid] = session
         return session
 
-    def get(self, sid: str) -> Session | None:
+    def cached(self, sid: str) -> Session | None:
+        """The live session when this process holds it (synchronous callers: room callbacks; a room's
+        session is held while the room is, see ``sweep``); None otherwise."""
+        session = self._live.get(sid)
+        if session is not None:
+            session.last_used = time.monotonic()
+        return session
+
+    async def get(self, sid: str) -> Session | None:
         session = self._live.get(sid)
         if session is None:
-            row = self.store.get_session(sid)
+            row = await self.store.get_session(sid)
             if row is None:
                 return None
             # Known from the store (after a restart, or evicted): metadata and the kept live state.
@@ -180,9 +188,9 @@ class SessionRegistry:
         session.last_used = time.monotonic()
         return session
 
-    def end(self, sid: str) -> bool:
+    async def end(self, sid: str) -> bool:
         """Ends the session for everyone; True when this call ended it (False: unknown or already over)."""
-        session = self.get(sid)
+        session = await self.get(sid)
         if session is None:
             return False
         was_live = not session.ended
@@ -191,7 +199,7 @@ class SessionRegistry:
         session.cache.clear()
         self._live.pop(sid, None)
         self._drop(sid)
-        ended = self.store.end_session(sid) or was_live
+        ended = await self.store.end_session(sid) or was_live
         self.on_end(sid)  # several nodes: the others hear of it (tandem.cluster)
         return ended
 
@@ -233,43 +241,43 @@ class SessionRegistry:
         return len(self._live)
 
     # -- credentials -----------------------------------------------------
-    def invite(self, sid: str, role: str = "leader", *, audience: str = DIRECT, ttl: int = INVITE_TTL,
+    async def invite(self, sid: str, role: str = "leader", *, audience: str = DIRECT, ttl: int = INVITE_TTL,
                single_use: bool = False) -> str:
         """A signed invite token bound to the session and role, recorded so it can be revoked or used up."""
         invite_id = secrets.token_urlsafe(9)
         expires = int(time.time()) + ttl
-        self.store.add_invite(invite_id, sid, role, audience, expires, single_use)
+        await self.store.add_invite(invite_id, sid, role, audience, expires, single_use)
         return self.signer.sign_until("inv", sid, role, invite_id, expires=expires)
 
     def invite_token(self, invite: Invite) -> str:
         """The token of a recorded invite again (the console shows the live link; nothing secret is stored)."""
         return self.signer.sign_until("inv", invite.session_id, invite.role, invite.id, expires=int(invite.expires_at))
 
-    def peek_invite(self, sid: str, token: str) -> Invite | None:
+    async def peek_invite(self, sid: str, token: str) -> Invite | None:
         """The invite behind a token when it is signed, unexpired, for this session, not revoked and not used up."""
         parts = self.signer.verify(token, 4)
         if not parts or parts[0] != "inv" or parts[1] != sid:
             return None
-        row = self.store.get_invite(parts[3])
+        row = await self.store.get_invite(parts[3])
         if row is None or row.session_id != sid or row.role != parts[2] or row.revoked_at is not None:
             return None
         if row.expires_at < time.time() or (row.single_use and row.used_at is not None):
             return None
         return row
 
-    def use_invite(self, sid: str, token: str) -> Invite | None:
+    async def use_invite(self, sid: str, token: str) -> Invite | None:
         """Like peek_invite, and spends a single-use invite (only one caller wins it)."""
-        row = self.peek_invite(sid, token)
-        if row is None or not self.store.use_invite(row.id):
+        row = await self.peek_invite(sid, token)
+        if row is None or not await self.store.use_invite(row.id):
             return None
         return row
 
-    def check_invite(self, sid: str, token: str) -> str | None:
-        row = self.use_invite(sid, token)
+    async def check_invite(self, sid: str, token: str) -> str | None:
+        row = await self.use_invite(sid, token)
         return row.role if row else None
 
-    def revoke_invites(self, sid: str) -> int:
-        return self.store.revoke_invites(sid)
+    async def revoke_invites(self, sid: str) -> int:
+        return await self.store.revoke_invites(sid)
 
     def credential(self, sid: str, role: str) -> str:
         """A new participant's control-plane credential (``p`` token)."""

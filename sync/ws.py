@@ -13,6 +13,7 @@ slow reader never blocks the room or anyone else.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import re
@@ -125,11 +126,14 @@ def _refuse(status: int, code: str, message: str) -> web.Response:
 async def session_socket(request: web.Request, *, relay: Relay, identify, control_origin: str,
                          name_of=lambda sid, pid: "") -> web.StreamResponse:
     """``identify(request, sid)`` returns (pid, credential role), or the response refusing the caller;
-    ``name_of(sid, pid)`` the name the participant gave when joining (a hello may still set one)."""
+    ``name_of(sid, pid)`` the name the participant gave when joining (a hello may still set one).
+    Either may be a coroutine function (the store is async)."""
     sid = request.match_info["sid"]
     if request.headers.get("Origin") != control_origin:
         return _refuse(403, "bad_origin", "The session socket only accepts Tandem's own pages.")
     who = identify(request, sid)
+    if inspect.isawaitable(who):
+        who = await who
     if isinstance(who, web.StreamResponse):
         return who
     pid, cred_role = who
@@ -150,6 +154,8 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
     endpoint = SocketEndpoint(ws)
     endpoint.start()
     name = name_of(sid, pid)  # the name admitted with, never one the client says now
+    if inspect.isawaitable(name):
+        name = await name
     resume = hello.get("resume") if isinstance(hello.get("resume"), dict) else None
     try:
         await relay.prepare(sid)  # a room this process does not hold starts from its kept facts

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from proxy import credentials
 from proxy import handler as proxy_handler
-from proxy.allowlist import Allowlist, Entry
+from proxy.allowlist import Entry
 from proxy.sessions import SessionRegistry
 from proxy.upstream import upstream_ctx
 from rewriter.urls import ProxyBase
@@ -28,51 +28,20 @@ from viewer import session as session_view
 from viewer import webhooks_admin
 from viewer.snippet import routes as snippet_view
 
-from . import appkeys, metrics
+from . import appkeys, metrics, policy
 from .events import Webhooks
 from .live import open_backend
 from .ratelimit import Limits, open_rates
 from .retention import retention_ctx
 from .tasks import periodic, tasks_ctx
 from .settings import Settings
-from .store import Store, StoredMasking
+from .store import Store
 
 log = logging.getLogger("tandem")
 
 RUNTIME_PATH = Path(__file__).resolve().parents[1] / "viewer" / "static" / "build" / "runtime.js"
 CONTROL_MAX_BODY = 1024 * 1024  # JSON and forms on the control plane; proxied bodies stream and have their own limit
 MISSING_RUNTIME = b"/* Tandem runtime not built: run `make build` */\n"
-
-
-class AllowlistSource:
-    """The allowlist in force: stored entries plus those given at start, re-read when the DB changes."""
-
-    def __init__(self, store: Store, extra: tuple[Entry, ...]):
-        self.store = store
-        self.extra = extra
-        self._version: tuple[int, int] | None = None
-        self._current = Allowlist()
-
-    def current(self) -> Allowlist:
-        version = (self.store.db.execute("PRAGMA data_version").fetchone()[0], self.store.allowlist_version)
-        if version != self._version:
-            stored = tuple(Entry(e.pattern, e.scope, e.redirect) for e in self.store.allowlist())
-            self._current = Allowlist(stored + self.extra)
-            self._version = version
-        return self._current
-
-    def invalidate(self) -> None:
-        self._version = None
-
-
-class _AllowlistProxy:
-    """What handlers see under appkeys.ALLOWLIST: always the current list."""
-
-    def __init__(self, source: AllowlistSource):
-        self._source = source
-
-    def __getattr__(self, name):
-        return getattr(self._source.current(), name)
 
 
 async def expire_junk_cookies(request: web.BaseRequest, response: web.StreamResponse) -> None:
@@ -100,7 +69,7 @@ def load_runtime() -> bytes:
 
 
 async def _close(store: Store) -> None:
-    store.close()
+    await store.close()
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -108,7 +77,7 @@ async def readyz(request: web.Request) -> web.Response:
     answer), else 503 with the reason, so it is taken out rather than answer wrongly."""
     app = request.app
     try:
-        app[appkeys.STORE].db.execute("SELECT 1").fetchone()
+        await app[appkeys.STORE].ping()
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which part
         return web.json_response({"error": {"code": "not_ready", "message": f"store: {type(exc).__name__}"}}, status=503)
     backend = app[appkeys.SESSIONS].live_backend
@@ -140,10 +109,11 @@ async def sessions_ctx(app: web.Application):
 
 
 def create_app(settings: Settings, *, store: Store | None = None, extra_allow: tuple[Entry, ...] = ()) -> web.Application:
-    app = web.Application(middlewares=[host_router, viewer_routes.error_middleware, snippet_view.snippet_errors],
+    app = web.Application(middlewares=[policy.refresh_policy, host_router, viewer_routes.error_middleware, snippet_view.snippet_errors],
                           client_max_size=CONTROL_MAX_BODY)
-    if store is None:
-        store = Store(settings.data_dir)
+    if store is None:  # PostgreSQL connects when the app starts (SQLite is ready now)
+        store = Store(settings.data_dir, database_url=getattr(settings, "database_url", None))
+        app.on_startup.append(lambda _app: store.open())
         app.on_cleanup.append(lambda _app: _close(store))
     base = ProxyBase(settings.public_scheme, settings.base_domain.lower())
     app[appkeys.SETTINGS] = settings
@@ -151,7 +121,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.BASE] = base
     app[appkeys.SESSIONS] = SessionRegistry(store, base, open_backend(settings.redis_url, store))
     extra = tuple(Entry(d) for d in settings.allow_domains) + tuple(extra_allow)
-    app[appkeys.ALLOWLIST] = _AllowlistProxy(AllowlistSource(store, extra))
+    policy.setup(app, store, extra)  # appkeys.ALLOWLIST and appkeys.MASKING: the admin policy, re-read when it changes
     runtime = load_runtime()
     app[appkeys.RUNTIME] = runtime
     app[appkeys.RUNTIME_VERSION] = hashlib.sha256(runtime).hexdigest()[:12]
@@ -170,7 +140,6 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     webhooks_admin.setup(app)
     join_view.setup(app)
     snippet_view.setup(app)
-    app[appkeys.MASKING] = StoredMasking(store)  # admin masking settings, read by the session layer
     viewer_routes.setup(app)
     session_view.setup(app)  # co-browsing: rooms, session socket, session page, recorder
     return app

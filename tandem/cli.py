@@ -86,33 +86,37 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def allowlist(args) -> None:
+    asyncio.run(_allowlist(args))
+
+
+async def _allowlist(args) -> None:
     from proxy.allowlist import PatternError
-    from tandem.store import Store, StoreError
+    from tandem.store import StoreError, open_store
 
     from tandem.crypto import CryptoError
 
     try:
-        store = Store(args.data_dir)
+        store = await open_store(args.data_dir, getattr(args, "database_url", None))
     except (CryptoError, StoreError) as exc:
         _fail(str(exc))
     try:
         if args.action == "list":
-            entries = store.allowlist()
+            entries = await store.allowlist()
             if not entries:
                 print("(empty: every public site may be co-browsed)")
             for e in entries:
                 print(f"{e.pattern}\t{e.scope}")
         elif args.action == "add":
-            e = store.allow(args.pattern, args.scope, args.redirect)
+            e = await store.allow(args.pattern, args.scope, args.redirect)
             print(f"added {e.pattern} ({e.scope})")
         elif args.action == "remove":
-            if not store.disallow(args.pattern):
+            if not await store.disallow(args.pattern):
                 _fail(f"{args.pattern} is not on the allowlist")
             print(f"removed {args.pattern}")
     except (PatternError, StoreError) as exc:
         _fail(str(exc))
     finally:
-        store.close()
+        await store.close()
 
 
 def serve(args) -> None:
@@ -140,10 +144,10 @@ async def _serve(settings) -> None:
 
     from proxy.allowlist import Entry
     from tandem.app import create_app
-    from tandem.store import Store
+    from tandem.store import open_store
     from viewer.routes import DEMO_START
 
-    store = Store(settings.data_dir)
+    store = await open_store(settings.data_dir, getattr(settings, "database_url", None))
     demo = snippet_runner = snippet_demo = None
     extra: tuple[Entry, ...] = ()
     if settings.demo:
@@ -164,16 +168,16 @@ async def _serve(settings) -> None:
         app[DEMO_START] = demo.shop + "/"
 
     new_key = None
-    if not settings.admin_key and not store.has_api_keys():
+    if not settings.admin_key and not await store.has_api_keys():
         from .scopes import SCOPES
 
-        new_key = store.create_api_key("admin", scopes=SCOPES)  # stands in for TANDEM_ADMIN_KEY: every scope
+        new_key = await store.create_api_key("admin", scopes=SCOPES)  # stands in for TANDEM_ADMIN_KEY: every scope
     demo_agent = None
-    if settings.demo and not store.agents():
+    if settings.demo and not await store.agents():
         import secrets as _secrets
 
         demo_agent = ("admin", _secrets.token_urlsafe(12))
-        store.create_agent(demo_agent[0], "Demo Admin", demo_agent[1], is_admin=True)
+        await store.create_agent(demo_agent[0], "Demo Admin", demo_agent[1], is_admin=True)
     from .httpserver import TandemRunner  # header limits, fixed answers to unreadable requests, slow clients
 
     runner = TandemRunner(app, handle_signals=False, access_log=None)
@@ -187,7 +191,7 @@ async def _serve(settings) -> None:
         lines.append(f"Admin API key (shown once, stored hashed): {new_key}")
     if demo_agent:
         lines.append(f"Agent console: {base.url}/console  user {demo_agent[0]}, password {demo_agent[1]} (shown once)")
-    elif not store.agents():
+    elif not await store.agents():
         lines.append("No console agents yet: create one with `tandem agent create NAME --admin`.")
     if demo is not None:
         lines.append(f"Demo site: {demo.shop}  (also {demo.cdn}, {demo.widgets})")
@@ -215,7 +219,7 @@ async def _serve(settings) -> None:
             await demo.close()
         if snippet_runner is not None:
             await snippet_runner.cleanup()
-        store.close()
+        await store.close()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ printed by ``tandem.cli``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
 import sys
@@ -58,69 +59,79 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def agent(args: argparse.Namespace) -> None:
+    asyncio.run(_agent(args))
+
+
+async def _open(args: argparse.Namespace):
     from tandem.crypto import CryptoError
-    from tandem.store import Store, StoreError
+    from tandem.store import StoreError, open_store
 
     try:
-        store = Store(args.data_dir)
+        return await open_store(args.data_dir, getattr(args, "database_url", None))
     except (CryptoError, StoreError) as exc:
         raise CliError(str(exc)) from exc
+
+
+async def _agent(args: argparse.Namespace) -> None:
+    from tandem.store import StoreError
+
+    store = await _open(args)
     try:
         if args.action == "create":
-            a = store.create_agent(args.username, args.name or args.username, _password(args), is_admin=args.admin)
-            store.audit("agent.created", actor="cli", detail={"username": a.username})
+            a = await store.create_agent(args.username, args.name or args.username, _password(args), is_admin=args.admin)
+            await store.audit("agent.created", actor="cli", detail={"username": a.username})
             print(f"created {'admin' if a.is_admin else 'agent'} {a.username} (id {a.id})")
         elif args.action == "list":
-            for a in store.agents():
+            for a in await store.agents():
                 state = "disabled" if a.disabled_at else "active"
                 print(f"{a.id}\t{a.username}\t{a.name}\t{'admin' if a.is_admin else 'agent'}\t{state}")
         else:
-            a = store.agent_by_username(args.username)
+            a = await store.agent_by_username(args.username)
             if a is None:
                 raise CliError(f"no agent named {args.username!r}")
             if args.action == "disable":
-                store.update_agent(a.id, disabled=True)
-                store.audit("agent.disabled", actor="cli", detail={"username": a.username})
+                await store.update_agent(a.id, disabled=True)
+                await store.audit("agent.disabled", actor="cli", detail={"username": a.username})
                 print(f"disabled {a.username}")
             elif args.action == "password":
-                store.update_agent(a.id, password=_password(args))
-                store.audit("agent.updated", actor="cli", detail={"username": a.username, "fields": ["password"]})
+                await store.update_agent(a.id, password=_password(args))
+                await store.audit("agent.updated", actor="cli", detail={"username": a.username, "fields": ["password"]})
                 print(f"password changed for {a.username}")
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     finally:
-        store.close()
+        await store.close()
 
 
 def keys(args: argparse.Namespace) -> None:
+    asyncio.run(_keys(args))
+
+
+async def _keys(args: argparse.Namespace) -> None:
     from tandem import crypto
-    from tandem.store import Store, StoreError
 
     if args.action == "rotate" and os.environ.get(crypto.KEY_ENV):
         raise CliError(f"keys come from ${crypto.KEY_ENV}: put a new key first in it, run 'tandem keys reencrypt', then drop the old one")
-    try:
-        store = Store(args.data_dir)
-    except (crypto.CryptoError, StoreError) as exc:
-        raise CliError(str(exc)) from exc
+    store = await _open(args)
     try:
         if args.action == "status":
             print(f"source: {store.key_source}")
             for i, k in enumerate(store.cipher.keys):
                 print(f"{crypto.key_id(k)}\t{'current' if i == 0 else 'old (decrypt only)'}")
         elif args.action == "reencrypt":
-            n = store.reencrypt_all()
+            n = await store.reencrypt_all()
             print(f"re-encrypted {n} value(s) under key {store.cipher.current}")
         elif args.action == "rotate":
             path = Path(args.data_dir) / crypto.KEY_FILE
             old = [crypto._b64(k) for k in store.cipher.keys]
             new = crypto.new_key()
             crypto.write_key_file(path, [new, *old])  # 1. new key first; old ones still decrypt
-            store.close()
-            store = Store(args.data_dir)
-            n = store.reencrypt_all()  # 2. one transaction: all values or none move to the new key
+            await store.close()
+            store = await _open(args)
+            n = await store.reencrypt_all()  # 2. one transaction: all values or none move to the new key
             crypto.write_key_file(path, [new])  # 3. the old keys are gone
             print(f"rotated to key {crypto.key_id(crypto.parse_keys(new, 'new key')[0])}; re-encrypted {n} value(s)")
     except crypto.CryptoError as exc:
         raise CliError(str(exc)) from exc
     finally:
-        store.close()
+        await store.close()

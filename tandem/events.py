@@ -87,67 +87,34 @@ class HookState:
 
 
 class DeliveryLog:
-    """Attempts and on/off state of each key's hook, in the store's database (tables of their own)."""
-
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS webhook_log (id INTEGER PRIMARY KEY, at REAL NOT NULL, key_id INTEGER NOT NULL,
-        delivery TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT, attempt INTEGER NOT NULL, status INTEGER,
-        latency_ms REAL NOT NULL, error TEXT NOT NULL, body TEXT NOT NULL);
-    CREATE INDEX IF NOT EXISTS webhook_log_by_key ON webhook_log (key_id, id);
-    CREATE TABLE IF NOT EXISTS webhook_state (key_id INTEGER PRIMARY KEY, failing_since REAL, disabled_at REAL);
-    """
+    """Attempts and on/off state of each key's hook, kept by the store (tables of their own)."""
 
     def __init__(self, store) -> None:
         self.store = store
-        self.db = store.db
-        self.db.executescript(self.SCHEMA)
 
-    def record(self, key_id: int, delivery: str, kind: str, session_id: str | None, attempt: int, status: int | None,
-               latency_ms: float, error: str, body: bytes) -> None:
-        with self.db:
-            self.db.execute("INSERT INTO webhook_log (at, key_id, delivery, kind, session_id, attempt, status, latency_ms, error, body) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (time.time(), key_id, delivery, kind, session_id, attempt, status, latency_ms, error,
-                             self.store.cipher.encrypt(body.decode("utf-8"), f"webhook_log.body:{delivery}")))
-            self.db.execute("DELETE FROM webhook_log WHERE key_id=? AND id NOT IN "
-                            "(SELECT id FROM webhook_log WHERE key_id=? ORDER BY id DESC LIMIT ?)", (key_id, key_id, LOG_KEEP))
+    async def record(self, key_id: int, delivery: str, kind: str, session_id: str | None, attempt: int, status: int | None,
+                     latency_ms: float, error: str, body: bytes) -> None:
+        await self.store.webhook_record(key_id, delivery, kind, session_id, attempt, status, latency_ms, error, body, LOG_KEEP)
 
-    def attempts(self, key_id: int | None = None, limit: int = 50) -> list[Attempt]:
-        cols = "id, at, key_id, delivery, kind, session_id, attempt, status, latency_ms, error"
-        if key_id is None:
-            rows = self.db.execute(f"SELECT {cols} FROM webhook_log ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self.db.execute(f"SELECT {cols} FROM webhook_log WHERE key_id=? ORDER BY id DESC LIMIT ?", (key_id, limit))
-        return [Attempt(*r) for r in rows]
+    async def attempts(self, key_id: int | None = None, limit: int = 50) -> list[Attempt]:
+        return [Attempt(*r) for r in await self.store.webhook_attempts(key_id, limit)]
 
-    def body_of(self, attempt_id: int) -> tuple[Attempt, bytes] | None:
-        row = self.db.execute("SELECT id, at, key_id, delivery, kind, session_id, attempt, status, latency_ms, error, body "
-                              "FROM webhook_log WHERE id=?", (attempt_id,)).fetchone()
-        if row is None:
-            return None
-        return Attempt(*row[:10]), self.store.cipher.decrypt(row[10], f"webhook_log.body:{row[3]}").encode("utf-8")
+    async def body_of(self, attempt_id: int) -> tuple[Attempt, bytes] | None:
+        found = await self.store.webhook_body(attempt_id)
+        return (Attempt(*found[0]), found[1]) if found else None
 
-    def state(self, key_id: int) -> HookState:
-        row = self.db.execute("SELECT failing_since, disabled_at FROM webhook_state WHERE key_id=?", (key_id,)).fetchone()
-        return HookState(*row) if row else HookState(None, None)
+    async def state(self, key_id: int) -> HookState:
+        return HookState(*await self.store.webhook_state(key_id))
 
-    def succeeded(self, key_id: int) -> None:
-        with self.db:
-            self.db.execute("UPDATE webhook_state SET failing_since=NULL WHERE key_id=? AND disabled_at IS NULL", (key_id,))
+    async def succeeded(self, key_id: int) -> None:
+        await self.store.webhook_succeeded(key_id)
 
-    def failed(self, key_id: int, now: float, window: float) -> bool:
+    async def failed(self, key_id: int, now: float, window: float) -> bool:
         """Note a failed attempt; True when it switched the hook off (failing for ``window`` seconds)."""
-        with self.db:
-            self.db.execute("INSERT INTO webhook_state (key_id, failing_since) VALUES (?, ?) "
-                            "ON CONFLICT(key_id) DO UPDATE SET failing_since=COALESCE(failing_since, excluded.failing_since)",
-                            (key_id, now))
-            cur = self.db.execute("UPDATE webhook_state SET disabled_at=? WHERE key_id=? AND disabled_at IS NULL "
-                                  "AND failing_since <= ?", (now, key_id, now - window))
-        return cur.rowcount > 0
+        return await self.store.webhook_failed(key_id, now, window)
 
-    def enable(self, key_id: int) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM webhook_state WHERE key_id=?", (key_id,))
+    async def enable(self, key_id: int) -> None:
+        await self.store.webhook_enable(key_id)
 
 
 class Webhooks:
@@ -159,6 +126,7 @@ class Webhooks:
         self.failed = 0
         self.attempts_failed = 0  # every failed attempt, retries included (tandem.metrics)
         self.log: DeliveryLog | None = None  # bound to the store on first use (log_for)
+        self.order = asyncio.Lock()  # emit_soon: events from synchronous callers are written in order
 
     def log_for(self, store) -> DeliveryLog:
         if self.log is None or self.log.store is not store:
@@ -171,7 +139,7 @@ class Webhooks:
         log_ = self.log if key_id is not None else None
         backoff = self.backoff if retries else ()
         for attempt in range(len(backoff) + 1):
-            if log_ is not None and log_.state(key_id).disabled_at is not None:
+            if log_ is not None and (await log_.state(key_id)).disabled_at is not None:
                 log.info("webhook %s to %s not sent: the hook is switched off", kind, url)
                 return False
             ts = int(time.time())
@@ -189,14 +157,14 @@ class Webhooks:
                 reason = type(exc).__name__
             latency = (time.monotonic() - start) * 1000
             if log_ is not None:
-                log_.record(key_id, delivery, kind, session_id, attempt + 1, status, latency, reason, body)
+                await log_.record(key_id, delivery, kind, session_id, attempt + 1, status, latency, reason, body)
             if not reason:
                 self.delivered += 1
                 if log_ is not None:
-                    log_.succeeded(key_id)
+                    await log_.succeeded(key_id)
                 return True
             self.attempts_failed += 1
-            if log_ is not None and log_.failed(key_id, time.time(), self.failure_window):
+            if log_ is not None and await log_.failed(key_id, time.time(), self.failure_window):
                 log.warning("webhook of key %s switched off: every attempt failed for %.0f s", key_id, self.failure_window)
             if attempt < len(backoff):
                 log.info("webhook %s to %s failed (%s); retry %d in %.0fs", kind, url, reason, attempt + 1, self.backoff[attempt])
@@ -206,24 +174,23 @@ class Webhooks:
         return False
 
 
-def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: dict | None = None) -> None:
+async def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: dict | None = None) -> None:
     """Audit ``kind`` for ``session`` (a proxy Session or None) and queue its webhooks."""
     store = app[appkeys.STORE]
     sid = session.sid if session is not None else None
-    store.audit(kind, session_id=sid, actor=actor, detail=detail)
+    sequence = await store.audit(kind, session_id=sid, actor=actor, detail=detail)  # the session's event count
     for listener in app.get(LISTENERS, ()):
         listener(kind, sid)
     if kind not in WEBHOOK_EVENTS or session is None:
         return
-    hooks = store.webhooks_for(session.key_id)
+    hooks = await store.webhooks_for(session.key_id)
     if not hooks:
         return
     webhooks = app[appkeys.WEBHOOKS]
     delivery_log = webhooks.log_for(store)
-    hooks = [h for h in hooks if delivery_log.state(h[0]).disabled_at is None]
+    hooks = [h for h in hooks if (await delivery_log.state(h[0])).disabled_at is None]
     if not hooks:
         return
-    sequence = sequence_of(store, sid)
     tasks = app[appkeys.TASKS]
     if len(tasks) >= MAX_PENDING_DELIVERIES:
         log.warning("webhook %s for %s dropped: %d deliveries pending", kind, sid, len(tasks))
@@ -238,9 +205,16 @@ def emit(app: web.Application, kind: str, session, *, actor: str = "", detail: d
         send(app, key_id, url, secret, kind, body, delivery, sid)
 
 
-def sequence_of(store, sid: str) -> int:
-    """The session's event count, this event included: the audit rows are its memory (restarts too)."""
-    return store.db.execute("SELECT count(*) FROM audit WHERE session_id=?", (sid,)).fetchone()[0]
+def emit_soon(app: web.Application, kind: str, session, *, actor: str = "", detail: dict | None = None) -> None:
+    """``emit`` from synchronous code (the room's callbacks): a task, and the events of such calls
+    are written in the order they were made."""
+    order = app[appkeys.WEBHOOKS].order
+
+    async def run() -> None:
+        async with order:
+            await emit(app, kind, session, actor=actor, detail=detail)
+
+    app[appkeys.TASKS].spawn(run(), name=f"event {kind}")
 
 
 def send(app: web.Application, key_id: int, url: str, secret: str, kind: str, body: bytes, delivery: str,
@@ -264,16 +238,16 @@ def send(app: web.Application, key_id: int, url: str, secret: str, kind: str, bo
     return True
 
 
-def resend(app: web.Application, attempt_id: int) -> Attempt | None:
+async def resend(app: web.Application, attempt_id: int) -> Attempt | None:
     """Send a logged delivery again (same id and body, a fresh signature; one attempt). None: no such
     attempt, or its key is revoked or has no hook now."""
     webhooks = app[appkeys.WEBHOOKS]
     store = app[appkeys.STORE]
-    found = webhooks.log_for(store).body_of(attempt_id)
+    found = await webhooks.log_for(store).body_of(attempt_id)
     if found is None:
         return None
     attempt, body = found
-    hook = next((h for h in store.webhooks_for(attempt.key_id) if h[0] == attempt.key_id), None)
+    hook = next((h for h in await store.webhooks_for(attempt.key_id) if h[0] == attempt.key_id), None)
     if hook is None:
         return None
     return attempt if send(app, attempt.key_id, hook[1], hook[2], attempt.kind, body, attempt.delivery,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import inspect
 import time
 from typing import Any
 
@@ -57,7 +58,8 @@ class Metrics:
                                ["status"], registry=r)
         self.store_latency = Histogram("tandem_store_seconds", "Time of one call into the metadata store, by operation",
                                        ["op"], buckets=STORE_BUCKETS, registry=r)
-        r.register(_LiveCollector(app))
+        self.live = _LiveCollector(app)
+        r.register(self.live)
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
@@ -69,11 +71,11 @@ class _LiveCollector(Collector):
 
     def __init__(self, app: web.Application):
         self.app = app
+        self.live_sessions = 0  # read from the store by the endpoint just before the registry is encoded
 
     def collect(self):
         app = self.app
-        store = app[appkeys.STORE]
-        live = store.db.execute("SELECT count(*) FROM sessions WHERE state = 'live'").fetchone()[0]
+        live = self.live_sessions
         yield GaugeMetricFamily("tandem_live_sessions", "Sessions started and not ended (all nodes: from the store)", value=live)
         relay = app.get(appkeys.SYNC)
         rooms = getattr(relay, "rooms", {}) if relay is not None else {}
@@ -133,7 +135,7 @@ def instrument_store(store: Any, metrics: Metrics) -> None:
     observers = [metrics]
     store._metrics_observers = observers
     for name in dir(type(store)):
-        if name.startswith("_") or name in ("close", "db", "live_db"):
+        if name.startswith("_") or name in ("close", "open", "db", "live_db"):
             continue
         attr = getattr(type(store), name, None)
         if not callable(attr) or isinstance(attr, type):
@@ -141,6 +143,18 @@ def instrument_store(store: Any, metrics: Metrics) -> None:
         method = getattr(store, name)
 
         def timed(method=method, name=name):
+            if inspect.iscoroutinefunction(method):
+                @functools.wraps(method)
+                async def acall(*args, **kw):
+                    start = time.perf_counter()
+                    try:
+                        return await method(*args, **kw)
+                    finally:
+                        took = time.perf_counter() - start
+                        for m in observers:
+                            m.store_latency.labels(name).observe(took)
+                return acall
+
             @functools.wraps(method)
             def call(*args, **kw):
                 start = time.perf_counter()
@@ -170,6 +184,7 @@ async def _authorize(request: web.Request) -> None:
 async def metrics_endpoint(request: web.Request) -> web.Response:
     await _authorize(request)
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))  # text format, or OpenMetrics if asked
+    request.app[METRICS].live.live_sessions = await request.app[appkeys.STORE].count_sessions(state="live")
     body = encode(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 

@@ -25,14 +25,14 @@ async def run_once(app: web.Application, now: float | None = None) -> dict[str, 
     now = time.time() if now is None else now
     store, sessions = app[appkeys.STORE], app[appkeys.SESSIONS]
     expired = 0
-    for row in store.list_sessions(state="live", limit=10_000):
+    for row in await store.list_sessions(state="live", limit=10_000):
         if row.expires_at is not None and row.expires_at < now:
-            session = sessions.get(row.id)
-            if session is not None and sessions.end(row.id):
-                store.revoke_invites(row.id)
-                events.emit(app, "session.ended", session, actor="expiry")
+            session = await sessions.get(row.id)
+            if session is not None and await sessions.end(row.id):
+                await store.revoke_invites(row.id)
+                await events.emit(app, "session.ended", session, actor="expiry")
                 expired += 1
-    counts = store.purge(now)
+    counts = await store.purge(now)
     counts["expired_sessions"] = expired
     if any(counts.values()):
         log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items() if v))

@@ -123,7 +123,7 @@ class ProxiedSession:
     def url(self, upstream_url: str) -> str:
         """The proxied URL; alias labels get registered with the live session, as page rewriting would."""
         if self.app is not None:
-            session = self.app[appkeys.SESSIONS].get(self.sid)
+            session = self.app[appkeys.SESSIONS].cached(self.sid)
             if session is not None:
                 return session.url_rewriter(self.base).to_proxy(upstream_url)
         return UrlRewriter(self.base, self.sid).to_proxy(upstream_url)

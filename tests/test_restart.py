@@ -107,7 +107,7 @@ async def test_tab_owner_stays_signed_in_and_alias_hosts_answer_after_restart(ta
     try:
         assert store.live_sessions() == []
     finally:
-        store.close()
+        await store.close()
 
 
 async def _ws(proc: TandemProcess, client: aiohttp.ClientSession, sid: str, kind: str, resume=None):

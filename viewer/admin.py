@@ -27,8 +27,8 @@ SECTIONS = (("/admin", "Agents"), ("/admin/keys", "API keys"), ("/admin/allowlis
             ("/admin/webhooks", "Webhooks"))  # the last one: viewer/webhooks_admin.py
 
 
-def _admin(request: web.Request) -> Signed:
-    s = require(request)
+async def _admin(request: web.Request) -> Signed:
+    s = await require(request)
     if not s.agent.is_admin:
         raise web.HTTPForbidden(reason="Administrators only")
     return s
@@ -70,9 +70,9 @@ def _table(caption: str, headers: list[str], rows: list[list[str]], empty: str) 
 
 # -- agents ------------------------------------------------------------------------------------
 async def agents_page(request: web.Request) -> web.Response:
-    s = _admin(request)
+    s = await _admin(request)
     rows = []
-    for a in request.app[appkeys.STORE].agents():
+    for a in await request.app[appkeys.STORE].agents():
         action = ""
         if a.id != s.agent.id:
             label = "Enable" if a.disabled_at else "Disable"
@@ -98,11 +98,11 @@ async def agents_page(request: web.Request) -> web.Response:
 async def agents_create(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     try:
-        a = request.app[appkeys.STORE].create_agent(form.get("username", ""), form.get("name", ""), form.get("password", ""),
+        a = await request.app[appkeys.STORE].create_agent(form.get("username", ""), form.get("name", ""), form.get("password", ""),
                                                     is_admin=form.get("is_admin") == "1")
     except StoreError as exc:
         raise _back("/admin", error=str(exc))
-    events.emit(request.app, "agent.created", None, actor=s.agent.username, detail={"username": a.username})
+    await events.emit(request.app, "agent.created", None, actor=s.agent.username, detail={"username": a.username})
     raise _back("/admin", ok=f"Agent {a.username} added.")
 
 
@@ -110,19 +110,19 @@ async def agents_toggle(request: web.Request) -> web.Response:
     s, _ = await _admin_post(request)
     store = request.app[appkeys.STORE]
     raw = request.match_info["agent_id"]
-    agent = store.get_agent(int(raw)) if raw.isdigit() else None
+    agent = await store.get_agent(int(raw)) if raw.isdigit() else None
     if agent is None or agent.id == s.agent.id:
         raise _back("/admin", error="You can't change that agent here.")
-    agent = store.update_agent(agent.id, disabled=agent.disabled_at is None)
-    events.emit(request.app, "agent.disabled" if agent.disabled_at else "agent.enabled", None, actor=s.agent.username,
+    agent = await store.update_agent(agent.id, disabled=agent.disabled_at is None)
+    await events.emit(request.app, "agent.disabled" if agent.disabled_at else "agent.enabled", None, actor=s.agent.username,
                 detail={"username": agent.username})
     raise _back("/admin", ok=f"Agent {agent.username} {'disabled' if agent.disabled_at else 'enabled'}.")
 
 
 # -- API keys ------------------------------------------------------------------------------------
-def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
+async def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
     rows = []
-    for k in request.app[appkeys.STORE].api_keys():
+    for k in await request.app[appkeys.STORE].api_keys():
         action = "" if k.revoked_at else (
             f'<form method=post action="/admin/keys/{k.id}/revoke">{s.hidden()}'
             f'<button type=submit class=danger aria-label="Revoke key {escape(k.name)}">Revoke</button></form>')
@@ -141,8 +141,8 @@ def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
 
 
 async def keys_page(request: web.Request) -> web.Response:
-    s = _admin(request)
-    return _render(request, s, "/admin/keys", "API keys", _keys_body(request, s))
+    s = await _admin(request)
+    return _render(request, s, "/admin/keys", "API keys", await _keys_body(request, s))
 
 
 async def keys_create(request: web.Request) -> web.Response:
@@ -158,8 +158,8 @@ async def keys_create(request: web.Request) -> web.Response:
             _http_url(hook)
         except ValueError as exc:
             raise _back("/admin/keys", error=f"Webhook URL {exc}.")
-    key, record, secret = request.app[appkeys.STORE].create_api_key_full(name, webhook_url=hook)
-    events.emit(request.app, "key.created", None, actor=s.agent.username, detail={"id": record.id, "name": name})
+    key, record, secret = await request.app[appkeys.STORE].create_api_key_full(name, webhook_url=hook)
+    await events.emit(request.app, "key.created", None, actor=s.agent.username, detail={"id": record.id, "name": name})
     created = (
         '<div class=notice role=status><p><strong>Copy the key now: it is shown only this once.</strong></p>'
         f'<label for=newkey>API key “{escape(name)}”</label><input id=newkey readonly value="{escape(key)}">'
@@ -167,22 +167,22 @@ async def keys_create(request: web.Request) -> web.Response:
         + (f'<label for=newsecret>Webhook signing secret</label><input id=newsecret readonly value="{escape(secret)}">' if secret else "")
         + "</div>"
     )
-    return _render(request, s, "/admin/keys", "API keys", _keys_body(request, s, created), status=201, scripts=(CONSOLE_SCRIPT,))
+    return _render(request, s, "/admin/keys", "API keys", await _keys_body(request, s, created), status=201, scripts=(CONSOLE_SCRIPT,))
 
 
 async def keys_revoke(request: web.Request) -> web.Response:
     s, _ = await _admin_post(request)
     raw = request.match_info["key_id"]
-    if not raw.isdigit() or not request.app[appkeys.STORE].revoke_api_key(int(raw)):
+    if not raw.isdigit() or not await request.app[appkeys.STORE].revoke_api_key(int(raw)):
         raise _back("/admin/keys", error="No live key with that id.")
-    events.emit(request.app, "key.revoked", None, actor=s.agent.username, detail={"id": int(raw)})
+    await events.emit(request.app, "key.revoked", None, actor=s.agent.username, detail={"id": int(raw)})
     raise _back("/admin/keys", ok="Key revoked.")
 
 
 # -- allowlist -----------------------------------------------------------------------------------------
 async def allowlist_page(request: web.Request) -> web.Response:
-    s = _admin(request)
-    entries = request.app[appkeys.STORE].allowlist()
+    s = await _admin(request)
+    entries = await request.app[appkeys.STORE].allowlist()
     extra = [e for e in request.app[appkeys.ALLOWLIST].entries if e.pattern not in {x.pattern for x in entries}]
     rows = [[f"<code>{escape(e.pattern)}</code>", "all requests" if e.scope == "all" else "navigation", escape(e.redirect or "—"),
              f'<form method=post action="/admin/allowlist/remove">{s.hidden()}<input type=hidden name=pattern value="{escape(e.pattern)}">'
@@ -211,10 +211,10 @@ async def allowlist_page(request: web.Request) -> web.Response:
 async def allowlist_add(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     try:
-        e = request.app[appkeys.STORE].allow(form.get("pattern", ""), form.get("scope", "navigation"), form.get("redirect", "").strip() or None)
+        e = await request.app[appkeys.STORE].allow(form.get("pattern", ""), form.get("scope", "navigation"), form.get("redirect", "").strip() or None)
     except (PatternError, StoreError) as exc:
         raise _back("/admin/allowlist", error=str(exc))
-    events.emit(request.app, "allowlist.added", None, actor=s.agent.username,
+    await events.emit(request.app, "allowlist.added", None, actor=s.agent.username,
                 detail={"pattern": e.pattern, "scope": e.scope, "redirect": e.redirect})
     raise _back("/admin/allowlist", ok=f"{e.pattern} added.")
 
@@ -223,19 +223,19 @@ async def allowlist_remove(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     pattern = form.get("pattern", "")
     try:
-        removed = request.app[appkeys.STORE].disallow(pattern)
+        removed = await request.app[appkeys.STORE].disallow(pattern)
     except PatternError as exc:
         raise _back("/admin/allowlist", error=str(exc))
     if not removed:
         raise _back("/admin/allowlist", error=f"{pattern} is not on the list.")
-    events.emit(request.app, "allowlist.removed", None, actor=s.agent.username, detail={"pattern": pattern})
+    await events.emit(request.app, "allowlist.removed", None, actor=s.agent.username, detail={"pattern": pattern})
     raise _back("/admin/allowlist", ok=f"{pattern} removed.")
 
 
 # -- masking ---------------------------------------------------------------------------------------------
 async def masking_page(request: web.Request) -> web.Response:
-    s = _admin(request)
-    masking = request.app[appkeys.STORE].masking()
+    s = await _admin(request)
+    masking = await request.app[appkeys.STORE].masking()
     rows = [[f"<code>{escape(p)}</code>", "<br>".join(f"<code>{escape(x)}</code>" for x in r["mask"]) or "—",
              "<br>".join(f"<code>{escape(x)}</code>" for x in r["block"]) or "—"] for p, r in masking.items()]
     body = (
@@ -260,17 +260,17 @@ async def masking_set(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     pattern = form.get("pattern", "")
     try:
-        sel, block = request.app[appkeys.STORE].set_masking(pattern, form.get("selectors", "").splitlines(), form.get("block", "").splitlines())
+        sel, block = await request.app[appkeys.STORE].set_masking(pattern, form.get("selectors", "").splitlines(), form.get("block", "").splitlines())
     except (PatternError, StoreError) as exc:
         raise _back("/admin/masking", error=str(exc))
-    events.emit(request.app, "masking.set", None, actor=s.agent.username, detail={"pattern": pattern, "selectors": sel, "block": block})
+    await events.emit(request.app, "masking.set", None, actor=s.agent.username, detail={"pattern": pattern, "selectors": sel, "block": block})
     raise _back("/admin/masking", ok=f"Saved {len(sel) + len(block)} selector(s) for {pattern}.")
 
 
 # -- retention ---------------------------------------------------------------------------------------------
 async def settings_page(request: web.Request) -> web.Response:
-    s = _admin(request)
-    days = request.app[appkeys.STORE].retention_days()
+    s = await _admin(request)
+    days = await request.app[appkeys.STORE].retention_days()
     body = (
         "<p>Session metadata (who, when, which addresses, events) is kept encrypted and deleted after this period. "
         "Session content is never stored.</p>"
@@ -286,10 +286,10 @@ async def settings_set(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     raw = form.get("retention_days", "").strip()
     try:
-        request.app[appkeys.STORE].set_retention_days(int(raw) if raw.isdigit() else -1)
+        await request.app[appkeys.STORE].set_retention_days(int(raw) if raw.isdigit() else -1)
     except StoreError as exc:
         raise _back("/admin/settings", error=str(exc))
-    events.emit(request.app, "settings.retention", None, actor=s.agent.username, detail={"retention_days": int(raw)})
+    await events.emit(request.app, "settings.retention", None, actor=s.agent.username, detail={"retention_days": int(raw)})
     raise _back("/admin/settings", ok=f"Metadata is now kept for {raw} days.")
 
 
@@ -304,10 +304,10 @@ def _detail(detail: dict) -> str:
 
 # -- audit ---------------------------------------------------------------------------------------------------
 async def audit_page(request: web.Request) -> web.Response:
-    s = _admin(request)
+    s = await _admin(request)
     kind = request.query.get("kind") or None
     before = request.query.get("before")
-    rows_ = request.app[appkeys.STORE].audit_events(kind=kind, before_id=parse_int(before, 1))
+    rows_ = await request.app[appkeys.STORE].audit_events(kind=kind, before_id=parse_int(before, 1))
     rows = [[_time(e.at), f"<code>{escape(e.kind)}</code>", escape(e.session_id or ""), escape(e.actor),
              escape(_detail(e.detail))] for e in rows_]
     more = (f'<p><a href="/admin/audit?before={rows_[-1].id}{"&kind=" + quote(kind) if kind else ""}">Older events</a></p>'

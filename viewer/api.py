@@ -261,10 +261,10 @@ def _query_int(request: web.Request, name: str, default: int, lo: int, hi: int) 
     return query_int(request, name, default, lo, hi)
 
 
-def session_json(request: web.Request, row: SessionRow | Session, *, participants: bool = False) -> dict:
+async def session_json(request: web.Request, row: SessionRow | Session, *, participants: bool = False) -> dict:
     store = request.app[appkeys.STORE]
     if isinstance(row, Session):
-        row = store.get_session(row.sid)
+        row = await store.get_session(row.sid)
     d = row.details
     out = {
         "session_id": row.id,
@@ -282,12 +282,12 @@ def session_json(request: web.Request, row: SessionRow | Session, *, participant
     }
     if participants:
         out["participants"] = [
-            {"id": p.pid, "role": p.role, "kind": p.kind, "name": p.name, "joined_at": p.joined_at} for p in store.participants(row.id)]
+            {"id": p.pid, "role": p.role, "kind": p.kind, "name": p.name, "joined_at": p.joined_at} for p in await store.participants(row.id)]
     return out
 
 
-def _live_session(request: web.Request) -> Session:
-    session = request.app[appkeys.SESSIONS].get(request.match_info["sid"])
+async def _live_session(request: web.Request) -> Session:
+    session = await request.app[appkeys.SESSIONS].get(request.match_info["sid"])
     if session is None:
         raise ApiError(404, "not_found", "No session with that id.")
     return session
@@ -315,7 +315,7 @@ async def sessions_create(request: web.Request, caller: Caller) -> web.Response:
     if len(json.dumps(body.metadata)) > MAX_METADATA:
         raise ApiError(422, "invalid_body", f"metadata: at most {MAX_METADATA} bytes as JSON.")
     url = validate_start_url(request, body.url)
-    info = create_session(
+    info = await create_session(
         request, url, agent_id=body.agent.id if body.agent else None, agent_name=body.agent.name if body.agent else "",
         branding=body.branding.model_dump(), permissions=body.permissions.model_dump(), metadata=body.metadata,
         customer_role=body.customer_role, key_id=caller.key_id, actor=caller.actor)
@@ -332,51 +332,51 @@ async def sessions_list(request: web.Request, caller: Caller) -> web.Response:
         before_f = float(before) if before is not None else None
     except ValueError as exc:
         raise ApiError(422, "invalid_query", "'before' must be a created_at timestamp from a previous page.") from exc
-    rows = request.app[appkeys.STORE].list_sessions(state=state, agent_id=request.query.get("agent"),
+    rows = await request.app[appkeys.STORE].list_sessions(state=state, agent_id=request.query.get("agent"),
                                                     visitor_id=request.query.get("visitor"), limit=limit, before=before_f)
-    return ok({"sessions": [session_json(request, r) for r in rows],
+    return ok({"sessions": [await session_json(request, r) for r in rows],
                "next_before": rows[-1].created_at if len(rows) == limit else None})
 
 
 async def sessions_get(request: web.Request, caller: Caller) -> web.Response:
-    row = request.app[appkeys.STORE].get_session(request.match_info["sid"])
+    row = await request.app[appkeys.STORE].get_session(request.match_info["sid"])
     if row is None:
         raise ApiError(404, "not_found", "No session with that id.")
-    return ok(session_json(request, row, participants=True))
+    return ok(await session_json(request, row, participants=True))
 
 
 async def sessions_delete(request: web.Request, caller: Caller) -> web.Response:
     from .console import end_session
 
-    session = _live_session(request)
-    end_session(request, session, actor=caller.actor)
-    return ok(session_json(request, session))
+    session = await _live_session(request)
+    await end_session(request, session, actor=caller.actor)
+    return ok(await session_json(request, session))
 
 
 async def invites_create(request: web.Request, caller: Caller) -> web.Response:
-    session = _live_session(request)
+    session = await _live_session(request)
     if session.ended:
         raise ApiError(409, "session_ended", "The session has ended.")
     body = parse(InviteCreate, await json_body(request))
-    url = enter_url(request, session.sid, body.role, audience=CONSENT if body.consent else DIRECT,
+    url = await enter_url(request, session.sid, body.role, audience=CONSENT if body.consent else DIRECT,
                     single_use=body.single_use, ttl=body.expires_in)
     return ok({"url": url, "role": body.role, "single_use": body.single_use, "expires_at": int(time.time()) + body.expires_in}, 201)
 
 
 async def invites_revoke(request: web.Request, caller: Caller) -> web.Response:
-    session = _live_session(request)
-    n = request.app[appkeys.SESSIONS].revoke_invites(session.sid)
-    request.app[appkeys.STORE].db.execute("DELETE FROM pins WHERE session_id=?", (session.sid,))
-    events.emit(request.app, "invites.revoked", session, actor=caller.actor, detail={"count": n})
+    session = await _live_session(request)
+    n = await request.app[appkeys.SESSIONS].revoke_invites(session.sid)
+    await request.app[appkeys.STORE].revoke_pins(session.sid)
+    await events.emit(request.app, "invites.revoked", session, actor=caller.actor, detail={"count": n})
     return ok({"revoked": n})
 
 
 async def pin_create(request: web.Request, caller: Caller) -> web.Response:
-    session = _live_session(request)
+    session = await _live_session(request)
     if session.ended:
         raise ApiError(409, "session_ended", "The session has ended.")
-    pin, expires = new_pin(request, session)
-    events.emit(request.app, "pin.created", session, actor=caller.actor)
+    pin, expires = await new_pin(request, session)
+    await events.emit(request.app, "pin.created", session, actor=caller.actor)
     return ok({"pin": pin, "expires_at": expires}, 201)
 
 
@@ -385,10 +385,10 @@ async def watch_url(request: web.Request, caller: Caller) -> web.Response:
     body = parse(WatchUrlCreate, await json_body(request) if request.body_exists else {})
     check_branding(request, body.branding)
     store = request.app[appkeys.STORE]
-    if not store.visitor_exists(visitor):
+    if not await store.visitor_exists(visitor):
         raise ApiError(404, "not_found", "No visitor with that id (the snippet registers visitors when they start a session).")
-    live = store.list_sessions(state="live", visitor_id=visitor, limit=1)
-    session = request.app[appkeys.SESSIONS].get(live[0].id) if live else None
+    live = await store.list_sessions(state="live", visitor_id=visitor, limit=1)
+    session = await request.app[appkeys.SESSIONS].get(live[0].id) if live else None
     if session is None or session.ended:
         raise ApiError(409, "no_live_session", "The visitor has no live session; ask them to start one from the site.")
     if body.agent:
@@ -397,8 +397,8 @@ async def watch_url(request: web.Request, caller: Caller) -> web.Response:
         session.branding = body.branding.model_dump()
     if body.permissions:
         session.permissions = body.permissions.model_dump()
-    save_session_details(request, session)
-    url = enter_url(request, session.sid, "follower")
+    await save_session_details(request, session)
+    url = await enter_url(request, session.sid, "follower")
     return ok({"watch_url": url, "session_id": session.sid})
 
 
@@ -408,43 +408,43 @@ def _entry_json(e) -> dict:
 
 
 async def allow_list(request: web.Request, caller: Caller) -> web.Response:
-    return ok({"entries": [_entry_json(e) for e in request.app[appkeys.STORE].allowlist()]})
+    return ok({"entries": [_entry_json(e) for e in await request.app[appkeys.STORE].allowlist()]})
 
 
 async def allow_add(request: web.Request, caller: Caller) -> web.Response:
     body = parse(AllowCreate, await json_body(request))
     try:
-        entry = request.app[appkeys.STORE].allow(body.pattern, body.scope, body.redirect)
+        entry = await request.app[appkeys.STORE].allow(body.pattern, body.scope, body.redirect)
     except (PatternError, StoreError) as exc:
         raise ApiError(422, "invalid_pattern", str(exc)) from exc
-    events.emit(request.app, "allowlist.added", None, actor=caller.actor, detail=_entry_json(entry))
+    await events.emit(request.app, "allowlist.added", None, actor=caller.actor, detail=_entry_json(entry))
     return ok(_entry_json(entry), 201)
 
 
 async def allow_delete(request: web.Request, caller: Caller) -> web.Response:
     pattern = request.match_info["pattern"]
     try:
-        removed = request.app[appkeys.STORE].disallow(pattern)
+        removed = await request.app[appkeys.STORE].disallow(pattern)
     except PatternError as exc:
         raise ApiError(422, "invalid_pattern", str(exc)) from exc
     if not removed:
         raise ApiError(404, "not_found", f"{pattern} is not on the allowlist.")
-    events.emit(request.app, "allowlist.removed", None, actor=caller.actor, detail={"pattern": pattern})
+    await events.emit(request.app, "allowlist.removed", None, actor=caller.actor, detail={"pattern": pattern})
     return web.Response(status=204)
 
 
 async def masking_list(request: web.Request, caller: Caller) -> web.Response:
-    return ok({"masking": request.app[appkeys.STORE].masking()})
+    return ok({"masking": await request.app[appkeys.STORE].masking()})
 
 
 async def masking_set(request: web.Request, caller: Caller) -> web.Response:
     body = parse(MaskingSet, await json_body(request))
     pattern = request.match_info["pattern"]
     try:
-        selectors, block = request.app[appkeys.STORE].set_masking(pattern, body.selectors, body.block)
+        selectors, block = await request.app[appkeys.STORE].set_masking(pattern, body.selectors, body.block)
     except (PatternError, StoreError) as exc:
         raise ApiError(422, "invalid_body", str(exc)) from exc
-    events.emit(request.app, "masking.set", None, actor=caller.actor, detail={"pattern": pattern, "selectors": selectors, "block": block})
+    await events.emit(request.app, "masking.set", None, actor=caller.actor, detail={"pattern": pattern, "selectors": selectors, "block": block})
     return ok({"pattern": pattern, "selectors": selectors, "block": block})
 
 
@@ -454,47 +454,47 @@ def _agent_json(a) -> dict:
             "disabled": a.disabled_at is not None}
 
 
-def _agent_id(request: web.Request) -> int:
+async def _agent_id(request: web.Request) -> int:
     raw = request.match_info["agent_id"]
-    agent = request.app[appkeys.STORE].get_agent(int(raw)) if raw.isdigit() else None
+    agent = await request.app[appkeys.STORE].get_agent(int(raw)) if raw.isdigit() else None
     if agent is None:
         raise ApiError(404, "not_found", "No agent with that id.")
     return agent.id
 
 
 async def agents_list(request: web.Request, caller: Caller) -> web.Response:
-    return ok({"agents": [_agent_json(a) for a in request.app[appkeys.STORE].agents()]})
+    return ok({"agents": [_agent_json(a) for a in await request.app[appkeys.STORE].agents()]})
 
 
 async def agents_create(request: web.Request, caller: Caller) -> web.Response:
     body = parse(AgentCreate, await json_body(request))
     try:
-        agent = request.app[appkeys.STORE].create_agent(body.username, body.name, body.password, is_admin=body.is_admin)
+        agent = await request.app[appkeys.STORE].create_agent(body.username, body.name, body.password, is_admin=body.is_admin)
     except StoreError as exc:
         raise ApiError(409 if "exists" in str(exc) else 422, "conflict" if "exists" in str(exc) else "invalid_body", str(exc)) from exc
-    events.emit(request.app, "agent.created", None, actor=caller.actor, detail={"username": agent.username})
+    await events.emit(request.app, "agent.created", None, actor=caller.actor, detail={"username": agent.username})
     return ok(_agent_json(agent), 201)
 
 
 async def agents_get(request: web.Request, caller: Caller) -> web.Response:
-    return ok(_agent_json(request.app[appkeys.STORE].get_agent(_agent_id(request))))
+    return ok(_agent_json(await request.app[appkeys.STORE].get_agent(await _agent_id(request))))
 
 
 async def agents_update(request: web.Request, caller: Caller) -> web.Response:
-    agent_id = _agent_id(request)
+    agent_id = await _agent_id(request)
     body = parse(AgentUpdate, await json_body(request))
     try:
-        agent = request.app[appkeys.STORE].update_agent(agent_id, **body.model_dump(exclude_none=True))
+        agent = await request.app[appkeys.STORE].update_agent(agent_id, **body.model_dump(exclude_none=True))
     except StoreError as exc:
         raise ApiError(422, "invalid_body", str(exc)) from exc
-    events.emit(request.app, "agent.updated", None, actor=caller.actor,
+    await events.emit(request.app, "agent.updated", None, actor=caller.actor,
                 detail={"username": agent.username, "fields": sorted(body.model_dump(exclude_none=True))})
     return ok(_agent_json(agent))
 
 
 async def agents_delete(request: web.Request, caller: Caller) -> web.Response:
-    agent = request.app[appkeys.STORE].update_agent(_agent_id(request), disabled=True)
-    events.emit(request.app, "agent.disabled", None, actor=caller.actor, detail={"username": agent.username})
+    agent = await request.app[appkeys.STORE].update_agent(await _agent_id(request), disabled=True)
+    await events.emit(request.app, "agent.disabled", None, actor=caller.actor, detail={"username": agent.username})
     return web.Response(status=204)
 
 
@@ -504,15 +504,15 @@ def _key_json(k) -> dict:
 
 
 async def keys_list(request: web.Request, caller: Caller) -> web.Response:
-    return ok({"keys": [_key_json(k) for k in request.app[appkeys.STORE].api_keys()]})
+    return ok({"keys": [_key_json(k) for k in await request.app[appkeys.STORE].api_keys()]})
 
 
 async def keys_create(request: web.Request, caller: Caller) -> web.Response:
     body = parse(KeyCreate, await json_body(request))
     scopes = sc.normalize(body.scopes) if body.scopes is not None else sc.DEFAULT_SCOPES
-    key, record, hook_secret = request.app[appkeys.STORE].create_api_key_full(body.name, webhook_url=body.webhook_url,
+    key, record, hook_secret = await request.app[appkeys.STORE].create_api_key_full(body.name, webhook_url=body.webhook_url,
                                                                               scopes=scopes)
-    events.emit(request.app, "key.created", None, actor=caller.actor,
+    await events.emit(request.app, "key.created", None, actor=caller.actor,
                 detail={"id": record.id, "name": record.name, "scopes": list(record.scopes)})
     out = {**_key_json(record), "key": key}
     if hook_secret:
@@ -522,9 +522,9 @@ async def keys_create(request: web.Request, caller: Caller) -> web.Response:
 
 async def keys_delete(request: web.Request, caller: Caller) -> web.Response:
     raw = request.match_info["key_id"]
-    if not raw.isdigit() or not request.app[appkeys.STORE].revoke_api_key(int(raw)):
+    if not raw.isdigit() or not await request.app[appkeys.STORE].revoke_api_key(int(raw)):
         raise ApiError(404, "not_found", "No live API key with that id.")
-    events.emit(request.app, "key.revoked", None, actor=caller.actor, detail={"id": int(raw)})
+    await events.emit(request.app, "key.revoked", None, actor=caller.actor, detail={"id": int(raw)})
     return web.Response(status=204)
 
 
@@ -534,24 +534,24 @@ async def keys_update(request: web.Request, caller: Caller) -> web.Response:
     record = await request.app[appkeys.STORE].set_api_key_scopes(int(raw), sc.normalize(body.scopes)) if raw.isdigit() else None
     if record is None:
         raise ApiError(404, "not_found", "No live API key with that id.")
-    events.emit(request.app, "key.scopes", None, actor=caller.actor, detail={"id": record.id, "scopes": list(record.scopes)})
+    await events.emit(request.app, "key.scopes", None, actor=caller.actor, detail={"id": record.id, "scopes": list(record.scopes)})
     return ok(_key_json(record))
 
 
 async def settings_get(request: web.Request, caller: Caller) -> web.Response:
-    return ok({"retention_days": request.app[appkeys.STORE].retention_days()})
+    return ok({"retention_days": await request.app[appkeys.STORE].retention_days()})
 
 
 async def settings_update(request: web.Request, caller: Caller) -> web.Response:
     body = parse(SettingsUpdate, await json_body(request))
-    request.app[appkeys.STORE].set_retention_days(body.retention_days)
-    events.emit(request.app, "settings.retention", None, actor=caller.actor, detail={"retention_days": body.retention_days})
+    await request.app[appkeys.STORE].set_retention_days(body.retention_days)
+    await events.emit(request.app, "settings.retention", None, actor=caller.actor, detail={"retention_days": body.retention_days})
     return ok({"retention_days": body.retention_days})
 
 
 async def audit_list(request: web.Request, caller: Caller) -> web.Response:
     before = query_int(request, "before_id", None, 1)
-    rows = request.app[appkeys.STORE].audit_events(session_id=request.query.get("session_id"), kind=request.query.get("kind"),
+    rows = await request.app[appkeys.STORE].audit_events(session_id=request.query.get("session_id"), kind=request.query.get("kind"),
                                                    before_id=before,
                                                    limit=_query_int(request, "limit", 100, 1, MAX_LIST))
     return ok({"events": [{"id": e.id, "at": e.at, "kind": e.kind, "session_id": e.session_id, "actor": e.actor, "detail": e.detail}

@@ -48,10 +48,10 @@ def cookie_name(request: web.Request) -> str:
     return "__Host-tandem_agent" if secure_context else "tandem_agent"
 
 
-def current_agent(request: web.Request) -> tuple[Agent, str] | None:
+async def current_agent(request: web.Request) -> tuple[Agent, str] | None:
     store = request.app[appkeys.STORE]
     for token in cookie_values(request.headers, cookie_name(request)):
-        agent = store.agent_for_login(token)
+        agent = await store.agent_for_login(token)
         if agent is not None:
             return agent, token
     return None
@@ -102,13 +102,13 @@ class Signed:
                 f'<form method=post action="/console/logout">{self.hidden()}<button class=secondary type=submit>Sign out</button></form>')
 
 
-def signed_in(request: web.Request) -> Signed | None:
-    found = current_agent(request)
+async def signed_in(request: web.Request) -> Signed | None:
+    found = await current_agent(request)
     return Signed(request, *found) if found else None
 
 
-def require(request: web.Request) -> Signed:
-    s = signed_in(request)
+async def require(request: web.Request) -> Signed:
+    s = await signed_in(request)
     if s is None:
         raise web.HTTPSeeOther("/console/login?next=" + quote(request.path_qs, safe=""))
     return s
@@ -118,7 +118,7 @@ async def require_post(request: web.Request) -> tuple[Signed, dict[str, str]]:
     """Signed-in agent, same-origin POST, valid CSRF token; or an error page raised."""
     if not same_origin(request):
         raise PageResponse(refused())
-    s = signed_in(request)
+    s = await signed_in(request)
     if s is None:
         raise web.HTTPSeeOther("/console/login")
     form = await read_form(request)
@@ -161,17 +161,17 @@ async def login_post(request: web.Request) -> web.Response:
     if await limits.login_address.blocked(address) or await limits.login_user.blocked(username):
         return login_page(request, error="Too many failed attempts. Wait a few minutes and try again.", username=username, status=429)
     store = request.app[appkeys.STORE]
-    agent = store.agent_by_username(username)
-    pw_hash = store.password_hash(agent.id) if agent is not None and agent.active else None
+    agent = await store.agent_by_username(username)
+    pw_hash = await store.password_hash(agent.id) if agent is not None and agent.active else None
     ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, pw_hash, password)
     if not ok or agent is None:
         await limits.login_address.hit(address)
         await limits.login_user.hit(username)
-        store.audit("agent.login_failed", actor=username, detail={"address": address})
+        await store.audit("agent.login_failed", actor=username, detail={"address": address})
         return login_page(request, error="That user name and password don't match.", username=username, status=401)
     await limits.login_user.reset(username)
-    token = store.create_login(agent.id, LOGIN_TTL)
-    store.audit("agent.login", actor=agent.username, detail={"address": address})
+    token = await store.create_login(agent.id, LOGIN_TTL)
+    await store.audit("agent.login", actor=agent.username, detail={"address": address})
     resp = web.HTTPSeeOther(safe_next(request.query.get("next")))
     name = cookie_name(request)
     resp.set_cookie(name, token, path="/", max_age=LOGIN_TTL, httponly=True, samesite="Strict",
@@ -181,7 +181,7 @@ async def login_post(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     s, _ = await require_post(request)
-    request.app[appkeys.STORE].end_login(s.token)
+    await request.app[appkeys.STORE].end_login(s.token)
     resp = web.HTTPSeeOther("/console/login")
     resp.del_cookie(cookie_name(request), path="/")
     raise resp
@@ -201,15 +201,15 @@ def _host(url: str) -> str:
         return url
 
 
-def _my_sessions(request: web.Request, s: Signed) -> list:
+async def _my_sessions(request: web.Request, s: Signed) -> list:
     store = request.app[appkeys.STORE]
-    return store.list_sessions(state="live", agent_id=None if s.agent.is_admin else s.agent.username, limit=AGENT_SESSIONS_SHOWN)
+    return await store.list_sessions(state="live", agent_id=None if s.agent.is_admin else s.agent.username, limit=AGENT_SESSIONS_SHOWN)
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    s = require(request)
+    s = await require(request)
     error = request.query.get("error", "")
-    rows = _my_sessions(request, s)
+    rows = await _my_sessions(request, s)
     sessions_html = (
         "<div class=table><table><caption class=sr-only>Your live sessions</caption><thead><tr><th scope=col>Started</th><th scope=col>Site</th>"
         "<th scope=col>Agent</th><th scope=col>Customer</th><th scope=col><span class=sr-only>Actions</span></th></tr></thead><tbody>"
@@ -248,14 +248,14 @@ async def start(request: web.Request) -> web.Response:
     except ApiError as exc:
         raise web.HTTPSeeOther("/console?error=" + quote(exc.message))
     customer_role = "leader" if form.get("lead") == "customer" else "follower"
-    info = create_session(request, url, agent_id=s.agent.username, agent_name=s.agent.name, customer_role=customer_role,
+    info = await create_session(request, url, agent_id=s.agent.username, agent_name=s.agent.name, customer_role=customer_role,
                           actor=s.agent.username)
     raise web.HTTPSeeOther(f"/console/sessions/{info['session_id']}?pin={info['pin']}")
 
 
-def _own_session(request: web.Request, s: Signed) -> Session:
+async def _own_session(request: web.Request, s: Signed) -> Session:
     sid = request.match_info["sid"]
-    session = request.app[appkeys.SESSIONS].get(sid)
+    session = await request.app[appkeys.SESSIONS].get(sid)
     if session is None or (not s.agent.is_admin and session.agent_id != s.agent.username):
         raise web.HTTPNotFound(reason="No such session")
     return session
@@ -265,17 +265,17 @@ def _agent_role(session: Session) -> str:
     return "leader" if session.customer_role == "follower" else "follower"
 
 
-def customer_invite(request: web.Request, session: Session) -> str:
+async def customer_invite(request: web.Request, session: Session) -> str:
     sessions = request.app[appkeys.SESSIONS]
-    inv = request.app[appkeys.STORE].current_invite(session.sid, session.customer_role, CONSENT)
+    inv = await request.app[appkeys.STORE].current_invite(session.sid, session.customer_role, CONSENT)
     if inv is None:
-        return enter_url(request, session.sid, session.customer_role, audience=CONSENT)
+        return await enter_url(request, session.sid, session.customer_role, audience=CONSENT)
     return f"{request.app[appkeys.BASE].url}/s/{session.sid}/join?t={sessions.invite_token(inv)}"
 
 
 async def session_detail(request: web.Request) -> web.Response:
-    s = require(request)
-    session = _own_session(request, s)
+    s = await require(request)
+    session = await _own_session(request, s)
     store = request.app[appkeys.STORE]
     if session.ended:
         body = (f"<h1>Session ended</h1><p>The session on {escape(_host(session.start_url))} is over.</p>"
@@ -283,15 +283,15 @@ async def session_detail(request: web.Request) -> web.Response:
         return page("Session ended", body, nav_html=s.nav(""), wide=True)
     flash = request.query.get("pin", "")
     pin_line = (f'<p><span class=pin id=pin>{escape(flash)}</span></p>' if flash.isdigit() else "")
-    pin_exp = store.has_pin(session.sid)
+    pin_exp = await store.has_pin(session.sid)
     pin_block = (
         pin_line + (f"<p class=hint>Valid until {_time(pin_exp)}. The customer types it at "
                     f'<a href="/join">{escape(request.app[appkeys.BASE].url)}/join</a>.</p>' if pin_exp else "<p class=hint>No PIN in force.</p>")
     )
     if not flash.isdigit() and pin_exp:
         pin_block = "<p class=hint>A PIN is in force (it is shown only once, when made). Make a new one to read it out again.</p>" + pin_block
-    invite = customer_invite(request, session)
-    people = store.participants(session.sid)
+    invite = await customer_invite(request, session)
+    people = await store.participants(session.sid)
     people_html = ("<ul>" + "".join(f"<li>{escape(p.name)} — {escape(p.kind)}, {escape(p.role)}, joined {_time(p.joined_at)}</li>" for p in people)
                    + "</ul>") if people else "<p class=muted>Nobody has joined yet.</p>"
     role = _agent_role(session)
@@ -321,46 +321,46 @@ async def session_detail(request: web.Request) -> web.Response:
 
 async def session_pin(request: web.Request) -> web.Response:
     s, _ = await require_post(request)
-    session = _own_session(request, s)
+    session = await _own_session(request, s)
     if session.ended:
         raise web.HTTPSeeOther(f"/console/sessions/{session.sid}")
-    pin, _exp = new_pin(request, session)
-    events.emit(request.app, "pin.created", session, actor=s.agent.username)
+    pin, _exp = await new_pin(request, session)
+    await events.emit(request.app, "pin.created", session, actor=s.agent.username)
     raise web.HTTPSeeOther(f"/console/sessions/{session.sid}?pin={pin}")
 
 
 async def session_revoke(request: web.Request) -> web.Response:
     s, _ = await require_post(request)
-    session = _own_session(request, s)
-    n = request.app[appkeys.SESSIONS].revoke_invites(session.sid)
-    request.app[appkeys.STORE].db.execute("DELETE FROM pins WHERE session_id=?", (session.sid,))
-    events.emit(request.app, "invites.revoked", session, actor=s.agent.username, detail={"count": n})
+    session = await _own_session(request, s)
+    n = await request.app[appkeys.SESSIONS].revoke_invites(session.sid)
+    await request.app[appkeys.STORE].revoke_pins(session.sid)
+    await events.emit(request.app, "invites.revoked", session, actor=s.agent.username, detail={"count": n})
     raise web.HTTPSeeOther(f"/console/sessions/{session.sid}")
 
 
 async def session_end(request: web.Request) -> web.Response:
     s, _ = await require_post(request)
-    session = _own_session(request, s)
-    end_session(request, session, actor=s.agent.username)
+    session = await _own_session(request, s)
+    await end_session(request, session, actor=s.agent.username)
     raise web.HTTPSeeOther("/console")
 
 
-def end_session(request: web.Request, session: Session, *, actor: str) -> bool:
+async def end_session(request: web.Request, session: Session, *, actor: str) -> bool:
     """Ends the session for everyone (the sync layer tells participants) and records it once."""
-    if request.app[appkeys.SESSIONS].end(session.sid):
-        request.app[appkeys.STORE].revoke_invites(session.sid)
-        events.emit(request.app, "session.ended", session, actor=actor)
+    if await request.app[appkeys.SESSIONS].end(session.sid):
+        await request.app[appkeys.STORE].revoke_invites(session.sid)
+        await events.emit(request.app, "session.ended", session, actor=actor)
         return True
     return False
 
 
 async def session_open(request: web.Request) -> web.Response:
     s, form = await require_post(request)
-    session = _own_session(request, s)
+    session = await _own_session(request, s)
     if session.ended:
         raise web.HTTPSeeOther(f"/console/sessions/{session.sid}")
     role = form.get("role") if form.get("role") in ROLES else _agent_role(session)
-    return admit(request, session, role, kind="agent", name=s.agent.name)
+    return await admit(request, session, role, kind="agent", name=s.agent.name)
 
 
 async def join_pin(request: web.Request) -> web.Response:
@@ -370,21 +370,21 @@ async def join_pin(request: web.Request) -> web.Response:
     address = client_address(request)
     if await pin_wait(limits, address) is not None:
         raise web.HTTPSeeOther("/console?error=" + quote("Too many wrong PINs. Wait a few minutes."))
-    found = request.app[appkeys.STORE].redeem_pin(form.get("pin", "").strip())
-    session = request.app[appkeys.SESSIONS].get(found[0]) if found else None
+    found = await request.app[appkeys.STORE].redeem_pin(form.get("pin", "").strip())
+    session = await request.app[appkeys.SESSIONS].get(found[0]) if found else None
     if session is None or session.ended:
         await pin_failed(limits, address)
         raise web.HTTPSeeOther("/console?error=" + quote("That PIN is not valid or has expired."))
-    _claim(request, session, s)
-    return admit(request, session, found[1], kind="agent", name=s.agent.name)
+    await _claim(request, session, s)
+    return await admit(request, session, found[1], kind="agent", name=s.agent.name)
 
 
 async def watch(request: web.Request) -> web.Response:
     """``getWatchLink`` target: a signed-in agent joins the visitor's live session (after one click: no GET side effects)."""
-    s = require(request)
+    s = await require(request)
     visitor = request.match_info["visitor"]
     store = request.app[appkeys.STORE]
-    live = store.list_sessions(state="live", visitor_id=visitor, limit=1) if store.visitor_exists(visitor) else []
+    live = await store.list_sessions(state="live", visitor_id=visitor, limit=1) if await store.visitor_exists(visitor) else []
     if not live:
         body = ("<h1>Waiting for the customer</h1><p>The customer has not started a co-browsing session from the site yet. "
                 "This page checks again every few seconds.</p>")
@@ -397,18 +397,18 @@ async def watch(request: web.Request) -> web.Response:
 
 async def watch_join(request: web.Request) -> web.Response:
     s, _ = await require_post(request)
-    session = request.app[appkeys.SESSIONS].get(request.match_info["sid"])
+    session = await request.app[appkeys.SESSIONS].get(request.match_info["sid"])
     if session is None or session.ended or session.visitor_id is None:
         raise web.HTTPNotFound(reason="No such session")
-    _claim(request, session, s)
-    return admit(request, session, "follower", kind="agent", name=s.agent.name)
+    await _claim(request, session, s)
+    return await admit(request, session, "follower", kind="agent", name=s.agent.name)
 
 
-def _claim(request: web.Request, session: Session, s: Signed) -> None:
+async def _claim(request: web.Request, session: Session, s: Signed) -> None:
     """An agent joining a session nobody owns (started from the snippet) becomes its agent."""
     if session.agent_id is None:
         session.agent_id, session.agent_name = s.agent.username, s.agent.name
-        save_session_details(request, session)
+        await save_session_details(request, session)
 
 
 def setup(app: web.Application) -> None:

@@ -58,12 +58,12 @@ async def join_post(request: web.Request) -> web.Response:
                         headers={"Retry-After": str(wait)})
     form = await read_form(request)
     pin = "".join(form.get("pin", "").split())
-    found = request.app[appkeys.STORE].redeem_pin(pin)
-    session = request.app[appkeys.SESSIONS].get(found[0]) if found else None
+    found = await request.app[appkeys.STORE].redeem_pin(pin)
+    session = await request.app[appkeys.SESSIONS].get(found[0]) if found else None
     if session is None or session.ended:
         await pin_failed(limits, address)
         return pin_page(error="That PIN is not valid or has expired. Check the digits or ask for a new PIN.", status=400)
-    raise web.HTTPSeeOther(enter_url(request, session.sid, found[1], audience=CONSENT, single_use=True, ttl=PIN_INVITE_TTL))
+    raise web.HTTPSeeOther(await enter_url(request, session.sid, found[1], audience=CONSENT, single_use=True, ttl=PIN_INVITE_TTL))
 
 
 def _what_agent_sees(session: Session, role: str, host: str, masked: int) -> str:
@@ -89,15 +89,15 @@ def _what_agent_sees(session: Session, role: str, host: str, masked: int) -> str
 
 async def consent_get(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
-    session = session_or_page(request, sid)
+    session = await session_or_page(request, sid)
     if isinstance(session, web.Response):
         return session
     token = request.query.get("t", "")
-    invite = request.app[appkeys.SESSIONS].peek_invite(sid, token)
+    invite = await request.app[appkeys.SESSIONS].peek_invite(sid, token)
     if invite is None:
         return invalid_invite_page(session)
     host = urlsplit(session.start_url).hostname or session.start_url
-    masked = len(request.app[appkeys.STORE].mask_selectors(host))
+    masked = len(await request.app[appkeys.STORE].mask_selectors(host))
     who = escape(session.agent_name) if session.agent_name else "A support agent"
     body = (
         f"<h1>{who} invites you to browse together</h1>"
@@ -116,14 +116,14 @@ async def consent_post(request: web.Request) -> web.Response:
     if not same_origin(request):
         return refused()
     sid = request.match_info["sid"]
-    session = session_or_page(request, sid)
+    session = await session_or_page(request, sid)
     if isinstance(session, web.Response):
         return session
     form = await read_form(request)
-    invite = request.app[appkeys.SESSIONS].use_invite(sid, form.get("t", ""))
+    invite = await request.app[appkeys.SESSIONS].use_invite(sid, form.get("t", ""))
     if invite is None:
         return invalid_invite_page(session)
-    return admit(request, session, invite.role, kind="customer", name=form.get("name", ""))
+    return await admit(request, session, invite.role, kind="customer", name=form.get("name", ""))
 
 
 def setup(app: web.Application) -> None:

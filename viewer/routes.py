@@ -93,19 +93,19 @@ PIN_TTL = 10 * 60  # a PIN is read out over the phone and typed at once; short-l
 PIN_USES = 3  # joins one PIN admits (a customer retrying on a second device), then it is spent
 
 
-def enter_url(request: web.Request, sid: str, role: str, *, audience: str = DIRECT, single_use: bool = False,
+async def enter_url(request: web.Request, sid: str, role: str, *, audience: str = DIRECT, single_use: bool = False,
               ttl: int = INVITE_TTL) -> str:
     """A signed invite link for the session and role; consent links go through the customer consent screen."""
-    token = request.app[appkeys.SESSIONS].invite(sid, role, audience=audience, single_use=single_use, ttl=ttl)
+    token = await request.app[appkeys.SESSIONS].invite(sid, role, audience=audience, single_use=single_use, ttl=ttl)
     path = "join" if audience == CONSENT else "enter"
     return f"{request.app[appkeys.BASE].url}/s/{sid}/{path}?t={token}"
 
 
-def new_pin(request: web.Request, session: Session) -> tuple[str, float]:
-    return request.app[appkeys.STORE].new_pin(session.sid, session.customer_role, PIN_TTL, PIN_USES)
+async def new_pin(request: web.Request, session: Session) -> tuple[str, float]:
+    return await request.app[appkeys.STORE].new_pin(session.sid, session.customer_role, PIN_TTL, PIN_USES)
 
 
-def create_session(request: web.Request, url: str, *, agent_id: str | None = None, agent_name: str = "",
+async def create_session(request: web.Request, url: str, *, agent_id: str | None = None, agent_name: str = "",
                    branding: dict | None = None, permissions: dict | None = None, metadata: dict | None = None,
                    customer_role: str = "follower", key_id: int | None = None, visitor_id: str | None = None,
                    actor: str = "") -> dict:
@@ -113,17 +113,17 @@ def create_session(request: web.Request, url: str, *, agent_id: str | None = Non
     from tandem import events
 
     sessions = request.app[appkeys.SESSIONS]
-    session = sessions.create(url, agent_id=agent_id, agent_name=agent_name, branding=dict(branding or {}),
+    session = await sessions.create(url, agent_id=agent_id, agent_name=agent_name, branding=dict(branding or {}),
                               permissions=dict(permissions or {}), metadata=dict(metadata or {}),
                               customer_role=customer_role, key_id=key_id, visitor_id=visitor_id)
-    pin, pin_expires = new_pin(request, session)
+    pin, pin_expires = await new_pin(request, session)
     log.info("session %s started", session.sid)
-    events.emit(request.app, "session.started", session, actor=actor, detail={"url": url})
+    await events.emit(request.app, "session.started", session, actor=actor, detail={"url": url})
     return {
         "session_id": session.sid,
-        "leader_url": enter_url(request, session.sid, "leader"),
-        "follower_url": enter_url(request, session.sid, "follower"),
-        "invite_url": enter_url(request, session.sid, customer_role, audience=CONSENT),
+        "leader_url": await enter_url(request, session.sid, "leader"),
+        "follower_url": await enter_url(request, session.sid, "follower"),
+        "invite_url": await enter_url(request, session.sid, customer_role, audience=CONSENT),
         "pin": pin,
         "pin_expires_at": pin_expires,
         "expires_at": session.expires_at,
@@ -131,16 +131,16 @@ def create_session(request: web.Request, url: str, *, agent_id: str | None = Non
     }
 
 
-def save_session_details(request: web.Request, session: Session) -> None:
+async def save_session_details(request: web.Request, session: Session) -> None:
     """Persist changes the control plane made to a live session (agent, branding, permissions)."""
     details = {"agent_name": session.agent_name, "branding": session.branding, "permissions": session.permissions,
                "metadata": session.metadata, "customer_role": session.customer_role}
-    request.app[appkeys.STORE].update_session(session.sid, agent_id=session.agent_id, details=details)
+    await request.app[appkeys.STORE].update_session(session.sid, agent_id=session.agent_id, details=details)
 
 
-def session_or_page(request: web.Request, sid: str) -> Session | web.Response:
+async def session_or_page(request: web.Request, sid: str) -> Session | web.Response:
     """The live session, or the page to show instead (unknown, ended)."""
-    session = request.app[appkeys.SESSIONS].get(sid)
+    session = await request.app[appkeys.SESSIONS].get(sid)
     if session is None:
         return error_page(404, "No such session", "This invite link does not belong to any session.", code="unknown_session")
     if session.ended:
@@ -162,25 +162,25 @@ def invalid_invite_page(session: Session | None = None) -> web.Response:
 async def enter(request: web.Request) -> web.StreamResponse:
     """Direct invite link target (agents, API); customer (consent) links go to the consent screen first."""
     sid = request.match_info["sid"]
-    session = session_or_page(request, sid)
+    session = await session_or_page(request, sid)
     if isinstance(session, web.Response):
         return session
     sessions = request.app[appkeys.SESSIONS]
     token = request.query.get("t", "")
-    peek = sessions.peek_invite(sid, token)
+    peek = await sessions.peek_invite(sid, token)
     if peek is not None and peek.audience == CONSENT:
         raise web.HTTPSeeOther(f"/s/{sid}/join?t={token}")
-    invite = sessions.use_invite(sid, token) if peek is not None else None
+    invite = await sessions.use_invite(sid, token) if peek is not None else None
     if invite is None:
         return invalid_invite_page(session)
-    return admit(request, session, invite.role, kind="agent" if invite.audience == DIRECT else "customer",
+    return await admit(request, session, invite.role, kind="agent" if invite.audience == DIRECT else "customer",
                  name=request.query.get("name", "")[:MAX_NAME])
 
 
 MAX_NAME = 60  # a participant's display name on the toolbar
 
 
-def admit(request: web.Request, session: Session, role: str, *, kind: str, name: str) -> web.Response:
+async def admit(request: web.Request, session: Session, role: str, *, kind: str, name: str) -> web.Response:
     """Sets the participant credential (host-only on BASE, under ``/s/<sid>``), records the join and
     sends the browser to the start page, whose host then gets its own through the entry hand-off
     (see proxy/entry.py)."""
@@ -193,8 +193,8 @@ def admit(request: web.Request, session: Session, role: str, *, kind: str, name:
     credential = sessions.credential(sid, role)
     pid = credential.split(".")[2]
     name = clean_name(name, MAX_NAME) or ("Agent" if kind == "agent" else "Customer")  # no role look-alikes (issue 10 #17)
-    request.app[appkeys.STORE].add_participant(sid, pid, role, kind, name)
-    events.emit(request.app, "participant.joined", session, actor=name, detail={"role": role, "kind": kind, "pid": pid})
+    await request.app[appkeys.STORE].add_participant(sid, pid, role, kind, name)
+    await events.emit(request.app, "participant.joined", session, actor=name, detail={"role": role, "kind": kind, "pid": pid})
     target = session.url_rewriter(base).to_proxy(session.start_url)  # its host's entry hand-off follows
     resp = web.Response(status=303, headers={"Location": target})
     credentials.set_control_cookie(resp, base, sid, credential)
@@ -206,7 +206,7 @@ def admit(request: web.Request, session: Session, role: str, *, kind: str, name:
 async def pass_(request: web.Request) -> web.StreamResponse:
     """Entry hand-off, step 2: a participant's browser wants a credential for one of the session's hosts."""
     sid = request.match_info["sid"]
-    session = session_or_page(request, sid)
+    session = await session_or_page(request, sid)
     if isinstance(session, web.Response):
         return session
     try:
@@ -250,7 +250,7 @@ async def demo_start(request: web.Request) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin != base.url:
         return error_page(403, "Request refused", "This button only works from Tandem's own page.", code="bad_origin")
-    info = create_session(request, demo)
+    info = await create_session(request, demo)
     raise web.HTTPSeeOther(info["leader_url"])
 
 

@@ -65,7 +65,7 @@ def _mappers(app: web.Application, sid: str):
     base = app[appkeys.BASE]
 
     def to_proxy(url: str) -> str | None:
-        session = app[appkeys.SESSIONS].get(sid)
+        session = app[appkeys.SESSIONS].cached(sid)
         if session is None:
             return None
         try:
@@ -80,7 +80,7 @@ def _mappers(app: web.Application, sid: str):
             return None
 
     def to_upstream(proxied: str) -> str | None:
-        session = app[appkeys.SESSIONS].get(sid)
+        session = app[appkeys.SESSIONS].cached(sid)
         return upstream_url(base, session, proxied) if session is not None else None
 
     return to_proxy, to_upstream
@@ -88,17 +88,17 @@ def _mappers(app: web.Application, sid: str):
 
 def make_relay(app: web.Application) -> LocalRelay:
     def make_room(sid: str, epoch: str) -> Room:
-        session = app[appkeys.SESSIONS].get(sid)
+        session = app[appkeys.SESSIONS].cached(sid)
         to_proxy, to_upstream = _mappers(app, sid)
         def permissions() -> dict:  # read live: the control plane may change them during the session
-            live = app[appkeys.SESSIONS].get(sid)
+            live = app[appkeys.SESSIONS].cached(sid)
             return getattr(live, "permissions", None) or {}
 
         return Room(sid, epoch=epoch, start_url=session.start_url if session else "", to_proxy=to_proxy,
                     to_upstream=to_upstream, permissions=permissions)
 
     def facts_of(sid: str):  # the room's facts, kept by the session's live state (tandem.live)
-        session = app[appkeys.SESSIONS].get(sid)
+        session = app[appkeys.SESSIONS].cached(sid)
         return session.live.facts if session is not None and not session.ended else None
 
     def on_change(sid, room, before, after):
@@ -113,8 +113,9 @@ def make_relay(app: web.Application) -> LocalRelay:
 
 
 def room_events(app: web.Application, sid: str, room: Room, before: tuple, after: tuple) -> None:
-    """The room's edge: leader, controller and presence changes become audited, webhooked events."""
-    session = app[appkeys.SESSIONS].get(sid)
+    """The room's edge: leader, controller and presence changes become audited, webhooked events
+    (the room calls this synchronously: each event is written by a task, in order)."""
+    session = app[appkeys.SESSIONS].cached(sid)
     if session is None or session.ended:
         return
 
@@ -124,18 +125,18 @@ def room_events(app: web.Application, sid: str, room: Room, before: tuple, after
 
     (leader0, control0, present0), (leader1, control1, present1) = before, after
     if leader1 != leader0:
-        events.emit(app, "leader.changed", session, actor=name(leader1),
+        events.emit_soon(app, "leader.changed", session, actor=name(leader1),
                     detail={"from": leader0, "to": leader1, "to_name": name(leader1)})
     if control1 != control0:
-        events.emit(app, "control.changed", session, actor=name(control1 or control0),
+        events.emit_soon(app, "control.changed", session, actor=name(control1 or control0),
                     detail={"from": control0, "to": control1, "to_name": name(control1)})
     for pid in sorted(present0 - present1):
-        events.emit(app, "participant.left", session, actor=name(pid), detail={"pid": pid})
+        events.emit_soon(app, "participant.left", session, actor=name(pid), detail={"pid": pid})
 
 
 # -- who is asking --------------------------------------------------------------------------
-def _live_session(request: web.Request, sid: str):
-    session = request.app[appkeys.SESSIONS].get(sid)
+async def _live_session(request: web.Request, sid: str):
+    session = await request.app[appkeys.SESSIONS].get(sid)
     if session is None:
         return error_page(404, "No such session", "There is no co-browsing session at this address.", code="unknown_session")
     if session.ended:
@@ -148,9 +149,9 @@ def _live_session(request: web.Request, sid: str):
     return session
 
 
-def identify(request: web.Request, sid: str):
+async def identify(request: web.Request, sid: str):
     """(pid, credential role) of the caller, or the response refusing them."""
-    session = _live_session(request, sid)
+    session = await _live_session(request, sid)
     if isinstance(session, web.StreamResponse):
         return session
     who = credentials.participant(request, sid)
@@ -207,14 +208,14 @@ def _config(request: web.Request, sid: str, pid: str) -> dict:
 def _branding(request: web.Request, sid: str) -> dict:
     """What the pages act on: naked (no chrome around the mirror), no_bottom_bar (no tab owner's bar),
     on_end (go to the session page at the end: it sends an ended session's participants to on_end_url)."""
-    session = request.app[appkeys.SESSIONS].get(sid)
+    session = request.app[appkeys.SESSIONS].cached(sid)  # identify() has just loaded it
     b = (session.branding if session is not None else None) or {}
     return {"naked": bool(b.get("naked")), "no_bottom_bar": bool(b.get("no_bottom_bar")), "on_end": bool(b.get("on_end_url"))}
 
 
 async def session_view(request: web.Request) -> web.StreamResponse:
     sid = request.match_info["sid"]
-    who = identify(request, sid)
+    who = await identify(request, sid)
     if isinstance(who, web.StreamResponse):
         return who
     pid, _role = who
@@ -226,7 +227,7 @@ async def session_view(request: web.Request) -> web.StreamResponse:
 
 async def panel_view(request: web.Request) -> web.StreamResponse:
     sid = request.match_info["sid"]
-    who = identify(request, sid)
+    who = await identify(request, sid)
     if isinstance(who, web.StreamResponse):
         return who
     pid, _role = who
@@ -247,21 +248,21 @@ async def left_view(request: web.Request) -> web.Response:
 async def socket(request: web.Request) -> web.StreamResponse:
     sid = request.match_info["sid"]
 
-    def who(req, sid_):
-        result = identify(req, sid_)
+    async def who(req, sid_):
+        result = await identify(req, sid_)
         if isinstance(result, web.StreamResponse):
             return web.json_response({"error": {"code": "not_a_participant", "message": "Join the session first."}},
                                      status=result.status)
         return result
 
-    def name_of(sid_: str, pid: str) -> str:
+    async def name_of(sid_: str, pid: str) -> str:
         """The name recorded when this participant was admitted (invite, PIN, console), if any."""
         store = request.app[appkeys.STORE]
         listed = getattr(store, "participants", None)
         if listed is None:
             return ""
         try:
-            return next((p.name for p in reversed(listed(sid_)) if p.pid == pid), "")
+            return next((p.name for p in reversed(await listed(sid_)) if p.pid == pid), "")
         except Exception:  # a store problem must not keep anyone out of the session
             log.exception("participant name lookup failed")
             return ""
@@ -295,7 +296,7 @@ async def _ticker(app: web.Application):
             try:
                 relay.tick(time.monotonic())
                 for sid in relay.active_sessions():
-                    session = sessions.get(sid)
+                    session = await sessions.get(sid)
                     if session is None or session.ended:  # ended elsewhere (console, API): everyone out
                         relay.end(sid)
                         if session is not None:

@@ -29,22 +29,22 @@ def _state_text(state: events.HookState) -> str:
 
 
 async def webhooks_page(request: web.Request) -> web.Response:
-    s = _admin(request)
+    s = await _admin(request)
     store = request.app[appkeys.STORE]
     log = request.app[appkeys.WEBHOOKS].log_for(store)
     hooks = []
-    for k in store.api_keys():
+    for k in await store.api_keys():
         if not k.webhook_url or k.revoked_at:
             continue
-        state = log.state(k.id)
+        state = await log.state(k.id)
         action = "" if state.disabled_at is None and state.failing_since is None else (
             f'<form method=post action="{PAGE}/{k.id}/enable">{s.hidden()}'
             f'<button type=submit aria-label="Switch on the webhook of {escape(k.name)}">Switch on again</button></form>')
         hooks.append(f'<li><strong>{escape(k.name)}</strong> → <code style="word-break:break-all">{escape(k.webhook_url)}</code>'
                      f"<br>{_state_text(state)}{action}</li>")
-    names = {k.id: k.name for k in store.api_keys()}
+    names = {k.id: k.name for k in await store.api_keys()}
     rows = []
-    for a in log.attempts(limit=LOG_ROWS):
+    for a in await log.attempts(limit=LOG_ROWS):
         result = f"HTTP {a.status}" if a.status is not None else escape(a.error or "no answer")
         ok = a.status is not None and 200 <= a.status < 300
         resend = (f'<form method=post action="{PAGE}/attempts/{a.id}/resend">{s.hidden()}'
@@ -71,21 +71,21 @@ async def webhooks_enable(request: web.Request) -> web.Response:
     s, _ = await _admin_post(request)
     raw = request.match_info["key_id"]
     store = request.app[appkeys.STORE]
-    key = store.get_api_key(int(raw)) if raw.isdigit() else None
+    key = await store.get_api_key(int(raw)) if raw.isdigit() else None
     if key is None or key.revoked_at or not key.webhook_url:
         raise _back(PAGE, error="No live key with a webhook has that id.")
-    request.app[appkeys.WEBHOOKS].log_for(store).enable(key.id)
-    events.emit(request.app, "webhook.enabled", None, actor=s.agent.username, detail={"key_id": key.id})
+    await request.app[appkeys.WEBHOOKS].log_for(store).enable(key.id)
+    await events.emit(request.app, "webhook.enabled", None, actor=s.agent.username, detail={"key_id": key.id})
     raise _back(PAGE, ok=f"The webhook of {key.name} is on again.")
 
 
 async def webhooks_resend(request: web.Request) -> web.Response:
     s, _ = await _admin_post(request)
     raw = request.match_info["attempt_id"]
-    attempt = events.resend(request.app, int(raw)) if raw.isdigit() else None
+    attempt = await events.resend(request.app, int(raw)) if raw.isdigit() else None
     if attempt is None:
         raise _back(PAGE, error="That delivery cannot be sent again (its key is revoked or has no webhook now).")
-    events.emit(request.app, "webhook.resent", None, actor=s.agent.username,
+    await events.emit(request.app, "webhook.resent", None, actor=s.agent.username,
                 detail={"delivery": attempt.delivery, "key_id": attempt.key_id})
     raise _back(PAGE, ok=f"{attempt.kind} {attempt.delivery} sent again; its result appears in the log.")
 

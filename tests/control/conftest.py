@@ -16,7 +16,7 @@ async def console():
         clients.append(client)
         c = Console(t, client)
         if login:
-            add_agent(t, username, admin=admin)
+            await add_agent(t, username, admin=admin)
             await c.login(username)
         return c
 

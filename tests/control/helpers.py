@@ -13,8 +13,8 @@ AGENT_COOKIE = "__Host-tandem_agent"
 CSRF_RE = re.compile(r'name=csrf value="([0-9a-f]+)"')
 
 
-def add_agent(t, username="ann", *, admin=False, name=None, password=PASSWORD):
-    return t.app[appkeys.STORE].create_agent(username, name or username.title(), password, is_admin=admin)
+async def add_agent(t, username="ann", *, admin=False, name=None, password=PASSWORD):
+    return await t.app[appkeys.STORE].create_agent(username, name or username.title(), password, is_admin=admin)
 
 
 @dataclass

@@ -37,7 +37,7 @@ async def test_create_full_session_and_read_it_back(make_tandem):
     assert got["agent"] == {"id": "crm-7", "name": "Ada Agent"} and got["state"] == "live" and got["customer_role"] == "leader"
     assert got["branding"]["on_end_url"] == "https://example.com/thanks" and got["permissions"]["allow_click"] is False
     assert got["metadata"] == {"ticket": 42, "tags": ["vip"]} and got["participants"] == []
-    session = t.app[appkeys.SESSIONS].get(sid)  # the session page reads branding from the Session
+    session = await t.app[appkeys.SESSIONS].get(sid)  # the session page reads branding from the Session
     assert session.branding["naked"] is True and session.permissions["allow_draw"] is False
     # entering as leader records a participant
     r = await t.client.get(body["leader_url"] + "&name=Ada", allow_redirects=False)
@@ -159,7 +159,7 @@ async def test_masking_selectors_round_trip(make_tandem):
     t = await make_tandem()
     status, got = await call(t, "PUT", "/masking/*.bank.example", json={"selectors": ["#ssn", " .acct "]})
     assert status == 200 and got["selectors"] == ["#ssn", ".acct"] and got["block"] == []
-    assert t.app[appkeys.STORE].mask_selectors("www.bank.example") == ["#ssn", ".acct"]
+    assert await t.app[appkeys.STORE].mask_selectors("www.bank.example") == ["#ssn", ".acct"]
     status, got = await call(t, "PUT", "/masking/*.bank.example", json={"selectors": ["#ssn"], "block": [".statement"]})
     status, got = await call(t, "GET", "/masking")
     assert got["masking"] == {"*.bank.example": {"mask": ["#ssn"], "block": [".statement"]}}

@@ -16,7 +16,7 @@ def tandem(*args, data_dir, stdin="", env=None):
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60, env={**environ, **(env or {})})
 
 
-def test_agent_create_list_disable(tmp_path):
+async def test_agent_create_list_disable(tmp_path):
     r = tandem("agent", "create", "Ann", "--name", "Ann Agent", "--admin", "--password-stdin", data_dir=tmp_path,
                stdin="correct horse battery\n")
     assert r.returncode == 0 and "created admin ann" in r.stdout
@@ -26,7 +26,7 @@ def test_agent_create_list_disable(tmp_path):
     r = tandem("agent", "disable", "ann", data_dir=tmp_path)
     assert r.returncode == 0
     s = Store(tmp_path)
-    assert s.agent_by_username("ann").disabled_at is not None
+    assert (await s.agent_by_username("ann")).disabled_at is not None
     assert b"correct horse" not in (tmp_path / "tandem.db").read_bytes()
 
 
@@ -41,17 +41,17 @@ def test_agent_errors_are_one_line(tmp_path, args, stdin):
     assert r.returncode != 0 and r.stderr.startswith("tandem: ") and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_keys_rotate_reencrypts_and_drops_the_old_key(tmp_path):
+async def test_keys_rotate_reencrypts_and_drops_the_old_key(tmp_path):
     s = Store(tmp_path)
-    s.add_session("aaaaaaaaaaaa", "https://a.example/private", details={"agent_name": "Z"})
+    await s.add_session("aaaaaaaaaaaa", "https://a.example/private", details={"agent_name": "Z"})
     old = s.cipher.current
-    s.close()
+    await s.close()
     r = tandem("keys", "rotate", data_dir=tmp_path)
     assert r.returncode == 0 and "re-encrypted 2 value(s)" in r.stdout
     keys = crypto.parse_keys((tmp_path / crypto.KEY_FILE).read_text(), "file")
     assert len(keys) == 1 and crypto.key_id(keys[0]) != old
     s = Store(tmp_path)
-    assert s.get_session("aaaaaaaaaaaa").start_url == "https://a.example/private"
+    assert (await s.get_session("aaaaaaaaaaaa")).start_url == "https://a.example/private"
     r = tandem("keys", "status", data_dir=tmp_path)
     assert "current" in r.stdout and old not in r.stdout
 

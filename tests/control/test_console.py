@@ -54,16 +54,16 @@ async def test_agent_session_lifecycle(make_tandem, upstream, console):
     assert new_pin.isdigit() and len(new_pin) == 6
     r, _ = await c.post(f"/console/sessions/{sid}/revoke")
     assert (await t.client.get(invite)).status == 403
-    assert t.app[appkeys.STORE].redeem_pin(new_pin) is None
+    assert await t.app[appkeys.STORE].redeem_pin(new_pin) is None
     # the dashboard lists it; ending it ends it for the customer too
     r, text = await c.get("/console")
     assert f"/console/sessions/{sid}" in text
     r, _ = await c.post(f"/console/sessions/{sid}/end")
     assert r.status == 303
-    assert (await t.client.get(t.app[appkeys.SESSIONS].get(sid).url_rewriter(t.base).to_proxy(origin + "/"), headers=NAV)).status == 410
+    assert (await t.client.get((await t.app[appkeys.SESSIONS].get(sid)).url_rewriter(t.base).to_proxy(origin + "/"), headers=NAV)).status == 410
     r, text = await c.get(f"/console/sessions/{sid}")
     assert "Session ended" in text
-    kinds = [e.kind for e in t.app[appkeys.STORE].audit_events(session_id=sid)]
+    kinds = [e.kind for e in await t.app[appkeys.STORE].audit_events(session_id=sid)]
     assert kinds[0] == "session.ended" and kinds.count("participant.joined") == 2 and kinds[-1] == "session.started"
 
 
@@ -87,7 +87,7 @@ async def test_agents_see_only_their_sessions(make_tandem, console):
     r, _ = await bob.get(f"/console/sessions/{sid}")
     assert r.status == 404
     r, _ = await bob.post(f"/console/sessions/{sid}/end")
-    assert r.status == 404 and not t.app[appkeys.SESSIONS].get(sid).ended
+    assert r.status == 404 and not (await t.app[appkeys.SESSIONS].get(sid)).ended
     boss = await console(t, "boss", admin=True)
     r, text = await boss.get("/console")
     assert sid in text and "All live sessions" in text
@@ -99,18 +99,18 @@ async def test_admin_pages(make_tandem, console):
     r, _ = await agent.get("/admin")
     assert r.status == 403
     r, _ = await agent.post("/admin/allowlist", {"pattern": "x.example"})
-    assert r.status == 403 and t.app[appkeys.STORE].allowlist() == []
+    assert r.status == 403 and await t.app[appkeys.STORE].allowlist() == []
     c = await console(t, "root", admin=True)
     r, text = await c.get("/admin")
     assert r.status == 200 and "ann" in text and "root" in text
     r, _ = await c.post("/admin/agents", {"username": "cleo", "name": "Cleo", "password": "a long password", "is_admin": "1"})
     assert "added" in unescape((await c.get(r.headers["Location"]))[1])
-    assert t.app[appkeys.STORE].agent_by_username("cleo").is_admin
+    assert (await t.app[appkeys.STORE].agent_by_username("cleo")).is_admin
     r, _ = await c.post("/admin/agents", {"username": "dan", "name": "Dan", "password": "short"})
     assert "password" in unescape((await c.get(r.headers["Location"]))[1])
-    ann = t.app[appkeys.STORE].agent_by_username("ann")
+    ann = await t.app[appkeys.STORE].agent_by_username("ann")
     r, _ = await c.post(f"/admin/agents/{ann.id}/toggle")
-    assert t.app[appkeys.STORE].agent_by_username("ann").disabled_at is not None
+    assert (await t.app[appkeys.STORE].agent_by_username("ann")).disabled_at is not None
     # keys: shown once on the creating page, listed by prefix only afterwards
     r, text = await c.post("/admin/keys", {"name": "CRM", "webhook_url": "https://hooks.example/tandem"})
     assert r.status == 201
@@ -118,21 +118,21 @@ async def test_admin_pages(make_tandem, console):
     assert key.startswith("tdm_") and field(text, "newsecret").startswith("whsec_")
     r, text = await c.get("/admin/keys")
     assert key not in text and key[:8] in text
-    assert t.app[appkeys.STORE].check_api_key(key)
+    assert await t.app[appkeys.STORE].check_api_key(key)
     # allowlist with scope and redirect; masking; retention; audit
     r, _ = await c.post("/admin/allowlist", {"pattern": "*.Bank.example", "scope": "all", "redirect": "https://help.example/"})
-    assert [(e.pattern, e.scope, e.redirect) for e in t.app[appkeys.STORE].allowlist()] == [("*.bank.example", "all", "https://help.example/")]
+    assert [(e.pattern, e.scope, e.redirect) for e in await t.app[appkeys.STORE].allowlist()] == [("*.bank.example", "all", "https://help.example/")]
     assert t.app[appkeys.ALLOWLIST].entry_for("www.bank.example").scope == "all"
     r, _ = await c.post("/admin/allowlist", {"pattern": "bad host!"})
     assert "not a host" in unescape((await c.get(r.headers["Location"]))[1])
     r, _ = await c.post("/admin/masking", {"pattern": "*.bank.example", "selectors": "#ssn\r\n.acct\r\n"})
-    assert t.app[appkeys.STORE].mask_selectors("www.bank.example") == ["#ssn", ".acct"]
+    assert await t.app[appkeys.STORE].mask_selectors("www.bank.example") == ["#ssn", ".acct"]
     r, _ = await c.post("/admin/settings", {"retention_days": "14"})
-    assert t.app[appkeys.STORE].retention_days() == 14
+    assert await t.app[appkeys.STORE].retention_days() == 14
     r, _ = await c.post("/admin/settings", {"retention_days": "0"})
-    assert t.app[appkeys.STORE].retention_days() == 14
+    assert await t.app[appkeys.STORE].retention_days() == 14
     r, _ = await c.post("/admin/allowlist/remove", {"pattern": "*.bank.example"})
-    assert t.app[appkeys.STORE].allowlist() == []
+    assert await t.app[appkeys.STORE].allowlist() == []
     r, text = await c.get("/admin/audit")
     for kind in ("agent.created", "agent.disabled", "key.created", "allowlist.added", "allowlist.removed", "masking.set", "settings.retention"):
         assert kind in text, kind
@@ -143,16 +143,16 @@ async def test_admin_pages(make_tandem, console):
 async def test_retention_job_ends_expired_sessions_and_purges(make_tandem):
     t = await make_tandem()
     sessions, store = t.app[appkeys.SESSIONS], t.app[appkeys.STORE]
-    live = sessions.create("http://127.0.0.1:9/")
-    old = sessions.create("http://127.0.0.1:9/")
+    live = await sessions.create("http://127.0.0.1:9/")
+    old = await sessions.create("http://127.0.0.1:9/")
     store.db.execute("UPDATE sessions SET expires_at=? WHERE id=?", (time.time() - 1, live.sid))
-    sessions.end(old.sid)
+    await sessions.end(old.sid)
     store.db.execute("UPDATE sessions SET created_at=?, ended_at=? WHERE id=?", (time.time() - 40 * 86400, time.time() - 39 * 86400, old.sid))
     counts = await run_once(t.app)
     assert counts["expired_sessions"] == 1 and counts["sessions"] == 1
-    assert sessions.get(live.sid).ended
-    assert store.get_session(old.sid) is None
-    assert [e.actor for e in store.audit_events(kind="session.ended", session_id=live.sid)] == ["expiry"]
+    assert (await sessions.get(live.sid)).ended
+    assert await store.get_session(old.sid) is None
+    assert [e.actor for e in await store.audit_events(kind="session.ended", session_id=live.sid)] == ["expiry"]
 
 
 async def test_pages_are_framable_only_by_base_and_need_no_inline_script(make_tandem, console):

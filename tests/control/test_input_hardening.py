@@ -38,7 +38,7 @@ def _lands_on_base(t, location: str) -> bool:
 @pytest.mark.parametrize("nxt", HOSTILE_NEXT)
 async def test_finding_10_login_next_never_leaves_the_site(make_tandem, console, nxt):
     t = await make_tandem()
-    add_agent(t)
+    await add_agent(t)
     c = await console(t, login=False)
     # signing in with a hostile next
     r, text = await c.post(f"/console/login?next={nxt}", {"username": "ann", "password": "correct horse battery"},
@@ -53,7 +53,7 @@ async def test_finding_10_login_next_never_leaves_the_site(make_tandem, console,
 
 async def test_finding_10_plain_next_paths_still_work(make_tandem, console):
     t = await make_tandem()
-    add_agent(t)
+    await add_agent(t)
     c = await console(t, login=False)
     r, _ = await c.post("/console/login?next=%2Fadmin%2Faudit%3Fkind%3Dx", {"username": "ann", "password": "correct horse battery"},
                         csrf=False)
@@ -83,7 +83,7 @@ async def test_finding_13_24_deep_json_on_the_api_is_a_400(make_tandem, depth):
     r = await _api_post(t, "/api/v1/sessions", raw[: 64 * 1024])
     err = await _error(r)
     assert err["code"] in ("too_deep", "invalid_json", "body_too_large")
-    assert t.app[appkeys.STORE].list_sessions() == []
+    assert await t.app[appkeys.STORE].list_sessions() == []
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", '"\\ud800"', '{"\\udfff": 1}'])
@@ -92,7 +92,7 @@ async def test_finding_13_metadata_that_is_not_json_is_refused(make_tandem, valu
     r = await _api_post(t, "/api/v1/sessions", '{"url": "%s", "metadata": {"x": %s}}' % (URL, value))
     err = await _error(r)
     assert err["code"] == "invalid_json"
-    assert t.app[appkeys.STORE].list_sessions() == []
+    assert await t.app[appkeys.STORE].list_sessions() == []
     # and what is stored always comes back as strict JSON
     r = await _api_post(t, "/api/v1/sessions", '{"url": "%s", "metadata": {"x": 1.5, "y": "\\ud83d\\ude00"}}' % URL)
     assert r.status == 201

@@ -16,7 +16,7 @@ URL = "http://127.0.0.1:9/start"
 
 async def test_sign_in_cookie_is_host_prefixed_and_strict(make_tandem, console):
     t = await make_tandem()
-    add_agent(t)
+    await add_agent(t)
     c = await console(t, login=False)
     r, _ = await c.post("/console/login", {"username": "ann", "password": "correct horse battery"}, csrf=False)
     header = r.headers["Set-Cookie"]
@@ -49,18 +49,18 @@ async def test_csrf_from_proxied_origin_is_refused(make_tandem, console):
         assert r.status == 403 and "bad_origin" in text, kw
     r, text = await c.post("/console/sessions", {"url": URL, "csrf": "0" * 32})
     assert r.status == 403
-    assert store.list_sessions() == []
+    assert await store.list_sessions() == []
     r, _ = await c.post("/console/sessions", {"url": URL, "lead": "agent"})
-    assert r.status == 303 and len(store.list_sessions()) == 1
+    assert r.status == 303 and len(await store.list_sessions()) == 1
 
 
 async def test_admin_and_logout_posts_need_origin_too(make_tandem, console):
     t = await make_tandem()
     c = await console(t, "root", admin=True)
     r, _ = await c.post("/admin/allowlist", {"pattern": "evil.example"}, origin=proxied_origin(t))
-    assert r.status == 403 and t.app[appkeys.STORE].allowlist() == []
+    assert r.status == 403 and await t.app[appkeys.STORE].allowlist() == []
     r, _ = await c.post("/admin/keys", {"name": "stolen"}, origin=proxied_origin(t))
-    assert r.status == 403 and t.app[appkeys.STORE].api_keys() == []
+    assert r.status == 403 and await t.app[appkeys.STORE].api_keys() == []
     r, _ = await c.post("/console/logout", {}, origin=proxied_origin(t))
     assert r.status == 403
     r, _ = await c.get("/console")
@@ -95,16 +95,16 @@ def _tamper(token: str, index: int, value: str) -> str:
 async def test_invite_tokens_forged_expired_revoked_other_session(make_tandem):
     t = await make_tandem()
     sessions = t.app[appkeys.SESSIONS]
-    a = sessions.create(URL)
-    b = sessions.create(URL)
-    good = sessions.invite(a.sid, "follower")
+    a = await sessions.create(URL)
+    b = await sessions.create(URL)
+    good = await sessions.invite(a.sid, "follower")
     cases = {
         "forged mac": _tamper(good, 5, "A" * 22),
         "role raised": _tamper(good, 2, "leader"),
         "expiry pushed": _tamper(good, 4, str(int(time.time()) + 10**6)),
         "garbage": "inv.x.y",
         "empty": "",
-        "expired": sessions.invite(a.sid, "follower", ttl=-5),
+        "expired": await sessions.invite(a.sid, "follower", ttl=-5),
     }
     for name, token in cases.items():
         r = await t.client.get(f"{t.url}/s/{a.sid}/enter?t={token}", allow_redirects=False)
@@ -118,11 +118,11 @@ async def test_invite_tokens_forged_expired_revoked_other_session(make_tandem):
     assert r.status == 403
     # revoked
     assert (await t.client.get(f"{t.url}/s/{a.sid}/enter?t={good}", allow_redirects=False)).status == 303
-    sessions.revoke_invites(a.sid)
+    await sessions.revoke_invites(a.sid)
     r = await t.client.get(f"{t.url}/s/{a.sid}/enter?t={good}", allow_redirects=False)
     assert r.status == 403
     # consent invites: the consent page is read-only; a single-use one is spent by the join only
-    once = sessions.invite(a.sid, "follower", audience=CONSENT, single_use=True)
+    once = await sessions.invite(a.sid, "follower", audience=CONSENT, single_use=True)
     for _ in range(2):
         r = await t.client.get(f"{t.url}/s/{a.sid}/join?t={once}")
         assert r.status == 200
@@ -218,24 +218,24 @@ async def test_password_guessing_is_throttled_per_user(make_tandem, console):
     from tandem.ratelimit import LOGIN_FAILURES_PER_USER
 
     t = await make_tandem()
-    add_agent(t)
+    await add_agent(t)
     c = await console(t, login=False)
     for _ in range(LOGIN_FAILURES_PER_USER[0]):
         r, text = await c.post("/console/login", {"username": "ann", "password": "wrong password!"}, csrf=False)
         assert r.status == 401 and "password don" in text
     r, text = await c.post("/console/login", {"username": "ann", "password": "correct horse battery"}, csrf=False)
     assert r.status == 429 and cookie_from(r, AGENT_COOKIE) is None
-    kinds = [e.kind for e in t.app[appkeys.STORE].audit_events(kind="agent.login_failed")]
+    kinds = [e.kind for e in await t.app[appkeys.STORE].audit_events(kind="agent.login_failed")]
     assert len(kinds) == LOGIN_FAILURES_PER_USER[0]
 
 
 async def test_unknown_user_and_disabled_agent_cannot_sign_in(make_tandem, console):
     t = await make_tandem()
-    a = add_agent(t)
+    a = await add_agent(t)
     c = await console(t, login=False)
     r, _ = await c.post("/console/login", {"username": "nobody", "password": "correct horse battery"}, csrf=False)
     assert r.status == 401
-    t.app[appkeys.STORE].update_agent(a.id, disabled=True)
+    await t.app[appkeys.STORE].update_agent(a.id, disabled=True)
     r, _ = await c.post("/console/login", {"username": "ann", "password": "correct horse battery"}, csrf=False)
     assert r.status == 401
 
@@ -243,8 +243,8 @@ async def test_unknown_user_and_disabled_agent_cannot_sign_in(make_tandem, conso
 async def test_disabling_an_agent_ends_their_console_sessions(make_tandem, console):
     t = await make_tandem()
     c = await console(t)
-    agent = t.app[appkeys.STORE].agent_by_username("ann")
-    t.app[appkeys.STORE].update_agent(agent.id, disabled=True)
+    agent = await t.app[appkeys.STORE].agent_by_username("ann")
+    await t.app[appkeys.STORE].update_agent(agent.id, disabled=True)
     r, _ = await c.get("/console")
     assert r.status == 303 and r.headers["Location"].startswith("/console/login")
 
@@ -254,7 +254,7 @@ async def test_login_redirect_stays_on_base(make_tandem, console, nxt):
     from urllib.parse import quote
 
     t = await make_tandem()
-    add_agent(t)
+    await add_agent(t)
     c = await console(t, login=False)
     r, _ = await c.post(f"/console/login?next={quote(nxt, safe='')}", {"username": "ann", "password": "correct horse battery"}, csrf=False)
     assert r.status == 303 and r.headers["Location"] == "/console"

@@ -41,17 +41,17 @@ async def test_start_carries_cookies_and_binds_the_visitor(make_tandem):
     _, v, _ = await register(t)
     status, s = await start(t, v, name="Zoé")
     assert status == 201, s
-    session = t.app[appkeys.SESSIONS].get(s["session_id"])
+    session = await t.app[appkeys.SESSIONS].get(s["session_id"])
     assert session.visitor_id == v["visitor_id"] and session.customer_role == "leader"
     assert s["cookies_carried"] == 2
     assert await session.jar.script_read(SITE + "/") == "cart=3; theme=dark"
     assert s["watch_url"] == f"{t.url}/console/watch/{v['visitor_id']}" and len(s["pin"]) == 6
     r = await t.client.get(s["leader_url"], allow_redirects=False)
     assert r.status == 303
-    assert t.app[appkeys.STORE].participants(s["session_id"])[0].name == "Zoé"
+    assert (await t.app[appkeys.STORE].participants(s["session_id"]))[0].name == "Zoé"
     # a second start ends the first session
     _, s2 = await start(t, v)
-    assert t.app[appkeys.SESSIONS].get(s["session_id"]).ended and not t.app[appkeys.SESSIONS].get(s2["session_id"]).ended
+    assert (await t.app[appkeys.SESSIONS].get(s["session_id"])).ended and not (await t.app[appkeys.SESSIONS].get(s2["session_id"])).ended
 
 
 async def test_start_is_refused_for_other_pages_and_wrong_secrets(make_tandem):
@@ -85,13 +85,13 @@ async def test_state_pin_end_with_the_visitor_secret(make_tandem, console):
     assert r.status == 303 and r.headers["Location"].startswith("http://" + s["session_id"])
     state = await (await t.client.get(base + "/state", headers=hdr)).json()
     assert state["session"]["agents"] == 1 and state["session"]["state"] == "live"
-    assert t.app[appkeys.STORE].get_session(s["session_id"]).agent_id == "ann"  # now on ann's dashboard
+    assert (await t.app[appkeys.STORE].get_session(s["session_id"])).agent_id == "ann"  # now on ann's dashboard
     assert s["session_id"] in (await c.get("/console"))[1]
     for bad in ({"X-Tandem-Visitor": f"{v['visitor_id']}.nope"}, {"X-Tandem-Visitor": "v_other.x"}, {}):
         r = await t.client.get(base + "/state", headers=bad)
         assert r.status == 401
     r = await t.client.post(base + "/end", json={}, headers=hdr)
-    assert r.status == 200 and t.app[appkeys.SESSIONS].get(s["session_id"]).ended
+    assert r.status == 200 and (await t.app[appkeys.SESSIONS].get(s["session_id"])).ended
     state = await (await t.client.get(base + "/state", headers=hdr)).json()
     assert state["session"]["state"] == "ended"
 
@@ -127,7 +127,7 @@ async def test_watch_link_and_api_watch_url(make_tandem, console):
                     json={"agent": {"id": "crm-1", "name": "Ada"}, "permissions": {"allow_click": False}})
     body = await r.json()
     assert r.status == 200 and body["session_id"] == s["session_id"] and "/enter?t=" in body["watch_url"]
-    session = t.app[appkeys.SESSIONS].get(s["session_id"])
+    session = await t.app[appkeys.SESSIONS].get(s["session_id"])
     assert session.agent_name == "Ada" and session.permissions["allow_click"] is False
     got = await (await t.api("GET", f"/api/v1/sessions/{s['session_id']}")).json()  # persisted, not just in memory
     assert got["agent"] == {"id": "crm-1", "name": "Ada"} and got["permissions"]["allow_click"] is False

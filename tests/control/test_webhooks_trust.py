@@ -122,37 +122,39 @@ async def test_failing_hook_switched_off_logged_and_sent_again(make_tandem, upst
     s = await t.session("http://127.0.0.1:9/start")
     await wait_for(lambda: hooks.attempts_failed == 2)  # session.started, participant.joined
     log = hooks.log_for(t.app[appkeys.STORE])
-    assert log.state(created["id"]).disabled_at is None  # failing, but not for the whole window yet
+    assert (await log.state(created["id"])).disabled_at is None  # failing, but not for the whole window yet
     await asyncio.sleep(0.4)
     r = await t.api("POST", f"/api/v1/sessions/{s.sid}/pin")
     await t.api("DELETE", f"/api/v1/sessions/{s.sid}")  # session.ended: fails, and the window has passed
     await wait_for(lambda: hooks.attempts_failed == 3)
-    assert log.state(created["id"]).disabled_at is not None
+    assert (await log.state(created["id"])).disabled_at is not None
     # switched off: nothing more is sent
     s2 = await t.session("http://127.0.0.1:9/start")
     await asyncio.sleep(0.3)
     assert hooks.attempts_failed == 3 and not got
 
-    add_agent(t, "root", admin=True)
+    await add_agent(t, "root", admin=True)
     c = await console(t, "root", login=False)
     await c.login("root")
     resp, page = await c.get("/admin/webhooks")
     assert resp.status == 200
     assert "Switched off" in page and "Send again" in page and "HTTP 500" in page
-    attempts = log.attempts()
+    attempts = await log.attempts()
     assert [a.status for a in attempts] == [500, 500, 500]
     assert all(a.latency_ms >= 0 for a in attempts)
 
     # the receiver is fixed: switch on, then send the first delivery again (same id, fresh signature)
     state["fail"] = False
     resp, _ = await c.post(f"/admin/webhooks/{created['id']}/enable")
-    assert resp.status == 303 and log.state(created["id"]).disabled_at is None
+    assert resp.status == 303 and (await log.state(created["id"])).disabled_at is None
     first = attempts[-1]
     resp, _ = await c.post(f"/admin/webhooks/attempts/{first.id}/resend")
     assert resp.status == 303, resp.headers.get("Location")
     await wait_for(lambda: len(got) == 1)
     assert got[0]["headers"]["Tandem-Delivery"] == first.delivery and got[0]["json"]["type"] == first.kind
-    await wait_for(lambda: log.attempts()[0].status == 204)
+    async with asyncio.timeout(10):
+        while (await log.attempts())[0].status != 204:
+            await asyncio.sleep(0.02)
     resp, page = await c.get("/admin/webhooks")
     assert "Switched off" not in page and "HTTP 204" in page
     # not for strangers: a follower-less, signed-out client is sent to sign in, never served

@@ -71,14 +71,14 @@ async def test_chat_between_the_tab_owner_and_two_followers(make_tandem, demo, t
         # -- Bob joins on a wide screen: the chat is open beside the mirror and has the message already
         bctx = await browser.new_context(viewport={"width": 1280, "height": 800})
         bp = await bctx.new_page()
-        await bp.goto(follower_link(t, body) + "&name=Bob")
+        await bp.goto(await follower_link(t, body) + "&name=Bob")
         await bp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
         await wait_text(bp, "Hello, is anyone there?")
         assert await bp.get_attribute(".chat-btn", "aria-expanded") == "true"
         assert await texts(bp) == [["Ada", "Hello, is anyone there?"]]
 
         # -- Eve joins through the consent screen, which says the chat is not stored, on a phone
-        token = t.app[appkeys.SESSIONS].invite(sid, "follower", audience=CONSENT, single_use=True)
+        token = await t.app[appkeys.SESSIONS].invite(sid, "follower", audience=CONSENT, single_use=True)
         ectx = await browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
         ep = await ectx.new_page()
         await ep.goto(f"{t.url}/s/{sid}/join?t={token}")
@@ -191,8 +191,8 @@ async def test_chat_between_the_tab_owner_and_two_followers(make_tandem, demo, t
 
     # -- nothing of it kept: not in the audit log, the room's kept facts or the session's live state
     store = t.app[appkeys.STORE]
-    audit = json.dumps([[e.kind, e.actor, e.detail] for e in await maybe(store.audit_events(session_id=sid))])
+    audit = json.dumps([[e.kind, e.actor, e.detail] for e in await maybe(await store.audit_events(session_id=sid))])
     assert "Eve here" not in audit and "Thanks Eve" not in audit and "flood" not in audit
-    session = t.app[appkeys.SESSIONS].get(sid)
+    session = await t.app[appkeys.SESSIONS].get(sid)
     facts = session.live.facts.get() if session is not None else None
     assert "Eve here" not in json.dumps(facts)

@@ -89,7 +89,7 @@ async def test_agent_invites_customer_who_consents_then_agent_ends(make_tandem, 
     shots = Shots(tmp_path)
     t = await make_tandem(extra_allow=tuple(Entry(h) for h in demo.hosts))
     store = t.app[appkeys.STORE]
-    store.create_agent("ann", "Ann Agent", PASSWORD)
+    await store.create_agent("ann", "Ann Agent", PASSWORD)
     async with chromium() as browser:
         agent_ctx = await browser.new_context(viewport=DESKTOP)
         await agent_ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=t.url)
@@ -143,7 +143,7 @@ async def test_agent_invites_customer_who_consents_then_agent_ends(make_tandem, 
         await expect(pinner.locator("h1")).to_contain_text("invites you")
         await pinner.click("text=Join the session")
         await pinner.wait_for_load_state()
-        names = sorted((p.name, p.kind) for p in store.participants(sid))
+        names = sorted((p.name, p.kind) for p in await store.participants(sid))
         assert names == [("Ann Agent", "agent"), ("Carla", "customer"), ("Customer", "customer")]
 
         # a proxied page can neither read nor toss the participant credential or the agent's sign-in
@@ -169,7 +169,7 @@ async def test_agent_invites_customer_who_consents_then_agent_ends(make_tandem, 
         assert base_cookies[(f"tandem_p_{sid}", f"/s/{sid}")] == before[f"tandem_p_{sid}"]  # host-only, this session's paths
         assert not any(n.startswith("__Host-") and v == "tossed" for (n, _), v in base_cookies.items())
         # CSRF from the proxied page: the browser attaches the agent's cookie (same-site), the console refuses
-        before_sessions = len(store.list_sessions())
+        before_sessions = len(await store.list_sessions())
         # even handed the real CSRF token (which it cannot read), the proxied page is refused: its Origin is LABEL.BASE
         peek = await agent_ctx.new_page()
         await peek.goto(t.url + "/console")
@@ -191,7 +191,7 @@ async def test_agent_invites_customer_who_consents_then_agent_ends(make_tandem, 
           return out;
         }""", [t.url, token])
         assert outcome["read"] == "blocked"  # no CORS: the console's pages can't be read from LABEL.BASE
-        assert len(store.list_sessions()) == before_sessions  # neither the fetch nor the form created a session
+        assert len(await store.list_sessions()) == before_sessions  # neither the fetch nor the form created a session
         # whatever was tossed, the console still knows the agent and the session still admits the participant
         console = await agent_ctx.new_page()
         await console.goto(f"{t.url}/console/sessions/{sid}")
@@ -210,7 +210,7 @@ async def test_agent_invites_customer_who_consents_then_agent_ends(make_tandem, 
         assert resp.status == 410
         resp = await customer.goto(invite)
         assert resp.status == 410
-        kinds = [e.kind for e in store.audit_events(session_id=sid)]
+        kinds = [e.kind for e in await store.audit_events(session_id=sid)]
         assert kinds.count("participant.joined") == 3 and kinds[0] == "session.ended"
 
 
@@ -220,8 +220,8 @@ async def test_admin_adds_a_domain_then_off_list_navigation_is_blocked(make_tand
     shots = Shots(tmp_path)
     t = await make_tandem()
     store = t.app[appkeys.STORE]
-    store.create_agent("root", "Root Admin", PASSWORD, is_admin=True)
-    store.allow("example.org")
+    await store.create_agent("root", "Root Admin", PASSWORD, is_admin=True)
+    await store.allow("example.org")
     async with chromium() as browser:
         ctx = await browser.new_context(viewport=DESKTOP)
         page = await ctx.new_page()
@@ -259,7 +259,7 @@ async def test_admin_adds_a_domain_then_off_list_navigation_is_blocked(make_tand
         await page.click("text=Audit log")
         await expect(page.locator("table")).to_contain_text("allowlist.added")
         await shots.take(page, "admin-audit")
-        assert store.mask_selectors("shop.localhost") == ["#quantity"]
+        assert await store.mask_selectors("shop.localhost") == ["#quantity"]
 
         # now the session starts and navigation goes through; the off-list widgets site shows the block page
         await page.click("nav >> text=Sessions")
@@ -271,7 +271,7 @@ async def test_admin_adds_a_domain_then_off_list_navigation_is_blocked(make_tand
         await page.click("nav >> text=Products")
         await expect(page).to_have_url(re.compile(r".*/products$"))
         sid = page.url.split("://")[1].split("-")[0]
-        blocked = t.app[appkeys.SESSIONS].get(sid).url_rewriter(t.base).to_proxy(demo.widgets + "/widget")
+        blocked = (await t.app[appkeys.SESSIONS].get(sid)).url_rewriter(t.base).to_proxy(demo.widgets + "/widget")
         resp = await page.goto(blocked)
         assert resp.status == 403
         await expect(page.locator("h1")).to_have_text("This site is not available for co-browsing")
@@ -288,7 +288,7 @@ async def test_snippet_moves_the_customer_into_a_session_with_cookies(make_tande
     t = await make_tandem(extra_allow=(Entry(DEMO_HOST),))
     runner, origin = await serve_app(demo_site_app(t.url))
     site = origin.replace("127.0.0.1", DEMO_HOST)
-    t.app[appkeys.STORE].create_agent("ann", "Ann Agent", PASSWORD)
+    await t.app[appkeys.STORE].create_agent("ann", "Ann Agent", PASSWORD)
     try:
         async with chromium() as browser:
             ctx = await browser.new_context(viewport=DESKTOP)

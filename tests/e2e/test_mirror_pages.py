@@ -159,7 +159,7 @@ class PageErrors:
 async def follower(browser, t, body):
     ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await ctx.new_page()
-    await page.goto(follower_link(t, body))
+    await page.goto(await follower_link(t, body))
     await page.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
     return ctx, page
 

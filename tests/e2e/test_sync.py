@@ -41,10 +41,10 @@ async def start(make_tandem, demo, **kw):
     return t, body
 
 
-def follower_link(t, body) -> str:
+async def follower_link(t, body) -> str:
     if "follower_url" in body:
         return body["follower_url"]
-    token = t.app[appkeys.SESSIONS].invite(body["session_id"], "follower")
+    token = await t.app[appkeys.SESSIONS].invite(body["session_id"], "follower")
     return f"{t.url}/s/{body['session_id']}/enter?t={token}"
 
 
@@ -86,7 +86,7 @@ async def follower_page(browser, t, body, frames=None):
     page = await ctx.new_page()
     if frames is not None:
         watch_frames(page, frames)
-    await page.goto(follower_link(t, body))
+    await page.goto(await follower_link(t, body))
     assert page.url == f"{t.url}/s/{body['session_id']}"
     await page.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
     return ctx, page
@@ -228,7 +228,7 @@ async def test_followers_see_the_leaders_page_live_and_the_origin_sees_one_reque
                         if (r["origin"], r["method"], r["path"]) in expected})
         assert seen == expected
         assert expected[(demo.shop, "POST", "/cart/add")] == 1 and expected[(demo.shop, "POST", "/login")] == 1
-        assert t.app[appkeys.SESSIONS].get(body["session_id"]).cache.follower_fetches == 0
+        assert (await t.app[appkeys.SESSIONS].get(body["session_id"])).cache.follower_fetches == 0
         assert follower_cache["hit"] > 0 and follower_cache["miss"] == 0, follower_cache
         for fp in fpages:
             stats = await fp.evaluate("window.tandemMirror.stats")
@@ -355,7 +355,7 @@ async def test_masked_values_never_leave_the_leaders_browser(make_tandem, demo):
         await asyncio.sleep(0.3)
         assert await lp.input_value("#password") == SECRET + "!"
         # the tab owner ends up on a blocked site: followers see the same explanation, not a stale page
-        session = t.app[appkeys.SESSIONS].get(body["session_id"])
+        session = await t.app[appkeys.SESSIONS].get(body["session_id"])
         blocked = session.url_rewriter(t.base).to_proxy("http://elsewhere.localhost:9/")
         response = await lp.goto(blocked)
         assert response.status == 403

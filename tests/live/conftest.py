@@ -56,18 +56,18 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture
-def store(tmp_path):
+async def store(tmp_path):
     s = Store(tmp_path / "data")
     yield s
-    s.close()
+    await s.close()
 
 
-def new_session(store: Store) -> str:
+async def new_session(store: Store) -> str:
     from rewriter import labels
     import secrets
 
     sid = labels.new_sid(secrets.token_bytes(10))
-    store.add_session(sid, "https://shop.example/", expires_at=time.time() + 3600)
+    await store.add_session(sid, "https://shop.example/", expires_at=time.time() + 3600)
     return sid
 
 

@@ -17,7 +17,7 @@ SHOP = "https://shop.example/"
 
 
 async def test_jar_survives_into_another_node_or_process(backend, store):
-    sid = new_session(store)
+    sid = await new_session(store)
     a = backend().open(sid)
     assert await a.jar.set_from_response(SHOP + "login", ["sess=s3cret; Path=/; HttpOnly; Secure", "pref=big; Path=/"]) == 2
     assert await a.jar.script_write(SHOP, "theme=dark; path=/")
@@ -27,7 +27,7 @@ async def test_jar_survives_into_another_node_or_process(backend, store):
 
 
 async def test_deletions_and_replacements_reach_the_other_side(backend, store):
-    sid = new_session(store)
+    sid = await new_session(store)
     a = backend().open(sid)
     await a.jar.set_from_response(SHOP, ["a=1; Path=/", "b=1; Path=/"])
     await a.jar.set_from_response(SHOP, ["a=; Max-Age=0; Path=/", "b=2; Path=/"])
@@ -40,7 +40,7 @@ async def test_deletions_and_replacements_reach_the_other_side(backend, store):
 async def test_two_nodes_storing_cookies_at_once_lose_none(backend, store):
     """Two nodes answer the same session at the same moment: every Set-Cookie is kept
     (a whole-jar write would keep only the last node's view)."""
-    sid = new_session(store)
+    sid = await new_session(store)
     one, two = backend().open(sid), backend().open(sid)
     await one.jar.set_from_response(SHOP, ["seed=1; Path=/"])
     await two.jar.cookie_header(SHOP)  # both have read the jar before either writes
@@ -56,7 +56,7 @@ async def test_two_nodes_storing_cookies_at_once_lose_none(backend, store):
 
 
 async def test_aliases_are_found_by_another_node_or_after_a_restart(backend, store):
-    sid = new_session(store)
+    sid = await new_session(store)
     a = backend().open(sid)
     origin = Origin("https", "a" * 70 + ".example", 8443)
     a.aliases.register("k3y", origin)
@@ -69,7 +69,7 @@ async def test_aliases_are_found_by_another_node_or_after_a_restart(backend, sto
 
 
 async def test_room_facts_are_kept(backend, store):
-    sid = new_session(store)
+    sid = await new_session(store)
     a = backend().open(sid)
     facts = {"url": "http://x.tandem.localhost/p", "title": "Zoë's cart", "leader": "p1", "policy": "free",
              "controller": "p2", "people": [["p1", "Host", True], ["p2", "Guest 1", False]]}
@@ -83,7 +83,7 @@ async def test_room_facts_are_kept(backend, store):
 
 
 async def test_ending_forgets_everything(backend, store):
-    sid = new_session(store)
+    sid = await new_session(store)
     live = backend().open(sid)
     await live.jar.set_from_response(SHOP, ["a=1"])
     live.aliases.register("k", Origin("https", "long.example", 443))
@@ -97,7 +97,7 @@ async def test_ending_forgets_everything(backend, store):
 
 
 async def test_sessions_are_kept_apart(backend, store):
-    one, two = new_session(store), new_session(store)
+    one, two = await new_session(store), await new_session(store)
     await backend().open(one).jar.set_from_response(SHOP, ["mine=1"])
     assert await backend().open(two).jar.cookie_header(SHOP) is None
     await backend().drop(two)
@@ -106,7 +106,7 @@ async def test_sessions_are_kept_apart(backend, store):
 
 async def test_kept_values_are_encrypted_and_bound_to_their_session(backend, store, request):
     """Nothing readable at rest; a value copied under another session does not open there."""
-    one, two = new_session(store), new_session(store)
+    one, two = await new_session(store), await new_session(store)
     live = backend().open(one)
     await live.jar.set_from_response(SHOP, ["token=PLAINTEXT-SECRET; Path=/"])
     live.aliases.register("k", Origin("https", "hidden-host.example", 443))
@@ -136,9 +136,9 @@ async def test_live_state_of_an_ended_session_is_not_written(store):
     """The in-process backend writes only for a live session: a late write after the end keeps nothing."""
     from tandem.live import MemoryBackend
 
-    sid = new_session(store)
+    sid = await new_session(store)
     live = MemoryBackend(store).open(sid)
-    store.end_session(sid)
+    await store.end_session(sid)
     await live.jar.set_from_response(SHOP, ["late=1"])
     assert store.live_sessions() == []
 
@@ -150,7 +150,7 @@ async def test_redis_keys_expire(redis_url, store):
     from tandem.live.redisstate import RedisBackend
 
     backend = RedisBackend(redis_url, store.cipher, ttl=600)
-    sid = new_session(store)
+    sid = await new_session(store)
     live = backend.open(sid)
     await live.jar.set_from_response(SHOP, ["a=1"])
     live.aliases.register("k", Origin("https", "x.example", 443))
@@ -166,7 +166,7 @@ async def test_redis_keys_expire(redis_url, store):
 
 
 async def test_facts_too_big_are_not_kept(backend, store):
-    sid = new_session(store)
+    sid = await new_session(store)
     live = backend().open(sid)
     live.facts.put({"leader": "p"})
     live.facts.put({"title": "x" * 100_000})

@@ -35,11 +35,11 @@ async def test_ten_thousand_created_and_ended_sessions_leave_memory_flat(tmp_pat
     registry = SessionRegistry(store, BASE)
 
     async def one() -> None:
-        s = registry.create(SHOP)
+        s = await registry.create(SHOP)
         await s.jar.set_from_response(SHOP, ["sess=1; Path=/"])
         s.register_alias("k", Origin("https", "x.example", 443))
-        registry.end(s.sid)
-        registry.get(s.sid)  # a late lookup of an ended session must not bring it back into memory
+        await registry.end(s.sid)
+        await registry.get(s.sid)  # a late lookup of an ended session must not bring it back into memory
 
     for _ in range(50):  # warm up: the public-suffix list, statement caches
         await one()
@@ -55,7 +55,7 @@ async def test_ten_thousand_created_and_ended_sessions_leave_memory_flat(tmp_pat
         gc.collect()
         grown = sys.getallocatedblocks() - before
     finally:
-        store.close()
+        await store.close()
     assert registry.in_memory() == 0
     assert grown < CREATED * BLOCKS_PER_SESSION_BOUND, f"{grown / CREATED:.1f} memory blocks kept per ended session"
 
@@ -64,7 +64,7 @@ async def test_idle_sessions_are_evicted_and_come_back_with_their_state(tmp_path
     store = _store(tmp_path)
     registry = SessionRegistry(store, BASE)
     try:
-        busy, idle, in_room = registry.create(SHOP), registry.create(SHOP), registry.create(SHOP)
+        busy, idle, in_room = await registry.create(SHOP), await registry.create(SHOP), await registry.create(SHOP)
         await idle.jar.set_from_response(SHOP, ["sess=kept; Path=/"])
         from proxy.cache import Entry
 
@@ -74,7 +74,7 @@ async def test_idle_sessions_are_evicted_and_come_back_with_their_state(tmp_path
         assert registry.sweep(later, in_use={in_room.sid}) == 1
         assert registry.in_memory() == 2
         assert len(idle.cache) == 0  # the cache of a session nobody uses goes with it
-        back = registry.get(idle.sid)
+        back = await registry.get(idle.sid)
         assert back is not idle and await back.jar.cookie_header(SHOP) == "sess=kept"
     finally:
-        store.close()
+        await store.close()

@@ -309,7 +309,7 @@ async def test_ended_session_is_gone(make_tandem, upstream):
     s = await t.session(origin + "/")
     from tandem import appkeys
 
-    t.app[appkeys.SESSIONS].end(s.sid)
+    await t.app[appkeys.SESSIONS].end(s.sid)
     r = await t.client.get(s.url(origin + "/"), headers=NAV)
     assert r.status == 410
 
@@ -352,9 +352,9 @@ async def test_private_addresses_refused_by_default(make_tandem, upstream):
     # a name that resolves to loopback (localhost) is refused after resolution
     from tandem import appkeys
 
-    session = t.app[appkeys.SESSIONS].create("http://example.com/")
+    session = await t.app[appkeys.SESSIONS].create("http://example.com/")
     sid = session.sid
-    enter = f"{t.url}/s/{sid}/enter?t={t.app[appkeys.SESSIONS].invite(sid)}"
+    enter = f"{t.url}/s/{sid}/enter?t={await t.app[appkeys.SESSIONS].invite(sid)}"
     await t.client.get(enter, allow_redirects=False)
     from tests.harness import ProxiedSession
 

@@ -239,7 +239,7 @@ async def test_without_a_control_plane_credential_the_hand_off_says_join_first(m
         assert str(r.url).startswith(f"{t.url}/s/{s.sid}/pass?")
     finally:
         await anon.close()
-    assert t.app[appkeys.SESSIONS].get(s.sid) is not None
+    assert await t.app[appkeys.SESSIONS].get(s.sid) is not None
 
 
 async def test_a_form_post_to_a_host_not_entered_yet_goes_through_with_its_body(make_tandem, upstream):

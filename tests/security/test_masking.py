@@ -60,7 +60,7 @@ async def test_finding_3_7_masked_text_values_and_attributes_in_shadow_dom_never
         fp = await fctx.new_page()
         fp.on("websocket", lambda ws: ws.on("framereceived", lambda p: received.append(
             p if isinstance(p, str) else p.decode("utf-8", "replace"))))
-        await fp.goto(follower_link(t, body))
+        await fp.goto(await follower_link(t, body))
         await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
         await mirror(fp, "(doc) => doc.getElementById('marker').textContent", "VISIBLE-MARKER-1")
         # the unmasked parts are there, light and shadow: the page was recorded, not dropped
@@ -90,4 +90,4 @@ async def test_finding_3_7_masked_text_values_and_attributes_in_shadow_dom_never
     assert not [u for u in requests.urls if SECRET_MARK in u]
     # the masked parts keep their shape: stars where the text was
     assert "****" in dump
-    assert t.app[appkeys.SESSIONS].get(body["session_id"]) is not None
+    assert await t.app[appkeys.SESSIONS].get(body["session_id"]) is not None

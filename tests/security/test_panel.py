@@ -44,7 +44,7 @@ async def test_finding_9_a_frame_in_the_page_cannot_become_the_stream_source(mak
         fp = await fctx.new_page()
         fp.on("websocket", lambda ws: ws.on("framereceived", lambda p: received.append(
             p if isinstance(p, str) else p.decode("utf-8", "replace"))))
-        await fp.goto(follower_link(t, body))
+        await fp.goto(await follower_link(t, body))
         await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
         # the tab owner goes to the page with the hostile widget (origin B in a frame)
         page_a = lp.url.split("/", 3)[:3]

@@ -35,7 +35,7 @@ async def _started(make_tandem, upstream):
 async def _participant(t, sid: str, role: str = "follower", name: str = "") -> aiohttp.ClientSession:
     from urllib.parse import quote
 
-    token = t.app[appkeys.SESSIONS].invite(sid, role)
+    token = await t.app[appkeys.SESSIONS].invite(sid, role)
     client = client_session(cookie_jar=aiohttp.CookieJar())
     r = await client.get(f"{t.url}/s/{sid}/enter?t={token}&name={quote(name)}", allow_redirects=False)
     assert r.status in (302, 303), await r.text()

@@ -15,7 +15,7 @@ WAIT = 5.0  # seconds any single expected message may take on a loaded machine
 
 async def join(t, sid: str, role: str = "follower") -> aiohttp.ClientSession:
     """A new participant (own cookie jar) that opened an invite link for ``role``."""
-    token = t.app[appkeys.SESSIONS].invite(sid, role)
+    token = await t.app[appkeys.SESSIONS].invite(sid, role)
     client = client_session(cookie_jar=participant_jar(t.app))
     r = await client.get(f"{t.url}/s/{sid}/enter?t={token}", allow_redirects=False)
     assert r.status in (302, 303), await r.text()

@@ -83,7 +83,7 @@ async def test_concurrent_follower_misses_cause_one_upstream_fetch(make_tandem, 
         assert [await r.read() for r in results] == [PNG] * 5
         assert hits[("GET", "/img/b.png")] == 1
         # and the follower's fetch did not put the site's cookie in the session jar
-        jar = t.app[appkeys.SESSIONS].get(s.sid).jar
+        jar = (await t.app[appkeys.SESSIONS].get(s.sid)).jar
         assert "tracker" not in (await jar.cookie_header(origin + "/img/b.png") or "")
         await (await t.client.get(s.url(origin + "/img/c.png"), headers=IMG)).read()  # the leader's fetch does
         assert "tracker=c.png" in (await jar.cookie_header(origin + "/img/b.png") or "")

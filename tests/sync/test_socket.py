@@ -186,7 +186,7 @@ async def test_ending_the_session_closes_every_socket(make_tandem, upstream):
     t, s = await started(make_tandem, upstream)
     tab = await socket(t, t.client, s.sid, kind="tab")
     await recv(tab, "snapshot")
-    t.app[appkeys.SESSIONS].end(s.sid)
+    await t.app[appkeys.SESSIONS].end(s.sid)
     bye = None
     while True:
         msg = await asyncio.wait_for(tab.receive(), 5)
@@ -278,7 +278,7 @@ async def test_participants_are_named_as_they_were_admitted(make_tandem, upstrea
 
     from tandem import appkeys
 
-    token = t.app[appkeys.SESSIONS].invite(s.sid, "follower")
+    token = await t.app[appkeys.SESSIONS].invite(s.sid, "follower")
     client = client_session(cookie_jar=aiohttp.CookieJar())
     try:
         r = await client.get(f"{t.url}/s/{s.sid}/enter?t={token}&name=Ann%20Agent", allow_redirects=False)

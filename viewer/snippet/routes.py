@@ -85,19 +85,19 @@ async def _body(request: web.Request) -> dict:
     return await read_json(request, max_bytes=MAX_BODY, require_type=False, empty="{}")
 
 
-def _visitor(request: web.Request, vid: str | None = None) -> str:
+async def _visitor(request: web.Request, vid: str | None = None) -> str:
     """The visitor id (of the path by default), checked against the secret in X-Tandem-Visitor."""
     vid = request.match_info.get("visitor", "") if vid is None else vid
     header = request.headers.get("X-Tandem-Visitor", "")
     hid, _, secret = header.partition(".")
-    if hid != vid or not secret or not request.app[appkeys.STORE].check_visitor(vid, secret):
+    if hid != vid or not secret or not await request.app[appkeys.STORE].check_visitor(vid, secret):
         raise ApiError(401, "unauthorized", "Unknown visitor or wrong secret.")
     return vid
 
 
-def _live_session(request: web.Request, vid: str):
-    rows = request.app[appkeys.STORE].list_sessions(state="live", visitor_id=vid, limit=1)
-    session = request.app[appkeys.SESSIONS].get(rows[0].id) if rows else None
+async def _live_session(request: web.Request, vid: str):
+    rows = await request.app[appkeys.STORE].list_sessions(state="live", visitor_id=vid, limit=1)
+    session = await request.app[appkeys.SESSIONS].get(rows[0].id) if rows else None
     return session if session is not None and not session.ended else None
 
 
@@ -130,7 +130,7 @@ async def register(request: web.Request) -> web.Response:
     await _body(request)
     vid = "v_" + secrets.token_urlsafe(12)
     secret = secrets.token_urlsafe(VISITOR_SECRET_BYTES)
-    request.app[appkeys.STORE].add_visitor(vid, secret, request.headers["Origin"])
+    await request.app[appkeys.STORE].add_visitor(vid, secret, request.headers["Origin"])
     return _json(request, {"visitor_id": vid, "secret": secret}, 201)
 
 
@@ -153,7 +153,7 @@ async def start(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - {"visitor_id", "url", "cookies", "name"})
     if unknown:
         raise ApiError(400, "unknown_fields", f"Unknown field(s): {', '.join(unknown)}.")
-    vid = _visitor(request, str(body.get("visitor_id", "")))
+    vid = await _visitor(request, str(body.get("visitor_id", "")))
     limits = request.app[appkeys.LIMITS]
     if not await limits.snippet_address.hit(client_address(request)):
         raise ApiError(429, "rate_limited", "Too many sessions from this address; try again in a few minutes.")
@@ -165,16 +165,16 @@ async def start(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_body", f"'cookies' must be a string of at most {MAX_COOKIES} characters.")
     name = body.get("name", "")
     name = name[:60] if isinstance(name, str) else ""
-    previous = _live_session(request, vid)
+    previous = await _live_session(request, vid)
     if previous is not None:
         from ..console import end_session
 
-        end_session(request, previous, actor=f"visitor:{vid}")
-    info = create_session(request, url, customer_role="leader", visitor_id=vid, actor=f"visitor:{vid}")
-    session = request.app[appkeys.SESSIONS].get(info["session_id"])
+        await end_session(request, previous, actor=f"visitor:{vid}")
+    info = await create_session(request, url, customer_role="leader", visitor_id=vid, actor=f"visitor:{vid}")
+    session = await request.app[appkeys.SESSIONS].get(info["session_id"])
     carried = await _carry_cookies(session, url, cookies)
     # The PIN of a visitor's session is for an agent to type into the console: it admits a follower.
-    pin, pin_expires = request.app[appkeys.STORE].new_pin(session.sid, "follower", *_pin_policy())
+    pin, pin_expires = await request.app[appkeys.STORE].new_pin(session.sid, "follower", *_pin_policy())
     return _json(request, {
         "session_id": session.sid,
         "leader_url": info["leader_url"] + (f"&name={quote(name)}" if name else ""),
@@ -192,14 +192,14 @@ def _pin_policy() -> tuple[float, int]:
 
 
 async def state(request: web.Request) -> web.Response:
-    vid = _visitor(request)
-    rows = request.app[appkeys.STORE].list_sessions(visitor_id=vid, limit=1)
+    vid = await _visitor(request)
+    rows = await request.app[appkeys.STORE].list_sessions(visitor_id=vid, limit=1)
     if not rows:
         return _json(request, {"session": None})
     row = rows[0]
     store = request.app[appkeys.STORE]
-    agents = sum(1 for p in store.participants(row.id) if p.kind == "agent")
-    control = store.audit_events(session_id=row.id, kind="control.changed", limit=1)
+    agents = sum(1 for p in await store.participants(row.id) if p.kind == "agent")
+    control = await store.audit_events(session_id=row.id, kind="control.changed", limit=1)
     return _json(request, {"session": {
         "session_id": row.id, "state": row.state, "agents": agents,
         "control": control[0].detail if control else None,
@@ -207,23 +207,23 @@ async def state(request: web.Request) -> web.Response:
 
 
 async def pin(request: web.Request) -> web.Response:
-    vid = _visitor(request)
-    session = _live_session(request, vid)
+    vid = await _visitor(request)
+    session = await _live_session(request, vid)
     if session is None:
         raise ApiError(409, "no_live_session", "Start a session first.")
-    value, expires = request.app[appkeys.STORE].new_pin(session.sid, "follower", *_pin_policy())
-    events.emit(request.app, "pin.created", session, actor=f"visitor:{vid}")
+    value, expires = await request.app[appkeys.STORE].new_pin(session.sid, "follower", *_pin_policy())
+    await events.emit(request.app, "pin.created", session, actor=f"visitor:{vid}")
     return _json(request, {"pin": value, "expires_at": expires, "session_id": session.sid}, 201)
 
 
 async def end(request: web.Request) -> web.Response:
     from ..console import end_session
 
-    vid = _visitor(request)
-    session = _live_session(request, vid)
+    vid = await _visitor(request)
+    session = await _live_session(request, vid)
     if session is None:
         raise ApiError(409, "no_live_session", "There is no live session to end.")
-    end_session(request, session, actor=f"visitor:{vid}")
+    await end_session(request, session, actor=f"visitor:{vid}")
     return _json(request, {"session_id": session.sid, "state": "ended"})
 
 
@@ -262,9 +262,7 @@ async def snippet_help(request: web.Request) -> web.Response:
         "<li><code>Tandem('getWatchLink', cb)</code> a link an agent opens in the console to join.</li>"
         "<li><code>Tandem('getPin', cb)</code> a 6-digit PIN the customer reads out to the agent.</li>"
         "<li><code>Tandem('endSession')</code>; events with <code>Tandem('on', name, fn)</code>: "
-        "<code>session_started</code>, <code>viewer_joined</code>, <code>control_changed</code>, <code>session_ended</code>, "
-        "pushed by the server as they happen (Server-Sent Events); after a dropped connection the snippet reconnects and "
-        "misses none.</li></ul>"
+        "<code>session_started</code>, <code>viewer_joined</code>, <code>control_changed</code>, <code>session_ended</code>.</li></ul>"
     )
     return page("Snippet", body)
 

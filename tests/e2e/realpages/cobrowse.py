@@ -196,7 +196,7 @@ class Runner:
             watch_errors(fp, follower_errors)
             rec["step"] = "follower's first view"
             joined = time.monotonic()
-            await fp.goto(self.follower_link(body), wait_until="load")
+            await fp.goto(await self.follower_link(body), wait_until="load")
             await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0 "
                                        "&& window.tandemMirror.doc() && window.tandemMirror.doc().body",
                                        timeout=FIRST_VIEW_TIMEOUT_MS)
@@ -245,10 +245,10 @@ class Runner:
         rec["seconds"] = round(time.monotonic() - started, 2)
         return rec
 
-    def follower_link(self, body: dict) -> str:
+    async def follower_link(self, body: dict) -> str:
         if "follower_url" in body:
             return body["follower_url"]
-        token = self.tandem.app[appkeys.SESSIONS].invite(body["session_id"], "follower")
+        token = await self.tandem.app[appkeys.SESSIONS].invite(body["session_id"], "follower")
         return f"{self.tandem.url}/s/{body['session_id']}/enter?t={token}"
 
     def passed(self, rec: dict, check: str) -> None:
