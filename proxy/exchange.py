@@ -53,9 +53,20 @@ FOLLOWER_DROP = frozenset({"if-none-match", "if-modified-since", "if-match", "if
                            "x-http-method-override", "x-http-method", "x-method-override"})
 
 
+# The runtime's marker for a same-origin fetch() with credentials: 'omit' (viewer/runtime/network.js):
+# the request carries the participant credential, which the proxy needs, but the site's cookies are
+# neither sent upstream nor taken from the response, as the browser would do. It only narrows.
+OMIT_HEADER = "X-Tandem-Credentials"
+
+
+def omits_credentials(request: web.Request) -> bool:
+    return request.headers.get(OMIT_HEADER, "").strip().lower() == "omit"
+
+
 async def upstream_headers(request: web.Request, adm: Admission, decision: Decision,
                            ctx: RequestContext) -> list[tuple[str, str]]:
-    cookie = await adm.session.jar.cookie_header(adm.upstream_url, ctx) if decision.use_jar else None
+    use_jar = decision.use_jar and not omits_credentials(request)
+    cookie = await adm.session.jar.cookie_header(adm.upstream_url, ctx) if use_jar else None
     items = request.headers.items()
     if adm.role == FOLLOWER:
         items = [(k, v) for k, v in items if k.lower() not in FOLLOWER_DROP]

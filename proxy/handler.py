@@ -34,7 +34,7 @@ from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
 from .allowlist import ALL, Allowlist
 from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_IN_MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
                      PRIVATE_ADDRESS, SCOPE_ALL, SITE_NOT_ALLOWED, UNEXPECTED_UPGRADE, Decision, Facts, decide)
-from .exchange import egress_for, open_exchange, request_context, upstream_headers
+from .exchange import egress_for, omits_credentials, open_exchange, request_context, upstream_headers
 from .respond import INJECT_TEMPLATE, REWRITE_CACHE, peek, plan, respond  # noqa: F401  (re-exported)
 from .upstream import classify
 from .watchdog import IdleWatchdog
@@ -198,7 +198,8 @@ async def _fetch(request: web.Request, adm: Admission, decision: Decision) -> we
             if not second.allow:
                 raise refuse(adm, second)
             set_cookies = up.headers.getall("Set-Cookie", [])
-            if set_cookies and second.use_jar:  # followers and credential-less requests never change the jar
+            # followers, credential-less requests and credentials: 'omit' never change the jar
+            if set_cookies and second.use_jar and not omits_credentials(request):
                 await adm.session.jar.set_from_response(adm.upstream_url, set_cookies, ctx)
             return await respond(request, adm, up, p, head, watchdog)
     except errors.ProxyError:

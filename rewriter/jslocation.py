@@ -51,7 +51,11 @@ The Location converted to a string is a read of its href too: ``String(location)
 ``new URL(location)``, ``location + ""``, ``"" + document.location`` and ```${location}``` get the
 same function around the location expression (the view's ``toString`` is the site's href).
 
-Not covered (runtime or nothing): destructuring (``const {host} = location``), computed members (``location["host"]``), code built at
+Destructuring (``const {host, pathname} = location``, ``({href} = document.location)``) reads the
+view too when every name it takes is one the view has (the origin parts, ``href``, ``pathname``,
+``search``, ``hash``): a pattern that also takes a method (``assign``) or the rest is left alone.
+
+Not covered (runtime or nothing): computed members (``location["host"]``), code built at
 run time (``eval``, ``new Function``, inline handlers are covered: they go through the JS rewriter).
 """
 
@@ -83,6 +87,10 @@ _L = rb"(?:[\w$]+" + _SPACE + rb"\." + _SPACE + rb")*location"
 _AS_STRING_RE = re.compile(
     rb"(?:String|URL)" + _SPACE + rb"\(" + _SPACE + _L + _SPACE + rb"[),]|\+" + _SPACE + _L + rb"(?![\w$])|"
     rb"location" + _SPACE + rb"\+|\$\{" + _SPACE + _L + _SPACE + rb"\}", re.S)
+# a destructuring pattern whose value is a location: `} = location`, `} = X.location`
+_DESTRUCTURE_RE = re.compile(rb"\}" + _SPACE + rb"=" + _SPACE + _L + rb"(?![\w$])", re.S)
+# what the runtime's view answers (viewer/runtime/identity.js)
+VIEW_PROPS = PROPS | {b"pathname", b"search", b"hash"}
 _POST_RE = re.compile(rb"postMessage" + _SPACE + rb"\(")  # the "." before it is checked on the tree
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _WRITE_PARENTS = {"assignment_expression", "augmented_assignment_expression"}
@@ -98,7 +106,7 @@ def candidates(data: bytes) -> bool:
         return True
     if b"location" not in data:
         return False
-    if _AS_STRING_RE.search(data):
+    if _AS_STRING_RE.search(data) or _DESTRUCTURE_RE.search(data):
         return True
     for m in _CANDIDATE_RE.finditer(data):
         if not (m.start() and data[m.start() - 1] in _IDENT_BYTES):
@@ -158,6 +166,7 @@ def location_edits(root, data: bytes) -> list[Edit]:
         edits.append((obj.start_byte, obj.start_byte, LOCATION_FN))
         edits.append((obj.end_byte, obj.end_byte, b")"))
     edits.extend(_as_string_edits(root, data, done))
+    edits.extend(_destructure_edits(root, data, done))
     if b"postMessage" in data:
         edits.extend(_target_edits(root, data))
     if b"import" in data:
@@ -240,6 +249,62 @@ def _as_string_edits(root, data: bytes, done: set[int]) -> list[Edit]:
             done.add(obj.start_byte)
             edits.append((obj.start_byte, obj.start_byte, LOCATION_FN))
             edits.append((obj.end_byte, obj.end_byte, b")"))
+    return edits
+
+
+def _pattern_keys(pattern, data: bytes) -> list[bytes] | None:
+    """The property names an object pattern takes, or None when it has a rest or a computed key."""
+    keys = []
+    for c in pattern.named_children:
+        if c.type == "object_assignment_pattern":
+            c = c.child_by_field_name("left")
+        if c is None:
+            return None
+        if c.type == "shorthand_property_identifier_pattern":
+            keys.append(data[c.start_byte:c.end_byte])
+        elif c.type == "pair_pattern":
+            key = c.child_by_field_name("key")
+            if key is None or key.type != "property_identifier":
+                return None
+            keys.append(data[key.start_byte:key.end_byte])
+        elif c.type not in ("comment", "html_comment"):
+            return None
+    return keys
+
+
+def _destructure_edits(root, data: bytes, done: set[int]) -> list[Edit]:
+    """``const {host} = location`` and ``({href} = X.location)``: the value through the view."""
+    edits: list[Edit] = []
+    if not _DESTRUCTURE_RE.search(data):
+        return edits
+    for m in _LOCATION_WORD_RE.finditer(data):
+        name = _word_node(root, data, m.start())
+        if name is None:
+            continue
+        if name.type == "identifier":
+            obj = name
+        elif name.type == "property_identifier" and name.parent is not None and name.parent.type == "member_expression" \
+                and name.parent.child_by_field_name("property") == name:
+            obj = name.parent
+        else:
+            continue
+        parent = obj.parent
+        if parent is None or obj.start_byte in done:
+            continue
+        if parent.type == "variable_declarator" and parent.child_by_field_name("value") == obj:
+            pattern = parent.child_by_field_name("name")
+        elif parent.type == "assignment_expression" and parent.child_by_field_name("right") == obj:
+            pattern = parent.child_by_field_name("left")
+        else:
+            continue
+        if pattern is None or pattern.type != "object_pattern":
+            continue
+        keys = _pattern_keys(pattern, data)
+        if not keys or any(k not in VIEW_PROPS for k in keys):
+            continue
+        done.add(obj.start_byte)
+        edits.append((obj.start_byte, obj.start_byte, LOCATION_FN))
+        edits.append((obj.end_byte, obj.end_byte, b")"))
     return edits
 
 

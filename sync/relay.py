@@ -236,7 +236,6 @@ class LocalRelay(Relay):
         self._dispatch(self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume),
                        joining=conn)
         self._keep(sid)
-        return conn
 
     def submit(self, sid, conn, msg, size, now) -> None:
         room = self.rooms.get(sid)

@@ -27,6 +27,25 @@ export const options = {
   logLevel: "silent",
 };
 
+/**
+ * The runtime is on every page (40 KB budget): its internal property names (the saved natives, the
+ * env and hook tables, the URL mapper's fields) are shortened. Only names that are no web platform
+ * property the runtime also reads on real objects may be listed here (never `localName`, `observe`,
+ * `srcdoc`, ...): a listed name is renamed wherever it is written as `x.name` or `{name: ...}`.
+ */
+export const RUNTIME_PROPS = new RegExp(`^(?:${[
+  "xhrOpen", "xhrSend", "xhrStatus", "xhrResponseText", "xhrGetResponseHeader", "requestUrl", "entryName",
+  "documentDefaultView", "textContentGet", "textContentSet", "templateContent", "innerHTMLGet", "innerHTMLSet",
+  "attrName", "attrValue", "iframeWindow", "frameWindow", "objectWindow", "formSubmit", "locationAssign",
+  "locationReplace", "navDestination", "destinationUrl", "navCancelable", "navFormData", "navType", "weakMapGet",
+  "weakMapHas", "weakMapSet", "functionToString", "URLCtor", "upstreamOrigin", "upstreamHost", "realBase",
+  "frameUrl", "isOurBlob", "afterInsert", "attrAware", "rewriteTree", "setAttr", "isStyle", "runtimeUrl",
+  "proxyOrigin", "isReserved", "accessor", "ctor", "arg0", "qsa", "encodeLabel", "baseDomain", "baseHostname",
+  "onAlias", "toProxy", "isOurs", "fromLocation", "upstream", "proxy",
+].join("|")})$`);
+/** The runtime's own build options (tests bundle it in memory with these). */
+export const runtimeOptions = { ...options, mangleProps: RUNTIME_PROPS };
+
 function describe(err) {
   const first = err && err.errors && err.errors[0];
   if (!first) return String((err && err.message) || err);
@@ -122,7 +141,7 @@ async function buildSpa() {
 async function main() {
   const outputs = [OUTFILE, RECORD.outfile, ...[...CONTROL_BUNDLES, ...SYNC_BUNDLES].map((b) => b.outfile)];
   try {
-    await esbuild.build({ ...options, outfile: OUTFILE, sourcemap: "external" });
+    await esbuild.build({ ...runtimeOptions, outfile: OUTFILE, sourcemap: "external" });
     await esbuild.build({ ...options, entryPoints: [RECORD.entry], outfile: RECORD.outfile, sourcemap: "external", plugins: [patchRrweb] });
     const recordVersion = createHash("sha256").update(readFileSync(RECORD.outfile)).digest("hex").slice(0, 12);
     for (const b of [...CONTROL_BUNDLES, ...SYNC_BUNDLES]) {

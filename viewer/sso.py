@@ -34,6 +34,7 @@ import hmac
 import json
 import logging
 import secrets
+import ssl
 import time
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from html import escape
@@ -89,14 +90,21 @@ class Provider:
         self._jwks: dict[str, Any] | None = None
         self._jwks_at = 0.0
         self._lock = asyncio.Lock()
+        self._tls: ssl.SSLContext | None = None
 
-    def client(self, redirect_uri: str):
+    async def _verify_tls(self) -> ssl.SSLContext:
+        """The system's CAs, loaded once (a few hundred ms; every client would load them again)."""
+        if self._tls is None:
+            self._tls = await asyncio.get_running_loop().run_in_executor(None, ssl.create_default_context)
+        return self._tls
+
+    async def client(self, redirect_uri: str):
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
         return AsyncOAuth2Client(
             client_id=self.client_id, client_secret=self.client_secret, scope=self.scopes, redirect_uri=redirect_uri,
             token_endpoint_auth_method="client_secret_basic" if self.client_secret else "none",
-            code_challenge_method="S256", timeout=HTTP_TIMEOUT, follow_redirects=False)
+            code_challenge_method="S256", timeout=HTTP_TIMEOUT, follow_redirects=False, verify=await self._verify_tls())
 
     def _check_endpoint(self, url: Any, what: str) -> str:
         if not isinstance(url, str):
@@ -113,7 +121,7 @@ class Provider:
         import httpx2
 
         try:
-            async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as http:
+            async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=await self._verify_tls()) as http:
                 resp = await http.get(url, headers={"Accept": "application/json"})
             if resp.status_code != 200 or len(resp.content) > MAX_PROVIDER_BODY:
                 raise ValueError(f"HTTP {resp.status_code}, {len(resp.content)} bytes")
@@ -160,7 +168,7 @@ class Provider:
         """The provider's authorization URL and what the callback must see again."""
         meta = await self.metadata()
         state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-        async with self.client(redirect_uri) as client:
+        async with await self.client(redirect_uri) as client:
             url, _ = client.create_authorization_url(meta["authorization_endpoint"], state=state, code_verifier=verifier,
                                                      nonce=nonce)
         return url, {"state": state, "nonce": nonce, "verifier": verifier}
@@ -171,7 +179,7 @@ class Provider:
         from authlib.integrations.base_client.errors import OAuthError
 
         meta = await self.metadata()
-        async with self.client(redirect_uri) as client:
+        async with await self.client(redirect_uri) as client:
             try:
                 token = await client.fetch_token(meta["token_endpoint"], grant_type="authorization_code", code=code,
                                                  code_verifier=pending["verifier"])
@@ -476,11 +484,11 @@ async def admin_page(request: web.Request) -> web.Response:
                if allowed is False or can_switch_off else
                "<p class=hint>Password sign-in can be switched off once single sign-on is configured.</p>")
             + "</form><p class=hint>Off: agents sign in only through the provider; the password form refuses everyone. "
-              "If the provider is unreachable, <code>--local-passwords on</code> at start lets passwords in again.</p>")
+              "If the provider is unreachable, <code class=nowrap>--local-passwords on</code> at start lets passwords in again.</p>")
     body = (f"<section aria-labelledby=sso-h><h2 id=sso-h>Single sign-on (OpenID Connect)</h2>{configured}</section>"
             f"<section aria-labelledby=pw-h><h2 id=pw-h>Password sign-in</h2>{passwords}</section>")
     style = "<style>.sso-settings{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:.5rem 0}" \
-            ".sso-settings dd{margin:0;overflow-wrap:anywhere}@media (max-width:480px){.sso-settings{grid-template-columns:1fr}" \
+            ".sso-settings dt{font-weight:600}.sso-settings dd{margin:0;overflow-wrap:anywhere}.nowrap{white-space:nowrap}@media (max-width:480px){.sso-settings{grid-template-columns:1fr}" \
             ".sso-settings dd{margin-bottom:.4rem}}</style>"
     return _render(request, s, "/admin/sso", "Sign-in", style + body)
 

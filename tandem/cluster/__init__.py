@@ -35,4 +35,37 @@ def cluster_relay(app: web.Application, make_room, facts_of, on_change=None) -> 
         await relay.stop()
 
     app.cleanup_ctx.append(run)
+    # inside the error pages' middleware (it renders everything else), outside the rest (the API's
+    # rate limits count in Redis too)
+    names = [getattr(m, "__name__", "") for m in app.middlewares]
+    at = names.index("error_middleware") + 1 if "error_middleware" in names else len(names)
+    app.middlewares.insert(at, _refuse_when_cut_off(relay))
     return relay
+
+
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics")  # the balancer and the scraper must still get answers
+
+
+def _refuse_when_cut_off(relay: ClusterRelay):
+    """A node cut off from Redis refuses new sessions and joins (503, the reason said) rather than start
+    something it cannot share; the balancer's /readyz check takes it out meanwhile. Proxied hosts are
+    refused at admission (the directory does not answer: ``proxy.errors.NotReady``)."""
+
+    from redis.exceptions import ConnectionError as RedisDown, TimeoutError as RedisSlow
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        if relay.healthy or request.path in OPEN_PATHS or request.method in ("GET", "HEAD") and not request.path.startswith("/api/"):
+            try:
+                return await handler(request)
+            except (RedisDown, RedisSlow) as exc:  # found out in the middle of the request
+                log.warning("Redis does not answer (%s): %s %s refused", exc, request.method, request.path)
+        message = "This Tandem node cannot reach Redis right now; try again in a moment."
+        if request.path.startswith("/api/"):
+            return web.json_response({"error": {"code": "not_ready", "message": message}}, status=503,
+                                     headers={"Retry-After": "5"})
+        from viewer.pages import error_page
+
+        return error_page(503, "Tandem is not ready", message, code="not_ready")
+
+    return middleware

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+import pytest_asyncio
 
 from demosite import start_demo
 from tests.cluster.nodes import Cluster
@@ -23,21 +24,22 @@ from tests.e2e.browser import chromium, needs_chromium
 from tests.e2e.test_sync import TEXT, VALUE, click_in_mirror, follower_page, leader_page, mirror, panel_action
 from tests.restart_helpers import browser as http_client
 
-pytestmark = [pytest.mark.e2e, needs_chromium]
+pytestmark = [pytest.mark.e2e, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 RECOVER_MS = 40_000  # a killed owner's lease (6 s), the sockets' reconnect back-off, a fresh snapshot; loaded machine
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def demo():
     site = await start_demo("127.0.0.1")
     yield site
     await site.close()
 
 
-@pytest.fixture
-async def cluster(tmp_path, demo):
-    c = Cluster(tmp_path, nodes=3, allow=tuple(demo.hosts))
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cluster(tmp_path_factory, demo):
+    """One cluster for the module (starting three nodes is most of its time); the kill test runs last."""
+    c = Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, allow=tuple(demo.hosts))
     try:
         await c.start()
         yield c

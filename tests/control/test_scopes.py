@@ -215,3 +215,36 @@ async def test_scope_check_does_not_hang_on_slow_bodies(make_tandem):
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert head.startswith(b"HTTP/1.1 403"), head
     writer.close()
+
+
+async def test_the_key_generated_on_first_start_holds_every_scope(tmp_path):
+    """Without TANDEM_ADMIN_KEY, `tandem serve` makes the admin key itself: it must be able to do everything."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness import client_session, free_socket
+
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {k: v for k, v in os.environ.items() if k != "TANDEM_ADMIN_KEY"}
+    proc = subprocess.Popen([sys.executable, "-m", "tandem.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines: list[str] = []
+        while not any("Allowlist" in line for line in lines):
+            line = await asyncio.to_thread(proc.stdout.readline)
+            assert line, "".join(lines)
+            lines.append(line)
+        key = "".join(lines).split("stored hashed): ", 1)[1].split()[0]
+        async with client_session() as client:
+            base = f"http://tandem.localhost:{port}/api/v1"
+            r = await client.get(base + "/keys", headers={"Authorization": f"Bearer {key}"})
+            assert r.status == 200
+            assert [k["scopes"] for k in (await r.json())["keys"]] == [list(SCOPES)]
+            r = await client.get(base + "/sessions", headers={"Authorization": f"Bearer {key}"})
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 10)

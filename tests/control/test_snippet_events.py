@@ -160,6 +160,13 @@ async def test_events_are_pushed_and_a_dropped_stream_resumes_without_a_gap(make
         name, _, data = await stream.event(timeout=1.0)
         assert (name, data) == ("session_ended", {"session_id": sid})
         assert await stream.next() is None
+    # resuming after the end (a page reload with the last id kept) hears the end again and the stream stops
+    for last in (second_id, f"{sid}.{10**9}"):
+        after_end = Stream(await listen(t, v, last_id=last))
+        names = []
+        while (ev := await after_end.next()) is not None:
+            names.append(ev["event"])
+        assert names[-1] == "session_ended" and names.count("session_ended") == 1
     # a fresh listener of an ended session hears that it ended, once
     late = Stream(await listen(t, v))
     assert (await late.event())[0] == "ready"

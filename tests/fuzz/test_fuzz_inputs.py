@@ -24,8 +24,8 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan
                     st.text(max_size=20), odd_text)
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                        st.dictionaries(st.text(max_size=6), inner, max_size=4)), max_leaves=20)
-TYPES = ["hello", "ev", "page", "active", "ptr", "input", "control", "lead", "claim", "policy", "name", "notice", "resync",
-         "ping", "leave", "nope", "__init__", "_on_ev", ""]
+TYPES = ["hello", "ev", "page", "active", "ptr", "input", "control", "lead", "claim", "policy", "name", "notice", "chat",
+         "resync", "ping", "leave", "nope", "__init__", "_on_ev", ""]
 KEYS = ["e", "url", "title", "x", "y", "d", "hide", "i", "a", "p", "control", "name", "code", "text", "kind", "resume"]
 message = st.builds(lambda t, extra: {"t": t, **extra}, st.one_of(st.sampled_from(TYPES), st.text(max_size=6)),
                     st.dictionaries(st.sampled_from(KEYS), st.one_of(values, urls), max_size=4))

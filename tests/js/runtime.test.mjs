@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import vm from "node:vm";
 import * as esbuild from "esbuild";
 
-import { options } from "../../viewer/build.mjs";
+import { runtimeOptions as options } from "../../viewer/build.mjs";
 
 const built = await esbuild.build({ ...options, write: false, outfile: "runtime.js" });
 const BUNDLE = built.outputFiles[0].text;

@@ -41,7 +41,9 @@ def test_reads_go_through_the_runtime(urls, src, out):
     "a = mylocation.host;",  # another name
     "a = location.hostx;",
     "a = location[\"host\"];",  # computed: not covered
-    "const {host} = location;",  # destructuring: not covered
+    "const {assign} = location;",  # destructuring a method: the view has none
+    "let {host, ...rest} = location;",  # or the rest
+    "const {host} = other;",
     "a = location.href; b = (",  # does not parse: passed through
 ])
 def test_left_alone(urls, src):
@@ -127,3 +129,12 @@ def test_location_as_a_string(urls, src, out):
 @pytest.mark.parametrize("src", ["f(location);", "a = location;", "a = location === b;", "location = '/x';", "a = location - 1;"])
 def test_location_as_a_value_left_alone(urls, src):
     assert rewrite_js(src, urls) == src
+
+
+@pytest.mark.parametrize("src, out", [
+    ("const {host} = location;", f"const {{host}} = {F}location);"),
+    ("const {host: h, port = 80, pathname} = window.location;", f"const {{host: h, port = 80, pathname}} = {F}window.location);"),
+    ("({href, hash} = document.location);", f"({{href, hash}} = {F}document.location));"),
+])
+def test_destructuring_reads_the_view(urls, src, out):
+    assert rewrite_js(src, urls) == out

@@ -102,6 +102,11 @@ export function makeChat(opts) {
     else if (noteKind === "count") say("");
   });
 
+  // Keep the latest message in view while the reader is at the end (new messages, a resize, a rotation).
+  let atEnd = true;
+  log.addEventListener("scroll", () => { atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 8; });
+  if (typeof ResizeObserver === "function") new ResizeObserver(() => { if (atEnd) log.scrollTop = log.scrollHeight; }).observe(log);
+
   function markRead() {
     if (!opts.isOpen() || document.hidden) return;
     log.scrollTop = log.scrollHeight; // laid out now: the latest message in view
@@ -136,7 +141,7 @@ export function makeChat(opts) {
     log.append(item);
     while (log.children.length > 200) log.firstChild.remove(); // a long session: the page keeps the latest
     empty.hidden = true;
-    log.scrollTop = log.scrollHeight;
+    if (atEnd || mine) log.scrollTop = log.scrollHeight;
     if (mine) {
       pending = null;
       read = Math.max(read, id);

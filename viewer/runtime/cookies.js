@@ -74,7 +74,7 @@ export function installCookies(win, natives, disguise) {
  * made here. Without this the browser would keep cookies in its own jar for LABEL.BASE, unseen by
  * document.cookie and the site, and `set({domain})` could plant a cookie on BASE itself.
  */
-export function installCookieStore(win, natives, h) {
+export function installCookieStore(win, natives, h, host) {
   const CS = win.CookieStore;
   const d = natives.getOwnPropertyDescriptor(win.Document.prototype, "cookie");
   if (!CS || !d || !d.get) return;
@@ -87,6 +87,11 @@ export function installCookieStore(win, natives, h) {
   const options = (a) => (a[0] && typeof a[0] === "object" ? a[0] : { name: a[0], value: a[1] });
   const write = (self, o, value, kind) => {
     if (o.name === undefined) throw new win.TypeError("name required");
+    // as the native: a domain must be the site's host or a parent of it, without a leading dot
+    const domain = o.domain == null ? "" : `${o.domain}`.toLowerCase();
+    if (domain && (domain[0] === "." || (host !== domain && !host.endsWith(`.${domain}`)))) {
+      throw new win.TypeError("Cookie domain must domain-match current host");
+    }
     let s = `${o.name}=${value}; path=${o.path || "/"}`;
     if (kind === "deleted") s += "; max-age=0";
     else if (o.expires != null) s += `; expires=${new Date(o.expires).toUTCString()}`;

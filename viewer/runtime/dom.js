@@ -293,10 +293,7 @@ export function installDom(win, env, h, n) {
     const readCss = h.up;
     const writeCss = (set) => wrap((self, [value]) => apply(set, self, [value === null ? value : css(value)]));
     accessor(CSD, "cssText", readCss, writeCss);
-    method(CSD, "setProperty", (nat) => wrap((self, a) => {
-      if (a.length > 1 && a[1] !== null && a[1] !== undefined) a[1] = css(a[1]);
-      return apply(nat, self, a);
-    }));
+    method(CSD, "setProperty", h.arg(1, css));
     method(CSD, "getPropertyValue", h.up);
     // every other method and accessor of the declaration: only the receiver changes
     const special = new Set(["cssText", "setProperty", "getPropertyValue", "constructor"]);
@@ -314,17 +311,11 @@ export function installDom(win, env, h, n) {
     const P = win.CSSStyleSheet.prototype;
     for (const name of ["insertRule", "addRule", "replace", "replaceSync"]) {
       const idx = name === "addRule" ? 1 : 0;
-      method(P, name, (nat) => wrap((self, a) => {
-        if (a.length > idx) a[idx] = css(a[idx]);
-        return apply(nat, self, a);
-      }));
+      method(P, name, h.arg(idx, css));
     }
   }
   if (win.CSSGroupingRule) {
-    method(win.CSSGroupingRule.prototype, "insertRule", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = css(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.CSSGroupingRule.prototype, "insertRule", h.arg(0, css));
   }
   // <style> text set as text
   // hot (every textContent read): the node type first, so text nodes never throw and catch

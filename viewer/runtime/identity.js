@@ -120,9 +120,10 @@ function installLocationView(win, env, h) {
     } catch {
       // not parsable: the Location's own parts
     }
-    // only what rewriter/jslocation.py sends here is read from it
+    // only what rewriter/jslocation.py sends here is read from it (a destructuring pattern may
+    // also name pathname, search and hash)
     const v = { href: site, origin: origin === "null" ? origin : upstream(origin) };
-    for (const k of ["protocol", "host", "hostname", "port"]) v[k] = u ? u[k] : loc[k];
+    for (const k of ["protocol", "host", "hostname", "port", "pathname", "search", "hash"]) v[k] = u ? u[k] : loc[k];
     v.toString = () => site;
     const ancestors = loc.ancestorOrigins;
     if (ancestors) {

@@ -57,6 +57,29 @@ function step(fn) {
   }
 }
 
+/**
+ * error.stack names the site's script URLs: V8 formats a stack (lazily, on first read) through
+ * `Error.prepareStackTrace` when there is one. Ours writes what V8 writes by default (the error's
+ * toString, then each call site's own text) with proxied origins mapped upstream and Tandem's own
+ * frames left out. A page that sets its own gets V8's call sites, as without Tandem.
+ */
+function installStack(win, env) {
+  const E = win.Error;
+  const errorToString = E.prototype.toString;
+  if (!E.captureStackTrace || "prepareStackTrace" in E) return;
+  const format = (err, sites) => {
+    let s;
+    try {
+      s = `${Reflect.apply(errorToString, err, [])}`;
+    } catch {
+      s = "<error>";
+    }
+    for (const site of sites) if (!env.isReserved(`${site.getFileName()}`)) s += `\n    at ${site}`;
+    return env.upstream(s);
+  };
+  Object.defineProperty(E, "prepareStackTrace", { value: format, writable: true, configurable: true });
+}
+
 /** Returns false when the runtime was already installed in `win`. */
 export function install(win, parent = null) {
   const natives = captureNatives(win);
@@ -100,7 +123,17 @@ export function install(win, parent = null) {
     const v = h.apply(nat, self, a);
     return typeof v === "string" ? env.upstream(v) : v;
   });
+  // a method whose argument `i` is mapped with `f` (a URL by default) unless null or undefined
+  h.arg = (i = 0, f = env.proxy) => (nat) => wrap((self, a) => {
+    if (a[i] != null) a[i] = f(a[i]);
+    return h.apply(nat, self, a);
+  });
+  h.arg0 = (a) => {
+    if (a[0] != null) a[0] = env.proxy(a[0]);
+    return a;
+  };
   step(() => installNetwork(win, env, h, natives));
+  step(() => installStack(win, env));
   if (!natives.document) {
     if (env.realBase) step(() => installWorker(win, env, h, natives));
     return true;
@@ -110,7 +143,7 @@ export function install(win, parent = null) {
   step(() => installHtml(win, env, h, natives));
   step(() => installFrames(win, env, h, natives, (w) => install(w, child)));
   step(() => installIdentity(win, env, h));
-  step(() => installCookieStore(win, natives, h));
+  step(() => installCookieStore(win, natives, h, env.upstreamHost));
   step(() => installNavigation(win, env, h, natives));
   observe = env.observe || null;
   setupDocument(natives.document);

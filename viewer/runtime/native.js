@@ -104,9 +104,31 @@ export function captureNatives(win) {
   });
 }
 
+// What rewriter/jslocation.py inserts around an expression: `(globalThis[Symbol.for("tandem.x")]||F)(` ... `)`
+const INSERTED_RE = /\(globalThis\[Symbol\.for\("tandem\.\w+"\)\]\|\|\w+\)\(/;
+
+/** Source text with the JS rewriter's insertions taken out (each with its closing parenthesis). */
+export function unrewrite(src) {
+  for (let m; (m = INSERTED_RE.exec(src));) {
+    let i = m.index + m[0].length;
+    for (let depth = 1; depth; i++) {
+      const c = src[i];
+      if (c === undefined) return src;
+      if (c === "(") depth++;
+      else if (c === ")") depth--;
+      else if (c === '"' || c === "'" || c === "`") {
+        for (i++; i < src.length && src[i] !== c; i++) if (src[i] === "\\") i++;
+      }
+    }
+    src = src.slice(0, m.index) + src.slice(m.index + m[0].length, i - 1) + src.slice(i);
+  }
+  return src;
+}
+
 /**
  * Replace `Function.prototype.toString` by a wrapper that answers the native
- * source text for every registered wrapper (itself included). Returns
+ * source text for every registered wrapper (itself included), and a site function's
+ * source as the site wrote it (without the JS rewriter's insertions). Returns
  * `disguise(wrapper, native)`, which registers one and returns the wrapper.
  */
 export function installToStringDisguise(win, natives) {
@@ -115,7 +137,8 @@ export function installToStringDisguise(win, natives) {
   const wrapper = {
     toString() {
       if (apply(weakMapHas, sources, [this])) return apply(weakMapGet, sources, [this]);
-      return apply(functionToString, this, []);
+      const src = apply(functionToString, this, []);
+      return src.includes("tandem.") ? unrewrite(src) : src;
     },
   }.toString;
   const disguise = (fake, real) => {

@@ -15,20 +15,14 @@ export function installNavigation(win, env, h, n) {
 
   if (win.History) {
     for (const name of ["pushState", "replaceState"]) {
-      method(win.History.prototype, name, (nat) => wrap((self, a) => {
-        if (a.length > 2 && a[2] !== undefined && a[2] !== null) a[2] = proxy(a[2]);
-        return apply(nat, self, a);
-      }));
+      method(win.History.prototype, name, h.arg(2));
     }
   }
   const read = h.up;
   if (win.NavigationHistoryEntry) accessor(win.NavigationHistoryEntry.prototype, "url", read);
   if (win.NavigationDestination) accessor(win.NavigationDestination.prototype, "url", read);
   if (win.Navigation) {
-    method(win.Navigation.prototype, "navigate", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = env.frameUrl(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.Navigation.prototype, "navigate", h.arg(0, (v) => env.frameUrl(v)));
   }
 
   const nav = win.navigation;

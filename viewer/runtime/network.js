@@ -13,6 +13,7 @@ import { wrap } from "./hooks.js";
 
 export const WORKER_WRAPPER = "/__tandem/worker.js";
 export const SW_WRAPPER = "/__tandem/sw.js";
+export const OMIT_HEADER = "x-tandem-credentials";
 const DATA_JS_RE = /^[\x00-\x20]*data:([^,]*?)(;base64)?,/i;
 const WRAPPER_RE = /\/__tandem\/(?:worker|sw)\.js\?(?:[^#]*&)?src=([^&#]*)/;
 
@@ -40,17 +41,36 @@ export function installNetwork(win, env, h, natives) {
     }
   };
   const readUrl = h.up;
+  const baseForResolve = () => env.realBase || natives.baseURI();
 
   // credentials: "omit" would leave the participant credential behind too, and a
   // same-origin request has no Origin to be recognised by (proxy/cors.py): "same-origin"
   // sends cookies only where they are the page's own, which on the proxy is the credential.
-  const credentials = (init) => {
+  // A same-origin one carries OMIT_HEADER: the proxy then neither sends the jar's cookies
+  // upstream nor stores the response's (proxy/decide.py). The page never sees the header.
+  const HP = win.Headers && win.Headers.prototype;
+  const headersHas = HP && HP.has;
+  const headersEntries = HP && HP.entries;
+  const credentials = (input, init) => {
     if (!init || typeof init !== "object" || init.credentials !== "omit") return init;
-    return { ...init, credentials: "same-origin" };
+    init = { ...init, credentials: "same-origin" };
+    try {
+      const url = isRequest(input) ? apply(natives.requestUrl, input, []) : input;
+      if (new NativeURL(url, baseForResolve()).origin === env.origin) {
+        // pairs, not a Headers: its iterator (which the native reads) hides the marker
+        const headers = new win.Headers(init.headers !== undefined ? init.headers : isRequest(input) ? input.headers : undefined);
+        const pairs = [...apply(headersEntries, headers, [])];
+        pairs[pairs.length] = [OMIT_HEADER, "omit"];
+        init.headers = pairs;
+      }
+    } catch {
+      // an invalid URL: the native call reports it
+    }
+    return init;
   };
   const mapRequestArgs = (a) => {
     if (a.length && !isRequest(a[0])) a[0] = proxy(a[0]);
-    if (a.length > 1) a[1] = credentials(a[1]);
+    if (a.length > 1) a[1] = credentials(a[0], a[1]);
     return a;
   };
 
@@ -60,55 +80,42 @@ export function installNetwork(win, env, h, natives) {
     ctor(win, "Request", mapRequestArgs);
     accessor(NativeRequest.prototype, "url", readUrl);
     accessor(NativeRequest.prototype, "referrer", readUrl);
+    const headersOf = Object.getOwnPropertyDescriptor(NativeRequest.prototype, "headers").get;
+    accessor(NativeRequest.prototype, "credentials", (get) => wrap((self) => {
+      const v = apply(get, self, []);
+      return v === "same-origin" && apply(headersHas, apply(headersOf, self, []), [OMIT_HEADER]) ? "omit" : v;
+    }));
   }
   if (win.Response) {
     accessor(win.Response.prototype, "url", readUrl);
-    method(win.Response, "redirect", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = proxy(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.Response, "redirect", h.arg());
   }
 
   // XMLHttpRequest
   if (win.XMLHttpRequest) {
     const proto = win.XMLHttpRequest.prototype;
-    method(proto, "open", (nat) => wrap((self, a) => {
-      if (a.length > 1) a[1] = proxy(a[1]);
-      return apply(nat, self, a);
-    }));
+    method(proto, "open", h.arg(1));
     accessor(proto, "responseURL", readUrl);
   }
 
-  // WebSocket, EventSource
-  for (const name of ["WebSocket", "EventSource"]) {
-    const Native = ctor(win, name, (a) => {
-      if (a.length) a[0] = proxy(a[0]);
-      return a;
-    });
+  // WebSocket, WebSocketStream, EventSource
+  for (const name of ["WebSocket", "WebSocketStream", "EventSource"]) {
+    const Native = ctor(win, name, h.arg0);
     if (Native) accessor(Native.prototype, "url", readUrl);
   }
 
   // navigator.sendBeacon
   if (win.Navigator) {
-    method(win.Navigator.prototype, "sendBeacon", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = proxy(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.Navigator.prototype, "sendBeacon", h.arg());
   }
 
   // Worklets (audio, paint, ...): module URLs
   if (win.Worklet) {
-    method(win.Worklet.prototype, "addModule", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = proxy(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.Worklet.prototype, "addModule", h.arg());
   }
 
   // new Audio(url)
-  ctor(win, "Audio", (a) => {
-    if (a.length && a[0] !== undefined) a[0] = proxy(a[0]);
-    return a;
-  });
+  ctor(win, "Audio", h.arg0);
 
   // FontFace("name", "url(...)")
   if (win.FontFace) {
@@ -122,10 +129,7 @@ export function installNetwork(win, env, h, natives) {
   const mapKey = (v) => (isRequest(v) ? v : proxy(v));
   if (win.Cache) {
     for (const name of ["add", "match", "matchAll", "put", "delete", "keys"]) {
-      method(win.Cache.prototype, name, (nat) => wrap((self, a) => {
-        if (a.length && a[0] !== undefined) a[0] = mapKey(a[0]);
-        return apply(nat, self, a);
-      }));
+      method(win.Cache.prototype, name, h.arg(0, mapKey));
     }
     method(win.Cache.prototype, "addAll", (nat) => wrap((self, a) => {
       if (a.length && a[0] && typeof a[0][Symbol.iterator] === "function") a[0] = [...a[0]].map(mapKey);
@@ -133,14 +137,10 @@ export function installNetwork(win, env, h, natives) {
     }));
   }
   if (win.CacheStorage) {
-    method(win.CacheStorage.prototype, "match", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = mapKey(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.CacheStorage.prototype, "match", h.arg(0, mapKey));
   }
 
   // Workers: started from the wrapper on our own origin
-  const baseForResolve = () => env.realBase || natives.baseURI();
   const absolute = (url) => new NativeURL(proxy(url), baseForResolve()).href;
   const wrapperUrl = (path, src, options) => {
     const type = options && typeof options === "object" && options.type === "module" ? "module" : "classic";
@@ -194,10 +194,7 @@ export function installNetwork(win, env, h, natives) {
       options.scope = options.scope === undefined ? new NativeURL("./", src).href : absolute(options.scope);
       return apply(nat, self, [url, options]);
     }));
-    method(proto, "getRegistration", (nat) => wrap((self, a) => {
-      if (a.length && a[0] !== undefined) a[0] = proxy(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(proto, "getRegistration", h.arg());
   }
   if (win.ServiceWorker) {
     accessor(win.ServiceWorker.prototype, "scriptURL", (get) => wrap((self) => {
@@ -208,16 +205,10 @@ export function installNetwork(win, env, h, natives) {
   if (win.ServiceWorkerRegistration) accessor(win.ServiceWorkerRegistration.prototype, "scope", readUrl);
   if (win.Client) accessor(win.Client.prototype, "url", readUrl);
   if (win.Clients) {
-    method(win.Clients.prototype, "openWindow", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = proxy(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.Clients.prototype, "openWindow", h.arg());
   }
   if (win.WindowClient) {
-    method(win.WindowClient.prototype, "navigate", (nat) => wrap((self, a) => {
-      if (a.length) a[0] = proxy(a[0]);
-      return apply(nat, self, a);
-    }));
+    method(win.WindowClient.prototype, "navigate", h.arg());
   }
   // Tandem's own loads (runtime, recorder, cookie and alias exchanges) are not the site's:
   // every list of performance entries the page can get leaves them out.
@@ -239,26 +230,32 @@ export function installNetwork(win, env, h, natives) {
     }
   }
   // Response headers that carry URLs (Location, Content-Location, Link, Refresh) read upstream
+  // (and Tandem's credentials marker is not there)
   const URL_HEADERS = /^(?:location|content-location|link|refresh)$/i;
-  if (win.Headers) {
-    method(win.Headers.prototype, "get", (nat) => wrap((self, a) => {
-      const v = apply(nat, self, a);
-      return typeof v === "string" && URL_HEADERS.test(`${a[0]}`) ? upstream(v) : v;
+  const see = (k, v) => (URL_HEADERS.test(k) ? upstream(v) : v);
+  const ours = (k) => `${k}`.toLowerCase() === OMIT_HEADER;
+  if (HP) {
+    method(HP, "get", (nat) => wrap((self, a) => {
+      const v = ours(a[0]) ? null : apply(nat, self, a);
+      return typeof v === "string" ? see(`${a[0]}`, v) : v;
     }));
+    method(HP, "has", (nat) => wrap((self, a) => !ours(a[0]) && apply(nat, self, a)));
     // iteration: the native iterator's pairs, URL headers' values mapped
-    for (const name of ["entries", Symbol.iterator]) {
-      method(win.Headers.prototype, name, (nat) => wrap((self, a) => {
+    for (const name of ["entries", "keys", "values", Symbol.iterator]) {
+      method(HP, name, () => wrap((self) => {
         const out = [];
-        for (const [k, v] of apply(nat, self, a)) out[out.length] = [k, URL_HEADERS.test(k) ? upstream(v) : v];
+        for (const [k, v] of apply(headersEntries, self, [])) {
+          if (!ours(k)) out[out.length] = name === "keys" ? k : name === "values" ? see(k, v) : [k, see(k, v)];
+        }
         return out.values();
       }));
     }
-    method(win.Headers.prototype, "forEach", (nat) => wrap((self, a) => {
+    method(HP, "forEach", (nat) => wrap((self, a) => {
       const fn = a[0];
       if (typeof fn !== "function") return apply(nat, self, a);
       const thisArg = a[1];
       return apply(nat, self, [function (value, key, headers) {
-        return apply(fn, thisArg, [URL_HEADERS.test(key) ? upstream(value) : value, key, headers]);
+        return ours(key) ? undefined : apply(fn, thisArg, [see(key, value), key, headers]);
       }]);
     }));
   }
@@ -275,5 +272,18 @@ export function installNetwork(win, env, h, natives) {
       const v = apply(get, self, []);
       return typeof v === "string" && v.includes("://") ? upstream(v) : v;
     }));
+  }
+  // entry.toJSON() (each entry interface has its own) and the URLs of LCP and element timing
+  for (const iface of Object.getOwnPropertyNames(win)) {
+    const P = /^Performance|^LargestContentfulPaint$/.test(iface) && win[iface] && win[iface].prototype;
+    if (!P) continue;
+    if (Object.prototype.hasOwnProperty.call(P, "url")) accessor(P, "url", readUrl);
+    if (Object.prototype.hasOwnProperty.call(P, "toJSON")) {
+      method(P, "toJSON", (nat) => wrap((self, a) => {
+        const o = apply(nat, self, a);
+        for (const k of ["name", "url"]) if (typeof o[k] === "string") o[k] = upstream(o[k]);
+        return o;
+      }));
+    }
   }
 }

@@ -171,8 +171,16 @@ export class UrlMapperCore {
     const { scheme, authority } = this.proxyOrigin(parts.origin, websocket);
     return `${parts.lead}${scheme}://${parts.userinfo}${authority}${parts.rest}`;
   }
+}
+
+/** The mapper with the local LABEL codec (aliases hashed here). */
+export class UrlMapper extends UrlMapperCore {
+  constructor(options) {
+    super({ encodeLabel: encode, ...options });
+  }
 
   /**
+   * (Not in the runtime bundle: the runtime maps back with env.upstream.)
    * The upstream form of a proxied URL. URLs that are not on the base domain
    * (relative ones, other schemes and hosts) come back as they are; null when the
    * URL is ours but can't be reversed here: alias labels (the table is on the
@@ -203,12 +211,5 @@ export class UrlMapperCore {
     let scheme = origin.scheme;
     if (parts.scheme === "ws" || parts.scheme === "wss") scheme = scheme === "https" ? "wss" : "ws";
     return `${parts.lead}${scheme}://${parts.userinfo}${netloc(origin)}${parts.rest}`;
-  }
-}
-
-/** The mapper with the local LABEL codec (aliases hashed here). */
-export class UrlMapper extends UrlMapperCore {
-  constructor(options) {
-    super({ encodeLabel: encode, ...options });
   }
 }

@@ -197,6 +197,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
                         await resp.write(_frame(pushed[0], f"{sid}.{r.id}", pushed[1]))
                         if pushed[0] == "session_ended":
                             return resp
+                if row.state != "live":  # resumed after the end was already heard: say it again, and stop
+                    await resp.write(_frame("session_ended", f"{sid}.{after}", {"session_id": sid}))
+                    return resp
                 waited = 0.0
                 while not watch.wake.is_set():
                     try:

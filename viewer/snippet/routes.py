@@ -262,7 +262,9 @@ async def snippet_help(request: web.Request) -> web.Response:
         "<li><code>Tandem('getWatchLink', cb)</code> a link an agent opens in the console to join.</li>"
         "<li><code>Tandem('getPin', cb)</code> a 6-digit PIN the customer reads out to the agent.</li>"
         "<li><code>Tandem('endSession')</code>; events with <code>Tandem('on', name, fn)</code>: "
-        "<code>session_started</code>, <code>viewer_joined</code>, <code>control_changed</code>, <code>session_ended</code>.</li></ul>"
+        "<code>session_started</code>, <code>viewer_joined</code>, <code>control_changed</code>, <code>session_ended</code>, "
+        "pushed by the server as they happen (Server-Sent Events); after a dropped connection the snippet reconnects and "
+        "misses none.</li></ul>"
     )
     return page("Snippet", body)
 

@@ -34,6 +34,23 @@
       resolve(e);
     });
   });
+  // The message matching `pred`, which its sender posted before the one matching `last`: messages
+  // from one sender arrive in order, so a dropped message fails as soon as the later one arrives and
+  // a slow one (a frame loading on a loaded machine) never fails on a timer.
+  window.messageBefore = (pred, last) => new Promise((resolve, reject) => {
+    let got = null;
+    const t = setTimeout(() => reject(new Error("no message")), 3 * TIMEOUT);
+    addEventListener("message", function on(e) {
+      if (!got && pred(e.data, e)) {
+        got = e;
+      } else if (last(e.data, e)) {
+        clearTimeout(t);
+        removeEventListener("message", on);
+        if (got) resolve(got);
+        else reject(new Error("no message (the one posted after it arrived)"));
+      }
+    });
+  });
   window.loaded = (el) => new Promise((resolve, reject) => {
     if (el.localName === "img" && el.complete) {
       if (el.naturalWidth > 0) resolve(el);

@@ -117,7 +117,10 @@ FRAME = """<!doctype html><title>frame</title><body>frame<script>
 addEventListener("message", (e) => e.source.postMessage({ echo: e.data, origin: e.origin }, "*"));
 parent.postMessage({ hello: "frame", url: document.URL }, "*");
 const k = new URLSearchParams(location.search).get("k");
-if (k === "to-parent") parent.postMessage({ targeted: true }, new URLSearchParams(location.search).get("target"));
+if (k === "to-parent") {
+  parent.postMessage({ targeted: true }, new URLSearchParams(location.search).get("target"));
+  parent.postMessage({ afterTargeted: true }, "*");
+}
 </script></body>"""
 SANDBOXED = """<!doctype html><script>
 const k = new URLSearchParams(location.search).get("k");
@@ -188,6 +191,7 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
         body = await request.text() if request.can_read_body else ""
         return web.json_response({"method": request.method, "origin": request.headers.get("Origin"),
                                   "referer": request.headers.get("Referer"), "cookie": request.headers.get("Cookie"),
+                                  "host": request.headers.get("Host"),
                                   "body": body, "query": dict(request.query)}, headers=CORS)
 
     async def redirect(request):
