@@ -25,7 +25,7 @@ def cluster_relay(app: web.Application, make_room, facts_of, on_change=None) -> 
     settings = app[appkeys.SETTINGS]
     sessions = app[appkeys.SESSIONS]
     relay = ClusterRelay(make_room, facts_of, RedisTransport(settings.redis_url), on_change=on_change,
-                         on_ended=sessions.forget)
+                         on_ended=sessions.forget, load=sessions.get)
     sessions.on_end = relay.end  # ended through this node (API, console): every node hears of it
 
     async def run(app: web.Application):

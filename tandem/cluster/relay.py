@@ -31,7 +31,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from sync.protocol import Frame
 from sync.relay import Endpoint, FactsStore, LocalRelay, RelayUnavailable, role_in_facts
@@ -63,9 +63,11 @@ class RemoteEndpoint:
 
 class ClusterRelay(LocalRelay):
     def __init__(self, make_room: Callable[[str, str], Room], facts_of: Callable[[str], FactsStore | None],
-                 transport: Transport, *, on_change=None, on_ended: Callable[[str], None] = lambda sid: None):
+                 transport: Transport, *, on_change=None, on_ended: Callable[[str], None] = lambda sid: None,
+                 load: Callable[[str], Awaitable[Any]] | None = None):
         super().__init__(make_room, facts_of, on_change)
         self.t = transport
+        self._load = load  # loads a session into this node's registry (a room's callbacks read it there)
         self.node = transport.node
         self._on_ended = on_ended
         self._counter = 0
@@ -302,6 +304,8 @@ class ClusterRelay(LocalRelay):
             if isinstance(conn, int) and o in ("attach", "msg"):  # not ours (any more): that socket starts over
                 self.t.send(node_of(conn), {"o": "close", "s": sid, "c": conn, "code": GOING_AWAY[0], "r": GOING_AWAY[1]})
             return
+        if sid not in self.rooms and self._load is not None:  # the socket's node loaded the session; this one may not have
+            await self._load(sid)
         now = time.monotonic()
         if o == "attach" and isinstance(conn, int):
             if sid not in self.rooms:

@@ -194,3 +194,28 @@ async def test_a_node_that_dies_gives_its_rooms_up_and_sockets_elsewhere_reconne
         await b.stop()
         await a.backend.close()
         await b.backend.close()
+
+
+async def test_a_session_ended_through_any_node_ends_everywhere(redis_server):
+    """The API call that ends a session lands on any node: every node closes its sockets of it and
+    forgets the session (the registry reads it again, ended, from the store)."""
+    cipher = crypto.Cipher([secrets.token_bytes(32)])
+    a, b, c = (make_node(redis_server.url, cipher) for _ in range(3))
+    forgotten: dict[str, list] = {"a": [], "b": [], "c": []}
+    for name, relay in zip("abc", (a, b, c)):
+        relay._on_ended = forgotten[name].append
+        await relay.start()
+    try:
+        sid = "s" + secrets.token_hex(6)
+        _, leader = await join(a, sid, "lead", kind="tab", may_lead=True)
+        _, follower = await join(b, sid, "fol", kind="view")
+        await follower.wait_for(lambda f: f["t"] == "welcome", "welcome")
+        c.end(sid)  # node c holds nothing of the session: the API call just landed there
+        assert (await leader.wait_closed())[0] == "session_ended"
+        assert (await follower.wait_closed())[0] == "session_ended"
+        assert forgotten["a"] == [sid] and forgotten["b"] == [sid] and forgotten["c"] == []
+        assert sid not in a.active_sessions() and sid not in b.active_sessions()
+    finally:
+        for relay in (a, b, c):
+            await relay.stop()
+            await relay.backend.close()
