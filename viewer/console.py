@@ -145,7 +145,7 @@ def login_page(request: web.Request, *, error: str = "", username: str = "", sta
 
 
 async def login_get(request: web.Request) -> web.Response:
-    if signed_in(request) is not None:
+    if await signed_in(request) is not None:
         raise web.HTTPSeeOther(safe_next(request.query.get("next")))
     return login_page(request)
 
