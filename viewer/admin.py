@@ -23,7 +23,7 @@ from .jsonbody import parse_int
 from .pages import page
 
 SECTIONS = (("/admin", "Agents"), ("/admin/keys", "API keys"), ("/admin/allowlist", "Allowlist"),
-            ("/admin/masking", "Masking"), ("/admin/settings", "Retention"), ("/admin/audit", "Audit log"),
+            ("/admin/masking", "Masking"), ("/admin/settings", "Retention"), ("/admin/sso", "Sign-in"), ("/admin/audit", "Audit log"),
             ("/admin/webhooks", "Webhooks"))  # the last one: viewer/webhooks_admin.py
 
 

@@ -29,6 +29,7 @@ from tandem import appkeys, events
 from tandem.ratelimit import client_address, pin_failed, pin_wait
 from tandem.store import Agent, verify_password
 
+from . import sso
 from .pages import error_page, page
 from .safeurl import safe_next
 from .routes import ApiError, PageResponse, admit, create_session, enter_url, new_pin, save_session_details, validate_start_url
@@ -128,18 +129,23 @@ async def require_post(request: web.Request) -> tuple[Signed, dict[str, str]]:
 
 
 # -- sign in / out -------------------------------------------------------------------------
-def login_page(request: web.Request, *, error: str = "", username: str = "", status: int = 200) -> web.Response:
+def login_page(request: web.Request, *, error: str = "", username: str = "", status: int = 200,
+               passwords: bool = True) -> web.Response:
     nxt = safe_next(request.query.get("next"))
     notice = f'<p class="notice bad" role=alert>{escape(error)}</p>' if error else ""
+    sso_button = sso.sign_in_button(request)  # single sign-on (viewer/sso.py), when configured
+    form = (
+        f'<form method=post action="/console/login?next={escape(quote(nxt, safe=""))}">'
+        f'<label for=username>User name</label><input id=username name=username autocomplete=username required value="{escape(username)}"{"" if sso_button else " autofocus"}>'
+        '<label for=password>Password</label><input id=password name=password type=password autocomplete=current-password required>'
+        f'<div class=row><button type=submit{" class=secondary" if sso_button else ""}>Sign in{" with a password" if sso_button else ""}</button></div></form>'
+    ) if passwords else ("" if sso_button else "<p>Password sign-in is switched off. Ask an administrator.</p>")
     body = (
         "<h1>Agent sign-in</h1>"
         "<p class=muted>Agents are created by an administrator. Customers don't need an account: "
         'they use the invite link or the PIN at <a href="/join">/join</a>.</p>'
-        f"{notice}"
-        f'<form method=post action="/console/login?next={escape(quote(nxt, safe=""))}">'
-        f'<label for=username>User name</label><input id=username name=username autocomplete=username required value="{escape(username)}" autofocus>'
-        '<label for=password>Password</label><input id=password name=password type=password autocomplete=current-password required>'
-        '<div class=row><button type=submit>Sign in</button></div></form>'
+        f"{notice}{sso_button}"
+        + ('<p class="muted or">or</p>' if sso_button and passwords else "") + form
     )
     return page("Sign in", body, status=status)
 
@@ -147,12 +153,14 @@ def login_page(request: web.Request, *, error: str = "", username: str = "", sta
 async def login_get(request: web.Request) -> web.Response:
     if await signed_in(request) is not None:
         raise web.HTTPSeeOther(safe_next(request.query.get("next")))
-    return login_page(request)
+    return login_page(request, passwords=await sso.passwords_allowed(request.app))
 
 
 async def login_post(request: web.Request) -> web.Response:
     if not same_origin(request):
         return refused()
+    if not await sso.passwords_allowed(request.app):
+        return login_page(request, error="Password sign-in is switched off by the administrator.", passwords=False, status=403)
     form = await read_form(request)
     username = form.get("username", "").strip().lower()[:64]
     password = form.get("password", "")[:256]

@@ -259,6 +259,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    from . import sso
+
+    sso.setup(app)  # agents' single sign-on: /console/sso, its callback, /admin/sso
     app.router.add_get("/", landing)
     app.router.add_post("/demo/start", demo_start)
     app.router.add_get("/healthz", healthz)

@@ -49,7 +49,7 @@ from tandem import appkeys
 from tandem.ratelimit import client_address
 from tandem.settings import Settings, _oidc_url
 
-from .pages import error_page, page
+from .pages import page
 from .safeurl import safe_next
 
 log = logging.getLogger("tandem.sso")
@@ -311,11 +311,12 @@ def redirect_uri(request: web.Request) -> str:
 
 # -- local passwords ---------------------------------------------------------------------------
 async def passwords_allowed(app: web.Application) -> bool:
-    """May agents sign in with a password? ``--local-passwords on|off`` fixes it, else the admin page."""
+    """May agents sign in with a password? ``--local-passwords on|off`` fixes it, else the admin page's
+    choice — which counts only while single sign-on is configured (no lock-out when it is removed)."""
     fixed = app[appkeys.SETTINGS].local_passwords
     if fixed != "admin":
         return fixed == "on"
-    return await app[appkeys.STORE].local_passwords()
+    return provider_of(app) is None or await app[appkeys.STORE].local_passwords()
 
 
 def sign_in_button(request: web.Request) -> str:
@@ -330,11 +331,13 @@ def sign_in_button(request: web.Request) -> str:
 
 # -- handlers ----------------------------------------------------------------------------------
 def _failure_page(request: web.Request, exc: SsoFailure, *, used: bool = True) -> web.Response:
-    """``used``: the pending sign-in was this request's, so it is spent (a request with a wrong
-    state leaves the browser's own pending sign-in alone)."""
-    resp = error_page(exc.status, "Sign-in failed", exc.message, code=exc.code,
-                      detail="Nothing was signed in. If this keeps happening, tell your administrator the code below.")
-    resp.body = resp.body.replace(b"</div></main>", b'<p><a class="button secondary" href="/console/login">Back to sign-in</a></p></div></main>', 1)
+    """A fixed page for a refused sign-in. ``used``: the pending sign-in was this request's, so it is
+    spent (a request with a wrong state leaves the browser's own pending sign-in alone)."""
+    body = (f"<span class=status>Error {exc.status}</span><h1>Sign-in failed</h1><p>{escape(exc.message)}</p>"
+            "<p class=muted>Nothing was signed in. If this keeps happening, tell your administrator the code below.</p>"
+            f"<p class=code>code: {escape(exc.code)}</p>"
+            '<p><a class="button secondary" href="/console/login">Back to sign-in</a></p>')
+    resp = page("Sign-in failed", body, status=exc.status)
     if used:
         _forget_pending(request, resp)
     return resp
