@@ -6,8 +6,10 @@ body the proxy decodes goes through :class:`Decoder`, which
 * decodes in slices of at most :data:`SLICE` bytes of output, and gives the event loop
   a turn between slices (no single step runs long, whatever the input);
 * counts what each stage produces: past :data:`MAX_DECODED_BYTES` in all, or past
-  :data:`MAX_RATIO` times the bytes received once :data:`RATIO_GRACE` is out, it stops
-  with :class:`~proxy.errors.EncodingRefused`;
+  :data:`MAX_RATIO` times the input that stage has *consumed* once :data:`RATIO_GRACE` is
+  out, it stops with :class:`~proxy.errors.EncodingRefused`. Consumed, not received: a
+  260 KB gzip bomb arrives in one chunk, but the first megabyte of zeros comes out of its
+  first kilobyte, so it is refused after ~1 MB of work, not after 200 x 260 KB = 52 MB;
 * handles stacked encodings (``Content-Encoding: gzip, br``) up to :data:`MAX_LAYERS`,
   each with the same budget, and refuses encodings it does not know;
 * checks at the end that every stage saw a complete stream: a truncated gzip or brotli
@@ -35,7 +37,10 @@ MAX_LAYERS = 2  # "gzip, br" occurs in the wild; deeper stacks are only ever an 
 
 
 class _Identity:
+    consumed = 0  # input bytes this stage has used (the ratio budget is counted against it)
+
     def push(self, data: bytes) -> Iterator[bytes]:
+        self.consumed += len(data)
         if data:
             yield data
 
@@ -48,6 +53,7 @@ class _Zlib:
 
     def __init__(self, gzip: bool):
         self._gzip = gzip
+        self.consumed = 0
         self._d: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
 
     def push(self, data: bytes) -> Iterator[bytes]:
@@ -59,6 +65,7 @@ class _Zlib:
         buf = data
         while not d.eof:
             out = d.decompress(buf, SLICE)
+            self.consumed += len(buf) - len(d.unconsumed_tail)
             buf = d.unconsumed_tail
             if out:
                 yield out
@@ -75,21 +82,28 @@ class _Zlib:
             raise EncodingRefused("The site's compressed response ended before its end (truncated).")
 
 
+def _sliced(out: bytes) -> Iterator[bytes]:
+    """Brotli's output limit is a hint (it hands out up to ~1.5x): cut to SLICE, so every slice is bounded."""
+    for i in range(0, len(out), SLICE):
+        yield out[i:i + SLICE]
+
+
 class _Brotli:
     def __init__(self) -> None:
         self._d = brotli.Decompressor()
+        self.consumed = 0  # brotli takes all it is given (what it holds back is not counted apart)
 
     def push(self, data: bytes) -> Iterator[bytes]:
+        self.consumed += len(data)
         if self._d.is_finished():
             return
         out = self._d.process(data, output_buffer_limit=SLICE)
-        if out:
-            yield out
+        yield from _sliced(out)
         while not self._d.can_accept_more_data():
             out = self._d.process(b"", output_buffer_limit=SLICE)
             if not out:
                 break
-            yield out
+            yield from _sliced(out)
 
     def finish(self) -> Iterator[bytes]:
         if not self._d.is_finished():
@@ -139,7 +153,7 @@ class Decoder:
         total = self._produced[i]
         if total > self.max_bytes:
             raise EncodingRefused(f"The site's response expands past {self.max_bytes // (1024 * 1024)} MB.")
-        if total > RATIO_GRACE and total > self.max_ratio * max(self.bytes_in, 1):
+        if total > RATIO_GRACE and total > self.max_ratio * max(self._stages[i].consumed, 1):
             raise EncodingRefused(f"The site's response expands more than {self.max_ratio} times (a compression bomb).")
 
     def _through(self, i: int, data: bytes, final: bool) -> Iterator[bytes]:
