@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("allowlist", help="show or edit the domain allowlist")
     a.add_argument("--data-dir", type=Path, default=Path(os.environ.get("TANDEM_DATA_DIR", "./tandem-data")))
+    a.add_argument("--database-url", default=os.environ.get("TANDEM_DATABASE_URL") or None, metavar="URL",
+                   help="the store's PostgreSQL database (as given to serve); SQLite in the data directory when unset")
     asub = a.add_subparsers(dest="action", required=True)
     asub.add_parser("list", help="print the entries")
     add = asub.add_parser("add", help="add a host or *.domain pattern")

@@ -23,6 +23,8 @@ class CliError(Exception):
 def add_parsers(sub, default_data_dir) -> None:
     g = sub.add_parser("agent", help="manage console agents")
     g.add_argument("--data-dir", type=Path, default=default_data_dir())
+    g.add_argument("--database-url", default=os.environ.get("TANDEM_DATABASE_URL") or None, metavar="URL",
+                   help="the store's PostgreSQL database (as given to serve); SQLite in the data directory when unset")
     gs = g.add_subparsers(dest="action", required=True)
     c = gs.add_parser("create", help="create an agent (password from --password-stdin, $TANDEM_AGENT_PASSWORD, or a prompt)")
     c.add_argument("username")
@@ -38,6 +40,8 @@ def add_parsers(sub, default_data_dir) -> None:
 
     k = sub.add_parser("keys", help="metadata encryption keys: rotate, re-encrypt")
     k.add_argument("--data-dir", type=Path, default=default_data_dir())
+    k.add_argument("--database-url", default=os.environ.get("TANDEM_DATABASE_URL") or None, metavar="URL",
+                   help="the store's PostgreSQL database (as given to serve); SQLite in the data directory when unset")
     ks = k.add_subparsers(dest="action", required=True)
     ks.add_parser("rotate", help="new key in the key file, re-encrypt every value, drop the old keys (stop the server first)")
     ks.add_parser("reencrypt", help="re-encrypt every value under the first key of the ring (after changing $TANDEM_METADATA_KEY)")

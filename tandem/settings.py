@@ -49,6 +49,7 @@ class Settings:
     egress: EgressConfig = field(default_factory=EgressConfig)  # --upstream-proxy: direct unless configured
     upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
     redis_url: str | None = None  # live state (jars, aliases, room facts) in Redis instead of this process
+    database_url: str | None = None  # the store in PostgreSQL (several nodes share it) instead of SQLite in data_dir
     metrics_token: str | None = None  # from TANDEM_METRICS_TOKEN: lets a scraper read /metrics without an API key
     # Single sign-on for agents (viewer/sso.py): OpenID Connect, on when an issuer is set.
     oidc_issuer: str | None = None
@@ -116,6 +117,12 @@ def _file(text: str) -> Path:
 def _redis_url(text: str) -> str:
     if not text.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return text
+
+
+def _database_url(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URL")
     return text
 
 
@@ -217,6 +224,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", "--redis-url", "TANDEM_REDIS_URL", None,
            "keep live session state (cookie jars, aliases, room facts) in this Redis instead of in process, "
            "so several nodes can serve the same sessions", _redis_url, shown="in process", metavar="URL"),
+    Option("database_url", "--database-url", "TANDEM_DATABASE_URL", None,
+           "keep the store (sessions, agents, keys, allowlist, audit …) in this PostgreSQL database instead of "
+           "SQLite in the data directory, so several nodes share it; the keys stay in the data directory",
+           _database_url, shown="SQLite", metavar="URL"),
     Option("oidc_issuer", "--oidc-issuer", "TANDEM_OIDC_ISSUER", None,
            "agents sign in with this OpenID Connect provider (its issuer URL; endpoints and keys come from its "
            "discovery document)", _nonempty, metavar="URL"),

@@ -19,6 +19,7 @@ import pytest
 
 from demosite import start_demo
 from tests.live.conftest import redis_url  # noqa: F401 - a throwaway redis-server for this module
+from tests.servers.postgres import postgres_server  # noqa: F401 - a throwaway PostgreSQL for the session
 from tests.restart_helpers import NAVIGATE, TandemProcess, browser
 
 WAIT = 10.0  # seconds any one expected message may take on a loaded machine
@@ -32,9 +33,15 @@ async def demo():
     await site.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "postgres"])
 async def tandem(request, tmp_path, demo):
+    """memory: live state in process (kept in the store), SQLite; redis: live state in Redis;
+    postgres: the store (and the kept live state) in PostgreSQL (--database-url)."""
     extra: tuple[str, ...] = ()
+    database_url = None
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("postgres_server").new_database()
+        extra = ("--database-url", database_url)
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
         import redis.asyncio as aioredis
@@ -44,7 +51,8 @@ async def tandem(request, tmp_path, demo):
         await r.aclose()
         extra = ("--redis-url", url)
     proc = TandemProcess(tmp_path / "data", allow=tuple(demo.hosts), extra_args=extra)
-    proc.redis_url = extra[1] if extra else None
+    proc.redis_url = extra[1] if request.param == "redis" else None
+    proc.database_url = database_url
     await proc.start()
     yield proc
     proc.stop(signal.SIGTERM)
@@ -101,9 +109,9 @@ async def test_tab_owner_stays_signed_in_and_alias_hosts_answer_after_restart(ta
         finally:
             await r.aclose()
         return
-    from tandem.store import Store
+    from tandem.store import open_store
 
-    store = Store(tandem.data_dir)
+    store = await open_store(tandem.data_dir, tandem.database_url)
     try:
         assert store.live_sessions() == []
     finally:
