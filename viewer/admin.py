@@ -16,6 +16,7 @@ from aiohttp import web
 
 from proxy.allowlist import PatternError
 from tandem import appkeys, events
+from tandem import scopes as sc
 from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, StoreError
 
 from .console import CONSOLE_SCRIPT, Signed, require, require_post
@@ -120,20 +121,48 @@ async def agents_toggle(request: web.Request) -> web.Response:
 
 
 # -- API keys ------------------------------------------------------------------------------------
+def _scope_boxes(prefix: str, checked: tuple[str, ...], *, hints: bool) -> str:
+    """One checkbox per scope, named ``scope-<scope>`` (a form posts each ticked one)."""
+    out = []
+    for name in sc.SCOPES:
+        hint = f' <span class=hint>— {escape(sc.DESCRIPTIONS[name])}</span>' if hints else ""
+        # one flex item for the text, so the name and its hint wrap as a sentence on narrow screens
+        out.append(f'<label><input type=checkbox id="{prefix}-{name}" name="scope-{name}" value=1'
+                   f'{" checked" if name in checked else ""}><span><code>{name}</code>{hint}</span></label>')
+    return "".join(out)
+
+
+def _form_scopes(form: dict[str, str]) -> tuple[str, ...]:
+    return tuple(name for name in sc.SCOPES if form.get(f"scope-{name}") == "1")
+
+
 async def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
     rows = []
     for k in await request.app[appkeys.STORE].api_keys():
-        action = "" if k.revoked_at else (
-            f'<form method=post action="/admin/keys/{k.id}/revoke">{s.hidden()}'
-            f'<button type=submit class=danger aria-label="Revoke key {escape(k.name)}">Revoke</button></form>')
-        rows.append([escape(k.name), f"<code>{escape(k.prefix)}…</code>", escape(k.webhook_url or "—"),
+        shown = ", ".join(f"<code>{x}</code>" for x in k.scopes) or "<span class=muted>none</span>"
+        if k.revoked_at:
+            action, scopes_cell = "", shown
+        else:
+            action = (f'<form method=post action="/admin/keys/{k.id}/revoke">{s.hidden()}'
+                      f'<button type=submit class=danger aria-label="Revoke key {escape(k.name)}">Revoke</button></form>')
+            scopes_cell = (f'{shown}<details><summary aria-label="Change the scopes of key {escape(k.name)}">Change</summary>'
+                           f'<form method=post action="/admin/keys/{k.id}/scopes">{s.hidden()}'
+                           f'<fieldset><legend class=sr-only>Scopes of key {escape(k.name)}</legend>'
+                           f'{_scope_boxes(f"k{k.id}", k.scopes, hints=False)}</fieldset>'
+                           '<button type=submit class=secondary>Save scopes</button></form></details>')
+        rows.append([escape(k.name), f"<code>{escape(k.prefix)}…</code>", scopes_cell, escape(k.webhook_url or "—"),
                      "revoked" if k.revoked_at else "active", _time(k.created_at), action])
     return (
         created
-        + _table("API keys", ["Name", "Key", "Webhook", "State", "Created (UTC)", '<span class=sr-only>Actions</span>'], rows, "No API keys yet.")
+        + _table("API keys", ["Name", "Key", "Scopes", "Webhook", "State", "Created (UTC)", '<span class=sr-only>Actions</span>'], rows,
+                 "No API keys yet.")
         + "<h2>Create a key</h2>"
         f'<form method=post action="/admin/keys">{s.hidden()}'
         '<label for=kname>Name</label><input id=kname name=name required maxlength=100 placeholder="CRM integration">'
+        '<fieldset aria-describedby=scopes-hint><legend>Scopes</legend>'
+        f'{_scope_boxes("new", sc.DEFAULT_SCOPES, hints=True)}</fieldset>'
+        '<p id=scopes-hint class=hint>What the key may do; the API answers 403 for anything else. '
+        'Give <code>admin</code> only to tools that manage Tandem itself.</p>'
         '<label for=hook>Webhook URL (optional)</label><input id=hook name=webhook_url type=url aria-describedby=hook-hint>'
         '<p id=hook-hint class=hint>Receives session.started, session.ended, participant.joined, participant.left, control.changed and leader.changed, signed with HMAC-SHA256 (see Webhooks for the delivery log).</p>'
         '<div class=row><button type=submit>Create key</button></div></form>'
@@ -151,6 +180,9 @@ async def keys_create(request: web.Request) -> web.Response:
     hook = form.get("webhook_url", "").strip() or None
     if not name:
         raise _back("/admin/keys", error="Give the key a name.")
+    scopes = _form_scopes(form)
+    if not scopes:
+        raise _back("/admin/keys", error="Tick at least one scope.")
     if hook:
         from .api import _http_url
 
@@ -158,11 +190,12 @@ async def keys_create(request: web.Request) -> web.Response:
             _http_url(hook)
         except ValueError as exc:
             raise _back("/admin/keys", error=f"Webhook URL {exc}.")
-    key, record, secret = await request.app[appkeys.STORE].create_api_key_full(name, webhook_url=hook)
-    await events.emit(request.app, "key.created", None, actor=s.agent.username, detail={"id": record.id, "name": name})
+    key, record, secret = await request.app[appkeys.STORE].create_api_key_full(name, webhook_url=hook, scopes=scopes)
+    await events.emit(request.app, "key.created", None, actor=s.agent.username,
+                      detail={"id": record.id, "name": name, "scopes": list(record.scopes)})
     created = (
         '<div class=notice role=status><p><strong>Copy the key now: it is shown only this once.</strong></p>'
-        f'<label for=newkey>API key “{escape(name)}”</label><input id=newkey readonly value="{escape(key)}">'
+        f'<label for=newkey>API key “{escape(name)}” ({escape(", ".join(record.scopes))})</label><input id=newkey readonly value="{escape(key)}">'
         '<div class=row><button type=button class=secondary data-copy=newkey>Copy key</button><span role=status class=hint data-copy-status></span></div>'
         + (f'<label for=newsecret>Webhook signing secret</label><input id=newsecret readonly value="{escape(secret)}">' if secret else "")
         + "</div>"
@@ -177,6 +210,19 @@ async def keys_revoke(request: web.Request) -> web.Response:
         raise _back("/admin/keys", error="No live key with that id.")
     await events.emit(request.app, "key.revoked", None, actor=s.agent.username, detail={"id": int(raw)})
     raise _back("/admin/keys", ok="Key revoked.")
+
+
+async def keys_scopes(request: web.Request) -> web.Response:
+    s, form = await _admin_post(request)
+    raw = request.match_info["key_id"]
+    scopes = _form_scopes(form)
+    if not scopes:
+        raise _back("/admin/keys", error="Tick at least one scope (or revoke the key).")
+    record = await request.app[appkeys.STORE].set_api_key_scopes(int(raw), scopes) if raw.isdigit() else None
+    if record is None:
+        raise _back("/admin/keys", error="No live key with that id.")
+    await events.emit(request.app, "key.scopes", None, actor=s.agent.username, detail={"id": record.id, "scopes": list(record.scopes)})
+    raise _back("/admin/keys", ok=f"Key {record.name} now has: {', '.join(record.scopes)}.")
 
 
 # -- allowlist -----------------------------------------------------------------------------------------
@@ -330,6 +376,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/admin/keys", keys_page)
     r.add_post("/admin/keys", keys_create)
     r.add_post("/admin/keys/{key_id}/revoke", keys_revoke)
+    r.add_post("/admin/keys/{key_id}/scopes", keys_scopes)
     r.add_get("/admin/allowlist", allowlist_page)
     r.add_post("/admin/allowlist", allowlist_add)
     r.add_post("/admin/allowlist/remove", allowlist_remove)

@@ -112,7 +112,7 @@ async def test_admin_pages(make_tandem, console):
     r, _ = await c.post(f"/admin/agents/{ann.id}/toggle")
     assert (await t.app[appkeys.STORE].agent_by_username("ann")).disabled_at is not None
     # keys: shown once on the creating page, listed by prefix only afterwards
-    r, text = await c.post("/admin/keys", {"name": "CRM", "webhook_url": "https://hooks.example/tandem"})
+    r, text = await c.post("/admin/keys", {"name": "CRM", "webhook_url": "https://hooks.example/tandem", "scope-sessions:write": "1"})
     assert r.status == 201
     key = field(text, "newkey")
     assert key.startswith("tdm_") and field(text, "newsecret").startswith("whsec_")

@@ -217,6 +217,51 @@ async def test_scope_check_does_not_hang_on_slow_bodies(make_tandem):
     writer.close()
 
 
+async def test_admin_page_creates_keys_with_the_scopes_ticked_and_changes_them(make_tandem, console):
+    from html import unescape
+
+    from tests.control.helpers import PASSWORD
+
+    t = await make_tandem()
+    status, _ = await call(t, "POST", "/agents", json={"username": "root", "name": "Root", "password": PASSWORD, "is_admin": True})
+    assert status == 201
+    c = await console(t, "root", login=False)
+    await c.login("root")
+    r, text = await c.get("/admin/keys")
+    boxes = dict(re.findall(r'<input type=checkbox id="new-([a-z:]+)" name="scope-\1" value=1( checked)?>', text))
+    assert boxes == {"sessions:read": " checked", "sessions:write": " checked", "admin": ""}, boxes
+    # nothing ticked: refused, nothing made
+    r, _ = await c.post("/admin/keys", {"name": "Nothing"})
+    assert r.status == 303 and "at least one scope" in unescape((await c.get(r.headers["Location"]))[1])
+    # admin only
+    r, text = await c.post("/admin/keys", {"name": "Ops", "scope-admin": "1"})
+    assert r.status == 201, text
+    key = unescape(re.search(r'id=newkey readonly value="([^"]+)"', text).group(1))
+    assert "API key “Ops” (admin)" in unescape(text)
+    assert (await call(t, "GET", "/audit", key=key))[0] == 200
+    assert (await call(t, "GET", "/sessions", key=key))[0] == 403
+    _, listed = await call(t, "GET", "/keys")
+    assert [k["name"] for k in listed["keys"]] == ["Ops"]
+    ops = listed["keys"][0]
+    r, text = await c.get("/admin/keys")
+    row = re.search(r"<tr><td>Ops</td>.*?</tr>", text).group(0)
+    assert "<code>admin</code>" in row and f'action="/admin/keys/{ops["id"]}/scopes"' in row
+    # changed in the page: the key's power follows at once
+    r, _ = await c.post(f"/admin/keys/{ops['id']}/scopes", {"scope-sessions:read": "1"})
+    assert r.status == 303 and "now has: sessions:read" in unescape((await c.get(r.headers["Location"]))[1])
+    assert (await call(t, "GET", "/sessions", key=key))[0] == 200
+    assert (await call(t, "GET", "/audit", key=key))[0] == 403
+    r, _ = await c.post(f"/admin/keys/{ops['id']}/scopes", {})
+    assert "at least one scope" in unescape((await c.get(r.headers["Location"]))[1])
+    assert (await call(t, "GET", "/sessions", key=key))[0] == 200  # unchanged
+    _, audit = await call(t, "GET", "/audit?kind=key.scopes")
+    assert [e["detail"] for e in audit["events"]] == [{"id": ops["id"], "scopes": ["sessions:read"]}]
+    # the same form without the CSRF token, or from another origin, changes nothing
+    r, _ = await c.post(f"/admin/keys/{ops['id']}/scopes", {"scope-admin": "1"}, csrf=False)
+    assert r.status in (400, 403)
+    assert (await call(t, "GET", "/audit", key=key))[0] == 403
+
+
 async def test_the_key_generated_on_first_start_holds_every_scope(tmp_path):
     """Without TANDEM_ADMIN_KEY, `tandem serve` makes the admin key itself: it must be able to do everything."""
     import os
