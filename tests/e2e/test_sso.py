@@ -247,8 +247,12 @@ async def test_state_and_code_cannot_be_replayed_or_swapped(make_tandem, idp):
         await other.goto(t.url + "/console/sso/callback?" + urlencode({"code": q["code"][0], "state": state, "iss": "https://evil.example"}))
         await expect_refused(other, 400, "sso_issuer")
 
-        # the old code with another browser's own state: the provider refuses a code used once
+        # a browser waiting for its own answer gets one with another state (login CSRF): refused, and
+        # its own sign-in is not spent by it
         other, state = await new_pending_state()
+        await other.goto(t.url + "/console/sso/callback?" + urlencode({"code": q["code"][0], "state": "x" + state, "iss": q["iss"][0]}))
+        await expect_refused(other, 400, "sso_state")
+        # the old code with that browser's own state: the provider refuses a code used once
         await other.goto(t.url + "/console/sso/callback?" + urlencode({"code": q["code"][0], "state": state, "iss": q["iss"][0]}))
         await expect_refused(other, 403, "sso_code")
 
