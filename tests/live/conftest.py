@@ -15,6 +15,7 @@ import pytest
 from tandem.live import MemoryBackend
 from tandem.store import Store
 from tests.harness import free_socket
+from tests.servers.postgres import postgres_server  # noqa: F401 - fixture
 
 REDIS_START_TIMEOUT = 10.0  # seconds for redis-server to accept connections
 
@@ -55,9 +56,14 @@ def redis_url(tmp_path_factory):
             proc.wait()
 
 
-@pytest.fixture
-async def store(tmp_path):
-    s = Store(tmp_path / "data")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request, tmp_path):
+    """The store the in-process backend keeps its state in: SQLite, and a real PostgreSQL
+    (tests/servers/postgres.py; a fresh database per test)."""
+    from tandem.store import open_store
+
+    url = request.getfixturevalue("postgres_server").new_database() if request.param == "postgres" else None
+    s = await open_store(tmp_path / "data", url)
     yield s
     await s.close()
 
@@ -79,6 +85,8 @@ async def backend(request, store):
         def make():
             return MemoryBackend(store)
     else:
+        if store.dialect == "postgres":
+            pytest.skip("the Redis backend keeps nothing in the store (its cipher only): tested once, with SQLite")
         url = request.getfixturevalue("redis_url")
         from tandem.live.redisstate import RedisBackend
 

@@ -124,11 +124,11 @@ async def test_kept_values_are_encrypted_and_bound_to_their_session(backend, sto
         await r.hset(f"tandem:{{{two}}}:jar", mapping=fields)
         await r.aclose()
     else:
-        rows = store.db.execute("SELECT session_id, kind, name, value FROM live_state").fetchall()
+        rows = await store.backend.fetchall("SELECT session_id, kind, name, value FROM live_state")
         assert rows and not any("PLAINTEXT" in v or "hidden-host" in v for *_, v in rows)
         for _, kind, name, value in rows:
             if kind == "jar":
-                store.db.execute("INSERT INTO live_state VALUES (?, ?, ?, ?)", (two, kind, name, value))
+                await store.backend.execute("INSERT INTO live_state VALUES (?, ?, ?, ?)", (two, kind, name, value))
     assert await backend().open(two).jar.cookie_header(SHOP) is None
 
 
