@@ -220,8 +220,12 @@ class RedisBackend(LiveBackend):
                            RedisFacts(self._r, keys, self._ttl))
 
     async def drop(self, sid: str) -> None:
+        """Every key of the session: jar, aliases, facts, spent tickets (``once:*``), the room's lease."""
         keys = _Keys(sid, self._cipher)
-        await self._r.delete(keys.key(JAR), keys.key(ALIAS), keys.key(FACTS))
+        found = {keys.key(JAR), keys.key(ALIAS), keys.key(FACTS)}
+        async for key in self._r.scan_iter(match=keys.key("*").replace("{", "\\{").replace("}", "\\}"), count=100):
+            found.add(key.decode() if isinstance(key, bytes) else key)
+        await self._r.delete(*found)
 
     async def claim_once(self, sid: str, key: str, ttl: int) -> bool:
         return bool(await self._r.set(_Keys(sid, self._cipher).key(f"once:{key}"), b"1", nx=True, ex=max(1, int(ttl))))
