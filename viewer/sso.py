@@ -371,9 +371,14 @@ async def callback(request: web.Request) -> web.Response:
     provider = provider_of(request.app)
     if provider is None:
         raise web.HTTPNotFound(reason="Single sign-on is not configured")
+    limits, address = request.app[appkeys.LIMITS], client_address(request)
+    if await limits.login_address.blocked(address):  # failed sign-ins of any kind, per address
+        return _failure_page(request, SsoFailure("sso_throttled", "Too many failed sign-ins. Wait a few minutes and try again.",
+                                                 status=429), used=False)
     try:
         return await _callback(request, provider)
     except SsoFailure as exc:
+        await limits.login_address.hit(address)
         await _audit_failure(request, exc)
         return _failure_page(request, exc, used=exc.code != "sso_state")
 

@@ -308,3 +308,19 @@ async def test_a_provider_naming_another_issuer_is_not_used(make_tandem, idp):
     html = await r.text()
     assert r.status == 502 and "code: sso_discovery" in html and "Traceback" not in html
     assert "Location" not in r.headers
+
+
+async def test_failed_answers_are_throttled_per_address(make_tandem, idp):
+    """Forged answers cost the sender: after the password form's budget of failures (20 per address), 429."""
+    from tandem.ratelimit import LOGIN_FAILURES_PER_ADDRESS
+
+    t = await sso_tandem(make_tandem, idp)
+    url = t.url + "/console/sso/callback?" + urlencode({"code": "forged", "state": BAIT})
+    for _ in range(LOGIN_FAILURES_PER_ADDRESS[0]):
+        r = await t.client.get(url)
+        assert r.status == 400 and "code: sso_state" in await r.text()
+    r = await t.client.get(url)
+    html = await r.text()
+    assert r.status == 429 and "code: sso_throttled" in html and BAIT not in html and "alert(1)" not in html
+    failures = await t.app[appkeys.STORE].audit_events(kind="agent.login_failed")
+    assert len(failures) == LOGIN_FAILURES_PER_ADDRESS[0]
