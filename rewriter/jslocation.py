@@ -80,13 +80,14 @@ TARGET_FN = b'(globalThis[Symbol.for("tandem.target")]||Object)('
 URL_FN = b'(globalThis[Symbol.for("tandem.url")]||String)('
 UP_FN = b'(globalThis[Symbol.for("tandem.up")]||String)('
 _META_RE = re.compile(rb"import" + _SPACE + rb"\." + _SPACE + rb"meta" + _SPACE + rb"\." + _SPACE + rb"url(?![\w$])")
+_RESOLVE_RE = re.compile(rb"import" + _SPACE + rb"\." + _SPACE + rb"meta" + _SPACE + rb"\." + _SPACE + rb"resolve" + _SPACE + rb"\(")
 _IMPORT_CALL_RE = re.compile(rb"import" + _SPACE + rb"\(")
 _LOCATION_WORD_RE = re.compile(rb"location(?![\w$])")
 # the Location used as a string: String(L), new URL(L), L + x, x + L, `${L}` (L: location or X.location)
 _L = rb"(?:[\w$]+" + _SPACE + rb"\." + _SPACE + rb")*location"
 _AS_STRING_RE = re.compile(
     rb"(?:String|URL)" + _SPACE + rb"\(" + _SPACE + _L + _SPACE + rb"[),]|\+" + _SPACE + _L + rb"(?![\w$])|"
-    rb"location" + _SPACE + rb"\+|\$\{" + _SPACE + _L + _SPACE + rb"\}", re.S)
+    rb"location" + _SPACE + rb"(?:\+|[!=]=(?!=))|(?<![!=])[!=]=" + _SPACE + _L + rb"(?![\w$])|\$\{" + _SPACE + _L + _SPACE + rb"\}", re.S)
 # a destructuring pattern whose value is a location: `} = location`, `} = X.location`
 _DESTRUCTURE_RE = re.compile(rb"\}" + _SPACE + rb"=" + _SPACE + _L + rb"(?![\w$])", re.S)
 # what the runtime's view answers (viewer/runtime/identity.js)
@@ -102,7 +103,7 @@ def candidates(data: bytes) -> bool:
     """True when ``data`` may read a location property (cheap; decides whether to parse)."""
     if b"postMessage" in data and _POST_RE.search(data):
         return True
-    if b"import" in data and (_IMPORT_CALL_RE.search(data) or _META_RE.search(data)):
+    if b"import" in data and (_IMPORT_CALL_RE.search(data) or _META_RE.search(data) or _RESOLVE_RE.search(data)):
         return True
     if b"location" not in data:
         return False
@@ -188,6 +189,20 @@ def _meta_edits(root, data: bytes) -> list[Edit]:
             continue
         edits.append((member.start_byte, member.start_byte, UP_FN))
         edits.append((member.end_byte, member.end_byte, b")"))
+    for m in _RESOLVE_RE.finditer(data):
+        # import.meta.resolve(x): the resolved URL is the proxied one; the site's is read back
+        at = data.rfind(b"resolve", m.start(), m.end())
+        node = root.descendant_for_byte_range(at, at + 7)
+        member = node.parent if node is not None and node.type == "property_identifier" else None
+        call = member.parent if member is not None else None
+        if member is None or member.type != "member_expression" or member.start_byte != m.start() \
+                or call is None or call.type != "call_expression" or call.child_by_field_name("function") != member:
+            continue
+        obj = member.child_by_field_name("object")
+        if obj is None or obj.type != "meta_property":
+            continue
+        edits.append((call.start_byte, call.start_byte, UP_FN))
+        edits.append((call.end_byte, call.end_byte, b")"))
     return edits
 
 
@@ -237,7 +252,8 @@ def _as_string_edits(root, data: bytes, done: set[int]) -> list[Edit]:
             wrap = True
         elif parent.type == "binary_expression":
             op = parent.child_by_field_name("operator")
-            wrap = op is not None and op.type == "+"
+            # + concatenates its string; == and != compare it with a string (a view is never ===)
+            wrap = op is not None and op.type in ("+", "==", "!=")
         elif parent.type == "arguments":
             call = parent.parent
             callee = call.child_by_field_name("function" if call.type == "call_expression" else "constructor") \

@@ -112,7 +112,9 @@ def test_dynamic_import_literals_and_others_left_to_js(urls, src):
 def test_import_meta_url(urls):
     up = jslocation.UP_FN.decode()
     assert rewrite_js("u = new URL('./a', import.meta.url);", urls) == f"u = new URL('./a', {up}import.meta.url));"
-    assert rewrite_js("u = import.meta.resolve('x');", urls) == "u = import.meta.resolve('x');"
+    assert rewrite_js("u = import.meta.resolve('./x');", urls) == f"u = {up}import.meta.resolve('./x'));"
+    assert rewrite_js("u = import.meta . resolve ('./x');", urls) == f"u = {up}import.meta . resolve ('./x'));"
+    assert rewrite_js("u = import.meta.resolve;", urls) == "u = import.meta.resolve;"
 
 
 @pytest.mark.parametrize("src, out", [
@@ -121,12 +123,14 @@ def test_import_meta_url(urls):
     ("a = '' + window.location;", f"a = '' + {F}window.location);"),
     ("a = `at ${document.location}`;", f"a = `at ${{{F}document.location)}}`;"),
     ("u = new URL(location);", f"u = new URL({F}location));"),
+    ("a = location == u;", f"a = {F}location) == u;"),
+    ("a = u != window.location;", f"a = u != {F}window.location);"),
 ])
 def test_location_as_a_string(urls, src, out):
     assert rewrite_js(src, urls) == out
 
 
-@pytest.mark.parametrize("src", ["f(location);", "a = location;", "a = location === b;", "location = '/x';", "a = location - 1;"])
+@pytest.mark.parametrize("src", ["f(location);", "a = location;", "a = location === b;", "a = b !== top.location;", "location = '/x';", "a = location - 1;"])
 def test_location_as_a_value_left_alone(urls, src):
     assert rewrite_js(src, urls) == src
 

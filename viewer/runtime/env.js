@@ -110,6 +110,9 @@ export function makeEnv(natives, { origin, realBase = null, version = "" }) {
 
   const proxy = (value) => {
     let s = `${value}`;
+    // blob: URLs read back with the site's origin inside (URL.createObjectURL) name the browser's
+    const blob = /^([\x00-\x20]*blob:)([\s\S]*)$/i.exec(s);
+    if (blob) return blob[1] + mapper.toProxy(blob[2]);
     if (realBase && !ABSOLUTE_RE.test(s)) {
       try {
         s = new NativeURL(s, realBase).href;

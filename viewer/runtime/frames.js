@@ -142,14 +142,16 @@ export function installFrames(win, env, h, n, installInto) {
       }
       return `javascript:self[Symbol.for("tandem.runtime")](${encodeURIComponent(JSON.stringify(code))})`;
     }
-    if (BLOB_RE.test(text) && !ours.has(text.trim())) {
+    if (BLOB_RE.test(text)) {
+      const blob = env.proxy(text.trim());
+      if (ours.has(blob)) return blob;
       try {
-        const { text: body, type } = readBlob(text.trim());
+        const { text: body, type } = readBlob(blob);
         if (/^\s*(text\/html|application\/xhtml\+xml)/i.test(type)) return withRuntime(body, type);
       } catch {
-        return text;
+        return blob;
       }
-      return text;
+      return blob;
     }
     const m = DATA_HTML_RE.exec(text);
     if (m && m[1]) {

@@ -74,6 +74,10 @@ export function installNetwork(win, env, h, natives) {
     return a;
   };
 
+  // blob: URLs read with the site's origin inside (env.proxy maps them back where they are used)
+  method(NativeURL, "createObjectURL", h.up);
+  method(NativeURL, "revokeObjectURL", h.arg());
+
   // fetch, Request, Response
   method(win, "fetch", (nat) => wrap((self, a) => apply(nat, self, mapRequestArgs(a)), true));
   if (NativeRequest) {
