@@ -113,8 +113,10 @@ class PostgresServer:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
+        """Fast shutdown (open connections are closed), through pg_ctl: runuser does not pass signals on."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: "smart" shutdown once clients leave; -m fast is SIGINT
+            subprocess.run(self._as_user([str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -124,9 +126,7 @@ class PostgresServer:
 
     def restart(self) -> None:
         """Stop and start again on the same port and data (what a node sees when PostgreSQL restarts)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(2)  # SIGINT: fast shutdown, open connections are closed
-            self.proc.wait(timeout=10)
+        self.stop()
         self.start()
 
     def __enter__(self) -> "PostgresServer":
