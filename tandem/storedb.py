@@ -43,6 +43,7 @@ PG_CONNECT_TIMEOUT = 10.0  # seconds a node waits for PostgreSQL at start before
 PG_MIGRATION_LOCK = 0x74616E64  # advisory lock id ("tand"): one node migrates at a time
 POLICY_CHANNEL = "tandem_policy"  # NOTIFY channel: the allowlist or masking changed
 LISTEN_RETRY = 1.0  # seconds between attempts to LISTEN again after the connection dropped
+PING_TIMEOUT = 2.0  # seconds /readyz waits for PostgreSQL before it says not ready
 
 
 class DatabaseError(Exception):
@@ -351,7 +352,9 @@ class PostgresDatabase:
                 await asyncio.sleep(LISTEN_RETRY)
 
     async def ping(self) -> None:
-        await self.fetchone("SELECT 1")
+        """Raises within PING_TIMEOUT when PostgreSQL does not answer (a balancer's check must not hang)."""
+        async with self.pool.connection(timeout=PING_TIMEOUT) as conn:
+            await asyncio.wait_for(conn.execute("SELECT 1"), PING_TIMEOUT)
 
 
 def _safe_url(url: str) -> str:

@@ -70,6 +70,6 @@ def test_serve_options_read_no_environment_elsewhere():
             continue  # settings.py is the place; `tandem rewrite` and the store commands are other commands
         text = path.read_text()
         for name in names:
-            if name == "TANDEM_DATA_DIR" and path.name in ("cli.py", "cli_control.py"):
-                continue  # the store commands (allowlist, agent, keys) take --data-dir with the same variable
+            if name in ("TANDEM_DATA_DIR", "TANDEM_DATABASE_URL") and path.name in ("cli.py", "cli_control.py"):
+                continue  # the store commands (allowlist, agent, keys) take --data-dir/--database-url with the same variables
             assert f'"{name}"' not in text, f"{path.relative_to(root)} reads {name}"
