@@ -57,7 +57,8 @@ def idp():
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    proc = subprocess.Popen(["node", str(PROVIDER), str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(["node", str(PROVIDER), str(port)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)  # stdin: the provider exits when this process goes
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 20)
         line = proc.stdout.readline().decode() if ready else ""
