@@ -1,16 +1,18 @@
-"""A whole cluster on loopback for tests: Redis, N real ``tandem serve`` nodes, HAProxy in front.
+"""A whole cluster on loopback for tests: Redis, PostgreSQL, N real ``tandem serve`` nodes, HAProxy in front.
 
-The nodes share the store (one SQLite data directory until a PostgreSQL store is configured:
-``TANDEM_TEST_DATABASE_URL``-style settings come with it) and Redis; the balancer is
-round-robin with no stickiness, so consecutive requests of one browser land on different
-nodes. ``Cluster.url`` is the public address (``tandem.localhost:<balancer port>``).
+The nodes share the store (a fresh PostgreSQL database; the data directory only for the keys,
+which every node needs the same) and Redis; the balancer is round-robin with no stickiness,
+so consecutive requests of one browser land on different nodes. ``Cluster.url`` is the public
+address (``tandem.localhost:<balancer port>``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +20,7 @@ import aiohttp
 from tests.harness import ADMIN_KEY
 from tests.restart_helpers import TandemProcess
 from tests.servers.haproxy import HAProxy
+from tests.servers.postgres import PostgresServer
 from tests.servers.redis import RedisServer
 
 NODE_LINE = re.compile(r"cluster relay: node (\d+)")
@@ -27,6 +30,8 @@ class Cluster:
     def __init__(self, workdir: Path, *, nodes: int = 3, allow: tuple[str, ...] = ()):
         self.workdir = workdir
         self.redis = RedisServer(workdir / "redis")
+        self.pg_dir = Path(tempfile.mkdtemp(prefix="tandem-pg-"))  # the server runs as postgres: not under root-only tmp
+        self.pg = PostgresServer(self.pg_dir)
         self.count = nodes
         self.allow = allow
         self.nodes: list[TandemProcess] = []
@@ -38,8 +43,11 @@ class Cluster:
 
     async def start(self) -> "Cluster":
         self.redis.start()
+        self.pg.start()
+        database = self.pg.new_database()
         self.lb = HAProxy(self.workdir / "haproxy", [])  # its port first: the nodes' public address
-        args = ("--redis-url", self.redis.url, "--base-domain", f"tandem.localhost:{self.lb.port}")
+        args = ("--redis-url", self.redis.url, "--database-url", database,
+                "--base-domain", f"tandem.localhost:{self.lb.port}")
         self.nodes = [TandemProcess(self.workdir / "data", allow=self.allow, extra_args=args) for _ in range(self.count)]
         await self.nodes[0].start()  # the first one creates the data directory, its keys and the schema
         await asyncio.gather(*(n.start() for n in self.nodes[1:]))
@@ -98,3 +106,5 @@ class Cluster:
             except AssertionError:
                 pass
         self.redis.stop()
+        self.pg.stop()
+        shutil.rmtree(self.pg_dir, ignore_errors=True)
