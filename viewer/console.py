@@ -191,7 +191,9 @@ async def logout(request: web.Request) -> web.Response:
     s, _ = await require_post(request)
     await request.app[appkeys.STORE].end_login(s.token)
     resp = web.HTTPSeeOther("/console/login")
-    resp.del_cookie(cookie_name(request), path="/")
+    name = cookie_name(request)
+    # A __Host- cookie is only replaced by one that is Secure too: without it the browser keeps the old one.
+    resp.del_cookie(name, path="/", secure=name.startswith("__Host-"), httponly=True, samesite="Strict")
     raise resp
 
 

@@ -139,6 +139,7 @@ async def test_sign_in_creates_the_agent_maps_admin_and_signs_out(make_tandem, i
         # sign out: the console asks for a sign-in again
         await page.get_by_role("button", name="Sign out").click()
         await page.wait_for_url(t.url + "/console/login", timeout=WAIT_MS)
+        assert not [c["name"] for c in await ctx.cookies(t.url) if c["name"].endswith(("tandem_agent", "tandem_sso"))]
         await page.goto(t.url + "/console")
         assert urlsplit(page.url).path == "/console/login"
         # the same person again: the same agent, not a second one
