@@ -42,14 +42,16 @@ argument becomes ``(globalThis[Symbol.for("tandem.url")]||String)(expr)``: the r
 absolute URL to its proxied form and leaves relative and bare specifiers as they are.
 
 Last, ``import.meta.url`` (a module's own URL, proxied as loaded) becomes
-``(globalThis[Symbol.for("tandem.up")]||String)(import.meta.url)``: the site's URL.
-
-The price, besides the parse: ``Function.prototype.toString`` of a rewritten function shows the
-inserted calls (the probe suite lists it).
+``(globalThis[Symbol.for("tandem.up")]||String)(import.meta.url)``: the site's URL; so does the
+result of ``import.meta.resolve(x)`` (resolved against the proxied URL).
 
 The Location converted to a string is a read of its href too: ``String(location)``,
-``new URL(location)``, ``location + ""``, ``"" + document.location`` and ```${location}``` get the
-same function around the location expression (the view's ``toString`` is the site's href).
+``new URL(location)``, ``location + ""``, ``"" + document.location``, ```${location}``` and a loose
+comparison (``location == url``, ``!=``) get the same function around the location expression (the
+view's ``toString`` is the site's href). ``===`` is left alone: it compares identity.
+
+The price, for the page: ``Function.prototype.toString`` of a rewritten function would show the
+inserted calls; the runtime takes them out again (viewer/runtime/native.js ``unrewrite``).
 
 Destructuring (``const {host, pathname} = location``, ``({href} = document.location)``) reads the
 view too when every name it takes is one the view has (the origin parts, ``href``, ``pathname``,

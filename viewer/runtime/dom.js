@@ -6,6 +6,7 @@
  */
 
 import { registerStandIn, wrap } from "./hooks.js";
+import { unrewrite } from "./native.js";
 import { attrKind, mapValue, mayHoldUrl, URL as URL_KIND } from "./rewrite.js";
 
 const HTML_NS = "http://www.w3.org/1999/xhtml";
@@ -86,8 +87,8 @@ export function installDom(win, env, h, n) {
     const value = apply(nat, self, a);
     if (value === null) return value;
     const name = `${a[0]}`.toLowerCase();
-    // data-* values the server rewrote (whole absolute URLs) read back as written
-    if (name.startsWith("data-")) return upstream(value);
+    // data-* values the server rewrote (whole absolute URLs) read back as written, and handlers
+    if (name.startsWith("data-") || name.startsWith("on")) return upstream(value);
     // hot: most attributes can never hold a URL, whatever the element
     return mayHoldUrl(name) && kindOf(self, name) ? readBack(self, name, value) : value;
   }));
@@ -130,7 +131,7 @@ export function installDom(win, env, h, n) {
       const value = apply(get, self, []);
       const el = apply(n.ownerElement, self, []);
       const name = apply(n.attrName, self, []);
-      return el && kindOf(el, name) ? readBack(el, name, value) : value;
+      return el && kindOf(el, name) ? readBack(el, name, value) : typeof value === "string" ? unrewrite(value) : value;
     });
     const attrWrite = (set) => wrap((self, [value]) => {
       const el = apply(n.ownerElement, self, []);
@@ -319,21 +320,26 @@ export function installDom(win, env, h, n) {
   }
   // <style> text set as text
   // hot (every textContent read): the node type first, so text nodes never throw and catch
-  const isStyle = (el) => {
+  const tagOf = (el) => {
     try {
-      return apply(nodeType, el, []) === 1 && apply(n.localName, el, []) === "style";
+      return apply(nodeType, el, []) === 1 ? apply(n.localName, el, []) : "";
     } catch {
-      return false;
+      return "";
     }
   };
+  const isStyle = (el) => tagOf(el) === "style";
   const textWrite = (set) => wrap((self, [value]) => apply(set, self, [isStyle(self) && value !== null ? css(value) : value]));
+  // a <style>'s text with the site's URLs, a <script>'s as the site wrote it (upstream does both)
   const textRead = (get) => wrap((self) => {
     const v = apply(get, self, []);
-    return isStyle(self) && typeof v === "string" ? upstream(v) : v;
+    return typeof v === "string" && /^s(tyle|cript)$/.test(tagOf(self)) ? upstream(v) : v;
   });
   accessor(win.Node.prototype, "textContent", ...(env.attrAware ? env.attrAware(textRead, textWrite) : [textRead, textWrite]));
   if (win.HTMLElement) {
     accessor(win.HTMLElement.prototype, "innerText", textRead, textWrite);
   }
+  // (a script's textContent and innerText are its own accessors: Trusted Types)
+  const SP = win.HTMLScriptElement && win.HTMLScriptElement.prototype;
+  for (const name of ["text", "textContent", "innerText"]) if (SP && own(SP, name)) accessor(SP, name, textRead);
   env.isStyle = isStyle;
 }

@@ -16,6 +16,7 @@
  */
 
 import { serializeOrigin, decode, directLabel, DEFAULT_PORTS } from "./labels.js";
+import { unrewrite } from "./native.js";
 import { UrlMapperCore } from "./urls.js";
 
 export const ALIAS_ENDPOINT = "/__tandem/alias";
@@ -95,8 +96,10 @@ export function makeEnv(natives, { origin, realBase = null, version = "" }) {
     "gi",
   );
 
+  // any text read back: proxied origins mapped, and the JS rewriter's insertions taken out (a
+  // serialised inline handler or script, rewriter/jslocation.py)
   const upstream = (text) => {
-    text = `${text}`;
+    text = unrewrite(`${text}`);
     if (!text.includes(base)) return text; // the browser writes hosts in lower case
     return text.replace(PROXIED_RE, (all, scheme, sep, userinfo, label) => {
       const o = originOfLabel(label.toLowerCase());
@@ -138,7 +141,7 @@ export function makeEnv(natives, { origin, realBase = null, version = "" }) {
     isReserved: (url) => {
       try {
         const u = new NativeURL(url);
-        return u.origin === origin && u.pathname.startsWith(RESERVED);
+        return (u.origin === origin || mapper.isOurs(u.hostname)) && u.pathname.startsWith(RESERVED); // any host of ours: hello (enter.js)
       } catch {
         return false;
       }

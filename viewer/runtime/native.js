@@ -105,10 +105,12 @@ export function captureNatives(win) {
 }
 
 // What rewriter/jslocation.py inserts around an expression: `(globalThis[Symbol.for("tandem.x")]||F)(` ... `)`
-const INSERTED_RE = /\(globalThis\[Symbol\.for\("tandem\.\w+"\)\]\|\|\w+\)\(/;
+// (in a serialised attribute value its quotes are &quot;)
+const INSERTED_RE = /\(globalThis\[Symbol\.for\((?:"|&quot;)tandem\.\w+(?:"|&quot;)\)\]\|\|\w+\)\(/;
 
 /** Source text with the JS rewriter's insertions taken out (each with its closing parenthesis). */
 export function unrewrite(src) {
+  if (!src.includes("Symbol.for(")) return src;
   for (let m; (m = INSERTED_RE.exec(src));) {
     let i = m.index + m[0].length;
     for (let depth = 1; depth; i++) {
@@ -138,7 +140,7 @@ export function installToStringDisguise(win, natives) {
     toString() {
       if (apply(weakMapHas, sources, [this])) return apply(weakMapGet, sources, [this]);
       const src = apply(functionToString, this, []);
-      return src.includes("tandem.") ? unrewrite(src) : src;
+      return unrewrite(src);
     },
   }.toString;
   const disguise = (fake, real) => {
