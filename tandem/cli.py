@@ -93,6 +93,7 @@ def allowlist(args) -> None:
 
 async def _allowlist(args) -> None:
     from proxy.allowlist import PatternError
+    from tandem import policy
     from tandem.store import StoreError, open_store
 
     from tandem.crypto import CryptoError
@@ -109,10 +110,10 @@ async def _allowlist(args) -> None:
             for e in entries:
                 print(f"{e.pattern}\t{e.scope}")
         elif args.action == "add":
-            e = await store.allow(args.pattern, args.scope, args.redirect)
+            e = await policy.allow(store, args.pattern, args.scope, args.redirect)
             print(f"added {e.pattern} ({e.scope})")
         elif args.action == "remove":
-            if not await store.disallow(args.pattern):
+            if not await policy.disallow(store, args.pattern):
                 _fail(f"{args.pattern} is not on the allowlist")
             print(f"removed {args.pattern}")
     except (PatternError, StoreError) as exc:

@@ -1,4 +1,8 @@
-"""The admin policy in force on this node: the allowlist and the masking rules, read from the store.
+"""The admin policy: the allowlist and the masking rules — checked here by the proxy's and the
+recorder's rules, kept by the store, and the ones in force on this node.
+
+Edits go through :func:`allow`, :func:`disallow` and :func:`set_masking` (the store only keeps
+what they hand it: it imports nothing from proxy/, sync/ or viewer/).
 
 The proxy and the recorder ask on every page, synchronously, so both are kept here in memory
 and read again when :meth:`tandem.store.Store.policy_stamp` changes (an edit on any node:
@@ -9,10 +13,57 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.allowlist import Allowlist, Entry, matches
+from proxy.allowlist import Allowlist, Entry, check_redirect, matches, normalize_pattern
 
 from . import appkeys
-from .store import Store, StoreError
+from .store import AllowEntry, Store, StoreError
+
+
+# -- edits (API, admin pages, CLI) ------------------------------------------------------------------
+async def allow(store: Store, pattern: str, scope: str = "navigation", redirect: str | None = None) -> AllowEntry:
+    """Add or replace an allowlist entry (PatternError for a bad pattern or redirect, StoreError for a bad scope)."""
+    pattern = normalize_pattern(pattern)
+    if redirect:
+        redirect = check_redirect(pattern, redirect)
+    return await store.allow(pattern, scope, redirect or None)
+
+
+async def disallow(store: Store, pattern: str) -> bool:
+    return await store.disallow(normalize_pattern(pattern))
+
+
+async def set_masking(store: Store, pattern: str, mask, block=()) -> tuple[list[str], list[str]]:
+    """Selectors for a host pattern, checked by the recorder's rules (StoreError names a bad one)."""
+    from sync.masking import MaskingError, check_selector
+
+    def clean(items) -> list[str]:
+        out: list[str] = []
+        for item in items:
+            if not item.strip():
+                continue
+            try:
+                out.append(check_selector(item))
+            except MaskingError as exc:
+                raise StoreError(str(exc)) from exc
+        return out
+
+    return await store.set_masking(normalize_pattern(pattern), clean(mask), clean(block))
+
+
+def selectors_for(rules: dict[str, dict[str, list[str]]], host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(mask, block) selectors of every pattern matching ``host`` (exact and wildcard), in pattern order."""
+    mask: list[str] = []
+    block: list[str] = []
+    for pattern, r in rules.items():
+        if matches(pattern, host):
+            mask.extend(x for x in r["mask"] if x not in mask)
+            block.extend(x for x in r["block"] if x not in block)
+    return tuple(mask), tuple(block)
+
+
+async def selectors(store: Store, host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``selectors_for`` from the store as it is now."""
+    return selectors_for(await store.masking(), host)
 
 
 class AllowlistSource:
@@ -59,7 +110,7 @@ class StoredMasking:
         from sync.masking import DomainRules, MaskingError, normalize_pattern
 
         try:
-            masks, blocks = await self.store.set_masking(pattern, mask, block)
+            masks, blocks = await set_masking(self.store, pattern, mask, block)
         except StoreError as exc:
             raise MaskingError(str(exc)) from exc
         await self.load()
@@ -67,7 +118,7 @@ class StoredMasking:
 
     async def remove(self, pattern: str) -> bool:
         had = pattern.strip().lower() in await self.store.masking()
-        await self.store.set_masking(pattern, (), ())
+        await set_masking(self.store, pattern, (), ())
         await self.load()
         return had
 
@@ -77,13 +128,7 @@ class StoredMasking:
         return [DomainRules(p, tuple(r["mask"]), tuple(r["block"])) for p, r in self._rules.items()]
 
     def rules_for(self, host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        mask: list[str] = []
-        block: list[str] = []
-        for pattern, rules in self._rules.items():
-            if matches(pattern, host):
-                mask.extend(s for s in rules["mask"] if s not in mask)
-                block.extend(s for s in rules["block"] if s not in block)
-        return tuple(mask), tuple(block)
+        return selectors_for(self._rules, host)
 
 
 class Policy:

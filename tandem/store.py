@@ -722,13 +722,10 @@ class Store:
         return [AllowEntry(p, s, r) for p, s, r in await self.backend.fetchall("SELECT pattern, scope, redirect FROM allowlist ORDER BY pattern")]
 
     async def allow(self, pattern: str, scope: str = "navigation", redirect: str | None = None) -> AllowEntry:
-        from proxy.allowlist import check_redirect, normalize_pattern  # validation lives beside the matching rules
-
-        pattern = normalize_pattern(pattern)
+        """Add or replace an entry. ``pattern`` and ``redirect`` come checked and normalized by the proxy's
+        rules (:func:`tandem.policy.allow`): the store only keeps them."""
         if scope not in ("navigation", "all"):
             raise StoreError(f"scope must be 'navigation' or 'all', not {scope!r}")
-        if redirect:
-            redirect = check_redirect(pattern, redirect)
         async with self.backend.transaction() as tx:
             await tx.execute(
                 "INSERT INTO allowlist (pattern, scope, created_at, redirect) VALUES (?, ?, ?, ?) "
@@ -739,10 +736,9 @@ class Store:
         return AllowEntry(pattern, scope, redirect or None)
 
     async def disallow(self, pattern: str) -> bool:
-        from proxy.allowlist import normalize_pattern
-
+        """Remove a (normalized) pattern; False when it was not there."""
         async with self.backend.transaction() as tx:
-            removed = await tx.execute("DELETE FROM allowlist WHERE pattern=?", (normalize_pattern(pattern),))
+            removed = await tx.execute("DELETE FROM allowlist WHERE pattern=?", (pattern,))
             await self.backend.policy_changed(tx)
         return removed > 0
 
@@ -753,29 +749,13 @@ class Store:
                 for p, m, b in await self.backend.fetchall("SELECT pattern, selectors, blocks FROM masking ORDER BY pattern")}
 
     async def set_masking(self, pattern: str, mask: Iterable[str], block: Iterable[str] = ()) -> tuple[list[str], list[str]]:
-        """Store the selectors for a host pattern: ``mask`` (values shown as ``*``) and ``block`` (element
-        replaced by a placeholder). Both empty removes the pattern. Selector rules are the recorder's."""
-        from proxy.allowlist import normalize_pattern
-        from sync.masking import MaskingError, check_selector
-
-        pattern = normalize_pattern(pattern)
-
-        def clean(items: Iterable[str]) -> list[str]:
-            out: list[str] = []
-            for item in items:
-                if not item.strip():
-                    continue
-                try:
-                    sel = check_selector(item)
-                except MaskingError as exc:
-                    raise StoreError(str(exc)) from exc
-                if sel not in out:
-                    out.append(sel)
-            if len(out) > MAX_SELECTORS:
-                raise StoreError(f"at most {MAX_SELECTORS} selectors of each kind per pattern")
-            return out
-
-        masks, blocks = clean(mask), clean(block)
+        """Keep the selectors for a host pattern: ``mask`` (values shown as ``*``) and ``block`` (element
+        replaced by a placeholder); both empty removes the pattern. Pattern and selectors come checked
+        by the recorder's rules (:func:`tandem.policy.set_masking`); repeats are dropped here."""
+        masks = list(dict.fromkeys(mask))
+        blocks = list(dict.fromkeys(block))
+        if len(masks) > MAX_SELECTORS or len(blocks) > MAX_SELECTORS:
+            raise StoreError(f"at most {MAX_SELECTORS} selectors of each kind per pattern")
         async with self.backend.transaction() as tx:
             if masks or blocks:
                 await tx.execute("INSERT INTO masking (pattern, selectors, blocks, updated_at) VALUES (?, ?, ?, ?) "
@@ -785,27 +765,6 @@ class Store:
                 await tx.execute("DELETE FROM masking WHERE pattern=?", (pattern,))
             await self.backend.policy_changed(tx)
         return masks, blocks
-
-    async def _selectors(self, host: str, column: str) -> list[str]:
-        from proxy.allowlist import matches
-
-        out: list[str] = []
-        for pattern, selectors in await self.backend.fetchall(f"SELECT pattern, {column} FROM masking"):
-            if matches(pattern, host):
-                out.extend(s for s in json.loads(selectors) if s not in out)
-        return out
-
-    async def mask_selectors(self, host: str) -> list[str]:
-        """Admin-configured masking selectors for a page on ``host`` (every matching pattern, exact and wildcard).
-
-        The recorder masks these on top of the built-in rules (passwords, ``autocomplete=cc-*``,
-        ``[data-tandem-mask]``), which need no configuration.
-        """
-        return await self._selectors(host, "selectors")
-
-    async def block_selectors(self, host: str) -> list[str]:
-        """Admin-configured selectors whose elements are replaced by an empty placeholder on ``host``."""
-        return await self._selectors(host, "blocks")
 
     # -- visitors (embeddable snippet) ---------------------------------------------
     async def add_visitor(self, visitor_id: str, secret: str, origin: str) -> None:

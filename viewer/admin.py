@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from proxy.allowlist import PatternError
-from tandem import appkeys, events
+from tandem import appkeys, events, policy
 from tandem import scopes as sc
 from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, StoreError
 
@@ -257,7 +257,7 @@ async def allowlist_page(request: web.Request) -> web.Response:
 async def allowlist_add(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     try:
-        e = await request.app[appkeys.STORE].allow(form.get("pattern", ""), form.get("scope", "navigation"), form.get("redirect", "").strip() or None)
+        e = await policy.allow(request.app[appkeys.STORE], form.get("pattern", ""), form.get("scope", "navigation"), form.get("redirect", "").strip() or None)
     except (PatternError, StoreError) as exc:
         raise _back("/admin/allowlist", error=str(exc))
     await events.emit(request.app, "allowlist.added", None, actor=s.agent.username,
@@ -269,7 +269,7 @@ async def allowlist_remove(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     pattern = form.get("pattern", "")
     try:
-        removed = await request.app[appkeys.STORE].disallow(pattern)
+        removed = await policy.disallow(request.app[appkeys.STORE], pattern)
     except PatternError as exc:
         raise _back("/admin/allowlist", error=str(exc))
     if not removed:
@@ -306,7 +306,7 @@ async def masking_set(request: web.Request) -> web.Response:
     s, form = await _admin_post(request)
     pattern = form.get("pattern", "")
     try:
-        sel, block = await request.app[appkeys.STORE].set_masking(pattern, form.get("selectors", "").splitlines(), form.get("block", "").splitlines())
+        sel, block = await policy.set_masking(request.app[appkeys.STORE], pattern, form.get("selectors", "").splitlines(), form.get("block", "").splitlines())
     except (PatternError, StoreError) as exc:
         raise _back("/admin/masking", error=str(exc))
     await events.emit(request.app, "masking.set", None, actor=s.agent.username, detail={"pattern": pattern, "selectors": sel, "block": block})

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from proxy.allowlist import PatternError
 from proxy.sessions import CONSENT, DIRECT, INVITE_TTL, Session
-from tandem import appkeys, events
+from tandem import appkeys, events, policy
 from tandem import scopes as sc
 from tandem.store import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SessionRow, StoreError
 
@@ -414,7 +414,7 @@ async def allow_list(request: web.Request, caller: Caller) -> web.Response:
 async def allow_add(request: web.Request, caller: Caller) -> web.Response:
     body = parse(AllowCreate, await json_body(request))
     try:
-        entry = await request.app[appkeys.STORE].allow(body.pattern, body.scope, body.redirect)
+        entry = await policy.allow(request.app[appkeys.STORE], body.pattern, body.scope, body.redirect)
     except (PatternError, StoreError) as exc:
         raise ApiError(422, "invalid_pattern", str(exc)) from exc
     await events.emit(request.app, "allowlist.added", None, actor=caller.actor, detail=_entry_json(entry))
@@ -424,7 +424,7 @@ async def allow_add(request: web.Request, caller: Caller) -> web.Response:
 async def allow_delete(request: web.Request, caller: Caller) -> web.Response:
     pattern = request.match_info["pattern"]
     try:
-        removed = await request.app[appkeys.STORE].disallow(pattern)
+        removed = await policy.disallow(request.app[appkeys.STORE], pattern)
     except PatternError as exc:
         raise ApiError(422, "invalid_pattern", str(exc)) from exc
     if not removed:
@@ -441,7 +441,7 @@ async def masking_set(request: web.Request, caller: Caller) -> web.Response:
     body = parse(MaskingSet, await json_body(request))
     pattern = request.match_info["pattern"]
     try:
-        selectors, block = await request.app[appkeys.STORE].set_masking(pattern, body.selectors, body.block)
+        selectors, block = await policy.set_masking(request.app[appkeys.STORE], pattern, body.selectors, body.block)
     except (PatternError, StoreError) as exc:
         raise ApiError(422, "invalid_body", str(exc)) from exc
     await events.emit(request.app, "masking.set", None, actor=caller.actor, detail={"pattern": pattern, "selectors": selectors, "block": block})

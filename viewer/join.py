@@ -97,7 +97,7 @@ async def consent_get(request: web.Request) -> web.Response:
     if invite is None:
         return invalid_invite_page(session)
     host = urlsplit(session.start_url).hostname or session.start_url
-    masked = len(await request.app[appkeys.STORE].mask_selectors(host))
+    masked = len(request.app[appkeys.MASKING].rules_for(host)[0])
     who = escape(session.agent_name) if session.agent_name else "A support agent"
     body = (
         f"<h1>{who} invites you to browse together</h1>"

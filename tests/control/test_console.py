@@ -8,7 +8,7 @@ from html import unescape
 from aiohttp import web
 
 from proxy.allowlist import Entry
-from tandem import appkeys
+from tandem import appkeys, policy
 from tandem.retention import run_once
 
 NAV = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Accept": "text/html"}
@@ -126,7 +126,7 @@ async def test_admin_pages(make_tandem, console):
     r, _ = await c.post("/admin/allowlist", {"pattern": "bad host!"})
     assert "not a host" in unescape((await c.get(r.headers["Location"]))[1])
     r, _ = await c.post("/admin/masking", {"pattern": "*.bank.example", "selectors": "#ssn\r\n.acct\r\n"})
-    assert await t.app[appkeys.STORE].mask_selectors("www.bank.example") == ["#ssn", ".acct"]
+    assert (await policy.selectors(t.app[appkeys.STORE], "www.bank.example"))[0] == ("#ssn", ".acct")
     r, _ = await c.post("/admin/settings", {"retention_days": "14"})
     assert await t.app[appkeys.STORE].retention_days() == 14
     r, _ = await c.post("/admin/settings", {"retention_days": "0"})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem import crypto
+from tandem import crypto, policy
 from tandem.store import Store, StoreError, open_store, verify_password
 from tandem.storedb import migrations, statements
 from tests.servers.postgres import make_store, postgres_server  # noqa: F401 - fixtures
@@ -195,18 +195,31 @@ async def test_passwords_are_argon2id_and_verified(make_store):
 
 async def test_mask_selectors_by_host(make_store):
     s = await make_store()
-    await s.set_masking("*.bank.example", ["#ssn", ".acct", "#ssn"])
-    await s.set_masking("www.bank.example", ["input[name=iban]"])
-    assert sorted(await s.mask_selectors("www.bank.example")) == sorted(["#ssn", ".acct", "input[name=iban]"])
-    assert await s.mask_selectors("bank.example") == []
-    assert await s.mask_selectors("other.example") == []
-    await s.set_masking("*.bank.example", [], [".statement"])
-    assert await s.mask_selectors("login.bank.example") == [] and await s.block_selectors("login.bank.example") == [".statement"]
-    await s.set_masking("*.bank.example", [])
+    await policy.set_masking(s, "*.bank.example", ["#ssn", ".acct", "#ssn"])
+    await policy.set_masking(s, "www.bank.example", ["input[name=iban]"])
+    assert sorted((await policy.selectors(s, "www.bank.example"))[0]) == sorted(["#ssn", ".acct", "input[name=iban]"])
+    assert (await policy.selectors(s, "bank.example"))[0] == ()
+    assert (await policy.selectors(s, "other.example"))[0] == ()
+    await policy.set_masking(s, "*.bank.example", [], [".statement"])
+    assert await policy.selectors(s, "login.bank.example") == ((), (".statement",))
+    await policy.set_masking(s, "*.bank.example", [])
     assert await s.masking() == {"www.bank.example": {"mask": ["input[name=iban]"], "block": []}}
     for bad in (["a{color:red}"], ["<script>"], ["x" * 600], ["a, b"]):
         with pytest.raises(StoreError):
-            await s.set_masking("bank.example", bad)
+            await policy.set_masking(s, "bank.example", bad)
+
+
+def test_the_store_imports_nothing_from_the_layers_above():
+    """proxy/, sync/ and viewer/ use the store; the store never reaches back into them."""
+    import ast
+
+    for name in ("store.py", "storedb.py"):
+        tree = ast.parse((Path(__file__).resolve().parents[2] / "tandem" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module.split(".")[0] not in ("proxy", "sync", "viewer"), (name, node.module)
+            if isinstance(node, ast.Import):
+                assert not any(a.name.split(".")[0] in ("proxy", "sync", "viewer") for a in node.names), name
 
 
 async def test_sessions_invites_keys_and_agents_round_trip(make_store):
@@ -245,14 +258,14 @@ async def test_policy_changes_are_seen_by_another_node(make_store):
     a = await make_store()
     b = await make_store()
     before = await b.policy_stamp()
-    await a.allow("shop.example")
+    await policy.allow(a, "shop.example")
     deadline = time.monotonic() + 5
     while await b.policy_stamp() == before:
         assert time.monotonic() < deadline, "the other node never heard of the allowlist change"
         await asyncio.sleep(0.02)
     assert [e.pattern for e in await b.allowlist()] == ["shop.example"]
     stamp = await b.policy_stamp()
-    await a.set_masking("shop.example", ["#card"])
+    await policy.set_masking(a, "shop.example", ["#card"])
     deadline = time.monotonic() + 5
     while await b.policy_stamp() == stamp:
         assert time.monotonic() < deadline, "the other node never heard of the masking change"
@@ -319,7 +332,7 @@ async def test_a_postgresql_restart_needs_no_node_restart(tmp_path):
         assert a.live_read("aaaaaaaaaaaa", "jar") == {"k": "v"}
         await asyncio.sleep(1.5)  # the listener's retry
         stamp = await b.policy_stamp()
-        await a.allow("after-restart.example")
+        await policy.allow(a, "after-restart.example")
         deadline = time.monotonic() + 5
         while await b.policy_stamp() == stamp:
             assert time.monotonic() < deadline, "the other node stopped hearing policy changes"
