@@ -100,6 +100,37 @@ export const RRWEB_PATCHES = [
     replace: 'const perTarget = new WeakMap();\n\tconst throttleEach = (fn, wait) => (evt) => {\n\t\tconst key = getEventTarget(evt) || doc;\n\t\tlet f = perTarget.get(key);\n\t\tif (!f) perTarget.set(key, f = throttle(fn, wait));\n\t\tf(evt);\n\t};\n\treturn on("scroll", callbackWrapper(throttleEach(callbackWrapper((evt) => {',
     count: 1,
   },
+  // rrweb borrows DOM accessors from a hidden <iframe> when it thinks the page's are patched. Its
+  // check lists querySelector/querySelectorAll among Element's *accessors*; they are methods, so
+  // the check always failed and every recording made two such frames (one per bundled copy of the
+  // helper), into each of which the runtime installs itself: about a third of a 10,000-node
+  // snapshot (bench/snapshot.py). Checked as methods, the frame is made only when a page really
+  // patched one of them, as rrweb intends.
+  {
+    file: "rrweb/dist/rrweb.js",
+    find: '\tElement: [\n\t\t"shadowRoot",\n\t\t"querySelector",\n\t\t"querySelectorAll"\n\t],',
+    replace: '\tElement: ["shadowRoot"],',
+    snapshot: true, // bench/snapshot.py builds a baseline without these
+    count: 3,
+  },
+  {
+    file: "rrweb/dist/rrweb.js",
+    find: '\tElement: [],\n\tMutationObserver: ["constructor"]',
+    replace: '\tElement: ["querySelector", "querySelectorAll"],\n\tMutationObserver: ["constructor"]',
+    snapshot: true, // bench/snapshot.py builds a baseline without these
+    count: 3,
+  },
+  // rrweb makes each src/href absolute by writing it into a detached <a> and reading a.href back:
+  // under Tandem that is the runtime's setAttribute and href wrappers (map to the proxy, remember,
+  // map back) per URL. The URL parser gives the same answer (a.href of an unparsable value is the
+  // value itself) against the document's base, which the runtime shows as the site's.
+  {
+    file: "rrweb/dist/rrweb.js",
+    find: '\tlet a = cachedDocument.get(doc);\n\tif (!a) {\n\t\ta = doc.createElement("a");\n\t\tcachedDocument.set(doc, a);\n\t}\n\tif (!customHref) customHref = "";\n\telse if (customHref.startsWith("blob:") || customHref.startsWith("data:")) return customHref;\n\ta.setAttribute("href", customHref);\n\treturn a.href;',
+    replace: '\tif (!customHref) customHref = "";\n\telse if (customHref.startsWith("blob:") || customHref.startsWith("data:")) return customHref;\n\ttry {\n\t\treturn new URL(customHref, doc.baseURI).href;\n\t} catch {\n\t\treturn customHref;\n\t}',
+    snapshot: true, // bench/snapshot.py builds a baseline without these
+    count: 1,
+  },
 ];
 
 /** esbuild plugin applying RRWEB_PATCHES to rrweb's module as it is bundled. */

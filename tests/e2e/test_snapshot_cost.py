@@ -1,0 +1,105 @@
+"""A full snapshot of a 10,000-node page: exact in the mirror, and without per-node detours.
+
+Issue 11: the tab owner's full snapshot (rrweb, on its main thread) took over a second on a
+10,000-node page. Two detours made rrweb's per-node work cost more under Tandem than without it,
+and this test counts them from inside the page (timings are in ``bench/snapshot.py``):
+
+* rrweb makes a hidden ``<iframe>`` to borrow "untainted" DOM accessors whenever it thinks the
+  page's own are patched. Its check listed ``querySelector``/``querySelectorAll`` as accessors
+  (they are methods), so it always made one for ``Element``, twice (two copies of the helper),
+  and the runtime then installed itself into each. No iframe may appear while recording starts.
+* rrweb made every ``src``/``href`` absolute by writing it into a detached ``<a>`` and reading
+  ``a.href`` back: through the runtime's attribute and URL wrappers, per URL. The snapshot must
+  read no ``a.href`` at all, and still carry the same absolute URLs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from proxy.allowlist import Entry
+from tests.e2e.browser import chromium, needs_chromium
+from tests.e2e.test_mirror_pages import PageErrors
+from tests.e2e.test_sync import follower_link, leader_page
+
+pytestmark = [pytest.mark.e2e, needs_chromium]
+
+ROWS = 1_000  # each row: li, a, text, span, text, em, text, b, text, whitespace -> ~10,000 nodes
+WATCH = """<script>
+  // What the page can see of the recording's detours (installed before the recorder loads).
+  window.hrefReads = 0; window.framesMade = 0;
+  const d = Object.getOwnPropertyDescriptor(HTMLAnchorElement.prototype, 'href');
+  Object.defineProperty(HTMLAnchorElement.prototype, 'href', {...d, get() { window.hrefReads++; return d.get.call(this); }});
+  new MutationObserver((list) => { for (const m of list) for (const n of m.addedNodes) if (n.nodeName === 'IFRAME') window.framesMade++; })
+    .observe(document, {childList: true, subtree: true});
+</script>"""
+ODD_LINKS = ("<p id=odd><a id=o1 href='#top'>frag</a><a id=o2 href=' /spaced?q=1 '>spaced</a>"
+             "<a id=o3 href='http://[bad'>bad</a><a id=o4 href='https://elsewhere.example/x?y#z'>away</a>"
+             "<a id=o5 href='../up/./dots'>dots</a><img id=o7 src='/pic.png' alt=pic></p>")
+
+
+def big_page() -> str:
+    items = "".join(f'<li class="r{i % 7}"><a href="/item/{i}">Item {i}</a><span> price {i}.99</span>'
+                    f"<em> note</em><b> tag</b> </li>" for i in range(ROWS))
+    return (f"<!doctype html><html><head><title>Big</title>{WATCH}</head><body><h1 id=top>Big</h1>"
+            f"{ODD_LINKS}<ul id=list>{items}</ul></body></html>")
+
+
+@pytest.fixture
+async def site(upstream):
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/pic.png":
+            return web.Response(status=404)
+        return web.Response(text=big_page(), content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    origin = await upstream(app)
+    return int(origin.rsplit(":", 1)[1])
+
+
+LINKS = "(doc) => [...doc.querySelectorAll('#odd a, #odd img, #list li:first-child a, #list li:last-child a')].map((e) => e.getAttribute('href') ?? e.getAttribute('src'))"
+
+
+async def test_a_10k_node_snapshot_is_exact_and_takes_no_per_node_detours(make_tandem, site):
+    t = await make_tandem(extra_allow=(Entry("a.localhost"),))
+    resp = await t.api("POST", "/api/v1/sessions", json={"url": f"http://a.localhost:{site}/big"})
+    body = await resp.json()
+    assert resp.status == 201, body
+    async with chromium() as browser:
+        lctx, lp = await leader_page(browser, body)
+        errors = PageErrors(lp)
+        assert await lp.evaluate("window.framesMade") == 0
+        before = await lp.evaluate("window.hrefReads")
+        fctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+        fp = await fctx.new_page()
+        await fp.goto(await follower_link(t, body))
+        await fp.wait_for_function(f"() => {{ const d = window.tandemMirror.doc(); return d && d.querySelectorAll('#list li').length === {ROWS}; }}",
+                                   timeout=60_000)  # a loaded 2-core box
+        frames_made, href_reads = await lp.evaluate("[window.framesMade, window.hrefReads - %d]" % before)
+        # the page's and the mirror's text and structure are the same
+        page_text = await lp.evaluate("document.getElementById('list').textContent")
+        mirror_text = await fp.evaluate("window.tandemMirror.doc().getElementById('list').textContent")
+        assert mirror_text == page_text
+        count = "(d) => d.querySelectorAll('#list *').length"
+        assert await fp.evaluate(f"({count})(window.tandemMirror.doc())") == await lp.evaluate(f"({count})(document)") == ROWS * 5
+        # every URL reached the mirror absolute, as the page resolves it (the page's a.href shows its
+        # site's URLs; the mirror has them on the proxy, where the follower loads them)
+        mirror_links = await fp.evaluate(f"({LINKS})(window.tandemMirror.doc())")
+        page_links = await lp.evaluate("[...document.querySelectorAll('#odd a, #odd img, #list li:first-child a, #list li:last-child a')]"
+                                       ".map((e) => e.localName === 'img' ? e.src : e.href)")
+        assert mirror_links == await lp.evaluate("(l) => l.map((u) => self[Symbol.for('tandem.url')](u))", page_links)
+        assert "http://[bad" in mirror_links and any(u.endswith("/up/dots") for u in mirror_links)
+        # ... and no detour per node: no hidden frame, no a.href read by the recording
+        assert frames_made == 0
+        assert href_reads == 0
+        # live changes still go through the same path
+        changed = await lp.evaluate(f"self[Symbol.for('tandem.url')]('http://a.localhost:{site}/changed/here')")
+        await lp.evaluate("document.querySelector('#list li a').setAttribute('href', '/changed/here')")
+        await fp.wait_for_function("(u) => window.tandemMirror.doc().querySelector('#list li a').getAttribute('href') === u",
+                                   arg=changed, timeout=10_000)
+        assert await lp.evaluate("window.framesMade") == 0
+        assert errors.tandem() == []
+        await fctx.close()
+        await lctx.close()
