@@ -5,6 +5,12 @@ Flags: ``--quick`` (short runs), ``--duration S``, ``--warmup S``, ``--connectio
 (use the aiohttp load loop even if wrk is installed), ``--keep`` (keep the temp
 dir with server logs), ``--resource html|blob`` (measure one resource only),
 ``--profile`` (run Tandem under cProfile and print where its time went).
+
+Resources: a dense 50 KB HTML page (rewritten), a 1 MB binary (streamed) and, when
+``../shared/corpus/pages`` is there, the real saved pages of the corpus (``pages``: each
+request takes the next page, cycling; ``--page-connections`` connections, 8 by default as in
+issue 14). The table gives each target's CPU per request (ms), from the server process's CPU
+time over the requests it answered in the same run.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -34,6 +40,7 @@ from rewriter.labels import Origin, encode
 
 from . import loadgen
 from .pages import blob, html_page
+from .upstream import corpus_pages
 from .procs import Children, cpu_seconds, free_port, machine_busy_seconds, request, rss_kib, wait_ready
 
 DURATION = 5.0  # seconds measured per (target, resource) per round
@@ -52,8 +59,12 @@ NOISY_PAUSE = 3.0  # seconds to wait before redoing a noisy run
 FLAT_LIMIT_MIB = 32  # "flat": peak RSS growth stays under this while 1 GiB streams through
 TARGET_BINARY = 0.8  # issue: streamed binary >= 0.8x the bare pass-through's throughput
 TARGET_HTML = 0.5  # issue: rewritten HTML >= 0.5x
+TARGET_PAGES = 0.25  # issue 14: proxied corpus pages >= 0.25x the bare pass-through
+PAGE_CONNECTIONS = 8  # issue 14 measures the corpus pages with 8 connections
+CORPUS_PAGES = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "pages"
 
-RESOURCES = (("html", "/page.html", "50 KB HTML (rewritten)"), ("blob", "/blob.bin", "1 MB binary (streamed)"))
+RESOURCES = (("html", "/page.html", "50 KB HTML (rewritten)"), ("blob", "/blob.bin", "1 MB binary (streamed)"),
+             ("pages", "/corpus/{page}.html", "corpus pages (rewritten)"))
 TARGETS = (("direct", "upstream direct"), ("bare", "bare proxy"), ("tandem", "Tandem"))
 
 
@@ -67,6 +78,7 @@ class Endpoint:
 class Measured:
     result: loadgen.Result
     server_cpu: float  # % of one CPU used by the measured server process (upstream, bare proxy or Tandem)
+    server_cpu_ms: float  # that process's CPU milliseconds per request answered
     upstream_cpu: float  # % of one CPU used by the upstream process
     other_cpu: float  # % of one CPU busy on the machine but not in the servers or the load generator
 
@@ -77,18 +89,19 @@ def _children_cpu() -> float:
 
 
 def measure(url: str, ep: Endpoint, server_pid: int, pids: list[int], connections: int, duration: float,
-            use_wrk: bool, cpus: set[int] | None) -> Measured:
+            use_wrk: bool, cpus: set[int] | None, cycle: int = 0) -> Measured:
     """One load run, with the CPU each party used during it."""
     t0 = time.monotonic()
     busy0, kids0, own0 = machine_busy_seconds(), _children_cpu(), time.process_time()
     cpu0 = {pid: cpu_seconds(pid) for pid in pids}
-    r = loadgen.run_load(url, ep.headers, connections, duration, use_wrk, cpus)
+    r = loadgen.run_load(url, ep.headers, connections, duration, use_wrk, cpus, cycle)
     cpu1 = {pid: cpu_seconds(pid) for pid in pids}
     busy1, kids1, own1 = machine_busy_seconds(), _children_cpu(), time.process_time()
     wall = time.monotonic() - t0
     servers = sum(cpu1[p] - cpu0[p] for p in pids)
     other = (busy1 - busy0) - servers - (kids1 - kids0) - (own1 - own0)
-    return Measured(r, 100 * (cpu1[server_pid] - cpu0[server_pid]) / wall,
+    server_s = cpu1[server_pid] - cpu0[server_pid]
+    return Measured(r, 100 * server_s / wall, 1e3 * server_s / max(1, r.requests),
                     100 * (cpu1[pids[0]] - cpu0[pids[0]]) / wall, max(0.0, 100 * other / wall))
 
 
@@ -105,7 +118,7 @@ def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path |
                   proxy_cpus: set[int] | None = None, bare_opts: str = "") -> tuple[dict[str, Endpoint], dict[str, int]]:
     uport, bport, tport = free_port(), free_port(), free_port()
     up = children.start("upstream", [sys.executable, "-m", "bench.upstream", "--port", str(uport),
-                                     "--huge-size", str(huge_size)])
+                                     "--huge-size", str(huge_size), "--corpus", str(CORPUS_PAGES)])
     bare = children.start("bare", [sys.executable, "-m", "bench.passthrough", "--port", str(bport),
                                    "--upstream", f"http://127.0.0.1:{uport}", *shlex.split(bare_opts)],
                           cpus=proxy_cpus)
@@ -127,28 +140,27 @@ def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path |
         raise RuntimeError(f"session API answered {status}: {body[:500]!r}")
     created = json.loads(body)
     sid = created["session_id"]
-    enter = urlsplit(created["leader_url"])
-    status, headers, body = request(tport, "GET", f"{enter.path}?{enter.query}", {"Host": enter.netloc})
-    if status != 303:
-        raise RuntimeError(f"enter link answered {status}: {body[:500]!r}")
-    jar = http.cookies.SimpleCookie()
-    for value in headers.get_all("Set-Cookie") or []:
-        jar.load(value)
-    cookie_name = f"tandem_p_{sid}"
-    if cookie_name not in jar:
-        raise RuntimeError(f"enter link set no {cookie_name} cookie")
+    # Follow the hand-off as a browser would (leader link, the proxied host, the control host's
+    # pass, the proxied host's enter path), each host with its own cookies, up to the page itself.
+    jars: dict[str, http.cookies.SimpleCookie] = {}
+    url = urlsplit(created["leader_url"])
+    for _ in range(8):
+        jar = jars.setdefault(url.netloc, http.cookies.SimpleCookie())
+        cookie = "; ".join(f"{k}={v.value}" for k, v in jar.items())
+        status, headers, body = request(tport, "GET", f"{url.path}?{url.query}" if url.query else url.path,
+                                        {"Host": url.netloc, **({"Cookie": cookie} if cookie else {})})
+        for value in headers.get_all("Set-Cookie") or []:
+            jar.load(value)
+        if status not in (301, 302, 303, 307, 308):
+            break
+        url = urlsplit(urljoin(url.geturl(), headers["Location"]))
     label, is_alias = encode(sid, Origin("http", "127.0.0.1", uport))
     proxied_host = f"{label}.{base}"
-    location = urlsplit(headers["Location"])
-    if location.netloc != proxied_host or is_alias:
-        raise RuntimeError(f"enter redirected to {headers['Location']}, expected host {proxied_host}")
-    # the proxied host's own credential, from its entry (proxy/entry.py): host-only, as a browser keeps it
-    status, headers, body = request(tport, "GET", f"{location.path}?{location.query}", {"Host": proxied_host})
-    for value in headers.get_all("Set-Cookie") or []:
-        jar.load(value)
     host_cookie = "tandem_h"
-    if status != 302 or host_cookie not in jar:
-        raise RuntimeError(f"the start host's entry answered {status} and set no {host_cookie} cookie")
+    jar = jars.get(proxied_host, http.cookies.SimpleCookie())
+    if status != 200 or url.netloc != proxied_host or is_alias or host_cookie not in jar:
+        raise RuntimeError(f"the hand-off ended at {url.geturl()} with status {status} "
+                           f"and {'a' if host_cookie in jar else 'no'} {host_cookie} cookie: {body[:300]!r}")
     endpoints = {
         "direct": Endpoint(uport, {"Host": f"127.0.0.1:{uport}"}),
         "bare": Endpoint(bport, {"Host": f"127.0.0.1:{bport}"}),
@@ -157,13 +169,26 @@ def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path |
     return endpoints, {"upstream": up.pid, "bare": bare.pid, "tandem": tandem.pid, "uport": uport}
 
 
-def preflight(endpoints: dict[str, Endpoint], uport: int) -> dict[tuple[str, str], int]:
+def preflight(endpoints: dict[str, Endpoint], uport: int, resources=RESOURCES) -> dict[tuple[str, str], int]:
     """One request per (target, resource): status 200, right bytes, HTML really rewritten by Tandem."""
     page = html_page(f"http://127.0.0.1:{uport}")
     data_sha = hashlib.sha256(blob()).hexdigest()
+    pages = corpus_pages(str(CORPUS_PAGES))
     sizes = {}
     for target, ep in endpoints.items():
-        for res, path, _ in RESOURCES:
+        for res, path, _ in resources:
+            if res == "pages":  # every page once: a page Tandem refuses would fail the whole run later
+                total = 0
+                for i, want in enumerate(pages):
+                    status, _, body = request(ep.port, "GET", path.format(page=i), ep.headers)
+                    if status != 200:
+                        raise RuntimeError(f"preflight {target} page {i}: status {status}: {body[:300]!r}")
+                    if (body == want) != (target != "tandem"):
+                        raise RuntimeError(f"preflight {target} page {i}: "
+                                           + ("not rewritten" if target == "tandem" else "body differs"))
+                    total += len(body)
+                sizes[(target, res)] = total // max(1, len(pages))
+                continue
             status, headers, body = request(ep.port, "GET", path, ep.headers)
             if status != 200:
                 raise RuntimeError(f"preflight {target} {path}: status {status}: {body[:300]!r}")
@@ -230,6 +255,7 @@ def main() -> None:
     p.add_argument("--warmup", type=float, help=f"seconds of warm-up per measurement (default {WARMUP:.0f})")
     p.add_argument("--rounds", type=int, help=f"interleaved rounds, median reported (default {ROUNDS})")
     p.add_argument("--connections", type=int, default=CONNECTIONS)
+    p.add_argument("--page-connections", type=int, default=PAGE_CONNECTIONS, help="connections for the corpus pages")
     p.add_argument("--huge-mib", type=int, default=HUGE_MIB, help="size of the streamed body for the memory check")
     p.add_argument("--no-memory", action="store_true", help="skip the 1 GiB memory check")
     p.add_argument("--aiohttp", action="store_true", help="use the aiohttp load loop even if wrk is installed")
@@ -273,29 +299,40 @@ def main() -> None:
             try:
                 profile = tmp / "tandem.prof" if args.profile else None
                 endpoints, pids = start_servers(children, tmp, huge_size, profile, proxy_cpus, args.bare_opts)
-                sizes = preflight(endpoints, pids["uport"])
+                resources = [r for r in RESOURCES if args.resource in (None, r[0])]
+                n_pages = len(corpus_pages(str(CORPUS_PAGES)))
+                if not n_pages:
+                    print(f"(no corpus pages at {CORPUS_PAGES}: the 'pages' resource is skipped)")
+                    resources = [r for r in resources if r[0] != "pages"]
+                sizes = preflight(endpoints, pids["uport"], resources)
             except Exception:
                 for c in children.children:
                     print(f"--- {c.name} log ---\n{c.tail()}", file=sys.stderr)
                 raise
-            print("bodies as served: " + ", ".join(
-                f"{t}/{r} {sizes[(t, r)]:,} B" for r in ("html", "blob") for t in ("direct", "tandem")) + "\n")
+            print("bodies as served (pages: mean): " + ", ".join(
+                f"{t}/{r[0]} {sizes[(t, r[0])]:,} B" for r in resources for t in ("direct", "tandem")) + "\n")
 
             server_pid = {"direct": pids["upstream"], "bare": pids["bare"], "tandem": pids["tandem"]}
             all_pids = [pids["upstream"], pids["bare"], pids["tandem"]]
             runs: dict[tuple[str, str], list[Measured]] = {}
-            resources = [r for r in RESOURCES if args.resource in (None, r[0])]
             redos_left = NOISY_BUDGET
+            # requests each server answered (warm-ups and the preflight included): the profile's divisor
+            served = {t: sum(1 for (tt, _), _n in sizes.items() if tt == t) for t in endpoints}
+            if ("tandem", "pages") in sizes:
+                served["tandem"] += n_pages - 1
             for rnd in range(rounds):
                 for res, path, _ in resources:
                     for target, _name in TARGETS:
                         ep = endpoints[target]
                         url = f"http://127.0.0.1:{ep.port}{path}"
+                        cycle = n_pages if res == "pages" else 0
+                        conns = args.page_connections if res == "pages" else args.connections
                         if warmup > 0:
-                            loadgen.run_load(url, ep.headers, args.connections, warmup, use_wrk, load_cpus)
+                            w = loadgen.run_load(url, ep.headers, conns, warmup, use_wrk, load_cpus, cycle)
+                            served[target] += w.requests
                         for attempt in range(NOISY_RETRIES + 1):
-                            m = measure(url, ep, server_pid[target], all_pids, args.connections, duration, use_wrk,
-                                        load_cpus)
+                            m = measure(url, ep, server_pid[target], all_pids, conns, duration, use_wrk,
+                                        load_cpus, cycle)
                             if m.other_cpu <= NOISY_CPU or attempt == NOISY_RETRIES or redos_left == 0:
                                 break
                             redos_left -= 1
@@ -306,8 +343,9 @@ def main() -> None:
                         if r.bad_status or r.errors:
                             raise RuntimeError(f"{target} {path}: {r.bad_status} non-2xx responses, {r.errors} errors")
                         runs.setdefault((target, res), []).append(m)
+                        served[target] += r.requests
                         print(f"  round {rnd + 1}/{rounds} {target:<6} {path:<10} {r.rps:9.1f} req/s  "
-                              f"server CPU {m.server_cpu:4.0f}%  upstream CPU {m.upstream_cpu:4.0f}%  "
+                              f"server CPU {m.server_cpu:4.0f}% ({m.server_cpu_ms:.2f} ms/req)  upstream CPU {m.upstream_cpu:4.0f}%  "
                               f"unaccounted CPU {m.other_cpu:4.0f}%" + ("  NOISY" if m.other_cpu > NOISY_CPU else ""), flush=True)
             chosen = {k: pick_median(v) for k, v in runs.items()}
             noisy = sum(m.other_cpu > NOISY_CPU for v in runs.values() for m in v)
@@ -318,7 +356,7 @@ def main() -> None:
             spread = {k: (min(m.result.rps for m in v), max(m.result.rps for m in v)) for k, v in runs.items()}
             print()
             print_table(results, resources, chosen, spread)
-            verdicts = print_ratios(results, resources)
+            verdicts = print_ratios(results, resources, chosen)
 
             if not args.no_memory:
                 print(f"\nMemory while streaming a {args.huge_mib} MiB body (one client, read and discard; "
@@ -338,7 +376,7 @@ def main() -> None:
                 if c.proc.poll() is not None:
                     raise RuntimeError(f"{c.name} died during the run:\n{c.tail()}")
         if args.profile:
-            print_profile(tmp / "tandem.prof")
+            print_profile(tmp / "tandem.prof", served["tandem"])
     finally:
         if args.keep:
             print(f"\nlogs kept in {tmp}")
@@ -347,12 +385,15 @@ def main() -> None:
     print(f"\nall targets met: {'yes' if all(verdicts) else 'NO'} (bench took {time.monotonic() - started:.0f}s)")
 
 
-def print_profile(path: Path, top: int = 30) -> None:
+def print_profile(path: Path, requests: int = 0, top: int = 30) -> None:
     import pstats
+
+    from .profile_split import print_split
 
     if not path.exists():
         print("\n(no profile written: Tandem did not exit cleanly)")
         return
+    print_split(str(path), requests)
     for key in ("tottime", "cumulative"):
         print(f"\nTandem under cProfile, top {top} by {key}:")
         pstats.Stats(str(path), stream=sys.stdout).strip_dirs().sort_stats(key).print_stats(top)
@@ -361,7 +402,7 @@ def print_profile(path: Path, top: int = 30) -> None:
 def print_table(results: dict[tuple[str, str], loadgen.Result], resources, chosen: dict[tuple[str, str], Measured],
                 spread: dict[tuple[str, str], tuple[float, float]]) -> None:
     header = (f"{'resource':<24} {'target':<16} {'req/s':>9} {'(min-max)':>17} {'MiB/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'srv CPU':>7} {'vs bare':>8} {'vs direct':>9}")
+              f"{'srv CPU':>7} {'CPU ms/req':>10} {'vs bare':>8} {'vs direct':>9}")
     print(header)
     print("-" * len(header))
     for res, _, res_name in resources:
@@ -372,15 +413,18 @@ def print_table(results: dict[tuple[str, str], loadgen.Result], resources, chose
             vs_direct = r.rps / results[("direct", res)].rps
             print(f"{res_name:<24} {name:<16} {r.rps:9.1f} {f'({lo:.0f}-{hi:.0f})':>17} {r.bytes_per_s / 1024 ** 2:8.1f} "
                   f"{r.p50_ms:8.2f} {r.p99_ms:8.2f} {chosen[(target, res)].server_cpu:6.0f}% "
+                  f"{chosen[(target, res)].server_cpu_ms:10.2f} "
                   f"{fmt_ratio(vs_bare):>8} {fmt_ratio(vs_direct):>9}")
         print()
     print("srv CPU: the measured server process's CPU during the median round (100% = one core; "
           "for 'upstream direct' that is the upstream).\n")
 
 
-def print_ratios(results: dict[tuple[str, str], loadgen.Result], resources=RESOURCES) -> list[bool]:
+def print_ratios(results: dict[tuple[str, str], loadgen.Result], resources=RESOURCES,
+                 chosen: dict[tuple[str, str], Measured] | None = None) -> list[bool]:
     verdicts = []
-    for res, label, target in (("blob", "streamed binary", TARGET_BINARY), ("html", "rewritten HTML", TARGET_HTML)):
+    for res, label, target in (("blob", "streamed binary", TARGET_BINARY), ("html", "rewritten HTML", TARGET_HTML),
+                               ("pages", "corpus pages", TARGET_PAGES)):
         if res not in {r[0] for r in resources}:
             continue
         t, b, d = (results[(x, res)] for x in ("tandem", "bare", "direct"))
@@ -390,6 +434,9 @@ def print_ratios(results: dict[tuple[str, str], loadgen.Result], resources=RESOU
         print(f"{label}: Tandem {fmt_ratio(ratio)} bare (target >= {target}x) {'met' if ok else 'MISSED'}; "
               f"{fmt_ratio(t.rps / d.rps)} direct; p50 {t.p50_ms:.2f} vs {b.p50_ms:.2f} ms bare, "
               f"p99 {t.p99_ms:.2f} vs {b.p99_ms:.2f} ms bare")
+        if chosen is not None:
+            tc, bc = chosen[("tandem", res)].server_cpu_ms, chosen[("bare", res)].server_cpu_ms
+            print(f"  CPU per request: Tandem {tc:.2f} ms, bare {bc:.2f} ms ({tc / max(bc, 1e-9):.1f}x)")
     return verdicts
 
 

@@ -4,7 +4,8 @@ Both return a :class:`Result`. The aiohttp loop is also the client for the 1 GiB
 download (``download`` mode), so the process whose memory is sampled never
 shares an interpreter with the client.
 
-``python -m bench.loadgen load URL --host H --cookie C --connections N --duration S``
+``python -m bench.loadgen load URL --host H --cookie C --connections N --duration S [--cycle K]``
+(with ``--cycle K``, ``{page}`` in URL takes the values 0..K-1 in turn, request after request)
 ``python -m bench.loadgen download URL --host H --cookie C``
 each print one JSON object on stdout.
 """
@@ -93,10 +94,11 @@ def run_wrk(url: str, headers: dict[str, str], connections: int, duration: float
     return parse_wrk(proc.stdout)
 
 
-def run_python(url: str, headers: dict[str, str], connections: int, duration: float, cpus=None) -> Result:
+def run_python(url: str, headers: dict[str, str], connections: int, duration: float, cpus=None,
+               cycle: int = 0) -> Result:
     """The aiohttp load loop, in a child process (never in the orchestrator's interpreter)."""
     cmd = [sys.executable, "-m", "bench.loadgen", "load", url, "--connections", str(connections),
-           "--duration", str(duration)]
+           "--duration", str(duration), "--cycle", str(cycle)]
     for k, v in headers.items():
         cmd += ["--header", f"{k}: {v}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE, preexec_fn=pinner(cpus))
@@ -106,7 +108,10 @@ def run_python(url: str, headers: dict[str, str], connections: int, duration: fl
 
 
 def run_load(url: str, headers: dict[str, str], connections: int, duration: float, use_wrk: bool,
-             cpus: set[int] | None = None) -> Result:
+             cpus: set[int] | None = None, cycle: int = 0) -> Result:
+    """``cycle`` > 0: ``{page}`` in ``url`` cycles over 0..cycle-1 (the aiohttp loop does that)."""
+    if cycle:
+        return run_python(url, headers, connections, duration, cpus, cycle)
     return (run_wrk if use_wrk else run_python)(url, headers, connections, duration, cpus)
 
 
@@ -126,19 +131,24 @@ def _session(connections: int, read_timeout: float | None = None, total: float |
     )
 
 
-async def _load(url: str, headers: dict[str, str], connections: int, duration: float) -> Result:
+async def _load(url: str, headers: dict[str, str], connections: int, duration: float, cycle: int = 0) -> Result:
     latencies: list[float] = []
     bad = errors = nbytes = 0
+    turn = 0
     async with _session(connections, read_timeout=10.0) as client:
         start = time.perf_counter()
         deadline = start + duration
 
         async def worker() -> None:
-            nonlocal bad, errors, nbytes
+            nonlocal bad, errors, nbytes, turn
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
+                target = url
+                if cycle:
+                    target = url.replace("{page}", str(turn % cycle))
+                    turn += 1
                 try:
-                    async with client.get(url, headers=headers) as r:
+                    async with client.get(target, headers=headers) as r:
                         async for chunk in r.content.iter_any():
                             nbytes += len(chunk)
                         if not 200 <= r.status < 300:
@@ -182,10 +192,11 @@ def main() -> None:
     p.add_argument("--header", action="append", default=[], help="'Name: value' (repeatable)")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--duration", type=float, default=8.0)
+    p.add_argument("--cycle", type=int, default=0, help="'{page}' in the URL cycles over 0..N-1")
     args = p.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
     if args.mode == "load":
-        print(json.dumps(asdict(asyncio.run(_load(args.url, headers, args.connections, args.duration)))))
+        print(json.dumps(asdict(asyncio.run(_load(args.url, headers, args.connections, args.duration, args.cycle)))))
     else:
         print(json.dumps(asyncio.run(_download(args.url, headers))))
 

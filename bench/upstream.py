@@ -5,6 +5,8 @@
 * ``/page.html``: the ~50 KB HTML page (text/html; Tandem rewrites it),
 * ``/blob.bin``: 1 MB of bytes (application/octet-stream; Tandem streams it),
 * ``/huge``: ``--huge-size`` bytes (default 1 GiB) generated on the fly, with Content-Length,
+* ``/corpus/{i}.html``: with ``--corpus DIR``, the i-th saved page of DIR (sorted ``*.html``), as
+  ``text/html`` without a charset (each page declares its own),
 * ``/healthz``: readiness probe.
 
 Bodies are built once at start so the upstream spends as little CPU as possible per request.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,8 +27,16 @@ HUGE_SIZE = 1024 ** 3  # the issue's "1 GB body" for the memory-flatness check
 HUGE_CHUNK = 256 * 1024  # bytes per write while generating /huge
 
 
-def make_app(origin: str, huge_size: int) -> web.Application:
+def corpus_pages(directory: str | None) -> list[bytes]:
+    """The saved pages of ``directory`` (sorted by name), or [] when there is none."""
+    if not directory or not Path(directory).is_dir():
+        return []
+    return [p.read_bytes() for p in sorted(Path(directory).glob("*.html"))]
+
+
+def make_app(origin: str, huge_size: int, corpus: list[bytes] | None = None) -> web.Application:
     page = html_page(origin)
+    pages = corpus or []
     data = blob()
     chunk = (data * (HUGE_CHUNK // len(data) + 1))[:HUGE_CHUNK]
 
@@ -47,6 +58,12 @@ def make_app(origin: str, huge_size: int) -> web.Application:
         await resp.write_eof()
         return resp
 
+    async def corpus_page(request: web.Request) -> web.Response:
+        i = request.match_info["i"]
+        if not i.isdigit() or int(i) >= len(pages):
+            raise web.HTTPNotFound()
+        return web.Response(body=pages[int(i)], headers={"Content-Type": "text/html"})
+
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
@@ -54,6 +71,7 @@ def make_app(origin: str, huge_size: int) -> web.Application:
     app.router.add_get("/page.html", page_html)
     app.router.add_get("/blob.bin", blob_bin)
     app.router.add_get("/huge", huge)
+    app.router.add_get("/corpus/{i}.html", corpus_page)
     app.router.add_get("/healthz", healthz)
     return app
 
@@ -77,8 +95,10 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.upstream")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--huge-size", type=int, default=HUGE_SIZE)
+    p.add_argument("--corpus", help="directory of saved pages served as /corpus/{i}.html")
     args = p.parse_args()
-    asyncio.run(serve(make_app(f"http://127.0.0.1:{args.port}", args.huge_size), args.port))
+    app = make_app(f"http://127.0.0.1:{args.port}", args.huge_size, corpus_pages(args.corpus))
+    asyncio.run(serve(app, args.port))
 
 
 if __name__ == "__main__":
