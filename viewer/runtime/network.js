@@ -9,6 +9,7 @@
  * the real script URL from its own location.
  */
 
+import { makeEnter } from "./enter.js";
 import { wrap } from "./hooks.js";
 
 export const WORKER_WRAPPER = "/__tandem/worker.js";
@@ -79,7 +80,15 @@ export function installNetwork(win, env, h, natives) {
   method(NativeURL, "revokeObjectURL", h.arg());
 
   // fetch, Request, Response
-  method(win, "fetch", (nat) => wrap((self, a) => apply(nat, self, mapRequestArgs(a)), true));
+  // a credentialed request to a host of the session not entered yet enters it first (enter.js)
+  const enter = makeEnter(win, env, apply, win.fetch, NativeURL, baseForResolve);
+  method(win, "fetch", (nat) => wrap((self, a) => {
+    a = mapRequestArgs(a);
+    const r = isRequest(a[0]);
+    const c = a[1] && a[1].credentials;
+    const p = (c || (r && a[0].credentials)) === "include" && enter(r ? apply(natives.requestUrl, a[0], []) : a[0]);
+    return p ? p.then(() => apply(nat, self, a)) : apply(nat, self, a);
+  }, true));
   if (NativeRequest) {
     ctor(win, "Request", mapRequestArgs);
     accessor(NativeRequest.prototype, "url", readUrl);
@@ -104,7 +113,7 @@ export function installNetwork(win, env, h, natives) {
 
   // WebSocket, WebSocketStream, EventSource
   for (const name of ["WebSocket", "WebSocketStream", "EventSource"]) {
-    const Native = ctor(win, name, h.arg0);
+    const Native = ctor(win, name, (a) => (enter(h.arg0(a)[0]), a));
     if (Native) accessor(Native.prototype, "url", readUrl);
   }
 
