@@ -62,7 +62,7 @@ async def test_finding_6_follower_gets_only_what_the_mirror_shows(make_tandem, s
         fctx = await browser.new_context(viewport={"width": 1100, "height": 760})
         fctx.on("response", lambda r: statuses.__setitem__(urlsplit(r.url).path, r.status))
         fp = await fctx.new_page()
-        await fp.goto(follower_link(t, body))
+        await fp.goto(await follower_link(t, body))
         await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=WAIT_MS)
         await mirror(fp, "(doc) => doc.getElementById('marker').textContent", "GALLERY")
         # every image the mirror shows loads: <img> elements complete, CSS backgrounds fetched with 200
