@@ -324,7 +324,7 @@ async def test_control_request_grant_type_click_and_revoke(make_tandem, demo, tm
 
 async def test_masked_values_never_leave_the_leaders_browser(make_tandem, demo):
     t, body = await start(make_tandem, demo)
-    t.app[appkeys.MASKING].set("shop.localhost", mask=["#username"], block=[".notice"])
+    await t.app[appkeys.MASKING].set("shop.localhost", mask=["#username"], block=[".notice"])
     frames: list = []
     async with chromium() as browser:
         lctx, lp = await leader_page(browser, body, frames)

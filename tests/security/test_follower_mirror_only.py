@@ -47,7 +47,7 @@ async def site():
 
 async def test_finding_6_follower_gets_only_what_the_mirror_shows(make_tandem, site):
     t = await make_tandem()
-    t.app[appkeys.MASKING].set("127.0.0.1", block=[".ad"])
+    await t.app[appkeys.MASKING].set("127.0.0.1", block=[".ad"])
     resp = await t.api("POST", "/api/v1/sessions", json={"url": site.a + "/gallery"})
     body = await resp.json()
     assert resp.status == 201, body

@@ -32,14 +32,14 @@ async def test_every_proxied_page_carries_its_hosts_rules(make_tandem, upstream)
     app.router.add_get("/", page)
     origin = await upstream(app)
     t = await make_tandem()
-    t.app[appkeys.MASKING].set("127.0.0.1", mask=["#secret", "input.pin"], block=["[data-x='1']"])
+    await t.app[appkeys.MASKING].set("127.0.0.1", mask=["#secret", "input.pin"], block=["[data-x='1']"])
     s = await t.session(origin + "/")
     html = await (await t.client.get(s.url(origin + "/"))).text()
     head = html.split("<title>")[0]
     assert head.index("/__tandem/runtime.js") < head.index("/__tandem/recorder.js")
     assert 'data-mask="#secret, input.pin"' in head and "data-block=\"[data-x=&#x27;1&#x27;]\"" in head
     assert f'data-panel="{t.url}/s/{s.sid}/panel"' in head
-    t.app[appkeys.MASKING].set("127.0.0.1", mask=["#changed"], block=[])  # an admin edit applies to the next page
+    await t.app[appkeys.MASKING].set("127.0.0.1", mask=["#changed"], block=[])  # an admin edit applies to the next page
     html = await (await t.client.get(s.url(origin + "/"))).text()
     assert 'data-mask="#changed"' in html
     recorder = await t.client.get(s.url(origin + "/__tandem/recorder.js?v=1"))
