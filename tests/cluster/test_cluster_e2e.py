@@ -2,7 +2,7 @@
 
 Nothing may depend on a participant reaching "their" node: the tab owner's page loads and the
 followers' sockets land wherever the balancer sends them. Through that: sign-in to the demo
-shop, the cart, control, a late joiner — as on one node, and the origin sees each tab-owner
+shop, the cart, control, a late joiner, a hand-over — as on one node, and the origin sees each tab-owner
 action once. Then the node that runs the room is killed (SIGKILL): the session goes on through
 the others, the tab owner still signed in, and the mirror comes back.
 """
@@ -10,6 +10,7 @@ the others, the tab owner still signed in, and the mirror comes back.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from collections import Counter
 from types import SimpleNamespace
@@ -123,7 +124,18 @@ async def test_a_session_across_three_nodes(cluster, demo):
         for fpage in (fp, f2p):
             stats = await fpage.evaluate("window.tandemMirror.stats")
             assert stats["gaps"] == 0 and stats["dups"] == 0
-        for ctx in (lctx, fctx, f2ctx):
+        await f2ctx.close()
+
+        # hand-over: the follower becomes the tab owner (its page loads through any node), still signed in;
+        # the old tab owner now follows
+        await panel_action(lp, "Make tab owner")
+        await fp.wait_for_url(re.compile(r"/controlled$"), timeout=15_000)
+        await fp.goto(shop_url + "/account")
+        assert "Signed in as demo" in await fp.text_content("#signed-in")
+        await lp.wait_for_url(f"{cluster.url}/s/{sid}", timeout=15_000)
+        await lp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0", timeout=15_000)
+        await mirror(lp, TEXT, "Signed in as demo", "#signed-in")
+        for ctx in (lctx, fctx):
             await ctx.close()
 
 
