@@ -1,11 +1,14 @@
 /* The compiled core of the HTML rewriter's hot loop (see core.py for the contract and the pure
  * Python reference it must agree with, byte for byte).
  *
- * skip(buf, pos, flags) -> (pos, start_tags)
+ * skip(buf, pos, flags, memo) -> (pos, start_tags, edits)
  *
  * From ``pos`` in the data state, walk over text, comments, end tags and start tags that the
  * rewriter would leave exactly as they are, and stop at the "<" of the first token Python must
- * look at (or at the end of ``buf``). ``start_tags`` counts the start tags walked over. The tag
+ * look at (or at the end of ``buf``). ``start_tags`` counts the start tags walked over. With a
+ * ``memo`` (the rewriter's dict: plain URL head -> mapped head), a start tag whose only attributes
+ * to rewrite are plain URLs with a remembered head is walked over too, and ``edits`` lists the
+ * value replacements ``(start, end, text)`` (None when there are none). The tag
  * grammar is the one of tokenizer.TAG_RE (the WHATWG tag states); a token that ends past ``buf``
  * is never walked over. Conservative by design: when in doubt, stop and let Python decide.
  *
@@ -116,8 +119,8 @@ static int attr_wanted(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_
         if (vs < 0 || ve == vs)
             return 0;
         Py_ssize_t h = vs + ((s[vs] == '"' || s[vs] == '\'') ? 1 : 0);
-        if (h < ve && s[h] == '&')
-            return 1;
+        if (h < ve && s[h] == '&') /* a named reference never decodes to "h": only "&#..." may */
+            return !(h + 1 < ve && is_letter(s[h + 1]));
         return ve - h >= 4 && eq_lower(s, h, h + 4, "http");
     }
     if (ae - as >= 2 && eq_lower(s, as, as + 2, "on"))
@@ -125,22 +128,131 @@ static int attr_wanted(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_
     return 0;
 }
 
+/* An edit of the current tag, kept until the tag is known to be walked over. */
+#define MAX_TAG_EDITS 16
+typedef struct {
+    PyObject *memo;            /* dict or NULL: no edits, any wanted attribute stops */
+    int n;                     /* edits of the current tag */
+    Py_ssize_t at[MAX_TAG_EDITS][2];
+    PyObject *text[MAX_TAG_EDITS];
+    unsigned seen;             /* bit per URL_ATTRS entry seen in the current tag */
+    int failed;                /* a Python error is set */
+} Edits;
+
+static void edits_drop(Edits *e)
+{
+    for (int k = 0; k < e->n; k++)
+        Py_DECREF(e->text[k]);
+    e->n = 0;
+}
+
+static int url_index(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    for (int k = 0; URL_ATTRS[k]; k++)
+        if (eq_lower(s, a, b, URL_ATTRS[k]))
+            return k;
+    return -1;
+}
+
+/* policy.URL_HEAD_RE.match(raw) for raw = s[a:b]: where the head (scheme, slashes, authority) ends. */
+static Py_ssize_t url_head_end(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t k = a;
+    while (k < b && s[k] <= 0x20)
+        k++;
+    if (k < b && is_letter(s[k])) {
+        Py_ssize_t j = k + 1;
+        while (j < b && (is_letter(s[j]) || (s[j] >= '0' && s[j] <= '9') || s[j] == '+' || s[j] == '.' || s[j] == '-'))
+            j++;
+        if (j < b && s[j] == ':')
+            k = j + 1;
+    }
+    while (k < b && (s[k] == '/' || s[k] == '\\'))
+        k++;
+    while (k < b && !(s[k] == '/' || s[k] == '\\' || s[k] == '?' || s[k] == '#'))
+        k++;
+    return k;
+}
+
+/* A wanted URL attribute with value s[vs:ve] (quotes included): add its edit from the memo.
+ * Returns 1 when handled (edit added, or nothing to change), 0 when Python must look (stop). */
+static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e)
+{
+    int quoted = s[vs] == '"' || s[vs] == '\'';
+    Py_ssize_t rs = vs + quoted, re_ = ve - quoted;
+    for (Py_ssize_t k = rs; k < re_; k++) {
+        unsigned char c = s[k];
+        if (c >= 0x80 || c == '\t' || c == '\n' || c == '\r' || c == 0)
+            return 0;
+    }
+    Py_ssize_t he = url_head_end(s, rs, re_);
+    if (memchr(s + rs, '&', (size_t)(he - rs)) != NULL)
+        return 0;
+    PyObject *head = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + rs, he - rs);
+    if (head == NULL) {
+        e->failed = 1;
+        return 0;
+    }
+    PyObject *new_head = PyDict_GetItemWithError(e->memo, head); /* borrowed */
+    Py_DECREF(head);
+    if (new_head == NULL) {
+        if (PyErr_Occurred())
+            e->failed = 1;
+        return 0;
+    }
+    if (!PyUnicode_Check(new_head) || PyUnicode_KIND(new_head) != PyUnicode_1BYTE_KIND)
+        return 0; /* False: a javascript: URL */
+    Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
+    const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
+    if (nh == he - rs && memcmp(hs, s + rs, (size_t)nh) == 0)
+        return 1; /* the mapper leaves it */
+    if (e->n >= MAX_TAG_EDITS)
+        return 0;
+    Py_ssize_t tail = re_ - he;
+    Py_ssize_t len = 2 * quoted + nh + tail;
+    Py_UCS4 maxchar = PyUnicode_MAX_CHAR_VALUE(new_head);
+    PyObject *text = PyUnicode_New(len, maxchar < 127 ? 127 : maxchar);
+    if (text == NULL) {
+        e->failed = 1;
+        return 0;
+    }
+    unsigned char *out = (unsigned char *)PyUnicode_DATA(text);
+    Py_ssize_t o = 0;
+    if (quoted)
+        out[o++] = s[vs];
+    memcpy(out + o, hs, (size_t)nh);
+    o += nh;
+    memcpy(out + o, s + he, (size_t)tail);
+    o += tail;
+    if (quoted)
+        out[o++] = s[vs];
+    e->at[e->n][0] = vs;
+    e->at[e->n][1] = ve;
+    e->text[e->n] = text;
+    e->n++;
+    return 1;
+}
+
 /* Walk one tag from its "<" at i (name starting at j). Returns the index after its ">", or -1 if it
  * ends past n (or is too long); *wanted is set when an attribute needs the rewriter. */
 static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, Py_ssize_t n, long flags,
-                           int check, int *wanted)
+                           int check, int *wanted, Edits *e, int *self_closing)
 {
     Py_ssize_t limit = n - i > LONG_TAG ? i + LONG_TAG : n;
     Py_ssize_t k = j;
     while (k < limit && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
         k++;
     for (;;) {
+        Py_ssize_t sep = k;
         while (k < limit && (is_ws(s[k]) || s[k] == '/'))
             k++;
         if (k >= limit)
             return -1;
-        if (s[k] == '>')
+        if (s[k] == '>') {
+            if (self_closing != NULL) /* "/" right before ">", outside any value */
+                *self_closing = k > sep && s[k - 1] == '/';
             return k + 1;
+        }
         Py_ssize_t as = k++;
         while (k < limit && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>' || s[k] == '='))
             k++;
@@ -172,17 +284,63 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                 ve = k;
             }
         }
-        if (check && !*wanted && attr_wanted(s, as, ae, vs, ve, flags))
-            *wanted = 1;
+        if (check && !*wanted) {
+            int u = e != NULL && e->memo != NULL ? url_index(s, as, ae) : -1;
+            if (u >= 0) { /* a URL attribute: the first of duplicates wins (policy), so a repeat stops */
+                if (e->seen & (1u << u))
+                    *wanted = 1;
+                else {
+                    e->seen |= 1u << u;
+                    if (attr_wanted(s, as, ae, vs, ve, flags) && !plain_url_edit(s, vs, ve, e))
+                        *wanted = 1;
+                }
+            } else if (attr_wanted(s, as, ae, vs, ve, flags))
+                *wanted = 1;
+        }
     }
+}
+
+/* The index after the comment starting with "<!" at i, or -1 when Python must look. */
+static Py_ssize_t comment_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    if (i + 5 >= n || s[i + 2] != '-' || s[i + 3] != '-')
+        return -1;
+    Py_ssize_t j = i + 4;
+    if (s[j] == '>')
+        return j + 1;
+    if (s[j] == '-' && s[j + 1] == '>')
+        return j + 2;
+    for (Py_ssize_t k = j; k + 2 < n; k++) {
+        const unsigned char *dash = memchr(s + k, '-', (size_t)(n - k));
+        if (dash == NULL)
+            return -1;
+        k = dash - s;
+        if (k + 2 >= n)
+            return -1;
+        if (s[k + 1] == '-' && s[k + 2] == '>')
+            return k + 3;
+        if (s[k + 1] == '-' && s[k + 2] == '!' && k + 3 < n && s[k + 3] == '>')
+            return k + 4;
+    }
+    return -1;
 }
 
 static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, flags)");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, flags, memo)");
         return NULL;
     }
+    Edits e;
+    e.n = 0;
+    e.seen = 0;
+    e.failed = 0;
+    e.memo = args[3] == Py_None ? NULL : args[3];
+    if (e.memo != NULL && !PyDict_Check(e.memo)) {
+        PyErr_SetString(PyExc_TypeError, "memo must be a dict or None");
+        return NULL;
+    }
+    PyObject *edits = NULL;
     PyObject *buf = args[0];
     if (!PyUnicode_Check(buf)) {
         PyErr_SetString(PyExc_TypeError, "buf must be str");
@@ -195,7 +353,7 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t n = PyUnicode_GET_LENGTH(buf);
     Py_ssize_t tags = 0;
     if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND || pos < 0 || pos > n)
-        return Py_BuildValue("(nn)", pos, tags);
+        return Py_BuildValue("(nnO)", pos, tags, Py_None);
     const unsigned char *s = (const unsigned char *)PyUnicode_DATA(buf);
     for (;;) {
         const unsigned char *lt = pos < n ? memchr(s + pos, '<', (size_t)(n - pos)) : NULL;
@@ -215,48 +373,50 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, TREE_TAGS))
                 break;
             int wanted = 0;
-            Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted);
-            if (end < 0 || wanted)
+            e.n = 0;
+            e.seen = 0;
+            Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, &e, NULL);
+            if (e.failed) {
+                edits_drop(&e);
+                Py_XDECREF(edits);
+                return NULL;
+            }
+            if (end < 0 || wanted) {
+                edits_drop(&e);
                 break;
+            }
+            if (e.n) {
+                if (edits == NULL && (edits = PyList_New(0)) == NULL) {
+                    edits_drop(&e);
+                    return NULL;
+                }
+                for (int k = 0; k < e.n; k++) {
+                    PyObject *t = Py_BuildValue("(nnN)", e.at[k][0], e.at[k][1], e.text[k]);
+                    e.text[k] = NULL;
+                    if (t == NULL || PyList_Append(edits, t) < 0) {
+                        for (int r = k + 1; r < e.n; r++)
+                            Py_DECREF(e.text[r]);
+                        e.n = 0;
+                        Py_XDECREF(t);
+                        Py_DECREF(edits);
+                        return NULL;
+                    }
+                    Py_DECREF(t);
+                }
+                e.n = 0;
+            }
             tags++;
             pos = end;
         } else if (c == '/') { /* an end tag: nothing to do while no injection waits, outside foreign content */
             if (i + 2 >= n || !is_letter(s[i + 2]))
                 break;
             int wanted = 0;
-            Py_ssize_t end = scan_tag(s, i, i + 2, n, flags, 0, &wanted);
+            Py_ssize_t end = scan_tag(s, i, i + 2, n, flags, 0, &wanted, NULL, NULL);
             if (end < 0)
                 break;
             pos = end;
         } else if (c == '!') { /* a comment: "<!-->", "<!--->", or up to the first "-->" / "--!>" */
-            if (i + 5 >= n || s[i + 2] != '-' || s[i + 3] != '-')
-                break;
-            Py_ssize_t j = i + 4;
-            if (s[j] == '>') {
-                pos = j + 1;
-                continue;
-            }
-            if (s[j] == '-' && s[j + 1] == '>') {
-                pos = j + 2;
-                continue;
-            }
-            Py_ssize_t end = -1;
-            for (Py_ssize_t k = j; k + 2 < n; k++) {
-                const unsigned char *dash = memchr(s + k, '-', (size_t)(n - k));
-                if (dash == NULL)
-                    break;
-                k = dash - s;
-                if (k + 2 >= n)
-                    break;
-                if (s[k + 1] == '-' && s[k + 2] == '>') {
-                    end = k + 3;
-                    break;
-                }
-                if (s[k + 1] == '-' && s[k + 2] == '!' && k + 3 < n && s[k + 3] == '>') {
-                    end = k + 4;
-                    break;
-                }
-            }
+            Py_ssize_t end = comment_end(s, i, n);
             if (end < 0)
                 break;
             pos = end;
@@ -266,12 +426,114 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             pos = i + 1;
         }
     }
-    return Py_BuildValue("(nn)", pos, tags);
+    if (edits == NULL)
+        return Py_BuildValue("(nnO)", pos, tags, Py_None);
+    return Py_BuildValue("(nnN)", pos, tags, edits);
+}
+
+
+/* treebuilder._BREAKOUT, "font", and the integration points: start tags in foreign content
+ * whose effect depends on more than their name (Python decides). */
+static const char *const FOREIGN_STOP[] = {
+    "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em", "embed", "h1", "h2",
+    "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing", "menu", "meta", "nobr", "ol", "p", "pre",
+    "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var", "font",
+    "foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml", "mglyph", "malignmark",
+    NULL};
+
+/* skip_foreign(buf, pos, flags) -> (pos, start_tags, pushed)
+ *
+ * The walk of skip() inside foreign content (SVG, MathML) whose current element is not an HTML
+ * integration point: text, comments and start tags that change nothing but the stack of open
+ * elements. ``pushed`` lists, in order, the lower-cased names of the start tags walked over that
+ * are not self-closing (each opens a foreign element, not an integration point). Stops at any
+ * end tag, at a start tag named in FOREIGN_STOP or TREE_TAGS, and where skip() stops. */
+static PyObject *skip_foreign(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "skip_foreign(buf, pos, flags)");
+        return NULL;
+    }
+    PyObject *buf = args[0];
+    if (!PyUnicode_Check(buf)) {
+        PyErr_SetString(PyExc_TypeError, "buf must be str");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    long flags = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(buf);
+    Py_ssize_t tags = 0;
+    PyObject *pushed = PyList_New(0);
+    if (pushed == NULL)
+        return NULL;
+    if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND || pos < 0 || pos > n)
+        return Py_BuildValue("(nnN)", pos, tags, pushed);
+    const unsigned char *s = (const unsigned char *)PyUnicode_DATA(buf);
+    unsigned char small[64];
+    for (;;) {
+        const unsigned char *lt = pos < n ? memchr(s + pos, '<', (size_t)(n - pos)) : NULL;
+        if (lt == NULL) {
+            pos = n;
+            break;
+        }
+        Py_ssize_t i = lt - s;
+        pos = i;
+        if (i + 1 >= n)
+            break;
+        unsigned char c = s[i + 1];
+        if (is_letter(c)) {
+            Py_ssize_t k = i + 2;
+            while (k < n && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
+                k++;
+            if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, TREE_TAGS) || in_list(s, i + 1, k, FOREIGN_STOP))
+                break;
+            int wanted = 0, self_closing = 0;
+            Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, NULL, &self_closing);
+            if (end < 0 || wanted)
+                break;
+            if (!self_closing) {
+                Py_ssize_t len = k - (i + 1);
+                unsigned char *low = len <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)len);
+                if (low == NULL) {
+                    Py_DECREF(pushed);
+                    return PyErr_NoMemory();
+                }
+                for (Py_ssize_t r = 0; r < len; r++)
+                    low[r] = lower(s[i + 1 + r]);
+                PyObject *name = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, low, len);
+                if (low != small)
+                    PyMem_Free(low);
+                if (name == NULL || PyList_Append(pushed, name) < 0) {
+                    Py_XDECREF(name);
+                    Py_DECREF(pushed);
+                    return NULL;
+                }
+                Py_DECREF(name);
+            }
+            tags++;
+            pos = end;
+        } else if (c == '!') {
+            Py_ssize_t end = comment_end(s, i, n);
+            if (end < 0)
+                break;
+            pos = end;
+        } else if (c == '/' || c == '?') {
+            break;
+        } else {
+            pos = i + 1;
+        }
+    }
+    return Py_BuildValue("(nnN)", pos, tags, pushed);
 }
 
 static PyMethodDef methods[] = {
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL,
-     "skip(buf, pos, flags) -> (pos, start_tags): walk over what the rewriter leaves as it is."},
+     "skip(buf, pos, flags, memo) -> (pos, start_tags, edits): walk over what the rewriter leaves "
+     "as it is, or changes only by remembered plain URL heads."},
+    {"skip_foreign", (PyCFunction)(void (*)(void))skip_foreign, METH_FASTCALL,
+     "skip_foreign(buf, pos, flags) -> (pos, start_tags, pushed): the same walk in foreign content."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "rewriter.html._core",

@@ -2,9 +2,16 @@
 
 Most of a page is markup the rewriter leaves exactly as it is: text, comments, end tags, and start
 tags none of whose attributes the policy table cares about (or whose URLs are relative). The
-rewriter spends its time proving that, one token at a time. ``skip(buf, pos, flags)`` does it for
-a whole run at once: from ``pos`` in the data state it walks over such tokens and returns
-``(position of the first "<" Python must look at, or len(buf); start tags walked over)``.
+rewriter spends its time proving that, one token at a time. ``skip(buf, pos, flags, memo)`` does
+it for a whole run at once: from ``pos`` in the data state it walks over such tokens and returns
+``(position of the first "<" Python must look at, or len(buf); start tags walked over; edits)``.
+
+Most of the rest are start tags whose only change is the origin of a plain absolute URL
+(``<a href="https://site/x">``). Given ``memo``, the rewriter's dictionary of URL heads (scheme and
+authority, ``policy.URL_HEAD_RE``) to what the mapper made of them, the walk goes over those too
+when every such head is remembered, and ``edits`` lists the new values as ``(start, end, text)``
+(None when there are none): what ``HtmlRewriter._plain_url`` would produce for them. A head not
+yet remembered, a duplicate URL attribute, or any other attribute to rewrite stops the walk.
 
 Two implementations with one contract:
 
@@ -19,6 +26,14 @@ change, an incomplete token) stops the walk, and the full Python tokenizer takes
 never depends on which core ran: the tests run every vector, corpus page and chunk split through
 both, and compare them with each other on random input.
 
+Inside SVG and MathML every start tag goes through the tree-builder simulator, so ``skip`` stops
+at once there. ``skip_foreign(buf, pos, flags)`` is its counterpart for foreign content whose
+current element is not an HTML integration point: it walks over text, comments and start tags that
+only open another foreign element, and returns ``(position, start tags walked over, names of the
+elements they opened)`` for the rewriter to push (a deep ``<svg><g><g>...`` costs C speed, not a
+Python call per tag). It stops at end tags, at tags that may leave foreign content or open an
+integration point (:data:`FOREIGN_STOP`), and wherever ``skip`` would stop.
+
 ``TANDEM_HTML_CORE=python`` in the environment forces the reference.
 """
 
@@ -27,7 +42,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from .policy import RELATIVE_URL_RE
+from .policy import RELATIVE_URL_RE, URL_HEAD_RE
 from .tokenizer import ASCII_LOWER, ATTR_RE, LETTERS, TAG_RE
 
 F_JS = 1  # on* attributes go to the JS rewriter
@@ -43,9 +58,16 @@ URL_ATTRS = frozenset(
     "href src action formaction poster background cite longdesc manifest codebase xlink:href icon lowsrc dynsrc".split()
 )
 LIST_ATTRS = frozenset(("ping", "srcset", "imagesrcset"))
+# treebuilder._BREAKOUT, "font", and the integration points (decided by the tree-builder simulator)
+FOREIGN_STOP = frozenset(
+    "b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img li listing menu "
+    "meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul var font foreignobject desc title "
+    "mi mo mn ms mtext annotation-xml mglyph malignmark".split()
+)
 DROP_ATTRS = frozenset(("integrity", "nonce"))
 
-Skip = Callable[[str, int, int], "tuple[int, int]"]
+Skip = Callable[[str, int, int, "dict | None"], "tuple[int, int, list | None]"]
+Edit = tuple[int, int, str]
 
 
 def _attr_wanted(name: str, value: str | None, flags: int) -> bool:
@@ -63,45 +85,83 @@ def _attr_wanted(name: str, value: str | None, flags: int) -> bool:
         if not value:
             return False
         head = value[1:5] if value[0] in "\"'" else value[:4]
-        return head[:1] == "&" or head.lower() == "http"
+        if head[:1] == "&":  # a named reference never decodes to "h": only "&#..." may
+            return head[1:2] not in LETTERS
+        return head.lower() == "http"
     if name.startswith("on"):
         return bool(flags & F_JS)
     return False
 
 
-def skip_python(buf: str, pos: int, flags: int) -> tuple[int, int]:
+def _plain_url_edit(value: str, memo: dict) -> "Edit | bool":
+    """The edit of a URL value (quotes included) from the memo; True: nothing to change; False: stop."""
+    q = value[0] if value[0] in "\"'" else ""
+    raw = value[1:-1] if q else value
+    if not raw.isascii() or "\t" in raw or "\n" in raw or "\r" in raw or "\0" in raw:
+        return False
+    end = URL_HEAD_RE.match(raw).end()
+    head = raw[:end]
+    if "&" in head:
+        return False
+    new_head = memo.get(head)
+    if type(new_head) is not str:  # not remembered, or False (a javascript: URL)
+        return False
+    if new_head == head:
+        return True
+    return q + new_head + raw[end:] + q
+
+
+def skip_python(buf: str, pos: int, flags: int, memo: dict | None = None) -> tuple[int, int, list | None]:
     """The reference walk (see the module docstring for the contract)."""
     n = len(buf)
     tags = 0
+    edits: list[Edit] | None = None
     while True:
         i = buf.find("<", pos)
         if i < 0:
-            return n, tags
+            return n, tags, edits
         pos = i
         if i + 1 >= n:
-            return i, tags
+            return i, tags, edits
         c = buf[i + 1]
         if c in LETTERS:
             m = TAG_RE.match(buf, i, i + LONG_TAG)
             if m is None:
-                return i, tags
+                return i, tags, edits
             if m.group(2).translate(ASCII_LOWER) in TREE_TAGS:
-                return i, tags
+                return i, tags, edits
+            mine: list[Edit] = []
+            seen: set[str] = set()
             for am in ATTR_RE.finditer(buf, m.start(3), m.end(3)):
-                if _attr_wanted(am.group(1).translate(ASCII_LOWER), am.group(2), flags):
-                    return i, tags
+                name = am.group(1).translate(ASCII_LOWER)
+                if memo is not None and name in URL_ATTRS:
+                    if name in seen:  # the first of duplicates wins: the rewriter decides
+                        return i, tags, edits
+                    seen.add(name)
+                    if _attr_wanted(name, am.group(2), flags):
+                        edit = _plain_url_edit(am.group(2), memo)
+                        if edit is False:
+                            return i, tags, edits
+                        if edit is not True:
+                            mine.append((am.start(2), am.end(2), edit))
+                elif _attr_wanted(name, am.group(2), flags):
+                    return i, tags, edits
+            if mine:
+                if edits is None:
+                    edits = []
+                edits.extend(mine)
             tags += 1
             pos = m.end()
         elif c == "/":
             if i + 2 >= n or buf[i + 2] not in LETTERS:
-                return i, tags
+                return i, tags, edits
             m = TAG_RE.match(buf, i, i + LONG_TAG)
             if m is None:
-                return i, tags
+                return i, tags, edits
             pos = m.end()
         elif c == "!":
             if i + 5 >= n or not buf.startswith("--", i + 2):
-                return i, tags
+                return i, tags, edits
             j = i + 4
             if buf[j] == ">":
                 pos = j + 1
@@ -111,10 +171,57 @@ def skip_python(buf: str, pos: int, flags: int) -> tuple[int, int]:
                 continue
             k = _comment_end(buf, j)
             if k < 0:
-                return i, tags
+                return i, tags, edits
             pos = k
         elif c == "?":
-            return i, tags
+            return i, tags, edits
+        else:
+            pos = i + 1
+
+
+def skip_foreign_python(buf: str, pos: int, flags: int) -> tuple[int, int, list[str]]:
+    """The reference walk in foreign content (see the module docstring)."""
+    n = len(buf)
+    tags = 0
+    pushed: list[str] = []
+    while True:
+        i = buf.find("<", pos)
+        if i < 0:
+            return n, tags, pushed
+        pos = i
+        if i + 1 >= n:
+            return i, tags, pushed
+        c = buf[i + 1]
+        if c in LETTERS:
+            m = TAG_RE.match(buf, i, i + LONG_TAG)
+            if m is None:
+                return i, tags, pushed
+            name = m.group(2).translate(ASCII_LOWER)
+            if name in TREE_TAGS or name in FOREIGN_STOP:
+                return i, tags, pushed
+            for am in ATTR_RE.finditer(buf, m.start(3), m.end(3)):
+                if _attr_wanted(am.group(1).translate(ASCII_LOWER), am.group(2), flags):
+                    return i, tags, pushed
+            if not buf[m.end(3): m.end() - 1].endswith("/"):  # as HtmlRewriter._tree_effects reads it
+                pushed.append(name)
+            tags += 1
+            pos = m.end()
+        elif c == "!":
+            if i + 5 >= n or not buf.startswith("--", i + 2):
+                return i, tags, pushed
+            j = i + 4
+            if buf[j] == ">":
+                pos = j + 1
+                continue
+            if buf.startswith("->", j):
+                pos = j + 2
+                continue
+            k = _comment_end(buf, j)
+            if k < 0:
+                return i, tags, pushed
+            pos = k
+        elif c == "/" or c == "?":
+            return i, tags, pushed
         else:
             pos = i + 1
 
@@ -127,22 +234,26 @@ def _comment_end(buf: str, j: int) -> int:
 
 
 try:
-    from ._core import skip as skip_c  # type: ignore[import-not-found]
-except ImportError:  # built without a compiler: the reference runs
-    skip_c = None
+    from ._core import skip as skip_c, skip_foreign as skip_foreign_c  # type: ignore[import-not-found]
+except ImportError:  # built without a compiler (or an old build): the reference runs
+    skip_c = skip_foreign_c = None
 
 CORES: dict[str, Skip] = {"python": skip_python}
+FOREIGN: dict[str, Callable] = {"python": skip_foreign_python}
 if skip_c is not None:
     CORES["c"] = skip_c
+    FOREIGN["c"] = skip_foreign_c
 
 NAME = "c" if skip_c is not None and os.environ.get("TANDEM_HTML_CORE", "") != "python" else "python"
 ACTIVE: Skip = CORES[NAME]
+ACTIVE_FOREIGN = FOREIGN[NAME]
 
 
 def use(name: str) -> None:
     """Select the core for rewriters created from now on ("c" or "python"; tests run both)."""
-    global NAME, ACTIVE
+    global NAME, ACTIVE, ACTIVE_FOREIGN
     ACTIVE = CORES[name]
+    ACTIVE_FOREIGN = FOREIGN[name]
     NAME = name
 
 

@@ -16,8 +16,9 @@ MAX_STYLE = 4 << 20
 # Inline <script> contents are collected whole for the JS rewriter (a parser needs the whole
 # script); a bigger one fails the document (passed through, its import()s would leak).
 MAX_SCRIPT = 4 << 20
-# Plain URL values remembered per document with what the mapper made of them (a page repeats
-# its links; the mapper's side effects, alias registration, happen on the first one).
+# Heads (scheme and authority) of plain URL values remembered per document with what the mapper
+# made of them (a page repeats a few origins; the mapper's side effects, alias registration,
+# happen on the first one).
 MAX_URL_MEMO = 4096
 # iframe srcdoc documents are rewritten recursively; deeper nesting than this fails the document
 # (each level re-escapes the one inside it, real pages nest one level, rarely two).

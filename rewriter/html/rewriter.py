@@ -22,7 +22,7 @@ from .policy import (
     script_kind, table_for,
 )
 from .tokenizer import (
-    ABS_HTTP_RE, ASCII_LOWER, ATTR_RE, DATA, PLAINTEXT, RAWTEXT, RCDATA, SCRIPT, STATE_NAMES, TAG_RE,
+    ABS_HTTP_RE, ASCII_LOWER, ATTR_RE, DATA, LETTERS, PLAINTEXT, RAWTEXT, RCDATA, SCRIPT, STATE_NAMES, TAG_RE,
     WS, WS_TOKEN_RE, NON_WS_RE, Tokenizer,
 )
 from .treebuilder import TREE_NAMES, TreeBuilderSimulator
@@ -148,7 +148,7 @@ class HtmlRewriter(Tokenizer):
         self._mode = "sniff"  # sniff -> rewrite | transcode | pass | failed
         self._head = b""
         self._transcoder: _Transcoder | None = None
-        self._memo: dict[str, str] = {}  # plain URL value -> mapped value (pages repeat their links)
+        self._memo: dict[str, str | bool] = {}  # plain URL head -> mapped head (_plain_url; the core reads it)
         self._parts: list[str] | None = None  # contents of a <style>/<script> being collected
         self._parts_len = 0
         self._parts_kind = ""  # "css", or a script kind (CLASSIC, MODULE, IMPORTMAP, SPECULATION)
@@ -242,6 +242,7 @@ class HtmlRewriter(Tokenizer):
         if self._xml or not self._tree or self._tag_sink is not None:
             return
         self._skip = core.ACTIVE
+        self._skip_foreign = core.ACTIVE_FOREIGN
         active = self._active
         self._skip_flags = ((core.F_JS if active and self.js is not None else 0)
                             | (core.F_CSS if active and self.css is not None else 0)
@@ -261,6 +262,23 @@ class HtmlRewriter(Tokenizer):
         except Exception as exc:  # a bug must not let the page through unrewritten
             self._mode = "failed"
             raise RewriteFailed(f"internal error: {type(exc).__name__}") from exc
+
+    def _core_memo(self) -> dict | None:
+        """The URL head memo the core may edit from: only while its edits are all there is to do
+        (no hook, no kept originals, a real mapper)."""
+        if self._active and self.on_rewrite is None and not self.keep_original:
+            return self._memo
+        return None
+
+    def _push_foreign(self, names: list[str]) -> None:
+        self._sim.push_foreign(names)
+
+    def _core_edits(self, edits: list[Edit]) -> None:
+        """Plain URL values the core rewrote from the memo: as _plain_url would have."""
+        for a, b, text in edits:
+            self._replace(a, b, text)
+        self.stats["rewritten"] += len(edits)
+        self.urls.rewritten += len(edits)
 
     def _cdata_allowed(self) -> bool:
         return self._sim.cdata_allowed()
@@ -569,6 +587,8 @@ class HtmlRewriter(Tokenizer):
             head = v[1:5] if v[0] in "\"'" else v[:4]
             if head[:1] != "&" and head.lower() != "http":
                 return None
+            if head[:1] == "&" and head[1:2] in LETTERS:  # no named reference decodes to "h": not http
+                return None
             edit_fn = self._data_url_edits
         return self._edit_value(am, edit_fn, tag, attr)
 
@@ -613,25 +633,39 @@ class HtmlRewriter(Tokenizer):
     def _plain_url(self, am: re.Match[str], v: str, tag: str, attr: str) -> Edit | None | bool:
         """Fast path for a plain URL value: ASCII, no tab/newline/NUL, no character reference up to
         the end of its authority. Then the raw text reads as itself where the mapper looks, and the
-        mapper's output (origin replaced, the rest as given) is the new raw value. False: not plain."""
+        mapper's output (origin replaced, the rest as given) is the new raw value. False: not plain.
+
+        The mapper only reads the head (``URL_HEAD_RE``: scheme, slashes, authority) and keeps the
+        rest as written, so what it made of a head is remembered (``_memo``: head -> new head, or
+        False for a ``javascript:`` URL) and reused for every URL of the page with that head. The
+        compiled core reads the same memo (core.py)."""
         q = v[0] if v[0] in "\"'" else ""
         raw = v[1:-1] if q else v
         if not raw.isascii() or "\t" in raw or "\n" in raw or "\r" in raw or "\0" in raw:
             return False
-        amp = raw.find("&")
-        if amp >= 0 and amp < URL_HEAD_RE.match(raw).end():
+        end = URL_HEAD_RE.match(raw).end()
+        head = raw[:end]
+        if "&" in head:
             return False
-        new = self._memo.get(raw)
-        if new is not None and new != raw:
+        new_head = self._memo.get(head)
+        if new_head is False:
+            return False
+        if new_head is not None:
+            if new_head == head:
+                return None
             self.urls.rewritten += 1  # the mapper's count stays the number of URLs mapped
-        elif new is None:
+            new = new_head + raw[end:]
+        else:
             if javascript_url_body(raw) is not None:
+                if len(self._memo) < limits.MAX_URL_MEMO:
+                    self._memo[head] = False
                 return False
             new = self.urls.rewrite(raw)
-            if len(self._memo) < limits.MAX_URL_MEMO:
-                self._memo[raw] = new
-        if new == raw:
-            return None
+            tail = len(raw) - end
+            if len(self._memo) < limits.MAX_URL_MEMO and new.endswith(raw[end:]):
+                self._memo[head] = new[: len(new) - tail]
+            if new == raw:
+                return None
         return self._finish(am, q + new + q, tag, attr)
 
     def _url_edits(self, value: str) -> list[Edit]:

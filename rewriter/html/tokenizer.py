@@ -156,6 +156,7 @@ class Tokenizer:
         self._foreign: list = []  # open foreign elements (the tree-builder simulator's stack)
         # core.skip(buf, pos, flags), when the subclass enables it: walks over unchanged tokens
         self._skip = None
+        self._skip_foreign = None
         self._skip_flags = 0
         self._skipped_tags = 0  # start tags the core walked over
         # state -> scanning method; each returns (position, go on)
@@ -256,10 +257,20 @@ class Tokenizer:
         skip = self._skip
         while True:
             if skip is not None and not self._inject_pending and not self._foreign:
-                # the core walks over every token that stays as it is (core.py)
-                pos, tags = skip(buf, pos, self._skip_flags)
+                # the core walks over every token that stays as it is, or changes only by a
+                # remembered URL head (core.py)
+                pos, tags, edits = skip(buf, pos, self._skip_flags, self._core_memo())
                 if tags:
                     self._skipped_tags += tags
+                if edits:
+                    self._core_edits(edits)
+            elif skip is not None and not self._inject_pending and not self._foreign[-1].html:
+                # in SVG/MathML: start tags that only open another foreign element (core.py)
+                pos, tags, pushed = self._skip_foreign(buf, pos, self._skip_flags)
+                if tags:
+                    self._skipped_tags += tags
+                if pushed:
+                    self._push_foreign(pushed)
             i = buf.find("<", pos)
             if i < 0:
                 if self._inject_pending:
@@ -374,6 +385,16 @@ class Tokenizer:
 
     def _emit_text(self, buf: str, a: int, b: int) -> None:
         pass
+
+    def _core_memo(self) -> dict | None:
+        return None
+
+    def _push_foreign(self, names: list[str]) -> None:
+        pass
+
+    def _core_edits(self, edits: list[tuple[int, int, str]]) -> None:
+        for a, b, text in edits:
+            self._replace(a, b, text)
 
     def _raw_text(self, buf: str, a: int, b: int, last: bool) -> None:
         pass

@@ -64,6 +64,16 @@ class TreeBuilderSimulator:
         self.foreign.append(Foreign(name, html, self.foreign[-1] if self.foreign else None))
         self._open[name] = self._open.get(name, 0) + 1
 
+    def push_foreign(self, names: list[str]) -> None:
+        """Open one foreign element per name, none an integration point nor <svg>/<math>, below a
+        current element that is not an HTML integration point (what core.skip_foreign walked over)."""
+        foreign, opened = self.foreign, self._open
+        below = foreign[-1]
+        for name in names:
+            below = Foreign(name, False, below)
+            foreign.append(below)
+            opened[name] = opened.get(name, 0) + 1
+
     def _pop_to(self, k: int) -> None:
         """Remove foreign[k:] (each element is removed once: linear over the document)."""
         for f in self.foreign[k:]:

@@ -18,8 +18,25 @@ FLAGS = [0, core.F_JS | core.F_CSS | core.F_ACTIVE, core.F_CSS, core.F_JS]
 needs_c = pytest.mark.skipif("c" not in core.CORES, reason="the compiled core was not built (no C compiler)")
 
 
-def both(buf: str, pos: int, flags: int) -> None:
-    assert core.skip_c(buf, pos, flags) == core.skip_python(buf, pos, flags), (buf[pos: pos + 200], flags)
+# URL heads as HtmlRewriter._plain_url remembers them (head -> new head; False: javascript:)
+MEMO = {
+    "http://a.com": "http://p-a.proxy", "https://a.com": "http://p-sa.proxy", "//a.com": "http://p-a.proxy",
+    "http://a": "http://p-x.proxy", "http://same": "http://same", "javascript:go()": False, "": "",
+    "\x01http://a": "\x01http://p-x.proxy", "HTTP://A.COM": "http://p-a.proxy",
+}
+
+
+def both(buf: str, pos: int, flags: int, memo: dict | None = None) -> None:
+    got = core.skip_c(buf, pos, flags, memo)
+    assert got == core.skip_python(buf, pos, flags, memo), (buf[pos: pos + 200], flags, memo is not None)
+    if memo is None:
+        foreign = core.skip_foreign_c(buf, pos, flags)
+        assert foreign == core.skip_foreign_python(buf, pos, flags), (buf[pos: pos + 200], flags, "foreign")
+    if got[2]:  # edits are in order, inside the walked-over text, and only change plain URL values
+        at = pos
+        for a, b, text in got[2]:
+            assert at <= a < b <= got[0]
+            at = b
 
 
 @needs_c
@@ -32,7 +49,20 @@ def test_corpus_pages_from_many_tags_cut_anywhere():
         starts = [m.start() for m in re.finditer("<", text)]
         for i in rnd.sample(starts, min(200, len(starts))):
             # from a tag, over a window cut anywhere (so incomplete tokens at its end too)
-            both(text[i: i + rnd.randrange(1, 8192)], 0, rnd.choice(FLAGS))
+            window = text[i: i + rnd.randrange(1, 8192)]
+            both(window, 0, rnd.choice(FLAGS))
+            both(window, 0, rnd.choice(FLAGS), _page_memo(window))
+
+
+def _page_memo(text: str) -> dict:
+    """Every plain URL head of the page remembered (half of them mapped), as a rewriter would."""
+    from rewriter.html.policy import URL_HEAD_RE
+
+    memo: dict = {}
+    for k, m in enumerate(re.finditer("(?:href|src|action|poster)=[\"']?([^\"' >]*)", text)):
+        head = m.group(1)[: URL_HEAD_RE.match(m.group(1)).end()]
+        memo[head] = head if k % 2 else "http://mapped.example"
+    return memo
 
 
 _PIECES = st.sampled_from([
@@ -44,6 +74,15 @@ _PIECES = st.sampled_from([
     "<a href>", "<a href=>", "<a href= >", "<a =x>", "<a/b=c/>", "<a b='>'>", '<a b="', "<a b=c", "<A\x00b=1>",
     "<a href=\x01http://a>", "<a href=' /x'>", "<a href='/\\x'>", "<a href=a:b>", "<a href=a/b:c>", "<a href=#x>",
     "<a xlink:href=http://a>", "<x-y on=1>", "<a ONX=1>", "\xe9", "<a href=\xe9>",
+    "<a href=http://a.com/x>", "<a href='https://a.com/y?z#w' class=c>", '<img src="//a.com/i.png">',
+    "<a href=http://b.com/>", "<a href=http://a.com/ href=http://a.com/2>", "<a href=/r HREF=http://a.com/>",
+    "<a href=javascript:go()>", "<a href=http://same/p>", "<a href=''>", '<a href="http://a.com&amp;/">',
+    "<a href='http://a.com/&amp;'>", "<a href=http://a.com/\tx>", "<a href=\x01http://a/>", "<a HREF=HTTP://A.COM>",
+    "<a href=http://a.com/\xe9>", "<form action=https://a.com/f>", "<a href=http://a.com/ style=color:red>",
+    "<a href=http://a.com/ onclick=x()>", "<a src=http://a>",
+    "<g>", "<G >", "<g/>", "<g a/>", "<g a />", "<g a=b/>", "<g a='b'/>", "<g/ />", "<g a/ >", "<path d='M0'/>",
+    "<foreignObject>", "<desc>", "<mi>", "<annotation-xml encoding=text/html>", "<font color=red>", "<div>",
+    "<![CDATA[x]]>", "</g>", "<svg>", "<math>", "<title>", "<g style='fill:url(#a)'>", "<use xlink:href=#a>",
 ])
 
 
@@ -52,6 +91,44 @@ _PIECES = st.sampled_from([
 @settings(max_examples=1000, deadline=None)
 def test_generated_markup(text, pos, flags):
     both(text, min(pos, len(text)), flags)
+    both(text, min(pos, len(text)), flags, MEMO)
+
+
+@needs_c
+def test_memo_edits_plain_urls_only():
+    """Remembered heads are rewritten by the core; anything else stops it where the rewriter must look."""
+    text = "<p><a href='https://a.com/x?y' id=1><img src=//a.com/i.png><a href=http://new.example/>"
+    for skip in (core.skip_c, core.skip_python):
+        pos, tags, edits = skip(text, 0, 0, MEMO)
+        assert text[pos:].startswith("<a href=http://new.example/>")  # not remembered: Python maps it
+        assert tags == 3
+        assert edits == [(11, 30, "'http://p-sa.proxy/x?y'"), (45, 58, "http://p-a.proxy/i.png")]
+        assert skip(text, 0, 0, None) == (3, 1, None)  # without a memo: stops at the first absolute URL
+        dup = "<a href=/r href=http://a.com/>"
+        assert skip(dup, 0, 0, MEMO)[0] == 0  # a repeated URL attribute: the rewriter decides
+
+
+@needs_c
+def test_foreign_walk_opens_plain_elements_only():
+    """In SVG the core walks over start tags that only open another element, and names them."""
+    text = "<g><path d='M0 0'/><g A=1>t<!-- c --><G></g><g>"
+    for walk in (core.skip_foreign_c, core.skip_foreign_python):
+        assert walk(text, 0, 0) == (text.index("</g>"), 4, ["g", "g", "g"])
+        assert walk("<g><desc>", 0, 0) == (3, 1, ["g"])  # an integration point: the tree builder decides
+        assert walk("<g><p>", 0, 0) == (3, 1, ["g"])  # a breakout tag leaves foreign content
+        assert walk("<g><a href=http://a.com/>", 0, 0) == (3, 1, ["g"])  # a URL to map: the rewriter maps it
+        assert walk("<g><![CDATA[<x>]]>", 0, 0) == (3, 1, ["g"])
+
+
+def test_no_named_reference_reads_as_h():
+    """Both cores and the rewriter leave data-* values starting with "&" and a letter alone: no named
+    character reference decodes to text starting with "h", so such a value is never an http URL."""
+    from html.entities import html5
+
+    assert not any(text[:1] in "hH" for text in html5.values())
+    for walk in core.CORES.values():
+        assert walk("<i data-x='&quot;{}&quot;'><b>", 0, core.F_JS, None) == (len("<i data-x='&quot;{}&quot;'><b>"), 2, None)
+        assert walk("<i data-x='&#104;ttp://a/'>", 0, 0, None)[0] == 0
 
 
 def test_describe_names_the_core():
