@@ -425,7 +425,7 @@ class Room:
             if full:
                 self.resources.new_page()
             if not ephemeral:
-                self.resources.note_events(run, self.page_url)
+                self.resources.note_text(frame.text, self.page_url)  # the text every follower is sent
             result = self.buffer.add(frame, starts, full)
             if starts:
                 self.snapshot_pending = False
