@@ -34,7 +34,8 @@ ASCII bytes (Shift_JIS, GBK, Big5, ISO-2022-*) are decoded for real, and only wh
 round-trip exactly. UTF-16/32 content passes through unchanged.
 
 The rewriter never raises: on anything unexpected it returns its input unchanged and counts it in
-:data:`stats`.
+the caller's :class:`CssStats`, if the caller passes one (``stats=``); the module keeps no
+process-wide state.
 """
 
 from __future__ import annotations
@@ -79,14 +80,12 @@ _BOMS = (
 
 @dataclass(slots=True)
 class CssStats:
-    """Process-wide counters: how often the rewriter passed content through unchanged, and why."""
+    """Counters of the caller (``stats=``): how often the rewriter passed content through unchanged, and why."""
 
     failed: int = 0  # an unexpected exception: the input was returned unchanged
     unscannable: int = 0  # a charset we cannot scan (UTF-16/32, non-round-tripping bytes)
     url_errors: int = 0  # the URL mapper raised for one URL: that URL was left as it was
 
-
-stats = CssStats()
 
 _NAME = r"A-Za-z0-9_\-\x80-\U0010FFFF"  # CSS name code points (non-ASCII included)
 _ESCAPE = r"\\(?:[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?|[^\n\r\f]|\Z)"  # a valid escape
@@ -360,7 +359,8 @@ def _function_name(text: str, pos: int, floor: int) -> str | None:
 class _Rewriter:
     """One pass over one text. ``codec`` is set when the text is latin-1 standing for bytes."""
 
-    def __init__(self, text: str, urls: UrlRewriter, codec: str | None) -> None:
+    def __init__(self, text: str, urls: UrlRewriter, codec: str | None, stats: CssStats | None) -> None:
+        self.stats = stats
         self.text = text
         self.urls = urls
         self.codec = codec
@@ -389,7 +389,8 @@ class _Rewriter:
         try:
             new = self.urls.rewrite(value)
         except Exception:  # noqa: BLE001 - one bad URL must not lose the stylesheet
-            stats.url_errors += 1
+            if self.stats is not None:
+                self.stats.url_errors += 1
             return
         if new == value:
             return
@@ -533,18 +534,19 @@ class _Rewriter:
         return "".join(self.out)
 
 
-def rewrite_css(text: str, urls: UrlRewriter) -> str:
+def rewrite_css(text: str, urls: UrlRewriter, stats: CssStats | None = None) -> str:
     """Map every URL in a stylesheet, or in a declaration list such as a ``style`` attribute."""
-    return _rewrite(text, urls, None)
+    return _rewrite(text, urls, None, stats)
 
 
-def _rewrite(text: str, urls: UrlRewriter, codec: str | None) -> str:
+def _rewrite(text: str, urls: UrlRewriter, codec: str | None, stats: CssStats | None) -> str:
     try:
-        return _Rewriter(text, urls, codec).run()
+        return _Rewriter(text, urls, codec, stats).run()
     except RewriteError:  # over a budget: the caller fails closed
         raise
     except Exception:  # noqa: BLE001 - rewriters never raise into a response
-        stats.failed += 1
+        if stats is not None:
+            stats.failed += 1
         return text
 
 
@@ -589,8 +591,11 @@ def sniff_charset(data: bytes, charset: str | None = None) -> tuple[str, int]:
     return "utf-8", 0
 
 
-def rewrite_css_bytes(data: bytes, urls: UrlRewriter, charset: str | None = None) -> bytes:
+def rewrite_css_bytes(data: bytes, urls: UrlRewriter, charset: str | None = None,
+                      stats: CssStats | None = None) -> bytes:
     """Map every URL in a stylesheet given as bytes; every other byte is returned as it came."""
+    if stats is None:
+        stats = CssStats()  # counted, then forgotten: the caller did not ask
     try:
         codec, bom = sniff_charset(data, charset)
         if codec.startswith(("utf-16", "utf-32")):
@@ -606,10 +611,10 @@ def rewrite_css_bytes(data: bytes, urls: UrlRewriter, charset: str | None = None
             if not same:
                 stats.unscannable += 1
                 return data
-            out = _rewrite(text, urls, None)
+            out = _rewrite(text, urls, None, stats)
             return data if out is text else data[:bom] + out.encode(codec, "surrogateescape")
         text = body.decode("latin-1")
-        out = _rewrite(text, urls, codec)
+        out = _rewrite(text, urls, codec, stats)
         return data if out is text else data[:bom] + out.encode("latin-1")
     except RewriteError:  # over a budget: the caller fails closed
         raise

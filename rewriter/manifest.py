@@ -42,20 +42,22 @@ MANIFEST_URLS: tuple[tuple, ...] = (
 
 @dataclass(slots=True)
 class ManifestStats:
+    """Counters of the caller (``rewrite_manifest(..., stats=)``); the module keeps no process-wide state."""
+
     rewritten: int = 0  # manifests in which some URL changed
     not_json: int = 0  # not JSON or not UTF-8: passed through unchanged
     failed: int = 0  # unexpected internal error: passed through unchanged
 
-
-stats = ManifestStats()
 
 
 def rewrite_manifest_text(text: str, urls: UrlRewriter) -> str:
     return rewrite_json_urls(text, urls, MANIFEST_URLS)
 
 
-def rewrite_manifest(data: bytes, urls: UrlRewriter) -> bytes:
+def rewrite_manifest(data: bytes, urls: UrlRewriter, stats: ManifestStats | None = None) -> bytes:
     """Rewrite a manifest body; ``data`` itself when nothing changes."""
+    if stats is None:
+        stats = ManifestStats()  # counted, then forgotten: the caller did not ask
     try:
         bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
         try:

@@ -80,14 +80,16 @@ def rewrite(kind: str, data: bytes, urls: UrlRewriter, charset: str | None, xml:
         out = rw.feed(data) + rw.close()
         stats = {k: v for k, v in rw.stats.items() if v}
     elif kind == "css":
-        out = rewrite_css_bytes(data, urls, charset)
-        stats = _fields(css_mod.stats)
+        counts = css_mod.CssStats()
+        out = rewrite_css_bytes(data, urls, charset, stats=counts)
+        stats = _fields(counts)
     elif kind == "js":
         out = rewrite_js_bytes(data, urls, charset)
         stats = _fields(js_mod.stats)
     else:
-        out = rewrite_manifest(data, urls)
-        stats = _fields(manifest_mod.stats)
+        counts = manifest_mod.ManifestStats()
+        out = rewrite_manifest(data, urls, stats=counts)
+        stats = _fields(counts)
     stats["urls_rewritten"] = urls.rewritten
     stats["changed"] = int(out != data)
     return out, stats

@@ -112,9 +112,18 @@ def test_manifest_members():
 
 @pytest.mark.parametrize("data", [b"", b"not json", b"\xff\xfe{}", "{\"start_url\": \"https://a.com/\"}".encode("utf-16"), b"{" * 1000])
 def test_manifest_garbage_passes_through(data):
-    failed = M.stats.failed
-    assert rewrite_manifest(data, make_urls()) == data
-    assert M.stats.failed == failed
+    counts = M.ManifestStats()
+    assert rewrite_manifest(data, make_urls(), stats=counts) == data
+    assert counts.failed == 0
+
+
+def test_manifest_counters_belong_to_the_caller():
+    """No process-wide counters: each caller counts its own manifests (issue 14)."""
+    assert not hasattr(M, "stats")
+    counts = M.ManifestStats()
+    rewrite_manifest(b'{"start_url": "https://a.com/"}', make_urls(), stats=counts)
+    rewrite_manifest(b"not json", make_urls(), stats=counts)
+    assert (counts.rewritten, counts.not_json, counts.failed) == (1, 1, 0)
 
 
 def test_manifest_bom_kept():
