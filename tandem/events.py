@@ -49,7 +49,9 @@ FAILURE_WINDOW = 86400.0  # seconds of nothing but failed attempts before a hook
 LOG_KEEP = 200  # delivery attempts kept per key (the body of each is metadata: bounded, encrypted)
 WEBHOOK_BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)  # seconds between attempts: ~13 minutes to ride out a receiver restart
 WEBHOOK_TIMEOUT = 10.0  # seconds for one attempt; a receiver should answer at once and work later
-LISTENERS = web.AppKey("event_listeners", list)  # fn(kind, session_id) told of every recorded event (snippet push)
+LISTENERS = web.AppKey("event_listeners", list)  # fn(kind, session_id) told of every recorded event (snippet push),
+# here or, with several nodes, on another node (``heard``)
+ANNOUNCE = web.AppKey("event_announce", object)  # fn(kind, session_id): tells the other nodes (tandem.cluster sets it)
 MAX_PENDING_DELIVERIES = 1000  # past this, new deliveries are dropped (logged) rather than piling up in memory
 
 
@@ -179,8 +181,10 @@ async def emit(app: web.Application, kind: str, session, *, actor: str = "", det
     store = app[appkeys.STORE]
     sid = session.sid if session is not None else None
     sequence = await store.audit(kind, session_id=sid, actor=actor, detail=detail)  # the session's event count
-    for listener in app.get(LISTENERS, ()):
-        listener(kind, sid)
+    heard(app, kind, sid)
+    announce = app.get(ANNOUNCE)
+    if announce is not None:  # after the row is written: the other nodes read it when told
+        announce(kind, sid)
     if kind not in WEBHOOK_EVENTS or session is None:
         return
     hooks = await store.webhooks_for(session.key_id)
@@ -203,6 +207,12 @@ async def emit(app: web.Application, kind: str, session, *, actor: str = "", det
         body = json.dumps({"id": delivery, "type": kind, "created_at": time.time(), "sequence": sequence, "data": data},
                           separators=(",", ":")).encode()
         send(app, key_id, url, secret, kind, body, delivery, sid)
+
+
+def heard(app: web.Application, kind: str, sid: str | None) -> None:
+    """Tell this node's listeners that ``kind`` was recorded for ``sid`` (here, or on another node)."""
+    for listener in app.get(LISTENERS, ()):
+        listener(kind, sid)
 
 
 def emit_soon(app: web.Application, kind: str, session, *, actor: str = "", detail: dict | None = None) -> None:

@@ -11,7 +11,7 @@ import logging
 
 from aiohttp import web
 
-from tandem import appkeys
+from tandem import appkeys, events
 
 from .redis_transport import RedisTransport
 from .relay import ClusterRelay
@@ -25,7 +25,9 @@ def cluster_relay(app: web.Application, make_room, facts_of, on_change=None) -> 
     settings = app[appkeys.SETTINGS]
     sessions = app[appkeys.SESSIONS]
     relay = ClusterRelay(make_room, facts_of, RedisTransport(settings.redis_url), on_change=on_change,
-                         on_ended=sessions.forget, load=sessions.get)
+                         on_ended=sessions.forget, load=sessions.get,
+                         on_event=lambda kind, sid: events.heard(app, kind, sid))
+    app[events.ANNOUNCE] = relay.announce_event  # snippet event streams on every node wake within a second
     sessions.on_end = relay.end  # ended through this node (API, console): every node hears of it
 
     async def run(app: web.Application):

@@ -64,12 +64,14 @@ class RemoteEndpoint:
 class ClusterRelay(LocalRelay):
     def __init__(self, make_room: Callable[[str, str], Room], facts_of: Callable[[str], FactsStore | None],
                  transport: Transport, *, on_change=None, on_ended: Callable[[str], None] = lambda sid: None,
-                 load: Callable[[str], Awaitable[Any]] | None = None):
+                 load: Callable[[str], Awaitable[Any]] | None = None,
+                 on_event: Callable[[str, str], None] = lambda kind, sid: None):
         super().__init__(make_room, facts_of, on_change)
         self.t = transport
         self._load = load  # loads a session into this node's registry (a room's callbacks read it there)
         self.node = transport.node
         self._on_ended = on_ended
+        self._on_event = on_event  # an event was recorded for a session on another node (snippet streams wake)
         self._counter = 0
         self._owned: set[str] = set()  # rooms whose lease this node holds (their Room is in self.rooms)
         self._remote: dict[int, tuple[str, Endpoint]] = {}  # sockets here whose room is owned elsewhere
@@ -288,6 +290,8 @@ class ClusterRelay(LocalRelay):
             fut = self._asks.get(h.get("id"))
             if fut is not None and not fut.done():
                 fut.set_result(h.get("v"))
+        elif o == "evt" and h.get("from") != self.node:
+            self._on_event(str(h.get("k")), sid)
         elif o == "refs" and sid in self._owned and isinstance(h.get("u"), list):
             await LocalRelay.mirror_refs(self, sid, str(h.get("src")), [str(u) for u in h["u"]])
         self._release()
@@ -426,6 +430,11 @@ class ClusterRelay(LocalRelay):
             self._ended[sid] = time.monotonic()
             self._hold(0, {"o": "end", "s": sid, "from": self.node})
         self._release()
+
+    def announce_event(self, kind: str, sid: str | None) -> None:
+        """An event was recorded here for ``sid`` (its audit row is written): every other node hears of it."""
+        if sid is not None:
+            self.t.send(0, {"o": "evt", "s": sid, "k": kind, "from": self.node})
 
     def close_all(self, code: str, reason: str) -> None:
         super().close_all(code, reason)

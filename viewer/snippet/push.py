@@ -14,9 +14,12 @@ starts with a ``ready`` event carrying the current position and replays nothing 
 did not see the session before). ``session_ended`` is the last event of a stream.
 
 How fast. ``emit`` tells :class:`Feed` (``tandem.events.LISTENERS``) and the streams of that
-session read the new rows at once. A stream also looks every ``KEEPALIVE`` seconds, sending a
-comment line that keeps proxies from closing an idle stream and finds a dead client; that look
-is also how an event recorded by another node is found (within ``KEEPALIVE``).
+session read the new rows at once. With several nodes (``--redis-url``) ``emit`` also announces
+the event over the cluster's Redis channel (``tandem.events.ANNOUNCE``, the relay's ``evt``
+message, sent once the row is written), and every other node tells its own listeners
+(``tandem.events.heard``): a stream on any node reads the row at once. A stream also looks every
+``KEEPALIVE`` seconds, sending a comment line that keeps proxies from closing an idle stream and
+finds a dead client; that look also catches a notice lost while Redis was away.
 """
 
 from __future__ import annotations
@@ -209,7 +212,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                             return resp  # the client left (a page load, a closed tab): free its place now
                         waited += GONE_CHECK
                         if waited >= KEEPALIVE:
-                            break  # look at the store again (another node's events) and say we are here
+                            break  # look at the store again (a notice lost while Redis was away) and say we are here
                 if not watch.wake.is_set():
                     await resp.write(b": keepalive\n\n")
         except ConnectionError:
