@@ -123,11 +123,13 @@ export const RRWEB_PATCHES = [
   // rrweb makes each src/href absolute by writing it into a detached <a> and reading a.href back:
   // under Tandem that is the runtime's setAttribute and href wrappers (map to the proxy, remember,
   // map back) per URL. The URL parser gives the same answer (a.href of an unparsable value is the
-  // value itself) against the document's base, which the runtime shows as the site's.
+  // value itself) against the document's base, which the runtime shows as the site's. The base is
+  // read once per document per task (no page script runs inside a synchronous snapshot or
+  // mutation batch, so it cannot change there) and forgotten at the next microtask.
   {
     file: "rrweb/dist/rrweb.js",
-    find: '\tlet a = cachedDocument.get(doc);\n\tif (!a) {\n\t\ta = doc.createElement("a");\n\t\tcachedDocument.set(doc, a);\n\t}\n\tif (!customHref) customHref = "";\n\telse if (customHref.startsWith("blob:") || customHref.startsWith("data:")) return customHref;\n\ta.setAttribute("href", customHref);\n\treturn a.href;',
-    replace: '\tif (!customHref) customHref = "";\n\telse if (customHref.startsWith("blob:") || customHref.startsWith("data:")) return customHref;\n\ttry {\n\t\treturn new URL(customHref, doc.baseURI).href;\n\t} catch {\n\t\treturn customHref;\n\t}',
+    find: 'function getHref(doc, customHref) {\n\tlet a = cachedDocument.get(doc);\n\tif (!a) {\n\t\ta = doc.createElement("a");\n\t\tcachedDocument.set(doc, a);\n\t}\n\tif (!customHref) customHref = "";\n\telse if (customHref.startsWith("blob:") || customHref.startsWith("data:")) return customHref;\n\ta.setAttribute("href", customHref);\n\treturn a.href;',
+    replace: 'const hrefBases = new Map();\nfunction getHref(doc, customHref) {\n\tif (!customHref) customHref = "";\n\telse if (customHref.startsWith("blob:") || customHref.startsWith("data:")) return customHref;\n\tlet base = hrefBases.get(doc);\n\tif (base === undefined) {\n\t\tif (!hrefBases.size) queueMicrotask(() => hrefBases.clear());\n\t\threfBases.set(doc, base = doc.baseURI);\n\t}\n\ttry {\n\t\treturn new URL(customHref, base).href;\n\t} catch {\n\t\treturn customHref;\n\t}',
     snapshot: true, // bench/snapshot.py builds a baseline without these
     count: 1,
   },
