@@ -169,16 +169,23 @@ def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path |
     return endpoints, {"upstream": up.pid, "bare": bare.pid, "tandem": tandem.pid, "uport": uport}
 
 
-def preflight(endpoints: dict[str, Endpoint], uport: int, resources=RESOURCES) -> dict[tuple[str, str], int]:
-    """One request per (target, resource): status 200, right bytes, HTML really rewritten by Tandem."""
+def preflight(endpoints: dict[str, Endpoint], uport: int, resources=RESOURCES,
+              pids: dict[str, int] | None = None) -> dict[tuple[str, str], int]:
+    """One request per (target, resource): status 200, right bytes, HTML really rewritten by Tandem.
+
+    Corpus pages: every page once per target, one at a time; with ``pids`` (target -> server
+    process), the server's CPU per page over the whole corpus is printed (the same pages for every
+    target, unlike the timed runs, where a slower target gets through fewer of them)."""
     page = html_page(f"http://127.0.0.1:{uport}")
     data_sha = hashlib.sha256(blob()).hexdigest()
     pages = corpus_pages(str(CORPUS_PAGES))
     sizes = {}
+    per_page: dict[str, float] = {}
     for target, ep in endpoints.items():
         for res, path, _ in resources:
             if res == "pages":  # every page once: a page Tandem refuses would fail the whole run later
                 total = 0
+                cpu0 = cpu_seconds(pids[target]) if pids else 0.0
                 for i, want in enumerate(pages):
                     status, _, body = request(ep.port, "GET", path.format(page=i), ep.headers)
                     if status != 200:
@@ -188,6 +195,8 @@ def preflight(endpoints: dict[str, Endpoint], uport: int, resources=RESOURCES) -
                                            + ("not rewritten" if target == "tandem" else "body differs"))
                     total += len(body)
                 sizes[(target, res)] = total // max(1, len(pages))
+                if pids:
+                    per_page[target] = 1e3 * (cpu_seconds(pids[target]) - cpu0) / max(1, len(pages))
                 continue
             status, headers, body = request(ep.port, "GET", path, ep.headers)
             if status != 200:
@@ -204,6 +213,12 @@ def preflight(endpoints: dict[str, Endpoint], uport: int, resources=RESOURCES) -
                 if f"http://127.0.0.1:{uport}/product/" in text:
                     raise RuntimeError("preflight tandem /page.html: upstream links left unrewritten")
             sizes[(target, res)] = len(body)
+    if per_page:
+        names = dict(TARGETS)
+        print(f"CPU per corpus page, each of the {len(pages)} pages once (one connection): " + ", ".join(
+            f"{names[t]} {ms:.2f} ms" for t, ms in per_page.items())
+              + (f"; Tandem / bare {per_page['tandem'] / max(per_page['bare'], 1e-9):.1f}x"
+                 if "tandem" in per_page and "bare" in per_page else ""))
     return sizes
 
 
@@ -304,7 +319,8 @@ def main() -> None:
                 if not n_pages:
                     print(f"(no corpus pages at {CORPUS_PAGES}: the 'pages' resource is skipped)")
                     resources = [r for r in resources if r[0] != "pages"]
-                sizes = preflight(endpoints, pids["uport"], resources)
+                sizes = preflight(endpoints, pids["uport"], resources,
+                                  {"direct": pids["upstream"], "bare": pids["bare"], "tandem": pids["tandem"]})
             except Exception:
                 for c in children.children:
                     print(f"--- {c.name} log ---\n{c.tail()}", file=sys.stderr)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-READY_TIMEOUT = 30.0  # seconds for a server to answer its first request
+READY_TIMEOUT = 120.0  # seconds for a server to answer its first request
 STOP_TIMEOUT = 5.0  # seconds after SIGTERM before SIGKILL
 
 

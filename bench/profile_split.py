@@ -21,7 +21,8 @@ from collections import defaultdict
 # (concern, substrings of the file path or function name); the first concern that matches wins
 CONCERNS: list[tuple[str, tuple[str, ...]]] = [
     ("injection", ("rewriter.py:_inject_now", "rewriter.py:xml_safe_markup", "rewriter.py:_emit_text")),
-    ("tokenizing (HTML rewriter)", ("rewriter/html/",)),
+    ("tokenizing (HTML rewriter)", ("rewriter/html/", "difflib.py")),  # difflib: values.diff_many
+    ("JS parse thread (waited on)", ("threading.py",)),  # rewriter/js.py's big-stack parse worker
     ("URL mapping", ("rewriter/urls.py", "rewriter/labels.py", "/idna/", "ipaddress.py")),
     ("CSS / JS rewriters", ("rewriter/css", "rewriter/js", "tree_sitter", "rewriter/manifest", "rewriter/jsonurls")),
     ("header policy", ("rewriter/headers.py", "proxy/cors.py", "proxy/decide.py", "proxy/guard.py",
