@@ -14,6 +14,9 @@ Measured in one run, each against a baseline from the same run:
    bare broadcast server holding the same number of idle sockets.
 
 Flags: ``--quick`` (fewer samples), ``--followers 1,10,50``, ``--keep`` (keep server logs).
+``--load 50x10 --duration 600 [--rate 10]`` runs only the load of issue 12 instead: 500 participants in
+50 rooms, every tab owner sending stamped events; it prints events lost, delivery p50/p99/max, the
+server's RSS over the run and whether a late joiner in each busy room got a snapshot.
 Hook into ``python -m bench``: call ``bench.sync.run(quick=...)`` (returns the figures as a dict)
 or ``bench.sync.main([...])``.
 """
@@ -403,6 +406,157 @@ async def idle_memory_bare(port: int, pid: int, count: int) -> float:
     return (after - before) * 1024 / count
 
 
+# -- load: many rooms at once (issue 12) ----------------------------------------------------------
+LOAD_RATE = 10.0  # events a second each room's tab owner sends (a busy page: typing, DOM changes)
+
+
+async def load_rooms(server: Server, rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE) -> dict:
+    """``rooms`` rooms of ``per_room`` participants (one tab owner, the rest followers) for ``duration`` s.
+
+    Every tab owner sends stamped events at ``rate`` a second; every follower counts what it got
+    (lost = sent to it and never seen) and the delivery latency of each. The server's RSS is
+    sampled every second. At the end a late joiner enters each room and must get a snapshot.
+    The clients run in this process: on a loaded machine their own delays count in the latency.
+    """
+    made = []
+    for _ in range(rooms):
+        created = server.session()
+        made.append((created["session_id"], server.credential(created["leader_url"]),
+                     [server.credential(created["follower_url"]) for _ in range(per_room - 1)], created))
+    latencies: list[float] = []
+    seen: list[set] = []
+    covered: list[int] = []  # per follower: events below this were covered by a snapshot it got (a resync)
+    resyncs = [0]
+    closed = [0]
+    ending = False
+    sent = [0] * rooms
+    rss: list[int] = []
+    loop_lag = [0.0]
+    async with client() as http:
+        tabs, views = [], []
+        for r, (sid, leader, cookies, _) in enumerate(made):
+            tab = await open_socket(http, server, sid, leader, "tab")
+            await tab.send_str(json.dumps({"t": "ev", "e": snapshot_events(pad=5_000)}))
+            tabs.append(tab)
+            for c in cookies:
+                views.append((r, await open_socket(http, server, sid, c, "view")))
+        seen = [set() for _ in views]
+        covered = [0] * len(views)
+
+        async def reader(i: int, ws):
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                obj = json.loads(msg.data)
+                if obj.get("t") != "ev":
+                    continue
+                now = time.perf_counter()
+                for e in obj["e"]:
+                    if e.get("type") == 3 and e["data"].get("texts"):
+                        n, _, at = e["data"]["texts"][0]["value"].partition("@")
+                        seen[i].add(int(n))
+                        latencies.append((now - float(at)) * 1000)
+                    elif e.get("type") == 2 and "upto" in e["data"]:
+                        covered[i] = max(covered[i], e["data"]["upto"])
+            if not ending:
+                closed[0] += 1  # the server closed it during the run
+
+        async def drain(r: int, ws):
+            """The tab owner's page: answers the room's requests for a fresh snapshot (a follower resyncs)."""
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data).get("t") == "snapshot":
+                    resyncs[0] += 1
+                    snap = snapshot_events(pad=5_000)
+                    snap[1]["data"]["upto"] = sent[r]  # what it covers: every event sent before it
+                    await ws.send_str(json.dumps({"t": "ev", "e": snap}))
+
+        async def leader(r: int, ws):
+            n = 0
+            start = time.perf_counter()
+            while time.perf_counter() - start < duration:
+                await ws.send_str(json.dumps({"t": "ev", "e": [stamp_event(n)]}))
+                n += 1
+                sent[r] = n
+                await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+
+        async def sample():
+            while True:
+                t = time.perf_counter()
+                rss.append(rss_kib(server.pid))
+                await asyncio.sleep(1.0)
+                loop_lag[0] = max(loop_lag[0], time.perf_counter() - t - 1.0)
+
+        tasks = [asyncio.create_task(reader(i, ws)) for i, (_, ws) in enumerate(views)]
+        tasks += [asyncio.create_task(drain(r, t)) for r, t in enumerate(tabs)]
+        sampler = asyncio.create_task(sample())
+        await asyncio.sleep(1.0)  # joiners have their snapshot
+        await asyncio.gather(*(leader(r, t) for r, t in enumerate(tabs)))
+        deadline = time.perf_counter() + TIMEOUT
+
+        def missing(i: int, r: int) -> int:
+            return sum(1 for n in range(covered[i], sent[r]) if n not in seen[i])
+
+        while time.perf_counter() < deadline and any(missing(i, r) for i, (r, _) in enumerate(views)):
+            await asyncio.sleep(0.2)
+        lost = sum(missing(i, r) for i, (r, _) in enumerate(views))
+        # a late joiner in each busy room gets a snapshot (the replay buffer's, or a fresh one)
+        late_ok = 0
+        for sid, _, _, created in made:
+            ws = await open_socket(http, server, sid, server.credential(created["follower_url"]), "view")
+            try:
+                async def snapshot():
+                    async for msg in ws:
+                        obj = json.loads(msg.data)
+                        if obj.get("t") == "ev" and any(e.get("type") == 2 for e in obj["e"]):
+                            return True
+                    return False
+                late_ok += bool(await asyncio.wait_for(snapshot(), TIMEOUT))
+            except asyncio.TimeoutError:
+                pass
+            await ws.close()
+        sampler.cancel()
+        ending = True
+        for ws in [w for _, w in views] + tabs:
+            await ws.close()
+        for t in tasks:
+            t.cancel()
+    return {"rooms": rooms, "participants": rooms * per_room, "seconds": duration, "rate": rate,
+            "sent": sum(sent), "expected": sum(sent[r] for r, _ in views), "lost": lost, "latency_ms": latencies,
+            "rss_kib": rss, "late_joiners": rooms, "late_with_snapshot": late_ok, "client_loop_lag_s": loop_lag[0],
+            "resyncs": resyncs[0], "followers_closed": closed[0]}
+
+
+def report_load(r: dict) -> None:
+    lat = r["latency_ms"]
+    rss = r["rss_kib"] or [0]
+    print(f"\nLoad: {r['participants']} participants in {r['rooms']} rooms for {r['seconds']:.0f} s, "
+          f"{r['rate']:.0f} events/s per room (bench/sync.py --load)")
+    print(f"   events sent {r['sent']}, deliveries expected {r['expected']}, lost {r['lost']} (neither delivered nor "
+          f"covered by a later snapshot); fresh snapshots asked for {r['resyncs']}, follower sockets closed by the "
+          f"server {r['followers_closed']}")
+    print(f"   delivery p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat, default=0):.1f} ms "
+          f"(target p99 < 100 ms: {'met' if lat and pct(lat, 99) < 100 else 'NOT met'})")
+    print(f"   server RSS first {rss[0] / 1024:.1f} MiB, max {max(rss) / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB")
+    print(f"   late joiners with a snapshot: {r['late_with_snapshot']}/{r['late_joiners']}")
+    print(f"   the client's own loop stalled up to {r['client_loop_lag_s'] * 1000:.0f} ms (load average "
+          f"{os.getloadavg()[0]:.1f}); the max delivery above includes it")
+
+
+def run_load(rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE, keep: bool = False) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="tandem-bench-load-"))
+    try:
+        with Children(tmp) as children:
+            server = start_server(children, tmp)
+            result = asyncio.run(load_rooms(server, rooms, per_room, duration, rate))
+    finally:
+        if keep:
+            print(f"logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report_load(result)
+    return result
+
+
 # -- report ---------------------------------------------------------------------------------------
 def run(quick: bool = False, follower_counts=(1, 10, 50), keep: bool = False) -> dict:
     samples = QUICK_SAMPLES if quick else SAMPLES
@@ -479,9 +633,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--followers", default="1,10,50", help="follower counts for the relay latency")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with server logs")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--load", metavar="ROOMSxPARTICIPANTS", help="only the load run, e.g. 50x10 (500 participants "
+                        "in 50 rooms; issue 12 asks for 10 minutes: --duration 600)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of the load run (default 60)")
+    parser.add_argument("--rate", type=float, default=LOAD_RATE, help="events a second per room in the load run")
     args = parser.parse_args(argv)
     if args.serve_bare:
         serve_bare(args.serve_bare)
+        return
+    if args.load:
+        try:
+            rooms, per_room = (int(x) for x in args.load.lower().split("x"))
+        except ValueError:
+            parser.error("--load takes ROOMSxPARTICIPANTS, e.g. 50x10")
+        if not (1 <= rooms <= 1000 and 2 <= per_room <= 100) or not (1 <= args.duration <= 3600) or not 0 < args.rate <= 1000:
+            parser.error("--load: 1-1000 rooms of 2-100 participants, --duration 1-3600 s, --rate up to 1000")
+        try:
+            run_load(rooms, per_room, args.duration, args.rate, keep=args.keep)
+        except (RuntimeError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            sys.exit(f"bench.sync: {first}")
         return
     try:
         counts = tuple(int(x) for x in args.followers.split(",") if x.strip())
