@@ -408,6 +408,7 @@ async def idle_memory_bare(port: int, pid: int, count: int) -> float:
 
 # -- load: many rooms at once (issue 12) ----------------------------------------------------------
 LOAD_RATE = 10.0  # events a second each room's tab owner sends (a busy page: typing, DOM changes)
+PING_EVERY = 15.0  # seconds between a participant's pings (as the pages send them)
 
 
 async def load_rooms(server: Server, rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE) -> dict:
@@ -479,6 +480,14 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
                 sent[r] = n
                 await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
 
+        async def pinger():
+            """Every participant pings as the pages do (the room closes a connection silent for 45 s)."""
+            while True:
+                await asyncio.sleep(PING_EVERY)
+                for ws in [w for _, w in views] + tabs:
+                    if not ws.closed:
+                        await ws.send_str('{"t":"ping"}')
+
         async def sample():
             while True:
                 t = time.perf_counter()
@@ -489,6 +498,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
         tasks = [asyncio.create_task(reader(i, ws)) for i, (_, ws) in enumerate(views)]
         tasks += [asyncio.create_task(drain(r, t)) for r, t in enumerate(tabs)]
         sampler = asyncio.create_task(sample())
+        pings = asyncio.create_task(pinger())
         await asyncio.sleep(1.0)  # joiners have their snapshot
         await asyncio.gather(*(leader(r, t) for r, t in enumerate(tabs)))
         deadline = time.perf_counter() + TIMEOUT
@@ -515,6 +525,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
                 pass
             await ws.close()
         sampler.cancel()
+        pings.cancel()
         ending = True
         for ws in [w for _, w in views] + tabs:
             await ws.close()
