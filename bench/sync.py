@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from .procs import Children, free_port, request, rss_kib, wait_ready
+from .procs import Children, cpu_seconds, free_port, request, rss_kib, wait_ready
 
 SAMPLES = 200  # leader events per follower count (relay latency)
 QUICK_SAMPLES = 60
@@ -500,7 +500,10 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
         sampler = asyncio.create_task(sample())
         pings = asyncio.create_task(pinger())
         await asyncio.sleep(1.0)  # joiners have their snapshot
+        cpu0, mine0, wall0 = cpu_seconds(server.pid), time.process_time(), time.perf_counter()
         await asyncio.gather(*(leader(r, t) for r, t in enumerate(tabs)))
+        wall = time.perf_counter() - wall0
+        server_cpu, client_cpu = (cpu_seconds(server.pid) - cpu0) / wall, (time.process_time() - mine0) / wall
         deadline = time.perf_counter() + TIMEOUT
 
         def missing(i: int, r: int) -> int:
@@ -534,7 +537,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
     return {"rooms": rooms, "participants": rooms * per_room, "seconds": duration, "rate": rate,
             "sent": sum(sent), "expected": sum(sent[r] for r, _ in views), "lost": lost, "latency_ms": latencies,
             "rss_kib": rss, "late_joiners": rooms, "late_with_snapshot": late_ok, "client_loop_lag_s": loop_lag[0],
-            "resyncs": resyncs[0], "followers_closed": closed[0]}
+            "resyncs": resyncs[0], "followers_closed": closed[0], "server_cpu": server_cpu, "client_cpu": client_cpu}
 
 
 def report_load(r: dict) -> None:
@@ -549,6 +552,8 @@ def report_load(r: dict) -> None:
           f"(target p99 < 100 ms: {'met' if lat and pct(lat, 99) < 100 else 'NOT met'})")
     print(f"   server RSS first {rss[0] / 1024:.1f} MiB, max {max(rss) / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB")
     print(f"   late joiners with a snapshot: {r['late_with_snapshot']}/{r['late_joiners']}")
+    print(f"   CPU during the sending: server {r['server_cpu'] * 100:.0f}% of a core, this client {r['client_cpu'] * 100:.0f}% "
+          "(one at ~100% is the bottleneck)")
     print(f"   the client's own loop stalled up to {r['client_loop_lag_s'] * 1000:.0f} ms (load average "
           f"{os.getloadavg()[0]:.1f}); the max delivery above includes it")
 
