@@ -166,7 +166,20 @@ async def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
         '<label for=hook>Webhook URL (optional)</label><input id=hook name=webhook_url type=url aria-describedby=hook-hint>'
         '<p id=hook-hint class=hint>Receives session.started, session.ended, participant.joined, participant.left, control.changed and leader.changed, signed with HMAC-SHA256 (see Webhooks for the delivery log).</p>'
         '<div class=row><button type=submit>Create key</button></div></form>'
+        + _rate_limits(request.app[appkeys.SETTINGS])
     )
+
+
+def _rate_limits(settings) -> str:
+    """The API rate limits in force (settings, not editable here: every node must agree on them)."""
+    def one(n: int, who: str) -> str:
+        return f"{n} requests a minute {who}" if n > 0 else f"no limit {who}"
+    return ("<h2>Rate limits</h2><p class=hint>In force on the REST API and <code>/metrics</code>: "
+            f"{one(settings.api_rate_per_address, 'from one address')}, "
+            f"{one(settings.api_rate_per_key, 'with one key')} (all nodes together). "
+            "Past a limit the API answers 429 with <code>Retry-After</code>; every answer carries "
+            "<code>RateLimit-Limit</code>, <code>RateLimit-Remaining</code> and <code>RateLimit-Reset</code>. "
+            "Set with <code>--api-rate-per-address</code> and <code>--api-rate-per-key</code> (0 switches one off).</p>")
 
 
 async def keys_page(request: web.Request) -> web.Response:

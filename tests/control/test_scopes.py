@@ -293,3 +293,19 @@ async def test_the_key_generated_on_first_start_holds_every_scope(tmp_path):
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 10)
+
+
+async def test_admin_keys_page_shows_the_rate_limits_in_force(make_tandem, console):
+    from html import unescape
+
+    from tests.control.helpers import PASSWORD
+
+    t = await make_tandem(api_rate_per_address=42, api_rate_per_key=0)
+    status, _ = await call(t, "POST", "/agents", json={"username": "root", "name": "Root", "password": PASSWORD, "is_admin": True})
+    assert status == 201
+    c = await console(t, "root", login=False)
+    await c.login("root")
+    _, text = await c.get("/admin/keys")
+    text = unescape(re.sub(r"<[^>]+>", "", text))
+    assert "42 requests a minute from one address" in text
+    assert "no limit with one key" in text
