@@ -25,6 +25,8 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
+from rewriter.html.values import srcset_url_spans
+
 
 MAX_URLS = 20_000  # one generation (one page's snapshot and what followed): bounds memory per room
 MAX_URL_LENGTH = 8 * 1024
@@ -59,12 +61,9 @@ def canonical(url: str) -> str | None:
 
 
 def _srcset(value: str) -> list[str]:
-    out = []
-    for candidate in value.split(","):
-        words = candidate.strip().split()
-        if words:
-            out.append(words[0])
-    return out
+    """The candidate URLs of a srcset value, by the WHATWG grammar: a URL may hold commas
+    (``?resize=1800,1200``); only a comma after it, or after its descriptors, ends a candidate."""
+    return [value[a:b] for a, b in srcset_url_spans(value)]
 
 
 # url(...) with or without quotes, and @import "..." (a regex, not the CSS tokenizer: this runs on every

@@ -90,3 +90,13 @@ def test_the_room_keeps_what_it_relays():
     room.receive(1, {"t": "ev", "e": [{"type": 3, "data": {"source": 8, "id": 1, "adds": [
         {"rule": ".z { background: url(rel/z.png) }"}]}, "timestamp": 2}]}, 2)
     assert room.mirror_allows(SITE + "/rel/z.png")
+
+
+def test_srcset_urls_with_commas_are_whole_candidates():
+    # rollingstone.com: "...?resize=1800,1200 1800w, ...?resize=900,600 900w" (a naive split on commas
+    # allowed "...?resize=1800" and the image broke in the mirror)
+    big, small = SITE + "/p.jpg?resize=1800,1200", SITE + "/p.jpg?resize=900,600"
+    m = MirrorResources(to_upstream)
+    m.note_events([snapshot(el("img", srcset=f"{big} 1800w, {small} 900w,{SITE}/q.png"))], PROXIED + "/page")
+    assert m.allows(big) and m.allows(small) and m.allows(SITE + "/q.png")
+    assert not m.allows(SITE + "/p.jpg?resize=1800")
