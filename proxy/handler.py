@@ -135,7 +135,8 @@ def refuse(adm: Admission, decision: Decision) -> errors.ProxyError:
 
 # -- the pipeline ----------------------------------------------------------------------------------
 
-async def _proxy(request: web.Request, adm: Admission) -> web.StreamResponse:
+async def _proxy(request: web.Request, adm: Admission, check=None) -> web.StreamResponse:
+    """``check(upstream_response)``: raises to refuse the answer before a byte of it is sent (proxy.tunnel)."""
     decision = decide(facts(request, adm))
     if decision.mirror:  # the follower's place is the mirror: never run the site twice
         return web.Response(status=303, headers={"Location": cobrowse.session_page(request.app, adm.session.sid),
@@ -147,7 +148,7 @@ async def _proxy(request: web.Request, adm: Admission) -> web.StreamResponse:
         return redirect
     if adm.role == FOLLOWER:
         return await _for_follower(request, adm, decision)
-    return await _fetch(request, adm, decision)
+    return await _fetch(request, adm, decision, check)
 
 
 def _allowlist_redirect(request: web.Request, adm: Admission) -> web.Response | None:
@@ -182,7 +183,7 @@ async def _for_follower(request: web.Request, adm: Admission, decision: Decision
         cache.finish(key, fut)
 
 
-async def _fetch(request: web.Request, adm: Admission, decision: Decision) -> web.StreamResponse:
+async def _fetch(request: web.Request, adm: Admission, decision: Decision, check=None) -> web.StreamResponse:
     ctx = request_context(request, adm)
     headers = await upstream_headers(request, adm, decision, ctx)
     if adm.websocket:
@@ -192,6 +193,8 @@ async def _fetch(request: web.Request, adm: Admission, decision: Decision) -> we
     watchdog = IdleWatchdog(settings.read_timeout)
     try:
         async with open_exchange(request, adm, decision, headers, watchdog) as up:
+            if check is not None:
+                check(up)
             head = await peek(up)
             p = plan(request, adm, up, head)
             second = decide(facts(request, adm, response=p.kind))

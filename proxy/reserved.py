@@ -14,6 +14,8 @@ One routing table, :data:`ROUTES`: name -> (handler, who may call it).
   (GET reads non-HttpOnly cookies for ``?path=``, POST writes one cookie string).
   Writes must come from the same proxied origin, so one site in a session can no
   more set another site's cookies than it could outside Tandem.
+* ``tunnel/<host>/<path>``: a page's WebSocket or EventSource to another host of its session,
+  through the page's own host (:mod:`proxy.tunnel`); a prefix route (``"tunnel/"``).
 
 Static scripts are open to anyone (they hold nothing); the data endpoints (the jar,
 aliases) answer the tab owner only: never a follower, never a credential-less request.
@@ -28,7 +30,7 @@ from aiohttp import web
 
 from tandem import appkeys
 
-from . import entry, errors
+from . import entry, errors, tunnel
 from .admit import LEADER, Admission
 
 MAX_COOKIE_WRITE = 8 * 1024  # a document.cookie assignment: the RFC's 4096 plus attributes, with room
@@ -48,7 +50,8 @@ class ReservedDenied(errors.ProxyError):
 
 
 async def handle_reserved(request: web.Request, adm: Admission) -> web.StreamResponse:
-    found = ROUTES.get(adm.reserved or "")
+    name = adm.reserved or ""
+    found = ROUTES.get(name) or ROUTES.get(name.partition("/")[0] + "/")  # "name/": a prefix route
     if found is None:
         raise errors.UnknownHost("There is nothing at this reserved address.")
     handler, who = found
@@ -191,3 +194,6 @@ def _hand_off(name: str) -> Handler:
 
 for _name in ("enter", "hello"):
     route(_name, _hand_off(_name), ANYONE)
+
+# tunnel/<host>/<path>: a page's WebSocket or EventSource to another host of its session (proxy.tunnel)
+route("tunnel/", tunnel.handle)

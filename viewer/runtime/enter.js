@@ -9,8 +9,8 @@
  * enters it (a 204 once the host holds a credential); once per origin and realm, and
  * requests that come meanwhile wait for the same one.
  *
- * WebSocket and EventSource constructors are synchronous: they only start the
- * entry, so the page's next connection (a reconnect) carries the credential.
+ * WebSocket and EventSource constructors are synchronous and cannot wait: they go
+ * through the page's own host instead (network.js, proxy/tunnel.py).
  */
 
 /** `enter(url)`: a promise while `url`'s origin is being entered, else a falsy value (entered, this realm's, opaque). */
@@ -19,7 +19,7 @@ export function makeEnter(win, env, apply, natFetch, NativeURL, base) {
   return (url) => {
     let o;
     try {
-      o = new NativeURL(url, base()).origin.replace(/^ws/, "http"); // a WebSocket's host is entered over http(s)
+      o = new NativeURL(url, base()).origin;
     } catch {
       return;
     }

@@ -42,6 +42,9 @@ export function installNetwork(win, env, h, natives) {
     }
   };
   const readUrl = h.up;
+  const protoOf = (name) => win[name] && win[name].prototype; // undefined: method/accessor skip it
+  const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+  const getter = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get;
   const baseForResolve = () => env.realBase || natives.baseURI();
 
   // credentials: "omit" would leave the participant credential behind too, and a
@@ -49,7 +52,7 @@ export function installNetwork(win, env, h, natives) {
   // sends cookies only where they are the page's own, which on the proxy is the credential.
   // A same-origin one carries OMIT_HEADER: the proxy then neither sends the jar's cookies
   // upstream nor stores the response's (proxy/decide.py). The page never sees the header.
-  const HP = win.Headers && win.Headers.prototype;
+  const HP = protoOf("Headers");
   const headersHas = HP && HP.has;
   const headersEntries = HP && HP.entries;
   const credentials = (input, init) => {
@@ -93,39 +96,58 @@ export function installNetwork(win, env, h, natives) {
     ctor(win, "Request", mapRequestArgs);
     accessor(NativeRequest.prototype, "url", readUrl);
     accessor(NativeRequest.prototype, "referrer", readUrl);
-    const headersOf = Object.getOwnPropertyDescriptor(NativeRequest.prototype, "headers").get;
+    const headersOf = getter(NativeRequest.prototype, "headers");
     accessor(NativeRequest.prototype, "credentials", (get) => wrap((self) => {
       const v = apply(get, self, []);
       return v === "same-origin" && apply(headersHas, apply(headersOf, self, []), [OMIT_HEADER]) ? "omit" : v;
     }));
   }
-  if (win.Response) {
-    accessor(win.Response.prototype, "url", readUrl);
-    method(win.Response, "redirect", h.arg());
-  }
+  accessor(protoOf("Response"), "url", readUrl);
+  method(win.Response, "redirect", h.arg());
 
   // XMLHttpRequest
-  if (win.XMLHttpRequest) {
-    const proto = win.XMLHttpRequest.prototype;
-    method(proto, "open", h.arg(1));
-    accessor(proto, "responseURL", readUrl);
-  }
+  const XP = protoOf("XMLHttpRequest");
+  method(XP, "open", h.arg(1));
+  accessor(XP, "responseURL", readUrl);
 
-  // WebSocket, WebSocketStream, EventSource
+  // WebSocket, WebSocketStream, EventSource: to another host of the session they go through this
+  // realm's own host (/__tandem/tunnel/HOST/path, proxy/tunnel.py): a constructor cannot wait to
+  // enter that host, whose credential may not be here yet. An EventSource without credentials needs none.
+  const host = new NativeURL(env.origin).host;
+  const untunnel = (get, self) => upstream(apply(get, self, []).replace(/\/\/[^/]+\/__tandem\/tunnel\//, "//"));
+  const gets = [];
   for (const name of ["WebSocket", "WebSocketStream", "EventSource"]) {
-    const Native = ctor(win, name, (a) => (enter(h.arg0(a)[0]), a));
-    if (Native) accessor(Native.prototype, "url", readUrl);
+    const Native = ctor(win, name, (a) => {
+      try {
+        const u = new NativeURL(h.arg0(a)[0], baseForResolve());
+        if (u.host != host && env.isOurs(u.hostname) && (name[0] > "E" || (a[1] && a[1].withCredentials))) {
+          a[0] = `${u.protocol}//${host}/__tandem/tunnel/${u.href.slice(u.protocol.length + 2)}`;
+        }
+      } catch {
+        // not a URL: the native throws its own error
+      }
+      return a;
+    });
+    if (Native) gets.push(accessor(Native.prototype, "url", (get) => wrap((self) => untunnel(get, self))).get);
   }
+  // a socket's or event stream's messages come from its URL's origin
+  const target = getter(win.Event.prototype, "target");
+  accessor(protoOf("MessageEvent"), "origin", (get) => wrap((self) => {
+    for (const g of gets) {
+      try {
+        return new NativeURL(untunnel(g, apply(target, self, []))).origin;
+      } catch {
+        // not a socket's message
+      }
+    }
+    return apply(get, self, []);
+  }));
 
   // navigator.sendBeacon
-  if (win.Navigator) {
-    method(win.Navigator.prototype, "sendBeacon", h.arg());
-  }
+  method(protoOf("Navigator"), "sendBeacon", h.arg());
 
   // Worklets (audio, paint, ...): module URLs
-  if (win.Worklet) {
-    method(win.Worklet.prototype, "addModule", h.arg());
-  }
+  method(protoOf("Worklet"), "addModule", h.arg());
 
   // new Audio(url)
   ctor(win, "Audio", h.arg0);
@@ -140,18 +162,13 @@ export function installNetwork(win, env, h, natives) {
 
   // Cache API keys are URLs
   const mapKey = (v) => (isRequest(v) ? v : proxy(v));
-  if (win.Cache) {
-    for (const name of ["add", "match", "matchAll", "put", "delete", "keys"]) {
-      method(win.Cache.prototype, name, h.arg(0, mapKey));
-    }
-    method(win.Cache.prototype, "addAll", (nat) => wrap((self, a) => {
-      if (a.length && a[0] && typeof a[0][Symbol.iterator] === "function") a[0] = [...a[0]].map(mapKey);
-      return apply(nat, self, a);
-    }));
-  }
-  if (win.CacheStorage) {
-    method(win.CacheStorage.prototype, "match", h.arg(0, mapKey));
-  }
+  const CP = protoOf("Cache");
+  for (const name of ["add", "match", "matchAll", "put", "delete", "keys"]) method(CP, name, h.arg(0, mapKey));
+  method(CP, "addAll", (nat) => wrap((self, a) => {
+    if (a.length && a[0] && typeof a[0][Symbol.iterator] === "function") a[0] = [...a[0]].map(mapKey);
+    return apply(nat, self, a);
+  }));
+  method(protoOf("CacheStorage"), "match", h.arg(0, mapKey));
 
   // Workers: started from the wrapper on our own origin
   const absolute = (url) => new NativeURL(proxy(url), baseForResolve()).href;
@@ -209,20 +226,14 @@ export function installNetwork(win, env, h, natives) {
     }));
     method(proto, "getRegistration", h.arg());
   }
-  if (win.ServiceWorker) {
-    accessor(win.ServiceWorker.prototype, "scriptURL", (get) => wrap((self) => {
-      const url = apply(get, self, []);
-      return upstream(wrappedSource(url) || url);
-    }));
-  }
-  if (win.ServiceWorkerRegistration) accessor(win.ServiceWorkerRegistration.prototype, "scope", readUrl);
-  if (win.Client) accessor(win.Client.prototype, "url", readUrl);
-  if (win.Clients) {
-    method(win.Clients.prototype, "openWindow", h.arg());
-  }
-  if (win.WindowClient) {
-    method(win.WindowClient.prototype, "navigate", h.arg());
-  }
+  accessor(protoOf("ServiceWorker"), "scriptURL", (get) => wrap((self) => {
+    const url = apply(get, self, []);
+    return upstream(wrappedSource(url) || url);
+  }));
+  accessor(protoOf("ServiceWorkerRegistration"), "scope", readUrl);
+  accessor(protoOf("Client"), "url", readUrl);
+  method(protoOf("Clients"), "openWindow", h.arg());
+  method(protoOf("WindowClient"), "navigate", h.arg());
   // Tandem's own loads (runtime, recorder, cookie and alias exchanges) are not the site's:
   // every list of performance entries the page can get leaves them out.
   const notOurs = (list) => {
@@ -234,7 +245,7 @@ export function installNetwork(win, env, h, natives) {
     return out;
   };
   for (const iface of ["Performance", "PerformanceObserverEntryList"]) {
-    const proto = win[iface] && win[iface].prototype;
+    const proto = protoOf(iface);
     for (const name of ["getEntries", "getEntriesByType", "getEntriesByName"]) {
       method(proto, name, (nat) => wrap((self, a) => {
         if (name === "getEntriesByName" && a.length) a[0] = proxy(a[0]);
@@ -272,26 +283,21 @@ export function installNetwork(win, env, h, natives) {
       }]);
     }));
   }
-  if (win.XMLHttpRequest) {
-    const proto = win.XMLHttpRequest.prototype;
-    method(proto, "getResponseHeader", (nat) => wrap((self, a) => {
-      const v = apply(nat, self, a);
-      return typeof v === "string" && URL_HEADERS.test(`${a[0]}`) ? upstream(v) : v;
-    }));
-    method(proto, "getAllResponseHeaders", h.up);
-  }
-  if (win.PerformanceEntry) {
-    accessor(win.PerformanceEntry.prototype, "name", (get) => wrap((self) => {
-      const v = apply(get, self, []);
-      return typeof v === "string" && v.includes("://") ? upstream(v) : v;
-    }));
-  }
+  method(XP, "getResponseHeader", (nat) => wrap((self, a) => {
+    const v = apply(nat, self, a);
+    return typeof v === "string" && URL_HEADERS.test(`${a[0]}`) ? upstream(v) : v;
+  }));
+  method(XP, "getAllResponseHeaders", h.up);
+  accessor(protoOf("PerformanceEntry"), "name", (get) => wrap((self) => {
+    const v = apply(get, self, []);
+    return typeof v === "string" && v.includes("://") ? upstream(v) : v;
+  }));
   // entry.toJSON() (each entry interface has its own) and the URLs of LCP and element timing
   for (const iface of Object.getOwnPropertyNames(win)) {
-    const P = /^Performance|^LargestContentfulPaint$/.test(iface) && win[iface] && win[iface].prototype;
+    const P = /^Performance|^LargestContentfulPaint$/.test(iface) && protoOf(iface);
     if (!P) continue;
-    if (Object.prototype.hasOwnProperty.call(P, "url")) accessor(P, "url", readUrl);
-    if (Object.prototype.hasOwnProperty.call(P, "toJSON")) {
+    if (own(P, "url")) accessor(P, "url", readUrl);
+    if (own(P, "toJSON")) {
       method(P, "toJSON", (nat) => wrap((self, a) => {
         const o = apply(nat, self, a);
         for (const k of ["name", "url"]) if (typeof o[k] === "string") o[k] = upstream(o[k]);
