@@ -76,7 +76,9 @@ RESPONSE_POLICY: dict[str, str] = {
     "timing-allow-origin": CORS_ORIGIN,
 }
 
-_REFRESH_RE = re.compile(r"""^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['"]?)(.*?)(\2\s*)$""", re.I | re.S)
+# The part before the URL: always matches, greedily, so it never backtracks. (One regex with the URL
+# as ``(.*?)`` and ``\s*$`` after it was quadratic in a run of spaces: 0.9 s for an 8 KB header.)
+_REFRESH_HEAD_RE = re.compile(r"""\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?""", re.I)
 _LINK_URL_RE = re.compile(r"<([^>]*)>")
 
 
@@ -162,10 +164,15 @@ def _origin_of(url: str | None) -> Origin | None:
 
 
 def rewrite_refresh(value: str, urls: UrlRewriter) -> str:
-    m = _REFRESH_RE.match(value)
-    if not m or not m.group(3):
+    """``Refresh: 5; url='X'``: X proxied; the delay, the quotes and any spaces kept as they were."""
+    body = value.rstrip()
+    head = _REFRESH_HEAD_RE.match(body).end()
+    rest = body[head:]
+    quote = rest[:1] if rest[:1] in ("'", '"') and len(rest) > 1 and rest.endswith(rest[:1]) else ""
+    url = rest[1:-1] if quote else rest
+    if not url:
         return value
-    return f"{m.group(1)}{m.group(2)}{urls.rewrite(m.group(3))}{m.group(4)}"
+    return f"{body[:head]}{quote}{urls.rewrite(url)}{quote}{value[len(body):]}"
 
 
 def rewrite_link(value: str, urls: UrlRewriter) -> str:

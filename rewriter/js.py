@@ -103,7 +103,10 @@ stats = JsStats()
 # JS whitespace includes NBSP, BOM, U+1680, U+2000-U+200A, U+2028/9, U+202F, U+205F and U+3000
 # (UTF-8 here); keywords cannot contain escapes. ``\\b`` before the keyword only lets through more.
 _JS_SPACE = rb"(?:[\t\n\v\f\r ]|\xc2\xa0|\xef\xbb\xbf|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
-_JS_COMMENT = rb"(?:/\*.*?\*/|//.*?(?:[\n\r]|\xe2\x80[\xa8\xa9]))"
+# Each comment can be read one way only (a block comment holds no "*/", a line comment no line
+# end): with ".*?" a run of comments could also be read as fewer, longer ones, and a failing match
+# tried every reading (2^n for n comments).
+_JS_COMMENT = rb"(?:/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|//(?:(?!\xe2\x80[\xa8\xa9])[^\n\r])*(?:[\n\r]|\xe2\x80[\xa8\xa9]))"
 _GAP = rb"(?:" + _JS_SPACE + rb"|" + _JS_COMMENT + rb")*"
 # Each starts with its keyword as a literal, so the regex engine can jump to it (an alternation
 # of keywords would be tried at every position); the word boundary before it is checked by hand.

@@ -73,7 +73,10 @@ from typing import Callable
 LOCATION_FN = b'(globalThis[Symbol.for("tandem.location")]||Object)('
 PROPS = frozenset((b"href", b"origin", b"host", b"hostname", b"port", b"protocol", b"toString", b"ancestorOrigins"))
 
-_SPACE = rb"(?:\s|/\*.*?\*/)*"
+# A block comment matched one way only ("*/" cannot be inside one): with ".*?" a run of comments
+# could also be read as fewer, longer ones, and a failing match tried every reading (2^n).
+_BLOCK_COMMENT = rb"/\*[^*]*\*+(?:[^/*][^*]*\*+)*/"
+_SPACE = rb"(?:\s|" + _BLOCK_COMMENT + rb")*"
 _CANDIDATE_RE = re.compile(
     rb"location" + _SPACE + rb"(?:\?\.|\.)" + _SPACE + rb"(href|origin|hostname|host|port|protocol|toString|ancestorOrigins)(?![\w$])",
     re.S,

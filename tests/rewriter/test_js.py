@@ -8,6 +8,7 @@ import pathlib
 import random
 import shutil
 import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -367,3 +368,23 @@ def test_many_imports_fail_closed_in_linear_time():
         rw.close()
     few = b"".join(b'import("https://a%d.com/x.js");\n' % i for i in range(50))
     assert b"https://a" not in rewrite_js_bytes(few, urls)
+
+
+def test_runs_of_comments_are_read_one_way(tmp_path):
+    """bootstrap.esm.js never finished rewriting: the pre-check regexes read a comment as ``/\\*.*?\\*/``
+    (and ``//.*?`` to a line end), so a run of n comments after a keyword could also be read as
+    fewer, longer comments, and a match that then failed tried all 2^n readings. Every context a
+    comment run can follow, with 60 comments and no match after them: the rewrite must finish (run
+    in a child process, so the old behaviour fails on the timeout instead of hanging the suite)."""
+    runs = [b"/* c */ " * 60, b"// c\n" * 60, b"/** x * y **/\n" * 60]
+    heads = [b"from ", b"import ", b"import(", b"importScripts", b"} = ", b"x = String(", b"a + ", b"a == ",
+             b"location", b"location.", b"x.postMessage"]
+    src = b"\n".join(h + r + b"0;" for h in heads for r in runs)
+    path = tmp_path / "comments.js"
+    path.write_bytes(src)
+    code = ("import sys; from rewriter.js import rewrite_js_bytes; from tests.rewriter.test_js import make_urls; "
+            "out = rewrite_js_bytes(open(sys.argv[1], 'rb').read(), make_urls()); print(len(out))")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                       cwd=pathlib.Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout) >= len(src)
