@@ -124,6 +124,24 @@ async def _ws(proc: TandemProcess, client: aiohttp.ClientSession, sid: str, kind
     return ws
 
 
+async def _rejoin(proc: TandemProcess, client: aiohttp.ClientSession, sid: str, kind: str, resume=None):
+    """Connect as a page does after a restart: a socket told to come back (1001 "going away") tries
+    again. With Redis, a SIGKILLed process still holds its rooms' owner leases (up to
+    tandem.cluster.redis_transport.LEASE seconds), and until they run out the new process sends
+    sockets of those rooms away to come back; the pages reconnect."""
+    from tandem.cluster.redis_transport import LEASE
+
+    deadline = asyncio.get_running_loop().time() + LEASE + WAIT
+    while True:
+        ws = await _ws(proc, client, sid, kind, resume)
+        msg = await asyncio.wait_for(ws.receive(), WAIT)
+        if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data)["t"] == "welcome":
+            return ws, json.loads(msg.data)
+        assert msg.type != aiohttp.WSMsgType.TEXT and ws.close_code == 1001, (msg.type, msg.data, ws.close_code)
+        assert asyncio.get_running_loop().time() < deadline, "still sent away after the lease ran out"
+        await asyncio.sleep(0.5)
+
+
 async def _recv(ws, t: str, pred=lambda m: True) -> dict:
     async def loop():
         while True:
@@ -190,14 +208,13 @@ async def test_room_roles_and_control_survive_restart_and_followers_resync(tande
             await ws.close()
 
         # the same session, the same people: the leader leads, the guest still controls
-        view = await _ws(tandem, agent, sid, "view", resume={"epoch": welcome["epoch"], "seq": 2})
-        again = await _recv(view, "welcome")
+        view, again = await _rejoin(tandem, agent, sid, "view", resume={"epoch": welcome["epoch"], "seq": 2})
         assert again["you"] == guest and again["role"] == "follower"
         assert again["state"]["leader"] == me and again["state"]["controller"] == guest
         assert again["state"]["policy"] == "ask"
         await _recv(view, "reset")  # a new stream: the old resume point means nothing now
-        tab = await _ws(tandem, owner, sid, "tab")
-        assert (await _recv(tab, "welcome"))["role"] == "leader"
+        tab, tab_welcome = await _rejoin(tandem, owner, sid, "tab")
+        assert tab_welcome["role"] == "leader"
         await _recv(tab, "snapshot")  # the tab is asked for a fresh snapshot …
         await tab.send_str(json.dumps({"t": "ev", "e": SNAPSHOT}))
         got = await _recv(view, "ev")  # … and the follower gets it
