@@ -235,9 +235,8 @@ def _import_edits(root, data: bytes) -> list[Edit]:
     return edits
 
 
-def _as_string_edits(root, data: bytes, done: set[int]) -> list[Edit]:
-    """``location`` / ``X.location`` converted to a string (see the top of this file)."""
-    edits: list[Edit] = []
+def _location_objects(root, data: bytes, done: set[int]):
+    """Each ``location`` / ``X.location`` expression node not wrapped yet, with its parent."""
     for m in _LOCATION_WORD_RE.finditer(data):
         name = _word_node(root, data, m.start())
         if name is None:
@@ -249,9 +248,14 @@ def _as_string_edits(root, data: bytes, done: set[int]) -> list[Edit]:
             obj = name.parent
         else:
             continue
-        parent = obj.parent
-        if parent is None or obj.start_byte in done:
-            continue
+        if obj.parent is not None and obj.start_byte not in done:
+            yield obj, obj.parent
+
+
+def _as_string_edits(root, data: bytes, done: set[int]) -> list[Edit]:
+    """``location`` / ``X.location`` converted to a string (see the top of this file)."""
+    edits: list[Edit] = []
+    for obj, parent in _location_objects(root, data, done):
         wrap = False
         if parent.type == "template_substitution":
             wrap = True
@@ -298,20 +302,7 @@ def _destructure_edits(root, data: bytes, done: set[int]) -> list[Edit]:
     edits: list[Edit] = []
     if not _DESTRUCTURE_RE.search(data):
         return edits
-    for m in _LOCATION_WORD_RE.finditer(data):
-        name = _word_node(root, data, m.start())
-        if name is None:
-            continue
-        if name.type == "identifier":
-            obj = name
-        elif name.type == "property_identifier" and name.parent is not None and name.parent.type == "member_expression" \
-                and name.parent.child_by_field_name("property") == name:
-            obj = name.parent
-        else:
-            continue
-        parent = obj.parent
-        if parent is None or obj.start_byte in done:
-            continue
+    for obj, parent in _location_objects(root, data, done):
         if parent.type == "variable_declarator" and parent.child_by_field_name("value") == obj:
             pattern = parent.child_by_field_name("name")
         elif parent.type == "assignment_expression" and parent.child_by_field_name("right") == obj:
