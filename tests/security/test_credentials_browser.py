@@ -103,9 +103,10 @@ async def test_a_cookie_bombing_page_reads_no_credential_and_the_browser_keeps_w
             for secret in secrets:
                 assert secret not in body
             assert "tandem_p_" not in body and "tandem_h" not in body
-        # the bomb did reach Tandem (well past aiohttp's stock 8 KB), and was read, not refused
-        host = page.url.split("/")[2]
-        assert max(len(c) for h, c in seen.requests if h == host) > 30_000
+        # the bomb did reach Tandem (well past aiohttp's stock 8 KB), and was read, not refused. Whichever
+        # request carries it first (a proxied one, or the panel's on the control plane) is answered
+        # with the order to drop it, so which host reads it is a race: look at every host of Tandem
+        assert max(len(c) for _, c in seen.requests) > 30_000
         # the browser still uses the session and the control plane
         resp = await page.goto(origin.replace(origin, page.url))
         assert resp.status == 200 and await page.text_content("#h") == "hostile page"
