@@ -18,7 +18,7 @@ import { h, config, participantList, toast, colorFor } from "./ui.js";
 import { makeProxify } from "./urls.js";
 import { makeInk } from "../recorder/ink.js";
 import { initial, reduce, resumePoint } from "./stream.js";
-import { onCustom, MIRROR_CSS } from "./custom.js";
+import { onCustom, MIRROR_CSS, canvases } from "./custom.js";
 import { makeChat } from "./chat.js";
 
 const cfg = config();
@@ -126,6 +126,7 @@ function newReplayer() {
     triggerFocus: false,
     pauseAnimation: false,
     insertStyleRules: ["html, body { cursor: default !important; }", ...MIRROR_CSS],
+    plugins: [canvases.plugin],
   });
   replayer.startLive(Date.now());
   replayer.on("resize", (d) => {
