@@ -31,6 +31,7 @@ import re
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +62,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ADMIN_KEY = "bench-admin-" + secrets.token_hex(8)
 RUNTIME_MARKS = ("tandem-runtime-start", "tandem-runtime-end")
+SETTLE_TIMEOUT_S = 10.0  # for a load's after-work (panel, mirror) to finish; counted and printed when it does not
+SETTLE_QUIET_S = 0.2  # then a short pause, with every tab idle, before the next load
+RUNTIME_BASELINE = "78b289c"  # the runtime before issue 13's work (be7da51 is its first runtime commit)
 LOAD_TIMEOUT_MS = 30_000  # one page load; a real page that takes longer is a bench failure, not a figure
 
 # -- the real pages on loopback ------------------------------------------------------------
@@ -122,6 +126,19 @@ def serve_corpus(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+def _start_tandem(children: Children, tmp: Path, name: str = "tandem", runtime: Path | None = None) -> int:
+    """A Tandem process (serving ``runtime`` in place of the built runtime when given); returns its port."""
+    port = free_port()
+    hosts = ("shop.localhost", "cdn.localhost", "widgets.localhost", CORPUS_HOST, CDN_HOST)
+    patch = f"import pathlib, tandem.app; tandem.app.RUNTIME_PATH = pathlib.Path({str(runtime)!r}); " if runtime else ""
+    cmd = [sys.executable, "-c", f"import sys; {patch}from tandem.cli import main; sys.exit(main())",
+           "serve", "--port", str(port), "--data-dir", str(tmp / f"data-{name}"),
+           "--allow-private-networks", "loopback", *[a for h in hosts for a in ("--allow-domain", h)]]
+    tandem = children.start(name, cmd, env={"TANDEM_ADMIN_KEY": ADMIN_KEY})
+    wait_ready(tandem, port, "/healthz", {"Host": f"tandem.localhost:{port}"})
+    return port
+
+
 def _start(children: Children, tmp: Path) -> tuple[str, str, int]:
     """Demo site, corpus site and Tandem as processes; returns (shop origin, corpus origin, Tandem port)."""
     shop_port = free_port()
@@ -130,14 +147,7 @@ def _start(children: Children, tmp: Path) -> tuple[str, str, int]:
     corpus_port = free_port()
     corpus = children.start("corpus", [sys.executable, "-m", "bench.pageload", "--serve-corpus", str(corpus_port)])
     wait_ready(corpus, corpus_port, "/healthz")
-    port = free_port()
-    hosts = ("shop.localhost", "cdn.localhost", "widgets.localhost", CORPUS_HOST, CDN_HOST)
-    cmd = [sys.executable, "-c", "import sys; from tandem.cli import main; sys.exit(main())",
-           "serve", "--port", str(port), "--data-dir", str(tmp / "data"),
-           "--allow-private-networks", "loopback", *[a for h in hosts for a in ("--allow-domain", h)]]
-    tandem = children.start("tandem", cmd, env={"TANDEM_ADMIN_KEY": ADMIN_KEY})
-    wait_ready(tandem, port, "/healthz", {"Host": f"tandem.localhost:{port}"})
-    return f"http://shop.localhost:{shop_port}", f"http://{CORPUS_HOST}:{corpus_port}", port
+    return f"http://shop.localhost:{shop_port}", f"http://{CORPUS_HOST}:{corpus_port}", _start_tandem(children, tmp)
 
 
 def _session(port: int, shop: str) -> dict:
@@ -167,17 +177,86 @@ def _proxied(tandem_port: int, sid: str, upstream: str) -> str:
     return UrlRewriter(ProxyBase("http", f"tandem.localhost:{tandem_port}"), sid).to_proxy(upstream + "/").rstrip("/")
 
 
-async def _measure(shop: str, corpus: str, files: list[str], tandem_port: int, new_session, rounds: int,
-                   runtime: bytes) -> dict:
+def build_runtime_at(commit: str, out: Path) -> Path:
+    """The runtime as it was at ``commit``, built with that commit's own build options into ``out``/
+    (a temp dir: never committed). Returns the bundle's path."""
+    repo = Path(__file__).resolve().parents[1]
+    src = out / f"src-{commit}"
+    src.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "viewer"], capture_output=True, check=False)
+    if archive.returncode:
+        raise RuntimeError(f"git archive {commit}: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    (src / "node_modules").symlink_to(repo / "node_modules")
+    bundle = out / f"runtime-{commit}.js"
+    script = ("import * as b from " + json.dumps((src / "viewer" / "build.mjs").as_uri()) + "; import * as esbuild from 'esbuild';"
+              "await esbuild.build({...(b.runtimeOptions || b.options), outfile: " + json.dumps(str(bundle)) + "});")
+    built = subprocess.run(["node", "--input-type=module", "-e", script], cwd=src, capture_output=True, check=False)
+    if built.returncode or not bundle.exists():
+        raise RuntimeError(f"building the runtime of {commit}: {built.stderr.decode(errors='replace').strip()[-400:]}")
+    return bundle
+
+
+def _tandem_mode(mode: str) -> bool:
+    return mode not in ("direct", "proxy")
+
+
+async def _panel_loaded(page, timeout_s: float) -> bool:
+    """The recorder mounts the session panel (an iframe of the control plane) right after the load event:
+    wait until it is there and loaded. Its frame is in a closed shadow root: found in the frame tree."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if frame.url.endswith("/panel"):
+                await frame.wait_for_load_state("load", timeout=max(1, deadline - time.monotonic()) * 1000)
+                return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+MIRROR_SHOWS = """([url, before, title]) => { const m = window.tandemMirror, s = document.querySelector('.url');
+  const d = m && m.doc(); return !!(m && m.stats.applied > before && s && s.title === url && d && d.title === title); }"""
+IDLE = "new Promise((r) => requestIdleCallback(() => r(true), {timeout: 2000}))"
+
+
+async def _settle(mode: str, page, follower, before: int, upstream: str) -> bool:
+    """Let what a load sets off after its load event finish before the next load is timed: the panel's
+    mount and socket (Tandem modes); the recording's full snapshot, its trip through the server and the
+    follower's mirror rebuilding the page (watched). Every tab is in the same browser and every Tandem
+    mode on the same server, so otherwise that work runs inside whichever load comes next (see
+    --no-settle). False when a step did not finish within SETTLE_TIMEOUT_S."""
+    ok = True
+    if _tandem_mode(mode):
+        ok = await _panel_loaded(page, SETTLE_TIMEOUT_S)
+    if follower is not None and ok:
+        title = await page.evaluate("document.title")
+        try:
+            await follower.wait_for_function(MIRROR_SHOWS, arg=[upstream, before, title], polling=20,
+                                             timeout=SETTLE_TIMEOUT_S * 1000)
+        except Exception as exc:  # Playwright's TimeoutError; counted and printed, not a figure
+            if "Timeout" not in type(exc).__name__:
+                raise
+            ok = False
+    for p in (page, follower) if follower is not None else (page,):
+        await p.evaluate(IDLE)
+    await asyncio.sleep(SETTLE_QUIET_S)
+    return ok
+
+
+async def _measure(shop: str, corpus: str, files: list[str], servers: dict[str, tuple[int, object]], rounds: int,
+                   runtime: bytes, modes: tuple, settle: bool) -> dict:
+    """``servers``: mode -> (Tandem port, new_session()) for every proxied mode."""
     from playwright.async_api import async_playwright
 
     paths = [(shop, p) for p in PAGES] + [(corpus, "/" + f) for f in files]
     times: dict[tuple[str, str], list[float]] = {}
-    spa_ready: dict[str, list[float]] = {mode: [] for mode, *_ in MODES}
+    loads: list[dict] = []  # every timed load: path, mode, round, the mode loaded just before it
+    spa_ready: dict[str, list[float]] = {mode: [] for mode, *_ in modes}
+    unsettled = 0
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pages, followers, proxied = {}, [], {}
-        for mode, _, blocked, watched in MODES:
+        pages, followers, proxied = {}, {}, {}
+        for mode, _, blocked, watched in modes:
             context = await browser.new_context()
             page = await context.new_page()
             if blocked:
@@ -188,30 +267,38 @@ async def _measure(shop: str, corpus: str, files: list[str], tandem_port: int, n
             if mode == "direct":
                 proxied[mode] = {shop: shop, corpus: corpus}
             else:
+                port, new_session = servers[mode]
                 body = new_session()
                 await page.goto(body["leader_url"])  # invite links are single-use: one session per context
-                proxied[mode] = {o: _proxied(tandem_port, body["session_id"], o) for o in (shop, corpus)}
+                proxied[mode] = {o: _proxied(port, body["session_id"], o) for o in (shop, corpus)}
                 if watched:
                     fctx = await browser.new_context(viewport={"width": 1400, "height": 900})
                     fpage = await fctx.new_page()
                     await fpage.goto(body["follower_url"])
-                    followers.append(fpage)
+                    followers[mode] = fpage
             pages[mode] = page
+        prev = None
         for r in range(WARMUP_ROUNDS + rounds):
             print(f"round {r + 1 - WARMUP_ROUNDS if r >= WARMUP_ROUNDS else 'warm-up'} of {rounds} ...", file=sys.stderr, flush=True)
             for origin, path in paths:
-                order = [m for m, *_ in MODES]
+                order = [m for m, *_ in modes]
                 if r % 2:
                     order.reverse()
                 for mode in order:
                     # without the runtime the SPA's run-time URLs leave the proxy and fail: no "ready" to wait for
                     spa = path == "/spa/" and mode != "proxy"
+                    follower = followers.get(mode)
+                    before = await follower.evaluate("window.tandemMirror ? window.tandemMirror.stats.applied : 0") if follower else 0
                     load, ready = await _load(pages[mode], proxied[mode][origin] + path, spa)
                     if r >= WARMUP_ROUNDS:
                         times.setdefault((path, mode), []).append(load)
+                        loads.append({"path": path, "mode": mode, "round": r, "prev": prev, "load": load})
                         if ready is not None:
                             spa_ready[mode].append(ready)
-        watching = [await f.evaluate("window.tandemMirror ? window.tandemMirror.stats.applied : 0") for f in followers]
+                    prev = mode
+                    if settle and not await _settle(mode, pages[mode], follower, before, origin + path):
+                        unsettled += 1
+        watching = [await f.evaluate("window.tandemMirror ? window.tandemMirror.stats.applied : 0") for f in followers.values()]
 
         # the runtime's start-up, inside real proxied page loads
         probe_ctx = await browser.new_context()
@@ -228,7 +315,7 @@ async def _measure(shop: str, corpus: str, files: list[str], tandem_port: int, n
 
         await probe_ctx.route(lambda url: "/__tandem/runtime.js" in url, marked)  # before any page caches it
         page = await probe_ctx.new_page()
-        await page.goto(new_session()["leader_url"])  # invite links are single-use: a session of its own
+        await page.goto(servers["alone"][1]()["leader_url"])  # invite links are single-use: a session of its own
         probe_shop = page.url.rstrip("/")
         startup: list[float] = []
         for _ in range(rounds):
@@ -237,37 +324,66 @@ async def _measure(shop: str, corpus: str, files: list[str], tandem_port: int, n
                 startup.append(await page.evaluate(
                     f"performance.measure('rt', '{RUNTIME_MARKS[0]}', '{RUNTIME_MARKS[1]}').duration"))
         await browser.close()
-    return {"times": times, "spa_ready": spa_ready, "startup": startup, "paths": [p for _, p in paths],
-            "corpus": len(files), "mirror_events": watching}
+    return {"times": times, "loads": loads, "spa_ready": spa_ready, "startup": startup, "paths": [p for _, p in paths],
+            "corpus": len(files), "mirror_events": watching, "unsettled": unsettled, "modes": modes}
 
-def _report(result: dict, rounds: int, runtime_bytes: int) -> None:
-    times = result["times"]
+
+def _by_predecessor(result: dict) -> list[str]:
+    """Each Tandem mode's ratio to the direct load of the same page and round, split by the mode loaded
+    just before it: what the previous tab's after-load work costs the next load."""
+    direct = {(x["path"], x["round"]): x["load"] for x in result["loads"] if x["mode"] == "direct"}
+    groups: dict[tuple[str, str], list[float]] = {}
+    for x in result["loads"]:
+        if x["mode"] != "direct" and x["prev"] is not None:
+            groups.setdefault((x["mode"], x["prev"]), []).append(x["load"] / direct[(x["path"], x["round"])])
+    titles = {m: t for m, t, *_ in result["modes"]}
+    return [f"  {titles[mode]:<24} after {titles[prev]:<24} {statistics.median(v):>6.2f}x  ({len(v)} loads)"
+            for (mode, prev), v in sorted(groups.items())]
+
+
+def _report(result: dict, rounds: int, runtime_bytes: int, baseline: tuple[str, int] | None, loadavg: tuple) -> None:
+    times, modes = result["times"], result["modes"]
     print(f"\nPage load (loadEventEnd, ms) through Tandem vs direct: Chromium, warm cache, median of {rounds} "
           f"interleaved rounds; {len(PAGES)} demo pages and {result['corpus']} real saved pages.\n"
           "'proxy only' blocks Tandem's scripts; 'alone' is the tab owner by itself; 'watched' has a follower "
           "watching the tab owner's page.\n")
-    cols = [title for _, title, *_ in MODES]
-    print(f"{'page':<42}" + "".join(f"{c:>11}" for c in cols) + "  " + "".join(f"{c + '/dir':>13}" for c in cols[1:]))
-    ratios: dict[str, list[float]] = {mode: [] for mode, *_ in MODES[1:]}
+    cols = [title for _, title, *_ in modes]
+    print(f"{'page':<42}" + "".join(f"{c[:10]:>11}" for c in cols) + "  " + "".join(f"{c[:8] + '/dir':>13}" for c in cols[1:]))
+    ratios: dict[str, list[float]] = {mode: [] for mode, *_ in modes[1:]}
+    base_ratios: list[float] = []
     for path in result["paths"]:
-        med = {mode: statistics.median(times[(path, mode)]) for mode, *_ in MODES}
-        row = f"{path[:41]:<42}" + "".join(f"{med[m]:>11.1f}" for m, *_ in MODES) + "  "
-        for mode, *_ in MODES[1:]:
+        med = {mode: statistics.median(times[(path, mode)]) for mode, *_ in modes}
+        row = f"{path[:41]:<42}" + "".join(f"{med[m]:>11.1f}" for m, *_ in modes) + "  "
+        for mode, *_ in modes[1:]:
             ratios[mode].append(med[mode] / med["direct"])
             row += f"{med[mode] / med['direct']:>12.2f}x"
+        if baseline:
+            base_ratios.append(med["alone"] / med["base"])
+            row += f"  {med['alone'] / med['base']:.2f}x"
         print(row)
     overall = {mode: statistics.median(r) for mode, r in ratios.items()}
-    print(f"{'median of per-page ratios':<42}" + " " * (11 * len(cols) + 2) + "".join(f"{overall[m]:>12.2f}x" for m, *_ in MODES[1:]))
+    print(f"{'median of per-page ratios':<42}" + " " * (11 * len(cols) + 2) + "".join(f"{overall[m]:>12.2f}x" for m, *_ in modes[1:]))
     for mode, target in (("alone", TARGET_ALONE), ("watched", TARGET_WATCHED)):
         ok = overall[mode] <= target
         print(f"Target <= {target}x with {'nobody' if mode == 'alone' else 'one follower'} watching: "
               f"{'met' if ok else 'NOT met'} ({overall[mode]:.2f}x; the proxy alone {overall['proxy']:.2f}x)")
+    if baseline:
+        commit, size = baseline
+        print(f"Runtime now ({runtime_bytes} bytes) vs at {commit} ({size} bytes), both alone, same run: median of "
+              f"per-page ratios {statistics.median(base_ratios):.2f}x (alone/alone-{commit}: last column; "
+              f"{sum(r <= 1 for r in base_ratios)} of {len(base_ratios)} pages no slower)")
     print(f"The follower's mirror applied {sum(result['mirror_events'])} events over the watched run.")
     ready = {m: statistics.median(v) for m, v in result["spa_ready"].items() if v}
-    print("SPA until its product list shows: " + ", ".join(f"{t} {ready[m]:.1f} ms" for m, t, *_ in MODES if m in ready))
+    print("SPA until its product list shows: " + ", ".join(f"{t} {ready[m]:.1f} ms" for m, t, *_ in modes if m in ready))
     s = result["startup"]
     print(f"Runtime start-up (first to last statement, {len(s)} page loads): median {statistics.median(s):.2f} ms, "
           f"max {max(s):.2f} ms; bundle {runtime_bytes} bytes minified")
+    print("Each mode's ratio to direct (same page, same round) by the mode loaded just before it:")
+    print("\n".join(_by_predecessor(result)))
+    if result["unsettled"]:
+        print(f"{result['unsettled']} loads did not settle within {SETTLE_TIMEOUT_S:.0f} s (panel or mirror)")
+    print("Load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}; at the end: {:.2f} {:.2f} {:.2f}".format(
+        *loadavg, *os.getloadavg()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"timed rounds (default {ROUNDS})")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROUNDS} rounds")
     parser.add_argument("--corpus", type=int, default=CORPUS_PAGES, help=f"real saved pages (default {CORPUS_PAGES})")
+    parser.add_argument("--no-settle", action="store_true",
+                        help="time the next load as soon as one ends (the old bench: after-load work overlaps it)")
+    parser.add_argument("--runtime-baseline", metavar="COMMIT", nargs="?", const=RUNTIME_BASELINE,
+                        help="also time 'alone' with the runtime built from COMMIT, on a second Tandem "
+                             f"(default {RUNTIME_BASELINE}: the last runtime before issue 13)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the servers' logs")
     parser.add_argument("--serve-corpus", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the bench's own child
     args = parser.parse_args(argv)
@@ -295,13 +416,23 @@ def main(argv: list[str] | None = None) -> int:
     files = corpus_pages(args.corpus)
     if args.corpus and not files:
         print(f"no real pages: {CORPUS_DIR} is absent; the demo pages only", file=sys.stderr)
+    loadavg = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="tandem-pageload-"))
     started = time.monotonic()
+    modes, baseline = MODES, None
     try:
         with Children(tmp) as children:
             shop, corpus, port = _start(children, tmp)
-            result = asyncio.run(_measure(shop, corpus, files, port, lambda: _session(port, shop), rounds,
-                                          runtime.read_bytes()))
+            session = lambda p: (lambda: _session(p, shop))  # noqa: E731
+            servers = {m: (port, session(port)) for m, *_ in MODES if m != "direct"}
+            if args.runtime_baseline:
+                old = build_runtime_at(args.runtime_baseline, tmp)
+                baseline = (args.runtime_baseline, old.stat().st_size)
+                base_port = _start_tandem(children, tmp, "tandem-baseline", old)
+                servers["base"] = (base_port, session(base_port))
+                modes = MODES + (("base", f"alone, runtime {args.runtime_baseline}", (), False),)
+            result = asyncio.run(_measure(shop, corpus, files, servers, rounds, runtime.read_bytes(), modes,
+                                          not args.no_settle))
     except RuntimeError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
@@ -310,8 +441,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"logs kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    _report(result, rounds, runtime.stat().st_size)  # figures, not a test: the exit code says only that it ran
-    print(f"({time.monotonic() - started:.0f} s)")
+    # figures, not a test: the exit code says only that it ran
+    _report(result, rounds, runtime.stat().st_size, baseline, loadavg)
+    print(f"({time.monotonic() - started:.0f} s{', no settling between loads' if args.no_settle else ''})")
     return 0
 
 
