@@ -14,7 +14,10 @@ import { makeMasking } from "./mask.js";
 import { makeControl } from "./control.js";
 import { makeExtras } from "./extras.js";
 
-const SAMPLING = { mousemove: 50, scroll: 50 }; // every keystroke shows live; pointer and scroll at most 20 per second
+// Every keystroke shows live; pointer moves at most 20 per second. Scrolls at most one per frame
+// (the browser fires scroll events once a frame anyway): at 50 ms a scroll in progress reached the
+// mirror up to 50 ms late (the throttle's trailing call). 0 would mean rrweb's default, 100 ms.
+const SAMPLING = { mousemove: 50, scroll: 16 };
 
 let originFixInstalled = false;
 
@@ -58,9 +61,11 @@ function start({ doc, mask, block, top, emit }) {
     sampling: SAMPLING,
     // In a frame rrweb posts its events to the parent itself and never calls this.
     emit: top ? emit : undefined,
+    // The full snapshot is taken in slices (recorder/slice-patch.mjs): what it cannot carry
+    // follows each one once it is out, never earlier (the nodes have no ids before).
+    tandemAfterSnapshot: () => extras.snapshot(),
   });
   if (typeof stop !== "function") return null;
-  extras.snapshot();
   const performInput = makeControl({ mirror: record.mirror, doc });
   let running = true;
   return {
@@ -73,7 +78,6 @@ function start({ doc, mask, block, top, emit }) {
     snapshot() {
       if (!running) return;
       record.takeFullSnapshot(true);
-      extras.snapshot();
     },
     perform(i) {
       return performInput(i);
