@@ -12,9 +12,12 @@ participant's socket may sit on any node. A :class:`Transport` carries, in order
 * to every node: ``end`` (the session ended).
 
 Ownership is a lease in the shared backend (``claim``, ``renew``, ``owners``,
-``release``): a node that dies loses its rooms when the lease runs out, and the nodes
-still holding those rooms' connections close them with "going away" so the pages
-reconnect and a live node takes the room over from its kept facts.
+``release``): a node that dies loses its rooms (a live node may take a room whose owner
+is dead, before the lease runs out), and the nodes still holding those rooms'
+connections close them with "going away" so the pages reconnect and a live node takes
+the room over from its kept facts. Fencing: what an owner sends for a room
+(``send(..., fence=sid)``) leaves only while it still holds that room's lease, and
+``valid`` turns False when this node may have been presumed dead (its rooms start over).
 
 A message is one header (compact JSON, one line) and, for ``send`` and ``msg``, the
 frame's own text after a newline: a megabyte snapshot is never escaped into JSON again.
@@ -87,8 +90,9 @@ class Transport(ABC):
         ``on_lost()`` when messages may have been missed (the connection to the backend dropped)."""
 
     @abstractmethod
-    def send(self, node: int, header: dict[str, Any], body: str | None = None) -> None:
-        """Queue a message for ``node`` (0: every node). Messages leave in the order queued."""
+    def send(self, node: int, header: dict[str, Any], body: str | None = None, *, fence: str | None = None) -> None:
+        """Queue a message for ``node`` (0: every node). Messages leave in the order queued.
+        ``fence``: a room this node owns; the message leaves only while it still holds that lease."""
 
     @abstractmethod
     def barrier(self, wait: Callable[[], Awaitable[None]]) -> None:
@@ -118,6 +122,18 @@ class Transport(ABC):
     @abstractmethod
     async def ready(self) -> bool:
         """True while the backend answers and messages flow."""
+
+    def lease_of(self, sid: str) -> str | None:
+        """The lease this node holds on ``sid``'s room (a new value: a new term of the room)."""
+        return None
+
+    @property
+    def valid(self) -> bool:
+        """Nobody can have taken this node's rooms since it last checked (False once after a lapse)."""
+        return True
+
+    async def retire(self) -> None:
+        """This node is stopping: its rooms may be taken at once."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -8,6 +8,7 @@ one process without Redis keeps :class:`sync.relay.LocalRelay`, unchanged.
 from __future__ import annotations
 
 import logging
+import socket
 
 from aiohttp import web
 
@@ -24,7 +25,9 @@ __all__ = ["ClusterRelay", "RedisTransport", "cluster_relay"]
 def cluster_relay(app: web.Application, make_room, facts_of, on_change=None) -> ClusterRelay:
     settings = app[appkeys.SETTINGS]
     sessions = app[appkeys.SESSIONS]
-    relay = ClusterRelay(make_room, facts_of, RedisTransport(settings.redis_url), on_change=on_change,
+    # where this node serves: a process started there after this one died takes its rooms at once
+    identity = f"{socket.gethostname()}/{settings.host}:{settings.port}"
+    relay = ClusterRelay(make_room, facts_of, RedisTransport(settings.redis_url, identity=identity), on_change=on_change,
                          on_ended=sessions.forget, load=sessions.get,
                          on_event=lambda kind, sid: events.heard(app, kind, sid))
     app[events.ANNOUNCE] = relay.announce_event  # snippet event streams on every node wake within a second

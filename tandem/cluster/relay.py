@@ -17,12 +17,16 @@ shared live state. Facts are written before any frame queued after the change le
 (a transport barrier): a follower told "you lead now" who loads the page through a
 third node is already the leader there.
 
-Failures: a room's lease is renewed every tick. A node that stops renewing (killed,
-cut off) loses its rooms when the lease runs out; the nodes still holding sockets of
-those rooms see the owner change and close them as "going away"; the pages reconnect,
-a live node claims the room and starts it from its kept facts, the tab owner's page
-sends a fresh snapshot, and followers get it. A node that lost the transport drops
-its rooms and sockets the same way, and says it is not ready until it is back.
+Failures: a room's lease is renewed every tick, and each node says it is alive every
+half second. A node that dies (killed: at once; paused or cut off: when its liveness
+runs out) gives its rooms up: the nodes still holding sockets of those rooms see the
+owner dead (watched every ``WATCH`` seconds) and close them as "going away"; the pages
+reconnect, a live node claims the room (a new term, a new epoch) and starts it from its
+kept facts, the tab owner's page sends a fresh snapshot, and followers get it. A stale
+owner that wakes up cannot publish into its old rooms (the transport fences what it
+sends), and drops them before it runs them again (``Transport.valid``). A node that
+lost the transport drops its rooms and sockets the same way, and says it is not ready
+until it is back. A node that stops (SIGTERM) hands its rooms back at once.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ log = logging.getLogger("tandem.cluster")
 GOING_AWAY = ("going_away", "This session moved to another server; reconnecting.")
 ENDED = ("session_ended", "The session has ended.")
 ASK_TIMEOUT = 2.0  # seconds to wait for a room's owner to answer a question (the follower wall's)
+WATCH = 0.25  # seconds between looks at the owners of the rooms whose sockets sit here (a dead one: they reconnect)
 
 
 class RemoteEndpoint:
@@ -66,7 +71,7 @@ class ClusterRelay(LocalRelay):
                  transport: Transport, *, on_change=None, on_ended: Callable[[str], None] = lambda sid: None,
                  load: Callable[[str], Awaitable[Any]] | None = None,
                  on_event: Callable[[str, str], None] = lambda kind, sid: None):
-        super().__init__(make_room, facts_of, on_change)
+        super().__init__(self._room_of_term(make_room), facts_of, on_change)
         self.t = transport
         self._load = load  # loads a session into this node's registry (a room's callbacks read it there)
         self.node = transport.node
@@ -82,24 +87,42 @@ class ClusterRelay(LocalRelay):
         self._ended: dict[str, float] = {}  # sessions whose end was announced (not again), with when
         self._asks: dict[int, asyncio.Future] = {}  # questions to other nodes' rooms awaiting an answer
         self._next_ask = 0
+        self._watcher: asyncio.Task | None = None
+        self._stopping = False
         self.healthy = True
+
+    def _room_of_term(self, make_room: Callable[[str, str], Room]) -> Callable[[str, str], Room]:
+        """A room's epoch starts with its lease's term: each owner's stream is newer than the last one's
+        (a page resuming from an older owner's stream gets a reset and a fresh snapshot)."""
+
+        def make(sid: str, epoch: str) -> Room:
+            value = self.t.lease_of(sid) or ""
+            term = value.rpartition(".")[2]
+            return make_room(sid, f"{int(term):08x}-{epoch}" if term.isdigit() else epoch)
+
+        return make
 
     # -- life ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.t.start(self._receive, self._lost)
         self.healthy = await self.t.ready()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
         """The node is stopping: every socket was told "going away"; hand the rooms back."""
+        self._stopping = True
         owned = list(self._owned)
-        self._owned.clear()
+        for sid in owned:
+            self._drop_room(sid)
         try:
             await self.t.flush()
             await self.t.release(owned)
+            await self.t.retire()
         except Exception:  # noqa: BLE001 - the leases run out by themselves
             log.info("could not release room leases at shutdown", exc_info=True)
-        if self._house is not None:
-            self._house.cancel()
+        for task in (self._house, self._watcher):
+            if task is not None:
+                task.cancel()
         await self.t.close()
 
     async def ready(self) -> bool:
@@ -142,23 +165,52 @@ class ClusterRelay(LocalRelay):
                 header = {"o": "send", "s": sid, "c": conns, **frame_header(frame)}
                 if force:
                     header["f"] = 1
-                self.t.send(node, header, frame.text)
+                self.t.send(node, header, frame.text, fence=sid)  # never from a room this node lost
 
     # -- entry points (the socket shell) ---------------------------------------------------
     async def prepare(self, sid: str) -> None:
-        if not self.healthy:
-            raise RelayUnavailable("the cluster transport is not connected")
+        if not self.healthy or self._stopping:
+            raise RelayUnavailable("the cluster transport is not connected" if self.healthy else "this node is stopping")
+        self._check_lease()
         try:
-            owner = await self.t.claim(sid)
+            owner = await self._claim(sid)
         except Exception as exc:  # noqa: BLE001 - any backend failure: this node cannot take the socket
             raise RelayUnavailable(str(exc)) from exc
         if owner == self.node:
-            self._owned.add(sid)
             await super().prepare(sid)
         else:
             self._owner[sid] = owner
 
+    async def _claim(self, sid: str) -> int:
+        """Claim ``sid``'s room (or learn its owner). A new lease on a room this node still runs
+        (it lost it, someone else ran it, it came back): that old copy is dropped first."""
+        before = self.t.lease_of(sid)
+        owner = await self.t.claim(sid)
+        if owner == self.node:
+            if sid in self.rooms and self.t.lease_of(sid) != before:
+                log.warning("room %s: taken again after another node ran it; the old copy here starts over", sid)
+                self._drop_room(sid)
+            self._owned.add(sid)
+        return owner
+
+    def _check_lease(self) -> None:
+        """Before running any room: if this node may have been presumed dead (paused, cut off), its
+        rooms may run elsewhere now; drop them (their sockets reconnect) rather than run a stale copy."""
+        if self.t.valid or not self._owned:
+            return
+        owned = sorted(self._owned)
+        log.warning("this node's liveness lapsed (paused or cut off): its %d rooms may have moved; they start over",
+                    len(owned))
+        for sid in owned:
+            self._drop_room(sid)
+        self._release()
+        try:
+            asyncio.get_running_loop().create_task(self._quietly(self.t.release(owned)))
+        except RuntimeError:
+            pass
+
     def attach(self, sid, endpoint, *, pid, may_lead, kind, name, resume, now) -> int:
+        self._check_lease()
         conn = self._new_conn()
         if sid in self._owned:
             self._join(sid, conn, endpoint, pid=pid, may_lead=may_lead, kind=kind, name=name, resume=resume, now=now)
@@ -170,6 +222,7 @@ class ClusterRelay(LocalRelay):
         return conn
 
     def submit(self, sid, conn, msg, size, now) -> None:
+        self._check_lease()
         if conn in self._remote:
             self._to_owner(sid, {"o": "msg", "s": sid, "c": conn, "z": size},
                            json.dumps(msg, separators=(",", ":"), ensure_ascii=False))
@@ -178,6 +231,7 @@ class ClusterRelay(LocalRelay):
         self._release()
 
     def detach(self, sid, conn, now) -> None:
+        self._check_lease()
         if self._remote.pop(conn, None) is not None:
             self._to_owner(sid, {"o": "detach", "s": sid, "c": conn})
         else:
@@ -190,6 +244,7 @@ class ClusterRelay(LocalRelay):
             self._hold(owner, header, body)
 
     def tick(self, now: float) -> None:
+        self._check_lease()
         super().tick(now)  # rooms owned here
         self._release()
         for sid, t in list(self._ended.items()):
@@ -219,11 +274,30 @@ class ClusterRelay(LocalRelay):
         for sid in lost:
             log.warning("room %s: lease lost; its sockets reconnect through the new owner", sid)
             self._drop_room(sid)
-        for sid in remote:
-            if owners.get(sid) != self._owner.get(sid):
+        self._close_orphans(owners)
+        self._release()
+
+    def _close_orphans(self, owners: dict[str, int | None]) -> None:
+        for sid, owner in owners.items():
+            if sid in self._owner and owner != self._owner.get(sid):
                 log.info("room %s: owner %s is gone; its sockets here reconnect", sid, self._owner.get(sid))
                 self._close_remote(sid, *GOING_AWAY)
-        self._release()
+
+    async def _watch(self) -> None:
+        """Often: is the owner of each room with sockets here still alive? (A dead one's rooms move at once.)"""
+        while True:
+            await asyncio.sleep(WATCH)
+            remote = sorted({sid for sid, _ in self._remote.values()})
+            if not remote or not self.healthy:
+                continue
+            try:
+                owners = await self.t.owners(remote)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the tick's housekeeping finds out and says not ready
+                continue
+            self._close_orphans(owners)
+            self._release()
 
     def _lost(self) -> None:
         """Messages may have been missed: every room and socket here starts over."""
@@ -267,6 +341,7 @@ class ClusterRelay(LocalRelay):
         o, sid = h.get("o"), h.get("s")
         if not isinstance(sid, str):
             return
+        self._check_lease()
         if o == "send":
             frame = frame_from(h, body or "")
             for conn in h.get("c", ()):
@@ -298,10 +373,9 @@ class ClusterRelay(LocalRelay):
 
     async def _as_owner(self, o: str, sid: str, h: dict, body: str | None) -> None:
         conn = h.get("c")
-        if sid not in self._owned and o in ("attach", "err"):
+        if sid not in self._owned and o in ("attach", "err") and not self._stopping:
             try:
-                if await self.t.claim(sid) == self.node:
-                    self._owned.add(sid)
+                await self._claim(sid)
             except Exception:  # noqa: BLE001 - cannot claim: the sender is told to go away below
                 log.info("cluster: claim failed", exc_info=True)
         if sid not in self._owned:
@@ -396,6 +470,7 @@ class ClusterRelay(LocalRelay):
         return role_in_facts(facts, pid)
 
     def page_error(self, sid, pid, code, title, message, url) -> None:
+        self._check_lease()
         if sid in self._owned:
             super().page_error(sid, pid, code, title, message, url)
             self._release()
@@ -403,7 +478,7 @@ class ClusterRelay(LocalRelay):
         header = {"o": "err", "s": sid, "p": pid, "code": code, "title": title, "message": message, "url": url}
 
         async def forward() -> None:
-            owner = await self.t.claim(sid)
+            owner = await self._claim(sid)
             if owner == self.node:
                 await self._as_owner("err", sid, header, None)
                 self._release()
@@ -437,11 +512,23 @@ class ClusterRelay(LocalRelay):
             self.t.send(0, {"o": "evt", "s": sid, "k": kind, "from": self.node})
 
     def close_all(self, code: str, reason: str) -> None:
+        """The node is stopping: every socket goes away, and the rooms are handed back at once (after
+        the closes are sent) so the pages reconnect to a node that takes them, not to this one."""
         super().close_all(code, reason)
         for conn, (_sid, endpoint) in list(self._remote.items()):
             endpoint.close(code, reason)
         self._remote.clear()
+        self._stopping = True
+        owned = sorted(self._owned)
+        for sid in owned:
+            self._drop_room(sid)
         self._release()
+
+        async def leave() -> None:
+            await self._quietly(self.t.release(owned))
+            await self._quietly(self.t.retire())
+
+        self.t.barrier(leave)
 
     def stats(self) -> dict[str, int]:
         return {"owned_rooms": len(self._owned), "remote_sockets": len(self._remote),

@@ -90,7 +90,8 @@ class Cluster:
             await r.aclose()
         if owner is None:
             return None
-        return next((n for n in self.nodes if self.node_number(n) == int(owner)), None)
+        number = int(owner.split(b".", 1)[0])  # the lease is <node>.<term>
+        return next((n for n in self.nodes if self.node_number(n) == number), None)
 
     async def api(self, client: aiohttp.ClientSession, method: str, path: str, **kw) -> tuple[int, dict]:
         async with client.request(method, self.url + "/api/v1" + path, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
