@@ -7,6 +7,7 @@ shares an interpreter with the client.
 ``python -m bench.loadgen load URL --host H --cookie C --connections N --duration S [--cycle K]``
 (with ``--cycle K``, ``{page}`` in URL takes the values 0..K-1 in turn, request after request)
 ``python -m bench.loadgen download URL --host H --cookie C``
+``python -m bench.loadgen rooms`` (spec on stdin: a share of the rooms of ``bench.sync --load``)
 each print one JSON object on stdout.
 """
 
@@ -185,16 +186,178 @@ def download(url: str, headers: dict[str, str], cpus: set[int] | None = None) ->
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pinner(cpus))
 
 
+# -- co-browsing rooms (bench.sync --load): leaders and followers of some rooms, in a child process --------
+# The orchestrator (bench/sync.py) makes the sessions and credentials, starts a few of these, each with a
+# share of the rooms, and samples the server. A worker's frames are made from templates (no json.dumps per
+# event) and a follower reads only what it measures (two regular expressions, no json.loads), so the CPU
+# the bench needs stays small next to the server's. Protocol on stdin/stdout, one line each:
+#   -> the spec (JSON)   <- "ready"   -> "go"   <- the result (JSON)   -> "bye" (sockets close, exit)
+STAMP_FRAME = ('{"t":"ev","e":[{"type":3,"data":{"source":0,"texts":[{"id":7,"value":"%d@%.6f"}],'
+               '"attributes":[],"removes":[],"adds":[]},"timestamp":0}]}')
+PING_FRAME = '{"t":"ping"}'
+ROOM_PING_EVERY = 15.0  # seconds between a participant's pings (the room closes a socket silent for 45 s)
+DRAIN_TIMEOUT = 20.0  # seconds after the sending for every follower to have every event
+_STAMP = re.compile(r'"value":"(\d+)@([\d.]+)"')
+_UPTO = re.compile(r'"upto":(\d+)')
+_SNAPSHOT_ASK = '"t":"snapshot"'
+
+
+def snapshot_frame(pad: int, upto: int | None = None) -> str:
+    """A Meta and a FullSnapshot event; ``upto``: every event sent before it is covered by it."""
+    full = {"node": {"type": 0, "id": 1, "childNodes": [], "pad": "x" * pad}}
+    if upto is not None:
+        full["upto"] = upto
+    return json.dumps({"t": "ev", "e": [{"type": 4, "data": {"href": "http://x/", "width": 1280, "height": 800},
+                                         "timestamp": 0}, {"type": 2, "data": full, "timestamp": 0}]})
+
+
+class _Resolver(aiohttp.abc.AbstractResolver):
+    async def resolve(self, host, port=0, family=0):
+        import socket
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}]
+
+    async def close(self):
+        pass
+
+
+async def _rooms(spec: dict) -> None:
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    base, rate, duration, pad = spec["base"], spec["rate"], spec["duration"], spec.get("pad", 5_000)
+    rooms = spec["rooms"]
+    sent = [0] * len(rooms)
+    hist: dict[int, int] = {}  # delivery latency in 0.1 ms steps -> count
+    worst = [0.0]
+    views: list[tuple[int, aiohttp.ClientWebSocketResponse]] = []
+    seen: list[bytearray] = []  # per follower: 1 at event n when it arrived
+    covered: list[int] = []
+    resyncs = [0]
+    closed = [0]
+    ending = [False]
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_Resolver(), limit=0))
+
+    async def open_socket(cookie, kind):
+        ws = await http.ws_connect(f"http://{base}/s/{cookie['sid']}/ws", origin=f"http://{base}",
+                                   headers={"Cookie": f"{cookie['name']}={cookie['value']}"}, compress=15,
+                                   max_msg_size=0, autoping=True)
+        await ws.send_str('{"t":"hello","kind":"%s"}' % kind)
+        return ws
+
+    capacity = int(rate * duration) + 16
+    tabs = []
+    for r, room in enumerate(rooms):
+        tab = await open_socket(room["leader"], "tab")
+        await tab.send_str(snapshot_frame(pad))
+        tabs.append(tab)
+        for c in room["followers"]:
+            views.append((r, await open_socket(c, "view")))
+            seen.append(bytearray(capacity))
+            covered.append(0)
+
+    async def reader(i: int, ws) -> None:
+        got, hist_, perf = seen[i], hist, time.perf_counter
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = msg.data
+            now = perf()
+            for m in _STAMP.finditer(data):
+                n = int(m.group(1))
+                if n < len(got):
+                    got[n] = 1
+                ms = (now - float(m.group(2))) * 1000
+                k = int(ms * 10)
+                hist_[k] = hist_.get(k, 0) + 1
+                if ms > worst[0]:
+                    worst[0] = ms
+            if '"upto":' in data:
+                for m in _UPTO.finditer(data):
+                    covered[i] = max(covered[i], int(m.group(1)))
+        if not ending[0]:
+            closed[0] += 1  # the server closed it during the run
+
+    async def drain(r: int, ws) -> None:
+        """The tab owner's page: answers the room's requests for a fresh snapshot (a follower resyncs)."""
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT and _SNAPSHOT_ASK in msg.data:
+                resyncs[0] += 1
+                await ws.send_str(snapshot_frame(pad, upto=sent[r]))
+
+    async def leader(r: int, ws, start: float) -> None:
+        n = 0
+        perf = time.perf_counter
+        while perf() - start < duration:
+            await ws.send_str(STAMP_FRAME % (n, perf()))
+            n += 1
+            sent[r] = n
+            await asyncio.sleep(max(0.0, start + n / rate - perf()))
+
+    async def pinger() -> None:
+        while True:
+            await asyncio.sleep(ROOM_PING_EVERY)
+            for ws in [w for _, w in views] + tabs:
+                if not ws.closed:
+                    await ws.send_str(PING_FRAME)
+
+    def missing(i: int, r: int) -> int:
+        got = seen[i]
+        return sum(1 for n in range(covered[i], sent[r]) if not got[n])
+
+    tasks = [asyncio.create_task(reader(i, ws)) for i, (_, ws) in enumerate(views)]
+    tasks += [asyncio.create_task(drain(r, t)) for r, t in enumerate(tabs)]
+    tasks.append(asyncio.create_task(pinger()))
+    print("ready", flush=True)
+    await stdin.readline()  # "go"
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    # the rooms' first events are spread over one interval, as independent pages would be
+    await asyncio.gather(*(leader(r, t, start + r / max(1, len(tabs)) / rate) for r, t in enumerate(tabs)))
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - start
+    deadline = time.perf_counter() + DRAIN_TIMEOUT
+    while time.perf_counter() < deadline and any(missing(i, r) for i, (r, _) in enumerate(views)):
+        await asyncio.sleep(0.2)
+    print(json.dumps({"sent": sent, "expected": sum(sent[r] for r, _ in views),
+                      "lost": sum(missing(i, r) for i, (r, _) in enumerate(views)),
+                      "hist": hist, "max_ms": worst[0], "resyncs": resyncs[0], "closed": closed[0],
+                      "cpu": cpu, "wall": wall}), flush=True)
+    await stdin.readline()  # "bye"
+    ending[0] = True
+    for ws in [w for _, w in views] + tabs:
+        await ws.close()
+    for t in tasks:
+        t.cancel()
+    await http.close()
+
+
+def hist_percentile(hist: dict, q: float) -> float:
+    """The q-th percentile (ms) of a histogram of 0.1 ms steps."""
+    total = sum(hist.values())
+    if not total:
+        return float("nan")
+    want = q / 100 * total
+    acc = 0
+    for k in sorted(hist, key=int):
+        acc += hist[k]
+        if acc >= want:
+            return (int(k) + 0.5) / 10
+    return float("nan")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.loadgen")
-    p.add_argument("mode", choices=("load", "download"))
-    p.add_argument("url")
+    p.add_argument("mode", choices=("load", "download", "rooms"))
+    p.add_argument("url", nargs="?", default="")
     p.add_argument("--header", action="append", default=[], help="'Name: value' (repeatable)")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--cycle", type=int, default=0, help="'{page}' in the URL cycles over 0..N-1")
     args = p.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
+    if args.mode == "rooms":  # the spec comes as the first line on stdin
+        asyncio.run(_rooms(json.loads(sys.stdin.buffer.readline())))
+        return
     if args.mode == "load":
         print(json.dumps(asdict(asyncio.run(_load(args.url, headers, args.connections, args.duration, args.cycle)))))
     else:

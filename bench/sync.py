@@ -98,11 +98,13 @@ def serve_bare(port: int) -> None:
 
 # -- Tandem with the demo shop ------------------------------------------------------------------
 class Server:
-    def __init__(self, children: Children, tmp: Path):
+    def __init__(self, children: Children, tmp: Path, profile: Path | None = None):
         self.port = free_port()
         self.admin = secrets.token_urlsafe(24)
         script = Path(sys.executable).parent / "tandem"
         cmd = [str(script)] if script.exists() else [sys.executable, "-m", "tandem.cli"]
+        if profile is not None:  # CPU profile of the server, written when it stops (SIGTERM)
+            cmd = [sys.executable, "-m", "bench.cprofile_tandem", str(profile)]
         self.child = children.start("tandem", cmd + ["serve", "--demo", "--port", str(self.port), "--data-dir",
                                                      str(tmp / "data")], env={"TANDEM_ADMIN_KEY": self.admin})
         self.base = f"tandem.localhost:{self.port}"
@@ -137,11 +139,11 @@ class Server:
         raise SystemExit("bench.sync: the invite link set no participant cookie")
 
 
-def start_server(children: Children, tmp: Path, attempts: int = 3) -> Server:
+def start_server(children: Children, tmp: Path, attempts: int = 3, profile: Path | None = None) -> Server:
     """``--demo`` also takes PORT+1..PORT+4, which a free PORT does not promise: retry on a clash."""
     for attempt in range(attempts):
         try:
-            return Server(children, tmp)
+            return Server(children, tmp, profile)
         except RuntimeError as exc:
             if "Address already in use" not in str(exc) or attempt == attempts - 1:
                 raise
@@ -411,158 +413,164 @@ LOAD_RATE = 10.0  # events a second each room's tab owner sends (a busy page: ty
 PING_EVERY = 15.0  # seconds between a participant's pings (as the pages send them)
 
 
-async def load_rooms(server: Server, rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE) -> dict:
+CLIENT_PROCESSES = 2  # load clients, each in its own process with a share of the rooms
+READY_TIMEOUT = 120.0  # seconds for the clients to open their sockets
+
+
+def _scrape(server: Server) -> dict[str, float]:
+    """The server's own figures from GET /metrics (name{labels} -> value)."""
+    status, _, body = request(server.port, "GET", "/metrics", {"Host": server.base,
+                                                                "Authorization": f"Bearer {server.admin}"})
+    if status != 200:
+        return {}
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
+async def load_rooms(server: Server, rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE,
+                     clients: int = CLIENT_PROCESSES) -> dict:
     """``rooms`` rooms of ``per_room`` participants (one tab owner, the rest followers) for ``duration`` s.
 
     Every tab owner sends stamped events at ``rate`` a second; every follower counts what it got
-    (lost = sent to it and never seen) and the delivery latency of each. The server's RSS is
-    sampled every second. At the end a late joiner enters each room and must get a snapshot.
-    The clients run in this process: on a loaded machine their own delays count in the latency.
+    (lost = sent to it and never seen, nor covered by a snapshot it got later) and the delivery
+    latency of each. The clients run in ``clients`` child processes (bench/loadgen.py ``rooms``), not
+    here; this process samples the server's RSS every second and reads its pauses from /metrics. At
+    the end a late joiner enters each room and must get a snapshot.
     """
     made = []
     for _ in range(rooms):
         created = server.session()
-        made.append((created["session_id"], server.credential(created["leader_url"]),
-                     [server.credential(created["follower_url"]) for _ in range(per_room - 1)], created))
-    latencies: list[float] = []
-    seen: list[set] = []
-    covered: list[int] = []  # per follower: events below this were covered by a snapshot it got (a resync)
-    resyncs = [0]
-    closed = [0]
-    ending = False
-    sent = [0] * rooms
+        sid = created["session_id"]
+
+        def cookie(link, sid=sid):
+            name, value = server.credential(link)
+            return {"sid": sid, "name": name, "value": value}
+
+        made.append((sid, {"leader": cookie(created["leader_url"]),
+                           "followers": [cookie(created["follower_url"]) for _ in range(per_room - 1)]}, created))
+    clients = max(1, min(clients, rooms))
+    procs = []
+    for k in range(clients):
+        spec = {"base": server.base, "rate": rate, "duration": duration, "rooms": [m[1] for m in made[k::clients]]}
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.loadgen", "rooms",
+                                                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        proc.stdin.write(json.dumps(spec).encode() + b"\n")
+        await proc.stdin.drain()
+        procs.append(proc)
     rss: list[int] = []
-    loop_lag = [0.0]
-    async with client() as http:
-        tabs, views = [], []
-        for r, (sid, leader, cookies, _) in enumerate(made):
-            tab = await open_socket(http, server, sid, leader, "tab")
-            await tab.send_str(json.dumps({"t": "ev", "e": snapshot_events(pad=5_000)}))
-            tabs.append(tab)
-            for c in cookies:
-                views.append((r, await open_socket(http, server, sid, c, "view")))
-        seen = [set() for _ in views]
-        covered = [0] * len(views)
-
-        async def reader(i: int, ws):
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    continue
-                obj = json.loads(msg.data)
-                if obj.get("t") != "ev":
-                    continue
-                now = time.perf_counter()
-                for e in obj["e"]:
-                    if e.get("type") == 3 and e["data"].get("texts"):
-                        n, _, at = e["data"]["texts"][0]["value"].partition("@")
-                        seen[i].add(int(n))
-                        latencies.append((now - float(at)) * 1000)
-                    elif e.get("type") == 2 and "upto" in e["data"]:
-                        covered[i] = max(covered[i], e["data"]["upto"])
-            if not ending:
-                closed[0] += 1  # the server closed it during the run
-
-        async def drain(r: int, ws):
-            """The tab owner's page: answers the room's requests for a fresh snapshot (a follower resyncs)."""
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data).get("t") == "snapshot":
-                    resyncs[0] += 1
-                    snap = snapshot_events(pad=5_000)
-                    snap[1]["data"]["upto"] = sent[r]  # what it covers: every event sent before it
-                    await ws.send_str(json.dumps({"t": "ev", "e": snap}))
-
-        async def leader(r: int, ws):
-            n = 0
-            start = time.perf_counter()
-            while time.perf_counter() - start < duration:
-                await ws.send_str(json.dumps({"t": "ev", "e": [stamp_event(n)]}))
-                n += 1
-                sent[r] = n
-                await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
-
-        async def pinger():
-            """Every participant pings as the pages do (the room closes a connection silent for 45 s)."""
-            while True:
-                await asyncio.sleep(PING_EVERY)
-                for ws in [w for _, w in views] + tabs:
-                    if not ws.closed:
-                        await ws.send_str('{"t":"ping"}')
+    try:
+        for proc in procs:
+            line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT)
+            if line.strip() != b"ready":
+                raise RuntimeError(f"a load client did not start: {line[:200]!r}")
+        await asyncio.sleep(1.0)  # joiners have their snapshot
+        before = await asyncio.to_thread(_scrape, server)
+        cpu0, wall0 = cpu_seconds(server.pid), time.perf_counter()
+        for proc in procs:
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
 
         async def sample():
             while True:
-                t = time.perf_counter()
                 rss.append(rss_kib(server.pid))
                 await asyncio.sleep(1.0)
-                loop_lag[0] = max(loop_lag[0], time.perf_counter() - t - 1.0)
 
-        tasks = [asyncio.create_task(reader(i, ws)) for i, (_, ws) in enumerate(views)]
-        tasks += [asyncio.create_task(drain(r, t)) for r, t in enumerate(tabs)]
         sampler = asyncio.create_task(sample())
-        pings = asyncio.create_task(pinger())
-        await asyncio.sleep(1.0)  # joiners have their snapshot
-        cpu0, mine0, wall0 = cpu_seconds(server.pid), time.process_time(), time.perf_counter()
-        await asyncio.gather(*(leader(r, t) for r, t in enumerate(tabs)))
+        await asyncio.sleep(duration)
         wall = time.perf_counter() - wall0
-        server_cpu, client_cpu = (cpu_seconds(server.pid) - cpu0) / wall, (time.process_time() - mine0) / wall
-        deadline = time.perf_counter() + TIMEOUT
-
-        def missing(i: int, r: int) -> int:
-            return sum(1 for n in range(covered[i], sent[r]) if n not in seen[i])
-
-        while time.perf_counter() < deadline and any(missing(i, r) for i, (r, _) in enumerate(views)):
-            await asyncio.sleep(0.2)
-        lost = sum(missing(i, r) for i, (r, _) in enumerate(views))
+        server_cpu = (cpu_seconds(server.pid) - cpu0) / wall
+        results = [json.loads(await asyncio.wait_for(proc.stdout.readline(), duration + TIMEOUT + 60)) for proc in procs]
+        sampler.cancel()
+        after = await asyncio.to_thread(_scrape, server)
         # a late joiner in each busy room gets a snapshot (the replay buffer's, or a fresh one)
         late_ok = 0
-        for sid, _, _, created in made:
-            ws = await open_socket(http, server, sid, server.credential(created["follower_url"]), "view")
-            try:
-                async def snapshot():
-                    async for msg in ws:
-                        obj = json.loads(msg.data)
-                        if obj.get("t") == "ev" and any(e.get("type") == 2 for e in obj["e"]):
-                            return True
-                    return False
-                late_ok += bool(await asyncio.wait_for(snapshot(), TIMEOUT))
-            except asyncio.TimeoutError:
-                pass
-            await ws.close()
-        sampler.cancel()
-        pings.cancel()
-        ending = True
-        for ws in [w for _, w in views] + tabs:
-            await ws.close()
-        for t in tasks:
-            t.cancel()
+        async with client() as http:
+            for sid, _, created in made:
+                ws = await open_socket(http, server, sid, server.credential(created["follower_url"]), "view")
+                try:
+                    async def snapshot():
+                        async for msg in ws:
+                            obj = json.loads(msg.data)
+                            if obj.get("t") == "ev" and any(e.get("type") == 2 for e in obj["e"]):
+                                return True
+                        return False
+                    late_ok += bool(await asyncio.wait_for(snapshot(), TIMEOUT))
+                except asyncio.TimeoutError:
+                    pass
+                await ws.close()
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                try:
+                    proc.stdin.write(b"bye\n")
+                    await proc.stdin.drain()
+                    await asyncio.wait_for(proc.wait(), 30)
+                except (ConnectionError, asyncio.TimeoutError):
+                    proc.kill()
+                    await proc.wait()
+    hist: dict[str, int] = {}
+    for res in results:
+        for key, n in res["hist"].items():
+            hist[key] = hist.get(key, 0) + n
+    sent = [n for res in results for n in res["sent"]]
+
+    def grew(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
     return {"rooms": rooms, "participants": rooms * per_room, "seconds": duration, "rate": rate,
-            "sent": sum(sent), "expected": sum(sent[r] for r, _ in views), "lost": lost, "latency_ms": latencies,
-            "rss_kib": rss, "late_joiners": rooms, "late_with_snapshot": late_ok, "client_loop_lag_s": loop_lag[0],
-            "resyncs": resyncs[0], "followers_closed": closed[0], "server_cpu": server_cpu, "client_cpu": client_cpu}
+            "sent": sum(sent), "expected": sum(res["expected"] for res in results),
+            "lost": sum(res["lost"] for res in results), "latency_hist": hist,
+            "latency_max_ms": max(res["max_ms"] for res in results),
+            "rss_kib": rss, "late_joiners": rooms, "late_with_snapshot": late_ok,
+            "resyncs": sum(res["resyncs"] for res in results),
+            "followers_closed": sum(res["closed"] for res in results), "server_cpu": server_cpu,
+            "client_cpu": sum(res["cpu"] / res["wall"] for res in results), "clients": len(procs),
+            "loop_lag_max_s": after.get("tandem_event_loop_lag_max_seconds", float("nan")),
+            "loop_lag_max_before_s": before.get("tandem_event_loop_lag_max_seconds", float("nan")),
+            "gc_pause_max_s": after.get("tandem_gc_pause_max_seconds", float("nan")),
+            "gc_collections": {g: grew(f'tandem_gc_collections_total{{generation="{g}"}}') for g in ("0", "1", "2")},
+            "gc_seconds": grew("tandem_gc_pause_seconds_total"),
+            "loop_lag_over_100ms": grew("tandem_event_loop_stalls_total")}
 
 
 def report_load(r: dict) -> None:
-    lat = r["latency_ms"]
+    from .loadgen import hist_percentile
+
+    hist = r["latency_hist"]
     rss = r["rss_kib"] or [0]
+    p50, p99 = hist_percentile(hist, 50), hist_percentile(hist, 99)
     print(f"\nLoad: {r['participants']} participants in {r['rooms']} rooms for {r['seconds']:.0f} s, "
           f"{r['rate']:.0f} events/s per room (bench/sync.py --load)")
     print(f"   events sent {r['sent']}, deliveries expected {r['expected']}, lost {r['lost']} (neither delivered nor "
           f"covered by a later snapshot); fresh snapshots asked for {r['resyncs']}, follower sockets closed by the "
           f"server {r['followers_closed']}")
-    print(f"   delivery p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat, default=0):.1f} ms "
-          f"(target p99 < 100 ms: {'met' if lat and pct(lat, 99) < 100 else 'NOT met'})")
+    print(f"   delivery p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {r['latency_max_ms']:.1f} ms "
+          f"(target p99 < 100 ms: {'met' if hist and p99 < 100 else 'NOT met'})")
     print(f"   server RSS first {rss[0] / 1024:.1f} MiB, max {max(rss) / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB")
     print(f"   late joiners with a snapshot: {r['late_with_snapshot']}/{r['late_joiners']}")
-    print(f"   CPU during the sending: server {r['server_cpu'] * 100:.0f}% of a core, this client {r['client_cpu'] * 100:.0f}% "
-          "(one at ~100% is the bottleneck)")
-    print(f"   the client's own loop stalled up to {r['client_loop_lag_s'] * 1000:.0f} ms (load average "
-          f"{os.getloadavg()[0]:.1f}); the max delivery above includes it")
+    print(f"   server pauses (/metrics, whole run): longest event-loop stall {r['loop_lag_max_s'] * 1000:.0f} ms "
+          f"({r['loop_lag_max_before_s'] * 1000:.0f} ms of it before the sending), "
+          f"stalls over 100 ms during the sending {r['loop_lag_over_100ms']:.0f}; longest GC pause "
+          f"{r['gc_pause_max_s'] * 1000:.1f} ms, GC during the sending {r['gc_seconds'] * 1000:.0f} ms in "
+          f"{'/'.join(f'{v:.0f}' for v in r['gc_collections'].values())} gen0/1/2 collections")
+    print(f"   CPU during the sending: server {r['server_cpu'] * 100:.0f}% of a core, the {r['clients']} client processes "
+          f"{r['client_cpu'] * 100:.0f}% together (load average {os.getloadavg()[0]:.1f}; the machine has "
+          f"{os.cpu_count()} CPUs)")
 
 
-def run_load(rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE, keep: bool = False) -> dict:
+def run_load(rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE, keep: bool = False,
+             profile: Path | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="tandem-bench-load-"))
     try:
         with Children(tmp) as children:
-            server = start_server(children, tmp)
+            server = start_server(children, tmp, profile=profile)
             result = asyncio.run(load_rooms(server, rooms, per_room, duration, rate))
     finally:
         if keep:
@@ -653,6 +661,8 @@ def main(argv: list[str] | None = None) -> None:
                         "in 50 rooms; issue 12 asks for 10 minutes: --duration 600)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the load run (default 60)")
     parser.add_argument("--rate", type=float, default=LOAD_RATE, help="events a second per room in the load run")
+    parser.add_argument("--profile", type=Path, metavar="OUT.prof",
+                        help="load run: run the server under cProfile (CPU clock), stats written to OUT.prof")
     args = parser.parse_args(argv)
     if args.serve_bare:
         serve_bare(args.serve_bare)
@@ -665,7 +675,7 @@ def main(argv: list[str] | None = None) -> None:
         if not (1 <= rooms <= 1000 and 2 <= per_room <= 100) or not (1 <= args.duration <= 3600) or not 0 < args.rate <= 1000:
             parser.error("--load: 1-1000 rooms of 2-100 participants, --duration 1-3600 s, --rate up to 1000")
         try:
-            run_load(rooms, per_room, args.duration, args.rate, keep=args.keep)
+            run_load(rooms, per_room, args.duration, args.rate, keep=args.keep, profile=args.profile)
         except (RuntimeError, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             sys.exit(f"bench.sync: {first}")

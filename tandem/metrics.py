@@ -30,7 +30,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from tandem import appkeys
+from tandem import appkeys, pauses
 
 # Buckets: a page load through the proxy is tens of ms to seconds; a rewrite is µs to a second;
 # a store call (SQLite, one process) is µs to ms, a networked one a few ms.
@@ -85,6 +85,7 @@ class _LiveCollector(Collector):
         lag = relay.lag(time.monotonic()) if relay is not None else 0.0
         yield GaugeMetricFamily("tandem_relay_lag_seconds",
                                 "Age of the oldest frame still waiting to be sent to any connection on this node", value=lag)
+        yield from _pause_metrics(app.get(pauses.PAUSES))
         hooks = app.get(appkeys.WEBHOOKS)
         if hooks is not None:
             yield CounterMetricFamily("tandem_webhook_deliveries", "Webhook deliveries answered 2xx", value=hooks.delivered)
@@ -92,6 +93,22 @@ class _LiveCollector(Collector):
                                       value=hooks.failed)
             yield CounterMetricFamily("tandem_webhook_attempts_failed", "Webhook attempts that failed (each retry counts)",
                                       value=hooks.attempts_failed)
+
+
+def _pause_metrics(p: pauses.PauseMonitor | None):
+    """Event-loop stalls and GC pauses of this process (tandem/pauses.py)."""
+    if p is None:
+        return
+    yield GaugeMetricFamily("tandem_event_loop_lag_max_seconds", "Longest the event loop was late to wake a task since start",
+                            value=p.lag_max)
+    yield CounterMetricFamily("tandem_event_loop_stalls", f"Event-loop wake-ups later than {pauses.STALL:g} s",
+                              value=p.stalls)
+    gcs = CounterMetricFamily("tandem_gc_collections", "Garbage collections by generation", labels=["generation"])
+    for gen, n in enumerate(p.gc_counts):
+        gcs.add_metric([str(gen)], n)
+    yield gcs
+    yield CounterMetricFamily("tandem_gc_pause_seconds", "Time spent in garbage collections", value=p.gc_seconds)
+    yield GaugeMetricFamily("tandem_gc_pause_max_seconds", "Longest garbage collection since start", value=p.gc_max)
 
 
 # -- hooks the request path calls ----------------------------------------------------------------------
@@ -193,3 +210,4 @@ def setup(app: web.Application) -> None:
     m = app[METRICS] = Metrics(app)
     instrument_store(app[appkeys.STORE], m)
     app.router.add_get("/metrics", metrics_endpoint)
+    app.cleanup_ctx.append(pauses.running)  # event-loop stalls and GC pauses, read by the collector

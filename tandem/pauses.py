@@ -1,0 +1,90 @@
+"""How long this process stops answering: event-loop stalls and garbage-collection pauses.
+
+Two measures, both read by ``/metrics`` (tandem/metrics.py):
+
+* the event loop's lag: a task asks to wake every ``INTERVAL`` and notes how late it woke. Anything
+  that holds the loop (a long callback, a collection, a big allocation, the CPU taken by others)
+  shows here: it is what every socket on this node waits out;
+* garbage collections, timed through :data:`gc.callbacks` (start/stop of each collection), by
+  generation: how many, how long in total, the longest.
+
+After start-up the objects alive then (modules, settings, compiled patterns) are moved out of the
+collector's sight (:func:`gc.freeze`): full collections then walk only what serving created, not the
+whole import graph (undone at shutdown, so apps started one after another in a process leak nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+from aiohttp import web
+
+INTERVAL = 0.01  # seconds between the lag probe's wake-ups
+STALL = 0.1  # seconds late past which a wake-up counts as a stall (issue 12: no pause over 100 ms)
+
+
+class PauseMonitor:
+    def __init__(self) -> None:
+        self.lag_max = 0.0  # seconds: the latest wake-up since start
+        self.stalls = 0  # wake-ups later than STALL
+        self.gc_counts = [0, 0, 0]  # collections by generation
+        self.gc_seconds = 0.0  # total time in collections
+        self.gc_max = 0.0  # the longest collection (seconds)
+        self.gc_max_generation = -1
+        self._gc_start = 0.0
+        self._task: asyncio.Task | None = None
+
+    # -- garbage collections ------------------------------------------------------------------
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+            return
+        took = time.perf_counter() - self._gc_start
+        gen = info.get("generation", 0)
+        if 0 <= gen < 3:
+            self.gc_counts[gen] += 1
+        self.gc_seconds += took
+        if took > self.gc_max:
+            self.gc_max, self.gc_max_generation = took, gen
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            planned = loop.time() + INTERVAL
+            await asyncio.sleep(INTERVAL)
+            late = loop.time() - planned
+            if late > self.lag_max:
+                self.lag_max = late
+            if late > STALL:
+                self.stalls += 1
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        self._task = asyncio.get_running_loop().create_task(self._probe())
+
+    async def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+PAUSES: web.AppKey[PauseMonitor] = web.AppKey("pauses", PauseMonitor)
+
+
+async def running(app: web.Application):
+    """cleanup_ctx: measure from start-up to shutdown; freeze what start-up allocated."""
+    monitor = app[PAUSES] = PauseMonitor()
+    gc.collect()
+    gc.freeze()  # start-up's objects never change generation again: full collections skip them
+    monitor.start()
+    yield
+    await monitor.stop()
+    gc.unfreeze()  # several apps in one process (tests): what a stopped app held is collectable again
