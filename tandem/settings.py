@@ -50,6 +50,7 @@ class Settings:
     upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
     redis_url: str | None = None  # live state (jars, aliases, room facts) in Redis instead of this process
     database_url: str | None = None  # the store in PostgreSQL (several nodes share it) instead of SQLite in data_dir
+    cluster_liveness: float = 2.0  # seconds a stalled cluster node keeps its rooms (0: until their 6 s lease runs out)
     metrics_token: str | None = None  # from TANDEM_METRICS_TOKEN: lets a scraper read /metrics without an API key
     # Single sign-on for agents (viewer/sso.py): OpenID Connect, on when an issuer is set.
     oidc_issuer: str | None = None
@@ -118,6 +119,16 @@ def _redis_url(text: str) -> str:
     if not text.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
     return text
+
+
+def _liveness(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if value != 0 and not 1.0 <= value <= 60.0:
+        raise ValueError("must be 0 (rooms wait for their lease) or between 1 and 60 seconds")
+    return value
 
 
 def _database_url(text: str) -> str:
@@ -224,6 +235,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", "--redis-url", "TANDEM_REDIS_URL", None,
            "keep live session state (cookie jars, aliases, room facts) in this Redis instead of in process, "
            "so several nodes can serve the same sessions", _redis_url, shown="in process", metavar="URL"),
+    Option("cluster_liveness", "--cluster-liveness", "TANDEM_CLUSTER_LIVENESS", 2.0,
+           "with --redis-url: seconds after which a node that stopped answering (paused, cut off) loses its rooms "
+           "to the others; a killed node's rooms move at once; 0: only when their 6 s lease runs out",
+           _liveness, metavar="SECONDS"),
     Option("database_url", "--database-url", "TANDEM_DATABASE_URL", None,
            "keep the store (sessions, agents, keys, allowlist, audit …) in this PostgreSQL database instead of "
            "SQLite in the data directory, so several nodes share it; the keys stay in the data directory",

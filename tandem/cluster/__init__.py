@@ -27,7 +27,8 @@ def cluster_relay(app: web.Application, make_room, facts_of, on_change=None) -> 
     sessions = app[appkeys.SESSIONS]
     # where this node serves: a process started there after this one died takes its rooms at once
     identity = f"{socket.gethostname()}/{settings.host}:{settings.port}"
-    relay = ClusterRelay(make_room, facts_of, RedisTransport(settings.redis_url, identity=identity), on_change=on_change,
+    relay = ClusterRelay(make_room, facts_of, RedisTransport(settings.redis_url, identity=identity,
+                                                       liveness=settings.cluster_liveness), on_change=on_change,
                          on_ended=sessions.forget, load=sessions.get,
                          on_event=lambda kind, sid: events.heard(app, kind, sid))
     app[events.ANNOUNCE] = relay.announce_event  # snippet event streams on every node wake within a second

@@ -27,13 +27,14 @@ NODE_LINE = re.compile(r"cluster relay: node (\d+)")
 
 
 class Cluster:
-    def __init__(self, workdir: Path, *, nodes: int = 3, allow: tuple[str, ...] = ()):
+    def __init__(self, workdir: Path, *, nodes: int = 3, allow: tuple[str, ...] = (), extra: tuple[str, ...] = ()):
         self.workdir = workdir
         self.redis = RedisServer(workdir / "redis")
         self.pg_dir = Path(tempfile.mkdtemp(prefix="tandem-pg-"))  # the server runs as postgres: not under root-only tmp
         self.pg = PostgresServer(self.pg_dir)
         self.count = nodes
         self.allow = allow
+        self.extra = extra  # more `tandem serve` arguments for every node
         self.nodes: list[TandemProcess] = []
         self.lb: HAProxy | None = None
 
@@ -47,7 +48,7 @@ class Cluster:
         database = self.pg.new_database()
         self.lb = HAProxy(self.workdir / "haproxy", [])  # its port first: the nodes' public address
         args = ("--redis-url", self.redis.url, "--database-url", database,
-                "--base-domain", f"tandem.localhost:{self.lb.port}")
+                "--base-domain", f"tandem.localhost:{self.lb.port}", *self.extra)
         self.nodes = [TandemProcess(self.workdir / "data", allow=self.allow, extra_args=args) for _ in range(self.count)]
         await self.nodes[0].start()  # the first one creates the data directory, its keys and the schema
         await asyncio.gather(*(n.start() for n in self.nodes[1:]))
