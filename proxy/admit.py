@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from rewriter.labels import LabelError, Origin, decode
-from rewriter.urls import UrlError, UrlRewriter, split_url
+from rewriter.urls import UrlError, UrlRewriter, split_url, take_sri_marker
 from sync.relay import RelayUnavailable
 from tandem import appkeys
 
@@ -73,7 +73,9 @@ class Mapper:
     def __init__(self, request: web.Request, target: Target):
         self.base = request.app[appkeys.BASE]
         self.target = target
-        self.page_url = target.origin.serialize() + request.raw_path
+        # the site's integrity for this load, carried in the URL (rewriter.urls.sri_marker; proxy.sri)
+        raw_path, self.integrity = take_sri_marker(request.raw_path)
+        self.page_url = target.origin.serialize() + raw_path
         self.urls: UrlRewriter = target.session.url_rewriter(self.base, self.page_url)
 
     def to_upstream(self, proxied: str) -> str | None:

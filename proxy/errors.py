@@ -133,11 +133,26 @@ def render(exc: ProxyError, *, page: bool, home: str = "/"):
     from aiohttp import web
 
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if isinstance(exc, IntegrityFailed):  # the browser's console message, which the runtime writes (network.js)
+        headers.update(exc.cors)  # the upstream's own CORS answer, mapped: the browser's CORS check passes as directly
+        headers["X-Tandem-Sri"] = exc.detail
+        headers["Access-Control-Expose-Headers"] = "X-Tandem-Sri"
     if not page:
-        return web.Response(status=exc.status, text=f"{exc.code}: {exc.message}\n", headers=headers)
+        return web.Response(status=exc.status, text=f"{exc.code}: {exc.message}\n", headers=headers,
+                            content_type=getattr(exc, "content_type", "text/plain"))
     body = _PAGE.format(
         title=escape(exc.title), home=escape(home), status=exc.status, message=escape(exc.message),
         detail=f"<p class=m>{escape(exc.detail)}</p>" if exc.detail else "", code=escape(exc.code),
     )
     headers["Content-Security-Policy"] = PAGE_CSP
     return web.Response(status=exc.status, text=body, content_type="text/html", headers=headers)
+
+
+class IntegrityFailed(ProxyError):
+    """The upstream bytes do not match the integrity the page gave for them (proxy/sri.py): the
+    browser would block the resource, so it never reaches the page."""
+
+    status, code, title = 502, "integrity_mismatch", "The resource does not match its integrity"
+    content_type = "text/plain"  # the type the load expects (a stylesheet's, a script's): else the
+    # browser's console says "Refused to apply style ... MIME type" where directly it said the digest failed
+    cors: dict[str, str] = {}

@@ -29,7 +29,7 @@ from aiohttp import web
 from rewriter.urls import UrlError
 from tandem import appkeys, metrics
 
-from . import cobrowse, entry, errors, reserved
+from . import cobrowse, entry, errors, reserved, sri
 from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
 from .allowlist import ALL, Allowlist
 from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_IN_MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
@@ -146,8 +146,8 @@ async def _proxy(request: web.Request, adm: Admission, check=None) -> web.Stream
     redirect = _allowlist_redirect(request, adm)
     if redirect is not None:
         return redirect
-    if adm.role == FOLLOWER:
-        return await _for_follower(request, adm, decision)
+    if adm.role == FOLLOWER and not sri.needs_check(adm.mapper.integrity):  # the cache holds rewritten bytes:
+        return await _for_follower(request, adm, decision)  # a load with an integrity is checked upstream
     return await _fetch(request, adm, decision, check)
 
 

@@ -33,13 +33,14 @@ from aiohttp import web
 
 from rewriter.cache import RewriteCache
 from rewriter.css import rewrite_css, rewrite_css_bytes
-from rewriter.headers import browser_response_headers
+from rewriter.headers import browser_response_headers, rewrite_csp
 from rewriter.html import HtmlRewriter
 from rewriter.js import js_rewriter, rewrite_js_bytes
 from rewriter.manifest import rewrite_manifest
+from rewriter.urls import sri_marker
 from tandem import appkeys, metrics
 
-from . import cobrowse, errors
+from . import cobrowse, errors, sri
 from .admit import FOLLOWER, LEADER, Admission
 from .decide import DOCUMENT, FONT, IMAGE, JSON, MEDIA, OTHER, REDIRECT, SCRIPT, STYLE, UPGRADE
 from .decoding import Decoder
@@ -207,6 +208,10 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
                   watchdog: IdleWatchdog) -> web.StreamResponse:
     mapper = adm.mapper
     out_headers = browser_response_headers(up.headers.items(), urls=mapper.urls, to_proxy_origin=mapper.to_proxy_origin)
+    integrity = mapper.integrity if sri.needs_check(mapper.integrity) else None
+    if integrity is not None and p.kind == REDIRECT:  # the integrity goes where the browser is sent next
+        out_headers = [(k, _with_marker(v, integrity) if k.lower() == "location" else v) for k, v in out_headers]
+        integrity = None
     resp = _response_object(request, adm, up, p)
     for k, v in out_headers:
         resp.headers.add(k, v)
@@ -219,6 +224,8 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
         return resp
     try:
         chunks = _chunks(up, watchdog, head, request.app)
+        if integrity is not None:
+            chunks = await _checked(request, adm, up, chunks, integrity, out_headers)
         if p.rewrite == "html":
             await _stream_html(request, adm, resp, chunks, up.headers.get("Content-Encoding", ""), p)
         elif p.rewrite is not None:
@@ -245,6 +252,52 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
         adm.session.cache.page_host = adm.target.host  # the tab owner's page now (proxy.decide: scope "all")
         request[metrics.PAGE] = True  # timed as a page load (tandem.metrics)
     return resp
+
+
+def _with_marker(location: str, integrity: str) -> str:
+    cut = location.find("#")
+    cut = len(location) if cut < 0 else cut
+    return f"{location[:cut]}{'&' if '?' in location[:cut] else '?'}{sri_marker(integrity)}{location[cut:]}"
+
+
+async def _checked(request: web.Request, adm: Admission, up: aiohttp.ClientResponse, chunks, integrity: str,
+                   out_headers: list[tuple[str, str]]):
+    """The whole body, checked against the page's integrity on its decoded bytes (proxy/sri.py) before
+    anything is sent; replayed as it came. Refused: an error the page sees as a failed load."""
+    def refused(message: str, computed: str | None) -> errors.IntegrityFailed:
+        err = errors.IntegrityFailed(message, detail=sri.console_message(adm.upstream_url, computed))
+        err.content_type = SRI_ERROR_TYPES.get(request.headers.get("Sec-Fetch-Dest", ""), "text/plain")
+        err.cors = {k: v for k, v in out_headers if k.lower() in SRI_CORS_HEADERS}
+        return err
+
+    if not sri.eligible(request.headers.get("Sec-Fetch-Mode", ""), request.headers.get("Sec-Fetch-Site", "")):
+        raise refused(SRI_CORS, None)
+    limit = request.app[appkeys.SETTINGS].max_rewrite_body
+    raw: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise errors.IntegrityFailed(f"This resource is larger than Tandem checks ({limit // (1024 * 1024)} MB).")
+        raw.append(chunk)
+
+    async def again():
+        for chunk in raw:
+            yield chunk
+
+    body = bytearray()
+    async for data in _decoded(again(), up.headers.get("Content-Encoding", "")):
+        body += data
+    computed = sri.check(integrity, bytes(body))
+    if computed is not None:
+        raise refused(SRI_MISMATCH, computed)
+    return again()
+
+
+SRI_MISMATCH = "The resource's bytes do not match the integrity the page gave for it; the browser blocks it."
+SRI_CORS = "The resource has an integrity but is loaded cross-origin without CORS; the browser blocks it."
+SRI_ERROR_TYPES = {"script": "text/javascript", "style": "text/css"}
+SRI_CORS_HEADERS = frozenset(("access-control-allow-origin", "access-control-allow-credentials"))
 
 
 def _fail(request: web.Request, adm: Admission, resp: web.StreamResponse, err: errors.ProxyError) -> web.StreamResponse:
@@ -288,6 +341,10 @@ async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: 
     rw = HtmlRewriter(urls, inject=inject, charset=usable_charset(charset_of(p.content_type)),
                       css=lambda text: rewrite_css(text, urls))
     rw.js, rw.xml = js_rewriter(urls), p.mime in XML_DOC_TYPES
+    # the page's own <meta> CSP stays in force on the proxied origins, with room for Tandem's own files and panel
+    own = f"{request.app[appkeys.BASE].scheme}://{request.host}/__tandem/"
+    tandem = {"script": [own], "connect": [own], "frame": [request.app[appkeys.BASE].url]}
+    rw.csp, rw.sri = (lambda policy: rewrite_csp(policy, urls, tandem)), sri_marker
 
     def check(out: bytes) -> bytes:
         # A rewriter that gave up and let the rest through (errors), or could not scan the page's

@@ -208,3 +208,87 @@ def browser_response_headers(
             )
         out.append((name, value))
     return out
+
+
+# -- Content-Security-Policy ----------------------------------------------------------------------
+# A policy kept in force through the proxy (a page's <meta http-equiv=Content-Security-Policy>): the
+# same directives, each source moved onto the proxied origins, so what the site's policy blocks
+# directly it blocks through Tandem. What CSP cannot say about proxied origins is widened, never
+# narrowed (a load that works directly must work through Tandem):
+# * a host wildcard (``*.cdn.com``), a port wildcard, a bare scheme (``https:``): every proxied
+#   origin of the session is ``LABEL.BASE``, so they become ``*.BASE`` (on Tandem's scheme);
+# * ``upgrade-insecure-requests`` stays only where it cannot send Tandem's own http URLs to https:
+#   Tandem on https, or on ``localhost`` names (browsers never upgrade those);
+# * ``require-trusted-types-for``: the runtime hands the page's strings to native sinks itself.
+# Tandem's own needs (``tandem``: directive family -> sources) are added where the policy governs
+# them: the runtime's lazy scripts under ``/__tandem/`` and the panel frame from the control plane.
+CSP_KEYWORDS_KEPT = frozenset(("data:", "blob:", "mediastream:", "filesystem:", "*"))
+CSP_SCHEMES = frozenset(("http:", "https:", "ws:", "wss:"))
+CSP_DROPPED = frozenset(("require-trusted-types-for", "report-to"))
+CSP_URL_LISTS = frozenset(("report-uri",))
+CSP_NO_SOURCES = frozenset(("sandbox", "upgrade-insecure-requests", "block-all-mixed-content", "trusted-types",
+                            "plugin-types", "webrtc", "report-to"))
+# which directives govern a kind of load, most specific first (CSP3 "directive fallback list")
+CSP_FALLBACK = {
+    "script": ("script-src-elem", "script-src", "default-src"),
+    "frame": ("frame-src", "child-src", "default-src"),
+    "connect": ("connect-src", "default-src"),
+}
+_CSP_HOST_RE = re.compile(r"(?:([a-zA-Z][a-zA-Z0-9+.-]*)://)?(\*\.)?([^/:]+|\*)(:(?:\d+|\*))?(/.*)?\Z")
+
+
+def _csp_source(src: str, urls: UrlRewriter, wide: str) -> str:
+    low = src.lower()
+    if src.startswith("'") or low in CSP_KEYWORDS_KEPT:
+        return src
+    if low in CSP_SCHEMES:
+        return f"{src} {wide}"
+    m = _CSP_HOST_RE.match(src)
+    if m is None:
+        return src  # not a source expression: the browser ignores it, so may we
+    scheme, star, host, port, path = m.groups()
+    if star or host == "*" or port == ":*":
+        return wide
+    if scheme is not None and scheme.lower() not in ("http", "https", "ws", "wss"):
+        return src
+    absolute = f"{scheme}://{host}{port or ''}" if scheme else f"//{host}{port or ''}"
+    mapped = urls.rewrite(absolute + "/")
+    if mapped == absolute + "/":  # not mapped (Tandem's own host, or not a host the mapper takes)
+        return src
+    return mapped[:-1] + (path or "")
+
+
+def rewrite_csp(value: str, urls: UrlRewriter, tandem: dict[str, list[str]] | None = None) -> str:
+    """A Content-Security-Policy value with every source on the proxied origins (see above)."""
+    base = urls.base
+    wide = f"{base.scheme}://*.{base.domain}"
+    localhost = base.hostname == "localhost" or base.hostname.endswith(".localhost")
+    keep_upgrade = base.scheme == "https" or localhost
+    policies = []
+    for policy in value.split(","):
+        out = []
+        seen: set[str] = set()
+        for directive in policy.split(";"):
+            tokens = directive.split()
+            if not tokens:
+                continue
+            name = tokens[0].lower()
+            if name in seen:  # a repeated directive is ignored by the browser: as written
+                out.append(" ".join(tokens))
+                continue
+            seen.add(name)
+            if name in CSP_DROPPED or (name == "upgrade-insecure-requests" and not keep_upgrade):
+                continue
+            if name in CSP_URL_LISTS:
+                tokens[1:] = [urls.rewrite(t) for t in tokens[1:]]
+            elif name not in CSP_NO_SOURCES:
+                tokens[1:] = [_csp_source(t, urls, wide) for t in tokens[1:]]
+            out.append(tokens)
+        for kind, sources in (tandem or {}).items():
+            specific = [d for d in out if not isinstance(d, str) and d[0].lower() in CSP_FALLBACK[kind][:-1]]
+            governing = specific or [d for d in out if not isinstance(d, str) and d[0].lower() == "default-src"]
+            for d in governing:
+                kept = [t for t in d[1:] if t.lower() != "'none'"]
+                d[1:] = kept + [s for s in sources if s not in kept]
+        policies.append("; ".join(d if isinstance(d, str) else " ".join(d) for d in out))
+    return ", ".join(policies)

@@ -22,7 +22,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import idna
 
@@ -315,3 +315,33 @@ class IdentityRewriter(UrlRewriter):
 
     def rewrite(self, value: str) -> str:
         return value
+
+
+# -- Subresource integrity marker ---------------------------------------------------------------
+# The HTML rewriter (and the runtime) cannot leave ``integrity`` on an element: the browser would
+# check the REWRITTEN bytes. The site's integrity metadata rides to the proxy instead, as the last
+# parameter of the proxied URL's query; the proxy takes it off (the upstream never sees it), checks
+# the upstream bytes (proxy/sri.py) and the runtime takes it off every URL the page reads back.
+SRI_PARAM = "__tandem_sri"
+_SRI_RE = re.compile(r"[?&]" + SRI_PARAM + r"=([^&#]*)")
+
+
+def sri_marker(integrity: str) -> str:
+    """``__tandem_sri=<metadata>`` for an element's integrity value ("" when it is blank)."""
+    value = integrity.strip(" \t\n\f\r")
+    return f"{SRI_PARAM}={quote(value, safe='')}" if value else ""
+
+
+def take_sri_marker(path_qs: str) -> tuple[str, str | None]:
+    """(path and query without the marker, the integrity metadata or None). The marker is the
+    query's last parameter; a page's own parameter of the same name further left is left alone."""
+    q = path_qs.find("?")
+    if q < 0:
+        return path_qs, None
+    found = None
+    for found in _SRI_RE.finditer(path_qs, q):
+        pass
+    if found is None or found.end() != len(path_qs):
+        return path_qs, None
+    start = found.start()
+    return path_qs[:start], unquote(found.group(1))

@@ -75,6 +75,9 @@ _TABLE_FOR: dict[str, dict[str, str]] = {
 # debugging) but no browser knows this http-equiv.
 CSP_REPLACEMENT = "x-tandem-removed-csp"
 CSP_NAMES = ("content-security-policy", "content-security-policy-report-only")
+# Subresource integrity (W3C SRI): the elements whose fetch it governs and the attribute with the URL.
+SRI_URL_ATTR = {"script": "src", "link": "href"}
+SRI_LINK_RELS = frozenset(("stylesheet", "preload", "modulepreload"))
 # Start tags whose attributes the tree builder or the meta/base logic reads: a dictionary is built.
 ATTR_DICT_TAGS = frozenset(("meta", "base", "script", "style", "svg", "math", "font"))
 # End tags that make the parser create <head> implicitly (so the runtime goes first).

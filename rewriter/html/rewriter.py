@@ -18,7 +18,8 @@ from .charset import (
 from .entities import Positions, decode_attr_value
 from .policy import (
     ATTR_DICT_TAGS, CLASSIC, CSP_NAMES, CSP_REPLACEMENT, CSS, DATA_URL, DROP, IMPLY_HEAD_END, IMPORTMAP,
-    JS, MODULE, ORIGINAL_PREFIX, RELATIVE_URL_RE, SPECULATION, SRCDOC, SRCSET, URL, URL_HEAD_RE, URL_LIST,
+    JS, MODULE, ORIGINAL_PREFIX, RELATIVE_URL_RE, SPECULATION, SRCDOC, SRCSET, SRI_LINK_RELS, SRI_URL_ATTR, URL,
+    URL_HEAD_RE, URL_LIST,
     script_kind, table_for,
 )
 from .tokenizer import (
@@ -123,6 +124,12 @@ class HtmlRewriter(Tokenizer):
         self.js = js
         self.keep_original = keep_original
         self.on_rewrite: RewriteHook | None = None
+        # csp(policy) -> the policy on proxied origins: a <meta> CSP stays in force (else neutralised);
+        # sri(integrity) -> a query marker carrying the integrity to the proxy, which checks the upstream
+        # bytes (proxy/sri.py); the attribute itself goes (the browser would check rewritten bytes)
+        self.csp: Callable[[str], str] | None = None
+        self.sri: Callable[[str], str] | None = None
+        self._sri_attr: re.Match[str] | None = None
         self.base_href: str | None = None
         self.stats: dict[str, int] = {
             "rewritten": 0,  # attribute values changed (URL, srcset, refresh, style)
@@ -417,6 +424,8 @@ class HtmlRewriter(Tokenizer):
             ]))
         if attrs:
             edits = self._attr_edits(buf, name, attrs)
+        if self._sri_attr is not None:
+            edits = self._sri_edits(buf, name, m, edits)
         after = False  # inject right after this tag
         if self._inject_pending and name != "html":
             if name == "head" or (self._xml and not self._xml_root):  # XML: inside the root element
@@ -521,6 +530,10 @@ class HtmlRewriter(Tokenizer):
 
     def _attr_edit(self, buf: str, tag: str, an: str, am: re.Match[str], kind: str, edits: list[Edit]) -> None:
         if kind == DROP:
+            if an == "nonce" and self.csp is not None:
+                return  # the page's CSP is in force: its nonces are what let its scripts run
+            if an == "integrity" and self.sri is not None and self._active:
+                self._sri_attr = am
             if self._active:
                 if self.keep_original:  # the name only: the value stays readable to the runtime
                     edits.append((am.start(1), am.start(1), ORIGINAL_PREFIX))
@@ -540,6 +553,37 @@ class HtmlRewriter(Tokenizer):
         edit = self._rewrite_value(am, kind, tag, an)
         if edit is not None:
             edits.append(edit)
+
+    def _sri_edits(self, buf: str, tag: str, m: re.Match[str], edits: list[Edit] | None) -> list[Edit] | None:
+        """The integrity of a <script src> or <link rel=stylesheet|preload|modulepreload href> carried
+        to the proxy as a marker at the end of the URL's query (rewriter/urls.py)."""
+        sri, self._sri_attr = self._sri_attr, None
+        want = SRI_URL_ATTR.get(tag)
+        if want is None or sri.group(2) is None:
+            return edits
+        found: dict[str, re.Match[str]] = {}
+        for am in ATTR_RE.finditer(buf, *m.span(3)):
+            found.setdefault(am.group(1).translate(ASCII_LOWER), am)
+        um = found.get(want)
+        if um is None or not um.group(2) or found["integrity"].span() != sri.span():
+            return edits
+        if tag == "link":
+            rel = found.get("rel")
+            rels = set(decode_attr_value(self._value(rel)[0])[0].lower().split()) if rel and rel.group(2) else set()
+            if not rels & SRI_LINK_RELS:
+                return edits
+        marker = self.sri(decode_attr_value(self._value(sri)[0])[0])
+        if not marker:
+            return edits
+        vs, ve = um.span(2)
+        same = [e for e in edits or () if e[0] == vs and e[1] == ve]
+        text = same[0][2] if same else buf[vs:ve]
+        quote = text[0] if text[:1] in "\"'" and text.endswith(text[0]) and len(text) > 1 else ""
+        body = text[1:-1] if quote else text
+        cut = body.find("#")
+        cut = len(body) if cut < 0 else cut
+        body = f"{body[:cut]}{'&' if '?' in body[:cut] else '?'}{marker}{body[cut:]}"
+        return [e for e in edits or () if e not in same] + [(vs, ve, quote + body + quote)]
 
     def _drop(self, buf: str, am: re.Match[str]) -> Edit:
         start, end = am.span()
@@ -698,6 +742,7 @@ class HtmlRewriter(Tokenizer):
         )
         inner._depth = self._depth + 1
         inner.on_rewrite = self.on_rewrite
+        inner.csp, inner.sri = self.csp, self.sri
         inner._edit_log = []
         data = value.encode("utf-8", "surrogateescape")
         out = inner.feed(data) + inner.close()
@@ -759,6 +804,11 @@ class HtmlRewriter(Tokenizer):
             edit = self._edit_value(content, refresh, "meta", "content")
             if edit is not None:
                 edits.append(edit)
+        elif equiv in CSP_NAMES and self._active and self.csp is not None:
+            if content is not None:  # kept in force, on the proxied origins
+                edit = self._edit_value(content, lambda v: [(0, len(v), self.csp(v))], "meta", "content")
+                if edit is not None:
+                    edits.append(edit)
         elif equiv in CSP_NAMES and self._active:
             vs, ve = he.span(2)
             quote = self._value(he)[1]

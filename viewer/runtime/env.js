@@ -21,6 +21,8 @@ import { UrlMapperCore } from "./urls.js";
 
 export const ALIAS_ENDPOINT = "/__tandem/alias";
 const RESERVED = "/__tandem/";
+export const SRI = "__tandem_sri=";
+const SRI_RE = /[?&](amp;)?__tandem_sri=[^&#"'\s<>]*/g;
 
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const ABSOLUTE_RE = /^[\x00-\x20]*(?:[a-zA-Z][a-zA-Z0-9+\-.]*:|[/\\][/\\])/;
@@ -100,6 +102,8 @@ export function makeEnv(natives, { origin, realBase = null, version = "" }) {
   // serialised inline handler or script, rewriter/jslocation.py)
   const upstream = (text) => {
     text = unrewrite(`${text}`);
+    // the page's integrity, carried to the proxy at the end of the query (rewriter/urls.py), is not the site's
+    if (text.includes(SRI)) text = text.replace(SRI_RE, "");
     if (!text.includes(base)) return text; // the browser writes hosts in lower case
     return text.replace(PROXIED_RE, (all, scheme, sep, userinfo, label) => {
       const o = originOfLabel(label.toLowerCase());

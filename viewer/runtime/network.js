@@ -10,6 +10,7 @@
  */
 
 import { makeEnter } from "./enter.js";
+import { SRI } from "./env.js";
 import { wrap } from "./hooks.js";
 
 export const WORKER_WRAPPER = "/__tandem/worker.js";
@@ -253,6 +254,28 @@ export function installNetwork(win, env, h, natives) {
       }));
     }
   }
+  // Subresource integrity is checked by the proxy on the upstream bytes (proxy/sri.py): an element
+  // reads back the site's value (carried in its URL), and a refused load says so in the console
+  // as the browser does (a message of the browser's, so it names no script of ours; asked of the
+  // proxy again: a failed stylesheet leaves no resource timing entry to carry it)
+  for (const [iface, attr] of [["Script", "src"], ["Link", "href"]]) {
+    accessor(protoOf(`HTML${iface}Element`), "integrity", (get) => wrap((self) => {
+      const m = RegExp(`[?&]${SRI}([^&#]*)`).exec(apply(natives.getAttribute, self, [attr]));
+      // unescape, not decodeURIComponent: the marker is percent-encoded ASCII, and a page's own
+      // malformed one must not make a property read throw
+      return apply(get, self, []) || (m ? unescape(m[1]) : "");
+    }));
+  }
+  win.addEventListener("error", (e) => {
+    const t = e.target;
+    const u = t.localName && (apply(natives.getAttribute, t, ["src"]) || apply(natives.getAttribute, t, ["href"]));
+    if (u && u.includes(SRI)) {
+      win.fetch(u).then((r) => {
+        const m = r.headers.get("x-tandem-sri");
+        if (m) win.setTimeout(win.console.error, 0, m);
+      }, () => {});
+    }
+  }, true);
   // Response headers that carry URLs (Location, Content-Location, Link, Refresh) read upstream
   // (and Tandem's credentials marker is not there)
   const URL_HEADERS = /^(?:location|content-location|link|refresh)$/i;

@@ -207,6 +207,11 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
         color = request.query.get("color", "rgb(1, 2, 3)")
         return web.Response(text=f".probe-styled {{ color: {color}; }}", content_type="text/css", headers=CORS)
 
+    async def body(request):  # the page's own bytes (query b) as type t: probes that need known bytes (SRI)
+        types = {"js": "text/javascript", "css": "text/css", "json": "application/json"}
+        return web.Response(text=request.query.get("b", ""), content_type=types.get(request.query.get("t"), "text/plain"),
+                            headers=CORS)
+
     async def font(request):
         return web.Response(body=b"\0" * 64, content_type="font/woff2", headers=CORS)
 
@@ -273,6 +278,7 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
     r.add_get("/img.svg", svg)
     r.add_get("/style.css", style)
     r.add_get("/font.woff2", font)
+    r.add_get("/body", body)
     r.add_get("/a.wav", wav)
     r.add_get("/sse", sse)
     r.add_get("/ws", ws)
