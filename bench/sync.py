@@ -460,7 +460,8 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
     for k in range(clients):
         spec = {"base": server.base, "rate": rate, "duration": duration, "rooms": [m[1] for m in made[k::clients]]}
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.loadgen", "rooms",
-                                                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                                                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                    limit=64 * 1024 * 1024)  # the result line holds a histogram
         proc.stdin.write(json.dumps(spec).encode() + b"\n")
         await proc.stdin.drain()
         procs.append(proc)
@@ -487,6 +488,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
         wall = time.perf_counter() - wall0
         server_cpu = (cpu_seconds(server.pid) - cpu0) / wall
         results = [json.loads(await asyncio.wait_for(proc.stdout.readline(), duration + TIMEOUT + 60)) for proc in procs]
+        cpu_all = cpu_seconds(server.pid) - cpu0  # the sending and the catching up after it
         sampler.cancel()
         after = await asyncio.to_thread(_scrape, server)
         # a late joiner in each busy room gets a snapshot (the replay buffer's, or a fresh one)
@@ -531,6 +533,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
             "rss_kib": rss, "late_joiners": rooms, "late_with_snapshot": late_ok,
             "resyncs": sum(res["resyncs"] for res in results),
             "followers_closed": sum(res["closed"] for res in results), "server_cpu": server_cpu,
+            "server_cpu_us_per_delivery": cpu_all * 1e6 / max(1, sum(res["expected"] - res["lost"] for res in results)),
             "client_cpu": sum(res["cpu"] / res["wall"] for res in results), "clients": len(procs),
             "loop_lag_max_s": after.get("tandem_event_loop_lag_max_seconds", float("nan")),
             "loop_lag_max_before_s": before.get("tandem_event_loop_lag_max_seconds", float("nan")),
@@ -560,6 +563,7 @@ def report_load(r: dict) -> None:
           f"stalls over 100 ms during the sending {r['loop_lag_over_100ms']:.0f}; longest GC pause "
           f"{r['gc_pause_max_s'] * 1000:.1f} ms, GC during the sending {r['gc_seconds'] * 1000:.0f} ms in "
           f"{'/'.join(f'{v:.0f}' for v in r['gc_collections'].values())} gen0/1/2 collections")
+    print(f"   server CPU per delivered event {r['server_cpu_us_per_delivery']:.0f} µs (CPU time: holds on a busy machine)")
     print(f"   CPU during the sending: server {r['server_cpu'] * 100:.0f}% of a core, the {r['clients']} client processes "
           f"{r['client_cpu'] * 100:.0f}% together (load average {os.getloadavg()[0]:.1f}; the machine has "
           f"{os.cpu_count()} CPUs)")

@@ -19,6 +19,9 @@ The time bound only sees what waits here, so the socket shell keeps the kernel's
 send buffer small: otherwise megabytes hide there and a slow follower falls minutes
 behind before anything here notices.
 
+The writer takes what is queued in batches (:meth:`Outbox.take`): consecutive DOM frames are
+joined into one, so a follower that fell behind catches up in a few large writes.
+
 Pure: no asyncio, no clock (``now`` is passed in). The WebSocket shell pairs it with
 an event and a writer task.
 """
@@ -31,6 +34,7 @@ from .protocol import Frame, merge_ephemeral
 
 MAX_QUEUED_BYTES = 4 * 1024 * 1024  # stream waiting for one follower; past it a fresh snapshot is cheaper
 MAX_QUEUED_FRAMES = 5_000  # frames of any kind; bounds memory for a peer that stopped reading
+BATCH_BYTES = 256 * 1024  # frames joined into one write at most (a snapshot is one frame, whatever its size)
 MAX_LAG = 5.0  # seconds a frame may wait for a follower; later than that the mirror is stale: start it over
 
 
@@ -98,7 +102,38 @@ class Outbox:
             self._since.popleft()
         return frame
 
+    def take(self, max_bytes: int = BATCH_BYTES) -> list[str]:
+        """Everything queued, as the texts to write now, oldest first (at least one frame, then up to
+        about ``max_bytes``). Consecutive DOM frames become one frame of all their events (the same
+        sequence numbers, nothing dropped): a follower that is behind gets one message, one
+        compression and one write per batch instead of one per event."""
+        texts: list[str] = []
+        size = 0
+        prev: Frame | None = None
+        while self._q and (not texts or size < max_bytes):
+            frame = self.pop()
+            size += frame.size
+            joined = _join_stream(prev, texts[-1], frame) if prev is not None else None
+            if joined is not None:
+                texts[-1] = joined
+            else:
+                texts.append(frame.text)
+            prev = frame
+        return texts
+
     def clear(self) -> None:
         self._q.clear()
         self._since.clear()
         self.bytes = self._forced_bytes = self._forced_frames = 0
+
+
+def _join_stream(prev: Frame, text: str, frame: Frame) -> str | None:
+    """``text`` (ending with ``prev``'s events) followed by ``frame``'s events, as one ``ev`` frame's text;
+    None unless both are DOM stream frames and ``frame`` goes on where ``prev`` ends. Works on the
+    texts as :func:`sync.protocol.stream_frame` encodes them: ``{"t":"ev","s":N,"e":[...]}``."""
+    if prev.kind != "stream" or frame.kind != "stream" or prev.last_seq + 1 != frame.seq or not frame.count:
+        return None
+    head = '{"t":"ev","s":%d,"e":[' % frame.seq
+    if not (frame.text.startswith(head) and text.endswith("]}") and not text.endswith("[]}")):
+        return None
+    return text[:-2] + "," + frame.text[len(head):]

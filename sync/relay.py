@@ -256,6 +256,10 @@ class LocalRelay(Relay):
                 self._idle_since.setdefault(sid, now)
 
     def tick(self, now: float) -> None:
+        for conn, (sid, endpoint) in list(self._endpoints.items()):
+            behind = getattr(endpoint, "behind", None)  # a socket knows how long its frames have waited
+            if behind is not None and behind(now):
+                self._overflow(sid, conn)  # started over from a fresh snapshot, the others untouched
         for sid, room in list(self.rooms.items()):
             self._dispatch(room.tick(now))
             self._keep(sid)

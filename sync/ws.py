@@ -12,20 +12,25 @@ slow reader never blocks the room or anyone else.
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import inspect
 import json
 import logging
 import re
 import socket
+import struct
+import termios
 import time
 from typing import Callable
 
 from aiohttp import WSMsgType, web
 
 from tandem import safejson
+from tandem.appkeys import SETTINGS
 
-from .outbox import Outbox
+from .outbox import MAX_LAG, Outbox
 from .protocol import MAX_STREAM_MESSAGE, Frame
 from .relay import Relay, RelayUnavailable
 
@@ -40,17 +45,92 @@ CLOSE_CODES = {  # application close codes (4000-4999) by reason code
 }
 
 
+class InFlight:
+    """How long bytes already written to a TCP socket have waited for the peer to acknowledge them.
+
+    The outbox sees only what waits there; what the writer already handed over waits in asyncio's
+    buffer and the kernel's send queue, where a peer that stopped reading (or reads slower than the
+    room talks) leaves it. At each :meth:`age` call (the room's tick) the end of everything written
+    so far is noted with the time; a note is dropped once the peer has acknowledged up to it
+    (``tcpi_bytes_acked``); the oldest note left is an upper bound on when the oldest unacknowledged
+    byte was written. Linux TCP only (elsewhere: 0). Bytes the peer's kernel acknowledged and its
+    program never read are not seen here: a page that stops running stops pinging, and the room
+    closes it after its silence limit.
+    """
+
+    def __init__(self, transport) -> None:
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        tcp = sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+        self._sock = sock if tcp else None
+        self._fd = sock.fileno() if tcp else -1
+        self._transport = transport
+        self._notes: list[tuple[float, int]] = []  # (when, wire position of the end of what was written by then)
+        self._floor = 0  # after a resync: older bytes are not held against the follower again
+
+    def _acked_and_end(self) -> tuple[int, int] | None:
+        try:
+            raw = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+            acked = struct.unpack_from("Q", raw, _BYTES_ACKED)[0]
+            queued = array.array("i", [0])
+            fcntl.ioctl(self._fd, termios.TIOCOUTQ, queued)  # SIOCOUTQ: sent and unacknowledged, plus unsent
+        except (OSError, struct.error, ValueError):
+            return None
+        buffered = self._transport.get_write_buffer_size() if not self._transport.is_closing() else 0
+        return acked, acked + queued[0] + buffered
+
+    def age(self, now: float) -> float:
+        if self._fd < 0:
+            return 0.0
+        got = self._acked_and_end()
+        if got is None:
+            return 0.0
+        acked, end = got
+        notes = self._notes
+        while notes and notes[0][1] <= max(acked, self._floor):
+            notes.pop(0)
+        if end > max(acked, self._floor) and (not notes or notes[-1][1] < end):
+            notes.append((now, end))
+        return now - notes[0][0] if notes else 0.0
+
+    def forgive(self) -> None:
+        """The follower starts over: what it has not acknowledged yet no longer counts against it."""
+        got = self._acked_and_end() if self._fd >= 0 else None
+        self._notes.clear()
+        if got is not None:
+            self._floor = got[1]
+
+
+_TCP_INFO_LEN = 232
+_BYTES_ACKED = 120  # struct tcp_info: __u64 tcpi_bytes_acked (Linux 4.1+)
+
+
 class SocketEndpoint:
     """One WebSocket's outgoing side: outbox, wake-up event and the writer task."""
 
-    def __init__(self, ws: web.WebSocketResponse):
+    def __init__(self, ws: web.WebSocketResponse, max_lag: float = MAX_LAG, transport=None):
         self.ws = ws
-        self.outbox = Outbox()
+        self.outbox = Outbox(max_lag=max_lag)
+        self.in_flight = InFlight(transport)
         self._wake = asyncio.Event()
         self._closing: tuple[str, str] | None = None
         self.task: asyncio.Task | None = None
         self.sent_bytes = 0
         self.on_dead: Callable[[], None] = lambda: None  # the writer gave up: leave the room now
+
+    def behind(self, now: float) -> bool:
+        """Asked at every room tick: True when this follower is further behind than ``max_lag`` (its
+        oldest frame still queued here, or written and not acknowledged by the peer); its queue is
+        then emptied, and the relay starts it over from a fresh snapshot. Checked on the clock, not
+        only when the next frame comes: a quiet room's stuck follower is caught too."""
+        if self._closing:
+            return False
+        lag = max(self.outbox.lag(now), self.in_flight.age(now))
+        if lag <= self.outbox.max_lag:
+            return False
+        log.info("session socket %.1f s behind (bound %.1f s)", lag, self.outbox.max_lag)
+        self.outbox.clear()
+        self.in_flight.forgive()
+        return True
 
     def deliver(self, frame: Frame, *, force: bool = False) -> bool:
         if self._closing:
@@ -59,6 +139,7 @@ class SocketEndpoint:
         self._wake.set()
         if not ok:
             self.outbox.clear()
+            self.in_flight.forgive()
         return ok
 
     def close(self, code: str, reason: str) -> None:
@@ -73,15 +154,18 @@ class SocketEndpoint:
         ws = self.ws
         try:
             while True:
-                frame = self.outbox.pop()
-                if frame is None:
+                batch = self.outbox.take()
+                if not batch:
                     if self._closing:
                         break
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                await asyncio.wait_for(ws.send_str(frame.text), WRITE_TIMEOUT)
-                self.sent_bytes += frame.size
+                # one timer per batch, not a task and a timer per frame (asyncio.wait_for)
+                async with asyncio.timeout(WRITE_TIMEOUT):
+                    for text in batch:
+                        await ws.send_str(text)
+                        self.sent_bytes += len(text)
             code, reason = self._closing
             if not ws.closed:
                 if code != "going_away":  # a bye ends the session for the page; going away means "come back"
@@ -151,7 +235,8 @@ async def session_socket(request: web.Request, *, relay: Relay, identify, contro
     if not isinstance(hello, dict) or hello.get("t") != "hello":
         await ws.close(code=CLOSE_CODES["bad_message"], message=b"first message must be hello")
         return ws
-    endpoint = SocketEndpoint(ws)
+    settings = request.app.get(SETTINGS)
+    endpoint = SocketEndpoint(ws, max_lag=getattr(settings, "sync_max_lag", MAX_LAG), transport=request.transport)
     endpoint.start()
     name = name_of(sid, pid)  # the name admitted with, never one the client says now
     if inspect.isawaitable(name):

@@ -50,6 +50,7 @@ class Settings:
     upstream_ca: Path | None = None  # extra CA certificates for upstream TLS (a TLS-inspecting proxy's root)
     redis_url: str | None = None  # live state (jars, aliases, room facts) in Redis instead of this process
     database_url: str | None = None  # the store in PostgreSQL (several nodes share it) instead of SQLite in data_dir
+    sync_max_lag: float = 5.0  # seconds a follower may be behind (oldest frame not yet sent or acknowledged) before a fresh snapshot
     cluster_liveness: float = 2.0  # seconds a stalled cluster node keeps its rooms (0: until their 6 s lease runs out)
     metrics_token: str | None = None  # from TANDEM_METRICS_TOKEN: lets a scraper read /metrics without an API key
     # Single sign-on for agents (viewer/sso.py): OpenID Connect, on when an issuer is set.
@@ -128,6 +129,16 @@ def _liveness(text: str) -> float:
         raise ValueError("must be a number of seconds") from None
     if value != 0 and not 1.0 <= value <= 60.0:
         raise ValueError("must be 0 (rooms wait for their lease) or between 1 and 60 seconds")
+    return value
+
+
+def _max_lag(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not 0.5 <= value <= 300.0:
+        raise ValueError("must be between 0.5 and 300 seconds")
     return value
 
 
@@ -235,6 +246,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", "--redis-url", "TANDEM_REDIS_URL", None,
            "keep live session state (cookie jars, aliases, room facts) in this Redis instead of in process, "
            "so several nodes can serve the same sessions", _redis_url, shown="in process", metavar="URL"),
+    Option("sync_max_lag", "--sync-max-lag", "TANDEM_SYNC_MAX_LAG", 5.0,
+           "seconds a follower may fall behind (its oldest frame not yet sent, or sent and not acknowledged by its "
+           "TCP peer) before it is started over from a fresh snapshot; the others are not held up",
+           _max_lag, metavar="SECONDS"),
     Option("cluster_liveness", "--cluster-liveness", "TANDEM_CLUSTER_LIVENESS", 2.0,
            "with --redis-url: seconds after which a node that stopped answering (paused, cut off) loses its rooms "
            "to the others; a killed node's rooms move at once; 0: only when their 6 s lease runs out",
