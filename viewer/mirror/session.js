@@ -128,7 +128,9 @@ function newReplayer() {
     insertStyleRules: ["html, body { cursor: default !important; }", ...MIRROR_CSS],
     plugins: [canvases.plugin],
   });
-  replayer.startLive(Date.now());
+  const base = Date.now();
+  replayer.startLive(base);
+  liveClock = { base, perf: performance.now() }; // read after startLive: the replayer's timer started no later
   replayer.on("resize", (d) => {
     viewport = { width: d.width, height: d.height };
     fit();
@@ -148,10 +150,28 @@ function fit() {
 }
 new ResizeObserver(fit).observe(stage);
 
+// rrweb's live replayer applies each event on its timer's next animation frame, once the event's
+// time (its timestamp after the start of the live timeline) is due: a scroll or a change reached
+// the mirror's document up to a frame late (more while the page was busy). Events are stamped on
+// the timer's own clock (monotonic, never ahead of it) and the timer is run as each message
+// arrives, so they are applied then, in stream order; what the browser shows still changes at its
+// next frame, as before.
+let liveClock = null;
+function liveTime() {
+  return liveClock.base + (performance.now() - liveClock.perf);
+}
+function applyNow() {
+  const timer = replayer && replayer.timer;
+  if (!timer || typeof timer.rafCheck !== "function" || timer.raf === null) return; // not started, or cleared
+  if (typeof timer.raf === "number") cancelAnimationFrame(timer.raf);
+  timer.rafCheck(); // runs every due action; asks for a frame again only if some are not due yet
+}
+
 /** One server message through the stream reducer; its effects applied to the replayer in order. */
 function step(msg) {
   const out = reduce(stream, msg);
   stream = out.state;
+  let added = false;
   for (const fx of out.effects) {
     switch (fx.kind) {
       case "replayer":
@@ -159,8 +179,9 @@ function step(msg) {
         break;
       case "add":
         if (!replayer) newReplayer();
-        fx.event.timestamp = Date.now();
+        fx.event.timestamp = liveTime();
         replayer.addEvent(proxify(fx.event));
+        added = true;
         break;
       case "send":
         conn.send(fx.msg);
@@ -172,6 +193,7 @@ function step(msg) {
         break;
     }
   }
+  if (added) queueMicrotask(applyNow); // rrweb's addEvent hands each event to its timer in a microtask: after those
 }
 
 function mirrorDoc() {
