@@ -107,6 +107,14 @@ async def main() -> None:
         b = ClusterRelay(make_room, facts_of, RedisTransport(redis.url))
         await a.start()
         await b.start()
+
+        async def ticker() -> None:  # as the app's room clock does: leases renewed every second
+            while True:
+                await asyncio.sleep(1.0)
+                for relay in (a, b):
+                    relay.tick(time.monotonic())
+
+        ticking = asyncio.get_running_loop().create_task(ticker())
         try:
             print(f"relay latency, tab owner's submit -> each follower's outbox; {args.frames} frames at "
                   f"{args.rate:.0f}/s; p50 / p99 in ms")
@@ -119,6 +127,7 @@ async def main() -> None:
             print(f"messages published by node A: {a.t.published} (one per frame per node, not per follower)")
             print(f"mean over Redis, 50 followers: {statistics.mean(over) * 1000:.3f} ms")
         finally:
+            ticking.cancel()
             await a.stop()
             await b.stop()
             await backend.close()

@@ -27,7 +27,7 @@ from tests.restart_helpers import browser as http_client
 
 pytestmark = [pytest.mark.e2e, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
-RECOVER_MS = 40_000  # a killed owner's lease (6 s), the sockets' reconnect back-off, a fresh snapshot; loaded machine
+RECOVER_MS = 40_000  # the sockets' reconnect back-off and a fresh snapshot, on a loaded machine (the room moves at once)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -156,7 +156,7 @@ async def test_killing_the_node_that_runs_the_room(cluster, demo):
 
         owner = await cluster.owner_of(sid)
         assert owner is not None
-        owner.stop(signal.SIGKILL)  # no goodbye: its lease runs out, its sockets just drop
+        owner.stop(signal.SIGKILL)  # no goodbye: its sockets just drop, another node takes the room
 
         # the tab owner goes on through the other nodes, still signed in
         await lp.goto(shop_url + "/products/2")
