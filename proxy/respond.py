@@ -209,6 +209,8 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
     mapper = adm.mapper
     out_headers = browser_response_headers(up.headers.items(), urls=mapper.urls, to_proxy_origin=mapper.to_proxy_origin)
     integrity = mapper.integrity if sri.needs_check(mapper.integrity) else None
+    if up.status == 304 or request.method == "HEAD":  # no body: the browser's copy under this very URL
+        integrity = None  # (the marker is part of it) was checked against the same integrity when stored
     if integrity is not None and p.kind == REDIRECT:  # the integrity goes where the browser is sent next
         out_headers = [(k, _with_marker(v, integrity) if k.lower() == "location" else v) for k, v in out_headers]
         integrity = None

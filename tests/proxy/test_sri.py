@@ -125,6 +125,27 @@ async def test_mismatch_is_refused_before_a_byte_and_every_time(make_tandem, ups
     assert plain.status == 200
 
 
+async def test_revalidation_304_passes_through(make_tandem, upstream):
+    """A reload revalidates the browser's copy (stored under the marked URL, so checked against this
+    integrity when it came): the upstream's 304 has no body to check and must not fail the load."""
+    etag = '"v1"'
+
+    def script(request):
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=JS, content_type="application/javascript", headers={"ETag": etag})
+
+    def page(request):
+        return web.Response(body=_page(f"sha256-{b64('sha256', JS)}"), content_type="text/html")
+
+    origin = await upstream(site(**{"GET /": page, "GET /app.js": script}))
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    html = await (await t.client.get(s.url(origin + "/"), headers=NAV)).text()
+    r = await t.client.get(s.url(origin + _marked_src(html)), headers={**SCRIPT, "If-None-Match": etag})
+    assert r.status == 304
+
+
 async def test_cross_origin_no_cors_with_integrity_fails_whatever_the_bytes(make_tandem, upstream):
     good = f"sha256-{b64('sha256', JS)}"
     t, s, origin, html, _ = await _setup(make_tandem, upstream, good)
