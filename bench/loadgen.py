@@ -234,6 +234,7 @@ async def _rooms(spec: dict) -> None:
     covered: list[int] = []
     resyncs = [0]
     closed = [0]
+    closed_tabs = [0]
     ending = [False]
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_Resolver(), limit=0))
 
@@ -282,13 +283,20 @@ async def _rooms(spec: dict) -> None:
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT and _SNAPSHOT_ASK in msg.data:
                 resyncs[0] += 1
-                await ws.send_str(snapshot_frame(pad, upto=sent[r]))
+                try:
+                    await ws.send_str(snapshot_frame(pad, upto=sent[r]))
+                except (ConnectionError, aiohttp.ClientError):
+                    return
 
     async def leader(r: int, ws, start: float) -> None:
         n = 0
         perf = time.perf_counter
         while perf() - start < duration:
-            await ws.send_str(STAMP_FRAME % (n, perf()))
+            try:
+                await ws.send_str(STAMP_FRAME % (n, perf()))
+            except (ConnectionError, aiohttp.ClientError):
+                closed_tabs[0] += 1  # the server closed the tab owner's socket: this room stops here
+                return
             n += 1
             sent[r] = n
             await asyncio.sleep(max(0.0, start + n / rate - perf()))
@@ -320,7 +328,7 @@ async def _rooms(spec: dict) -> None:
         await asyncio.sleep(0.2)
     print(json.dumps({"sent": sent, "expected": sum(sent[r] for r, _ in views),
                       "lost": sum(missing(i, r) for i, (r, _) in enumerate(views)),
-                      "hist": hist, "max_ms": worst[0], "resyncs": resyncs[0], "closed": closed[0],
+                      "hist": hist, "max_ms": worst[0], "resyncs": resyncs[0], "closed": closed[0], "tabs_closed": closed_tabs[0],
                       "cpu": cpu, "wall": wall}), flush=True)
     await stdin.readline()  # "bye"
     ending[0] = True

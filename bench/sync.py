@@ -533,6 +533,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
             "rss_kib": rss, "late_joiners": rooms, "late_with_snapshot": late_ok,
             "resyncs": sum(res["resyncs"] for res in results),
             "followers_closed": sum(res["closed"] for res in results), "server_cpu": server_cpu,
+            "tabs_closed": sum(res.get("tabs_closed", 0) for res in results),
             "server_cpu_us_per_delivery": cpu_all * 1e6 / max(1, sum(res["expected"] - res["lost"] for res in results)),
             "client_cpu": sum(res["cpu"] / res["wall"] for res in results), "clients": len(procs),
             "loop_lag_max_s": after.get("tandem_event_loop_lag_max_seconds", float("nan")),
@@ -553,7 +554,7 @@ def report_load(r: dict) -> None:
           f"{r['rate']:.0f} events/s per room (bench/sync.py --load)")
     print(f"   events sent {r['sent']}, deliveries expected {r['expected']}, lost {r['lost']} (neither delivered nor "
           f"covered by a later snapshot); fresh snapshots asked for {r['resyncs']}, follower sockets closed by the "
-          f"server {r['followers_closed']}")
+          f"server {r['followers_closed']}, tab owners' sockets closed {r['tabs_closed']}")
     print(f"   delivery p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {r['latency_max_ms']:.1f} ms "
           f"(target p99 < 100 ms: {'met' if hist and p99 < 100 else 'NOT met'})")
     print(f"   server RSS first {rss[0] / 1024:.1f} MiB, max {max(rss) / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB")

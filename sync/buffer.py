@@ -16,6 +16,25 @@ from collections import deque
 
 from .protocol import Frame
 
+# One buffered frame: (text, first seq, count, kind). Tuples of strings and ints drop out of the
+# garbage collector's sight after its first look at them; Frame objects (and the parsed messages an
+# ephemeral one keeps) would stay tracked, and a busy node holds hundreds of thousands of buffered
+# frames: every full collection walked them all (a stop-the-world pause of about a second).
+# Frames are made again only for a joiner's replay.
+_Kept = tuple[str, int, int, str]
+
+
+def _keep(frame: Frame) -> _Kept:
+    return (frame.text, frame.seq, frame.count, frame.kind)
+
+
+def _frame(kept: _Kept) -> Frame:
+    f = Frame.__new__(Frame)
+    f.text, f._seq, f._count, f.kind = kept
+    f.key = None
+    f._msg = None  # decoded from the text again when asked (an ephemeral frame being merged)
+    return f
+
 SOFT_LIMIT = 8 * 1024 * 1024  # events since the snapshot: replaying more than this to a joiner is slower than a new snapshot
 HARD_LIMIT = 32 * 1024 * 1024  # per room: memory a misbehaving page can pin before the buffer is dropped
 
@@ -24,7 +43,7 @@ class ReplayBuffer:
     def __init__(self, soft_limit: int = SOFT_LIMIT, hard_limit: int = HARD_LIMIT):
         self.soft_limit = soft_limit
         self.hard_limit = hard_limit
-        self.frames: deque[Frame] = deque()
+        self.frames: deque[_Kept] = deque()
         self.bytes = 0
         self.snapshot_bytes = 0
 
@@ -35,11 +54,14 @@ class ReplayBuffer:
 
     @property
     def first_seq(self) -> int | None:
-        return self.frames[0].seq if self.frames else None
+        return self.frames[0][1] if self.frames else None
 
     @property
     def last_seq(self) -> int | None:
-        return self.frames[-1].last_seq if self.frames else None
+        if not self.frames:
+            return None
+        _text, seq, count, _kind = self.frames[-1]
+        return seq + count - 1
 
     def add(self, frame: Frame, starts_snapshot: bool, full: bool = False) -> str:
         """Append a frame. Returns ``ok``, ``want_snapshot`` (past the soft limit) or ``dropped``.
@@ -52,7 +74,7 @@ class ReplayBuffer:
             self.bytes = 0
         elif not self.frames:
             return "ok"  # nothing to build on: this frame is useless to a joiner
-        self.frames.append(frame)
+        self.frames.append(_keep(frame))
         self.bytes += frame.size
         if starts_snapshot:
             self.snapshot_bytes = 0
@@ -71,7 +93,7 @@ class ReplayBuffer:
         self.snapshot_bytes = 0
 
     def from_snapshot(self) -> list[Frame]:
-        return list(self.frames)
+        return [_frame(k) for k in self.frames]
 
     def since(self, seq: int) -> list[Frame] | None:
         """Frames after ``seq``, or None when ``seq`` is not a point this buffer can continue from."""
@@ -79,12 +101,13 @@ class ReplayBuffer:
             return None
         if seq == self.last_seq:
             return []
-        if seq < self.frames[0].seq - 1 or seq > self.last_seq:
+        if seq < self.frames[0][1] - 1 or seq > self.last_seq:
             return None
         out: list[Frame] = []
-        for frame in self.frames:
-            if frame.seq > seq:
-                out.append(frame)
-            elif frame.last_seq > seq:
+        for kept in self.frames:
+            first, count = kept[1], kept[2]
+            if first > seq:
+                out.append(_frame(kept))
+            elif first + count - 1 > seq:
                 return None  # seq falls inside a frame: not a boundary this follower can have stopped at
         return out

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from typing import Callable, Protocol
 
 from .protocol import Frame
-from .room import Close, Out, Room, Send
+from .room import VIEW, Close, Out, Room, Send
 
 log = logging.getLogger("tandem.sync")
 
@@ -257,8 +257,11 @@ class LocalRelay(Relay):
 
     def tick(self, now: float) -> None:
         for conn, (sid, endpoint) in list(self._endpoints.items()):
+            room = self.rooms.get(sid)
+            c = room.conns.get(conn) if room is not None else None
             behind = getattr(endpoint, "behind", None)  # a socket knows how long its frames have waited
-            if behind is not None and behind(now):
+            # followers' views only: they can start over from a snapshot (a tab owner's page cannot)
+            if c is not None and c.kind == VIEW and behind is not None and behind(now):
                 self._overflow(sid, conn)  # started over from a fresh snapshot, the others untouched
         for sid, room in list(self.rooms.items()):
             self._dispatch(room.tick(now))
