@@ -328,17 +328,24 @@ async def _measure(shop: str, corpus: str, files: list[str], servers: dict[str, 
             "corpus": len(files), "mirror_events": watching, "unsettled": unsettled, "modes": modes}
 
 
-def _by_predecessor(result: dict) -> list[str]:
-    """Each Tandem mode's ratio to the direct load of the same page and round, split by the mode loaded
-    just before it: what the previous tab's after-load work costs the next load."""
-    direct = {(x["path"], x["round"]): x["load"] for x in result["loads"] if x["mode"] == "direct"}
-    groups: dict[tuple[str, str], list[float]] = {}
+def _after_watched(result: dict) -> list[str]:
+    """What the watched tab's after-load work costs whichever load comes next: per mode, the same page's
+    loads right after a watched load over its loads after any other mode (median per page of each, then
+    the median of the per-page ratios). About 1.0x when the bench lets every load settle."""
+    if not any(m == "watched" for m, *_ in result["modes"]):
+        return []
+    split: dict[tuple[str, str], dict[bool, list[float]]] = {}
     for x in result["loads"]:
-        if x["mode"] != "direct" and x["prev"] is not None:
-            groups.setdefault((x["mode"], x["prev"]), []).append(x["load"] / direct[(x["path"], x["round"])])
+        if x["mode"] != "watched" and x["prev"] is not None:
+            split.setdefault((x["mode"], x["path"]), {True: [], False: []})[x["prev"] == "watched"].append(x["load"])
     titles = {m: t for m, t, *_ in result["modes"]}
-    return [f"  {titles[mode]:<24} after {titles[prev]:<24} {statistics.median(v):>6.2f}x  ({len(v)} loads)"
-            for (mode, prev), v in sorted(groups.items())]
+    out = []
+    for mode, *_ in result["modes"]:
+        ratios = [statistics.median(v[True]) / statistics.median(v[False])
+                  for (m, _), v in split.items() if m == mode and v[True] and v[False]]
+        if ratios:
+            out.append(f"  {titles[mode]:<28} {statistics.median(ratios):>6.2f}x  ({len(ratios)} pages)")
+    return out
 
 
 def _report(result: dict, rounds: int, runtime_bytes: int, baseline: tuple[str, int] | None, loadavg: tuple) -> None:
@@ -378,8 +385,10 @@ def _report(result: dict, rounds: int, runtime_bytes: int, baseline: tuple[str, 
     s = result["startup"]
     print(f"Runtime start-up (first to last statement, {len(s)} page loads): median {statistics.median(s):.2f} ms, "
           f"max {max(s):.2f} ms; bundle {runtime_bytes} bytes minified")
-    print("Each mode's ratio to direct (same page, same round) by the mode loaded just before it:")
-    print("\n".join(_by_predecessor(result)))
+    after = _after_watched(result)
+    if after:
+        print("A load right after the watched tab's load vs after another mode's (same page and mode):")
+        print("\n".join(after))
     if result["unsettled"]:
         print(f"{result['unsettled']} loads did not settle within {SETTLE_TIMEOUT_S:.0f} s (panel or mirror)")
     print("Load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}; at the end: {:.2f} {:.2f} {:.2f}".format(
@@ -397,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time 'alone' with the runtime built from COMMIT, on a second Tandem "
                              f"(default {RUNTIME_BASELINE}: the last runtime before issue 13)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the servers' logs")
+    parser.add_argument("--save", metavar="FILE", help="write every timed load (page, mode, round, previous mode, ms) as JSON")
     parser.add_argument("--serve-corpus", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the bench's own child
     args = parser.parse_args(argv)
     if args.serve_corpus:
@@ -443,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     # figures, not a test: the exit code says only that it ran
     _report(result, rounds, runtime.stat().st_size, baseline, loadavg)
+    if args.save:
+        Path(args.save).write_text(json.dumps({"loads": result["loads"], "loadavg": [loadavg, os.getloadavg()]}))
     print(f"({time.monotonic() - started:.0f} s{', no settling between loads' if args.no_settle else ''})")
     return 0
 
