@@ -7,7 +7,8 @@
  * rewriter would leave exactly as they are, and stop at the "<" of the first token Python must
  * look at (or at the end of ``buf``). ``start_tags`` counts the start tags walked over. With a
  * ``memo`` (the rewriter's dict: plain URL head -> mapped head), a start tag whose only attributes
- * to rewrite are plain URLs with a remembered head is walked over too, and ``edits`` lists the
+ * to rewrite are plain URLs with a remembered head (URL attributes, and data-* values that are a
+ * whole absolute http(s) URL as written) is walked over too, and ``edits`` lists the
  * value replacements ``(start, end, text)`` (None when there are none). The tag
  * grammar is the one of tokenizer.TAG_RE (the WHATWG tag states); a token that ends past ``buf``
  * is never walked over. Conservative by design: when in doubt, stop and let Python decide.
@@ -136,6 +137,8 @@ typedef struct {
     Py_ssize_t at[MAX_TAG_EDITS][2];
     PyObject *text[MAX_TAG_EDITS];
     unsigned seen;             /* bit per URL_ATTRS entry seen in the current tag */
+    int ndata;                 /* data-* names seen in the current tag (MAX_TAG_EDITS + 1: too many) */
+    Py_ssize_t data[MAX_TAG_EDITS][2];
     int failed;                /* a Python error is set */
 } Edits;
 
@@ -233,6 +236,48 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
     return 1;
 }
 
+/* Remember the data-* name s[as:ae]; 0 when the tag had it already (or has too many to tell). */
+static int data_first(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Edits *e)
+{
+    if (e->ndata >= MAX_TAG_EDITS)
+        return 0;
+    for (int k = 0; k < e->ndata; k++) {
+        Py_ssize_t a = e->data[k][0], len = e->data[k][1] - a;
+        if (len != ae - as)
+            continue;
+        Py_ssize_t r = 0;
+        while (r < len && lower(s[a + r]) == lower(s[as + r]))
+            r++;
+        if (r == len)
+            return 0;
+    }
+    e->data[e->ndata][0] = as;
+    e->data[e->ndata][1] = ae;
+    e->ndata++;
+    return 1;
+}
+
+/* A data-* value s[vs:ve] (quotes included) that is an absolute http(s) URL as written, with no
+ * character reference anywhere: tokenizer.ABS_HTTP_RE matches it whole, decoded or not. */
+static int plain_http(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve)
+{
+    int quoted = s[vs] == '"' || s[vs] == '\'';
+    Py_ssize_t a = vs + quoted, b = ve - quoted;
+    if (b - a < 8 || !eq_lower(s, a, a + 4, "http"))
+        return 0;
+    Py_ssize_t k = a + 4;
+    if (lower(s[k]) == 's')
+        k++;
+    if (b - k < 4 || s[k] != ':' || s[k + 1] != '/' || s[k + 2] != '/')
+        return 0;
+    for (k = a; k < b; k++) {
+        unsigned char c = s[k];
+        if (c >= 0x80 || c == 0 || c == '&' || is_ws(c) || c == '"' || c == '\'' || c == '<' || c == '>')
+            return 0;
+    }
+    return 1;
+}
+
 /* Walk one tag from its "<" at i (name starting at j). Returns the index after its ">", or -1 if it
  * ends past n (or is too long); *wanted is set when an attribute needs the rewriter. */
 static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, Py_ssize_t n, long flags,
@@ -294,6 +339,11 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                     if (attr_wanted(s, as, ae, vs, ve, flags) && !plain_url_edit(s, vs, ve, e))
                         *wanted = 1;
                 }
+            } else if (e != NULL && e->memo != NULL && ae - as >= 5 && eq_lower(s, as, as + 5, "data-")) {
+                if (!data_first(s, as, ae, e))
+                    *wanted = 1; /* a repeated data-* name (or too many): the first wins, Python decides */
+                else if (attr_wanted(s, as, ae, vs, ve, flags) && !(plain_http(s, vs, ve) && plain_url_edit(s, vs, ve, e)))
+                    *wanted = 1;
             } else if (attr_wanted(s, as, ae, vs, ve, flags))
                 *wanted = 1;
         }
@@ -325,6 +375,21 @@ static Py_ssize_t comment_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n
     return -1;
 }
 
+/* The arguments every walk starts with: buf (str), pos, flags. Returns 0, or -1 with an error set. */
+static int walk_args(PyObject *const *args, Py_ssize_t *pos, long *flags, Py_ssize_t *n)
+{
+    if (!PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "buf must be str");
+        return -1;
+    }
+    *pos = PyLong_AsSsize_t(args[1]);
+    *flags = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred())
+        return -1;
+    *n = PyUnicode_GET_LENGTH(args[0]);
+    return 0;
+}
+
 static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 4) {
@@ -334,6 +399,7 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Edits e;
     e.n = 0;
     e.seen = 0;
+    e.ndata = 0;
     e.failed = 0;
     e.memo = args[3] == Py_None ? NULL : args[3];
     if (e.memo != NULL && !PyDict_Check(e.memo)) {
@@ -342,16 +408,10 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *edits = NULL;
     PyObject *buf = args[0];
-    if (!PyUnicode_Check(buf)) {
-        PyErr_SetString(PyExc_TypeError, "buf must be str");
+    Py_ssize_t pos, n, tags = 0;
+    long flags;
+    if (walk_args(args, &pos, &flags, &n) < 0)
         return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    long flags = PyLong_AsLong(args[2]);
-    if (PyErr_Occurred())
-        return NULL;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(buf);
-    Py_ssize_t tags = 0;
     if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND || pos < 0 || pos > n)
         return Py_BuildValue("(nnO)", pos, tags, Py_None);
     const unsigned char *s = (const unsigned char *)PyUnicode_DATA(buf);
@@ -375,6 +435,7 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             int wanted = 0;
             e.n = 0;
             e.seen = 0;
+            e.ndata = 0;
             Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, &e, NULL);
             if (e.failed) {
                 edits_drop(&e);
@@ -455,16 +516,10 @@ static PyObject *skip_foreign(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     PyObject *buf = args[0];
-    if (!PyUnicode_Check(buf)) {
-        PyErr_SetString(PyExc_TypeError, "buf must be str");
+    Py_ssize_t pos, n, tags = 0;
+    long flags;
+    if (walk_args(args, &pos, &flags, &n) < 0)
         return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    long flags = PyLong_AsLong(args[2]);
-    if (PyErr_Occurred())
-        return NULL;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(buf);
-    Py_ssize_t tags = 0;
     PyObject *pushed = PyList_New(0);
     if (pushed == NULL)
         return NULL;
@@ -528,12 +583,194 @@ static PyObject *skip_foreign(PyObject *self, PyObject *const *args, Py_ssize_t 
     return Py_BuildValue("(nnN)", pos, tags, pushed);
 }
 
+/* decode_refs(table, raw, want_refs) -> (value, refs)
+ *
+ * Character references in an attribute value, as entities.decode_refs_python reads them (the
+ * WHATWG rules for attribute values): ``table`` is html.entities.html5. ``value`` has every
+ * reference decoded and NUL as U+FFFD; ``refs`` (None unless ``want_refs``) lists each decoded
+ * reference as (decoded start, decoded length, raw start, raw length). */
+static const Py_UCS4 C1[32] = {
+    0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152,
+    0x8D, 0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122,
+    0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178};
+#define MAX_ENTITY 32      /* the longest name in the table, ";" included */
+#define MAX_BARE_ENTITY 6  /* the longest name without ";" */
+
+static inline int is_digit(Py_UCS4 c) { return c >= '0' && c <= '9'; }
+static inline int is_hex(Py_UCS4 c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+static inline int is_alnum(Py_UCS4 c) { return is_digit(c) || (c < 128 && is_letter((unsigned char)c)); }
+static inline int hex_val(Py_UCS4 c) { return is_digit(c) ? (int)(c - '0') : (int)((c | 32) - 'a' + 10); }
+
+/* entities._codepoint of the digits raw[a:b] */
+static Py_UCS4 codepoint(int kind, const void *d, Py_ssize_t a, Py_ssize_t b, int base)
+{
+    while (a < b && PyUnicode_READ(kind, d, a) == '0')
+        a++;
+    if (b - a > 8)
+        return 0xFFFD;
+    unsigned long v = 0;
+    for (; a < b; a++)
+        v = v * (unsigned long)base + (unsigned long)hex_val(PyUnicode_READ(kind, d, a));
+    if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0xFFFD;
+    if (v >= 0x80 && v <= 0x9F)
+        return C1[v - 0x80];
+    return (Py_UCS4)v;
+}
+
+/* table[raw[a:b]] (borrowed) or NULL; *err on a Python error */
+static PyObject *entity(PyObject *raw, PyObject *table, Py_ssize_t a, Py_ssize_t b, int *err)
+{
+    PyObject *name = PyUnicode_Substring(raw, a, b);
+    if (name == NULL) {
+        *err = 1;
+        return NULL;
+    }
+    PyObject *v = PyDict_GetItemWithError(table, name);
+    Py_DECREF(name);
+    if (v == NULL && PyErr_Occurred())
+        *err = 1;
+    else if (v != NULL && !PyUnicode_Check(v))
+        v = NULL;
+    return v;
+}
+
+static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "decode_refs(table: dict, raw: str, want_refs)");
+        return NULL;
+    }
+    PyObject *table = args[0], *raw = args[1];
+    int want = PyObject_IsTrue(args[2]);
+    if (want < 0)
+        return NULL;
+    int kind = PyUnicode_KIND(raw);
+    const void *d = PyUnicode_DATA(raw);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
+    Py_UCS4 *out = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(Py_UCS4)); /* decoding never lengthens */
+    if (out == NULL)
+        return PyErr_NoMemory();
+    PyObject *refs = want ? PyList_New(0) : NULL;
+    if (want && refs == NULL) {
+        PyMem_Free(out);
+        return NULL;
+    }
+    Py_ssize_t o = 0, i = 0;
+    int err = 0;
+    while (i < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, d, i);
+        if (c != '&') {
+            out[o++] = c == 0 ? 0xFFFD : c;
+            i++;
+            continue;
+        }
+        Py_UCS4 one = 0;      /* a numeric reference's character */
+        PyObject *text = NULL; /* a named reference's text (borrowed) */
+        Py_ssize_t used = 0, end = i + 1; /* raw length read as the reference; end of the literal run */
+        Py_UCS4 c1 = i + 1 < n ? PyUnicode_READ(kind, d, i + 1) : 0;
+        if (c1 == '#') {
+            Py_UCS4 c2 = i + 2 < n ? PyUnicode_READ(kind, d, i + 2) : 0;
+            Py_UCS4 c3 = i + 3 < n ? PyUnicode_READ(kind, d, i + 3) : 0;
+            int base = 0;
+            Py_ssize_t a = 0, k;
+            if ((c2 == 'x' || c2 == 'X') && is_hex(c3)) {
+                base = 16;
+                a = i + 3;
+                for (k = a; k < n && is_hex(PyUnicode_READ(kind, d, k)); k++)
+                    ;
+            } else if (is_digit(c2)) {
+                base = 10;
+                a = i + 2;
+                for (k = a; k < n && is_digit(PyUnicode_READ(kind, d, k)); k++)
+                    ;
+            }
+            if (base) {
+                one = codepoint(kind, d, a, k, base);
+                if (k < n && PyUnicode_READ(kind, d, k) == ';')
+                    k++;
+                used = k - i;
+                end = k;
+            }
+        } else if (is_alnum(c1)) {
+            Py_ssize_t k = i + 1;
+            while (k < n && is_alnum(PyUnicode_READ(kind, d, k)))
+                k++;
+            Py_ssize_t run_end = k; /* the alphanumeric run is raw[i+1:run_end] */
+            end = k < n && PyUnicode_READ(kind, d, k) == ';' ? k + 1 : k;
+            if (end > run_end && end - (i + 1) <= MAX_ENTITY) { /* the usual "&quot;" */
+                text = entity(raw, table, i + 1, end, &err);
+                if (text != NULL)
+                    used = end - i;
+            }
+            if (text == NULL && !err) {
+                Py_ssize_t len = run_end - (i + 1);
+                for (Py_ssize_t l = len < MAX_BARE_ENTITY ? len : MAX_BARE_ENTITY; l > 0 && !err; l--) {
+                    PyObject *t = entity(raw, table, i + 1, i + 1 + l, &err);
+                    if (t == NULL)
+                        continue;
+                    /* a legacy reference without ";" is literal when followed by "=" or an alphanumeric */
+                    Py_ssize_t nx = i + 1 + l;
+                    Py_UCS4 next = nx < n ? PyUnicode_READ(kind, d, nx) : 0;
+                    if (!(nx < n && (next == '=' || is_alnum(next)))) {
+                        text = t;
+                        used = l + 1;
+                    }
+                    break;
+                }
+            }
+            if (err)
+                break;
+        }
+        Py_ssize_t ds = o;
+        if (used == 0) { /* literal: the "&" and what the reference pattern matched */
+            for (; i < end; i++) {
+                c = PyUnicode_READ(kind, d, i);
+                out[o++] = c == 0 ? 0xFFFD : c;
+            }
+            continue;
+        }
+        if (text == NULL)
+            out[o++] = one;
+        else {
+            int tk = PyUnicode_KIND(text);
+            const void *td = PyUnicode_DATA(text);
+            for (Py_ssize_t t = 0; t < PyUnicode_GET_LENGTH(text); t++)
+                out[o++] = PyUnicode_READ(tk, td, t);
+        }
+        if (refs != NULL) {
+            PyObject *r = Py_BuildValue("(nnnn)", ds, o - ds, i, used);
+            if (r == NULL || PyList_Append(refs, r) < 0) {
+                Py_XDECREF(r);
+                err = 1;
+                break;
+            }
+            Py_DECREF(r);
+        }
+        for (i += used; i < end; i++) { /* the rest of the match stays literal */
+            c = PyUnicode_READ(kind, d, i);
+            out[o++] = c == 0 ? 0xFFFD : c;
+        }
+    }
+    PyObject *value = err ? NULL : PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, o);
+    PyMem_Free(out);
+    if (value == NULL) {
+        Py_XDECREF(refs);
+        return NULL;
+    }
+    if (refs == NULL)
+        return Py_BuildValue("(NO)", value, Py_None);
+    return Py_BuildValue("(NN)", value, refs);
+}
+
 static PyMethodDef methods[] = {
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL,
      "skip(buf, pos, flags, memo) -> (pos, start_tags, edits): walk over what the rewriter leaves "
      "as it is, or changes only by remembered plain URL heads."},
     {"skip_foreign", (PyCFunction)(void (*)(void))skip_foreign, METH_FASTCALL,
      "skip_foreign(buf, pos, flags) -> (pos, start_tags, pushed): the same walk in foreign content."},
+    {"decode_refs", (PyCFunction)(void (*)(void))decode_refs, METH_FASTCALL,
+     "decode_refs(table, raw, want_refs) -> (value, refs): character references in an attribute value."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "rewriter.html._core",

@@ -10,8 +10,14 @@ Most of the rest are start tags whose only change is the origin of a plain absol
 (``<a href="https://site/x">``). Given ``memo``, the rewriter's dictionary of URL heads (scheme and
 authority, ``policy.URL_HEAD_RE``) to what the mapper made of them, the walk goes over those too
 when every such head is remembered, and ``edits`` lists the new values as ``(start, end, text)``
-(None when there are none): what ``HtmlRewriter._plain_url`` would produce for them. A head not
-yet remembered, a duplicate URL attribute, or any other attribute to rewrite stops the walk.
+(None when there are none): what ``HtmlRewriter._plain_url`` would produce for them. The same holds
+for a ``data-*`` value that is a whole absolute http(s) URL as written (no character reference, no
+character ``tokenizer.ABS_HTTP_RE`` excludes). A head not yet remembered, a duplicate URL or
+``data-*`` attribute, or any other attribute to rewrite stops the walk.
+
+The core also decodes character references in attribute values (``decode_refs``: the value, and
+where each reference sits for splicing edits back), the work of ``entities.decode_refs_python``;
+:func:`use` switches both at once.
 
 Two implementations with one contract:
 
@@ -39,16 +45,20 @@ integration point (:data:`FOREIGN_STOP`), and wherever ``skip`` would stop.
 
 from __future__ import annotations
 
+import functools
 import os
+from html.entities import html5
 from typing import Callable
 
+from . import entities
 from .policy import RELATIVE_URL_RE, URL_HEAD_RE
-from .tokenizer import ASCII_LOWER, ATTR_RE, LETTERS, TAG_RE
+from .tokenizer import ABS_HTTP_RE, ASCII_LOWER, ATTR_RE, COMMENT_END_RE, LETTERS, TAG_RE
 
 F_JS = 1  # on* attributes go to the JS rewriter
 F_CSS = 2  # style attributes go to the CSS rewriter
 F_ACTIVE = 4  # integrity / nonce are dropped
 LONG_TAG = 1 << 16  # longer tags are left to the tokenizer (which enforces MAX_TAG)
+MAX_TAG_EDITS = 16  # a tag with more data-* attributes than this is left to the rewriter (_core.c)
 
 # policy.ATTR_DICT_TAGS | treebuilder.TREE_NAMES | tags with their own table rows (object, iframe)
 TREE_TAGS = frozenset(
@@ -93,16 +103,28 @@ def _attr_wanted(name: str, value: str | None, flags: int) -> bool:
     return False
 
 
-def _plain_url_edit(value: str, memo: dict) -> "Edit | bool":
-    """The edit of a URL value (quotes included) from the memo; True: nothing to change; False: stop."""
+def plain_url(value: str) -> "tuple[str, str, int] | None":
+    """(quote, raw value, end of its head) of a URL attribute value as written (quotes included)
+    when it is plain: ASCII, no tab/newline/CR/NUL, no character reference in its head
+    (``policy.URL_HEAD_RE``: scheme, slashes, authority); None otherwise. Where a value is plain,
+    its raw text reads as itself as far as the mapper looks (HtmlRewriter._plain_url, the walk)."""
     q = value[0] if value[0] in "\"'" else ""
     raw = value[1:-1] if q else value
     if not raw.isascii() or "\t" in raw or "\n" in raw or "\r" in raw or "\0" in raw:
-        return False
+        return None
     end = URL_HEAD_RE.match(raw).end()
-    head = raw[:end]
-    if "&" in head:
+    if "&" in raw[:end]:
+        return None
+    return q, raw, end
+
+
+def _plain_url_edit(value: str, memo: dict) -> "Edit | bool":
+    """The edit of a URL value (quotes included) from the memo; True: nothing to change; False: stop."""
+    plain = plain_url(value)
+    if plain is None:
         return False
+    q, raw, end = plain
+    head = raw[:end]
     new_head = memo.get(head)
     if type(new_head) is not str:  # not remembered, or False (a javascript: URL)
         return False
@@ -132,9 +154,24 @@ def skip_python(buf: str, pos: int, flags: int, memo: dict | None = None) -> tup
                 return i, tags, edits
             mine: list[Edit] = []
             seen: set[str] = set()
+            data_seen: set[str] = set()
             for am in ATTR_RE.finditer(buf, m.start(3), m.end(3)):
                 name = am.group(1).translate(ASCII_LOWER)
-                if memo is not None and name in URL_ATTRS:
+                if memo is not None and name.startswith("data-"):
+                    if name in data_seen or len(data_seen) >= MAX_TAG_EDITS:
+                        return i, tags, edits  # the first of duplicates wins: the rewriter decides
+                    data_seen.add(name)
+                    if _attr_wanted(name, am.group(2), flags):
+                        v = am.group(2)
+                        q = 1 if v[0] in "\"'" else 0
+                        if "&" in v or not ABS_HTTP_RE.fullmatch(v, q, len(v) - q):
+                            return i, tags, edits
+                        edit = _plain_url_edit(v, memo)
+                        if edit is False:
+                            return i, tags, edits
+                        if edit is not True:
+                            mine.append((am.start(2), am.end(2), edit))
+                elif memo is not None and name in URL_ATTRS:
                     if name in seen:  # the first of duplicates wins: the rewriter decides
                         return i, tags, edits
                     seen.add(name)
@@ -160,16 +197,7 @@ def skip_python(buf: str, pos: int, flags: int, memo: dict | None = None) -> tup
                 return i, tags, edits
             pos = m.end()
         elif c == "!":
-            if i + 5 >= n or not buf.startswith("--", i + 2):
-                return i, tags, edits
-            j = i + 4
-            if buf[j] == ">":
-                pos = j + 1
-                continue
-            if buf.startswith("->", j):
-                pos = j + 2
-                continue
-            k = _comment_end(buf, j)
+            k = _comment_end(buf, i, n)
             if k < 0:
                 return i, tags, edits
             pos = k
@@ -207,16 +235,7 @@ def skip_foreign_python(buf: str, pos: int, flags: int) -> tuple[int, int, list[
             tags += 1
             pos = m.end()
         elif c == "!":
-            if i + 5 >= n or not buf.startswith("--", i + 2):
-                return i, tags, pushed
-            j = i + 4
-            if buf[j] == ">":
-                pos = j + 1
-                continue
-            if buf.startswith("->", j):
-                pos = j + 2
-                continue
-            k = _comment_end(buf, j)
+            k = _comment_end(buf, i, n)
             if k < 0:
                 return i, tags, pushed
             pos = k
@@ -226,35 +245,51 @@ def skip_foreign_python(buf: str, pos: int, flags: int) -> tuple[int, int, list[
             pos = i + 1
 
 
-def _comment_end(buf: str, j: int) -> int:
-    from .tokenizer import COMMENT_END_RE
-
+def _comment_end(buf: str, i: int, n: int) -> int:
+    """The index after the comment whose "<!" is at ``i`` ("<!-->", "<!--->", or up to the first
+    "-->" / "--!>"), or -1 when it is not one or ends past ``n`` (the tokenizer decides)."""
+    if i + 5 >= n or not buf.startswith("--", i + 2):
+        return -1
+    j = i + 4
+    if buf[j] == ">":
+        return j + 1
+    if buf.startswith("->", j):
+        return j + 2
     m = COMMENT_END_RE.search(buf, j)
     return m.end() if m else -1
 
 
 try:
-    from ._core import skip as skip_c, skip_foreign as skip_foreign_c  # type: ignore[import-not-found]
+    from ._core import (  # type: ignore[import-not-found]
+        decode_refs as decode_refs_c, skip as skip_c, skip_foreign as skip_foreign_c,
+    )
 except ImportError:  # built without a compiler (or an old build): the reference runs
-    skip_c = skip_foreign_c = None
+    skip_c = skip_foreign_c = decode_refs_c = None
 
 CORES: dict[str, Skip] = {"python": skip_python}
 FOREIGN: dict[str, Callable] = {"python": skip_foreign_python}
+DECODERS: dict[str, Callable] = {"python": entities.decode_refs_python}
 if skip_c is not None:
     CORES["c"] = skip_c
     FOREIGN["c"] = skip_foreign_c
+    DECODERS["c"] = functools.partial(decode_refs_c, html5)
 
-NAME = "c" if skip_c is not None and os.environ.get("TANDEM_HTML_CORE", "") != "python" else "python"
-ACTIVE: Skip = CORES[NAME]
-ACTIVE_FOREIGN = FOREIGN[NAME]
 
 
 def use(name: str) -> None:
-    """Select the core for rewriters created from now on ("c" or "python"; tests run both)."""
+    """Select the core for rewriters created from now on ("c" or "python"; tests run both), and
+    the character reference decoder (entities.decode_refs) at once."""
     global NAME, ACTIVE, ACTIVE_FOREIGN
     ACTIVE = CORES[name]
     ACTIVE_FOREIGN = FOREIGN[name]
+    entities.decode_refs = DECODERS[name]
     NAME = name
+
+
+NAME = ""
+ACTIVE: Skip = skip_python
+ACTIVE_FOREIGN: Callable = skip_foreign_python
+use("c" if skip_c is not None and os.environ.get("TANDEM_HTML_CORE", "") != "python" else "python")
 
 
 def describe() -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import Callable
 from html.entities import html5 as _HTML5
 
-_CHARREF_RE = re.compile("&(?:#[xX]([0-9a-fA-F]+);?|#([0-9]+);?|([A-Za-z0-9]+))?")
 _MAX_ENTITY = max(len(k) for k in _HTML5)
 # Numeric references to C1 controls mean the windows-1252 character (WHATWG table).
 _C1 = {
@@ -61,9 +61,31 @@ def _ref_parts(m: re.Match[str]) -> tuple[str | None, int]:
     return None, 0
 
 
-def _ref_text(m: re.Match[str]) -> str:
-    text, used = _ref_parts(m)
-    return m.group(0) if text is None else text + m.group(0)[used:]
+def decode_refs_python(raw: str, want_refs: bool = False) -> tuple[str, "list[tuple[int, int, int, int]] | None"]:
+    """The value of ``raw`` with every reference decoded (NUL as U+FFFD) and, when asked, each
+    decoded reference as (decoded start, decoded length, raw start, raw length). The reference
+    implementation of ``_core.decode_refs`` (same results, tests compare them)."""
+    out: list[str] = []
+    refs: list[tuple[int, int, int, int]] | None = [] if want_refs else None
+    d = prev = 0
+    for m in _REF_SUB_RE.finditer(raw):
+        text, used = _ref_parts(m)
+        if text is None:
+            continue
+        out.append(raw[prev: m.start()])
+        d += m.start() - prev
+        if refs is not None:
+            refs.append((d, len(text), m.start(), used))
+        out.append(text)
+        d += len(text)
+        prev = m.start() + used
+    out.append(raw[prev:])
+    value = "".join(out)
+    return (value.replace("\0", "\ufffd") if "\0" in value else value), refs
+
+
+# The decoder in use: the compiled one of rewriter.html._core (core.use switches it) or the reference.
+decode_refs: Callable[[str, bool], "tuple[str, list[tuple[int, int, int, int]] | None]"] = decode_refs_python
 
 
 class Positions:
@@ -72,18 +94,10 @@ class Positions:
 
     __slots__ = ("refs", "starts")
 
-    def __init__(self, raw: str) -> None:
-        refs = []  # (decoded start, decoded length, raw start, raw length) of each reference
-        d = prev = 0
-        for m in _REF_SUB_RE.finditer(raw):
-            text, used = _ref_parts(m)
-            if text is None:
-                continue
-            d += m.start() - prev
-            refs.append((d, len(text), m.start(), used))
-            d += len(text)
-            prev = m.start() + used
-        self.refs = refs
+    def __init__(self, raw: str, refs: "list[tuple[int, int, int, int]] | None" = None) -> None:
+        if refs is None:
+            refs = decode_refs(raw, True)[1]
+        self.refs = refs  # (decoded start, decoded length, raw start, raw length) of each reference
         self.starts = [r[0] for r in refs]
 
     def __getitem__(self, k: int) -> int:
@@ -106,61 +120,18 @@ def decode_attr_value(raw: str, want_pos: bool = True) -> tuple[str, list[int] |
     """
     if "&" not in raw:
         return (raw.replace("\0", "\ufffd") if "\0" in raw else raw), None
-    if not want_pos:
-        value = _REF_SUB_RE.sub(_ref_text, raw)
-        return (value.replace("\0", "\ufffd") if "\0" in value else value), None
-    out: list[str] = []
+    value, refs = decode_refs(raw, want_pos)
+    if not refs:
+        return value, None
     pos: list[int] = []
-    i = 0
-    changed = False
-    n = len(raw)
-    while True:
-        j = raw.find("&", i)
-        if j < 0:
-            j = n
-        if j > i:
-            out.append(raw[i:j])
-            if want_pos:
-                pos.extend(range(i, j))
-        if j >= n:
-            break
-        m = _CHARREF_RE.match(raw, j)
-        text = None
-        end = m.end()
-        if m.group(1) is not None:
-            text = _codepoint(m.group(1), 16)
-        elif m.group(2) is not None:
-            text = _codepoint(m.group(2), 10)
-        elif m.group(3) is not None:
-            run = m.group(3)
-            limit = min(len(run) + (1 if raw.startswith(";", m.end()) else 0), _MAX_ENTITY)
-            for length in range(limit, 0, -1):
-                name = raw[j + 1: j + 1 + length]
-                if name in _HTML5:
-                    end = j + 1 + length
-                    nxt = raw[end: end + 1]
-                    # attribute-value rule: a legacy reference without ";" is literal
-                    # when followed by "=" or an alphanumeric
-                    if name[-1] != ";" and nxt and (nxt == "=" or (nxt.isascii() and nxt.isalnum())):
-                        break
-                    text = _HTML5[name]
-                    break
-        if text is None:
-            out.append(raw[j:end])
-            if want_pos:
-                pos.extend(range(j, end))
-        else:
-            changed = True
-            out.append(text)
-            if want_pos:
-                pos.append(j)
-                pos.extend([-1] * (len(text) - 1))
-        i = end
-    value = "".join(out)
-    if "\0" in value:
-        value = value.replace("\0", "\ufffd")
-    pos.append(n)
-    return value, (pos if changed and want_pos else None)
+    at = 0  # raw offset of the next literal character
+    for ds, dl, rs, rl in refs:
+        pos.extend(range(at, rs))
+        pos.append(rs)
+        pos.extend([-1] * (dl - 1))
+        at = rs + rl
+    pos.extend(range(at, len(raw) + 1))
+    return value, pos
 
 
 def escape(text: str, quote: str) -> str:

@@ -633,6 +633,11 @@ class HtmlRewriter(Tokenizer):
                 return None
             if head[:1] == "&" and head[1:2] in LETTERS:  # no named reference decodes to "h": not http
                 return None
+            q = 1 if v[0] in "\"'" else 0
+            if "&" not in v and ABS_HTTP_RE.fullmatch(v, q, len(v) - q):  # reads as written: the memo's
+                fast = self._plain_url(am, v, tag, attr)  # fast path (as the core edits it)
+                if fast is not False:
+                    return fast
             edit_fn = self._data_url_edits
         return self._edit_value(am, edit_fn, tag, attr)
 
@@ -683,14 +688,11 @@ class HtmlRewriter(Tokenizer):
         rest as written, so what it made of a head is remembered (``_memo``: head -> new head, or
         False for a ``javascript:`` URL) and reused for every URL of the page with that head. The
         compiled core reads the same memo (core.py)."""
-        q = v[0] if v[0] in "\"'" else ""
-        raw = v[1:-1] if q else v
-        if not raw.isascii() or "\t" in raw or "\n" in raw or "\r" in raw or "\0" in raw:
+        plain = core.plain_url(v)
+        if plain is None:
             return False
-        end = URL_HEAD_RE.match(raw).end()
+        q, raw, end = plain
         head = raw[:end]
-        if "&" in head:
-            return False
         new_head = self._memo.get(head)
         if new_head is False:
             return False

@@ -112,14 +112,46 @@ def diff_url(old: str, new: str, offset: int = 0) -> list[Edit]:
     return [(offset + p, offset + i, new[p:j])]
 
 
+# Tokens for diff_many: runs between CSS/JS punctuation and whitespace, and each such character.
+# A rewritten URL stays one token (none of these characters is in a URL's origin or in the
+# proxy's origin that replaces it), so a rewrite that only maps URLs keeps the token count.
+_DIFF_TOKEN_RE = re.compile("[^\\t\\n\\f\\r \"'(),;{}]+|[\\t\\n\\f\\r \"'(),;{}]")
+
+
 def diff_many(old: str, new: str) -> list[Edit]:
-    """Edits turning ``old`` into ``new`` that keep every unchanged run (for CSS)."""
+    """Edits turning ``old`` into ``new`` that keep every unchanged run (for CSS and scripts).
+
+    Both texts are cut into tokens (:data:`_DIFF_TOKEN_RE`). When the counts agree -- the CSS
+    rewriter only replaced URLs -- token k of ``old`` pairs with token k of ``new`` (linear), and
+    each pair that differs gives one edit of its changed middle (:func:`diff`). Otherwise (a script
+    rewrite that inserted tokens) the token sequences are matched (difflib, on tokens, not
+    characters) and each changed run of tokens gives one edit of its changed middle.
+    """
     if old == new:
         return []
     if len(old) > limits.MAX_STYLE_ATTR_DIFF or len(new) > limits.MAX_STYLE_ATTR_DIFF:
         return diff(old, new)
-    sm = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    return [(i1, i2, new[j1:j2]) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal"]
+    a = _DIFF_TOKEN_RE.findall(old)
+    b = _DIFF_TOKEN_RE.findall(new)
+    edits: list[Edit] = []
+    if len(a) == len(b):
+        x = 0
+        for ta, tb in zip(a, b):
+            if ta != tb:
+                edits.extend(diff(ta, tb, x))
+            x += len(ta)
+        return edits
+    a_at = [0]
+    for t in a:
+        a_at.append(a_at[-1] + len(t))
+    b_at = [0]
+    for t in b:
+        b_at.append(b_at[-1] + len(t))
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op != "equal":
+            edits.extend(diff(old[a_at[i1]: a_at[i2]], new[b_at[j1]: b_at[j2]], a_at[i1]))
+    return edits
 
 
 # --- value grammars ------------------------------------------------------------

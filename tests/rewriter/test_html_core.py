@@ -108,6 +108,43 @@ def test_memo_edits_plain_urls_only():
         assert skip(dup, 0, 0, MEMO)[0] == 0  # a repeated URL attribute: the rewriter decides
 
 
+def test_memo_edits_plain_http_data_values():
+    """data-* values that are a whole absolute http(s) URL as written are rewritten from the memo by
+    both cores; a reference, a head not remembered, or a repeated data-* name stops the walk."""
+    text = '<p data-src="https://a.com/x.jpg" data-n=3><i data-u=HTTP://A.COM/y><b data-v="http://a.com/&amp;">'
+    cores = [core.skip_python] + ([core.skip_c] if "c" in core.CORES else [])
+    for skip in cores:
+        pos, tags, edits = skip(text, 0, 0, MEMO)
+        assert text[pos:].startswith("<b data-v=")  # a character reference: the rewriter decodes it
+        assert tags == 2
+        a, u = text.index('"https://a.com/x.jpg"'), text.index("HTTP://A.COM/y")
+        assert edits == [(a, a + 21, '"http://p-sa.proxy/x.jpg"'), (u, u + 14, "http://p-a.proxy/y")]
+        assert skip('<p data-x="https://new.example/">', 0, 0, MEMO)[0] == 0  # not remembered
+        assert skip('<p data-x=a data-X="http://a.com/">', 0, 0, MEMO)[0] == 0  # the first wins: Python
+        assert skip('<p data-x="http://a.com/">', 0, 0, None)[0] == 0  # no memo: Python maps it
+
+
+def test_rewriter_maps_data_values_as_the_core_does():
+    """The rewriter's own path for such a value fills the memo and gives the core's edit."""
+    from rewriter.html import rewrite_html
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    page = b'<p data-a="https://a.com/1.jpg"></p><p data-a="https://a.com/2.jpg" data-a="https://a.com/3"></p>'
+    outs = set()
+    for name in core.CORES:
+        previous = core.NAME
+        core.use(name)
+        try:
+            urls = UrlRewriter(ProxyBase("http", "t.localhost:8080"), "abcdefgh2345", page_url="https://x.com/")
+            outs.add(rewrite_html(page, urls))
+        finally:
+            core.use(previous)
+    assert len(outs) == 1
+    out = outs.pop()
+    assert out.count(b"t.localhost:8080/1.jpg") == 1 and out.count(b"t.localhost:8080/2.jpg") == 1
+    assert b'data-a="https://a.com/3"' in out  # a repeated attribute is left as it is
+
+
 @needs_c
 def test_foreign_walk_opens_plain_elements_only():
     """In SVG the core walks over start tags that only open another element, and names them."""
@@ -134,3 +171,43 @@ def test_no_named_reference_reads_as_h():
 def test_describe_names_the_core():
     assert core.describe().startswith("HTML core: ")
     assert ("compiled" in core.describe()) == (core.NAME == "c")
+
+
+# --- character references: _core.decode_refs against entities.decode_refs_python ---------------
+
+_REF_PIECES = st.sampled_from([
+    "&", "&amp;", "&quot;", "&quot", "&amp", "&ampx", "&amp=", "&notin;", "&notit;", "&not", "&noti",
+    "&nGt;", "&#", "&#x", "&#X41;", "&#x41", "&#65", "&#0;", "&#x80;", "&#x81;", "&#150;", "&#xD800;",
+    "&#x110000;", "&#0000000065;", "&#x000000000041;", "&#99999999999;", "&lt", "&lt;", "&LT", "&GT;",
+    "&eacute", "&eacute;", "&Eacute;x", "&copy=", "&copy2", "&zzzz;", ";", "=", "a", "Z", "9", "#", "x",
+    "\0", "\u00e9", "\u30b0", "\U0001f600", " ", '"', "'",
+])
+
+
+def _decoders_agree(raw: str) -> None:
+    from rewriter.html import entities
+
+    for want in (False, True):
+        assert core.DECODERS["c"](raw, want) == entities.decode_refs_python(raw, want), (raw, want)
+
+
+@needs_c
+@given(st.lists(_REF_PIECES, max_size=30).map("".join))
+@settings(max_examples=2000, deadline=None)
+def test_compiled_reference_decoder_matches_the_reference(raw):
+    _decoders_agree(raw)
+
+
+@needs_c
+def test_compiled_reference_decoder_on_corpus_values():
+    from rewriter.html.tokenizer import ATTR_RE
+
+    if not CORPUS.is_dir():
+        pytest.skip("corpus not present (../shared/corpus)")
+    seen = 0
+    for path in sorted(CORPUS.glob("*.html")):
+        text = path.read_bytes().decode("latin-1")
+        for m in re.finditer(r"=\s*(\"[^\"]*&[^\"]*\"|'[^']*&[^']*')", text):
+            _decoders_agree(m.group(1)[1:-1])
+            seen += 1
+    assert seen > 1000
