@@ -63,6 +63,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ADMIN_KEY = "bench-admin-" + secrets.token_hex(8)
 RUNTIME_MARKS = ("tandem-runtime-start", "tandem-runtime-end")
 SETTLE_TIMEOUT_S = 10.0  # for a load's after-work (panel, mirror) to finish; counted and printed when it does not
+MIRROR_QUIET_MS = 500  # watched: the follower's mirror loaded nothing new and applied no event for this long
 SETTLE_QUIET_S = 0.2  # then a short pause, with every tab idle, before the next load
 RUNTIME_BASELINE = "78b289c"  # the runtime before issue 13's work (be7da51 is its first runtime commit)
 LOAD_TIMEOUT_MS = 30_000  # one page load; a real page that takes longer is a bench failure, not a figure
@@ -216,13 +217,21 @@ async def _panel_loaded(page, timeout_s: float) -> bool:
 
 MIRROR_SHOWS = """([url, before, title]) => { const m = window.tandemMirror, s = document.querySelector('.url');
   const d = m && m.doc(); return !!(m && m.stats.applied > before && s && s.title === url && d && d.title === title); }"""
+# the mirror's own work after it shows the page: its resources (through Tandem) and the stream's
+# later events; done when neither count has moved for QUIET_MS
+MIRROR_QUIET = """(quietMs) => new Promise((resolve) => { const m = window.tandemMirror; let last = '', since = performance.now();
+  const tick = () => { const d = m.doc(), w = d && d.defaultView;
+    const now = m.stats.applied + '/' + (w ? w.performance.getEntriesByType('resource').length : 0) + '/' + performance.getEntriesByType('resource').length;
+    if (now !== last) { last = now; since = performance.now(); }
+    if (performance.now() - since >= quietMs) resolve(true); else setTimeout(tick, 50); };
+  tick(); })"""
 IDLE = "new Promise((r) => requestIdleCallback(() => r(true), {timeout: 2000}))"
 
 
 async def _settle(mode: str, page, follower, before: int, upstream: str) -> bool:
     """Let what a load sets off after its load event finish before the next load is timed: the panel's
-    mount and socket (Tandem modes); the recording's full snapshot, its trip through the server and the
-    follower's mirror rebuilding the page (watched). Every tab is in the same browser and every Tandem
+    mount and socket (Tandem modes); the recording's full snapshot, its trip through the server, the
+    follower's mirror rebuilding the page and loading its resources until quiet (watched). Every tab is in the same browser and every Tandem
     mode on the same server, so otherwise that work runs inside whichever load comes next (see
     --no-settle). False when a step did not finish within SETTLE_TIMEOUT_S."""
     ok = True
@@ -237,6 +246,11 @@ async def _settle(mode: str, page, follower, before: int, upstream: str) -> bool
             if "Timeout" not in type(exc).__name__:
                 raise
             ok = False
+        if ok:
+            try:
+                await asyncio.wait_for(follower.evaluate(MIRROR_QUIET, MIRROR_QUIET_MS), SETTLE_TIMEOUT_S)
+            except asyncio.TimeoutError:  # counted and printed, not a figure
+                ok = False
     for p in (page, follower) if follower is not None else (page,):
         await p.evaluate(IDLE)
     await asyncio.sleep(SETTLE_QUIET_S)
