@@ -233,8 +233,9 @@ class LocalRelay(Relay):
     def _join(self, sid, conn, endpoint, *, pid, may_lead, kind, name, resume, now) -> None:
         self._endpoints[conn] = (sid, endpoint)
         self._idle_since.pop(sid, None)
-        self._dispatch(self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume),
-                       joining=conn)
+        outs = self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume)
+        self._keep(sid)  # facts before frames: what a participant is told must survive the process (see submit)
+        self._dispatch(outs, joining=conn)
         self._keep(sid)
 
     def submit(self, sid, conn, msg, size, now) -> None:
@@ -242,15 +243,23 @@ class LocalRelay(Relay):
         if room is not None:
             t = msg.get("t") if isinstance(msg, dict) else None
             url = room.page_url
-            self._dispatch(room.receive(conn, msg, now, size))
-            if t not in QUIET_MESSAGES or room.page_url != url:
+            outs = room.receive(conn, msg, now, size)
+            keep = t not in QUIET_MESSAGES or room.page_url != url
+            if keep:
+                # the facts' write is queued before the frames that tell the change: a participant who
+                # saw "you control" must find it again after a crash (SIGKILL right after the frame)
                 self._keep(sid)
+            self._dispatch(outs)
+            if keep:
+                self._keep(sid)  # what performing the outputs changed (a close), if anything
 
     def detach(self, sid, conn, now) -> None:
         self._endpoints.pop(conn, None)
         room = self.rooms.get(sid)
         if room is not None:
-            self._dispatch(room.disconnect(conn, now))
+            outs = room.disconnect(conn, now)
+            self._keep(sid)
+            self._dispatch(outs)
             self._keep(sid)
             if room.empty:
                 self._idle_since.setdefault(sid, now)
@@ -264,7 +273,9 @@ class LocalRelay(Relay):
             if c is not None and c.kind == VIEW and behind is not None and behind(now):
                 self._overflow(sid, conn)  # started over from a fresh snapshot, the others untouched
         for sid, room in list(self.rooms.items()):
-            self._dispatch(room.tick(now))
+            outs = room.tick(now)
+            self._keep(sid)
+            self._dispatch(outs)
             self._keep(sid)
             if not room.empty:
                 continue
