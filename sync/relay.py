@@ -233,9 +233,15 @@ class LocalRelay(Relay):
     def _join(self, sid, conn, endpoint, *, pid, may_lead, kind, name, resume, now) -> None:
         self._endpoints[conn] = (sid, endpoint)
         self._idle_since.pop(sid, None)
-        outs = self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name, resume=resume)
-        self._keep(sid)  # facts before frames: what a participant is told must survive the process (see submit)
-        self._dispatch(outs, joining=conn)
+        self._perform(sid, self.room(sid, now).connect(conn, pid, may_lead=may_lead, kind=kind, now=now, name=name,
+                                                       resume=resume), joining=conn)
+
+    def _perform(self, sid: str, outs: list[Out], *, joining: int | None = None) -> None:
+        """A room's outputs, with its facts queued for writing BEFORE the frames that tell the change: a
+        participant who saw "you control" must find it again after a crash (SIGKILL right after the
+        frame); kept again after, for what performing the outputs changed (a resync), if anything."""
+        self._keep(sid)
+        self._dispatch(outs, joining=joining)
         self._keep(sid)
 
     def submit(self, sid, conn, msg, size, now) -> None:
@@ -246,21 +252,15 @@ class LocalRelay(Relay):
             outs = room.receive(conn, msg, now, size)
             keep = t not in QUIET_MESSAGES or room.page_url != url
             if keep:
-                # the facts' write is queued before the frames that tell the change: a participant who
-                # saw "you control" must find it again after a crash (SIGKILL right after the frame)
-                self._keep(sid)
-            self._dispatch(outs)
-            if keep:
-                self._keep(sid)  # what performing the outputs changed (a close), if anything
+                self._perform(sid, outs)
+            else:
+                self._dispatch(outs)
 
     def detach(self, sid, conn, now) -> None:
         self._endpoints.pop(conn, None)
         room = self.rooms.get(sid)
         if room is not None:
-            outs = room.disconnect(conn, now)
-            self._keep(sid)
-            self._dispatch(outs)
-            self._keep(sid)
+            self._perform(sid, room.disconnect(conn, now))
             if room.empty:
                 self._idle_since.setdefault(sid, now)
 
@@ -273,10 +273,7 @@ class LocalRelay(Relay):
             if c is not None and c.kind == VIEW and behind is not None and behind(now):
                 self._overflow(sid, conn)  # started over from a fresh snapshot, the others untouched
         for sid, room in list(self.rooms.items()):
-            outs = room.tick(now)
-            self._keep(sid)
-            self._dispatch(outs)
-            self._keep(sid)
+            self._perform(sid, room.tick(now))
             if not room.empty:
                 continue
             idle = now - self._idle_since.setdefault(sid, now)
