@@ -31,6 +31,7 @@ The JS twin lives in ``viewer/runtime/labels.js``; both are tested against
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ def direct_label(sid: str, origin: Origin) -> str | None:
     return label if len(label) <= MAX_LABEL else None
 
 
+@functools.lru_cache(maxsize=4096)  # pure; every page's mapper asks again for the same few origins
 def encode(sid: str, origin: Origin) -> tuple[str, bool]:
     """Return (label, is_alias). An alias label must be registered with the session."""
     if not is_sid(sid):

@@ -249,6 +249,16 @@ class ProxyBase:
 
 AliasSink = Callable[[str, Origin], None]
 
+# The head of a URL value: leading C0/space, a scheme, any slashes, then the authority up to its
+# end. Everything split_url decides (scheme, how many slashes, authority) lies inside it, and the
+# rest of the value after it is kept as written, as long as the head holds no tab, LF or CR.
+# (The same pattern as rewriter/html/policy.py's URL_HEAD_RE, whose memo relies on the same fact.)
+HEAD_RE = re.compile(r"[\x00-\x20]*(?:[a-zA-Z][a-zA-Z0-9+\-.]*:)?[/\\]*[^/\\?#]*")
+MAX_HEADS = 4096  # heads remembered per mapper (one mapper serves one page or resource)
+MAX_HEAD = 512  # longer heads are not remembered (a page's origins are short; this bounds memory)
+_INVALID = object()  # rewrite(head) met a UrlError
+_UNCACHED = object()
+
 
 class UrlRewriter:
     """Maps upstream URLs of one session to proxied URLs.
@@ -265,6 +275,9 @@ class UrlRewriter:
         self.rewritten = 0
         self.invalid = 0
         self._proxied: dict[tuple[Origin, bool], str | None] = {}  # None: the origin is Tandem's own
+        # What ``rewrite`` made of each URL head (HEAD_RE: leading space, scheme, slashes, authority):
+        # the new head, or None (left as is) or _INVALID (a UrlError). See ``rewrite``.
+        self._heads: dict[str, str | None | object] = {}
 
     def proxy_origin(self, origin: Origin, websocket: bool = False) -> str:
         label, is_alias = labels.encode(self.sid, origin)
@@ -285,7 +298,45 @@ class UrlRewriter:
             return value
 
     def rewrite(self, value: str) -> str:
-        """The proxied form of a raw URL value; ``value`` itself when nothing changes."""
+        """The proxied form of a raw URL value; ``value`` itself when nothing changes.
+
+        Only the head of a value (:data:`HEAD_RE`) decides what happens to it, and everything after
+        the head is kept as written (see :func:`split_url`), so the answer for each head is
+        remembered: ``rewrite(head + tail) == rewrite(head) + tail``. A head with a tab, LF or CR
+        (the URL parser drops those) is never remembered; those values take the full path."""
+        head = HEAD_RE.match(value).group()
+        try:
+            new = self._heads[head]
+        except KeyError:
+            new = self._learn(head)
+            if new is _UNCACHED:
+                return self._rewrite_full(value)
+        if new is None:
+            return value
+        if new is _INVALID:
+            self.invalid += 1
+            return value
+        self.rewritten += 1
+        return new + value[len(head):]  # type: ignore[operator]
+
+    def _learn(self, head: str) -> str | None | object:
+        """What ``rewrite`` does to ``head`` (remembered), or _UNCACHED when it is not memoisable."""
+        if len(head) > MAX_HEAD or "\t" in head or "\n" in head or "\r" in head or len(self._heads) >= MAX_HEADS:
+            return _UNCACHED
+        invalid, rewritten = self.invalid, self.rewritten
+        out = self._rewrite_full(head)
+        if self.invalid != invalid:
+            new: str | None | object = _INVALID
+        elif self.rewritten != rewritten:
+            new = out
+        else:
+            new = None
+        self.invalid, self.rewritten = invalid, rewritten  # the caller counts, once per value
+        self._heads[head] = new
+        return new
+
+    def _rewrite_full(self, value: str) -> str:
+        """``rewrite`` without the head memo: the reference it must agree with."""
         try:
             parts = split_url(value, self.page_scheme)
         except UrlError:

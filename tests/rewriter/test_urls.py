@@ -134,3 +134,34 @@ def test_split_url_raises_only_url_error(value, page_scheme):
 def test_mapper_never_raises(value):
     out = UrlRewriter(BASE, SID, "https://page.test/").rewrite(value)
     assert isinstance(out, str)
+
+
+# --- the head memo: rewrite(head + tail) == rewrite(head) + tail ---------------------------------
+
+_TAILS = st.lists(st.sampled_from(["/", "?", "#", "a", "\t", "\n", "\r", "@", ":", "\\", "x.js", "%2f", " "]),
+                  max_size=6).map("".join)
+
+
+@given(st.lists(st.tuples(_URLS, _TAILS), min_size=1, max_size=8), st.sampled_from(["https", "http", "ftp"]))
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_head_memo_agrees_with_the_full_path(pairs, page_scheme):
+    """Every value, through the memo (which sees the same heads again with other tails), maps
+    exactly as the unmemoised path maps it, with the same counts and the same aliases."""
+    seen_memo, seen_full = [], []
+    memo = UrlRewriter(BASE, SID, f"{page_scheme}://page.test/", on_alias=lambda h, o: seen_memo.append(h))
+    full = UrlRewriter(BASE, SID, f"{page_scheme}://page.test/", on_alias=lambda h, o: seen_full.append(h))
+    for head, tail in pairs + [(h, t[::-1] + "/z") for h, t in pairs]:
+        value = head + tail
+        assert memo.rewrite(value) == full._rewrite_full(value), value
+    assert (memo.rewritten, memo.invalid, seen_memo) == (full.rewritten, full.invalid, seen_full)
+
+
+def test_head_memo_keeps_each_tail_and_counts_each_value():
+    u = UrlRewriter(BASE, SID, "https://page.test/")
+    assert u.rewrite("https://example.com/a") == P + "/a"
+    assert u.rewrite("https://example.com?b\tc") == P + "?b\tc"
+    assert u.rewrite("https://example.com") == P
+    assert u.rewrite("https://exa\tmple.com/d") == P + "/d"  # a tab in the head: the full path
+    assert u.rewrite("https://bad host/x") == "https://bad host/x"
+    assert u.rewrite("https://bad host/y") == "https://bad host/y"
+    assert (u.rewritten, u.invalid) == (4, 2)
