@@ -540,6 +540,8 @@ def rewrite_css(text: str, urls: UrlRewriter, stats: CssStats | None = None) -> 
 
 
 def _rewrite(text: str, urls: UrlRewriter, codec: str | None, stats: CssStats | None) -> str:
+    if "(" not in text and "@" not in text and "\\" not in text:
+        return text  # no function, no at-rule and no escape that could spell one: no URL (most style attributes)
     try:
         return _Rewriter(text, urls, codec, stats).run()
     except RewriteError:  # over a budget: the caller fails closed

@@ -142,3 +142,25 @@ def test_location_as_a_value_left_alone(urls, src):
 ])
 def test_destructuring_reads_the_view(urls, src, out):
     assert rewrite_js(src, urls) == out
+
+
+# --- the pre-check's as-string regex, against the form it replaced ---------------------------------
+
+import re  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_OLD_AS_STRING_RE = re.compile(  # the original form (a lookbehind and sets first: tried at every position)
+    rb"(?:String|URL)" + jslocation._SPACE + rb"\(" + jslocation._SPACE + jslocation._L + jslocation._SPACE
+    + rb"[),]|\+" + jslocation._SPACE + jslocation._L + rb"(?![\w$])|"
+    rb"location" + jslocation._SPACE + rb"(?:\+|[!=]=(?!=))|(?<![!=])[!=]=" + jslocation._SPACE + jslocation._L
+    + rb"(?![\w$])|\$\{" + jslocation._SPACE + jslocation._L + jslocation._SPACE + rb"\}", re.S)
+_PIECES = st.sampled_from([b"location", b"String", b"URL", b"(", b")", b",", b"+", b"=", b"!", b"==", b"!=", b"===",
+                           b"!==", b"${", b"}", b".", b"a", b"$", b" ", b"\n", b"/*", b"*/", b"*", b"/", b"x.", b"_"])
+
+
+@given(st.lists(_PIECES, max_size=16).map(b"".join))
+@settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_as_string_regex_finds_what_the_old_form_found(data):
+    old, new = _OLD_AS_STRING_RE.search(data), jslocation._AS_STRING_RE.search(data)
+    assert (old and old.start()) == (new and new.start())
