@@ -45,10 +45,13 @@ def seal_for_follower(headers) -> None:
 
 def allow_control_plane(request: web.Request, headers) -> None:
     """The mirror is a document of the control plane: its font loads (and crossorigin images)
-    are CORS requests from BASE, which the leader's mapped Access-Control-Allow-Origin does not name."""
+    are CORS requests from BASE, which the leader's mapped Access-Control-Allow-Origin does not name;
+    the session page reads SVG sprites with the follower's credential (viewer/mirror/sprites.js).
+    Only ever the control plane's origin, and only on what the follower wall lets a follower have."""
     base_origin = request.app[appkeys.BASE].url
     if request.headers.get("Origin") == base_origin:
         headers["Access-Control-Allow-Origin"] = base_origin
+        headers["Access-Control-Allow-Credentials"] = "true"
         headers["Vary"] = "Origin"
 
 

@@ -44,6 +44,18 @@ log = logging.getLogger("tandem.proxy")
 MIRROR_DESTS = frozenset({"image", "style", "font", "audio", "video", "track"})  # what a mirror's loads say they are
 
 
+def claims_mirror_load(request: web.Request) -> bool:
+    """What a follower's request says it loads: an image, style, font or media for the mirror, or a
+    CORS read by the session page itself (an SVG sprite a ``<use>`` names, viewer/mirror/sprites.js:
+    browsers refuse ``<use>`` across origins, so the page copies the symbol). A claim only narrows:
+    what the response is and whether the mirror was sent the URL still decide (proxy.decide)."""
+    dest = request.headers.get("Sec-Fetch-Dest", "")
+    if dest in MIRROR_DESTS:
+        return True
+    return (dest == "empty" and request.headers.get("Sec-Fetch-Mode") == "cors"
+            and request.headers.get("Origin") == request.app[appkeys.BASE].url)
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     adm: Admission | None = None
     try:
@@ -81,7 +93,7 @@ def facts(request: web.Request, adm: Admission, response: str | None = None) -> 
         listed=allowlist.allows_navigation(adm.target.host), page_scope_all=scope_all,
         navigation=adm.navigation, websocket=adm.websocket,
         private_networks=request.app[appkeys.SETTINGS].allow_private, origin_listed=origin_listed,
-        claims_mirror_load=request.headers.get("Sec-Fetch-Dest", "") in MIRROR_DESTS, in_mirror=adm.in_mirror,
+        claims_mirror_load=claims_mirror_load(request), in_mirror=adm.in_mirror,
         response=response,
     )
 

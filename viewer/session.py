@@ -169,7 +169,7 @@ def _csp(app: web.Application, *, frame_ancestors: str) -> str:
     return (
         "default-src 'none'; script-src 'self'; "
         f"style-src 'self' 'unsafe-inline' {proxied}; img-src 'self' data: blob: {proxied}; "
-        f"font-src 'self' data: {proxied}; media-src 'self' {proxied} blob:; connect-src 'self' {ws}; "
+        f"font-src 'self' data: {proxied}; media-src 'self' {proxied} blob:; connect-src 'self' {ws} {proxied}; "
         f"frame-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
     )
 
