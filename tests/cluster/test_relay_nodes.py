@@ -16,10 +16,9 @@ import time
 
 import pytest
 
-from sync.room import Room
 from tandem import crypto
-from tandem.cluster import ClusterRelay, RedisTransport
-from tandem.live.redisstate import RedisBackend
+from tandem.cluster import ClusterRelay
+from tests.cluster.helpers import relay_node
 from tests.sync.helpers import full, meta, mutation
 
 WAIT = 5.0
@@ -70,27 +69,10 @@ class Sock:
         return self.closed
 
 
-def make_node(url: str, cipher) -> ClusterRelay:
-    backend = RedisBackend(url, cipher)
-    facts: dict = {}
-
-    def make_room(sid: str, epoch: str) -> Room:
-        return Room(sid, epoch=epoch, start_url="http://shop.test/", to_proxy=lambda u: u, to_upstream=lambda u: u)
-
-    def facts_of(sid: str):
-        if sid not in facts:
-            facts[sid] = backend.open(sid).facts
-        return facts[sid]
-
-    relay = ClusterRelay(make_room, facts_of, RedisTransport(url, lease=LEASE))
-    relay.backend = backend
-    return relay
-
-
 @pytest.fixture
 async def nodes(redis_server):
     cipher = crypto.Cipher([secrets.token_bytes(32)])
-    made = [make_node(redis_server.url, cipher) for _ in range(2)]
+    made = [relay_node(redis_server.url, cipher, lease=LEASE) for _ in range(2)]
     for relay in made:
         await relay.start()
     yield made
@@ -165,7 +147,7 @@ async def test_the_directory_knows_a_hand_over_when_the_new_leader_hears_of_it(n
 
 async def test_a_node_that_dies_gives_its_rooms_up_and_sockets_elsewhere_reconnect(redis_server):
     cipher = crypto.Cipher([secrets.token_bytes(32)])
-    a, b = make_node(redis_server.url, cipher), make_node(redis_server.url, cipher)
+    a, b = relay_node(redis_server.url, cipher, lease=LEASE), relay_node(redis_server.url, cipher, lease=LEASE)
     await a.start()
     await b.start()
     try:
@@ -200,7 +182,7 @@ async def test_a_session_ended_through_any_node_ends_everywhere(redis_server):
     """The API call that ends a session lands on any node: every node closes its sockets of it and
     forgets the session (the registry reads it again, ended, from the store)."""
     cipher = crypto.Cipher([secrets.token_bytes(32)])
-    a, b, c = (make_node(redis_server.url, cipher) for _ in range(3))
+    a, b, c = (relay_node(redis_server.url, cipher, lease=LEASE) for _ in range(3))
     forgotten: dict[str, list] = {"a": [], "b": [], "c": []}
     for name, relay in zip("abc", (a, b, c)):
         relay._on_ended = forgotten[name].append

@@ -15,36 +15,18 @@ import time
 
 import redis.asyncio as aioredis
 
-from sync.room import Room
 from tandem import crypto
-from tandem.cluster import ClusterRelay, RedisTransport
+from tandem.cluster import ClusterRelay
 from tandem.cluster.redis_transport import alive_key, owner_key
-from tandem.live.redisstate import RedisBackend
+from tests.cluster.helpers import pttl, relay_node
 from tests.cluster.test_relay_nodes import join
 from tests.sync.helpers import full, meta, mutation
 
 LEASE = 30.0  # seconds: far longer than any of these tests waits
 
 
-def node(url: str, cipher, *, identity: str | None = None) -> ClusterRelay:
-    backend = RedisBackend(url, cipher)
-    facts: dict = {}
-
-    def make_room(sid: str, epoch: str) -> Room:
-        return Room(sid, epoch=epoch, start_url="http://shop.test/", to_proxy=lambda u: u, to_upstream=lambda u: u)
-
-    def facts_of(sid: str):
-        if sid not in facts:
-            facts[sid] = backend.open(sid).facts
-        return facts[sid]
-
-    relay = ClusterRelay(make_room, facts_of, RedisTransport(url, lease=LEASE, identity=identity))
-    relay.backend = backend
-    return relay
-
-
 async def started(url: str, cipher, n: int):
-    made = [node(url, cipher) for _ in range(n)]
+    made = [relay_node(url, cipher, lease=LEASE) for _ in range(n)]
     for relay in made:
         await relay.start()
     return made
@@ -57,14 +39,6 @@ async def finish(*relays: ClusterRelay) -> None:
         except Exception:  # noqa: BLE001 - a node "killed" by the test has no connections left
             pass
         await relay.backend.close()
-
-
-async def pttl(url: str, key: str) -> int:
-    r = aioredis.Redis.from_url(url)
-    try:
-        return await r.pttl(key)
-    finally:
-        await r.aclose()
 
 
 async def kill(relay: ClusterRelay) -> None:
@@ -166,7 +140,7 @@ async def test_a_process_started_where_a_dead_one_served_takes_its_rooms_at_once
     """The same address (host:port), a new process: the old incarnation's rooms are its own to take,
     even while the old one's connections to Redis still look open (a machine that rebooted)."""
     cipher = crypto.Cipher([secrets.token_bytes(32)])
-    old = node(redis_server.url, cipher, identity="host/127.0.0.1:8080")
+    old = relay_node(redis_server.url, cipher, lease=LEASE, identity="host/127.0.0.1:8080")
     await old.start()
     new = None
     try:
@@ -175,7 +149,7 @@ async def test_a_process_started_where_a_dead_one_served_takes_its_rooms_at_once
         await leader.wait_for(lambda f: f["t"] == "welcome", "welcome")
         old._watcher.cancel()
         old.t._beater.cancel()  # hung, not closed: its subscription still counts, its liveness key still there
-        new = node(redis_server.url, cipher, identity="host/127.0.0.1:8080")
+        new = relay_node(redis_server.url, cipher, lease=LEASE, identity="host/127.0.0.1:8080")
         await new.start()
         _, again = await join(new, sid, "lead", kind="tab", may_lead=True)
         await again.wait_for(lambda f: f["t"] == "welcome", "welcome on the first try")

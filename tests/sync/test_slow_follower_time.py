@@ -13,18 +13,15 @@ in order, and no reset.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import secrets
-import socket as pysocket
 import time
 
 import aiohttp
 
 from tandem import appkeys
 from tests.sync.helpers import full, join, meta, recv, socket
-from tests.sync.test_socket import started
+from tests.sync.test_socket import raw_follower, started
 
 MAX_LAG = 1.0  # seconds (the setting under test)
 RATE = 20  # small events a second
@@ -34,21 +31,7 @@ SECONDS = 6.0  # of sending: the bound, plus the room's 1 s tick, plus room for 
 async def stuck_follower(t, client: aiohttp.ClientSession, sid: str):
     """A session socket (no compression) whose peer reads its handshake and then nothing, with a small
     receive window: what the server writes stays in the server's send queue, unacknowledged."""
-    sock = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_STREAM)
-    sock.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_RCVBUF, 4096)  # before connecting: it sets the window
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", t.settings.port))
-    reader, writer = await asyncio.open_connection(sock=sock)
-    cookie = "; ".join(f"{c.key}={c.value}" for c in client.cookie_jar)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /s/{sid}/ws HTTP/1.1\r\nHost: {t.base.domain}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {t.url}\r\nCookie: {cookie}\r\n\r\n").encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert b" 101 " in head.split(b"\r\n", 1)[0], head
-    hello = json.dumps({"t": "hello", "kind": "view"}).encode()
-    mask = os.urandom(4)
-    writer.write(bytes([0x81, 0x80 | len(hello)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(hello)))
-    await writer.drain()
+    _, writer = await raw_follower(t, client, sid, rcvbuf=4096)
     writer.transport.pause_reading()  # from here on it reads nothing
     return writer
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket as pysocket
 
 import aiohttp
 from aiohttp import web
@@ -207,16 +210,19 @@ async def test_ending_the_session_closes_every_socket(make_tandem, upstream):
         assert exc.status == 410
 
 
-async def raw_stuck_follower(t, client, sid: str):
-    """A follower that opens the session socket and then never reads: the kernel buffers fill, then Tandem's."""
-    import base64
-    import os
-
+async def raw_follower(t, client, sid: str, *, rcvbuf: int | None = None):
+    """A follower's session socket spoken by hand (no compression): the handshake and its hello, and then
+    nothing is read but what the caller reads: (reader, writer). ``rcvbuf``: a small receive buffer (set
+    before connecting, so it is the window the server sees)."""
+    sock = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", t.settings.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
     cookie = "; ".join(f"{c.key}={c.value}" for c in client.cookie_jar)
-    host = t.base.domain
-    reader, writer = await asyncio.open_connection("127.0.0.1", t.settings.port)
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /s/{sid}/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    writer.write((f"GET /s/{sid}/ws HTTP/1.1\r\nHost: {t.base.domain}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {t.url}\r\nCookie: {cookie}\r\n\r\n").encode())
     head = await reader.readuntil(b"\r\n\r\n")
     assert b" 101 " in head.split(b"\r\n", 1)[0], head
@@ -238,7 +244,7 @@ async def test_a_follower_that_stops_reading_does_not_hold_up_the_leader_or_othe
     try:
         fast = await socket(t, fast_client, s.sid)
         await recv(fast, "welcome")
-        reader, writer = await raw_stuck_follower(t, stuck_client, s.sid)
+        reader, writer = await raw_follower(t, stuck_client, s.sid)  # never reads: the kernel buffers fill, then Tandem's
         got: list[int] = []
 
         async def read_fast():
