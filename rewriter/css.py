@@ -111,6 +111,8 @@ _SPOT = r"/\*|\"|'|\\|@(?:%s|%s)(?![%s\\])|\((?:%s)" % (
     "|".join(r"(?<=%s\()(?<![%s#@]%s\()" % (_ci(f), _NAME, _ci(f)) for f in _FUNCTIONS),
 )
 _MAIN_RE = re.compile(_SPOT)
+_AT_NAMES = r"%s|%s" % (_ci("import"), _ci("namespace"))
+_FUNCTION_AT = "|".join(r"(?<=%s\()(?<![%s#@]%s\()" % (_ci(f), _NAME, _ci(f)) for f in _FUNCTIONS)
 _IN_SET_RE = re.compile(_SPOT + r"|\(|\)|\[|\]|\{|\}")  # inside image-set(): track nesting
 _SET = "image-set"
 _CLOSER = {"[": "]", "{": "}"}
@@ -127,6 +129,21 @@ _STRING_RE = {
     )
     for q in "\"'"
 }
+# Outside image-set(), everything up to the next backslash, @import / @namespace or function of
+# ours, in one match: plain runs, whole strings (as _STRING_RE reads them; outside image-set() and
+# @import a string is never a URL), whole comments (to the end when unterminated), and the "/", "@"
+# and "(" that start none of those. Each alternative starts with its own character, so no input
+# can be read two ways, and the loop runs in C instead of once per string and comment.
+_SKIP_RE = re.compile(
+    r"(?:[^\"'/\\@(]++"
+    + "".join(
+        r"|%s(?:[^%s\\\n\r\f]++|\\(?:[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?|\r\n|[\s\S]|\Z))*+%s?" % (q, q, q)
+        for q in "\"'"
+    )
+    + r"|/\*(?:[^*]*+\*++(?:[^/*][^*]*+\*++)*+/|[\s\S]*+)"
+    + r"|/(?!\*)|@(?!(?:%s)(?![%s\\]))|\((?!%s))*+" % (_AT_NAMES, _NAME, _FUNCTION_AT)
+)
+_AT_RE = re.compile(r"@(%s)(?![%s\\])" % (_AT_NAMES, _NAME))
 # Inside an unquoted url token: where the plain run of URL characters stops.
 _URL_STOP_RE = re.compile(r"[)\"'(\\ \t\n\r\f\x01-\x08\x0b\x0e-\x1f\x7f]")
 _BAD_URL_STOP_RE = re.compile(r"[)\\]")
@@ -496,7 +513,21 @@ class _Rewriter:
         n = len(text)
         pos = 0
         while pos < n:
-            m = (_IN_SET_RE if self.blocks else _MAIN_RE).search(text, pos)
+            if not self.blocks:  # the usual case: stop only where a URL can start
+                j = _SKIP_RE.match(text, pos).end()
+                if j >= n:
+                    break
+                c = text[j]
+                if c == "\\":
+                    pos = self.escaped_ident(j, pos)
+                elif c == "@":
+                    m = _AT_RE.match(text, j)
+                    pos = self.at_rule(m.group(1).lower(), m.end())
+                else:  # "(" after one of our function names
+                    name = _function_name(text, j, pos)
+                    pos = j + 1 if name is None else self.function(name, j + 1)
+                continue
+            m = _IN_SET_RE.search(text, pos)
             if m is None:
                 break
             j = m.start()
