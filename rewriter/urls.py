@@ -42,6 +42,15 @@ _AUTH_END_RE = re.compile(r"[/\\?#]")
 _FORBIDDEN_HOST_RE = re.compile(r"[\x00-\x20\x7f#/:<>?@\[\\\]^|%]")
 
 
+# The head of a URL value: leading C0/space, a scheme, any slashes, then the authority up to its
+# end. Everything split_url decides (scheme, how many slashes, authority) lies inside it, and the
+# rest of the value after it is kept as written, as long as the head holds no tab, LF or CR.
+# (The same pattern as rewriter/html/policy.py's URL_HEAD_RE, whose memo relies on the same fact.)
+HEAD_RE = re.compile(r"[\x00-\x20]*(?:[a-zA-Z][a-zA-Z0-9+\-.]*:)?[/\\]*[^/\\?#]*")
+MAX_HEAD = 512  # longer heads are not remembered (a page's origins are short; this bounds memory)
+_INVALID = object()  # the head is refused (UrlError)
+
+
 class UrlError(ValueError):
     """Not a URL that can be mapped (invalid host or port).
 
@@ -145,7 +154,32 @@ def split_url(value: str, page_scheme: str = "https") -> SplitUrl | None:
 
     Relative URLs, other schemes (data:, blob:, mailto:, ...) and fragments give None.
     Raises UrlError for a special URL the browser would reject (bad host or port).
+
+    Only the head of the value (:data:`HEAD_RE`) decides, and the rest after it is kept as
+    written, so heads are split once per process (:func:`_split_head`); a head with a tab, LF or
+    CR (which the URL parser drops) and every refused URL take :func:`_split_url_full`.
     """
+    head = HEAD_RE.match(value).group()
+    if len(head) <= MAX_HEAD and not ("\t" in head or "\n" in head or "\r" in head):
+        parts = _split_head(head, page_scheme)
+        if parts is None:
+            return None
+        if parts is not _INVALID:
+            return SplitUrl(parts.lead, parts.scheme, parts.userinfo, parts.origin, value[len(head):])
+    return _split_url_full(value, page_scheme)
+
+
+@functools.lru_cache(maxsize=ORIGIN_CACHE_SIZE)
+def _split_head(head: str, page_scheme: str) -> SplitUrl | None | object:
+    """:func:`_split_url_full` of a head (its ``rest`` is then empty); _INVALID for a UrlError."""
+    try:
+        return _split_url_full(head, page_scheme)
+    except UrlError:
+        return _INVALID
+
+
+def _split_url_full(value: str, page_scheme: str = "https") -> SplitUrl | None:
+    """:func:`split_url` without the head cache: the reference it must agree with."""
     lead = _LEADING_RE.match(value).group(0)
     raw_body = value[len(lead):]
     body = raw_body.translate(_TAB_NL) if ("\t" in raw_body or "\n" in raw_body or "\r" in raw_body) else raw_body
@@ -243,20 +277,21 @@ class ProxyBase:
         return label if label and "." not in label else None
 
     def is_ours(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
-        return host == self.hostname or host.endswith("." + self.hostname)
+        if len(host) > MAX_HEAD:  # not a host anyone has: not worth remembering (the cache holds its key)
+            return _is_ours.__wrapped__(self.domain, host)
+        return _is_ours(self.domain, host)
+
+
+@functools.lru_cache(maxsize=ORIGIN_CACHE_SIZE)  # asked once per origin of every page
+def _is_ours(domain: str, host: str) -> bool:
+    hostname = domain.rsplit(":", 1)[0] if ":" in domain else domain
+    host = host.lower().rstrip(".")
+    return host == hostname or host.endswith("." + hostname)
 
 
 AliasSink = Callable[[str, Origin], None]
 
-# The head of a URL value: leading C0/space, a scheme, any slashes, then the authority up to its
-# end. Everything split_url decides (scheme, how many slashes, authority) lies inside it, and the
-# rest of the value after it is kept as written, as long as the head holds no tab, LF or CR.
-# (The same pattern as rewriter/html/policy.py's URL_HEAD_RE, whose memo relies on the same fact.)
-HEAD_RE = re.compile(r"[\x00-\x20]*(?:[a-zA-Z][a-zA-Z0-9+\-.]*:)?[/\\]*[^/\\?#]*")
 MAX_HEADS = 4096  # heads remembered per mapper (one mapper serves one page or resource)
-MAX_HEAD = 512  # longer heads are not remembered (a page's origins are short; this bounds memory)
-_INVALID = object()  # rewrite(head) met a UrlError
 _UNCACHED = object()
 
 
@@ -335,10 +370,11 @@ class UrlRewriter:
         self._heads[head] = new
         return new
 
-    def _rewrite_full(self, value: str) -> str:
-        """``rewrite`` without the head memo: the reference it must agree with."""
+    def _rewrite_full(self, value: str, split: Callable[[str, str], SplitUrl | None] | None = None) -> str:
+        """``rewrite`` without the head memo: the reference it must agree with (with
+        ``split=_split_url_full``, without the process-wide head cache either)."""
         try:
-            parts = split_url(value, self.page_scheme)
+            parts = (split or split_url)(value, self.page_scheme)
         except UrlError:
             self.invalid += 1
             return value

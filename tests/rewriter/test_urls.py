@@ -1,8 +1,10 @@
 """URL mapper: only scheme and authority change; everything else stays exactly as written."""
 
+import re
+
 import pytest
 
-from rewriter.urls import ProxyBase, UrlError, UrlRewriter, canonical_host, split_url
+from rewriter.urls import ProxyBase, UrlError, UrlRewriter, _split_url_full, canonical_host, split_url
 
 BASE = ProxyBase("http", "tandem.localhost:8080")
 SID = "abcdefgh2345"
@@ -152,7 +154,7 @@ def test_head_memo_agrees_with_the_full_path(pairs, page_scheme):
     full = UrlRewriter(BASE, SID, f"{page_scheme}://page.test/", on_alias=lambda h, o: seen_full.append(h))
     for head, tail in pairs + [(h, t[::-1] + "/z") for h, t in pairs]:
         value = head + tail
-        assert memo.rewrite(value) == full._rewrite_full(value), value
+        assert memo.rewrite(value) == full._rewrite_full(value, _split_url_full), value
     assert (memo.rewritten, memo.invalid, seen_memo) == (full.rewritten, full.invalid, seen_full)
 
 
@@ -165,3 +167,17 @@ def test_head_memo_keeps_each_tail_and_counts_each_value():
     assert u.rewrite("https://bad host/x") == "https://bad host/x"
     assert u.rewrite("https://bad host/y") == "https://bad host/y"
     assert (u.rewritten, u.invalid) == (4, 2)
+
+
+@given(_URLS, _TAILS, st.sampled_from(["https", "http", "ftp", ""]))
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_split_url_head_cache_agrees_with_the_full_split(head, tail, page_scheme):
+    """split_url (heads split once per process) gives what the uncached split gives, or the same error."""
+    for value in (head, head + tail, tail + head):
+        try:
+            want = _split_url_full(value, page_scheme)
+        except UrlError as exc:
+            with pytest.raises(UrlError, match=re.escape(str(exc))):
+                split_url(value, page_scheme)
+            continue
+        assert split_url(value, page_scheme) == want
