@@ -40,10 +40,12 @@ The rewriter never raises.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import queue
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -391,14 +393,19 @@ def _import_scripts_args(root, at: int) -> list:
     return [c for c in args.named_children if c.type in ("string", "template_string")]
 
 
-def _node_edit(node, data: bytes, urls: UrlRewriter) -> Edit | None:
+def _literal_span(node) -> tuple[int, int, bool] | None:
+    """(start byte, end byte, is a template) of a literal node; None for a template with a substitution."""
     if node.type == "template_string":
         if any(c.type == "template_substitution" for c in node.named_children):
             return None  # import(`${base}/x.js`): not a literal
-        quote, template = "`", True
-    else:
-        quote, template = chr(data[node.start_byte]), False
-    a, b = node.start_byte + 1, node.end_byte - 1
+        return node.start_byte, node.end_byte, True
+    return node.start_byte, node.end_byte, False
+
+
+def _span_edit(span: tuple[int, int, bool], data: bytes, urls: UrlRewriter) -> Edit | None:
+    start, end, template = span
+    quote = "`" if template else chr(data[start])
+    a, b = start + 1, end - 1
     if b < a or data[b: b + 1] != quote.encode():
         return None  # an unterminated literal (error recovery): leave it
     raw = data[a:b].decode("utf-8", "surrogateescape")
@@ -411,18 +418,70 @@ def _node_edit(node, data: bytes, urls: UrlRewriter) -> Edit | None:
     return sb, tb, text.encode("utf-8", "surrogateescape")
 
 
-def _source_map_edits(data: bytes, root, urls: UrlRewriter) -> list[Edit]:
-    edits = []
+def _source_map_spans(data: bytes, root) -> list[tuple[int, int]]:
+    """The URL span of each ``sourceMappingURL`` comment the tree confirms is a comment."""
+    spans = []
     for m in _SOURCE_MAP_RE.finditer(data):
         node = root.descendant_for_byte_range(m.start(), m.start() + 1)
         if node is None or node.type != "comment" or node.start_byte != m.start():
             continue
-        raw = m.group(1).decode("utf-8", "surrogateescape")
+        spans.append(m.span(1))
+    return spans
+
+
+def _source_map_edits(data: bytes, spans: list[tuple[int, int]], urls: UrlRewriter) -> list[Edit]:
+    edits = []
+    for s, e in spans:
+        raw = data[s:e].decode("utf-8", "surrogateescape")
         new = urls.rewrite(raw)
         if new != raw:
-            edits.append((m.start(1), m.end(1), new.encode("utf-8", "surrogateescape")))
+            edits.append((s, e, new.encode("utf-8", "surrogateescape")))
             stats.source_maps += 1
     return edits
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    """What the parse of a script tells, independent of any mapping: remembered by content."""
+
+    location: list  # rewriter/jslocation.py's edits
+    literals: list  # (start, end, is template) of each specifier literal, in the tree's order
+    source_maps: list  # (start, end) of each sourceMappingURL comment's URL
+
+
+# Scripts whose analysis is remembered (a few offsets each): a script worth parsing is parsed once
+# per process, not once per page or per session (inline bundles repeat on every page of a site).
+ANALYSIS_ENTRIES = 4096
+ANALYSIS_ITEMS = 1000  # an analysis with more places than this is not remembered (bounds the memory)
+_analyses: "OrderedDict[bytes, _Analysis | None]" = OrderedDict()  # None: the grammar found an error
+_analyses_lock = threading.Lock()
+
+
+def _analyse(data: bytes) -> _Analysis | None | bool:
+    """The analysis of a script (None: unparsable; False: the parse ran out of time, not remembered)."""
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    with _analyses_lock:
+        if key in _analyses:
+            _analyses.move_to_end(key)
+            return _analyses[key]
+    tree = _parse(data)
+    if tree is None:
+        return False
+    root = tree.root_node
+    if root.has_error:
+        found = None
+    else:
+        spans = [_literal_span(node) for node in _literal_nodes(root, data)]
+        found = _Analysis(list(jslocation.read_edits(data, root=root, max_parse=MAX_PARSE)),
+                          [sp for sp in spans if sp is not None],
+                          _source_map_spans(data, root) if b"sourceMappingURL" in data else [])
+    if found is not None and len(found.location) + len(found.literals) + len(found.source_maps) > ANALYSIS_ITEMS:
+        return found
+    with _analyses_lock:
+        _analyses[key] = found
+        while len(_analyses) > ANALYSIS_ENTRIES:
+            _analyses.popitem(last=False)
+    return found
 
 
 def _apply(data: bytes, edits: list[Edit]) -> bytes:
@@ -506,23 +565,22 @@ def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
     if len(data) > MAX_PARSE:
         stats.too_big += 1
         return data
-    tree = _parse(data)
-    if tree is None:
+    found = _analyse(data)
+    if found is False:
         stats.timeouts += 1
         return data
-    root = tree.root_node
-    if root.has_error:
+    if found is None:
         stats.unparsable += 1
         return data
     stats.parsed += 1
-    edits: list[Edit] = list(jslocation.read_edits(data, root=root, max_parse=MAX_PARSE))
-    for node in _literal_nodes(root, data):
-        e = _node_edit(node, data, urls)
+    edits: list[Edit] = list(found.location)
+    for span in found.literals:
+        e = _span_edit(span, data, urls)
         if e is not None:
             edits.append(e)
             stats.specifiers += 1
-    if b"sourceMappingURL" in data:
-        edits.extend(_source_map_edits(data, root, urls))
+    if found.source_maps:
+        edits.extend(_source_map_edits(data, found.source_maps, urls))
     return _apply(data, edits) if edits else data
 
 

@@ -388,3 +388,42 @@ def test_runs_of_comments_are_read_one_way(tmp_path):
                        cwd=pathlib.Path(__file__).resolve().parents[2])
     assert r.returncode == 0, r.stderr[-2000:]
     assert int(r.stdout) >= len(src)
+
+
+# --- the parse's analysis is remembered by content ---------------------------------------------------
+
+MEMO_SRC = (b'import a from "https://cdn.example.com/a.js";\nimport("https://cdn.example.com/b.js");\n'
+            b'importScripts("https://w.example/w.js");\nx = location.host + `${y}`;\n'
+            b'//# sourceMappingURL=https://cdn.example.com/a.js.map\n')
+
+
+def test_a_script_is_parsed_once_whatever_the_mapper(monkeypatch):
+    """Which literals are specifiers, where the source map comments and the location reads are:
+    the same for every mapper, so a script is parsed once; each mapper still maps its own URLs."""
+    calls = []
+    real = J._parse
+    monkeypatch.setattr(J, "_parse", lambda data: calls.append(len(data)) or real(data))
+    src = MEMO_SRC + b"// parsed once\n"
+    other = UrlRewriter(ProxyBase("https", "other.example"), "zzzzzzzz2345", page_url="https://shop.example/")
+    first, second = rewrite_js_bytes(src, make_urls()), rewrite_js_bytes(src, other)
+    assert calls == [len(src)]
+    J._analyses.clear()
+    jslocation._memo.clear()
+    assert (rewrite_js_bytes(src, make_urls()), rewrite_js_bytes(src, other)) == (first, second)
+    assert b"abcdefgh2345-s-cdn-example-com" in first and b"zzzzzzzz2345-s-cdn-example-com.other.example" in second
+    assert first.count(b"tandem.localhost") == 4 and jslocation.LOCATION_FN in first
+
+
+@pytest.mark.parametrize("name", CORPUS_FILES if (CORPUS_FILES := sorted(
+    str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*.js"))) else ["absent"])
+def test_remembered_analysis_rewrites_as_a_fresh_parse(name, monkeypatch):
+    """Corpus scripts, each with a specifier and a source map added so that every one is parsed:
+    the second rewrite (from the remembered analysis) equals the first (from the parse)."""
+    if name == "absent":
+        pytest.skip("shared/corpus/js is not beside the repo")
+    monkeypatch.setattr(J, "PARSE_SECONDS", 1e6)  # no parse times out on a loaded machine
+    data = _read(name) + b'\n;import("https://cdn.example.com/late.js");\n//# sourceMappingURL=https://cdn.example.com/x.map\n'
+    J._analyses.clear()
+    fresh = rewrite_js_bytes(data, make_urls())
+    assert fresh != data
+    assert rewrite_js_bytes(data, make_urls()) == fresh
