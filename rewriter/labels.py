@@ -149,6 +149,7 @@ def encode(sid: str, origin: Origin) -> tuple[str, bool]:
     return f"{sid}-a-{alias_hash(origin)}", True
 
 
+@functools.lru_cache(maxsize=4096)  # pure; asked on every request (the Host's label), refusals are not kept
 def decode(label: str) -> Decoded:
     """Inverse of :func:`encode`. Raises LabelError for anything encode would not produce."""
     label = label.lower()
