@@ -200,6 +200,8 @@ DRAIN_TIMEOUT = 20.0  # seconds after the sending for every follower to have eve
 _STAMP = re.compile(r'"value":"(\d+)@([\d.]+)"')
 _UPTO = re.compile(r'"upto":(\d+)')
 _SNAPSHOT_ASK = '"t":"snapshot"'
+PROBE_INTERVAL = 0.01  # seconds between a client's own lag probe wake-ups (as tandem/pauses.py does in the server)
+STALL = 0.1  # seconds late past which a wake-up counts as a stall
 
 
 def snapshot_frame(pad: int, upto: int | None = None) -> str:
@@ -312,11 +314,23 @@ async def _rooms(spec: dict) -> None:
         got = seen[i]
         return sum(1 for n in range(covered[i], sent[r]) if not got[n])
 
+    lag = [0.0, 0]  # this process's own event-loop lag: the longest, and wake-ups over STALL late (a client
+    # that stalls delays what it measures: the delivery figures are the server's only when this stays small)
+
+    async def probe() -> None:
+        while True:
+            planned = loop.time() + PROBE_INTERVAL
+            await asyncio.sleep(PROBE_INTERVAL)
+            late = loop.time() - planned
+            lag[0] = max(lag[0], late)
+            lag[1] += late > STALL
+
     tasks = [asyncio.create_task(reader(i, ws)) for i, (_, ws) in enumerate(views)]
     tasks += [asyncio.create_task(drain(r, t)) for r, t in enumerate(tabs)]
     tasks.append(asyncio.create_task(pinger()))
     print("ready", flush=True)
     await stdin.readline()  # "go"
+    tasks.append(asyncio.create_task(probe()))
     cpu0 = time.process_time()
     start = time.perf_counter()
     # the rooms' first events are spread over one interval, as independent pages would be
@@ -329,7 +343,7 @@ async def _rooms(spec: dict) -> None:
     print(json.dumps({"sent": sent, "expected": sum(sent[r] for r, _ in views),
                       "lost": sum(missing(i, r) for i, (r, _) in enumerate(views)),
                       "hist": hist, "max_ms": worst[0], "resyncs": resyncs[0], "closed": closed[0], "tabs_closed": closed_tabs[0],
-                      "cpu": cpu, "wall": wall}), flush=True)
+                      "cpu": cpu, "wall": wall, "lag_max_s": lag[0], "stalls": lag[1]}), flush=True)
     await stdin.readline()  # "bye"
     ending[0] = True
     for ws in [w for _, w in views] + tabs:

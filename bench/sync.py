@@ -98,13 +98,15 @@ def serve_bare(port: int) -> None:
 
 # -- Tandem with the demo shop ------------------------------------------------------------------
 class Server:
-    def __init__(self, children: Children, tmp: Path, profile: Path | None = None):
+    def __init__(self, children: Children, tmp: Path, profile: Path | None = None, stalls: Path | None = None):
         self.port = free_port()
         self.admin = secrets.token_urlsafe(24)
         script = Path(sys.executable).parent / "tandem"
         cmd = [str(script)] if script.exists() else [sys.executable, "-m", "tandem.cli"]
         if profile is not None:  # CPU profile of the server, written when it stops (SIGTERM)
             cmd = [sys.executable, "-m", "bench.cprofile_tandem", str(profile)]
+        elif stalls is not None:  # what held the event loop in each stall, written when it stops
+            cmd = [sys.executable, "-m", "bench.stalls_tandem", str(stalls)]
         self.child = children.start("tandem", cmd + ["serve", "--demo", "--port", str(self.port), "--data-dir",
                                                      str(tmp / "data")], env={"TANDEM_ADMIN_KEY": self.admin})
         self.base = f"tandem.localhost:{self.port}"
@@ -139,11 +141,12 @@ class Server:
         raise SystemExit("bench.sync: the invite link set no participant cookie")
 
 
-def start_server(children: Children, tmp: Path, attempts: int = 3, profile: Path | None = None) -> Server:
+def start_server(children: Children, tmp: Path, attempts: int = 3, profile: Path | None = None,
+                 stalls: Path | None = None) -> Server:
     """``--demo`` also takes PORT+1..PORT+4, which a free PORT does not promise: retry on a clash."""
     for attempt in range(attempts):
         try:
-            return Server(children, tmp, profile)
+            return Server(children, tmp, profile, stalls)
         except RuntimeError as exc:
             if "Address already in use" not in str(exc) or attempt == attempts - 1:
                 raise
@@ -466,6 +469,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
         await proc.stdin.drain()
         procs.append(proc)
     rss: list[int] = []
+    loadavg: list[float] = []
     try:
         for proc in procs:
             line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT)
@@ -481,6 +485,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
         async def sample():
             while True:
                 rss.append(rss_kib(server.pid))
+                loadavg.append(os.getloadavg()[0])
                 await asyncio.sleep(1.0)
 
         sampler = asyncio.create_task(sample())
@@ -530,12 +535,14 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
             "sent": sum(sent), "expected": sum(res["expected"] for res in results),
             "lost": sum(res["lost"] for res in results), "latency_hist": hist,
             "latency_max_ms": max(res["max_ms"] for res in results),
-            "rss_kib": rss, "late_joiners": rooms, "late_with_snapshot": late_ok,
+            "rss_kib": rss, "loadavg": loadavg, "late_joiners": rooms, "late_with_snapshot": late_ok,
             "resyncs": sum(res["resyncs"] for res in results),
             "followers_closed": sum(res["closed"] for res in results), "server_cpu": server_cpu,
             "tabs_closed": sum(res.get("tabs_closed", 0) for res in results),
             "server_cpu_us_per_delivery": cpu_all * 1e6 / max(1, sum(res["expected"] - res["lost"] for res in results)),
             "client_cpu": sum(res["cpu"] / res["wall"] for res in results), "clients": len(procs),
+            "client_lag_max_s": max(res.get("lag_max_s", 0.0) for res in results),
+            "client_stalls": sum(res.get("stalls", 0) for res in results),
             "loop_lag_max_s": after.get("tandem_event_loop_lag_max_seconds", float("nan")),
             "loop_lag_max_before_s": before.get("tandem_event_loop_lag_max_seconds", float("nan")),
             "gc_pause_max_s": after.get("tandem_gc_pause_max_seconds", float("nan")),
@@ -566,16 +573,18 @@ def report_load(r: dict) -> None:
           f"{'/'.join(f'{v:.0f}' for v in r['gc_collections'].values())} gen0/1/2 collections")
     print(f"   server CPU per delivered event {r['server_cpu_us_per_delivery']:.0f} µs (CPU time: holds on a busy machine)")
     print(f"   CPU during the sending: server {r['server_cpu'] * 100:.0f}% of a core, the {r['clients']} client processes "
-          f"{r['client_cpu'] * 100:.0f}% together (load average {os.getloadavg()[0]:.1f}; the machine has "
-          f"{os.cpu_count()} CPUs)")
+          f"{r['client_cpu'] * 100:.0f}% together (load average {min(r['loadavg'] or [0]):.1f}-"
+          f"{max(r['loadavg'] or [0]):.1f} during it; the machine has {os.cpu_count()} CPUs)")
+    print(f"   the clients' own event loops: longest stall {r['client_lag_max_s'] * 1000:.0f} ms, stalls over 100 ms "
+          f"{r['client_stalls']} (each one delays what its followers measure)")
 
 
 def run_load(rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE, keep: bool = False,
-             profile: Path | None = None) -> dict:
+             profile: Path | None = None, stalls: Path | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="tandem-bench-load-"))
     try:
         with Children(tmp) as children:
-            server = start_server(children, tmp, profile=profile)
+            server = start_server(children, tmp, profile=profile, stalls=stalls)
             result = asyncio.run(load_rooms(server, rooms, per_room, duration, rate))
     finally:
         if keep:
@@ -583,7 +592,28 @@ def run_load(rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     report_load(result)
+    if stalls is not None:
+        report_stalls(stalls)
     return result
+
+
+def report_stalls(path: Path) -> None:
+    """What the server's stall sampler (bench/stalls_tandem.py) saw."""
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"   stall sampler: no report ({exc})")
+        return
+    print(f"   stall sampler ({path}): {r['stalls']} stalls over {r['stall_s'] * 1000:.0f} ms, {r['stall_wall_s']:.1f} s "
+          f"in all: main thread on a CPU {r['stall_cpu_s']:.1f} s, waiting for one {r['stall_runqueue_s']:.1f} s, "
+          f"in GC {r['stall_gc_s']:.1f} s")
+    for stack, n in r["stall_stacks"][:8]:
+        print(f"     {n:6d}  ...{';'.join(stack.split(';')[-5:])}")
+    census = r.get("census")
+    if census:
+        print(f"   objects the collector tracks (after the 2nd full collection): {census['tracked_by_generation']} by "
+              f"generation, {census['frozen']} frozen; oldest generation's commonest types: "
+              + ", ".join(f"{name} {n}" for name, n in census["gen2_types"][:10]))
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -668,6 +698,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=LOAD_RATE, help="events a second per room in the load run")
     parser.add_argument("--profile", type=Path, metavar="OUT.prof",
                         help="load run: run the server under cProfile (CPU clock), stats written to OUT.prof")
+    parser.add_argument("--stalls", type=Path, metavar="OUT.json",
+                        help="load run: sample the server's main thread; what held the loop in each stall, to OUT.json")
     args = parser.parse_args(argv)
     if args.serve_bare:
         serve_bare(args.serve_bare)
@@ -680,7 +712,7 @@ def main(argv: list[str] | None = None) -> None:
         if not (1 <= rooms <= 1000 and 2 <= per_room <= 100) or not (1 <= args.duration <= 3600) or not 0 < args.rate <= 1000:
             parser.error("--load: 1-1000 rooms of 2-100 participants, --duration 1-3600 s, --rate up to 1000")
         try:
-            run_load(rooms, per_room, args.duration, args.rate, keep=args.keep, profile=args.profile)
+            run_load(rooms, per_room, args.duration, args.rate, keep=args.keep, profile=args.profile, stalls=args.stalls)
         except (RuntimeError, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             sys.exit(f"bench.sync: {first}")

@@ -20,6 +20,7 @@ refuse it. Pure, stdlib only: the API, the snippet and ``sync/`` all use it.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 MAX_DEPTH = 32  # nesting of an API or control message: real ones have 3 or 4 levels
@@ -48,6 +49,31 @@ def _finite(text: str) -> float:
 
 def _nest(n: int, fn):
     return _nest(n - 1, fn) if n > 0 else fn()
+
+
+# One decoder for every call (json.loads with hooks builds a decoder and its scanner each time).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+SHORT = 4096  # characters: a text this short has its brackets counted (C speed) instead of the stack padded
+
+
+def _depth() -> int:
+    """Python frames on the stack now (what counts against the recursion limit besides C recursion)."""
+    n, frame = 0, sys._getframe(1)
+    while frame is not None:
+        n += 1
+        frame = frame.f_back
+    return n
+
+
+def _shallow(data: str) -> bool:
+    """Whether ``data`` cannot nest deep enough to come near the recursion limit with :data:`HEADROOM`
+    levels to spare (its nesting is at most its count of brackets): then it is parsed without first
+    padding the stack with HEADROOM frames, which a small message (the DOM stream's one-event frames)
+    paid again at every message."""
+    if len(data) > SHORT:
+        return False
+    brackets = data.count("[") + data.count("{")
+    return brackets + HEADROOM + _depth() + 8 < sys.getrecursionlimit()
 
 
 def _too_deep(obj: Any, limit: int) -> bool:
@@ -105,7 +131,7 @@ def loads(data: bytes | str, *, max_depth: int | None = MAX_DEPTH, check_strings
         except UnicodeDecodeError:
             raise JsonError("invalid_json", "The body is not UTF-8 text.") from None
     try:
-        obj = _nest(HEADROOM, lambda: json.loads(data, parse_constant=_no_constant, parse_float=_finite))
+        obj = _DECODER.decode(data) if _shallow(data) else _nest(HEADROOM, lambda: _DECODER.decode(data))
     except JsonError:
         raise
     except RecursionError:

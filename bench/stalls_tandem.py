@@ -1,0 +1,166 @@
+"""Run ``tandem`` with a stall sampler: ``python -m bench.stalls_tandem OUT.json serve ...``.
+
+What holds the event loop, seen from inside the server (used by ``python -m bench.sync --load ...
+--stalls OUT.json``). A thread samples the main thread's Python stack every ``SAMPLE`` seconds; the
+loop is idle while the main thread waits in the selector (``epoll``). A *stall* is a stretch in which
+the main thread was never seen idle for longer than ``STALL``. For each stall the sampler keeps its
+wall time, what the main thread spent of it on a CPU and waiting for one (``/proc/self/task/TID/
+schedstat``: a stall with little CPU time was the machine's other processes, not Tandem), the time
+in garbage collections inside it (``gc.callbacks``), and the stacks sampled during it. Written when
+Tandem exits (SIGTERM) as JSON: the totals and the most frequent stacks (innermost frame last).
+
+The sampler needs the GIL to look, so it sees a long C call (a collection, a big compression) only
+when it ends; the GC time is measured separately for that reason.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+SAMPLE = 0.005  # seconds between looks at the main thread's stack
+STALL = 0.1  # seconds busy without a pause in the selector: a stall (issue 12: no pause over 100 ms)
+DEPTH = 14  # innermost frames kept per sampled stack
+TOP = 25  # stacks written out
+
+
+def _schedstat(tid: int) -> tuple[int, int]:
+    """(ns on a CPU, ns waiting for one) of thread ``tid`` so far; (0, 0) where /proc does not tell."""
+    try:
+        with open(f"/proc/self/task/{tid}/schedstat") as fh:
+            run, wait, _ = fh.read().split()
+        return int(run), int(wait)
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def _idle(frame) -> bool:
+    """Whether the main thread waits for I/O in the event loop's selector."""
+    code = frame.f_code
+    return code.co_name == "select" and code.co_filename.endswith("selectors.py")
+
+
+_PREFIX = re.compile(r"^.*/(?:site-packages|lib/python3\.\d+)/|^" + re.escape(str(Path(__file__).resolve().parents[1])) + "/")
+
+
+def _stack(frame) -> str:
+    parts = []
+    while frame is not None and len(parts) < DEPTH:
+        code = frame.f_code
+        name = _PREFIX.sub("", code.co_filename)
+        parts.append(f"{name}:{code.co_name}:{frame.f_lineno}")
+        frame = frame.f_back
+    return ";".join(reversed(parts))
+
+
+class Sampler:
+    def __init__(self) -> None:
+        self.main = threading.main_thread()
+        self.stalls: list[dict] = []
+        self.stacks: Counter[str] = Counter()  # stacks sampled inside stalls
+        self.busy_stacks: Counter[str] = Counter()  # stacks sampled outside stalls while not idle
+        self.samples = 0
+        self._gc: list[tuple[float, float]] = []  # (start, end) of recent collections
+        self._gc_start = 0.0
+        self._full = 0  # full collections seen
+        self.census: dict | None = None  # what the collector tracks, taken once after the second full collection
+        self._stop = threading.Event()
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_start = now
+        else:
+            self._gc.append((self._gc_start, now))
+            if info.get("generation") == 2:
+                self._full += 1
+            if len(self._gc) > 10_000:
+                del self._gc[:5_000]
+
+    def _gc_within(self, a: float, b: float) -> float:
+        return sum(max(0.0, min(e, b) - max(s, a)) for s, e in self._gc if e > a and s < b)
+
+    def run(self) -> None:
+        tid = self.main.native_id
+        busy_since: float | None = None
+        sched0 = (0, 0)
+        pending: list[str] = []
+        while not self._stop.wait(SAMPLE):
+            frame = sys._current_frames().get(self.main.ident)
+            if frame is None:
+                continue
+            if self.census is None and self._full >= 2:
+                self._take_census()
+                busy_since, pending = None, []  # the census held the main thread: not Tandem's stall
+                continue
+            now = time.perf_counter()
+            self.samples += 1
+            if _idle(frame):
+                if busy_since is not None and now - busy_since > STALL:
+                    run, wait = _schedstat(tid)
+                    self.stalls.append({"at": busy_since, "wall": now - busy_since, "cpu": (run - sched0[0]) / 1e9,
+                                        "runqueue": (wait - sched0[1]) / 1e9, "gc": self._gc_within(busy_since, now)})
+                    self.stacks.update(pending)
+                else:
+                    self.busy_stacks.update(pending)
+                busy_since = None
+                pending = []
+                continue
+            if busy_since is None:
+                busy_since = now - SAMPLE / 2  # it left the selector somewhere since the last look
+                sched0 = _schedstat(tid)
+            pending.append(_stack(frame))
+
+    def _take_census(self) -> None:
+        """Tracked objects by generation and the commonest types (holds the GIL a while: once only)."""
+        t0 = time.perf_counter()
+        kinds: Counter[str] = Counter()
+        sizes = []
+        for gen in range(3):
+            objs = gc.get_objects(gen)
+            sizes.append(len(objs))
+            if gen == 2:
+                kinds.update(type(o).__qualname__ for o in objs)
+            del objs
+        self.census = {"tracked_by_generation": sizes, "frozen": gc.get_freeze_count(),
+                       "gen2_types": kinds.most_common(30), "took_s": time.perf_counter() - t0}
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        threading.Thread(target=self.run, name="stall-sampler", daemon=True).start()
+
+    def report(self) -> dict:
+        self._stop.set()
+        stalls = self.stalls
+        wall = sum(s["wall"] for s in stalls)
+        return {
+            "sample_s": SAMPLE, "stall_s": STALL, "samples": self.samples, "stalls": len(stalls),
+            "stall_wall_s": wall, "stall_cpu_s": sum(s["cpu"] for s in stalls),
+            "stall_runqueue_s": sum(s["runqueue"] for s in stalls), "stall_gc_s": sum(s["gc"] for s in stalls),
+            "longest": sorted(stalls, key=lambda s: -s["wall"])[:20],
+            "census": self.census, "stall_stacks": self.stacks.most_common(TOP), "busy_stacks": self.busy_stacks.most_common(TOP),
+        }
+
+
+def main() -> None:
+    out = sys.argv[1]
+    sys.argv = ["tandem", *sys.argv[2:]]
+    from tandem.cli import main as tandem_main
+
+    sampler = Sampler()
+    sampler.start()
+    try:
+        tandem_main()
+    finally:
+        with open(out, "w") as fh:
+            json.dump(sampler.report(), fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
