@@ -551,12 +551,21 @@ def _worth_parsing(data: bytes, urls: UrlRewriter) -> bool:
     return False
 
 
+def _has_trigger(data: bytes | str) -> bool:
+    """False when the script holds none of the words every check of _rewrite_utf8 starts from (the
+    budget, specifiers, source maps, jslocation's candidates): then it is passed through as they
+    would conclude, at once (most handler attributes and inline scripts). The words are ASCII, so a
+    text holds one exactly when its UTF-8 bytes do."""
+    if isinstance(data, str):
+        return ("import" in data or "from" in data or "location" in data or "export" in data
+                or "postMessage" in data or "sourceMappingURL" in data)
+    return (b"import" in data or b"from" in data or b"location" in data or b"export" in data
+            or b"postMessage" in data or b"sourceMappingURL" in data)
+
+
 def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
     """Rewrite UTF-8 (or ASCII-superset-as-is) bytes; ``data`` itself when nothing changes."""
-    if not (b"import" in data or b"from" in data or b"location" in data or b"export" in data
-            or b"postMessage" in data or b"sourceMappingURL" in data):
-        # no word any check below starts from (budget, specifiers, source maps, jslocation's
-        # candidates): what they would conclude, at once (most handlers and inline scripts)
+    if not _has_trigger(data):
         stats.skipped += 1
         return data
     words = data.count(b"import") + data.count(b"export")
@@ -596,6 +605,9 @@ def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
 def rewrite_js(text: str, urls: UrlRewriter) -> str:
     """Rewrite script text (an inline script, a handler attribute); ``text`` itself if unchanged."""
     try:
+        if not _has_trigger(text):  # as _rewrite_utf8 would conclude, without encoding it first
+            stats.skipped += 1
+            return text
         try:
             data, errors = text.encode("utf-8", "surrogateescape"), "surrogateescape"
         except UnicodeEncodeError:
