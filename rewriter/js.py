@@ -22,7 +22,9 @@ counted (:data:`stats`). Before parsing, a substring test skips every script tha
 of the places (no ``import``, ``export`` or ``sourceMappingURL``): most scripts are never parsed.
 Keywords cannot be written with escapes, so the test is exact for them; an identifier
 ``importScripts`` written with a ``\\u`` escape is the one form it misses (the runtime wraps
-``importScripts`` in workers anyway).
+``importScripts`` in workers anyway). What a parse finds (which literals are specifiers, where the
+source map comments and the location reads are) depends on the script's bytes alone, so it is
+remembered by content (:func:`_analyse`) and each mapper only maps its own URLs into it.
 
 Hostile input. tree-sitter's error recovery recurses once per open bracket on some broken input
 (``{a:`` repeated 100,000 times overflows an 8 MiB C stack) and can be superlinear. So scripts
