@@ -358,15 +358,15 @@ class UrlRewriter:
         """What ``rewrite`` does to ``head`` (remembered), or _UNCACHED when it is not memoisable."""
         if len(head) > MAX_HEAD or "\t" in head or "\n" in head or "\r" in head or len(self._heads) >= MAX_HEADS:
             return _UNCACHED
-        invalid, rewritten = self.invalid, self.rewritten
-        out = self._rewrite_full(head)
-        if self.invalid != invalid:
-            new: str | None | object = _INVALID
-        elif self.rewritten != rewritten:
-            new = out
+        # _rewrite_full(head), without its counting: the head's split is the process-wide one
+        parts = _split_head(head, self.page_scheme)
+        new: str | None | object
+        if parts is None or parts is _INVALID:
+            new = parts
         else:
-            new = None
-        self.invalid, self.rewritten = invalid, rewritten  # the caller counts, once per value
+            new = self._proxied_origin(parts.origin, parts.scheme in ("ws", "wss"))
+            if new is not None:
+                new = f"{parts.lead}{_with_userinfo(new, parts.userinfo)}"
         self._heads[head] = new
         return new
 
@@ -384,14 +384,19 @@ class UrlRewriter:
         if proxied is None:
             return value
         self.rewritten += 1
-        if parts.userinfo:
-            scheme, rest_of_origin = proxied.split("://", 1)
-            proxied = f"{scheme}://{parts.userinfo}{rest_of_origin}"
-        return f"{parts.lead}{proxied}{parts.rest}"
+        return f"{parts.lead}{_with_userinfo(proxied, parts.userinfo)}{parts.rest}"
 
     def to_proxy(self, absolute_url: str) -> str:
         """Like rewrite, for URLs known to be absolute (headers, redirects)."""
         return self.rewrite(absolute_url)
+
+
+def _with_userinfo(proxied: str, userinfo: str) -> str:
+    """The proxied origin with the URL's own ``user:pass@`` put back after its scheme."""
+    if not userinfo:
+        return proxied
+    scheme, rest_of_origin = proxied.split("://", 1)
+    return f"{scheme}://{userinfo}{rest_of_origin}"
 
 
 class IdentityRewriter(UrlRewriter):
