@@ -93,7 +93,10 @@ async def _cookies(request: web.Request, adm: Admission) -> web.StreamResponse:
     url = adm.target.origin.serialize() + path
     jar = adm.session.jar
     if request.method == "GET":
-        return web.Response(text=await jar.script_read(url), content_type="text/plain", headers=NO_STORE)
+        text, ttl = await jar.script_read_ttl(url)
+        # how long the runtime may keep this read within one run of a script (viewer/runtime/cookies.js)
+        keep = {"X-Tandem-Cookie-Ttl": str(int(min(ttl, 60.0) * 1000))}
+        return web.Response(text=text, content_type="text/plain", headers=NO_STORE | keep)
     if request.method == "POST":
         if not _same_origin(request):
             return web.Response(status=403, text="cross-origin cookie write refused\n", headers=NO_STORE)

@@ -426,6 +426,12 @@ class CookieJar:
             return False
         return self._receive(target, cookie_string, ctx, http_api=False)
 
+    def expires_in(self) -> float:
+        """Seconds until the next cookie of the jar expires (inf when none will); never more."""
+        now = self._clock()
+        self._purge_expired(now)
+        return self._next_expiry - now
+
     def clear(self) -> None:
         self._cookies.clear()
         self._site_counts.clear()

@@ -65,6 +65,11 @@ class LiveJar(ABC):
     async def script_read(self, url: str, ctx: RequestContext = RequestContext()) -> str:
         return (await self._open()).script_read(url, ctx)
 
+    async def script_read_ttl(self, url: str, ctx: RequestContext = RequestContext()) -> tuple[str, float]:
+        """``script_read`` and the seconds it stays so unless something writes (a cookie expiring)."""
+        jar = await self._open()
+        return jar.script_read(url, ctx), jar.expires_in()
+
     async def set_from_response(self, url: str, set_cookie_values: Iterable[str],
                                 ctx: RequestContext = RequestContext()) -> int:
         values = list(set_cookie_values)

@@ -35,6 +35,14 @@ const FAKE_BROWSER = `(() => {
     get status() { return this.s ?? 0; }
     get responseText() { return this.t ?? ""; }
   }
+  if (host.ttl !== undefined) {
+    // a server that says how long a read stays (proxy/reserved.py), and a page with a microtask queue
+    XMLHttpRequest.prototype.getResponseHeader = function (name) {
+      return name.toLowerCase() === "x-tandem-cookie-ttl" && this.s === 200 ? String(host.ttl) : null;
+    };
+    globalThis.queueMicrotask = host.queueMicrotask;
+    globalThis.performance = { now: host.now };
+  }
   globalThis.Document = Document;
   globalThis.XMLHttpRequest = XMLHttpRequest;
   globalThis.document = new Document();
@@ -43,7 +51,7 @@ const FAKE_BROWSER = `(() => {
 })();`;
 
 /** A fresh page with the runtime installed; `server.mode` = "ok" | "error" | "throw". */
-function makePage({ install = true } = {}) {
+function makePage({ install = true, ttl } = {}) {
   const server = { requests: [], jar: new Map(), mode: "ok" };
   server.exchange = (req) => {
     server.requests.push(req);
@@ -57,7 +65,8 @@ function makePage({ install = true } = {}) {
     server.jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
     return { status: 204, body: "" };
   };
-  const context = vm.createContext({ host: { exchange: (req) => server.exchange(req) } });
+  const host = { exchange: (req) => server.exchange(req), ttl, queueMicrotask, now: () => performance.now() };
+  const context = vm.createContext({ host });
   vm.runInContext(FAKE_BROWSER, context);
   const run = (code) => vm.runInContext(code, context);
   if (install) run(BUNDLE);
@@ -175,4 +184,34 @@ test("no globals but the non-enumerable marker; installs once", () => {
   assert.equal(run('Object.getOwnPropertyDescriptor(Document.prototype, "cookie").get'), getter);
   assert.equal(run("Function.prototype.toString"), toString);
   assert.deepEqual([...keys()], [...before, "Symbol(tandem.runtime)"]);
+});
+
+test("with the server's TTL, reads are kept until the script returns, never across a write", async () => {
+  const { server, run } = makePage({ ttl: 60000 });
+  server.jar.set("a", "1");
+  const gets = () => server.requests.filter((r) => r.method === "GET").length;
+  assert.deepEqual([...run("[document.cookie, document.cookie, document.cookie]")], ["a=1", "a=1", "a=1"]);
+  assert.equal(gets(), 1);
+  // the jar changed behind the page's back (an image's Set-Cookie): seen once the script returned
+  server.jar.set("b", "2");
+  await null;
+  assert.equal(run("document.cookie"), "a=1; b=2");
+  assert.equal(gets(), 2);
+  // a write drops what was kept, in the same run
+  await null;
+  assert.deepEqual([...run("const x = document.cookie; document.cookie = 'c=3'; [x, document.cookie]")],
+    ["a=1; b=2", "a=1; b=2; c=3"]);
+  assert.equal(gets(), 4);
+});
+
+test("a kept read lasts no longer than the server's TTL, and not at all without one", async () => {
+  const timed = makePage({ ttl: 2 });
+  timed.run("document.cookie");
+  timed.server.jar.set("gone", "soon");
+  assert.equal(timed.run("const t = performance.now(); while (performance.now() - t < 5); document.cookie"), "gone=soon");
+  for (const ttl of [0, "", "junk"]) {
+    const page = makePage({ ttl });
+    page.run("document.cookie; document.cookie");
+    assert.equal(page.server.requests.length, 2, `ttl ${JSON.stringify(ttl)}`);
+  }
 });

@@ -1,35 +1,96 @@
 /**
  * `document.cookie` backed by the session's server-side cookie jar.
  *
- * The accessor on `Document.prototype` is replaced; every read and write is one
- * synchronous XMLHttpRequest to the page's own proxied host (synchronous because
- * `document.cookie` is):
+ * The accessor on `Document.prototype` is replaced; a read or write is one synchronous
+ * XMLHttpRequest to the page's own proxied host (synchronous because `document.cookie` is):
  *
- *   GET  /__tandem/cookies?path=<pathname>  -> 200 text/plain, the cookie string
+ *   GET  /__tandem/cookies?path=<pathname>  -> 200 text/plain, the cookie string, and
+ *        X-Tandem-Cookie-Ttl: ms until the first cookie of the jar expires (at most 60 000)
  *   POST /__tandem/cookies?path=<pathname>  body: the string assigned -> 204
  *
- * Nothing is cached. Errors never reach the page: a failed read gives "" and a
- * failed write is dropped. What the page can observe is what the native accessor
- * does: TypeError on a non-Document receiver, ToString on the value assigned, ""
- * for a document without a browsing context.
+ * A read is kept only until the script that made it returns (the next microtask checkpoint),
+ * and never longer than the TTL nor 100 ms, so a page that reads document.cookie ten times in
+ * one run asks once. It can never show what the jar would not, because within one synchronous
+ * run nothing the page can observe may have changed the jar, except what drops the kept reads:
+ * - a cookie written here or by any same-origin window's runtime (cookieStore too): every
+ *   window of the frame trees of this window's top and its openers' is told (`dropAll`);
+ * - a synchronous XMLHttpRequest of the page (its response may set cookies): network.js;
+ * - time: a cookie expiring (the TTL), and anything a person or another tab did while an
+ *   alert() or a long loop held the run (100 ms).
+ * Set-Cookie on any other response (images, scripts, frames, other tabs, fetch) can only be
+ * seen by the page after an event, which runs after the checkpoint. What a read returns is
+ * what the jar answered: HttpOnly cookies are never in it. Without the TTL header nothing is
+ * kept.
+ *
+ * Errors never reach the page: a failed read gives "" and a failed write is dropped. What the
+ * page can observe is what the native accessor does: TypeError on a non-Document receiver,
+ * ToString on the value assigned, "" for a document without a browsing context.
  */
 
+import { MARKER } from "./install.js";
+
 export const COOKIE_ENDPOINT = "/__tandem/cookies";
+// taken before any page script runs
+export const { apply } = Reflect;
+export const hasOwn = Object.prototype.hasOwnProperty;
+let epoch = 0; // a kept read is good only while this is what it was
+
+/** Drop the reads this copy of the runtime keeps (every window it is installed in). */
+export const dropHere = () => {
+  epoch++;
+};
+
+// `w` and every window in its frame tree: each copy of the runtime there drops its kept reads
+const tell = (w) => {
+  try {
+    const m = apply(hasOwn, w, [MARKER]) && w[MARKER];
+    if (typeof m == "function") m(); // its runtime marker, called with nothing (install.js)
+  } catch {
+    // another origin: its reads of its own jar cookies are not kept across this run
+  }
+  try {
+    for (let i = 0, f; (f = w[i]); i++) tell(f);
+  } catch {
+    // no frames to reach
+  }
+};
+
+/**
+ * The jar may have changed (a write, a synchronous request): every same-origin window that may
+ * have run in this same run drops its kept reads: the frame trees of `win`'s top and of its
+ * openers' tops. `n.opener` is the native getter (a page may shadow `opener`).
+ */
+export function dropAll(win, n) {
+  epoch++;
+  for (let w = win, i = 9; w && i--;) {
+    try {
+      tell(w.top);
+      w = apply(n.opener, w, []);
+    } catch {
+      w = null;
+    }
+  }
+}
 
 export function installCookies(win, natives, disguise) {
-  const { apply, location, XMLHttpRequest, xhrOpen, xhrSend, xhrStatus, xhrResponseText } = natives;
+  const { location, XMLHttpRequest, xhrOpen, xhrSend, xhrStatus, xhrResponseText, xhrGetResponseHeader } = natives;
   const { encodeURIComponent, documentDefaultView } = natives;
   const proto = win.Document && win.Document.prototype;
   const native = proto && natives.getOwnPropertyDescriptor(proto, "cookie");
   if (!native || !native.get || !native.set || !XMLHttpRequest || !xhrOpen || !xhrSend) return false;
+  const perf = win.performance;
+  const now = perf && perf.now;
+  const later = win.queueMicrotask;
+  const keeps = xhrGetResponseHeader && now && later;
+  let kept = null; // [endpoint, value, epoch, until]
 
   // Absolute URL: a relative one would resolve against the page's (rewritten) <base href>.
   const endpoint = () =>
     `${location.origin}${COOKIE_ENDPOINT}?path=${encodeURIComponent(location.pathname)}`;
 
-  const exchange = (method, body) => {
+  const exchange = (method, url, body) => {
     const xhr = new XMLHttpRequest();
-    apply(xhrOpen, xhr, [method, endpoint(), false]);
+    apply(xhrOpen, xhr, [method, url, false]);
     apply(xhrSend, xhr, [body]);
     return xhr;
   };
@@ -40,10 +101,20 @@ export function installCookies(win, natives, disguise) {
   const accessors = {
     get cookie() {
       if (!hasBrowsingContext(this)) return "";
+      const url = endpoint();
+      if (kept && kept[0] === url && kept[2] === epoch && apply(now, perf, []) < kept[3]) return kept[1];
       try {
-        const xhr = exchange("GET", null);
+        const t = keeps && apply(now, perf, []);
+        const xhr = exchange("GET", url, null);
         const status = apply(xhrStatus, xhr, []);
-        return status >= 200 && status < 300 ? `${apply(xhrResponseText, xhr, [])}` : "";
+        if (status < 200 || status > 299) return "";
+        const value = `${apply(xhrResponseText, xhr, [])}`;
+        const ttl = keeps ? +apply(xhrGetResponseHeader, xhr, ["X-Tandem-Cookie-Ttl"]) : 0;
+        if (ttl > 0) {
+          kept = [url, value, epoch, t + (ttl < 100 ? ttl : 100)];
+          apply(later, win, [() => (kept = null)]); // the end of this run
+        }
+        return value;
       } catch {
         return "";
       }
@@ -52,10 +123,11 @@ export function installCookies(win, natives, disguise) {
       if (!hasBrowsingContext(this)) return;
       const text = `${value}`;
       try {
-        exchange("POST", text);
+        exchange("POST", endpoint(), text);
       } catch {
         // dropped: a failed write must not break the page
       }
+      dropAll(win, natives); // even a failed one: the server may have stored it
     },
   };
   const ours = natives.getOwnPropertyDescriptor(accessors, "cookie");

@@ -44,12 +44,17 @@ export function installFrames(win, env, h, n, installInto) {
     }
     return null;
   };
+  // `node` and the frames in it; false when it has no elements inside
   const scan = (node) => {
-    if (!node || (node.nodeType !== 1 && node.nodeType !== 11 && node.nodeType !== 9)) return;
-    if (node.nodeType === 1) intoWindow(frameWindow(node));
-    if (node.nodeType === 1 && !apply(n.firstElementChild, node, [])) return;
+    const t = node && node.nodeType;
+    if (t !== 1 && t !== 11 && t !== 9) return false;
+    if (t === 1) {
+      intoWindow(frameWindow(node));
+      if (!apply(n.firstElementChild, node, [])) return false;
+    }
     const list = n.qsa(node, FRAME_SELECTOR);
     for (let i = 0; i < list.length; i++) intoWindow(frameWindow(list[i]));
+    return true;
   };
   env.afterInsert = scan;
 
@@ -101,8 +106,15 @@ export function installFrames(win, env, h, n, installInto) {
   }
   // Frames the parser inserts (and any other path): install before their scripts run
   if (win.MutationObserver) {
+    // The parser adds one node per record, in document order: scanning every subtree would walk
+    // the document once per level of depth. A node inside the last subtree scanned in this batch
+    // is skipped (its frames were in that scan: the batch's nodes are all in place by now).
+    const contains = N.contains;
     const mo = new win.MutationObserver((records) => {
-      for (const r of records) for (const node of r.addedNodes) scan(node);
+      let last = null;
+      for (const r of records) {
+        for (const node of r.addedNodes) if (!(last && apply(contains, last, [node])) && scan(node)) last = node;
+      }
     });
     env.observe = (doc) => {
       try {

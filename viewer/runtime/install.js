@@ -10,7 +10,7 @@
  * real script URL from the wrapper it was started from.
  */
 
-import { installCookies, installCookieStore } from "./cookies.js";
+import { apply, dropHere, hasOwn, installCookies, installCookieStore } from "./cookies.js";
 import { installDom } from "./dom.js";
 import { makeEnv } from "./env.js";
 import { installFrames } from "./frames.js";
@@ -82,12 +82,13 @@ function installStack(win, env) {
 
 /** Returns false when the runtime was already installed in `win`. */
 export function install(win, parent = null) {
-  const natives = captureNatives(win);
-  if (natives.apply(natives.hasOwn, win, [MARKER])) {
+  // checked before taking the natives: frames.js asks again for every frame it sees inserted
+  if (apply(hasOwn, win, [MARKER])) {
     const again = win[MARKER];
     if (typeof again === "function") again(win.document);
     return false;
   }
+  const natives = captureNatives(win);
   const documents = new natives.WeakMap();
   let observe = null;
   let env = null;
@@ -100,6 +101,7 @@ export function install(win, parent = null) {
   // The marker's value: a new document in this window (a second copy of the runtime
   // calls it), or the code of a javascript: URL the runtime rewrote (frames.js).
   const marker = (arg) => {
+    if (arg === undefined) return dropHere(); // a cookie written in another copy of the runtime (cookies.js)
     if (typeof arg !== "string") return setupDocument(arg);
     const result = (0, eval)(arg);
     return typeof result === "string" && env ? env.srcdoc(result) : result;

@@ -58,6 +58,7 @@ export function captureNatives(win) {
     addEventListener: win.EventTarget && win.EventTarget.prototype.addEventListener,
     preventDefault: win.Event && win.Event.prototype.preventDefault,
     documentDefaultView: getterOf(D, "defaultView"),
+    opener: getterOf(win, "opener"), // on the window itself (a page may shadow it)
   };
   if (!D || !E || !N) return natives;
   const doc = win.document;

@@ -9,6 +9,7 @@
  * the real script URL from its own location.
  */
 
+import { dropAll } from "./cookies.js";
 import { makeEnter } from "./enter.js";
 import { SRI } from "./env.js";
 import { wrap } from "./hooks.js";
@@ -109,6 +110,17 @@ export function installNetwork(win, env, h, natives) {
   // XMLHttpRequest
   const XP = protoOf("XMLHttpRequest");
   method(XP, "open", h.arg(1));
+  if (XP && natives.document) {
+    // a synchronous request's response may set cookies: kept document.cookie reads go (cookies.js)
+    const state = getter(XP, "readyState");
+    method(XP, "send", (nat) => wrap((self, a) => {
+      try {
+        return apply(nat, self, a);
+      } finally {
+        if (apply(state, self, []) > 1) dropAll(win, natives);
+      }
+    }));
+  }
   accessor(XP, "responseURL", readUrl);
 
   // WebSocket, WebSocketStream, EventSource: to another host of the session they go through this
