@@ -160,6 +160,18 @@ export const RRWEB_PATCHES = [
     snapshot: true, // bench/snapshot.py builds a baseline without these
     count: 1,
   },
+  // A change of a namespaced attribute comes to rrweb's MutationObserver as its local name
+  // (`xlink:href` as "href") and rrweb read it back with getAttribute("href"): null, so a page that
+  // re-points an SVG <use> or <image> with setAttributeNS(xlink, ...) sent "href removed" and the
+  // mirror kept the old icon. The XLink ones are read in their namespace and sent as "xlink:href",
+  // as rrweb's snapshot names them (the mirror sets them in the namespace: mirror/sprites.js).
+  {
+    file: "rrweb/dist/rrweb.js",
+    find: "\t\t\t\tlet attributeName = m.attributeName;\n\t\t\t\tlet value = m.target.getAttribute(attributeName);",
+    replace: "\t\t\t\tlet attributeName = m.attributeNamespace === \"http://www.w3.org/1999/xlink\" ? \"xlink:\" + m.attributeName : m.attributeName;\n"
+      + "\t\t\t\tlet value = attributeName !== m.attributeName ? m.target.getAttributeNS(m.attributeNamespace, m.attributeName) : m.target.getAttribute(attributeName);",
+    count: 1,
+  },
 ];
 
 /** esbuild plugin applying RRWEB_PATCHES to rrweb's module as it is bundled. */

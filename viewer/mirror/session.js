@@ -16,6 +16,7 @@ import "./session.css";
 import { connect } from "./conn.js";
 import { h, config, participantList, toast, colorFor } from "./ui.js";
 import { makeProxify } from "./urls.js";
+import { makeSprites } from "./sprites.js";
 import { makeInk } from "../recorder/ink.js";
 import { initial, reduce, resumePoint } from "./stream.js";
 import { onCustom, MIRROR_CSS, canvases } from "./custom.js";
@@ -23,7 +24,9 @@ import { makeChat } from "./chat.js";
 
 const cfg = config();
 const baseUrl = new URL(cfg.base);
-const proxify = makeProxify({ scheme: baseUrl.protocol.replace(":", ""), sid: cfg.sid, baseDomain: baseUrl.host });
+// external <use> sprites: fetched through the proxy as the follower, copied into the mirror (sprites.js)
+const sprites = makeSprites({ mapUrl: (u) => proxify.url(u) });
+const proxify = makeProxify({ scheme: baseUrl.protocol.replace(":", ""), sid: cfg.sid, baseDomain: baseUrl.host, uses: sprites });
 const app = document.getElementById("app");
 let stream = initial(); // the stream's state: see stream.js (pure), applied to the replayer below
 // Read-only figures for tests and troubleshooting.
@@ -126,7 +129,7 @@ function newReplayer() {
     triggerFocus: false,
     pauseAnimation: false,
     insertStyleRules: ["html, body { cursor: default !important; }", ...MIRROR_CSS],
-    plugins: [canvases.plugin],
+    plugins: [canvases.plugin, sprites.plugin],
   });
   const base = Date.now();
   replayer.startLive(base);
@@ -491,4 +494,4 @@ const conn = connect({
 });
 
 // For tests and troubleshooting: read-only view of the stream's health and the mirror's document.
-window.tandemMirror = { stats, errors: [], doc: mirrorDoc, conn, chat };
+window.tandemMirror = { stats, errors: [], doc: mirrorDoc, conn, chat, sprites: sprites.stats };

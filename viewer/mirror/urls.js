@@ -7,6 +7,11 @@
  *
  * It also drops what could only try to run in the mirror (which the sandbox would refuse, noisily):
  * event handler attributes, `javascript:` URLs, `autofocus` and a refresh `<meta>`'s target.
+ *
+ * An external SVG `<use>` reference (`href` / `xlink:href` to `sprite.svg#icon`) would be on another
+ * origin than the mirror, which browsers refuse for `<use>`: with `uses` (sprites.js) it becomes a
+ * local fragment the session page fills with a copy of the symbol; a reference to the tab owner's
+ * page itself becomes the plain fragment it is there.
  */
 
 import { UrlMapper } from "../runtime/urls.js";
@@ -17,7 +22,7 @@ const SRCSET_URL = /(^|,\s*)(\S+)/g;
 const INERT_ATTRS = /^(on[a-z]|autofocus$)/i; // event handler attributes, autofocus
 const JS_URL = /^[\x00-\x20]*javascript:/i;
 
-export function makeProxify({ scheme, sid, baseDomain }) {
+export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
   const mapper = new UrlMapper({ scheme, sid, baseDomain });
   const url = (v) => {
     if (typeof v !== "string" || !/^\s*(https?:)?\/\//i.test(v)) return v;
@@ -52,8 +57,48 @@ export function makeProxify({ scheme, sid, baseDomain }) {
     }
   }
 
+  let page = null; // the tab owner's page, upstream and without its fragment (Meta events)
+  // the stream's <use> elements: attribute changes do not carry the tag, and one may name a node
+  // added earlier in the same frame, which the mirror has not built yet
+  const useIds = new Set();
+
+  /** The upstream form of a URL the recorder wrote (it writes upstream URLs; a proxied one is mapped back). */
+  function upstream(v) {
+    try {
+      const u = new URL(v);
+      if (!mapper.isOurs(u.hostname)) return u;
+      const back = mapper.toUpstream(v);
+      return back ? new URL(back) : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  /** A `<use>`'s href / xlink:href: an external reference becomes a local fragment (see sprites.js). */
+  function useAttrs(a) {
+    if (!uses) return;
+    for (const k of ["href", "xlink:href"]) {
+      const v = a[k];
+      if (typeof v !== "string" || !/^\s*(https?:)?\/\//i.test(v)) continue;
+      const u = upstream(v.trim());
+      if (!u) continue;
+      const fragment = u.hash.slice(1);
+      u.hash = "";
+      if (page !== null && u.href === page) {
+        if (fragment) a[k] = `#${fragment}`; // the page itself: a same-document reference there too
+        continue;
+      }
+      const local = uses.ref(url(u.href), u.origin, fragment);
+      if (local) a[k] = `#${local}`;
+    }
+  }
+
   function node(n) {
     if (!n || typeof n !== "object") return;
+    if (n.tagName === "use" && n.isSVG) {
+      useIds.add(n.id);
+      if (n.attributes) useAttrs(n.attributes);
+    }
     if (n.attributes) attrs(n.attributes);
     // a refresh <meta> would try to navigate the mirror
     if (n.tagName === "meta" && n.attributes && /^\s*refresh\s*$/i.test(n.attributes["http-equiv"] || "")) delete n.attributes.content;
@@ -66,16 +111,29 @@ export function makeProxify({ scheme, sid, baseDomain }) {
   }
 
   /** Rewrites one rrweb event in place and returns it. */
-  return function proxifyEvent(ev) {
+  function proxifyEvent(ev) {
     const d = ev && ev.data;
     if (!d) return ev;
-    if (ev.type === 2) node(d.node);
+    if (ev.type === 4 && typeof d.href === "string") { // Meta: a new page
+      const u = upstream(d.href);
+      if (u) u.hash = "";
+      page = u ? u.href : null;
+      useIds.clear();
+      if (uses) uses.page(u ? u.origin : null);
+    } else if (ev.type === 2) node(d.node);
     else if (ev.type === 3) {
       switch (d.source) {
-        case 0: // mutation
+        case 0: { // mutation
           if (Array.isArray(d.adds)) for (const a of d.adds) node(a.node);
-          if (Array.isArray(d.attributes)) for (const a of d.attributes) attrs(a.attributes);
+          if (Array.isArray(d.attributes)) {
+            for (const a of d.attributes) {
+              if (!a) continue;
+              if (a.attributes && useIds.has(a.id)) useAttrs(a.attributes);
+              attrs(a.attributes);
+            }
+          }
           break;
+        }
         case 8: // stylesheet rule
           rules(d.adds);
           break;
@@ -93,5 +151,7 @@ export function makeProxify({ scheme, sid, baseDomain }) {
       }
     }
     return ev;
-  };
+  }
+  proxifyEvent.url = url;
+  return proxifyEvent;
 }
