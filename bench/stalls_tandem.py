@@ -28,6 +28,7 @@ SAMPLE = 0.005  # seconds between looks at the main thread's stack
 STALL = 0.1  # seconds busy without a pause in the selector: a stall (issue 12: no pause over 100 ms)
 DEPTH = 14  # innermost frames kept per sampled stack
 TOP = 25  # stacks written out
+CENSUS_EVERY = 20.0  # seconds between censuses of what the collector tracks
 
 
 def _schedstat(tid: int) -> tuple[int, int]:
@@ -69,7 +70,9 @@ class Sampler:
         self._gc: list[tuple[float, float]] = []  # (start, end) of recent collections
         self._gc_start = 0.0
         self._full = 0  # full collections seen
-        self.census: dict | None = None  # what the collector tracks, taken once after the second full collection
+        self._census_at = 0  # full collections seen when the last census was taken
+        self._census_time = 0.0
+        self.census: dict | None = None  # what the collector tracks: the latest census (see _take_census)
         self._stop = threading.Event()
 
     def _on_gc(self, phase: str, info: dict) -> None:
@@ -95,7 +98,7 @@ class Sampler:
             frame = sys._current_frames().get(self.main.ident)
             if frame is None:
                 continue
-            if self.census is None and self._full >= 2:
+            if self._full > max(2, self._census_at) and time.perf_counter() - self._census_time > CENSUS_EVERY:
                 self._take_census()
                 busy_since, pending = None, []  # the census held the main thread: not Tandem's stall
                 continue
@@ -104,8 +107,10 @@ class Sampler:
             if _idle(frame):
                 if busy_since is not None and now - busy_since > STALL:
                     run, wait = _schedstat(tid)
-                    self.stalls.append({"at": busy_since, "wall": now - busy_since, "cpu": (run - sched0[0]) / 1e9,
-                                        "runqueue": (wait - sched0[1]) / 1e9, "gc": self._gc_within(busy_since, now)})
+                    self.stalls.append({"at": time.time() - (now - busy_since), "wall": now - busy_since,
+                                        "cpu": (run - sched0[0]) / 1e9, "runqueue": (wait - sched0[1]) / 1e9,
+                                        "gc": self._gc_within(busy_since, now),
+                                        "stacks": Counter(pending).most_common(3)})
                     self.stacks.update(pending)
                 else:
                     self.busy_stacks.update(pending)
@@ -118,8 +123,11 @@ class Sampler:
             pending.append(_stack(frame))
 
     def _take_census(self) -> None:
-        """Tracked objects by generation and the commonest types (holds the GIL a while: once only)."""
-        t0 = time.perf_counter()
+        """Tracked objects by generation and the commonest types, after a full collection (not the two of
+        start-up); it holds the GIL a while, so at most every CENSUS_EVERY seconds, and the stall it causes
+        is not counted."""
+        self._census_at = self._full
+        t0 = self._census_time = time.perf_counter()
         kinds: Counter[str] = Counter()
         sizes = []
         for gen in range(3):
@@ -143,7 +151,7 @@ class Sampler:
             "sample_s": SAMPLE, "stall_s": STALL, "samples": self.samples, "stalls": len(stalls),
             "stall_wall_s": wall, "stall_cpu_s": sum(s["cpu"] for s in stalls),
             "stall_runqueue_s": sum(s["runqueue"] for s in stalls), "stall_gc_s": sum(s["gc"] for s in stalls),
-            "longest": sorted(stalls, key=lambda s: -s["wall"])[:20],
+            "longest": sorted(stalls, key=lambda s: -s["wall"])[:20], "all": stalls,
             "census": self.census, "stall_stacks": self.stacks.most_common(TOP), "busy_stacks": self.busy_stacks.most_common(TOP),
         }
 

@@ -477,7 +477,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
                 raise RuntimeError(f"a load client did not start: {line[:200]!r}")
         await asyncio.sleep(1.0)  # joiners have their snapshot
         before = await asyncio.to_thread(_scrape, server)
-        cpu0, wall0 = cpu_seconds(server.pid), time.perf_counter()
+        cpu0, wall0, went = cpu_seconds(server.pid), time.perf_counter(), time.time()
         for proc in procs:
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
@@ -535,7 +535,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
             "sent": sum(sent), "expected": sum(res["expected"] for res in results),
             "lost": sum(res["lost"] for res in results), "latency_hist": hist,
             "latency_max_ms": max(res["max_ms"] for res in results),
-            "rss_kib": rss, "loadavg": loadavg, "late_joiners": rooms, "late_with_snapshot": late_ok,
+            "rss_kib": rss, "loadavg": loadavg, "window": [went, went + duration], "late_joiners": rooms, "late_with_snapshot": late_ok,
             "resyncs": sum(res["resyncs"] for res in results),
             "followers_closed": sum(res["closed"] for res in results), "server_cpu": server_cpu,
             "tabs_closed": sum(res.get("tabs_closed", 0) for res in results),
@@ -593,21 +593,31 @@ def run_load(rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE
             shutil.rmtree(tmp, ignore_errors=True)
     report_load(result)
     if stalls is not None:
-        report_stalls(stalls)
+        report_stalls(stalls, result["window"])
     return result
 
 
-def report_stalls(path: Path) -> None:
-    """What the server's stall sampler (bench/stalls_tandem.py) saw."""
+def report_stalls(path: Path, window: list[float]) -> None:
+    """What the server's stall sampler (bench/stalls_tandem.py) saw during the sending: how many stalls,
+    how much of them the main thread spent on a CPU (its own work) or waiting for one (other processes),
+    and the stacks sampled in the stalls that were mostly its own work."""
     try:
         r = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         print(f"   stall sampler: no report ({exc})")
         return
-    print(f"   stall sampler ({path}): {r['stalls']} stalls over {r['stall_s'] * 1000:.0f} ms, {r['stall_wall_s']:.1f} s "
-          f"in all: main thread on a CPU {r['stall_cpu_s']:.1f} s, waiting for one {r['stall_runqueue_s']:.1f} s, "
-          f"in GC {r['stall_gc_s']:.1f} s")
-    for stack, n in r["stall_stacks"][:8]:
+    inside = [s for s in r["all"] if window[0] <= s["at"] <= window[1]]
+    own = [s for s in inside if s["cpu"] >= r["stall_s"]]  # over 100 ms of the loop's own CPU time
+    print(f"   stall sampler ({path}), during the sending: {len(inside)} stalls over {r['stall_s'] * 1000:.0f} ms, "
+          f"{sum(s['wall'] for s in inside):.1f} s in all: main thread on a CPU {sum(s['cpu'] for s in inside):.1f} s, "
+          f"waiting for one {sum(s['runqueue'] for s in inside):.1f} s, in GC {sum(s['gc'] for s in inside):.1f} s; "
+          f"{len(own)} of them held the loop for over {r['stall_s'] * 1000:.0f} ms of CPU time "
+          f"(longest {max((s['cpu'] for s in own), default=0) * 1000:.0f} ms, GC {sum(s['gc'] for s in own):.1f} s of them)")
+    stacks: dict[str, int] = {}
+    for s in own:
+        for stack, n in s["stacks"]:
+            stacks[stack] = stacks.get(stack, 0) + n
+    for stack, n in sorted(stacks.items(), key=lambda kv: -kv[1])[:8]:
         print(f"     {n:6d}  ...{';'.join(stack.split(';')[-5:])}")
     census = r.get("census")
     if census:
@@ -698,6 +708,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=LOAD_RATE, help="events a second per room in the load run")
     parser.add_argument("--profile", type=Path, metavar="OUT.prof",
                         help="load run: run the server under cProfile (CPU clock), stats written to OUT.prof")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", dest="json_out",
+                        help="load run: also write the figures as JSON (p50/p99 in ms, without the histogram)")
     parser.add_argument("--stalls", type=Path, metavar="OUT.json",
                         help="load run: sample the server's main thread; what held the loop in each stall, to OUT.json")
     args = parser.parse_args(argv)
@@ -712,7 +724,14 @@ def main(argv: list[str] | None = None) -> None:
         if not (1 <= rooms <= 1000 and 2 <= per_room <= 100) or not (1 <= args.duration <= 3600) or not 0 < args.rate <= 1000:
             parser.error("--load: 1-1000 rooms of 2-100 participants, --duration 1-3600 s, --rate up to 1000")
         try:
-            run_load(rooms, per_room, args.duration, args.rate, keep=args.keep, profile=args.profile, stalls=args.stalls)
+            result = run_load(rooms, per_room, args.duration, args.rate, keep=args.keep, profile=args.profile,
+                              stalls=args.stalls)
+            if args.json_out is not None:
+                from .loadgen import hist_percentile
+
+                hist = result.pop("latency_hist")
+                result.update(p50_ms=hist_percentile(hist, 50), p99_ms=hist_percentile(hist, 99))
+                args.json_out.write_text(json.dumps(result))
         except (RuntimeError, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             sys.exit(f"bench.sync: {first}")

@@ -115,6 +115,12 @@ class SocketEndpoint:
         self._closing: tuple[str, str] | None = None
         self.task: asyncio.Task | None = None
         self.sent_bytes = 0
+        # The write timeout: when the batch being written started (loop time), and one timer that checks it.
+        # Armed when a batch starts and none is armed, re-armed only while a batch is being written: a
+        # timer per socket per WRITE_TIMEOUT, not a timer (and a context manager) per batch.
+        self._batch_since: float | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._timed_out = False
         self.on_dead: Callable[[], None] = lambda: None  # the writer gave up: leave the room now
 
     def behind(self, now: float) -> bool:
@@ -150,8 +156,22 @@ class SocketEndpoint:
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._write())
 
+    def _check_write(self) -> None:
+        """The watchdog: a batch written for WRITE_TIMEOUT seconds ends the writer (it aborts the socket)."""
+        self._watchdog = None
+        since, task = self._batch_since, self.task
+        if since is None or task is None or task.done():
+            return  # nothing being written: armed again by the next batch
+        loop = asyncio.get_running_loop()
+        if loop.time() >= since + WRITE_TIMEOUT - 0.001:
+            self._timed_out = True
+            task.cancel()
+        else:
+            self._watchdog = loop.call_at(since + WRITE_TIMEOUT, self._check_write)
+
     async def _write(self) -> None:
         ws = self.ws
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 batch = self.outbox.take()
@@ -161,11 +181,14 @@ class SocketEndpoint:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                # one timer per batch, not a task and a timer per frame (asyncio.wait_for)
-                async with asyncio.timeout(WRITE_TIMEOUT):
-                    for text in batch:
-                        await ws.send_str(text)
-                        self.sent_bytes += len(text)
+                self._batch_since = loop.time()
+                if self._watchdog is None:
+                    self._watchdog = loop.call_at(self._batch_since + WRITE_TIMEOUT, self._check_write)
+                for text in batch:
+                    await ws.send_str(text)
+                    self.sent_bytes += len(text)
+                self._batch_since = None
+            self._batch_since = None
             code, reason = self._closing
             if not ws.closed:
                 if code != "going_away":  # a bye ends the session for the page; going away means "come back"
@@ -175,7 +198,12 @@ class SocketEndpoint:
             log.info("session socket writer stopped: %s %s", type(exc).__name__, exc)
             await self._abort(CLOSE_CODES["too_slow"], b"write failed")
         except asyncio.CancelledError:
-            raise
+            if not self._timed_out:
+                raise
+            self._timed_out = False
+            asyncio.current_task().uncancel()  # our own cancellation, handled here: the socket is closed below
+            log.info("session socket writer stopped: a write took over %.0f s", WRITE_TIMEOUT)
+            await self._abort(CLOSE_CODES["too_slow"], b"write failed")
         except Exception:  # noqa: BLE001 - a send that fails for any other reason must not leave a silent socket
             log.exception("session socket writer failed")
             await self._abort(CLOSE_CODES["send_failed"], b"send failed")
@@ -196,6 +224,9 @@ class SocketEndpoint:
 
     async def stop(self) -> None:
         self.close("going_away", "closing")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self.task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self.task), 2.0)

@@ -45,3 +45,61 @@ def test_a_batch_is_bounded_in_bytes_but_takes_at_least_one_frame():
     box.push(ev(2, "y"))
     assert len(box.take(max_bytes=100)) == 1  # the big one alone (joined texts stop at the bound)
     assert len(box.take(max_bytes=100)) == 1 and len(box) == 0
+
+
+# -- the batches are the ones the first writer made (it joined each frame to the text built so far,
+# copying that text again at every frame: quadratic in a follower's backlog) ---------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def reference_take(frames: list[Frame], max_bytes: int) -> tuple[list[str], int]:
+    """The texts the first ``Outbox.take`` returned for ``frames`` queued in order, and how many it took."""
+    texts: list[str] = []
+    size, prev, n = 0, None, 0
+    while n < len(frames) and (not texts or size < max_bytes):
+        frame = frames[n]
+        n += 1
+        size += frame.size
+        joined = None
+        if prev is not None and prev.kind == "stream" and frame.kind == "stream" and prev.last_seq + 1 == frame.seq \
+                and frame.count:
+            head = '{"t":"ev","s":%d,"e":[' % frame.seq
+            text = texts[-1]
+            if frame.text.startswith(head) and text.endswith("]}") and not text.endswith("[]}"):
+                joined = text[:-2] + "," + frame.text[len(head):]
+        if joined is not None:
+            texts[-1] = joined
+        else:
+            texts.append(frame.text)
+        prev = frame
+    return texts, n
+
+
+steps = st.lists(st.tuples(st.sampled_from(["next", "next", "next", "gap", "ephemeral", "ctl", "empty"]),
+                           st.integers(1, 3), st.integers(0, 40)), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps, st.sampled_from([1, 200, 2_000, 256 * 1024]))
+def test_batches_are_the_same_as_the_first_writers(plan, max_bytes):
+    frames: list[Frame] = []
+    seq = 1
+    for kind, count, pad in plan:
+        if kind == "ctl":
+            frames.append(Frame({"t": "state", "pad": "p" * pad}))
+            continue
+        if kind == "gap":
+            seq += 2
+        values = [] if kind == "empty" else [f"v{seq + i}" + "x" * pad for i in range(count)]
+        frames.append(ev(seq, *values, ephemeral=kind == "ephemeral"))
+        seq += len(values) or 1
+    box = Outbox()
+    for f in frames:
+        box.push(f, force=True)  # forced: queued as they are (no ephemeral merging), whatever the bounds
+    rest = frames
+    while rest:
+        want, n = reference_take(rest, max_bytes)
+        assert box.take(max_bytes) == want
+        rest = rest[n:]
+    assert len(box) == 0
