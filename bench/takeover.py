@@ -32,19 +32,10 @@ from pathlib import Path
 
 from demosite import start_demo
 from tests.cluster.nodes import Cluster
-from tests.cluster.test_takeover_nodes import SNAPSHOT, closed, lease, recv, rejoin, session, ws
+from tests.cluster.helpers import pttl
+from tests.cluster.test_takeover_nodes import SNAPSHOT, closed, lease, recv, rejoin, watched_room
 from tests.restart_helpers import TandemProcess, browser
 from tests.servers.redis import RedisServer
-
-async def pttl(url: str, key: str) -> int:
-    import redis.asyncio as aioredis
-
-    r = aioredis.Redis.from_url(url)
-    try:
-        return await r.pttl(key)
-    finally:
-        await r.aclose()
-
 
 RETRY = 0.3  # seconds between a page's reconnection attempts (viewer/mirror/conn.js BACKOFF_MIN_MS)
 
@@ -64,12 +55,7 @@ async def until_welcome(cluster, node, client, sid, kind, deadline: float = 30.0
 async def one_kill(cluster: Cluster, demo) -> tuple[float, int]:
     n0, n1, n2 = cluster.nodes
     async with browser() as owner, browser() as agent:
-        sid = await session(cluster, demo, owner, agent)
-        tab = await ws(cluster, n0, owner, sid, "tab")
-        await recv(tab, "snapshot")
-        await tab.send_str(json.dumps({"t": "ev", "e": SNAPSHOT}))
-        view = await ws(cluster, n1, agent, sid, "view")
-        await recv(view, "ev")
+        sid, tab, view = await watched_room(cluster, demo, owner, agent, n0, n1)
         n0.stop(signal.SIGKILL)
         killed = time.monotonic()
         _, left = await lease(cluster, sid)
@@ -123,12 +109,7 @@ async def restarts(rounds: int, liveness: str, demo) -> list[float]:
             for _ in range(rounds):
                 one = type("One", (), {"url": node.url, "api": node.api})()  # what session() and ws() use of a cluster
                 async with browser() as owner, browser() as agent:
-                    sid = await session(one, demo, owner, agent)
-                    tab = await ws(one, node, owner, sid, "tab")
-                    await recv(tab, "snapshot")
-                    await tab.send_str(json.dumps({"t": "ev", "e": SNAPSHOT}))
-                    view = await ws(one, node, agent, sid, "view")
-                    await recv(view, "ev")
+                    sid, tab, view = await watched_room(one, demo, owner, agent, node, node)
                     node.stop(signal.SIGKILL)
                     killed = time.monotonic()
                     await node.start()

@@ -74,7 +74,27 @@ class Cluster:
                     if asyncio.get_running_loop().time() > deadline:
                         raise AssertionError(f"node {n.port} not ready:\n{n.tail()}")
                     await asyncio.sleep(0.1)
-        await asyncio.sleep(2.5)  # the balancer's checks (inter 1 s, rise 2) have seen them
+            await self._balanced(client, deadline)
+
+    async def _balanced(self, client: aiohttp.ClientSession, deadline: float) -> None:
+        """Until the balancer sends requests to every running node: its health checks (inter 1 s, rise 2)
+        have seen them. Round-robin gives each server it holds up one of every N requests in a row;
+        its log says which server answered each."""
+        running = {f"n{i}" for i, n in enumerate(self.nodes, 1) if n.proc is not None and n.proc.poll() is None}
+        while True:
+            seen = len(self.lb.requests())
+            for _ in range(2 * len(self.nodes)):
+                try:
+                    async with client.get(f"http://127.0.0.1:{self.lb.port}/readyz") as r:
+                        await r.read()
+                except aiohttp.ClientError:
+                    pass
+            served = {r.server for r in self.lb.requests()[seen:] if r.uri == "/readyz"}
+            if running <= served:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the balancer sends nothing to {sorted(running - served)}")
+            await asyncio.sleep(0.2)
 
     def node_number(self, proc: TandemProcess) -> int:
         found = NODE_LINE.findall(proc.log.read_text(errors="replace"))

@@ -17,9 +17,7 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
-import pytest_asyncio
 
-from demosite import start_demo
 from tests.cluster.nodes import Cluster
 from tests.e2e.browser import chromium, needs_chromium
 from tests.e2e.test_sync import TEXT, VALUE, click_in_mirror, follower_page, leader_page, mirror, panel_action
@@ -28,24 +26,6 @@ from tests.restart_helpers import browser as http_client
 pytestmark = [pytest.mark.e2e, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 RECOVER_MS = 40_000  # the sockets' reconnect back-off and a fresh snapshot, on a loaded machine (the room moves at once)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def demo():
-    site = await start_demo("127.0.0.1")
-    yield site
-    await site.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def cluster(tmp_path_factory, demo):
-    """One cluster for the module (starting three nodes is most of its time); the kill test runs last."""
-    c = Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, allow=tuple(demo.hosts))
-    try:
-        await c.start()
-        yield c
-    finally:
-        c.stop()
 
 
 async def new_session(cluster: Cluster, url: str) -> dict:

@@ -17,10 +17,8 @@ import time
 
 import aiohttp
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
-from demosite import start_demo
 from tests.cluster.nodes import Cluster
 from tests.restart_helpers import NAVIGATE, TandemProcess, browser
 from tests.sync.helpers import full, meta, mutation
@@ -32,26 +30,6 @@ SNAPSHOT = [meta(), full()]
 MARK = 4242  # the text node id of the event the paused owner gets while it is stopped
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def demo():
-    site = await start_demo("127.0.0.1")
-    yield site
-    await site.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def cluster(tmp_path_factory, demo):
-    c = Cluster(tmp_path_factory.mktemp("takeover"), nodes=3, allow=tuple(demo.hosts))
-    try:
-        await c.start()
-        yield c
-    finally:
-        for n in c.nodes:  # never leave a stopped child behind
-            if n.proc is not None and n.proc.poll() is None:
-                n.proc.send_signal(signal.SIGCONT)
-        c.stop()
-
-
 async def session(cluster: Cluster, demo, owner: aiohttp.ClientSession, agent: aiohttp.ClientSession) -> str:
     status, body = await cluster.api(owner, "POST", "/sessions", json={"url": demo.shop + "/"})
     assert status == 201, body
@@ -60,6 +38,19 @@ async def session(cluster: Cluster, demo, owner: aiohttp.ClientSession, agent: a
     async with agent.get(body["follower_url"], allow_redirects=False) as r:
         assert r.status in (302, 303), await r.text()
     return body["session_id"]
+
+
+async def watched_room(cluster, demo, owner, agent, tab_node: TandemProcess, view_node: TandemProcess,
+                       seen: list | None = None):
+    """A session whose tab owner's socket is on ``tab_node`` (so its room runs there) and has sent the first
+    snapshot, and a follower's socket on ``view_node`` that has had it: (sid, tab socket, view socket)."""
+    sid = await session(cluster, demo, owner, agent)
+    tab = await ws(cluster, tab_node, owner, sid, "tab")
+    await recv(tab, "snapshot")
+    await tab.send_str(json.dumps({"t": "ev", "e": SNAPSHOT}))
+    view = await ws(cluster, view_node, agent, sid, "view")
+    await recv(view, "ev", seen=seen)
+    return sid, tab, view
 
 
 async def ws(cluster: Cluster, node: TandemProcess, client: aiohttp.ClientSession, sid: str, kind: str, resume=None):
@@ -127,14 +118,9 @@ def is_mark(m: dict) -> bool:
 async def test_a_paused_owner_loses_its_room_and_cannot_publish_into_it(cluster, demo):
     n0, n1, n2 = cluster.nodes
     async with browser() as owner, browser() as agent:
-        sid = await session(cluster, demo, owner, agent)
-        tab = await ws(cluster, n0, owner, sid, "tab")  # n0 runs the room
-        await recv(tab, "snapshot")
-        await tab.send_str(json.dumps({"t": "ev", "e": SNAPSHOT}))
-        assert await cluster.owner_of(sid) is n0
         seen: list[dict] = []
-        view = await ws(cluster, n1, agent, sid, "view")
-        await recv(view, "ev", seen=seen)
+        sid, tab, view = await watched_room(cluster, demo, owner, agent, n0, n1, seen)  # n0 runs the room
+        assert await cluster.owner_of(sid) is n0
 
         n0.proc.send_signal(signal.SIGSTOP)  # n0 stalls: its connections stay open, it renews nothing
         try:
@@ -164,13 +150,8 @@ async def test_a_paused_owner_loses_its_room_and_cannot_publish_into_it(cluster,
 async def test_a_killed_owner_s_session_resumes_before_its_lease_could_run_out(cluster, demo):
     n0, n1, n2 = cluster.nodes
     async with browser() as owner, browser() as agent:
-        sid = await session(cluster, demo, owner, agent)
-        tab = await ws(cluster, n0, owner, sid, "tab")
-        await recv(tab, "snapshot")
-        await tab.send_str(json.dumps({"t": "ev", "e": SNAPSHOT}))
+        sid, tab, view = await watched_room(cluster, demo, owner, agent, n0, n1)
         assert await cluster.owner_of(sid) is n0
-        view = await ws(cluster, n1, agent, sid, "view")
-        await recv(view, "ev")
 
         n0.stop(signal.SIGKILL)
         killed = time.monotonic()
