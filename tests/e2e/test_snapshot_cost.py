@@ -91,20 +91,31 @@ async def site(upstream):
     return int(origin.rsplit(":", 1)[1])
 
 
+async def session_on(make_tandem, port: int, path: str):
+    """A Tandem that may reach ``a.localhost``, and a session on ``http://a.localhost:<port><path>``: (t, body)."""
+    t = await make_tandem(extra_allow=(Entry("a.localhost"),))
+    resp = await t.api("POST", "/api/v1/sessions", json={"url": f"http://a.localhost:{port}{path}"})
+    body = await resp.json()
+    assert resp.status == 201, body
+    return t, body
+
+
+async def follower_tab(browser):
+    """A follower's context and page (a wide window: the whole page fits the mirror's width)."""
+    fctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+    return fctx, await fctx.new_page()
+
+
 LINKS = "(doc) => [...doc.querySelectorAll('#odd a, #odd img, #list li:first-child a, #list li:last-child a')].map((e) => e.getAttribute('href') ?? e.getAttribute('src'))"
 
 
 async def test_a_10k_node_snapshot_is_exact_and_takes_no_per_node_detours(make_tandem, site):
-    t = await make_tandem(extra_allow=(Entry("a.localhost"),))
-    resp = await t.api("POST", "/api/v1/sessions", json={"url": f"http://a.localhost:{site}/big"})
-    body = await resp.json()
-    assert resp.status == 201, body
+    t, body = await session_on(make_tandem, site, "/big")
     async with chromium() as browser:
         lctx, lp = await leader_page(browser, body)
         errors = PageErrors(lp)
         before = await lp.evaluate("window.hrefReads")
-        fctx = await browser.new_context(viewport={"width": 1400, "height": 900})
-        fp = await fctx.new_page()
+        fctx, fp = await follower_tab(browser)
         await fp.goto(await follower_link(t, body))
         await fp.wait_for_function(f"() => {{ const d = window.tandemMirror.doc(); return d && d.querySelectorAll('#list li').length === {ROWS}; }}",
                                    timeout=60_000)  # a loaded 2-core box
@@ -144,10 +155,7 @@ MIN_PAGE_TASKS_DURING_SNAPSHOT = 4
 async def test_a_10k_node_join_leaves_the_page_responsive_and_the_mirror_exact(make_tandem, site):
     """The full snapshot is taken in slices, the page's own tasks running in between, and what the
     page changes meanwhile (rows inserted, removed, moved, restyled, retexted) reaches the mirror."""
-    t = await make_tandem(extra_allow=(Entry("a.localhost"),))
-    resp = await t.api("POST", "/api/v1/sessions", json={"url": f"http://a.localhost:{site}/busy"})
-    body = await resp.json()
-    assert resp.status == 201, body
+    t, body = await session_on(make_tandem, site, "/busy")
     async with chromium() as browser:
         lctx, lp = await leader_page(browser, body)
         errors = PageErrors(lp)
@@ -157,8 +165,7 @@ async def test_a_10k_node_join_leaves_the_page_responsive_and_the_mirror_exact(m
             const ev = e.data && e.data.e;
             if (!window.fullAt && Array.isArray(ev) && ev.some((x) => x && x.type === 2)) window.fullAt = performance.timeOrigin + performance.now();
         })""")
-        fctx = await browser.new_context(viewport={"width": 1400, "height": 900})
-        fp = await fctx.new_page()
+        fctx, fp = await follower_tab(browser)
         await lp.evaluate("window.churn = true")
         await fp.goto(await follower_link(t, body))
         await fp.wait_for_function("() => { const d = window.tandemMirror.doc(); return d && d.querySelectorAll('#list li').length > 900; }",

@@ -17,9 +17,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from proxy.allowlist import Entry
 from tests.e2e.browser import chromium, needs_chromium
 from tests.e2e.test_mirror_pages import PageErrors
+from tests.e2e.test_snapshot_cost import follower_tab, session_on
 from tests.e2e.test_sync import follower_link, leader_page
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
@@ -133,15 +133,11 @@ DUMP = r"""(doc) => {
 
 @pytest.mark.parametrize("path", ["/plain", "/shadow"])
 async def test_whatever_the_page_changes_during_the_walk_the_mirror_ends_equal(make_tandem, site, path):
-    t = await make_tandem(extra_allow=(Entry("a.localhost"),))
-    resp = await t.api("POST", "/api/v1/sessions", json={"url": f"http://a.localhost:{site}{path}"})
-    body = await resp.json()
-    assert resp.status == 201, body
+    t, body = await session_on(make_tandem, site, path)
     async with chromium() as browser:
         lctx, lp = await leader_page(browser, body)
         errors = PageErrors(lp)
-        fctx = await browser.new_context(viewport={"width": 1400, "height": 900})
-        fp = await fctx.new_page()
+        fctx, fp = await follower_tab(browser)
         await lp.evaluate("window.churn = true")
         await fp.goto(await follower_link(t, body))
         await fp.wait_for_function("() => { const d = window.tandemMirror && window.tandemMirror.doc(); return d && d.getElementById('root'); }",
