@@ -17,9 +17,9 @@ from rewriter.html import HtmlRewriter, rewrite_html
 from rewriter.js import rewrite_js_bytes
 from rewriter.urls import ProxyBase, UrlError, UrlRewriter, split_url
 
-from .strategies import HOSTS, css_text, fuzz, html_text, js_text, odd_text, run, urls, variants
+from .strategies import HOSTS, MUTATION_RANDOMS, css_text, fuzz, html_text, js_text, odd_text, run, urls, variants
 
-rnds = st.randoms(use_true_random=False)
+rnds = MUTATION_RANDOMS
 
 SID = "abcdefgh2345"
 BASE = ProxyBase("http", "tandem.localhost:8080")
