@@ -10,10 +10,11 @@ Leak detection has two independent parts in the proxied run:
   whatever Playwright may not report) lands there. Tandem reaches the real
   origins through its own resolver and never touches the trap.
 
-One browser and one context per mode; a few probes run at once, each in its own
-page. Every request a probe makes carries its key (``k=<probe>-<run>``), which
+One browser and one context per mode, both modes at once; a few probes run at once
+in each, each in its own page, and a probe's proxied run starts when its direct run
+is over. Every request a probe makes carries its key (``k=<probe>-<run>``), which
 attributes leaks to it; a leak without a key counts against every probe that was
-running when it happened.
+running through Tandem when it happened.
 """
 
 from __future__ import annotations
@@ -201,16 +202,25 @@ def _expand(name: str, direct: dict, tandem: dict, leaks: list[str]) -> list[Pro
     return out
 
 
-async def _run_mode(context, names: list[str], url_of, key_of) -> dict[str, tuple[dict, float, float]]:
-    lanes = asyncio.Semaphore(LANES)
-    out: dict[str, tuple[dict, float, float]] = {}
+async def _run_modes(names: list[str], direct_one, proxied_one) -> None:
+    """Both runs at once, LANES probes each: a probe's proxied run starts once its direct run is over
+    (so a probe's two runs never overlap: its key says which run a request belongs to)."""
+    direct_lanes, proxied_lanes = asyncio.Semaphore(LANES), asyncio.Semaphore(LANES)
+    done = {n: asyncio.Event() for n in names}
 
-    async def one(name: str) -> None:
-        async with lanes:
-            out[name] = await _run_one(context, url_of(name), key_of(name), probe_timeout_ms(name, PROBE_TIMEOUT_MS))
+    async def direct(name: str) -> None:
+        try:
+            async with direct_lanes:
+                await direct_one(name)
+        finally:
+            done[name].set()
 
-    await asyncio.gather(*(one(n) for n in names))
-    return out
+    async def proxied(name: str) -> None:
+        await done[name].wait()
+        async with proxied_lanes:
+            await proxied_one(name)
+
+    await asyncio.gather(*(direct(n) for n in names), *(proxied(n) for n in names))
 
 
 async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> dict[str, ProbeResult]:
@@ -220,6 +230,7 @@ async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> 
 
     names = names or probe_names()
     direct: dict[str, dict] = {}
+    runs: dict[str, tuple[dict, float, float]] = {}
     one, two, runners = await start_probe_origins()
     trap = Trap()
     trap_runner, trap_origin = await serve_app(trap.app())
@@ -227,39 +238,50 @@ async def run_suite(names: list[str] | None = None, tmp: Path | None = None) -> 
     trap_port = trap_origin.rsplit(":", 1)[1]
     own_tmp = tempfile.TemporaryDirectory() if tmp is None else None
     tandem = await start_tandem(Path(own_tmp.name) if own_tmp else tmp, extra_allow=(Entry(HOST1), Entry(HOST2)))
+    direct_nonce, proxied_nonce = "d" + secrets.token_hex(3), "t" + secrets.token_hex(3)
+
+    def key(name: str, nonce: str) -> str:
+        one.nonces[name] = two.nonces[name] = nonce  # the probe's pages and their requests carry this run's key
+        return one.key(name)
+
     try:
         async with async_playwright() as pw:
-            # direct: the probe origins as they are
-            one.nonce = two.nonce = "d" + secrets.token_hex(3)
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = await browser.new_context()
-            runs = await _run_mode(context, names, lambda n: f"{one.origin}/p/{n}", lambda n: f"{n}-{one.nonce}")
-            for n, (report, _, _) in runs.items():
-                direct[n] = report
-            await browser.close()
-
-            # through Tandem: the probe origins' names lead only to the trap
-            one.nonce = two.nonce = "t" + secrets.token_hex(3)
+            # direct: the probe origins as they are; through Tandem: their names lead only to the trap
             rules = f"MAP {HOST1} 127.0.0.1:{trap_port},MAP {HOST2} 127.0.0.1:{trap_port}"
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [f"--host-resolver-rules={rules}"])
-            context = await browser.new_context()
-            recorder = Recorder(context)
-            session = await tandem.session(f"{one.origin}/blank.html", enter=False)
-            entry = await context.new_page()
-            await entry.goto(session.leader_url)
-            await entry.close()
-            runs = await _run_mode(context, names, lambda n: session.url(f"{one.origin}/p/{n}"), lambda n: f"{n}-{one.nonce}")
-            await asyncio.sleep(SETTLE_S)
+            plain, trapped = await asyncio.gather(
+                pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS),
+                pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [f"--host-resolver-rules={rules}"]))
+            try:
+                direct_context, context = await plain.new_context(), await trapped.new_context()
+                recorder = Recorder(context)
+                session = await tandem.session(f"{one.origin}/blank.html", enter=False)
+                entry = await context.new_page()
+                await entry.goto(session.leader_url)
+                await entry.close()
+
+                async def direct_one(n: str) -> None:
+                    report, _, _ = await _run_one(direct_context, f"{one.origin}/p/{n}", key(n, direct_nonce),
+                                                  probe_timeout_ms(n, PROBE_TIMEOUT_MS))
+                    direct[n] = report
+
+                async def proxied_one(n: str) -> None:
+                    runs[n] = await _run_one(context, session.url(f"{one.origin}/p/{n}"), key(n, proxied_nonce),
+                                             probe_timeout_ms(n, PROBE_TIMEOUT_MS))
+
+                await _run_modes(names, direct_one, proxied_one)
+                await asyncio.sleep(SETTLE_S)
+            finally:
+                await plain.close()
+                await trapped.close()
             base = tandem.base.hostname
             outside = [(t, u) for t, u in recorder.seen if _outside(u, base)]
             results: dict[str, ProbeResult] = {}
             for n in names:
                 report, start, end = runs[n]
-                key = f"{n}-{one.nonce}"
-                leaks = _leaks(trap.seen, key, start, end) + _leaks(outside, key, start, end)
+                key_ = f"{n}-{proxied_nonce}"
+                leaks = _leaks(trap.seen, key_, start, end) + _leaks(outside, key_, start, end)
                 for r in _expand(n, direct[n], report, leaks):
                     results[r.name] = r
-            await browser.close()
     finally:
         await tandem.close()
         for r in runners:

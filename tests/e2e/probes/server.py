@@ -137,7 +137,13 @@ class ProbeOrigin:
     origin: str = ""
     other: str = ""
     nonce: str = ""  # part of every probe key; changed per run so runs never count each other's hits
+    # a probe's own nonce, where runs overlap (the direct run of one probe beside the proxied run of another)
+    nonces: dict[str, str] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
+
+    def key(self, name: str) -> str:
+        """The key (``k=``) of probe ``name``'s current run."""
+        return f"{name}-{self.nonces.get(name, self.nonce)}"
 
     def hits(self, key: str) -> int:
         return sum(1 for r in self.requests if r["k"] == key)
@@ -163,12 +169,12 @@ def create_probe_app(state: ProbeOrigin) -> web.Application:
         path = PAGES / f"{name}.html"
         if not re.fullmatch(r"[a-z0-9-]+", name) or not path.exists():
             raise web.HTTPNotFound(text="no such probe")
-        config = json.dumps({"o": state.origin, "o2": state.other, "k": f"{name}-{state.nonce}", "name": name})
+        config = json.dumps({"o": state.origin, "o2": state.other, "k": state.key(name), "name": name})
         meta = f"<meta name=\"probe-config\" content='{config}'>"
         text = path.read_text()
         text = text.replace("<!doctype html>", "<!doctype html>" + meta, 1)
         # placeholders for markup that needs the origins before any script runs
-        text = text.replace("%O2%", state.other).replace("%O%", state.origin).replace("%K%", f"{name}-{state.nonce}")
+        text = text.replace("%O2%", state.other).replace("%O%", state.origin).replace("%K%", state.key(name))
         charset = re.search(r'<meta name="probe-charset" content="([^"]*)">', text)
         if charset:  # the page in another encoding (UTF-16 with a BOM, ...), labelled in the header
             enc = charset.group(1)
