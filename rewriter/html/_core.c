@@ -1,15 +1,19 @@
 /* The compiled core of the HTML rewriter's hot loop (see core.py for the contract and the pure
  * Python reference it must agree with, byte for byte).
  *
- * skip(buf, pos, flags, memo) -> (pos, start_tags, edits)
+ * skip(buf, pos, flags, memo) -> (pos, start_tags, edits, urls)
  *
  * From ``pos`` in the data state, walk over text, comments, end tags and start tags that the
  * rewriter would leave exactly as they are, and stop at the "<" of the first token Python must
  * look at (or at the end of ``buf``). ``start_tags`` counts the start tags walked over. With a
  * ``memo`` (the rewriter's dict: plain URL head -> mapped head), a start tag whose only attributes
- * to rewrite are plain URLs with a remembered head (URL attributes, and data-* values that are a
- * whole absolute http(s) URL as written) is walked over too, and ``edits`` lists the
- * value replacements ``(start, end, text)`` (None when there are none). The tag
+ * to rewrite are plain URLs with a remembered head (URL attributes, data-* values that are a
+ * whole absolute http(s) URL as written, srcset candidates) is walked over too, and ``edits``
+ * lists the value replacements ``(start, end, text)`` (None when there are none); ``urls`` counts
+ * the URLs they map. A <meta> that declares nothing, the RCDATA / RAWTEXT elements whose text is
+ * passed through (to their end tag) and a <script> with no text are walked over as well. With
+ * ``learn``, a head the memo lacks is learnt (learn(url, head_end) fills the memo) instead of
+ * stopping the walk. The tag
  * grammar is the one of tokenizer.TAG_RE (the WHATWG tag states); a token that ends past ``buf``
  * is never walked over. Conservative by design: when in doubt, stop and let Python decide.
  *
@@ -95,6 +99,58 @@ static int relative_url(const unsigned char *s, Py_ssize_t k, Py_ssize_t end)
     return 0;
 }
 
+/* tokenizer.ABS_HTTP_RE.fullmatch(s[a:b]): "http", an optional "s", "://", then one or more
+ * characters other than whitespace, quotes, "<" and ">". */
+static int abs_http(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    if (b - a < 8 || !eq_lower(s, a, a + 4, "http"))
+        return 0;
+    Py_ssize_t k = a + 4;
+    if (lower(s[k]) == 's')
+        k++;
+    if (b - k < 4 || s[k] != ':' || s[k + 1] != '/' || s[k + 2] != '/')
+        return 0;
+    for (k += 3; k < b; k++) {
+        unsigned char c = s[k];
+        if (is_ws(c) || c == '"' || c == '\'' || c == '<' || c == '>')
+            return 0;
+    }
+    return 1;
+}
+
+/* The character references a style value may hold and still be left alone: each reads as a
+ * quote or "&", never as part of a function name, "(", "@" or "\\". */
+static const char *const STYLE_REFS[] = {"&quot;", "&amp;", "&apos;", "&#39;", "&#34;", "&#x27;", "&#x22;", NULL};
+
+/* core.style_wanted: may the CSS rewriter change the style value s[a:b] (quotes excluded)? A URL
+ * in CSS is only in url(), src(), image-set() (or -webkit-image-set()) and @import, and an escape
+ * can spell any of them; a value that is ASCII and has none of those names before a "(", no "@",
+ * no backslash and no character reference other than STYLE_REFS has no URL. */
+static int style_wanted(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    for (Py_ssize_t k = a; k < b; k++) {
+        unsigned char c = s[k];
+        if (c >= 0x80 || c == '@' || c == '\\')
+            return 1;
+        if (c == '&') {
+            const char *const *r = STYLE_REFS;
+            for (; *r; r++) {
+                Py_ssize_t len = (Py_ssize_t)strlen(*r);
+                if (b - k >= len && memcmp(s + k, *r, (size_t)len) == 0)
+                    break;
+            }
+            if (*r == NULL)
+                return 1;
+        } else if (c == '(') {
+            if (k - a >= 3 && (eq_lower(s, k - 3, k, "url") || eq_lower(s, k - 3, k, "src")))
+                return 1;
+            if (k - a >= 9 && eq_lower(s, k - 9, k, "image-set"))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* Would the rewriter look at this attribute? vs < 0: no value. [vs, ve) is the value as written. */
 static int attr_wanted(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_ssize_t vs, Py_ssize_t ve, long flags)
 {
@@ -109,20 +165,24 @@ static int attr_wanted(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_
     if (eq_lower(s, as, ae, "style")) {
         if (!(flags & F_CSS) || vs < 0)
             return 0;
-        for (Py_ssize_t k = vs; k < ve; k++)
-            if (s[k] == '(' || s[k] == '@' || s[k] == '&')
-                return 1;
-        return 0;
+        int quoted = s[vs] == '"' || s[vs] == '\'';
+        return style_wanted(s, vs + quoted, ve - quoted);
     }
     if (in_list(s, as, ae, DROP_ATTRS))
         return (flags & F_ACTIVE) != 0;
     if (ae - as >= 5 && eq_lower(s, as, as + 5, "data-")) {
         if (vs < 0 || ve == vs)
             return 0;
-        Py_ssize_t h = vs + ((s[vs] == '"' || s[vs] == '\'') ? 1 : 0);
-        if (h < ve && s[h] == '&') /* a named reference never decodes to "h": only "&#..." may */
-            return !(h + 1 < ve && is_letter(s[h + 1]));
-        return ve - h >= 4 && eq_lower(s, h, h + 4, "http");
+        int quoted = s[vs] == '"' || s[vs] == '\'';
+        Py_ssize_t h = vs + quoted, b = ve - quoted;
+        if (h < b && s[h] == '&') /* a named reference never decodes to "h": only "&#..." may */
+            return !(h + 1 < b && is_letter(s[h + 1]));
+        if (!(b - h >= 4 && eq_lower(s, h, h + 4, "http")))
+            return 0;
+        for (Py_ssize_t k = h; k < b; k++)
+            if (s[k] == '&' || s[k] >= 0x80)
+                return 1; /* decoded (references, the page's charset): the rewriter reads it */
+        return abs_http(s, h, b); /* as written is as read: not a whole absolute URL, never rewritten */
     }
     if (ae - as >= 2 && eq_lower(s, as, as + 2, "on"))
         return (flags & F_JS) != 0;
@@ -133,12 +193,16 @@ static int attr_wanted(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_
 #define MAX_TAG_EDITS 16
 typedef struct {
     PyObject *memo;            /* dict or NULL: no edits, any wanted attribute stops */
+    PyObject *learn;           /* learn(url, head_end) fills the memo for a head it lacks, or NULL */
     int n;                     /* edits of the current tag */
     Py_ssize_t at[MAX_TAG_EDITS][2];
     PyObject *text[MAX_TAG_EDITS];
     unsigned seen;             /* bit per URL_ATTRS entry seen in the current tag */
     int ndata;                 /* data-* names seen in the current tag (MAX_TAG_EDITS + 1: too many) */
     Py_ssize_t data[MAX_TAG_EDITS][2];
+    unsigned list_seen;        /* bit per SRCSET_ATTRS entry seen in the current tag */
+    Py_ssize_t urls;           /* URLs the edits of the current tag map (a srcset may map several) */
+    const char *const *stop_attrs; /* attributes that make this tag the rewriter's (<meta http-equiv>) */
     int failed;                /* a Python error is set */
 } Edits;
 
@@ -149,13 +213,15 @@ static void edits_drop(Edits *e)
     e->n = 0;
 }
 
-static int url_index(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+static int list_index(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, const char *const *words)
 {
-    for (int k = 0; URL_ATTRS[k]; k++)
-        if (eq_lower(s, a, b, URL_ATTRS[k]))
+    for (int k = 0; words[k]; k++)
+        if (eq_lower(s, a, b, words[k]))
             return k;
     return -1;
 }
+
+static int url_index(const unsigned char *s, Py_ssize_t a, Py_ssize_t b) { return list_index(s, a, b, URL_ATTRS); }
 
 /* policy.URL_HEAD_RE.match(raw) for raw = s[a:b]: where the head (scheme, slashes, authority) ends. */
 static Py_ssize_t url_head_end(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
@@ -177,6 +243,40 @@ static Py_ssize_t url_head_end(const unsigned char *s, Py_ssize_t a, Py_ssize_t 
     return k;
 }
 
+/* memo[s[a:b]] when it is a 1-byte str (borrowed), else NULL: not remembered, or False (a
+ * javascript: URL, or a head the mapper refused), or a Python error (e->failed). The head is that
+ * of the URL s[a:end]; one the memo lacks is learnt first, when there is ``learn``. */
+static PyObject *memo_head(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py_ssize_t end, Edits *e)
+{
+    PyObject *head = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + a, b - a);
+    if (head == NULL) {
+        e->failed = 1;
+        return NULL;
+    }
+    PyObject *new_head = PyDict_GetItemWithError(e->memo, head); /* borrowed */
+    if (new_head == NULL && !PyErr_Occurred() && e->learn != NULL) {
+        PyObject *url = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + a, end - a);
+        PyObject *r = url == NULL ? NULL : PyObject_CallFunction(e->learn, "On", url, b - a);
+        Py_XDECREF(url);
+        if (r == NULL) {
+            Py_DECREF(head);
+            e->failed = 1;
+            return NULL;
+        }
+        Py_DECREF(r);
+        new_head = PyDict_GetItemWithError(e->memo, head);
+    }
+    Py_DECREF(head);
+    if (new_head == NULL) {
+        if (PyErr_Occurred())
+            e->failed = 1;
+        return NULL;
+    }
+    if (!PyUnicode_Check(new_head) || PyUnicode_KIND(new_head) != PyUnicode_1BYTE_KIND)
+        return NULL;
+    return new_head;
+}
+
 /* A wanted URL attribute with value s[vs:ve] (quotes included): add its edit from the memo.
  * Returns 1 when handled (edit added, or nothing to change), 0 when Python must look (stop). */
 static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e)
@@ -191,20 +291,9 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
     Py_ssize_t he = url_head_end(s, rs, re_);
     if (memchr(s + rs, '&', (size_t)(he - rs)) != NULL)
         return 0;
-    PyObject *head = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + rs, he - rs);
-    if (head == NULL) {
-        e->failed = 1;
+    PyObject *new_head = memo_head(s, rs, he, re_, e);
+    if (new_head == NULL)
         return 0;
-    }
-    PyObject *new_head = PyDict_GetItemWithError(e->memo, head); /* borrowed */
-    Py_DECREF(head);
-    if (new_head == NULL) {
-        if (PyErr_Occurred())
-            e->failed = 1;
-        return 0;
-    }
-    if (!PyUnicode_Check(new_head) || PyUnicode_KIND(new_head) != PyUnicode_1BYTE_KIND)
-        return 0; /* False: a javascript: URL */
     Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
     const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
     if (nh == he - rs && memcmp(hs, s + rs, (size_t)nh) == 0)
@@ -233,7 +322,116 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
     e->at[e->n][1] = ve;
     e->text[e->n] = text;
     e->n++;
+    e->urls++;
     return 1;
+}
+
+/* srcset and imagesrcset: looked at in every tag (the mapper maps each candidate's URL) */
+static const char *const SRCSET_ATTRS[] = {"srcset", "imagesrcset", NULL};
+#define MAX_SRCSET_URLS 32
+
+/* A srcset value s[vs:ve] (quotes included) whose every candidate URL is relative or plain with a
+ * remembered head: add the edit HtmlRewriter._srcset_edits would make (the whole value, mapped
+ * heads spliced in; none when nothing changes). Candidates as values.srcset_url_spans cuts them.
+ * Returns 1 when handled, 0 when Python must look (a reference, a byte past ASCII, a NUL, a head
+ * not remembered, a mapped head that would need escaping). */
+static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e)
+{
+    int quoted = s[vs] == '"' || s[vs] == '\'';
+    Py_ssize_t a = vs + quoted, b = ve - quoted;
+    for (Py_ssize_t k = a; k < b; k++)
+        if (s[k] >= 0x80 || s[k] == 0 || s[k] == '&')
+            return 0;
+    Py_ssize_t at[MAX_SRCSET_URLS][2]; /* span start and head end of each URL whose head changes */
+    PyObject *heads[MAX_SRCSET_URLS];  /* new references (learn may run Python code in between) */
+    int m = 0, handled = 0;
+    Py_ssize_t len = b - a, i = a;
+    for (;;) {
+        while (i < b && (is_ws(s[i]) || s[i] == ','))
+            i++;
+        if (i >= b)
+            break;
+        Py_ssize_t start = i;
+        while (i < b && !is_ws(s[i]))
+            i++;
+        Py_ssize_t end = i;
+        int descriptors = 1;
+        if (s[end - 1] == ',') {
+            while (s[end - 1] == ',')
+                end--;
+            descriptors = 0;
+        }
+        if (!relative_url(s, start, end)) {
+            Py_ssize_t he = url_head_end(s, start, end);
+            PyObject *new_head = memo_head(s, start, he, end, e);
+            if (new_head == NULL || !PyUnicode_IS_ASCII(new_head))
+                goto done;
+            Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
+            const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
+            if (!(nh == he - start && memcmp(hs, s + start, (size_t)nh) == 0)) {
+                if (m >= MAX_SRCSET_URLS)
+                    goto done;
+                for (Py_ssize_t r = 0; r < nh; r++) /* values.splice would escape or quote these */
+                    if (hs[r] == '&' || hs[r] == '"' || hs[r] == '\'' || (!quoted && (is_ws(hs[r]) || hs[r] == '>')))
+                        goto done;
+                at[m][0] = start;
+                at[m][1] = he;
+                Py_INCREF(new_head);
+                heads[m] = new_head;
+                m++;
+                len += nh - (he - start);
+            }
+        }
+        if (!descriptors)
+            continue;
+        int in_parens = 0; /* descriptors run to the next comma outside parentheses */
+        while (i < b) {
+            unsigned char c = s[i++];
+            if (in_parens)
+                in_parens = c != ')';
+            else if (c == '(')
+                in_parens = 1;
+            else if (c == ',')
+                break;
+        }
+    }
+    if (m == 0) {
+        handled = 1;
+        goto done;
+    }
+    if (e->n >= MAX_TAG_EDITS)
+        goto done;
+    PyObject *text = PyUnicode_New(len + 2 * quoted, 127);
+    if (text == NULL) {
+        e->failed = 1;
+        goto done;
+    }
+    unsigned char *out = (unsigned char *)PyUnicode_DATA(text);
+    Py_ssize_t o = 0, from = a;
+    if (quoted)
+        out[o++] = s[vs];
+    for (int r = 0; r < m; r++) {
+        memcpy(out + o, s + from, (size_t)(at[r][0] - from));
+        o += at[r][0] - from;
+        Py_ssize_t nh = PyUnicode_GET_LENGTH(heads[r]);
+        memcpy(out + o, PyUnicode_DATA(heads[r]), (size_t)nh);
+        o += nh;
+        from = at[r][1];
+    }
+    memcpy(out + o, s + from, (size_t)(b - from));
+    o += b - from;
+    if (quoted)
+        out[o++] = s[vs];
+    e->at[e->n][0] = vs;
+    e->at[e->n][1] = ve;
+    e->text[e->n] = text;
+    e->n++;
+    e->urls += m;
+    handled = 1;
+done:
+    for (int r = 0; r < m; r++)
+        Py_DECREF(heads[r]);
+    return handled;
 }
 
 /* Remember the data-* name s[as:ae]; 0 when the tag had it already (or has too many to tell). */
@@ -331,7 +529,18 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
         }
         if (check && !*wanted) {
             int u = e != NULL && e->memo != NULL ? url_index(s, as, ae) : -1;
-            if (u >= 0) { /* a URL attribute: the first of duplicates wins (policy), so a repeat stops */
+            int l = u < 0 && e != NULL && e->memo != NULL ? list_index(s, as, ae, SRCSET_ATTRS) : -1;
+            if (e != NULL && e->stop_attrs != NULL && in_list(s, as, ae, e->stop_attrs))
+                *wanted = 1;
+            else if (l >= 0) { /* srcset: the first of duplicates wins, so a repeat stops */
+                if (e->list_seen & (1u << l))
+                    *wanted = 1;
+                else {
+                    e->list_seen |= 1u << l;
+                    if (vs >= 0 && ve > vs && !srcset_edit(s, vs, ve, e)) /* none, or empty: left */
+                        *wanted = 1;
+                }
+            } else if (u >= 0) { /* a URL attribute: the first of duplicates wins (policy), so a repeat stops */
                 if (e->seen & (1u << u))
                     *wanted = 1;
                 else {
@@ -390,30 +599,210 @@ static int walk_args(PyObject *const *args, Py_ssize_t *pos, long *flags, Py_ssi
     return 0;
 }
 
+/* treebuilder._BREAKOUT, "font", and the integration points: start tags in foreign content
+ * whose effect depends on more than their name (Python decides). */
+static const char *const FOREIGN_STOP[] = {
+    "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em", "embed", "h1", "h2",
+    "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing", "menu", "meta", "nobr", "ol", "p", "pre",
+    "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var", "font",
+    "foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml", "mglyph", "malignmark",
+    NULL};
+
+/* Start tags skip() stops at: the rewriter reads their attributes (base), collects their contents
+ * (style), or the tree builder changes more than the tokenizer state (plaintext), or they have
+ * their own table row (object). <svg> and <math> are walked over with all they contain
+ * (foreign_tree) when that needs nothing but a stack of element names. */
+static const char *const SKIP_STOP[] = {"base", "style", "object", "plaintext", NULL};
+/* Open foreign elements foreign_tree() keeps; deeper nesting is left to the tree-builder simulator. */
+#define MAX_FOREIGN_DEPTH 64
+
+/* Move the edits of the tag just walked over to *list (made on first use). -1: a Python error. */
+static int commit_edits(Edits *e, PyObject **list)
+{
+    if (e->n == 0)
+        return 0;
+    if (*list == NULL && (*list = PyList_New(0)) == NULL) {
+        edits_drop(e);
+        return -1;
+    }
+    for (int k = 0; k < e->n; k++) {
+        PyObject *t = Py_BuildValue("(nnN)", e->at[k][0], e->at[k][1], e->text[k]);
+        e->text[k] = NULL;
+        if (t == NULL || PyList_Append(*list, t) < 0) {
+            for (int r = k + 1; r < e->n; r++)
+                Py_DECREF(e->text[r]);
+            e->n = 0;
+            Py_XDECREF(t);
+            return -1;
+        }
+        Py_DECREF(t);
+    }
+    e->n = 0;
+    return 0;
+}
+
+static void edits_reset(Edits *e, const char *const *stop_attrs)
+{
+    e->n = 0;
+    e->seen = 0;
+    e->ndata = 0;
+    e->list_seen = 0;
+    e->urls = 0;
+    e->stop_attrs = stop_attrs;
+}
+
+/* The foreign subtree under the <svg> or <math> (name s[ra:rb]) whose start tag ended at ``from``,
+ * as the tree-builder simulator follows it: start tags that only open another foreign element
+ * (as skip_foreign() walks them, plain URLs edited from the memo as skip() edits them), comments,
+ * text, and end tags, each closing the innermost open element of its name (none: ignored). Returns
+ * the index after the end tag that closes the root, -1 when Python must decide (anything else, an
+ * incomplete token, nesting past MAX_FOREIGN_DEPTH), -2 on a Python error. Edits go to *sub, the
+ * URLs they map to *urls, start tags walked over to *tags (the caller drops them on -1). */
+static Py_ssize_t foreign_tree(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, long flags, Py_ssize_t ra,
+                               Py_ssize_t rb, Edits *e, PyObject **sub, Py_ssize_t *urls, Py_ssize_t *tags)
+{
+    Py_ssize_t open[MAX_FOREIGN_DEPTH][2];
+    int depth = 1;
+    open[0][0] = ra;
+    open[0][1] = rb;
+    Py_ssize_t pos = from;
+    for (;;) {
+        const unsigned char *lt = pos < n ? memchr(s + pos, '<', (size_t)(n - pos)) : NULL;
+        if (lt == NULL)
+            return -1;
+        Py_ssize_t i = lt - s;
+        if (i + 1 >= n)
+            return -1;
+        unsigned char c = s[i + 1];
+        if (is_letter(c)) {
+            Py_ssize_t k = i + 2;
+            while (k < n && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
+                k++;
+            if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, TREE_TAGS) || in_list(s, i + 1, k, FOREIGN_STOP))
+                return -1;
+            int wanted = 0, self_closing = 0;
+            if (e->learn != NULL && scan_tag(s, i, i + 1, n, flags, 0, &wanted, NULL, NULL) < 0)
+                return -1; /* incomplete: nothing is learnt from a tag the rewriter has not read */
+            edits_reset(e, NULL);
+            Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, e, &self_closing);
+            if (e->failed) {
+                edits_drop(e);
+                return -2;
+            }
+            if (end < 0 || wanted) {
+                edits_drop(e);
+                return -1;
+            }
+            *urls += e->urls;
+            if (commit_edits(e, sub) < 0)
+                return -2;
+            (*tags)++;
+            if (!self_closing) {
+                if (depth >= MAX_FOREIGN_DEPTH)
+                    return -1;
+                open[depth][0] = i + 1;
+                open[depth][1] = k;
+                depth++;
+            }
+            pos = end;
+        } else if (c == '/') {
+            if (i + 2 >= n || !is_letter(s[i + 2]))
+                return -1;
+            Py_ssize_t k = i + 3;
+            while (k < n && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
+                k++;
+            int wanted = 0;
+            Py_ssize_t end = scan_tag(s, i, i + 2, n, flags, 0, &wanted, NULL, NULL);
+            if (end < 0)
+                return -1;
+            for (int d = depth - 1; d >= 0; d--) { /* TreeBuilderSimulator.end_tag */
+                Py_ssize_t a = open[d][0], len = open[d][1] - a, r = 0;
+                if (len != k - (i + 2))
+                    continue;
+                while (r < len && lower(s[a + r]) == lower(s[i + 2 + r]))
+                    r++;
+                if (r == len) {
+                    depth = d;
+                    break;
+                }
+            }
+            if (depth == 0)
+                return end;
+            pos = end;
+        } else if (c == '!') { /* a comment; "<![CDATA[" (allowed here) is the tokenizer's */
+            Py_ssize_t end = comment_end(s, i, n);
+            if (end < 0)
+                return -1;
+            pos = end;
+        } else if (c == '?') {
+            return -1;
+        } else {
+            pos = i + 1;
+        }
+    }
+}
+/* RCDATA and RAWTEXT elements whose text the rewriter passes through: walked over to their end tag. */
+static const char *const RAW_TAGS[] = {"title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript", NULL};
+static const char *const META_STOP[] = {"http-equiv", "charset", NULL};
+static const char *const IFRAME_STOP[] = {"srcdoc", NULL};
+
+/* Where the text of the raw text element named s[a:b] ends: the "<" of its end tag (tokenizer.end_tag_re)
+ * at or after ``from`` (only at ``from`` when ``at_once``), or -1 when it is not in the buffer whole. */
+static Py_ssize_t raw_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, Py_ssize_t a, Py_ssize_t b, int at_once)
+{
+    Py_ssize_t len = b - a;
+    for (Py_ssize_t k = from; k < n;) {
+        const unsigned char *lt = memchr(s + k, '<', (size_t)(n - k));
+        if (lt == NULL)
+            return -1;
+        Py_ssize_t j = lt - s;
+        if (at_once && j != from)
+            return -1;
+        if (j + 2 + len >= n)
+            return -1; /* the end tag may begin here: Python holds the rest */
+        if (s[j + 1] == '/') {
+            Py_ssize_t r = 0;
+            while (r < len && lower(s[j + 2 + r]) == lower(s[a + r]))
+                r++;
+            unsigned char c = s[j + 2 + len];
+            if (r == len && (is_ws(c) || c == '/' || c == '>'))
+                return j;
+        }
+        if (at_once)
+            return -1;
+        k = j + 1;
+    }
+    return -1;
+}
+
 static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, flags, memo)");
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, flags, memo, learn=None)");
         return NULL;
     }
     Edits e;
     e.n = 0;
     e.seen = 0;
     e.ndata = 0;
+    e.list_seen = 0;
+    e.urls = 0;
+    e.stop_attrs = NULL;
     e.failed = 0;
     e.memo = args[3] == Py_None ? NULL : args[3];
     if (e.memo != NULL && !PyDict_Check(e.memo)) {
         PyErr_SetString(PyExc_TypeError, "memo must be a dict or None");
         return NULL;
     }
+    e.learn = nargs == 5 && args[4] != Py_None && e.memo != NULL ? args[4] : NULL;
     PyObject *edits = NULL;
     PyObject *buf = args[0];
-    Py_ssize_t pos, n, tags = 0;
+    Py_ssize_t pos, n, tags = 0, urls = 0;
     long flags;
     if (walk_args(args, &pos, &flags, &n) < 0)
         return NULL;
     if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND || pos < 0 || pos > n)
-        return Py_BuildValue("(nnO)", pos, tags, Py_None);
+        return Py_BuildValue("(nnOn)", pos, tags, Py_None, urls);
     const unsigned char *s = (const unsigned char *)PyUnicode_DATA(buf);
     for (;;) {
         const unsigned char *lt = pos < n ? memchr(s + pos, '<', (size_t)(n - pos)) : NULL;
@@ -430,41 +819,72 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_ssize_t k = i + 2;
             while (k < n && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
                 k++;
-            if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, TREE_TAGS))
+            if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, SKIP_STOP))
                 break;
-            int wanted = 0;
-            e.n = 0;
-            e.seen = 0;
-            e.ndata = 0;
-            Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, &e, NULL);
+            int raw = in_list(s, i + 1, k, RAW_TAGS), script = !raw && eq_lower(s, i + 1, k, "script");
+            int root = eq_lower(s, i + 1, k, "svg") || eq_lower(s, i + 1, k, "math");
+            int wanted = 0, self_closing = 0;
+            if (e.learn != NULL && scan_tag(s, i, i + 1, n, flags, 0, &wanted, NULL, NULL) < 0)
+                break; /* incomplete: nothing is learnt from a tag the rewriter has not read */
+            edits_reset(&e, eq_lower(s, i + 1, k, "meta") ? META_STOP : eq_lower(s, i + 1, k, "iframe") ? IFRAME_STOP : NULL);
+            Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, &e, &self_closing);
             if (e.failed) {
                 edits_drop(&e);
                 Py_XDECREF(edits);
                 return NULL;
             }
+            if (end >= 0 && !wanted && (raw || script)) {
+                /* its text is passed through (a <script> only when it has none): on to its end tag */
+                Py_ssize_t j = raw_end(s, end, n, i + 1, k, script);
+                if (j < 0)
+                    wanted = 1;
+                else
+                    end = j;
+            }
             if (end < 0 || wanted) {
                 edits_drop(&e);
                 break;
             }
-            if (e.n) {
-                if (edits == NULL && (edits = PyList_New(0)) == NULL) {
+            if (root && !self_closing) { /* all it contains, or Python decides from its start tag */
+                Edits inner;
+                inner.memo = e.memo;
+                inner.learn = e.learn;
+                inner.failed = 0;
+                inner.n = 0;
+                PyObject *sub = NULL;
+                Py_ssize_t sub_urls = 0, sub_tags = 0;
+                Py_ssize_t j = foreign_tree(s, end, n, flags, i + 1, k, &inner, &sub, &sub_urls, &sub_tags);
+                if (j == -2 || (j >= 0 && commit_edits(&e, &edits) < 0)) {
                     edits_drop(&e);
+                    Py_XDECREF(sub);
+                    Py_XDECREF(edits);
                     return NULL;
                 }
-                for (int k = 0; k < e.n; k++) {
-                    PyObject *t = Py_BuildValue("(nnN)", e.at[k][0], e.at[k][1], e.text[k]);
-                    e.text[k] = NULL;
-                    if (t == NULL || PyList_Append(edits, t) < 0) {
-                        for (int r = k + 1; r < e.n; r++)
-                            Py_DECREF(e.text[r]);
-                        e.n = 0;
-                        Py_XDECREF(t);
-                        Py_DECREF(edits);
-                        return NULL;
-                    }
-                    Py_DECREF(t);
+                if (j < 0) {
+                    edits_drop(&e);
+                    Py_XDECREF(sub);
+                    break;
                 }
-                e.n = 0;
+                if (sub != NULL) {
+                    if (edits == NULL)
+                        edits = sub;
+                    else {
+                        int bad = PyList_SetSlice(edits, PyList_GET_SIZE(edits), PyList_GET_SIZE(edits), sub) < 0;
+                        Py_DECREF(sub);
+                        if (bad) {
+                            Py_DECREF(edits);
+                            return NULL;
+                        }
+                    }
+                }
+                urls += sub_urls;
+                tags += sub_tags;
+                end = j;
+            }
+            urls += e.urls;
+            if (commit_edits(&e, &edits) < 0) {
+                Py_XDECREF(edits);
+                return NULL;
             }
             tags++;
             pos = end;
@@ -488,19 +908,11 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (edits == NULL)
-        return Py_BuildValue("(nnO)", pos, tags, Py_None);
-    return Py_BuildValue("(nnN)", pos, tags, edits);
+        return Py_BuildValue("(nnOn)", pos, tags, Py_None, urls);
+    return Py_BuildValue("(nnNn)", pos, tags, edits, urls);
 }
 
 
-/* treebuilder._BREAKOUT, "font", and the integration points: start tags in foreign content
- * whose effect depends on more than their name (Python decides). */
-static const char *const FOREIGN_STOP[] = {
-    "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em", "embed", "h1", "h2",
-    "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing", "menu", "meta", "nobr", "ol", "p", "pre",
-    "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var", "font",
-    "foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml", "mglyph", "malignmark",
-    NULL};
 
 /* skip_foreign(buf, pos, flags) -> (pos, start_tags, pushed)
  *
@@ -765,8 +1177,8 @@ static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 static PyMethodDef methods[] = {
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL,
-     "skip(buf, pos, flags, memo) -> (pos, start_tags, edits): walk over what the rewriter leaves "
-     "as it is, or changes only by remembered plain URL heads."},
+     "skip(buf, pos, flags, memo, learn=None) -> (pos, start_tags, edits, urls): walk over what the "
+     "rewriter leaves as it is, or changes only by remembered plain URL heads."},
     {"skip_foreign", (PyCFunction)(void (*)(void))skip_foreign, METH_FASTCALL,
      "skip_foreign(buf, pos, flags) -> (pos, start_tags, pushed): the same walk in foreign content."},
     {"decode_refs", (PyCFunction)(void (*)(void))decode_refs, METH_FASTCALL,

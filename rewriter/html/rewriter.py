@@ -248,8 +248,11 @@ class HtmlRewriter(Tokenizer):
         """Let the core walk over unchanged tokens (not for XML, nor for the bare tokenizer)."""
         if self._xml or not self._tree or self._tag_sink is not None:
             return
+        if limits.MAX_TAG <= core.LONG_TAG:  # the core walks over tags up to LONG_TAG: a tighter budget
+            return  # is the tokenizer's to enforce, tag by tag
         self._skip = core.ACTIVE
         self._skip_foreign = core.ACTIVE_FOREIGN
+        self._core_learn = self._learn_url
         active = self._active
         self._skip_flags = ((core.F_JS if active and self.js is not None else 0)
                             | (core.F_CSS if active and self.css is not None else 0)
@@ -277,15 +280,34 @@ class HtmlRewriter(Tokenizer):
             return self._memo
         return None
 
+    def _learn_url(self, url: str, end: int) -> None:
+        """The core's question about a plain URL whose head the memo lacks: what the mapper makes
+        of it, remembered (_mapped). The mapper's counts are left as they were: whoever makes the
+        edit counts it (the core's edits, or this rewriter's own path when the core stops)."""
+        urls = self.urls
+        rewritten, invalid = urls.rewritten, urls.invalid
+        self._mapped(url, end)
+        urls.rewritten, urls.invalid = rewritten, invalid
+
     def _push_foreign(self, names: list[str]) -> None:
         self._sim.push_foreign(names)
 
-    def _core_edits(self, edits: list[Edit]) -> None:
-        """Plain URL values the core rewrote from the memo: as _plain_url would have."""
-        for a, b, text in edits:
-            self._replace(a, b, text)
+    def _core_edits(self, edits: list[Edit], urls: int) -> None:
+        """Values the core rewrote from the memo (``urls``: the URLs they map; a srcset may map
+        several): as _plain_url and _srcset_edits would have."""
+        if self._edit_log is not None:
+            for a, b, text in edits:
+                self._replace(a, b, text)
+        else:  # _replace inlined: the unchanged run before each value, then the value (in order)
+            out, buf, at = self._out, self._buf, self._copied
+            for a, b, text in edits:
+                if a > at:
+                    out.append(buf[at:a])
+                out.append(text)
+                at = b
+            self._copied = at
         self.stats["rewritten"] += len(edits)
-        self.urls.rewritten += len(edits)
+        self.urls.rewritten += urls
 
     def _cdata_allowed(self) -> bool:
         return self._sim.cdata_allowed()
@@ -503,14 +525,18 @@ class HtmlRewriter(Tokenizer):
         table = table_for(tag)
         edits: list[Edit] = []
         seen: set[str] | None = None
+        handlers = self.js is not None and self._active
         for am in ATTR_RE.finditer(buf, a_start, a_end):
             an = am.group(1)
             if not an.islower():
                 an = an.translate(ASCII_LOWER)
             kind = table.get(an)
-            if kind is None:
-                kind = self._prefix_kind(an, am)
-                if kind is None:
+            if kind is None:  # _prefix_kind, inlined (most attributes end here)
+                if an[:5] == "data-" and am.group(2):
+                    kind = DATA_URL
+                elif handlers and an[:2] == "on":
+                    kind = JS
+                else:
                     continue
             if seen is None:
                 seen = {an}
@@ -614,8 +640,7 @@ class HtmlRewriter(Tokenizer):
         elif kind == URL_LIST:
             edit_fn = self._list_edits
         elif kind == CSS:
-            v = am.group(2)
-            if "(" not in v and "@" not in v and "&" not in v:  # no url(), no @import: nothing to map
+            if not core.style_wanted(self._value(am)[0]):  # no url(), no @import: nothing to map
                 return None
             edit_fn = self._css_edits
         elif kind == JS:
@@ -634,8 +659,10 @@ class HtmlRewriter(Tokenizer):
             if head[:1] == "&" and head[1:2] in LETTERS:  # no named reference decodes to "h": not http
                 return None
             q = 1 if v[0] in "\"'" else 0
-            if "&" not in v and ABS_HTTP_RE.fullmatch(v, q, len(v) - q):  # reads as written: the memo's
-                fast = self._plain_url(am, v, tag, attr)  # fast path (as the core edits it)
+            if "&" not in v and v.isascii():  # reads as written
+                if not ABS_HTTP_RE.fullmatch(v, q, len(v) - q):
+                    return None  # not a whole absolute URL: never rewritten (as the core leaves it)
+                fast = self._plain_url(am, v, tag, attr)  # the memo's fast path (as the core edits it)
                 if fast is not False:
                     return fast
             edit_fn = self._data_url_edits
@@ -692,6 +719,15 @@ class HtmlRewriter(Tokenizer):
         if plain is None:
             return False
         q, raw, end = plain
+        new = self._mapped(raw, end)
+        if new is False or new is None:
+            return new
+        return self._finish(am, q + new + q, tag, attr)
+
+    def _mapped(self, raw: str, end: int) -> str | None | bool:
+        """What the mapper makes of the plain URL ``raw`` whose head ends at ``end``, through the
+        memo: the new URL, None when it stays, False when the memo cannot say (a ``javascript:``
+        URL, or a head the mapper refused: the caller maps it the long way, the mapper counts it)."""
         head = raw[:end]
         new_head = self._memo.get(head)
         if new_head is False:
@@ -700,19 +736,20 @@ class HtmlRewriter(Tokenizer):
             if new_head == head:
                 return None
             self.urls.rewritten += 1  # the mapper's count stays the number of URLs mapped
-            new = new_head + raw[end:]
-        else:
-            if javascript_url_body(raw) is not None:
-                if len(self._memo) < limits.MAX_URL_MEMO:
-                    self._memo[head] = False
-                return False
-            new = self.urls.rewrite(raw)
-            tail = len(raw) - end
-            if len(self._memo) < limits.MAX_URL_MEMO and new.endswith(raw[end:]):
+            return new_head + raw[end:]
+        if javascript_url_body(raw) is not None:
+            if len(self._memo) < limits.MAX_URL_MEMO:
+                self._memo[head] = False
+            return False
+        invalid = self.urls.invalid
+        new = self.urls.rewrite(raw)
+        tail = len(raw) - end
+        if len(self._memo) < limits.MAX_URL_MEMO:
+            if self.urls.invalid != invalid:
+                self._memo[head] = False  # refused: counted again wherever it is (as _srcset_edits would)
+            elif new.endswith(raw[end:]):
                 self._memo[head] = new[: len(new) - tail]
-            if new == raw:
-                return None
-        return self._finish(am, q + new + q, tag, attr)
+        return None if new == raw else new
 
     def _url_edits(self, value: str) -> list[Edit]:
         body = javascript_url_body(value)
@@ -769,7 +806,17 @@ class HtmlRewriter(Tokenizer):
     def _srcset_edits(self, value: str) -> list[Edit]:
         edits = []
         for s, e in srcset_url_spans(value):
-            edits.extend(diff_url(value[s:e], self.urls.rewrite(value[s:e]), s))
+            url = value[s:e]
+            if RELATIVE_URL_RE.match(url):  # nothing to map (as for a URL attribute)
+                continue
+            new: str | None | bool = False
+            if url.isascii() and "\0" not in url and "&" not in url:  # plain (a candidate has no whitespace):
+                new = self._mapped(url, URL_HEAD_RE.match(url).end())  # through the memo the core reads
+                if new is None:
+                    continue
+            if new is False:
+                new = self.urls.rewrite(url)
+            edits.extend(diff_url(url, new, s))
         return edits
 
     def _list_edits(self, value: str) -> list[Edit]:

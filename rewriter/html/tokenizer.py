@@ -154,10 +154,11 @@ class Tokenizer:
         self._hold = 0
         self._inject_pending = False  # report text runs (_emit_text): the injection waits for one
         self._foreign: list = []  # open foreign elements (the tree-builder simulator's stack)
-        # core.skip(buf, pos, flags), when the subclass enables it: walks over unchanged tokens
+        # core.skip(buf, pos, flags, memo), when the subclass enables it: walks over unchanged tokens
         self._skip = None
         self._skip_foreign = None
         self._skip_flags = 0
+        self._core_learn = None  # learn(url, head_end): fills the memo for a head it lacks (core.py)
         self._skipped_tags = 0  # start tags the core walked over
         # state -> scanning method; each returns (position, go on)
         self._scanners = (
@@ -259,11 +260,11 @@ class Tokenizer:
             if skip is not None and not self._inject_pending and not self._foreign:
                 # the core walks over every token that stays as it is, or changes only by a
                 # remembered URL head (core.py)
-                pos, tags, edits = skip(buf, pos, self._skip_flags, self._core_memo())
+                pos, tags, edits, urls = skip(buf, pos, self._skip_flags, self._core_memo(), self._core_learn)
                 if tags:
                     self._skipped_tags += tags
                 if edits:
-                    self._core_edits(edits)
+                    self._core_edits(edits, urls)
             elif skip is not None and not self._inject_pending and not self._foreign[-1].html:
                 # in SVG/MathML: start tags that only open another foreign element (core.py)
                 pos, tags, pushed = self._skip_foreign(buf, pos, self._skip_flags)
@@ -392,7 +393,7 @@ class Tokenizer:
     def _push_foreign(self, names: list[str]) -> None:
         pass
 
-    def _core_edits(self, edits: list[tuple[int, int, str]]) -> None:
+    def _core_edits(self, edits: list[tuple[int, int, str]], urls: int) -> None:
         for a, b, text in edits:
             self._replace(a, b, text)
 

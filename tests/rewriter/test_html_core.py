@@ -27,6 +27,7 @@ MEMO = {
 
 
 def both(buf: str, pos: int, flags: int, memo: dict | None = None) -> None:
+    """The compiled walk gives what the reference gives."""
     got = core.skip_c(buf, pos, flags, memo)
     assert got == core.skip_python(buf, pos, flags, memo), (buf[pos: pos + 200], flags, memo is not None)
     if memo is None:
@@ -37,6 +38,21 @@ def both(buf: str, pos: int, flags: int, memo: dict | None = None) -> None:
         for a, b, text in got[2]:
             assert at <= a < b <= got[0]
             at = b
+    if memo is not None:  # heads the memo lacks learnt on the way: the same calls, the same walk
+        walks = []
+        for skip in (core.skip_c, core.skip_python):
+            mine, calls = dict(memo), []
+            walks.append((skip(buf, pos, flags, mine, _learner(mine, calls)), calls, mine))
+        assert walks[0] == walks[1], (buf[pos: pos + 200], flags)
+
+
+def _learner(memo: dict, calls: list):
+    """A learn(url, head_end) that fills ``memo`` as a mapper might (mapped, kept, refused) and logs its calls."""
+    def learn(url: str, end: int) -> None:
+        calls.append((url, end))
+        head = url[:end]
+        memo[head] = False if "javascript" in head.lower() else head if len(head) % 3 == 0 else "http://l.proxy"
+    return learn
 
 
 @needs_c
@@ -83,6 +99,18 @@ _PIECES = st.sampled_from([
     "<g>", "<G >", "<g/>", "<g a/>", "<g a />", "<g a=b/>", "<g a='b'/>", "<g/ />", "<g a/ >", "<path d='M0'/>",
     "<foreignObject>", "<desc>", "<mi>", "<annotation-xml encoding=text/html>", "<font color=red>", "<div>",
     "<![CDATA[x]]>", "</g>", "<svg>", "<math>", "<title>", "<g style='fill:url(#a)'>", "<use xlink:href=#a>",
+    "<meta name=a content=b>", "<meta http-equiv=refresh content='0;url=http://a.com/'>", "<META CharSet=x>",
+    "</title>", "</TITLE >", "<noscript>", "</noscript>", "<textarea>", "</textarea/>", "<iframe src=/f>",
+    "<iframe srcdoc=x>", "</iframe>", "<xmp>", "</xmp", "<script>", "<script src=/s.js>", "</script>",
+    "</SCRIPT\t", "<script src=http://a.com/s.js></script>", "<style>", "</style>", "<base href=/>",
+    "<img srcset='/a.jpg 1x, http://a.com/b.jpg 2x'>", "<img srcset=http://a.com/a,http://a.com/b>",
+    "<img srcset='http://a.com/a 1x,  //a.com/b (x,y), http://same/c'>", "<img srcset='http://new.example/a'>",
+    "<img srcset=' , ,'>", "<img srcset='http://a.com/&amp; 1x'>", "<img srcset=>", "<img srcset>",
+    "<link imagesrcset='http://a.com/a 1x' srcset=/b>", "<img srcset=/a srcset=http://a.com/b>",
+    "<div style='color:rgb(1,2,3)'>", "<div style='background:URL(x)'>", "<div style='font:&quot;A&quot;'>",
+    "<div style='x:src(a)'>", "<div style='x:-webkit-image-set(a)'>", "<div style='&lpar;'>", "<div style='\\75rl(x)'>",
+    "<div style=width:calc(1px+2%)>", "<i data-x='http://a b'>", "<i data-x=\"http://a.com/\xe9\">",
+    "<i data-x=https://>", "<i data-x='HTTPS://a.com/\x00'>", "<svg/>", "</svg>", "</math>", "</G>", "<svg a=b/ >", "<math>", "<div style=>",
 ])
 
 
@@ -99,11 +127,11 @@ def test_memo_edits_plain_urls_only():
     """Remembered heads are rewritten by the core; anything else stops it where the rewriter must look."""
     text = "<p><a href='https://a.com/x?y' id=1><img src=//a.com/i.png><a href=http://new.example/>"
     for skip in (core.skip_c, core.skip_python):
-        pos, tags, edits = skip(text, 0, 0, MEMO)
+        pos, tags, edits, urls = skip(text, 0, 0, MEMO)
         assert text[pos:].startswith("<a href=http://new.example/>")  # not remembered: Python maps it
-        assert tags == 3
+        assert tags == 3 and urls == 2
         assert edits == [(11, 30, "'http://p-sa.proxy/x?y'"), (45, 58, "http://p-a.proxy/i.png")]
-        assert skip(text, 0, 0, None) == (3, 1, None)  # without a memo: stops at the first absolute URL
+        assert skip(text, 0, 0, None) == (3, 1, None, 0)  # without a memo: stops at the first absolute URL
         dup = "<a href=/r href=http://a.com/>"
         assert skip(dup, 0, 0, MEMO)[0] == 0  # a repeated URL attribute: the rewriter decides
 
@@ -114,7 +142,7 @@ def test_memo_edits_plain_http_data_values():
     text = '<p data-src="https://a.com/x.jpg" data-n=3><i data-u=HTTP://A.COM/y><b data-v="http://a.com/&amp;">'
     cores = [core.skip_python] + ([core.skip_c] if "c" in core.CORES else [])
     for skip in cores:
-        pos, tags, edits = skip(text, 0, 0, MEMO)
+        pos, tags, edits, _ = skip(text, 0, 0, MEMO)
         assert text[pos:].startswith("<b data-v=")  # a character reference: the rewriter decodes it
         assert tags == 2
         a, u = text.index('"https://a.com/x.jpg"'), text.index("HTTP://A.COM/y")
@@ -164,7 +192,7 @@ def test_no_named_reference_reads_as_h():
 
     assert not any(text[:1] in "hH" for text in html5.values())
     for walk in core.CORES.values():
-        assert walk("<i data-x='&quot;{}&quot;'><b>", 0, core.F_JS, None) == (len("<i data-x='&quot;{}&quot;'><b>"), 2, None)
+        assert walk("<i data-x='&quot;{}&quot;'><b>", 0, core.F_JS, None) == (len("<i data-x='&quot;{}&quot;'><b>"), 2, None, 0)
         assert walk("<i data-x='&#104;ttp://a/'>", 0, 0, None)[0] == 0
 
 
@@ -211,3 +239,187 @@ def test_compiled_reference_decoder_on_corpus_values():
             _decoders_agree(m.group(1)[1:-1])
             seen += 1
     assert seen > 1000
+
+
+# --- start tags the core walks over since 2026-12-05 (issue 14) ---------------------------------------
+
+CORES = [core.skip_python] + ([core.skip_c] if "c" in core.CORES else [])
+ALL = core.F_JS | core.F_CSS | core.F_ACTIVE
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_meta_and_raw_text_elements_are_walked_over(skip):
+    """A <meta> that declares nothing (no http-equiv, no charset) changes nothing, and the text of
+    title, textarea, noscript, noembed, noframes, xmp and an iframe without srcdoc is passed
+    through: the core walks over them to their end tag."""
+    text = ("<meta name=viewport content='width=1'><title>a<b>c</title><noscript><img src=http://x.com/>"
+            "</noscript ><textarea>&lt;</TEXTAREA/><iframe src=/f>x</iframe><p>")
+    assert skip(text, 0, ALL, MEMO)[:2] == (len(text), 6)
+    for stop in ("<meta http-equiv=refresh content='0;url=http://a.com/'>", "<meta charset=utf-8>",
+                 "<META HTTP-EQUIV=Content-Security-Policy content=x>", "<title>no end in this chunk",
+                 "<title>x</titl", "<iframe srcdoc='<p>'></iframe>", "<style>p{}</style>", "<svg><desc>x</desc></svg>",
+                 "<base href=/>", "<object data=http://a.com/></object>", "<plaintext>"):
+        assert skip("<p>" + stop, 0, ALL, MEMO)[:2] == (3, 1), stop
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_scripts_without_text_are_walked_over(skip):
+    """A <script> whose end tag follows at once has nothing to rewrite: walked over, its src mapped
+    from the memo; one with text (or not yet ended in the buffer) stops the walk."""
+    text = "<script src=/a.js></script><script async src=https://a.com/b.js></SCRIPT ><p>"
+    pos, tags, edits, urls = skip(text, 0, ALL, MEMO)
+    assert (pos, tags, urls) == (len(text), 3, 1)
+    assert edits == [(text.index("https://a.com"), text.index("></SCRIPT"), "http://p-sa.proxy/b.js")]
+    for stop in ("<script>x()</script>", "<script src=/a.js> </script>", "<script src=/a.js></script",
+                 "<script src=/a.js></scriptx>", "<script integrity=sha256-x src=/a.js></script>"):
+        assert skip("<p>" + stop, 0, ALL, MEMO)[:2] == (3, 1), stop
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_style_values_without_a_url_function_are_walked_over(skip):
+    for plain in ("color:rgb(1,2,3);width:calc(1px + 2%)", "font-family:&quot;A B&quot;, &#39;C&#39;",
+                  "transform:translate(1px)", "a:b&amp;c"):
+        assert skip(f"<p style='{plain}'><b>", 0, ALL, MEMO)[:2] == (len(plain) + 15, 2), plain
+    for wanted in ("background:URL(x)", "x:src(a)", "x:-webkit-image-set('a' 1x)", "x:image-set(a)",
+                   "@import 'x'", "\\75rl(x)", "&lpar;", "&#40;", "font:caf\xe9", "a:&quot"):
+        assert skip(f"<p style='{wanted}'>", 0, ALL, MEMO)[:2] == (0, 0), wanted
+    assert skip("<p style='background:url(x)'>", 0, 0, MEMO)[:2] == (len("<p style='background:url(x)'>"), 1)
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_srcset_edits_from_the_memo(skip):
+    """srcset values whose URLs are relative or plain with a remembered head are rewritten by the
+    core (one edit for the value, as the rewriter makes it, and the number of URLs it maps)."""
+    text = "<img srcset='/a.jpg 1x, https://a.com/b.jpg 2x, //a.com/c (x,y), http://same/d' src=/e><p>"
+    pos, tags, edits, urls = skip(text, 0, ALL, MEMO)
+    assert (pos, tags, urls) == (len(text), 2, 2)
+    vs = text.index("'")
+    assert edits == [(vs, text.index(" src="),
+                      "'/a.jpg 1x, http://p-sa.proxy/b.jpg 2x, http://p-a.proxy/c (x,y), http://same/d'")]
+    unquoted = "<source srcset=http://a.com/a,http://a.com/b>"  # one URL: a comma ends one only before whitespace
+    assert skip(unquoted, 0, ALL, MEMO)[2:] == ([(15, 44, "http://p-a.proxy/a,http://a.com/b")], 1)
+    assert skip("<img srcset='/a 1x, b.jpg'>", 0, ALL, MEMO) == (27, 1, None, 0)
+    for stop in ("<img srcset='http://new.example/a'>", "<img srcset='http://a.com/&amp; 1x'>",
+                 "<img srcset=/a srcset=/b>", "<img srcset='javascript:go()'>", "<img srcset='/\xe9'>"):
+        assert skip(stop, 0, ALL, MEMO)[:2] == (0, 0), stop
+    assert skip("<img srcset=/a>", 0, ALL, None)[:2] == (0, 0)  # no memo: the rewriter maps it
+    weird = dict(MEMO, **{"http://q": "http://x&y", "http://r": "http://x y"})
+    assert skip("<img srcset='http://q/'>", 0, ALL, weird)[:2] == (0, 0)  # would be escaped
+    assert skip("<img srcset=http://r/>", 0, ALL, weird)[:2] == (0, 0)  # would need quotes
+    assert skip("<img srcset='http://r/'>", 0, ALL, weird)[2] == [(12, 23, "'http://x y/'")]
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_data_values_that_are_not_whole_urls_are_walked_over(skip):
+    """A data-* value starting "http" that is not a whole absolute URL as written is never rewritten."""
+    text = "<i data-a='http://a b' data-b=\"https://\" data-c=http data-d='http://x.example/'>"
+    assert skip(text, 0, 0, None)[:2] == (0, 0)  # data-d: a URL to map (no memo: the rewriter maps it)
+    assert skip(text[: text.index(" data-d")] + ">", 0, 0, None)[:2] == (text.index(" data-d") + 1, 1)
+
+
+def _rewrite_each_way(page: bytes) -> set:
+    """(output, stats, URLs mapped, URLs refused) from each core, and from the rewriter alone (no memo for the core)."""
+    from rewriter.html import HtmlRewriter
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    got = set()
+    previous = core.NAME
+    try:
+        for name in core.CORES:
+            for memo in (True, False):
+                core.use(name)
+                urls = UrlRewriter(ProxyBase("http", "t.localhost:8080"), "abcdefgh2345", page_url="https://x.com/")
+                rw = HtmlRewriter(urls, css=lambda t: t, js=lambda t: t)
+                if not memo:
+                    rw._core_memo = lambda: None
+                out = rw.feed(page) + rw.close()
+                got.add((out, tuple(sorted(rw.stats.items())), urls.rewritten, urls.invalid))
+    finally:
+        core.use(previous)
+    return got
+
+
+def test_rewriter_counts_as_the_core_edits():
+    """Pages whose srcset, script and meta tags the core walks over: the same output and counts
+    (attributes rewritten, URLs mapped, URLs refused) from both cores and from the rewriter alone."""
+    page = (b"<head><meta charset=utf-8><title>t</title></head><p><img src=https://a.com/1.jpg "
+            b"srcset='https://a.com/1.jpg 1x, https://b.com/2.jpg 2x'><img srcset='https://b.com/3.jpg 1x, "
+            b"https://a.com/4.jpg 2x, /5.jpg 3x'><script src=https://a.com/s.js></script><meta name=x content=y>"
+            b"<a href=http://a.com:99999/x>1</a><a href=http://a.com:99999/y>2</a>"
+            b"<img srcset='http://a.com:99999/z 1x'><img srcset='http://a.com:99999/z 1x'>")
+    got = _rewrite_each_way(page)
+    assert len(got) == 1, got
+    out, stats, mapped, refused = got.pop()
+    assert out.count(b"t.localhost:8080/") == 6 and mapped == 6
+    assert refused == 4  # a head the mapper refuses is counted at each use, as for any other URL
+
+
+@needs_c
+@given(st.lists(_PIECES, max_size=25).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_generated_pages_rewrite_the_same_each_way(text):
+    got = _rewrite_each_way(("<p>" + text).encode("latin-1"))
+    assert len(got) == 1
+
+
+_CSS_PIECES = st.sampled_from([
+    "color:red", ";", " ", "rgb(1,2,3)", "calc(1px + 2px)", "url(", "URL(", "uRl (", "src(", "image-set(",
+    "-webkit-image-set(", ")", "'", '"', "&quot;", "&amp;", "&#39;", "&#x22;", "&lpar;", "&#40;", "&", "@",
+    "@import", "\\", "\\75rl(", "\\41", "/*", "*/", "http://a.com/x", "//a.com/y", "x", "u", "rl", "(",
+    "myurl(", "a-src(", "image", "-set(", "\n", "\xe9", "font-family", ":", "{", "}",
+])
+
+
+@given(st.lists(_CSS_PIECES, max_size=20).map("".join))
+@settings(max_examples=2000, deadline=None)
+def test_style_values_left_alone_have_no_url(raw):
+    """core.style_wanted is False only where the CSS rewriter changes nothing (rewriter/css.py)."""
+    from rewriter.css import rewrite_css
+    from rewriter.html.entities import decode_attr_value
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    if core.style_wanted(raw):
+        return
+    value = decode_attr_value(raw, False)[0]
+    urls = UrlRewriter(ProxyBase("http", "t.localhost:8080"), "abcdefgh2345", page_url="https://x.com/")
+    assert rewrite_css(value, urls) == value
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_svg_and_math_subtrees_are_walked_over(skip):
+    """An <svg> or <math> whose contents need nothing but the simulator's stack of element names
+    (foreign start tags, end tags closing the innermost open element of their name, text, comments)
+    is walked over whole, to the end tag that closes it, plain URLs edited from the memo."""
+    text = ("<svg viewBox='0 0 1 1'><g><path d='M0'/><G>x<!-- c --></g></p><use href=https://a.com/i#x /></g></SVG>"
+            "<math><mrow><mn2>1</mn2></mrow></math><svg/><p>")
+    pos, tags, edits, urls = skip(text, 0, ALL, MEMO)
+    assert (pos, tags, urls) == (len(text), 10, 1)
+    assert edits == [(text.index("https"), text.index(" />"), "http://p-sa.proxy/i#x")]
+    for stop in ("<svg><desc>x</desc></svg>", "<svg><g><p>x</g></svg>", "<svg><![CDATA[x]]></svg>",
+                 "<svg><style>x</style></svg>", "<svg><g></svg", "<svg><g>", "<math><mi>x</mi></math>",
+                 "<svg><image href=http://new.example/x /></svg>", "<svg><font color=red></svg>",
+                 "<svg>" + "<g>" * 64 + "</svg>"):
+        assert skip("<p>" + stop, 0, ALL, MEMO)[:2] == (3, 1), stop
+    deep = "<svg>" + "<g>" * 63 + "</g>" * 63 + "</svg>"
+    assert skip(deep, 0, ALL, MEMO)[:2] == (len(deep), 64)
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_heads_the_memo_lacks_are_learnt(skip):
+    """With ``learn``, a head the memo lacks does not stop the walk: learn(url, head_end) is asked
+    once (it fills the memo) and the walk goes on from its answer; False (a javascript: URL, a
+    refused head) still stops it; an error in learn is the caller's."""
+    memo, calls = {}, []
+    text = ("<a href=https://n.example/1><img srcset='https://n.example/2 1x, https://m.example/3 2x'>"
+            "<a href=https://n.example/4><a href=javascript:go()><p>")
+    pos, tags, edits, urls = skip(text, 0, ALL, memo, _learner(memo, calls))
+    assert text[pos:].startswith("<a href=javascript:") and tags == 3 and urls == 4
+    assert calls == [("https://n.example/1", 17), ("https://m.example/3", 17), ("javascript:go()", 15)]
+    assert [t for _, _, t in edits] == ["http://l.proxy/1", "'http://l.proxy/2 1x, http://l.proxy/3 2x'",
+                                        "http://l.proxy/4"]
+    assert skip(text, 0, ALL, None, _learner({}, calls))[:2] == (0, 0)  # no memo: nothing to learn into
+
+    def broken(url, end):
+        raise ZeroDivisionError
+    with pytest.raises(ZeroDivisionError):
+        skip("<p><a href=https://x.example/>", 0, ALL, {}, broken)

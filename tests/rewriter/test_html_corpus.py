@@ -380,3 +380,36 @@ def test_keep_original_and_scripts(name):
     rw.close()
     if rw.stats["rewritten"]:
         assert b"data-tandem-o-" in out
+
+
+@pytest.mark.parametrize("name", _pages())
+def test_proxy_configuration_same_from_each_core(name, monkeypatch):
+    """As the proxy configures the rewriter (CSS, JS, CSP and SRI hooks, the URL-head memo the core
+    edits from): the same output from both cores, whole and in random chunks. Run once, in the
+    compiled core's turn (the pure-Python core's turn has no other core to compare with)."""
+    from rewriter import js as js_module
+    from rewriter.css import rewrite_css
+    from rewriter.html import core
+    from rewriter.js import js_rewriter
+    from rewriter.urls import sri_marker
+
+    if core.NAME != "c":
+        pytest.skip("compared in the compiled core's turn")
+    monkeypatch.setattr(js_module, "PARSE_SECONDS", 1e6)  # no parse times out on a loaded machine
+    data = _read(name)
+
+    def make() -> HtmlRewriter:
+        urls = make_urls()
+        rw = HtmlRewriter(urls, inject=INJECT.decode(), css=lambda t: rewrite_css(t, urls), js=js_rewriter(urls))
+        rw.csp, rw.sri = (lambda policy: policy + "; x"), sri_marker
+        return rw
+
+    outs = set()
+    try:
+        for core_name in core.CORES:
+            core.use(core_name)
+            outs.add(_feed(make(), data, _fixed(1 << 30)))
+            outs.add(_feed(make(), data, _random(name)))
+    finally:
+        core.use("c")
+    assert len(outs) == 1
