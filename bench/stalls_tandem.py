@@ -69,6 +69,8 @@ class Sampler:
         self.samples = 0
         self._gc: list[tuple[float, float]] = []  # (start, end) of recent collections
         self._gc_start = 0.0
+        self._gc_cpu_start = 0.0
+        self.gc_cpu = [[0, 0.0, 0.0] for _ in range(3)]  # per generation: collections, CPU seconds, longest (CPU)
         self._full = 0  # full collections seen
         self._census_at = 0  # full collections seen when the last census was taken
         self._census_time = 0.0
@@ -79,7 +81,13 @@ class Sampler:
         now = time.perf_counter()
         if phase == "start":
             self._gc_start = now
+            self._gc_cpu_start = time.thread_time()  # the callbacks run in the collecting (main) thread
         else:
+            cpu = time.thread_time() - self._gc_cpu_start
+            gen = info.get("generation", 0)
+            self.gc_cpu[gen][0] += 1
+            self.gc_cpu[gen][1] += cpu
+            self.gc_cpu[gen][2] = max(self.gc_cpu[gen][2], cpu)
             self._gc.append((self._gc_start, now))
             if info.get("generation") == 2:
                 self._full += 1
@@ -152,7 +160,7 @@ class Sampler:
             "stall_wall_s": wall, "stall_cpu_s": sum(s["cpu"] for s in stalls),
             "stall_runqueue_s": sum(s["runqueue"] for s in stalls), "stall_gc_s": sum(s["gc"] for s in stalls),
             "longest": sorted(stalls, key=lambda s: -s["wall"])[:20], "all": stalls,
-            "census": self.census, "stall_stacks": self.stacks.most_common(TOP), "busy_stacks": self.busy_stacks.most_common(TOP),
+            "gc_cpu_by_generation": self.gc_cpu, "census": self.census, "stall_stacks": self.stacks.most_common(TOP), "busy_stacks": self.busy_stacks.most_common(TOP),
         }
 
 

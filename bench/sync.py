@@ -613,6 +613,10 @@ def report_stalls(path: Path, window: list[float]) -> None:
           f"waiting for one {sum(s['runqueue'] for s in inside):.1f} s, in GC {sum(s['gc'] for s in inside):.1f} s; "
           f"{len(own)} of them held the loop for over {r['stall_s'] * 1000:.0f} ms of CPU time "
           f"(longest {max((s['cpu'] for s in own), default=0) * 1000:.0f} ms, GC {sum(s['gc'] for s in own):.1f} s of them)")
+    g = r.get("gc_cpu_by_generation")
+    if g:
+        print("   collections in CPU time (whole run; not stretched by waiting for a CPU): "
+              + ", ".join(f"gen{i} {n} in {t * 1000:.0f} ms (longest {m * 1000:.1f} ms)" for i, (n, t, m) in enumerate(g)))
     stacks: dict[str, int] = {}
     for s in own:
         for stack, n in s["stacks"]:
