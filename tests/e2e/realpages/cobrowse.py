@@ -141,19 +141,47 @@ def _local_only(route) -> asyncio.Future:
 
 
 class Runner:
+    """Runs each target once (``result``). ``plan(targets, lanes)``: the targets the tests will ask for, in
+    the order they ask, run ``lanes`` at a time, each in its own browser contexts and Tandem session."""
+
     def __init__(self, browser, tandem, site) -> None:
         self.browser, self.tandem, self.site = browser, tandem, site
         self.results: dict[str, dict] = {}
         self.probes = 0
+        self.runs: dict[str, asyncio.Task] = {}
+        self.planned: list[Target] = []
+        self.lanes = asyncio.Semaphore(1)
+
+    def plan(self, targets: list[Target], lanes: int) -> None:
+        self.planned, self.lanes = list(targets), asyncio.Semaphore(max(1, lanes))
+
+    def _start(self, target: Target) -> asyncio.Task:
+        if target.name not in self.runs:
+            async def run() -> dict:
+                async with self.lanes:
+                    rec = await self.run(target)
+                path = results_path()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                return rec
+
+            self.runs[target.name] = asyncio.get_running_loop().create_task(run())
+        return self.runs[target.name]
 
     async def result(self, target: Target) -> dict:
         if target.name not in self.results:
-            self.results[target.name] = await self.run(target)
-            path = results_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as f:
-                f.write(json.dumps(self.results[target.name]) + "\n")
+            run = self._start(target)
+            for other in self.planned:  # the lanes take them in this order (a semaphore is first come, first served)
+                self._start(other)
+            self.results[target.name] = await run
         return self.results[target.name]
+
+    async def close(self) -> None:
+        """Stops the runs nobody asked for (deselected tests): before the browser goes."""
+        for task in self.runs.values():
+            task.cancel()
+        await asyncio.gather(*self.runs.values(), return_exceptions=True)
 
     # -- the run -----------------------------------------------------------------------------
     async def run(self, target: Target) -> dict:
@@ -165,8 +193,14 @@ class Runner:
         follower_errors: list[dict] = []  # the session page's (replayer's) own: reported, not a check
         contexts = []
         loaded_errors = None  # how many of the tab owner's errors came before the suite drove the page
+        marks: list[tuple[str, float]] = []
+
+        def step(name: str) -> None:  # the step now running (a crash names it) and when it began
+            rec["step"] = name
+            marks.append((name, time.monotonic()))
+
         try:
-            rec["step"] = "direct load"
+            step("direct load")
             dctx = await self.browser.new_context(viewport=LEADER_VIEWPORT)
             contexts.append(dctx)
             await dctx.route(re.compile(r"^https?://"), _local_only)
@@ -179,7 +213,7 @@ class Runner:
             await dctx.close()
             contexts.remove(dctx)
 
-            rec["step"] = "tab owner's load"
+            step("tab owner's load")
             resp = await self.tandem.api("POST", "/api/v1/sessions", json={"url": target.url})
             body = await resp.json()
             if resp.status != 201:
@@ -194,7 +228,7 @@ class Runner:
             contexts.append(fctx)
             fp = await fctx.new_page()
             watch_errors(fp, follower_errors)
-            rec["step"] = "follower's first view"
+            step("follower's first view")
             joined = time.monotonic()
             await fp.goto(await self.follower_link(body), wait_until="load")
             await fp.wait_for_function("() => window.tandemMirror && window.tandemMirror.stats.applied > 0 "
@@ -205,16 +239,16 @@ class Runner:
             await fp.evaluate(PROBE_JS, {"deep": target.deep, "mirror": True})
 
             loaded_errors = len(leader_errors)  # the direct load is not driven: compare the loads only
-            rec["step"] = "text compared"
+            step("text compared")
             await self.compare_text(lp, fp, rec, "start")
-            rec["step"] = "live changes"
+            step("live changes")
             await self.live_updates(lp, fp, rec)
-            rec["step"] = "scrolls"
+            step("scrolls")
             await self.scroll(lp, fp, rec)
-            rec["step"] = "driving"
+            step("driving")
             await self.drive(lp)
             await self.compare_text(lp, fp, rec, "end")
-            rec["step"] = "app flow"
+            step("app flow")
             if target.kind == "app":
                 await self.app_flow(lp, fp, rec, "proxied")
             rec["mirror_stats"] = await fp.evaluate("() => window.tandemMirror.stats")
@@ -242,7 +276,9 @@ class Runner:
                 decided = check in rec["failures"] or check in rec.get("passed", ())
                 if not decided:
                     rec["failures"][check] = {"crash": rec["crash"]}
-        rec["seconds"] = round(time.monotonic() - started, 2)
+        ended = time.monotonic()
+        rec["step_s"] = {name: round(end - begin, 2) for (name, begin), end in zip(marks, [t for _, t in marks[1:]] + [ended])}
+        rec["seconds"] = round(ended - started, 2)
         return rec
 
     async def follower_link(self, body: dict) -> str:

@@ -33,6 +33,9 @@ from .server import APPS_DIST, HERE as SUITE_DIR, corpus_available, corpus_files
 
 pytestmark = [pytest.mark.e2e, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
+# Targets run at once (REALPAGES_LANES): each has its own contexts and session; the latencies recorded
+# are then those of a busier machine, so `make test-full` (REALPAGES set) runs one at a time by default.
+LANES = int(os.environ.get("REALPAGES_LANES") or (1 if os.environ.get("REALPAGES") else 2))
 SAMPLE_SIZE = 8  # pages in `make test`, kept small so it stays well under 20 minutes (all pages: `make test-full`)
 APPS = ("jquery", "backbone", "vue", "svelte", "lit", "webcomponents")
 NO_CORPUS = "../shared/corpus/pages is absent (the saved real pages live beside the repo, see shared/corpus/README.md)"
@@ -69,7 +72,7 @@ def params(check: str, targets: list[str]) -> list:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def runner(tmp_path_factory):
+async def runner(request, tmp_path_factory):
     node = shutil.which("node")
     if node is None:
         pytest.skip("needs node to build the framework apps (make install)")
@@ -80,10 +83,25 @@ async def runner(tmp_path_factory):
                                 extra_allow=tuple(Entry(h, scope=ALL) for h in site.hosts))
     try:
         async with chromium() as browser:
-            yield Runner(browser, tandem, site)
+            runner = Runner(browser, tandem, site)
+            runner.plan(planned(request, runner), LANES)
+            try:
+                yield runner
+            finally:
+                await runner.close()
     finally:
         await tandem.close()
         await site.close()
+
+
+def planned(request, runner: Runner) -> list[Target]:
+    """The targets this module's selected tests ask for, in the order they ask."""
+    names: list[str] = []
+    for item in request.session.items:
+        name = getattr(item, "callspec", None) and item.callspec.params.get("name")
+        if item.module is request.module and name and name not in names and (name.startswith("app:") or corpus_available()):
+            names.append(name)
+    return [target(runner, name) for name in names]
 
 
 def target(runner: Runner, name: str) -> Target:
