@@ -26,6 +26,9 @@ Button:formAction Form:action Mod:cite Quote:cite Body:background Table:backgrou
 // read-only URL properties
 const URL_READS = { HTMLImageElement: ["currentSrc"], HTMLMediaElement: ["currentSrc"], StyleSheet: ["href"], CSSImportRule: ["href"] };
 const LINK_PARTS = ["origin", "protocol", "host", "hostname", "port", "username", "password"];
+/** SVG<name>Element interfaces with their own `href`, and the interfaces with their own `style`. */
+export const SVG_HREF = "A FEImage Filter Gradient Image MPath Pattern Script TextPath Use".split(" ");
+export const STYLED = `HTMLElement SVGElement MathMLElement ${"Style PositionTry Page Margin Keyframe FontFace".replace(/\w+/g, "CSS$&Rule")}`.split(" ");
 export function installDom(win, env, h, n) {
   const { apply, method, accessor } = h;
   const { upstream } = env;
@@ -231,12 +234,12 @@ export function installDom(win, env, h, n) {
 
   // SVG href.baseVal (SVGAnimatedString of an SVGURIReference)
   const hrefStrings = new WeakMap(); // animated string -> element
-  // every SVG element interface with its own href (SVGURIReference)
-  const svgHref = Object.getOwnPropertyNames(win).filter((name) => /^SVG\w*Element$/.test(name) && win[name] && win[name].prototype
-    && own(win[name].prototype, "href"));
-  for (const iface of svgHref || []) {
-    const proto = win[iface] && win[iface].prototype;
-    accessor(proto, "href", (get) => wrap((self) => {
+  // every SVG element interface with its own href (SVGURIReference), named: looking through every
+  // global for them made the browser build ~65 SVG interface objects per window (3-11 ms each);
+  // tests/e2e/test_runtime_cost.py checks the names against the browser's
+  for (const name of SVG_HREF) {
+    const proto = win[`SVG${name}Element`] && win[`SVG${name}Element`].prototype;
+    if (proto && own(proto, "href")) accessor(proto, "href", (get) => wrap((self) => {
       const s = apply(get, self, []);
       if (s) hrefStrings.set(s, self);
       return s;
@@ -294,8 +297,8 @@ export function installDom(win, env, h, n) {
     };
     const styleGet = (get) => wrap((self) => styleProxy(apply(get, self, [])));
     // HTMLElement, SVGElement, MathMLElement and the CSS rules with a declaration
-    for (const iface of Object.getOwnPropertyNames(win)) {
-      const proto = /^(HTML|SVG|MathML)Element$|^CSS\w*Rule$/.test(iface) && win[iface] && win[iface].prototype;
+    for (const iface of STYLED) {
+      const proto = win[iface] && win[iface].prototype;
       if (proto && own(proto, "style")) accessor(proto, "style", styleGet);
     }
     method(win, "getComputedStyle", (nat) => wrap((self, a) => styleProxy(apply(nat, self, a))));
