@@ -9,7 +9,7 @@
 import "./session.css";
 import { connect } from "./conn.js";
 import { h, config, participantList, toast } from "./ui.js";
-import { msg as message, nameOf, PAGE_TO_PANEL } from "../shared/protocol.js";
+import { msg as message, nameOf, PAGE_TO_PANEL, EV } from "../shared/protocol.js";
 import { makeChat } from "./chat.js";
 
 const cfg = config();
@@ -53,24 +53,51 @@ function toPage(msg) {
   if (parentOrigin && window.parent !== window) window.parent.postMessage(message(msg.t, msg), parentOrigin);
 }
 
+// The page's messages go to the socket in order. One that holds a full snapshot is sent in a task of
+// its own: this panel shares the tab owner's main thread (same site), and taking the snapshot's
+// structured copy and writing it as JSON in one task made it the longest the page saw after a join.
+const outbox = [];
+let draining = false;
+let tick = null;
+function drain() {
+  const m = outbox.shift();
+  if (m) conn.send(m);
+  if (outbox.length) tick.port2.postMessage(0);
+  else draining = false;
+}
+function relay(m, ownTask = false) {
+  if (!ownTask && !outbox.length) {
+    conn.send(m);
+    return;
+  }
+  outbox.push(m);
+  if (draining) return;
+  draining = true;
+  if (!tick) {
+    tick = new MessageChannel();
+    tick.port1.onmessage = drain;
+  }
+  tick.port2.postMessage(0);
+}
+
 window.addEventListener("message", (ev) => {
   if (!fromParent(ev)) return;
   const msg = ev.data;
   switch (nameOf(msg, PAGE_TO_PANEL)) {
     case "ev":
-      if (Array.isArray(msg.e)) conn.send({ t: "ev", e: msg.e });
+      if (Array.isArray(msg.e)) relay({ t: "ev", e: msg.e }, msg.e.some((e) => e && e.type === EV.FullSnapshot));
       break;
     case "page":
-      conn.send({ t: "page", url: String(msg.url), title: String(msg.title || "") });
+      relay({ t: "page", url: String(msg.url), title: String(msg.title || "") });
       break;
     case "notice":
-      conn.send({ t: "notice", p: msg.p, code: String(msg.code), text: String(msg.text) });
+      relay({ t: "notice", p: msg.p, code: String(msg.code), text: String(msg.text) });
       break;
     case "active":
-      conn.send({ t: "active" });
+      relay({ t: "active" });
       break;
     case "idle":
-      conn.send({ t: "idle" });
+      relay({ t: "idle" });
       break;
     default:
       break;

@@ -149,8 +149,26 @@ function startTop(doc, data) {
     toPanel({ t: "page", url: href, title: title.slice(0, 300) });
   }
 
+  // A full snapshot goes to the panel in a task of its own (postMessage's structured clone of a
+  // big tree costs about as much as the masking pass before it): the page's tasks run in between.
+  let later = null;
+  const nextTask = (fn) => {
+    if (!later) {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => later.fn();
+      later = { port: ch.port2, fn };
+    }
+    later.fn = fn;
+    later.port.postMessage(0);
+  };
+
   function flush() {
     const events = batch;
+    if (events && events.ownTask) {
+      events.ownTask = false;
+      nextTask(flush);
+      return;
+    }
     batch = null;
     if (events && rec && !stopped) toPanel({ t: "ev", e: events });
     sendPage();
@@ -190,6 +208,7 @@ function startTop(doc, data) {
       queueMicrotask(flush);
     }
     batch.push(event);
+    if (event.type === EV.FullSnapshot) batch.ownTask = true;
   }
 
   async function begin() {

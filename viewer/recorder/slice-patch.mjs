@@ -238,7 +238,9 @@ const TAKE = `	takeFullSnapshot$1 = (isCheckout = false) => {
 			end();
 			tandemHeld = tandemAfterWalk = null;
 		};
-		step();
+		// The first slice in a task of its own too: record() starts its observers after this call, in
+		// the same task (the longest one after a join with the slice in it).
+		tandemNextTask(step);
 	};
 `;
 
