@@ -98,8 +98,9 @@ def planned(request, runner: Runner) -> list[Target]:
     """The targets this module's selected tests ask for, in the order they ask."""
     names: list[str] = []
     for item in request.session.items:
-        name = getattr(item, "callspec", None) and item.callspec.params.get("name")
-        if item.module is request.module and name and name not in names and (name.startswith("app:") or corpus_available()):
+        name = item.callspec.params.get("name") if hasattr(item, "callspec") else None
+        if (item.module is request.module and isinstance(name, str) and name not in names  # an empty parameter set: no str
+                and (name.startswith("app:") or corpus_available())):
             names.append(name)
     return [target(runner, name) for name in names]
 
