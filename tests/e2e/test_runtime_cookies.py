@@ -174,3 +174,20 @@ def test_the_jar_says_how_long_a_read_stays():
     assert jar.expires_in() == 10.0  # every cookie of the jar counts, HttpOnly too
     clock[0] += 10
     assert jar.expires_in() == 20.0 and jar.script_read("https://a.example/") == "s=1; p=1"
+
+
+async def test_what_a_synchronous_request_logs_names_the_page_not_the_runtime(make_tandem, upstream):
+    """The runtime notices a synchronous request at open(), not by wrapping send(): the browser
+    names the frame that called send for what the request logs (lanouvellerepublique.fr's 404
+    from a synchronous XHR was attributed to /__tandem/runtime.js when send was wrapped)."""
+    async with chromium() as browser:
+        page, _ = await open_page(make_tandem, upstream, browser)
+        logged = []
+        page.on("console", lambda m: logged.append((m.text, m.location.get("url", ""))))
+        await page.add_script_tag(content="""
+            const x = new XMLHttpRequest(); x.open('GET', '/missing', false);
+            try { x.send(null); } catch (e) {}
+            window.__status = x.status;""")
+        assert await page.evaluate("window.__status") == 404
+        failed = [url for text, url in logged if "404" in text]
+        assert failed and not any("/__tandem/" in url for url in failed), logged

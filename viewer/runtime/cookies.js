@@ -14,7 +14,9 @@
  * run nothing the page can observe may have changed the jar, except what drops the kept reads:
  * - a cookie written here or by any same-origin window's runtime (cookieStore too): every
  *   window of the frame trees of this window's top and its openers' is told (`dropAll`);
- * - a synchronous XMLHttpRequest of the page (its response may set cookies): network.js;
+ * - a synchronous XMLHttpRequest of the page (its response may set cookies): from its open()
+ *   to the end of the run nothing is kept, in any of those windows (network.js; open, not send,
+ *   is wrapped, so the browser still names the page's own line for what the request logs);
  * - time: a cookie expiring (the TTL), and anything a person or another tab did while an
  *   alert() or a long loop held the run (100 ms).
  * Set-Cookie on any other response (images, scripts, frames, other tabs, fetch) can only be
@@ -34,22 +36,30 @@ export const COOKIE_ENDPOINT = "/__tandem/cookies";
 export const { apply } = Reflect;
 export const hasOwn = Object.prototype.hasOwnProperty;
 let epoch = 0; // a kept read is good only while this is what it was
+let held = false; // a synchronous request was opened in this run: nothing is kept until its end
+let holdEnds = null; // () => schedules `held = false` at this window's next microtask checkpoint
+export const HOLD = Symbol.for("tandem.cookies.hold");
 
-/** Drop the reads this copy of the runtime keeps (every window it is installed in). */
-export const dropHere = () => {
+/** Drop the reads this copy of the runtime keeps (every window it is installed in); with HOLD,
+ * keep none for the rest of this run either (a synchronous request's answer is still to come). */
+export const dropHere = (hold) => {
   epoch++;
+  if (hold === HOLD && !held && holdEnds) {
+    held = true;
+    holdEnds();
+  }
 };
 
 // `w` and every window in its frame tree: each copy of the runtime there drops its kept reads
-const tell = (w) => {
+const tell = (w, hold) => {
   try {
     const m = apply(hasOwn, w, [MARKER]) && w[MARKER];
-    if (typeof m == "function") m(); // its runtime marker, called with nothing (install.js)
+    if (typeof m == "function") m(hold === HOLD ? HOLD : undefined); // its runtime marker (install.js)
   } catch {
     // another origin: its reads of its own jar cookies are not kept across this run
   }
   try {
-    for (let i = 0, f; (f = w[i]); i++) tell(f);
+    for (let i = 0, f; (f = w[i]); i++) tell(f, hold);
   } catch {
     // no frames to reach
   }
@@ -60,11 +70,11 @@ const tell = (w) => {
  * have run in this same run drops its kept reads: the frame trees of `win`'s top and of its
  * openers' tops. `n.opener` is the native getter (a page may shadow `opener`).
  */
-export function dropAll(win, n) {
-  epoch++;
+export function dropAll(win, n, hold) {
+  dropHere(hold);
   for (let w = win, i = 9; w && i--;) {
     try {
-      tell(w.top);
+      tell(w.top, hold);
       w = apply(n.opener, w, []);
     } catch {
       w = null;
@@ -83,6 +93,7 @@ export function installCookies(win, natives, disguise) {
   const later = win.queueMicrotask;
   const keeps = xhrGetResponseHeader && now && later;
   let kept = null; // [endpoint, value, epoch, until]
+  if (later) holdEnds = () => apply(later, win, [() => (held = false)]);
 
   // Absolute URL: a relative one would resolve against the page's (rewritten) <base href>.
   const endpoint = () =>
@@ -110,7 +121,7 @@ export function installCookies(win, natives, disguise) {
         if (status < 200 || status > 299) return "";
         const value = `${apply(xhrResponseText, xhr, [])}`;
         const ttl = keeps ? +apply(xhrGetResponseHeader, xhr, ["X-Tandem-Cookie-Ttl"]) : 0;
-        if (ttl > 0) {
+        if (ttl > 0 && !held) {
           const cap = apply(now, perf, []) + 100; // from the answer: a slow one still counts
           kept = [url, value, epoch, t + ttl < cap ? t + ttl : cap];
           apply(later, win, [() => (kept = null)]); // the end of this run

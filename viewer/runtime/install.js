@@ -10,7 +10,7 @@
  * real script URL from the wrapper it was started from.
  */
 
-import { apply, dropHere, hasOwn, installCookies, installCookieStore } from "./cookies.js";
+import { apply, dropHere, HOLD, hasOwn, installCookies, installCookieStore } from "./cookies.js";
 import { installDom } from "./dom.js";
 import { makeEnv } from "./env.js";
 import { installFrames } from "./frames.js";
@@ -101,7 +101,7 @@ export function install(win, parent = null) {
   // The marker's value: a new document in this window (a second copy of the runtime
   // calls it), or the code of a javascript: URL the runtime rewrote (frames.js).
   const marker = (arg) => {
-    if (arg === undefined) return dropHere(); // a cookie written in another copy of the runtime (cookies.js)
+    if (arg === undefined || arg === HOLD) return dropHere(arg); // a cookie written, or a synchronous request opened, in another copy of the runtime (cookies.js)
     if (typeof arg !== "string") return setupDocument(arg);
     const result = (0, eval)(arg);
     return typeof result === "string" && env ? env.srcdoc(result) : result;

@@ -9,7 +9,7 @@
  * the real script URL from its own location.
  */
 
-import { dropAll } from "./cookies.js";
+import { dropAll, HOLD } from "./cookies.js";
 import { makeEnter } from "./enter.js";
 import { SRI } from "./env.js";
 import { wrap } from "./hooks.js";
@@ -109,18 +109,18 @@ export function installNetwork(win, env, h, natives) {
 
   // XMLHttpRequest
   const XP = protoOf("XMLHttpRequest");
-  method(XP, "open", h.arg(1));
-  if (XP && natives.document) {
-    // a synchronous request's response may set cookies: kept document.cookie reads go (cookies.js)
-    const state = getter(XP, "readyState");
-    method(XP, "send", (nat) => wrap((self, a) => {
-      try {
-        return apply(nat, self, a);
-      } finally {
-        if (apply(state, self, []) > 1) dropAll(win, natives);
-      }
-    }));
-  }
+  const openMapped = h.arg(1);
+  // a synchronous request's response may set cookies: from its open() to the end of this run no
+  // document.cookie read is kept (cookies.js). open, not send: a wrapped send would make the
+  // browser name this file, not the page's line, for what the request logs (a 404, a CORS error).
+  method(XP, "open", (nat) => {
+    const mapped = openMapped(nat);
+    if (!natives.document) return mapped;
+    return wrap((self, a) => {
+      if (a.length > 2 && !a[2]) dropAll(win, natives, HOLD);
+      return apply(mapped, self, a);
+    });
+  });
   accessor(XP, "responseURL", readUrl);
 
   // WebSocket, WebSocketStream, EventSource: to another host of the session they go through this
