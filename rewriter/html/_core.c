@@ -461,16 +461,11 @@ static int plain_http(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve)
 {
     int quoted = s[vs] == '"' || s[vs] == '\'';
     Py_ssize_t a = vs + quoted, b = ve - quoted;
-    if (b - a < 8 || !eq_lower(s, a, a + 4, "http"))
+    if (!abs_http(s, a, b))
         return 0;
-    Py_ssize_t k = a + 4;
-    if (lower(s[k]) == 's')
-        k++;
-    if (b - k < 4 || s[k] != ':' || s[k + 1] != '/' || s[k + 2] != '/')
-        return 0;
-    for (k = a; k < b; k++) {
+    for (Py_ssize_t k = a; k < b; k++) {
         unsigned char c = s[k];
-        if (c >= 0x80 || c == 0 || c == '&' || is_ws(c) || c == '"' || c == '\'' || c == '<' || c == '>')
+        if (c >= 0x80 || c == 0 || c == '&') /* a reference, or what decoding could change */
             return 0;
     }
     return 1;
