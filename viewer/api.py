@@ -60,7 +60,7 @@ def _http_url(value: str | None) -> str | None:
 
 class AgentRef(Strict):
     id: str = Field(min_length=1, max_length=200, description="Your identifier for the agent; sessions can be filtered by it.")
-    name: str = Field(default="", max_length=100, description="Shown to the customer on the consent screen and toolbar.")
+    name: str = Field(default="", max_length=100, description="Shown to the customer on the consent screen ('NAME invites you to browse together').")
 
 
 class Branding(Strict):
@@ -688,6 +688,7 @@ def openapi(base_url: str) -> dict:
     from viewer.snippet.push import OPENAPI_SECURITY, openapi_paths  # the snippet's event stream (visitor secret)
 
     paths.update(openapi_paths(base_url))
+    schemas.update(webhook_schemas())
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
@@ -713,7 +714,71 @@ def openapi(base_url: str) -> dict:
             "schemas": schemas,
         },
         "paths": paths,
+        "webhooks": webhooks_doc(),
     }
+
+
+# -- webhooks: what a key's webhook_url receives (OpenAPI 3.1 "webhooks") ---------------------------
+WEBHOOK_DATA = {  # the fields each kind adds to data (tandem.events.emit adds session_id, agent_id, metadata, actor)
+    "session.started": ({"url": {"type": "string", "description": "The address the session started on."}}, "A session started."),
+    "session.ended": ({}, "The session ended (an agent, the API, the visitor, or its expiry); actor says who."),
+    "participant.joined": ({"pid": {"type": "string"}, "role": {"enum": ["leader", "follower"]},
+                            "kind": {"enum": ["agent", "customer"]}}, "Someone was admitted to the session."),
+    "participant.left": ({"pid": {"type": "string"}}, "A participant left (Leave, or gone past the grace period)."),
+    "control.changed": ({"from": {"type": ["string", "null"], "description": "Participant id that had control; null: nobody."},
+                         "to": {"type": ["string", "null"], "description": "Participant id that has control now; null: nobody."},
+                         "to_name": {"type": "string"}}, "Control of the tab owner's page moved (granted, taken, released, revoked)."),
+    "leader.changed": ({"from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]}, "to_name": {"type": "string"}},
+                       "The tab owner changed (handed over, or taken over after the owner left)."),
+}
+WEBHOOK_HEADERS = {
+    "Tandem-Event": "The event's type, as in the body.",
+    "Tandem-Delivery": "The delivery id, the same on every retry and on 'Send again': drop one you have already seen.",
+    "Tandem-Signature": "t=<unix time>,v1=<hex HMAC-SHA256(webhook secret, \"<t>.<raw body>\")>: check it, and that t is recent.",
+}
+
+
+def webhook_schemas() -> dict[str, Any]:
+    from tandem.events import WEBHOOK_EVENTS
+
+    out: dict[str, Any] = {}
+    for kind in sorted(WEBHOOK_EVENTS):
+        fields, _ = WEBHOOK_DATA[kind]
+        name = "Webhook_" + kind.replace(".", "_")
+        out[name] = {"type": "object", "required": ["id", "type", "created_at", "sequence", "data"], "properties": {
+            "id": {"type": "string", "description": "The delivery id (as Tandem-Delivery)."},
+            "type": {"const": kind},
+            "created_at": {"type": "number", "description": "Unix time the event was recorded."},
+            "sequence": {"type": "integer", "minimum": 1, "description": (
+                "The session's event number: grows with every event of the session (kept across restarts); order by it. "
+                "Not contiguous: events that are audited but not sent take a number too.")},
+            "data": {"type": "object", "required": ["session_id"], "properties": {
+                "session_id": {"type": "string"},
+                "agent_id": {"type": ["string", "null"], "description": "agent.id given when the session was started."},
+                "metadata": {"type": "object", "description": "The session's metadata, as given when it was started."},
+                "actor": {"type": "string", "description": "Who caused it (a participant's name, key:<id>, admin-key, expiry)."},
+                **fields}},
+        }}
+    return out
+
+
+def webhooks_doc() -> dict[str, Any]:
+    """One entry per event a webhook receives: the POST Tandem sends to the key's webhook_url."""
+    from tandem.events import WEBHOOK_EVENTS
+
+    params = [{"name": h, "in": "header", "required": True, "description": text, "schema": {"type": "string"}}
+              for h, text in WEBHOOK_HEADERS.items()]
+    out = {}
+    for kind in sorted(WEBHOOK_EVENTS):
+        _, summary = WEBHOOK_DATA[kind]
+        out[kind] = {"post": {
+            "summary": summary, "operationId": "webhook_" + kind.replace(".", "_"), "parameters": params,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Webhook_" + kind.replace(".", "_")}}}},
+            "responses": {"2XX": {"description": "Received. Any other answer, or none within 10 s, is retried after "
+                                                 "1 s, 5 s, 30 s, 2 min and 10 min; a hook failing for a day is switched off."}},
+        }}
+    return out
 
 
 async def openapi_json(request: web.Request) -> web.Response:
