@@ -191,6 +191,55 @@ async def test_23_unrewritable_page_is_an_error_never_the_page_unproxied(make_ta
     assert "leak.example" not in body or RUNTIME in body and r.status == 200 and "leak.example/beacon" not in body
 
 
+async def test_23_the_findings_own_pages_are_rewritten_through_the_proxy(make_tandem, upstream):
+    """The two pages of #23 as the proxy serves them: ``<a href=>`` (an IndexError in the HTML rewriter)
+    and a link to ``http://%9c/`` (a UnicodeDecodeError in the URL mapper) made the rewriter give up and
+    the page go out unproxied. Each must come back with the runtime and its other URLs proxied."""
+    leak = "http://leak.example/beacon.png"
+    pages = {"/empty": f'<a href=>x</a><img src="{leak}">', "/bad-host": f'<a href=http://%9c/>y</a><img src="{leak}">',
+             "/both": f'<a href=http://%9c/>y</a><a href=>x</a><img src="{leak}">'}
+
+    def page(inner):
+        async def handler(request):
+            return web.Response(text=f"<!doctype html><html><head><title>t</title></head><body>{inner}</body></html>",
+                                content_type="text/html")
+        return handler
+
+    t, s, origin = await _tandem_for(make_tandem, upstream, {p: page(inner) for p, inner in pages.items()})
+    for path in pages:
+        r = await t.client.get(s.url(origin + path), headers=NAV)
+        body = await r.text()
+        assert r.status == 200 and RUNTIME in body, (path, r.status, body[:300])
+        assert f'src="{leak}"' not in body and s.url(leak) in body, path
+
+
+@pytest.mark.parametrize("name,value", [
+    ("Referer", "http://%9c/"), ("Referer", "http://%ff%fe/x"), ("Origin", "http://%9c"),
+    ("Referer", "__PROXIED__"),  # a proxied-looking address whose host cannot be decoded
+])
+async def test_23_an_undecodable_host_in_a_request_header_is_no_500(make_tandem, upstream, name, value):
+    """#23: ``Referer: http://%9c/`` on a proxied request gave a 500 with a traceback."""
+    async def home(request):
+        return web.Response(text="<p>home</p>", content_type="text/html")
+
+    t, s, origin = await _tandem_for(make_tandem, upstream, {"/": home})
+    if value == "__PROXIED__":
+        value = f"{t.base.scheme}://%9c.{t.base.domain}/x"
+    for headers in (NAV, {"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}, {"Sec-Fetch-Mode": "cors"}):
+        r = await t.client.get(s.url(origin + "/"), headers={**headers, name: value})
+        body = await r.text()
+        assert r.status < 500 and "Traceback" not in body, (headers, r.status, body[:300])
+
+
+@pytest.mark.parametrize("url", ["http://%9c/", "https://%ff%fe/x", "http://a%9cb.com/"])
+async def test_23_an_undecodable_host_as_a_start_url_is_a_422(make_tandem, url):
+    """#23: the same host gave a 500 with a traceback on ``POST /api/v1/sessions``."""
+    t = await make_tandem()
+    r = await t.api("POST", "/api/v1/sessions", json={"url": url})
+    body = await r.json()
+    assert r.status == 422 and body["error"]["code"] == "invalid_url", (r.status, body)
+
+
 # --- #16: charsets -----------------------------------------------------------------------------------
 
 async def test_16_utf16_page_gets_the_runtime_and_its_urls_proxied(make_tandem, upstream):
