@@ -16,7 +16,8 @@ received.
 Pages (each names the finding of issue 10 it exercises):
 
 * ``/masked``: #3 and #7 — secrets in a ``[data-tandem-mask]`` element's text, input
-  values and attributes (title, alt, placeholder, aria-*, data-*, src, value), in an open
+  values and attributes (title, alt, placeholder, aria-*, data-*, src, value, images named in
+  ``style``), in an open
   shadow root under it (nested too), in a closed shadow root under it, and under a
   ``[data-tandem-mask]`` element inside a shadow root of an unmasked host. ``window.later()``
   makes the same kinds of changes after the snapshot (mutations, attribute changes), then
@@ -28,7 +29,8 @@ Pages (each names the finding of issue 10 it exercises):
 * ``/gallery``: #6 (blocked images) — images the mirror shows (``src``, ``srcset``,
   a ``style`` background, an inline ``<style>``, a stylesheet on origin b that references an
   image of its own, a redirected image) next to images of a ``[data-tandem-block]`` element,
-  of an element an admin block selector (``.ad``) hides, and of a ``[data-tandem-mask]`` one.
+  of an element an admin block selector (``.ad``) hides, and of a ``[data-tandem-mask]`` one
+  (its ``<img>`` and a CSS background in its ``style``).
 * ``/``: a plain page (a session's start).
 * ``/pixel.png``, and any other ``*.png``: a 1×1 PNG (what masked images point at).
 * ``/sheet.css``: a stylesheet referencing ``/img/fromsheet.png``; ``/moved.png``: a redirect to
@@ -54,6 +56,7 @@ MASKED = """<!doctype html><html><head><meta charset=utf-8><title>Masked things<
   <a href="mailto:SECRET-HREF-a9@example.com" title="SECRET-LINK-a10">mail</a>
   <div id=openhost></div>
   <div id=closedhost></div>
+  <div id=maskbg style="background-image: url('/img/SECRET-BG-a11.png'); width: 10px; height: 10px"></div>
 </div>
 <div id=plainhost></div>
 <p id=visible title="VISIBLE-TITLE">VISIBLE-TEXT</p>
@@ -85,6 +88,7 @@ MASKED = """<!doctype html><html><head><meta charset=utf-8><title>Masked things<
     plain.querySelector('input').setAttribute('value', 'SECRET-LATE-INSHADOW-VALUE-e12');
     const nested = open.querySelector('nested-el').shadowRoot;
     nested.querySelector('b').textContent = 'SECRET-LATE-NESTED-e13';
+    document.getElementById('maskbg').style.backgroundImage = 'url(/img/SECRET-LATE-BG-e14.png)';
     document.getElementById('visible').textContent = 'VISIBLE-LATE';
     setTimeout(() => { document.getElementById('marker').textContent = 'VISIBLE-MARKER-2'; }, 300);
   };
@@ -142,7 +146,8 @@ GALLERY = """<!doctype html><html><head><meta charset=utf-8><title>Gallery</titl
 <div class=fromsheet id=sheetbg></div>
 <div data-tandem-block id=blocked><img src="/img/blocked-SECRET.png" width=10 height=10></div>
 <img class=ad id=adblocked src="/img/adminblocked-SECRET.png" width=10 height=10>
-<div data-tandem-mask id=masked><img src="/img/masked-SECRET.png" width=10 height=10></div>
+<div data-tandem-mask id=masked><img src="/img/masked-SECRET.png" width=10 height=10>
+<div id=maskedbg style="background: url(/img/maskedbg-SECRET.png); width: 10px; height: 10px"></div></div>
 </body></html>"""
 
 SHEET = ".fromsheet { background: url(/img/fromsheet.png); width: 10px; height: 10px; }"

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.e2e, needs_chromium]
 
 SHOWN = ["/img/shown.png", "/img/srcset.png", "/img/bg.png", "/img/inline.png", "/img/fromsheet.png",
          "/moved.png", "/img/moved-target.png"]
-GUESSED = ["/img/blocked-SECRET.png", "/img/adminblocked-SECRET.png", "/img/masked-SECRET.png"]
+GUESSED = ["/img/blocked-SECRET.png", "/img/adminblocked-SECRET.png", "/img/masked-SECRET.png", "/img/maskedbg-SECRET.png"]
 
 # From the follower's own page: load an image by URL, as any page can (credentials included).
 LOAD = """(url) => new Promise((resolve) => {

@@ -108,12 +108,38 @@ export function composedClosest(node, selector) {
   return null;
 }
 
+// Images an inline style names (url(), image-set()): what an avatar or a scan shows can be the secret.
+const CSS_IMAGE = /url\(\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|(?:[^)\\]|\\.)*)\s*\)|(?:-webkit-)?image-set\((?:[^()]|\([^()]*\))*\)/gi;
+const CSS_IMAGE_LEFT = /\\|url\s*\(|image-set|image\s*\(|cross-fade|element\s*\(|src\s*\(/i;
+
+/** A masked element's inline style without the images it names (layout kept); "" when in doubt. */
+export function styleWithoutImages(css) {
+  const out = String(css).replace(CSS_IMAGE, "none");
+  return CSS_IMAGE_LEFT.test(out) ? "" : out;
+}
+
+function scrubStyle(value) {
+  if (typeof value === "string") return styleWithoutImages(value);
+  if (value && typeof value === "object") { // rrweb's style diff: {property: value | [value, priority] | false}
+    for (const prop of Object.keys(value)) {
+      const v = value[prop];
+      if (typeof v === "string") value[prop] = styleWithoutImages(v);
+      else if (Array.isArray(v) && typeof v[0] === "string") v[0] = styleWithoutImages(v[0]);
+    }
+  }
+  return value;
+}
+
 /** A layout-preserving copy of a masked element's attributes (changed in place). */
 export function scrubAttributes(attrs) {
   if (!attrs || typeof attrs !== "object") return attrs;
   for (const key of Object.keys(attrs)) {
     const name = key.toLowerCase();
     const value = attrs[key];
+    if (name === "style") {
+      attrs[key] = scrubStyle(value);
+      continue;
+    }
     if (LAYOUT_ATTRIBUTES.has(name) || LAYOUT_ATTRIBUTES.has(key)) continue;
     if (value === null || value === undefined) continue; // an attribute removed: nothing to hide
     if (URL_ATTRIBUTES.has(name) || STATE_ATTRIBUTES.has(name) || typeof value !== "string") {
