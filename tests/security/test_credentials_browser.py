@@ -77,6 +77,8 @@ ATTACK = """async ([baseHost, big]) => {
     xhr.send();
   });
   out.bodies.push(document.cookie);
+  try { out.bodies.push(JSON.stringify(await cookieStore.getAll())); } catch (e) { out.errors.push(String(e)); }
+  try { out.bodies.push(JSON.stringify(await cookieStore.getAll({url: location.href}))); } catch (e) { out.errors.push(String(e)); }
   return out;
 }"""
 
@@ -98,7 +100,7 @@ async def test_a_cookie_bombing_page_reads_no_credential_and_the_browser_keeps_w
         await ctx.add_cookies([{"name": f"pbomb{i}", "value": BOMB, "domain": "." + t.base.hostname, "path": "/"}
                                for i in range(10)])
         out = await page.evaluate(ATTACK, [t.base.hostname, BOMB])
-        assert len(out["bodies"]) == 7, out["errors"]
+        assert len(out["bodies"]) == 9, out["errors"]
         for body in out["bodies"]:
             for secret in secrets:
                 assert secret not in body
