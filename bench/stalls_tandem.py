@@ -11,6 +11,13 @@ Tandem exits (SIGTERM) as JSON: the totals and the most frequent stacks (innermo
 
 The sampler needs the GIL to look, so it sees a long C call (a collection, a big compression) only
 when it ends; the GC time is measured separately for that reason.
+
+A stall in that sense may be many short turns of the loop back to back (a busy loop that still
+polls its sockets every few milliseconds, between two looks at its stack). So the selector is also
+timed exactly: a *turn* is the time from one return of ``select`` to the next call, the callbacks
+one iteration of the loop runs while no socket is polled; each turn over ``TURN`` is kept with its
+CPU time (``time.thread_time``). What the process did before the loop first polled (imports,
+opening the store) is start-up, not a stall of a serving loop: such stalls are marked ``startup``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import selectors
 import sys
 import threading
 import time
@@ -29,6 +37,7 @@ STALL = 0.1  # seconds busy without a pause in the selector: a stall (issue 12: 
 DEPTH = 14  # innermost frames kept per sampled stack
 TOP = 25  # stacks written out
 CENSUS_EVERY = 20.0  # seconds between censuses of what the collector tracks
+TURN = 0.05  # seconds: loop turns at least this long are kept (the report counts those over STALL)
 
 
 def _schedstat(tid: int) -> tuple[int, int]:
@@ -76,6 +85,37 @@ class Sampler:
         self._census_time = 0.0
         self.census: dict | None = None  # what the collector tracks: the latest census (see _take_census)
         self._stop = threading.Event()
+        self.turns: list[dict] = []  # loop turns over TURN: {at, wall, cpu}
+        self.turn_count = 0
+        self.longest_turn = 0.0
+        self._polled = False  # the loop has polled its sockets once: start-up is over
+
+    def time_turns(self) -> None:
+        """Time each turn of the event loop in the main thread (see the module's docstring)."""
+        sampler = self
+        original = selectors.DefaultSelector.select
+        clock, cpu_clock = time.perf_counter, time.thread_time
+        last = [0.0, 0.0]  # when select last returned, and the thread's CPU time then
+        main = threading.main_thread().ident
+
+        def select(self, timeout=None):
+            if threading.get_ident() != main:
+                return original(self, timeout)
+            now = clock()
+            if last[0]:
+                wall = now - last[0]
+                sampler.turn_count += 1
+                if wall > sampler.longest_turn:
+                    sampler.longest_turn = wall
+                if wall >= TURN:
+                    sampler.turns.append({"at": time.time() - wall, "wall": wall, "cpu": cpu_clock() - last[1]})
+            sampler._polled = True
+            try:
+                return original(self, timeout)
+            finally:
+                last[0], last[1] = clock(), cpu_clock()
+
+        selectors.DefaultSelector.select = select
 
     def _on_gc(self, phase: str, info: dict) -> None:
         now = time.perf_counter()
@@ -102,6 +142,7 @@ class Sampler:
         busy_since: float | None = None
         sched0 = (0, 0)
         pending: list[str] = []
+        startup_over = False
         while not self._stop.wait(SAMPLE):
             frame = sys._current_frames().get(self.main.ident)
             if frame is None:
@@ -118,7 +159,7 @@ class Sampler:
                     self.stalls.append({"at": time.time() - (now - busy_since), "wall": now - busy_since,
                                         "cpu": (run - sched0[0]) / 1e9, "runqueue": (wait - sched0[1]) / 1e9,
                                         "gc": self._gc_within(busy_since, now),
-                                        "stacks": Counter(pending).most_common(3)})
+                                        "startup": not startup_over, "stacks": Counter(pending).most_common(3)})
                     self.stacks.update(pending)
                 else:
                     self.busy_stacks.update(pending)
@@ -128,6 +169,7 @@ class Sampler:
             if busy_since is None:
                 busy_since = now - SAMPLE / 2  # it left the selector somewhere since the last look
                 sched0 = _schedstat(tid)
+                startup_over = self._polled
             pending.append(_stack(frame))
 
     def _take_census(self) -> None:
@@ -160,6 +202,7 @@ class Sampler:
             "stall_wall_s": wall, "stall_cpu_s": sum(s["cpu"] for s in stalls),
             "stall_runqueue_s": sum(s["runqueue"] for s in stalls), "stall_gc_s": sum(s["gc"] for s in stalls),
             "longest": sorted(stalls, key=lambda s: -s["wall"])[:20], "all": stalls,
+            "turn_s": TURN, "turns": self.turns, "turn_count": self.turn_count, "longest_turn_s": self.longest_turn,
             "gc_cpu_by_generation": self.gc_cpu, "census": self.census, "stall_stacks": self.stacks.most_common(TOP), "busy_stacks": self.busy_stacks.most_common(TOP),
         }
 
@@ -170,6 +213,7 @@ def main() -> None:
     from tandem.cli import main as tandem_main
 
     sampler = Sampler()
+    sampler.time_turns()
     sampler.start()
     try:
         tandem_main()

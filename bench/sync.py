@@ -548,7 +548,33 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
             "gc_pause_max_s": after.get("tandem_gc_pause_max_seconds", float("nan")),
             "gc_collections": {g: grew(f'tandem_gc_collections_total{{generation="{g}"}}') for g in ("0", "1", "2")},
             "gc_seconds": grew("tandem_gc_pause_seconds_total"),
-            "loop_lag_over_100ms": grew("tandem_event_loop_stalls_total")}
+            "loop_lag_over_100ms": grew("tandem_event_loop_stalls_total"),
+            "store_calls": store_calls(after)}
+
+
+def store_calls(scraped: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per store operation (the ``tandem_store_seconds`` histogram of /metrics, whole run): how many calls,
+    their total seconds, and how many took over 1, 10 and 100 ms (each call runs on the event loop)."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in scraped.items():
+        if not key.startswith("tandem_store_seconds"):
+            continue
+        name, _, labels = key.partition("{")
+        fields = dict(part.split("=", 1) for part in labels.rstrip("}").split(",") if "=" in part)
+        op = fields.get("op", "").strip('"')
+        entry = out.setdefault(op, {"count": 0.0, "sum": 0.0, "le": {}})
+        if name.endswith("_count"):
+            entry["count"] = value
+        elif name.endswith("_sum"):
+            entry["sum"] = value
+        elif name.endswith("_bucket"):
+            entry["le"][fields.get("le", "").strip('"')] = value
+    for entry in out.values():
+        le = {float(k): v for k, v in entry.pop("le").items() if k != "+Inf"}
+        for bound in (0.001, 0.01, 0.1):
+            under = max((v for b, v in le.items() if b <= bound), default=0.0)
+            entry[f"over_{bound * 1000:g}ms"] = entry["count"] - under
+    return out
 
 
 def report_load(r: dict) -> None:
@@ -577,6 +603,11 @@ def report_load(r: dict) -> None:
           f"{max(r['loadavg'] or [0]):.1f} during it; the machine has {os.cpu_count()} CPUs)")
     print(f"   the clients' own event loops: longest stall {r['client_lag_max_s'] * 1000:.0f} ms, stalls over 100 ms "
           f"{r['client_stalls']} (each one delays what its followers measure)")
+    calls = sorted(r.get("store_calls", {}).items(), key=lambda kv: -kv[1]["sum"])
+    if calls:
+        print("   store calls (whole run, wall time on the event loop; bucket bounds): " + "; ".join(
+            f"{op} {c['count']:.0f} in {c['sum'] * 1000:.0f} ms, over 1/10/100 ms {c['over_1ms']:.0f}/"
+            f"{c['over_10ms']:.0f}/{c['over_100ms']:.0f}" for op, c in calls[:8]))
 
 
 def run_load(rooms: int, per_room: int, duration: float, rate: float = LOAD_RATE, keep: bool = False,
@@ -613,6 +644,19 @@ def report_stalls(path: Path, window: list[float]) -> None:
           f"waiting for one {sum(s['runqueue'] for s in inside):.1f} s, in GC {sum(s['gc'] for s in inside):.1f} s; "
           f"{len(own)} of them held the loop for over {r['stall_s'] * 1000:.0f} ms of CPU time "
           f"(longest {max((s['cpu'] for s in own), default=0) * 1000:.0f} ms, GC {sum(s['gc'] for s in own):.1f} s of them)")
+    turns = [t for t in r.get("turns", []) if window[0] <= t["at"] <= window[1]]
+    if "turns" in r:
+        long_turns = [t for t in turns if t["wall"] >= r["stall_s"]]
+        own_turns = [t for t in long_turns if t["cpu"] >= r["stall_s"]]
+        print(f"   loop turns (select to select, timed in the server), during the sending: {len(long_turns)} over "
+              f"{r['stall_s'] * 1000:.0f} ms (longest {max((t['wall'] for t in turns), default=0) * 1000:.0f} ms), "
+              f"{len(own_turns)} of them over {r['stall_s'] * 1000:.0f} ms of CPU time; whole run: "
+              f"{r['turn_count']} turns, longest {r['longest_turn_s'] * 1000:.0f} ms")
+        for t in sorted(long_turns, key=lambda t: -t["wall"])[:5]:
+            near = [s for s in r["all"] if s["at"] <= t["at"] + t["wall"] and t["at"] <= s["at"] + s["wall"]]
+            top = near[0]["stacks"][0][0].split(";")[-4:] if near and near[0]["stacks"] else ["(not sampled)"]
+            print(f"     turn {t['wall'] * 1000:.0f} ms (CPU {t['cpu'] * 1000:.0f} ms) at +{t['at'] - window[0]:.1f} s: "
+                  f"...{';'.join(top)}")
     g = r.get("gc_cpu_by_generation")
     if g:
         print("   collections in CPU time (whole run; not stretched by waiting for a CPU): "

@@ -23,6 +23,8 @@ import socket
 import struct
 import termios
 import time
+import weakref
+from collections import deque
 from typing import Callable
 
 from aiohttp import WSMsgType, web
@@ -43,6 +45,10 @@ CLOSE_CODES = {  # application close codes (4000-4999) by reason code
     "session_ended": 4000, "left": 4001, "timeout": 4002, "too_slow": 4003, "room_full": 4004,
     "too_many_connections": 4005, "bad_message": 4006, "going_away": 1001, "send_failed": 1011,
 }
+COMPRESS_MIN = 1024  # bytes: a smaller message goes out uncompressed (zlib's per-message flush costs more CPU than it saves)
+INLINE_COMPRESS_MAX = 16 * 1024  # bytes compressed inline on the loop at most (aiohttp's own bound; larger: a worker thread)
+DIRECT_BUFFER = 64 * 1024  # bytes waiting in asyncio's transport past which a socket's writer task takes over (it waits)
+FLUSH_SLICE = 0.005  # seconds of writing in one turn of the event loop; then the loop polls its sockets and timers
 
 
 class InFlight:
@@ -104,8 +110,83 @@ _TCP_INFO_LEN = 232
 _BYTES_ACKED = 120  # struct tcp_info: __u64 tcpi_bytes_acked (Linux 4.1+)
 
 
+class Flusher:
+    """Writes the sockets of one event loop that have frames waiting, ``FLUSH_SLICE`` seconds of work at a time.
+
+    A room's fan-out only queues frames (:meth:`SocketEndpoint.deliver`) and marks the socket due; one
+    callback then writes every due socket directly to its transport, with no task to wake per socket.
+    After ``FLUSH_SLICE`` seconds it stops and asks the loop to call it again: the loop polls its sockets
+    and runs its timers in between, so a fan-out to thousands of sockets never holds the loop for one
+    long turn. Sockets whose peer reads slowly are written by their own writer task instead (it waits
+    for the transport to drain)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: deque[SocketEndpoint] = deque()
+        self._scheduled = False
+        self.slices = 0  # turns of the loop that wrote something (tests, stats)
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> "Flusher":
+        flusher = _FLUSHERS.get(loop)
+        if flusher is None:
+            flusher = _FLUSHERS[loop] = cls(loop)
+        return flusher
+
+    def mark(self, endpoint: "SocketEndpoint") -> None:
+        if endpoint._due:
+            return
+        endpoint._due = True
+        self._due.append(endpoint)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        due = self._due
+        end = time.perf_counter() + FLUSH_SLICE
+        try:
+            while due:
+                endpoint = due.popleft()
+                endpoint._due = False
+                endpoint._flush()
+                if time.perf_counter() >= end:
+                    break
+        finally:
+            self.slices += 1
+            if due:
+                self._loop.call_soon(self._run)  # the rest in a later turn: the loop polls its sockets first
+            else:
+                self._scheduled = False
+
+
+_FLUSHERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher]" = weakref.WeakKeyDictionary()
+
+
+def frame_writer(ws: web.WebSocketResponse):
+    """aiohttp's frame writer of ``ws`` when it has the two methods the direct path uses (aiohttp 3.11+:
+    ``_write_websocket_frame`` writes one frame as given, ``_send_compressed_frame_sync`` compresses a
+    small one inline); None otherwise, and every frame then goes through ``send_str`` in the writer task.
+    aiohttp's public ``send_str(compress=...)`` cannot send one message uncompressed on a connection
+    that negotiated permessage-deflate (``compress=0`` falls back to the connection's setting)."""
+    writer = getattr(ws, "_writer", None)
+    if (writer is None or not callable(getattr(writer, "_write_websocket_frame", None))
+            or not callable(getattr(writer, "_send_compressed_frame_sync", None))
+            or getattr(writer, "transport", None) is None):
+        return None
+    return writer
+
+
 class SocketEndpoint:
-    """One WebSocket's outgoing side: outbox, wake-up event and the writer task."""
+    """One WebSocket's outgoing side: outbox, wake-up event and the writer task.
+
+    Two ways out, never both at once. While the peer keeps up (the transport buffers less than
+    ``DIRECT_BUFFER``), the loop's :class:`Flusher` writes queued frames straight to the transport:
+    a message under ``COMPRESS_MIN`` bytes uncompressed (RFC 7692 lets each message choose; zlib's
+    flush per small message cost more CPU than it saved bytes), a larger one compressed inline. A
+    frame too big to compress inline, a transport that has not drained, or closing hands the socket
+    to its writer task (``send_str``, waits for the peer, the write timeout), which hands it back once
+    its queue is empty."""
 
     def __init__(self, ws: web.WebSocketResponse, max_lag: float = MAX_LAG, transport=None):
         self.ws = ws
@@ -115,12 +196,18 @@ class SocketEndpoint:
         self._closing: tuple[str, str] | None = None
         self.task: asyncio.Task | None = None
         self.sent_bytes = 0
+        self.direct_frames = 0  # messages written by the flusher (the rest went through the writer task)
         # The write timeout: when the batch being written started (loop time), and one timer that checks it.
         # Armed when a batch starts and none is armed, re-armed only while a batch is being written: a
         # timer per socket per WRITE_TIMEOUT, not a timer (and a context manager) per batch.
         self._batch_since: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._timed_out = False
+        self._writer = frame_writer(ws)
+        self._flusher: Flusher | None = None
+        self._direct = False  # the flusher may write now (the writer task waits with nothing to do)
+        self._due = False  # queued in the flusher
+        self._pending: list[str] | None = None  # taken from the outbox by the flusher, left for the writer task
         self.on_dead: Callable[[], None] = lambda: None  # the writer gave up: leave the room now
 
     def behind(self, now: float) -> bool:
@@ -135,6 +222,7 @@ class SocketEndpoint:
             return False
         log.info("session socket %.1f s behind (bound %.1f s)", lag, self.outbox.max_lag)
         self.outbox.clear()
+        self._pending = None
         self.in_flight.forgive()
         return True
 
@@ -142,20 +230,65 @@ class SocketEndpoint:
         if self._closing:
             return True
         ok = self.outbox.push(frame, force=force, now=time.monotonic())
-        self._wake.set()
+        if self._direct:
+            self._flusher.mark(self)
+        else:
+            self._wake.set()
         if not ok:
             self.outbox.clear()
+            self._pending = None
             self.in_flight.forgive()
         return ok
 
     def close(self, code: str, reason: str) -> None:
         if self._closing is None:
             self._closing = (code, reason)
+            self._direct = False
             self._wake.set()
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._write())
+        loop = asyncio.get_running_loop()
+        if self._writer is not None:
+            self._flusher = Flusher.of(loop)
+        self.task = loop.create_task(self._write())
 
+    # -- the direct path (the flusher) ------------------------------------------------------------
+    def _flush(self) -> None:
+        if not self._direct:
+            return  # the writer task has the socket (it was handed over after this was marked due)
+        batch = self.outbox.take()
+        if not batch:
+            return
+        try:
+            rest = self._write_now(batch)
+        except Exception:  # noqa: BLE001 - the writer task retries through send_str and closes the socket if that fails too
+            log.info("direct write to a session socket failed", exc_info=True)
+            rest = batch
+        if rest:
+            self._pending = rest
+            self._direct = False
+            self._wake.set()
+
+    def _write_now(self, texts: list[str]) -> list[str] | None:
+        """Write what can leave without waiting; the texts left for the writer task, or None."""
+        w = self._writer
+        transport = w.transport
+        for i, text in enumerate(texts):
+            if (transport.is_closing() or transport.get_write_buffer_size() > DIRECT_BUFFER
+                    or self.ws.closed or w._send_lock.locked()):
+                return texts[i:]
+            data = text.encode("utf-8")
+            if len(data) < COMPRESS_MIN or not w.compress:
+                w._write_websocket_frame(data, WSMsgType.TEXT, 0)
+            elif len(data) <= INLINE_COMPRESS_MAX:
+                w._send_compressed_frame_sync(data, WSMsgType.TEXT, None)
+            else:
+                return texts[i:]  # compressed in a worker thread by send_str, in the writer task
+            self.sent_bytes += len(text)
+            self.direct_frames += 1
+        return None
+
+    # -- the writer task ----------------------------------------------------------------------------
     def _check_write(self) -> None:
         """The watchdog: a batch written for WRITE_TIMEOUT seconds ends the writer (it aborts the socket)."""
         self._watchdog = None
@@ -174,10 +307,14 @@ class SocketEndpoint:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                batch = self.outbox.take()
+                batch, self._pending = self._pending, None
+                if not batch:
+                    batch = self.outbox.take()
                 if not batch:
                     if self._closing:
                         break
+                    if self._flusher is not None:
+                        self._direct = True  # caught up: the flusher writes from now on
                     self._wake.clear()
                     await self._wake.wait()
                     continue
@@ -212,6 +349,8 @@ class SocketEndpoint:
         """The writer cannot go on: close the socket (the client reconnects and resyncs), stop taking frames."""
         if self._closing is None:
             self._closing = ("send_failed", "send failed")
+        self._direct = False
+        self._pending = None
         self.outbox.clear()
         # Out of the room at once: no more frames queue up for it, no fresh snapshot is taken on its
         # account, and others see it leave. The client reconnects and resumes (or gets its own reset).
