@@ -1,10 +1,12 @@
 """Agents' single sign-on end to end: real Chromium, real Tandem, a real OpenID provider
 (`oidc-provider` from npm, OpenID Certified) on loopback — tests/oidc/provider.mjs, one per module.
 
-Covered: just-in-time agent creation, the admin flag from the `groups` claim, sign-out, a user
-switched off at the provider (at sign-in and after it), an agent disabled in Tandem, a wrong
-audience, a forged signature, an expired and a future ID token (and one inside the leeway), a nonce
-and a state mismatch, a replayed callback and a replayed code, and password sign-in switched off.
+Covered: just-in-time agent creation, the admin flag from the `groups` claim (given and taken
+away at later sign-ins), PKCE (S256) and a nonce in the request, sign-out (the cookie dead on the
+server too), a user switched off at the provider (at sign-in and after it), an agent disabled in
+Tandem (while signed in, and signing in again), a wrong audience, a forged signature, an expired
+and a future ID token (and one inside the leeway), a nonce and a state mismatch, a replayed
+callback and a replayed code, and password sign-in switched off.
 Every refusal is a fixed page: its status, its code, no traceback and no byte of the request.
 """
 
@@ -137,11 +139,20 @@ async def test_sign_in_creates_the_agent_maps_admin_and_signs_out(make_tandem, i
         assert t.url + "/console/sso/callback" in await page.content()
         await shoot(page, "sso-admin")
         # sign out: the console asks for a sign-in again
+        signed = [c for c in await ctx.cookies(t.url) if c["name"].endswith("tandem_agent")]
+        assert len(signed) == 1
         await page.get_by_role("button", name="Sign out").click()
         await page.wait_for_url(t.url + "/console/login", timeout=WAIT_MS)
         assert not [c["name"] for c in await ctx.cookies(t.url) if c["name"].endswith(("tandem_agent", "tandem_sso"))]
         await page.goto(t.url + "/console")
         assert urlsplit(page.url).path == "/console/login"
+        # the signed-out cookie, kept and sent again from another browser, is dead on the server too
+        replay = await browser.new_context()
+        await replay.add_cookies(signed)
+        stale = await replay.new_page()
+        await stale.goto(t.url + "/console")
+        assert urlsplit(stale.url).path == "/console/login"
+        await replay.close()
         # the same person again: the same agent, not a second one
         await sign_in(page, t, None)  # the provider still knows alice: no question asked
         await expect_console(page, t)
@@ -155,6 +166,16 @@ async def test_sign_in_creates_the_agent_maps_admin_and_signs_out(make_tandem, i
         assert agent is not None and not agent.is_admin
         await bob.goto(t.url + "/console")
         assert not await bob.get_by_role("link", name="Admin").count()
+
+        # the admin flag follows the claim at every sign-in: given, then taken away
+        for groups, admin in ((["staff", "tandem-admins"], True), (["staff"], False)):
+            await idp.post("/__test/groups", {"user": "bob", "groups": groups})
+            again = await (await browser.new_context()).new_page()
+            await sign_in(again, t, "bob")
+            await expect_console(again, t)
+            assert (await store.agent_by_username("bob")).is_admin is admin
+            assert (await again.get_by_role("link", name="Admin").count() > 0) is admin
+        assert [a.username for a in await store.agents()] == ["alice", "bob"]
 
 
 async def test_refusals_each_show_a_clear_page(make_tandem, idp):
@@ -179,12 +200,14 @@ async def test_refusals_each_show_a_clear_page(make_tandem, idp):
         await expect_refused(page, 403, "sso_code")
         assert await store.agent_by_username("dave") is None
 
-        # disabled in Tandem
+        # disabled in Tandem: the signed-in console is closed to them at once, and SSO refuses them
         page = await fresh()
         await sign_in(page, t, "bob")
         await expect_console(page, t)
         bob = await store.agent_by_username("bob")
         await store.update_agent(bob.id, disabled=True)
+        await page.goto(t.url + "/console")
+        assert urlsplit(page.url).path == "/console/login"
         page = await fresh()
         await sign_in(page, t, "bob")
         await expect_refused(page, 403, "sso_disabled")
@@ -242,7 +265,11 @@ async def test_state_and_code_cannot_be_replayed_or_swapped(make_tandem, idp):
             await fresh.goto(t.url + "/console/login")
             await fresh.get_by_role("link", name="Sign in with Test IdP").click()
             await fresh.wait_for_selector("#user", timeout=WAIT_MS)
-            return fresh, parse_qs(urlsplit(asked[0]).query)["state"][0]
+            sent = parse_qs(urlsplit(asked[0]).query)
+            # PKCE with S256 (a SHA-256 is 43 base64url characters), a nonce, the code flow
+            assert sent["code_challenge_method"] == ["S256"] and len(sent["code_challenge"][0]) == 43
+            assert sent["response_type"] == ["code"] and len(sent["nonce"][0]) >= 20
+            return fresh, sent["state"][0]
 
         # an answer naming another issuer (mix-up) is refused before its code goes anywhere
         other, state = await new_pending_state()

@@ -9,6 +9,7 @@
 //   starts Tandem first, so its port — the redirect URI — is only known then);
 // * POST /__test/revoke {user, after_code}: the user is switched off from now on (findAccount stops
 //   finding them), or, with after_code, right after the provider next sends a code back to the client;
+// * POST /__test/groups {user, groups}: the user's groups claim from now on (the admin flag follows it);
 // * POST /__test/next-id-token {claims, foreign_key}: the next token response carries an ID token
 //   with these claims changed, signed again with the provider's own key (or, with foreign_key, with a
 //   key the provider never published) — the way to test audience, expiry, nonce and signature checks.
@@ -109,6 +110,8 @@ provider.use(async (ctx, next) => {
     } else if (path === '/__test/revoke') {
       if (body.after_code) revokeAfterCode = body.user;
       else USERS[body.user].disabled = true;
+    } else if (path === '/__test/groups') {
+      USERS[body.user].groups = body.groups;
     } else if (path === '/__test/next-id-token') {
       nextIdToken = body;
     } else {
