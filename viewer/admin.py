@@ -188,6 +188,7 @@ async def _keys_body(request: web.Request, s: Signed, created: str = "") -> str:
         '<p id=hook-hint class=hint>Receives session.started, session.ended, participant.joined, participant.left, control.changed and leader.changed, signed with HMAC-SHA256 (see Webhooks for the delivery log).</p>'
         '<div class=row><button type=submit>Create key</button></div></form>'
         + _rate_limits(request.app[appkeys.SETTINGS])
+        + _metrics_access(request.app[appkeys.SETTINGS])
     )
 
 
@@ -201,6 +202,14 @@ def _rate_limits(settings) -> str:
             "Past a limit the API answers 429 with <code>Retry-After</code>; every answer carries "
             "<code>RateLimit-Limit</code>, <code>RateLimit-Remaining</code> and <code>RateLimit-Reset</code>. "
             "Set with <code>--api-rate-per-address</code> and <code>--api-rate-per-key</code> (0 switches one off).</p>")
+
+
+def _metrics_access(settings) -> str:
+    """Who may read ``GET /metrics``: keys with the admin scope, and the metrics token when one is set."""
+    token = ("the metrics token (<code>TANDEM_METRICS_TOKEN</code>, set), which reads nothing else" if settings.metrics_token
+             else "no metrics token: set <code>TANDEM_METRICS_TOKEN</code> to give a scraper access without an API key")
+    return ("<h2>Metrics</h2><p class=hint><code>GET /metrics</code> (Prometheus text format) is read with a key holding "
+            f"the <code>admin</code> scope; {token}.</p>")
 
 
 async def keys_page(request: web.Request) -> web.Response:

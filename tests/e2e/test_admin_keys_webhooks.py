@@ -1,9 +1,9 @@
 """The admin pages for API keys (scopes, rate limits) and webhooks, in real Chromium, end to end.
 
-* API keys: an administrator creates a key ticking its scopes, the key is shown once, the API holds
-  it to those scopes (403 ``insufficient_scope`` JSON), the scopes are changed on the page and the
-  API follows at once; the rate limits in force are on the page and the API answers past them with
-  429 JSON and the RateLimit fields.
+* API keys: the page says the rate limits in force and who reads ``/metrics``; an administrator
+  creates a key ticking its scopes, the key is shown once, the API holds it to those scopes (403
+  ``insufficient_scope`` JSON), the scopes are changed on the page and the API follows at once;
+  past the key's limit the API answers 429 JSON with the RateLimit fields.
 * Webhooks: real browsers make the room's events (a follower asks for control and the tab owner
   grants it in the panel, hands the tab over, leaves); the hook hears ``control.changed``,
   ``leader.changed`` and ``participant.left`` signed, in ``sequence`` order; the receiver breaks, the
@@ -64,12 +64,14 @@ async def api(t, method: str, path: str, key: str, **kw):
 
 
 async def test_keys_page_chooses_and_changes_scopes_and_shows_the_rate_limits(make_tandem):
-    t = await make_tandem(api_rate_per_key=6, api_rate_per_address=0)
+    t = await make_tandem(api_rate_per_key=6, api_rate_per_address=0, metrics_token="scrape-token-0123456789")
     async with chromium() as browser:
         page = await admin_page(browser, t)
         await page.goto(t.url + "/admin/keys")
-        assert "6 requests a minute with one key" in await page.inner_text("main")
-        assert "no limit from one address" in await page.inner_text("main")
+        text = await page.inner_text("main")
+        assert "6 requests a minute with one key" in text and "no limit from one address" in text
+        assert "GET /metrics (Prometheus text format) is read with a key holding the admin scope" in text
+        assert "TANDEM_METRICS_TOKEN, set" in text and "scrape-token" not in await page.content()
         create = page.locator('form[action="/admin/keys"]')
         # the default is the session scopes; this key only reads
         assert await create.locator('input[name="scope-sessions:write"]').is_checked()
