@@ -168,6 +168,9 @@ class Webhooks:
             self.attempts_failed += 1
             if log_ is not None and await log_.failed(key_id, time.time(), self.failure_window):
                 log.warning("webhook of key %s switched off: every attempt failed for %.0f s", key_id, self.failure_window)
+                # in the audit log too, beside the administrator's webhook.enabled that ends it
+                await log_.store.audit("webhook.disabled", actor="tandem",
+                                       detail={"key_id": key_id, "failing_for_s": round(self.failure_window)})
             if attempt < len(backoff):
                 log.info("webhook %s to %s failed (%s); retry %d in %.0fs", kind, url, reason, attempt + 1, self.backoff[attempt])
                 await asyncio.sleep(backoff[attempt])

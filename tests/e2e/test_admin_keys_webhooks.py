@@ -237,6 +237,11 @@ async def test_room_events_from_real_browsers_reach_the_hook_and_the_webhooks_pa
         assert "participant.left" in await newest.inner_text() and "HTTP 204" in await newest.inner_text()
         await shoot_admin(page, "admin-webhooks-sent-again")
 
+        # the switch-off and the switch-on are in the audit log
+        await page.goto(t.url + "/admin/audit?kind=webhook.disabled")
+        assert f"key_id: {created['id']}" in await page.inner_text("tbody")
+        await page.goto(t.url + "/admin/audit?kind=webhook.enabled")
+        assert "root" in await page.inner_text("tbody")
         # the audit log page lists the room's kinds for the session
         for kind in ("control.changed", "leader.changed", "participant.left"):
             await page.goto(t.url + f"/admin/audit?kind={kind}")
