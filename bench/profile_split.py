@@ -39,6 +39,34 @@ CONCERNS: list[tuple[str, tuple[str, ...]]] = [
 ]
 OTHER = "other"
 
+# The per-page path, stage by stage (issue 14): cumulative time of the functions of each stage per
+# proxied request, the request count being the URL mappers built (one per proxied request). Stages
+# nest (the exchange's time is inside the handler's), so they are read one by one, not summed.
+STAGES: list[tuple[str, tuple[tuple[str, str], ...]]] = [
+    ("server + middlewares (whole request)", (("aiohttp/web_protocol.py", "_handle_request"),)),
+    ("  proxy handler (admit .. respond)", (("proxy/handler.py", "handle"),)),
+    ("  middlewares outside it (policy, metrics)", (("tandem/policy.py", "refresh"), ("tandem/metrics.py", "proxied"),
+                                                   ("tandem/app.py", "expire_junk_cookies"))),
+    ("admit (label, credential, role, mapper)", (("proxy/admit.py", "admit"),)),
+    ("  credential check (HMAC)", (("proxy/credentials.py", "participant"),)),
+    ("decide (facts + rules, twice)", (("proxy/handler.py", "facts"), ("proxy/decide.py", "decide"))),
+    ("request headers + cookie jar", (("proxy/exchange.py", "request_context"), ("proxy/exchange.py", "upstream_headers"))),
+    ("exchange (upstream client, to headers in)", (("proxy/exchange.py", "open_exchange"),)),
+    ("  address guard on the client (trace)", (("proxy/guard.py", "check_host"),)),
+    ("respond (all, rewriter included)", (("proxy/respond.py", "respond"),)),
+    ("  plan + response header table", (("proxy/respond.py", "peek"), ("proxy/respond.py", "plan"),
+                                        ("rewriter/headers.py", "browser_response_headers"),
+                                        ("proxy/respond.py", "_response_object"))),
+    ("  HTML rewriter (new, feed, close)", (("rewriter/html/rewriter.py", "__init__"), ("rewriter/html/rewriter.py", "feed"),
+                                            ("rewriter/html/rewriter.py", "close"), ("rewriter/js.py", "js_rewriter"))),
+    ("  recorder tag", (("proxy/cobrowse.py", "recorder_tag"),)),
+    ("  body in (upstream stream, decoding)", (("proxy/respond.py", "_decoded"),)),
+    ("  response writing (prepare, write, eof)", (("aiohttp/web_response.py", "prepare"), ("aiohttp/web_response.py", "write"),
+                                                  ("aiohttp/web_response.py", "write_eof"))),
+    ("  metrics on the body path", (("tandem/metrics.py", "observe_rewrite"), ("tandem/metrics.py", "bytes_in"))),
+]
+REQUEST_MARK = ("proxy/admit.py", "__init__")  # Mapper.__init__: once per proxied request
+
 
 def concern_of(filename: str, funcname: str) -> str | None:
     """The concern of a Python function, or None for a built-in (charged to its callers)."""
@@ -95,5 +123,31 @@ def print_split(path: str, requests: int = 0, top: int = 12) -> None:
         print(f"  {100 * tt / width:5.1f}%  {tt:7.2f}s own {ct:7.2f}s cum {nc:>9} calls  {short}:{line}({name})")
 
 
+def stages(stats: pstats.Stats) -> tuple[int, list[tuple[str, float]]]:
+    """(proxied requests, [(stage, cumulative seconds)]) from a profile of the running proxy."""
+    raw = stats.stats  # type: ignore[attr-defined]
+
+    def cum(fragment: str, func: str) -> tuple[int, float]:
+        calls, secs = 0, 0.0
+        for (filename, _line, name), (_cc, nc, _tt, ct, _callers) in raw.items():
+            if name == func and fragment in filename:
+                calls, secs = calls + nc, secs + ct
+        return calls, secs
+
+    requests = cum(*REQUEST_MARK)[0]
+    return requests, [(label, sum(cum(f, fn)[1] for f, fn in funcs)) for label, funcs in STAGES]
+
+
+def print_stages(path: str) -> None:
+    requests, rows = stages(pstats.Stats(path))
+    if not requests:
+        return
+    print(f"\nThe per-page path by stage ({requests} proxied requests; cumulative, so stages nest):")
+    print(f"  {'stage':<46}{'ms/request':>11}")
+    for label, secs in rows:
+        print(f"  {label:<46}{1e3 * secs / requests:11.3f}")
+
+
 if __name__ == "__main__":
     print_split(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    print_stages(sys.argv[1])

@@ -3,6 +3,7 @@
 ``python -m bench.upstream --port P`` serves:
 
 * ``/page.html``: the ~50 KB HTML page (text/html; Tandem rewrites it),
+* ``/small.html``: the same page cut to ~2 KB (the per-request path outside the rewriter),
 * ``/blob.bin``: 1 MB of bytes (application/octet-stream; Tandem streams it),
 * ``/huge``: ``--huge-size`` bytes (default 1 GiB) generated on the fly, with Content-Length,
 * ``/corpus/{i}.html``: with ``--corpus DIR``, the i-th saved page of DIR (sorted ``*.html``), as
@@ -25,6 +26,7 @@ from .pages import blob, html_page
 
 HUGE_SIZE = 1024 ** 3  # the "1 GB body" for the memory-flatness check
 HUGE_CHUNK = 256 * 1024  # bytes per write while generating /huge
+SMALL_SIZE = 2 * 1024  # /small.html
 
 
 def corpus_pages(directory: str | None) -> list[bytes]:
@@ -36,12 +38,16 @@ def corpus_pages(directory: str | None) -> list[bytes]:
 
 def make_app(origin: str, huge_size: int, corpus: list[bytes] | None = None) -> web.Application:
     page = html_page(origin)
+    small = html_page(origin, SMALL_SIZE)
     pages = corpus or []
     data = blob()
     chunk = (data * (HUGE_CHUNK // len(data) + 1))[:HUGE_CHUNK]
 
     async def page_html(request: web.Request) -> web.Response:
         return web.Response(body=page, content_type="text/html", charset="utf-8")
+
+    async def small_html(request: web.Request) -> web.Response:
+        return web.Response(body=small, content_type="text/html", charset="utf-8")
 
     async def blob_bin(request: web.Request) -> web.Response:
         return web.Response(body=data, content_type="application/octet-stream")
@@ -69,6 +75,7 @@ def make_app(origin: str, huge_size: int, corpus: list[bytes] | None = None) -> 
 
     app = web.Application()
     app.router.add_get("/page.html", page_html)
+    app.router.add_get("/small.html", small_html)
     app.router.add_get("/blob.bin", blob_bin)
     app.router.add_get("/huge", huge)
     app.router.add_get("/corpus/{i}.html", corpus_page)

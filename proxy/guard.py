@@ -19,6 +19,7 @@ Legacy IPv4 spellings (``127.1``, ``0x7f.1``, ``2130706433``) are literals too.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -66,6 +67,10 @@ LOOPBACK_ONLY: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipa
 ALL_PRIVATE: tuple[IPNetwork, ...] = BLOCKED_NETWORKS
 
 
+MEMO_SIZE = 4096  # hosts and addresses whose answers are remembered (pure functions below)
+MEMO_KEY = 256  # longer hosts are not remembered (no DNS name is longer): the memo's memory stays small
+
+
 class AddressBlocked(OSError):
     """The upstream resolves to an address the guard does not allow."""
 
@@ -99,6 +104,12 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 def address_allowed(address: str, allowed: Sequence[IPNetwork] = ()) -> bool:
     """True if the proxy may connect to ``address`` (an IP literal without brackets)."""
+    allowed = tuple(allowed)
+    return _address_allowed(address, allowed) if len(address) <= MEMO_KEY else _address_allowed.__wrapped__(address, allowed)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)  # pure; asked for the same few addresses on every request
+def _address_allowed(address: str, allowed: tuple[IPNetwork, ...]) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
         # An IPv6 address that carries an IPv4 one (mapped, 6to4, NAT64, Teredo) reaches that
@@ -121,6 +132,11 @@ _LEGACY_V4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3
 
 def ip_literal(host: str) -> str | None:
     """The address an IP-literal host names (brackets, zone and legacy IPv4 spellings allowed), or None."""
+    return _ip_literal(host) if len(host) <= MEMO_KEY else _ip_literal.__wrapped__(host)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)  # pure; every proxied request asks it three times for its host
+def _ip_literal(host: str) -> str | None:
     literal = (host[1:-1] if host.startswith("[") and host.endswith("]") else host).strip()
     try:
         return str(ipaddress.ip_address(literal.split("%", 1)[0]))

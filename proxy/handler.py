@@ -22,11 +22,12 @@ a clear page for a navigation, a short text otherwise; nothing of the request in
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from aiohttp import web
 
-from rewriter.urls import UrlError
+from rewriter.urls import UrlError, split_url
 from tandem import appkeys, metrics
 
 from . import cobrowse, entry, errors, reserved, sri
@@ -99,10 +100,18 @@ def facts(request: web.Request, adm: Admission, response: str | None = None) -> 
 
 
 def _host_of(url: str | None) -> str | None:
-    from rewriter.urls import split_url
-
     if not url:
         return None
+    if len(url) > HOST_MEMO_URL:
+        return _host_of_url.__wrapped__(url)
+    return _host_of_url(url)
+
+
+HOST_MEMO_URL = 4096  # start URLs longer than this are split every time (the memo keeps its keys)
+
+
+@functools.lru_cache(maxsize=1024)  # pure: asked twice per request for the session's start URL
+def _host_of_url(url: str) -> str | None:
     try:
         parts = split_url(url)
     except (UrlError, ValueError, UnicodeError):

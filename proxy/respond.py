@@ -43,7 +43,7 @@ from tandem import appkeys, metrics
 from . import cobrowse, errors, sri
 from .admit import FOLLOWER, LEADER, Admission
 from .decide import DOCUMENT, FONT, IMAGE, JSON, MEDIA, OTHER, REDIRECT, SCRIPT, STYLE, UPGRADE
-from .decoding import Decoder
+from .decoding import Decoder, parse_encodings
 from .upstream import classify
 from .watchdog import IdleWatchdog
 
@@ -182,14 +182,19 @@ async def peek(up: aiohttp.ClientResponse) -> bytes:
 
 
 async def _chunks(up: aiohttp.ClientResponse, watchdog: IdleWatchdog, head: bytes = b"", app: web.Application | None = None):
-    """The upstream body as it arrives (no re-slicing copies), reporting progress to the watchdog."""
+    """The upstream body as it arrives (no re-slicing copies), reporting progress to the watchdog;
+    the bytes received are counted once, when the body ends (or fails)."""
     if head:
         yield head
-    async for chunk in up.content.iter_any():
-        watchdog.progress()
-        metrics.bytes_in(app, len(chunk))
-        yield chunk
-        watchdog.progress()  # the browser took it: a slow reader is not a silent upstream
+    received = 0
+    try:
+        async for chunk in up.content.iter_any():
+            watchdog.progress()
+            received += len(chunk)
+            yield chunk
+            watchdog.progress()  # the browser took it: a slow reader is not a silent upstream
+    finally:
+        metrics.bytes_in(app, received)
 
 
 def _response_object(request: web.Request, adm: Admission, up: aiohttp.ClientResponse, p: Plan) -> web.StreamResponse:
@@ -325,8 +330,15 @@ async def _stream_raw(request, resp, up, chunks, keep_length=True) -> None:
     await resp.write_eof()
 
 
-async def _decoded(chunks, encoding: str):
-    decoder = Decoder(encoding)
+def _decoded(chunks, encoding: str):
+    """The body decoded under the budget of :mod:`proxy.decoding`; a body sent without a
+    ``Content-Encoding`` (or ``identity``) has nothing to decode and comes as it arrived."""
+    if not parse_encodings(encoding):
+        return chunks
+    return _decoding(chunks, Decoder(encoding))
+
+
+async def _decoding(chunks, decoder: Decoder):
     async for chunk in chunks:
         async for out in decoder.feed(chunk):
             yield out

@@ -1,0 +1,116 @@
+"""Issue 14 #5: the per-request path outside the rewriter does its work once, not on every request.
+
+Behaviour, not timings (the timings are in ``python -m bench --resource small|pages``): what is
+remembered gives the same answers as the work it saves, and remembering never lets through
+what the check would refuse (an expired or forged credential, a private address).
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import pytest
+
+from proxy import guard, respond
+from proxy.sessions import Signer
+
+
+def counting_signer(monkeypatch) -> tuple[Signer, list[str]]:
+    signer = Signer(b"k" * 32)
+    macs: list[str] = []
+    real = signer._mac
+
+    def mac(payload: str) -> str:
+        macs.append(payload)
+        return real(payload)
+
+    monkeypatch.setattr(signer, "_mac", mac)
+    return signer, macs
+
+
+def test_a_credential_signature_is_computed_once_and_its_expiry_read_every_time(monkeypatch):
+    signer, macs = counting_signer(monkeypatch)
+    token = signer.sign("h", "sid", "pid", "leader", "label", ttl=60)
+    macs.clear()
+    for _ in range(5):
+        assert signer.verify(token, 5) == ["h", "sid", "pid", "leader", "label"]
+    assert len(macs) == 1  # one HMAC for five requests carrying the same credential
+    assert signer.verify(token, 4) is None  # another kind of token: the part count still decides
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    assert signer.verify(token, 5) is None  # expired, though its signature was remembered
+
+
+def test_a_forged_token_is_never_remembered_or_accepted(monkeypatch):
+    signer, macs = counting_signer(monkeypatch)
+    token = signer.sign("h", "sid", "pid", "leader", "label", ttl=60)
+    assert signer.verify(token, 5) is not None
+    payload, mac = token.rsplit(".", 1)
+    forged = f"{payload.replace('leader', 'follow')}.{mac}"
+    other_mac = f"{payload}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+    for bad in (forged, other_mac, forged, other_mac):
+        assert signer.verify(bad, 5) is None
+    assert forged not in signer._verified and other_mac not in signer._verified
+    macs.clear()
+    assert signer.verify(forged, 5) is None and len(macs) == 1  # checked again, every time
+
+
+def test_the_memo_of_verified_tokens_is_bounded(monkeypatch):
+    from proxy import sessions
+
+    monkeypatch.setattr(sessions, "VERIFIED_MEMO", 8)
+    signer = Signer(b"k" * 32)
+    tokens = [signer.sign("p", "sid", str(i), "leader", ttl=60) for i in range(20)]
+    for t in tokens:
+        assert signer.verify(t, 4) is not None
+    assert len(signer._verified) <= 8
+    assert all(signer.verify(t, 4) is not None for t in tokens)  # forgotten ones are checked again
+
+
+HOSTS = ("127.0.0.1", "[::1]", "[::ffff:10.0.0.1]", "0x7f.1", "2130706433", "example.com", "10.0.0.1", "8.8.8.8",
+         "[fe80::1%25eth0]", "169.254.169.254", "127.1.", "x" * 300, "[64:ff9b::a00:1]", "")
+
+
+def test_the_address_guard_remembers_its_answers_and_they_are_the_same():
+    guard._ip_literal.cache_clear()
+    guard._address_allowed.cache_clear()
+    for allowed in ((), guard.LOOPBACK_ONLY, guard.ALL_PRIVATE):
+        for _ in range(2):
+            for host in HOSTS:
+                address = guard.ip_literal(host)
+                assert address == guard._ip_literal.__wrapped__(host)
+                if address is not None:
+                    assert guard.address_allowed(address, allowed) == guard._address_allowed.__wrapped__(address, allowed)
+                    assert guard.address_allowed(address, list(allowed)) == guard.address_allowed(address, allowed)
+    assert guard._ip_literal.cache_info().hits > 0 and guard._address_allowed.cache_info().hits > 0
+    assert guard._ip_literal.cache_info().currsize == len(HOSTS) - 1  # a host over MEMO_KEY is answered, not kept
+
+
+def test_a_private_address_is_refused_however_often_it_is_asked():
+    for _ in range(3):
+        with pytest.raises(guard.AddressBlocked):
+            guard.check_host("10.0.0.1")
+        with pytest.raises(guard.AddressBlocked):
+            guard.check_host("[::ffff:127.0.0.1]", ())
+        guard.check_host("127.0.0.1", guard.LOOPBACK_ONLY)
+
+
+async def _agen(parts):
+    for p in parts:
+        yield p
+
+
+async def _collect(chunks) -> list[bytes]:
+    return [c async for c in chunks]
+
+
+async def test_a_body_without_content_encoding_reaches_the_rewriter_as_it_arrived():
+    parts = [b"<p>one", b"</p><p>two"]
+    for encoding in ("", "identity", " Identity "):
+        source = _agen(parts)
+        assert respond._decoded(source, encoding) is source  # no decoding layer, no extra loop turn per chunk
+    body = b"<p>" + b"x" * 100_000
+    squeezed = gzip.compress(body)
+    out = await _collect(respond._decoded(_agen([squeezed[:100], squeezed[100:]]), "gzip"))
+    assert b"".join(out) == body
