@@ -56,7 +56,9 @@ def role_in_facts(facts: dict | None, pid: str) -> str | None:
         return "leader"
     people = facts.get("people")
     known = isinstance(people, list) and any(isinstance(p, list) and p and p[0] == pid for p in people)
-    return "follower" if known else None
+    # someone else leads (the facts do not say whether they are here): an unknown pid follows until it
+    # connects, as Room.role_of has it while the leader is present
+    return "follower" if known or isinstance(facts.get("leader"), str) else None
 
 
 class Endpoint(Protocol):

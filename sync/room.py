@@ -135,9 +135,15 @@ class Room:
 
     # -- queries -------------------------------------------------------------------------
     def role_of(self, pid: str) -> str | None:
+        """LEADER, FOLLOWER, or None when the room has no say (the credential's role stands). A pid the
+        room does not know (never connected, left, forgotten) is a follower while someone else leads
+        and is here: a tab owner who handed the tab over and left is not the tab owner again."""
         if pid == self.leader:
             return LEADER
-        return FOLLOWER if pid in self.participants else None
+        if pid in self.participants:
+            return FOLLOWER
+        leader = self.participants.get(self.leader) if self.leader is not None else None
+        return FOLLOWER if leader is not None and leader.present else None
 
     @property
     def empty(self) -> bool:

@@ -236,3 +236,52 @@ async def test_21_credential_less_requests_meet_the_allowlist_and_guard(make_tan
         assert r.status == 403 and "visible-to-script" not in await r.text()
     finally:
         await stranger.close()
+
+
+# --- #6 (the wall by live role): a former tab owner is a follower, whatever its credential says -----------
+
+async def _state_with(ws, pred) -> dict:
+    from tests.sync.helpers import recv
+
+    for _ in range(50):
+        state = await recv(ws, "state")
+        if pred(state):
+            return state
+    raise AssertionError("no such state")
+
+
+async def test_6_a_tab_owner_who_handed_over_and_left_gets_no_jar(make_tandem, upstream):
+    """The tab owner (credential role "leader") hands the tab to a follower, who signs in to the site,
+    then leaves the room. The room no longer knows them, and the proxy fell back to the credential's
+    role: the former tab owner browsed the site as the tab owner again, with the new one's signed-in
+    jar (an account page, the jar endpoint). Whoever the room says leads is the only tab owner."""
+    from tests.sync.helpers import recv, socket
+
+    t, s, origin, seen = await _setup(make_tandem, upstream)
+    old = t.client
+    tab = await socket(t, old, s.sid, kind="tab")
+    await recv(tab, "snapshot")
+    new = await join(t, s.sid)
+    try:
+        view = await socket(t, new, s.sid)
+        state = await _state_with(tab, lambda st: len(st["participants"]) == 2)
+        new_pid = next(p["id"] for p in state["participants"] if p["id"] != state["leader"])
+        await tab.send_str('{"t": "lead", "p": "%s"}' % new_pid)
+        assert (await recv(view, "role"))["role"] == "leader"
+        r = await new.post(s.url(origin + "/login"), data=b"")  # the new tab owner signs in
+        assert r.status == 200
+        await tab.send_str('{"t": "leave"}')
+        await _state_with(view, lambda st: len(st["participants"]) == 1)
+        seen.clear()
+        r = await old.get(s.url(origin + "/account"), headers=NAV, allow_redirects=False)
+        assert SECRET not in await r.text() and r.status != 200, r.status
+        r = await old.get(s.url(origin + "/__tandem/cookies?path=/"))
+        assert r.status == 403 and "visible-to-script" not in await r.text()
+        r = await old.get(s.url(origin + "/any"), headers={"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"})
+        assert SECRET not in await r.text()
+        assert all("leader-secret-cookie" not in x["cookie"] for x in seen)
+        # the new tab owner still is one
+        r = await new.get(s.url(origin + "/account"), headers=NAV)
+        assert r.status == 200 and SECRET in await r.text()
+    finally:
+        await new.close()
