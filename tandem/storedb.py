@@ -17,9 +17,17 @@ here runs it. What differs between the two is handled here, explicitly, and noth
 Both offer the same small async interface (``fetchone``, ``fetchall``, ``execute`` returning
 the row count, ``transaction()``) and a synchronous one for the live-state write-through
 (``live_transaction()``: tandem/live calls it from synchronous code, before the call that made a
-change returns). SQLite statements run inline on the event loop: each is a few microseconds
-to a fraction of a millisecond, far less than a hop to a thread (measured in
-tests/control/test_store.py's figures, README "Storage").
+change returns).
+
+SQLite: a statement that stands alone (``fetchone``, ``fetchall``, ``execute``) runs on one worker
+thread, through a connection that thread opened and alone uses: a write there waits for its fsync
+(``synchronous=FULL``, 1-10 ms; 500 joins of the issue-12 load held the loop 0.5 s that way) while
+the loop serves sockets. One thread, one queue: statements run in the order they were called (the
+store's lock orders them with transactions too). Transactions and the live-state write-through stay
+inline on the loop's connections (a transaction's statements never wait for anything but SQLite, so
+no other code runs while it holds the write lock); both begin ``IMMEDIATE``, taking the write lock
+up front, so a commit on the worker's connection between their read and their write cannot fail
+them (they wait for it: at most one statement).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import logging
 import re
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Sequence
 
@@ -118,7 +127,8 @@ class _SyncTx:
 
 
 class SqliteDatabase:
-    """One file, WAL mode; statements run inline (each is short and never waits on the network)."""
+    """One file, WAL mode; statements that stand alone run on one worker thread, transactions and the
+    live-state write-through inline (see the module's docstring)."""
 
     dialect = "sqlite"
 
@@ -138,6 +148,27 @@ class SqliteDatabase:
         self._lock = asyncio.Lock()  # a transaction's statements never interleave with another coroutine's
         self._local_policy = 0  # bumped on policy writes through this connection (data_version only sees others')
         self.migrate()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-sqlite")
+        self._worker_conn: sqlite3.Connection | None = None
+        self._worker.submit(self._open_worker).result()
+
+    def _open_worker(self) -> None:
+        """In the worker thread: its own connection (check_same_thread: no other thread may use it)."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._worker_conn = conn
+
+    def _w_fetchone(self, sql: str, args: Sequence[Any]) -> tuple | None:
+        return self._worker_conn.execute(sql, args).fetchone()
+
+    def _w_fetchall(self, sql: str, args: Sequence[Any]) -> list[tuple]:
+        return self._worker_conn.execute(sql, args).fetchall()
+
+    def _w_execute(self, sql: str, args: Sequence[Any]) -> int:
+        return self._worker_conn.execute(sql, args).rowcount
+
+    async def _on_worker(self, fn, sql: str, args: Sequence[Any]):
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, sql, args)
 
     def migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -155,32 +186,36 @@ class SqliteDatabase:
         return None
 
     async def close(self) -> None:
+        if self._worker_conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._worker, self._worker_conn.close)
+            self._worker_conn = None
+        self._worker.shutdown(wait=False)
         self.live_conn.close()
         self.conn.close()
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple | None:
         async with self._lock:
-            return self.conn.execute(sql, args).fetchone()
+            return await self._on_worker(self._w_fetchone, sql, args)
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         async with self._lock:
-            return self.conn.execute(sql, args).fetchall()
+            return await self._on_worker(self._w_fetchall, sql, args)
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         async with self._lock:
-            return self.conn.execute(sql, args).rowcount
+            return await self._on_worker(self._w_execute, sql, args)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
         async with self._lock:
             with self.conn:
-                self.conn.execute("BEGIN")
+                self.conn.execute("BEGIN IMMEDIATE")
                 yield _SqliteTx(self.conn)
 
     @contextlib.contextmanager
     def live_transaction(self) -> Iterator[_SyncTx]:
         with self.live_conn:
-            self.live_conn.execute("BEGIN")
+            self.live_conn.execute("BEGIN IMMEDIATE")
             yield _SyncTx(self.live_conn.execute)
 
     def live_fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
