@@ -53,7 +53,7 @@ def _schedstat(tid: int) -> tuple[int, int]:
 def _idle(frame) -> bool:
     """Whether the main thread waits for I/O in the event loop's selector."""
     code = frame.f_code
-    return code.co_name == "select" and code.co_filename.endswith("selectors.py")
+    return code.co_name == "select" and (code.co_filename.endswith("selectors.py") or code.co_filename == __file__)
 
 
 _PREFIX = re.compile(r"^.*/(?:site-packages|lib/python3\.\d+)/|^" + re.escape(str(Path(__file__).resolve().parents[1])) + "/")

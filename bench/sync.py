@@ -549,6 +549,7 @@ async def load_rooms(server: Server, rooms: int, per_room: int, duration: float,
             "gc_collections": {g: grew(f'tandem_gc_collections_total{{generation="{g}"}}') for g in ("0", "1", "2")},
             "gc_seconds": grew("tandem_gc_pause_seconds_total"),
             "loop_lag_over_100ms": grew("tandem_event_loop_stalls_total"),
+            "loop_busy_over_100ms": grew("tandem_event_loop_busy_stalls_total"),
             "store_calls": store_calls(after)}
 
 
@@ -594,7 +595,8 @@ def report_load(r: dict) -> None:
     print(f"   late joiners with a snapshot: {r['late_with_snapshot']}/{r['late_joiners']}")
     print(f"   server pauses (/metrics, whole run): longest event-loop stall {r['loop_lag_max_s'] * 1000:.0f} ms "
           f"({r['loop_lag_max_before_s'] * 1000:.0f} ms of it before the sending), "
-          f"stalls over 100 ms during the sending {r['loop_lag_over_100ms']:.0f}; longest GC pause "
+          f"stalls over 100 ms during the sending {r['loop_lag_over_100ms']:.0f} ({r.get('loop_busy_over_100ms', 0):.0f} of "
+          f"them with over 100 ms of the loop's own CPU time); longest GC pause "
           f"{r['gc_pause_max_s'] * 1000:.1f} ms, GC during the sending {r['gc_seconds'] * 1000:.0f} ms in "
           f"{'/'.join(f'{v:.0f}' for v in r['gc_collections'].values())} gen0/1/2 collections")
     print(f"   server CPU per delivered event {r['server_cpu_us_per_delivery']:.0f} µs (CPU time: holds on a busy machine)")
@@ -605,7 +607,8 @@ def report_load(r: dict) -> None:
           f"{r['client_stalls']} (each one delays what its followers measure)")
     calls = sorted(r.get("store_calls", {}).items(), key=lambda kv: -kv[1]["sum"])
     if calls:
-        print("   store calls (whole run, wall time on the event loop; bucket bounds): " + "; ".join(
+        print("   store calls (whole run, wall time of each call: on the event loop for transactions and the live "
+              "write-through, waiting for the SQLite worker thread for the others; bucket bounds): " + "; ".join(
             f"{op} {c['count']:.0f} in {c['sum'] * 1000:.0f} ms, over 1/10/100 ms {c['over_1ms']:.0f}/"
             f"{c['over_10ms']:.0f}/{c['over_100ms']:.0f}" for op, c in calls[:8]))
 
@@ -672,6 +675,147 @@ def report_stalls(path: Path, window: list[float]) -> None:
         print(f"   objects the collector tracks (after the 2nd full collection): {census['tracked_by_generation']} by "
               f"generation, {census['frozen']} frozen; oldest generation's commonest types: "
               + ", ".join(f"{name} {n}" for name, n in census["gen2_types"][:10]))
+
+
+# -- the write path alone: CPU per delivery and the longest loop turn, this code against a baseline --------
+FANOUT_RATE = 20.0  # fan-outs a second (each frame to every socket)
+
+
+def _endpoint_class(commit: str | None):
+    """sync.ws.SocketEndpoint, or the one of ``commit`` (its sync/ws.py, read with git show, loaded beside)."""
+    if commit is None:
+        from sync.ws import SocketEndpoint
+
+        return SocketEndpoint
+    import importlib.util
+    import subprocess
+    import types
+
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "-C", str(root), "show", f"{commit}:sync/ws.py"], check=True,
+                            capture_output=True, text=True).stdout
+    name = "sync._ws_baseline"
+    module = types.ModuleType(name)
+    module.__package__ = "sync"
+    module.__spec__ = importlib.util.spec_from_loader(name, loader=None)
+    sys.modules[name] = module
+    exec(compile(source, f"{commit[:10]}:sync/ws.py", "exec"), module.__dict__)
+    return module.SocketEndpoint
+
+
+async def fanout_cpu(endpoint_cls, sockets: int, frames: int, rate: float = FANOUT_RATE) -> dict:
+    """``frames`` frames (a ~250-byte DOM mutation each), each to ``sockets`` session sockets opened by a
+    child process over loopback: the server side's CPU per delivery (this thread's CPU time) and the
+    longest turn of this event loop while the frames went out."""
+    from sync.protocol import stream_frame
+
+    endpoints = []
+
+    async def handler(request):
+        ws = web.WebSocketResponse(compress=True)
+        await ws.prepare(request)
+        endpoint = endpoint_cls(ws, transport=request.transport)
+        endpoint.start()
+        endpoints.append(endpoint)
+        try:
+            async for _msg in ws:
+                pass
+        finally:
+            await endpoint.stop()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.sync", "--fanout-client",
+                                                f"http://127.0.0.1:{port}/ws", str(sockets), str(frames),
+                                                stdout=asyncio.subprocess.PIPE)
+    turns: list[float] = []
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT)
+        if line.strip() != b"ready" or len(endpoints) != sockets:
+            raise RuntimeError(f"fan-out clients did not start: {line[:200]!r}, {len(endpoints)} sockets")
+        await asyncio.sleep(0.5)
+        loop = asyncio.get_running_loop()
+        stop = False
+
+        async def probe():  # how late a 5 ms sleep wakes: the longest turn of the loop, roughly
+            while not stop:
+                t0 = loop.time()
+                await asyncio.sleep(0.005)
+                turns.append(loop.time() - t0 - 0.005)
+
+        prober = asyncio.create_task(probe())
+        event = {"type": 3, "data": {"source": 0, "texts": [{"id": 1, "value": "x" * 120}], "adds": [],
+                                     "removes": [{"parentId": 2, "id": 3}]}, "timestamp": 1}
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        for i in range(frames):
+            frame = stream_frame(i + 1, [event | {"timestamp": i}], False)
+            for endpoint in endpoints:
+                endpoint.deliver(frame)
+            await asyncio.sleep(1 / rate)
+        line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT + frames / rate)
+        cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+        stop = True
+        await prober
+        if not line.startswith(b"done"):
+            raise RuntimeError(f"fan-out clients failed: {line[:200]!r}")
+        wire = int(line.split()[1])
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await runner.cleanup()
+    deliveries = sockets * frames
+    return {"us_per_delivery": cpu * 1e6 / deliveries, "cpu_s": cpu, "wall_s": wall, "deliveries": deliveries,
+            "longest_turn_ms": max(turns, default=0.0) * 1000, "wire_bytes_per_delivery": wire / deliveries}
+
+
+async def fanout_client(url: str, sockets: int, frames: int) -> None:
+    """The child of :func:`fanout_cpu`: open the sockets, say ready, read ``frames`` messages on each,
+    check each is the next frame, say done with the bytes that crossed the wire (TCP, after deflate)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        socks = []
+        for start in range(0, sockets, 100):
+            socks += await asyncio.gather(*(http.ws_connect(url, compress=15, max_msg_size=0)
+                                            for _ in range(min(100, sockets - start))))
+        print("ready", flush=True)
+
+        async def read(ws):
+            for i in range(frames):
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT or json.loads(msg.data)["s"] != i + 1:
+                    raise RuntimeError(f"frame {i + 1}: {msg.type} {str(msg.data)[:80]}")
+
+        await asyncio.gather(*(read(ws) for ws in socks))
+        wire = 0
+        for ws in socks:
+            sock = ws._response.connection.transport.get_extra_info("socket")
+            info = sock.getsockopt(6, 11, 232)  # TCP_INFO: tcpi_bytes_received at offset 128 (Linux 4.1+)
+            wire += int.from_bytes(info[128:136], "little")
+        print(f"done {wire}", flush=True)
+        for ws in socks:
+            await ws.close()
+
+
+def run_fanout(sockets: int, frames: int, baseline: str | None) -> dict:
+    results = {}
+    for label, commit in (("baseline " + baseline[:10], baseline), ("this tree", None)) if baseline else (("this tree", None),):
+        results[label] = asyncio.run(fanout_cpu(_endpoint_class(commit), sockets, frames))
+    print(f"\nWrite path: {frames} frames to each of {sockets} session sockets, {FANOUT_RATE:.0f} fan-outs a second "
+          f"(bench/sync.py --fanout; server side in this process, clients in a child; load average "
+          f"{os.getloadavg()[0]:.1f})")
+    for label, r in results.items():
+        print(f"   {label:20s} CPU per delivery {r['us_per_delivery']:6.1f} µs, longest loop turn "
+              f"{r['longest_turn_ms']:6.1f} ms, {r['wire_bytes_per_delivery']:.0f} bytes on the wire per delivery")
+    if baseline:
+        old, new = results.values()
+        print(f"   ratio: CPU per delivery {new['us_per_delivery'] / old['us_per_delivery']:.2f}x the baseline, "
+              f"longest turn {new['longest_turn_ms'] / max(old['longest_turn_ms'], 1e-9):.2f}x")
+    return results
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -760,7 +904,22 @@ def main(argv: list[str] | None = None) -> None:
                         help="load run: also write the figures as JSON (p50/p99 in ms, without the histogram)")
     parser.add_argument("--stalls", type=Path, metavar="OUT.json",
                         help="load run: sample the server's main thread; what held the loop in each stall, to OUT.json")
+    parser.add_argument("--fanout", metavar="SOCKETSxFRAMES", help="only the write path: FRAMES frames fanned out "
+                        "to SOCKETS session sockets, CPU per delivery and the longest loop turn (e.g. 450x300)")
+    parser.add_argument("--baseline", metavar="COMMIT", help="--fanout: also run the SocketEndpoint of COMMIT, first")
+    parser.add_argument("--fanout-client", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.fanout_client:
+        url, n, count = args.fanout_client
+        asyncio.run(fanout_client(url, int(n), int(count)))
+        return
+    if args.fanout:
+        try:
+            sockets, frames = (int(x) for x in args.fanout.lower().split("x"))
+        except ValueError:
+            parser.error("--fanout takes SOCKETSxFRAMES, e.g. 450x300")
+        run_fanout(sockets, frames, args.baseline)
+        return
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return

@@ -103,6 +103,8 @@ def _pause_metrics(p: pauses.PauseMonitor | None):
                             value=p.lag_max)
     yield CounterMetricFamily("tandem_event_loop_stalls", f"Event-loop wake-ups later than {pauses.STALL:g} s",
                               value=p.stalls)
+    yield CounterMetricFamily("tandem_event_loop_busy_stalls", f"Of those, the ones in which the loop's thread ran over "
+                              f"{pauses.STALL:g} s of CPU time (its own work, not other processes')", value=p.busy_stalls)
     gcs = CounterMetricFamily("tandem_gc_collections", "Garbage collections by generation", labels=["generation"])
     for gen, n in enumerate(p.gc_counts):
         gcs.add_metric([str(gen)], n)

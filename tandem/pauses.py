@@ -4,7 +4,10 @@ Two measures, both read by ``/metrics`` (tandem/metrics.py):
 
 * the event loop's lag: a task asks to wake every ``INTERVAL`` and notes how late it woke. Anything
   that holds the loop (a long callback, a collection, a big allocation, the CPU taken by others)
-  shows here: it is what every socket on this node waits out;
+  shows here: it is what every socket on this node waits out. A late wake-up during which this
+  thread itself ran over ``STALL`` of CPU time (``time.thread_time``: its own callbacks and
+  collections) is also counted as a *busy* stall: the ones this process can remove; the others
+  were the machine (other processes had the CPU);
 * garbage collections, timed through :data:`gc.callbacks` (start/stop of each collection), by
   generation: how many, how long in total, the longest.
 
@@ -32,6 +35,8 @@ class PauseMonitor:
     def __init__(self) -> None:
         self.lag_max = 0.0  # seconds: the latest wake-up since start
         self.stalls = 0  # wake-ups later than STALL
+        self.busy_stalls = 0  # of those, the ones in which this thread ran over STALL of CPU time
+        self.busy_max = 0.0  # seconds: the most CPU time this thread ran during one late wake-up
         self.gc_counts = [0, 0, 0]  # collections by generation
         self.gc_seconds = 0.0  # total time in collections
         self.gc_max = 0.0  # the longest collection (seconds)
@@ -57,12 +62,18 @@ class PauseMonitor:
         loop = asyncio.get_running_loop()
         while True:
             planned = loop.time() + INTERVAL
+            cpu = time.thread_time()
             await asyncio.sleep(INTERVAL)
             late = loop.time() - planned
             if late > self.lag_max:
                 self.lag_max = late
             if late > STALL:
                 self.stalls += 1
+                cpu = time.thread_time() - cpu
+                if cpu > self.busy_max:
+                    self.busy_max = cpu
+                if cpu > STALL:
+                    self.busy_stalls += 1
 
     def start(self) -> None:
         gc.callbacks.append(self._on_gc)
