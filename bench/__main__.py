@@ -119,23 +119,10 @@ def tandem_command(profile: Path | None = None) -> list[str]:
     return [sys.executable, "-c", "import sys; sys.argv[0] = 'tandem'; from tandem.cli import main; main()"]
 
 
-def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path | None = None,
-                  proxy_cpus: set[int] | None = None, bare_opts: str = "") -> tuple[dict[str, Endpoint], dict[str, int]]:
-    uport, bport, tport = free_port(), free_port(), free_port()
-    up = children.start("upstream", [sys.executable, "-m", "bench.upstream", "--port", str(uport),
-                                     "--huge-size", str(huge_size), "--corpus", str(CORPUS_PAGES)])
-    bare = children.start("bare", [sys.executable, "-m", "bench.passthrough", "--port", str(bport),
-                                   "--upstream", f"http://127.0.0.1:{uport}", *shlex.split(bare_opts)],
-                          cpus=proxy_cpus)
-    admin = secrets.token_urlsafe(24)
-    tandem = children.start("tandem", tandem_command(profile) + [
-        "serve", "--port", str(tport), "--allow-private-networks", "loopback", "--data-dir", str(tmp / "data")],
-        env={"TANDEM_ADMIN_KEY": admin}, cpus=proxy_cpus)
+def enter_session(tport: int, uport: int, admin: str) -> Endpoint:
+    """A session on the Tandem at ``tport`` through its REST API, entered as its tab owner: the
+    proxied host of the upstream at ``uport`` and the headers (Host, credential) to load it with."""
     base = f"tandem.localhost:{tport}"
-    wait_ready(up, uport)
-    wait_ready(bare, bport, "/healthz")
-    wait_ready(tandem, tport, "/healthz", {"Host": base})
-
     # A session through the REST API, then its leader link for the participant cookie.
     start_url = f"http://127.0.0.1:{uport}/page.html"
     status, _, body = request(tport, "POST", "/api/v1/sessions",
@@ -166,10 +153,30 @@ def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path |
     if status != 200 or url.netloc != proxied_host or is_alias or host_cookie not in jar:
         raise RuntimeError(f"the hand-off ended at {url.geturl()} with status {status} "
                            f"and {'a' if host_cookie in jar else 'no'} {host_cookie} cookie: {body[:300]!r}")
+    return Endpoint(tport, {"Host": proxied_host, "Cookie": f"{host_cookie}={jar[host_cookie].value}"})
+
+
+def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path | None = None,
+                  proxy_cpus: set[int] | None = None, bare_opts: str = "") -> tuple[dict[str, Endpoint], dict[str, int]]:
+    uport, bport, tport = free_port(), free_port(), free_port()
+    up = children.start("upstream", [sys.executable, "-m", "bench.upstream", "--port", str(uport),
+                                     "--huge-size", str(huge_size), "--corpus", str(CORPUS_PAGES)])
+    bare = children.start("bare", [sys.executable, "-m", "bench.passthrough", "--port", str(bport),
+                                   "--upstream", f"http://127.0.0.1:{uport}", *shlex.split(bare_opts)],
+                          cpus=proxy_cpus)
+    admin = secrets.token_urlsafe(24)
+    tandem = children.start("tandem", tandem_command(profile) + [
+        "serve", "--port", str(tport), "--allow-private-networks", "loopback", "--data-dir", str(tmp / "data")],
+        env={"TANDEM_ADMIN_KEY": admin}, cpus=proxy_cpus)
+    base = f"tandem.localhost:{tport}"
+    wait_ready(up, uport)
+    wait_ready(bare, bport, "/healthz")
+    wait_ready(tandem, tport, "/healthz", {"Host": base})
+    proxied = enter_session(tport, uport, admin)
     endpoints = {
         "direct": Endpoint(uport, {"Host": f"127.0.0.1:{uport}"}),
         "bare": Endpoint(bport, {"Host": f"127.0.0.1:{bport}"}),
-        "tandem": Endpoint(tport, {"Host": proxied_host, "Cookie": f"{host_cookie}={jar[host_cookie].value}"}),
+        "tandem": proxied,
     }
     return endpoints, {"upstream": up.pid, "bare": bare.pid, "tandem": tandem.pid, "uport": uport}
 

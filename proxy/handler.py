@@ -26,6 +26,7 @@ import functools
 import logging
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 
 from rewriter.urls import UrlError, split_url
 from tandem import appkeys, metrics
@@ -72,6 +73,28 @@ async def handle(request: web.Request) -> web.StreamResponse:
             metrics.upstream_error(request.app, exc.code)
         return errors.render(exc, page=adm.navigation if adm else claims_navigation(request),
                              home=request.app[appkeys.BASE].url)
+
+
+class ProxiedHosts(web.PlainResource):
+    """The app router's entry for every path on a proxied host (``LABEL.BASE``), registered first.
+
+    A proxied page's paths are the site's, never the control plane's routes: without this, each
+    of its requests walked the router to a miss, whose answer is a fresh 404 exception object and
+    a middleware chain wrapped anew for every request (aiohttp caches the chain only for matched
+    routes). Matching here changes nothing of what answers: ``tandem.app.host_router`` sends every
+    request on a proxied host to :func:`handle` before any route's handler, and this resource
+    matches no other host."""
+
+    def __init__(self, base):
+        super().__init__("/")
+        self._base = base
+        self.add_route("*", handle)
+        self._any = self._routes.get("*") or self._any_route
+
+    async def resolve(self, request: web.Request):
+        if self._base.label_of_host(request.host) is None:
+            return None, set()
+        return UrlMappingMatchInfo({}, self._any), self._allowed_methods
 
 
 # -- facts and the decision ---------------------------------------------------------------------

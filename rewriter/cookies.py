@@ -399,6 +399,8 @@ class CookieJar:
 
     def cookie_header(self, url: str, ctx: RequestContext = RequestContext()) -> str | None:
         """The ``Cookie`` header for an upstream request to ``url``; None if no cookies."""
+        if not self._cookies:  # nothing to send (nor to expire): the URL need not be read
+            return None
         target = _parse(url)
         if target is None:
             return None

@@ -119,6 +119,7 @@ def create_app(settings: Settings, *, store: Store | None = None, extra_allow: t
     app[appkeys.SETTINGS] = settings
     app[appkeys.STORE] = store
     app[appkeys.BASE] = base
+    app.router.register_resource(proxy_handler.ProxiedHosts(base))  # a proxied page's paths match it, not a miss (see there)
     app[appkeys.SESSIONS] = SessionRegistry(store, base, open_backend(settings.redis_url, store))
     extra = tuple(Entry(d) for d in settings.allow_domains) + tuple(extra_allow)
     policy.setup(app, store, extra)  # appkeys.ALLOWLIST and appkeys.MASKING: the admin policy, re-read when it changes

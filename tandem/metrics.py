@@ -60,6 +60,17 @@ class Metrics:
                                        ["op"], buckets=STORE_BUCKETS, registry=r)
         self.live = _LiveCollector(app)
         r.register(self.live)
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def child(self, metric, label: str):
+        """``metric.labels(label)``, remembered (prometheus_client validates and locks on every
+        ``labels()`` call; the request path asks a few times per request). Labels here come from
+        small fixed sets: response kinds, error codes, status classes, store operations."""
+        key = (id(metric), label)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(label)
+        return found
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
@@ -117,13 +128,13 @@ def _pause_metrics(p: pauses.PauseMonitor | None):
 def observe_rewrite(app: web.Application, kind: str, seconds: float) -> None:
     m = app.get(METRICS)
     if m is not None:
-        m.rewrite.labels(kind).observe(seconds)
+        m.child(m.rewrite, kind).observe(seconds)
 
 
 def upstream_error(app: web.Application, code: str) -> None:
     m = app.get(METRICS)
     if m is not None:
-        m.upstream_errors.labels(code).inc()
+        m.child(m.upstream_errors, code).inc()
 
 
 def bytes_in(app: web.Application | None, n: int) -> None:
@@ -137,7 +148,7 @@ def proxied(app: web.Application, resp: web.StreamResponse, seconds: float, *, p
     m = app.get(METRICS)
     if m is None:
         return
-    m.proxied.labels(f"{resp.status // 100}xx").inc()
+    m.child(m.proxied, f"{resp.status // 100}xx").inc()
     m.bytes_out.inc(resp.body_length if resp.prepared else 0)
     if page:
         m.page_load.observe(seconds)
@@ -171,7 +182,7 @@ def instrument_store(store: Any, metrics: Metrics) -> None:
                     finally:
                         took = time.perf_counter() - start
                         for m in observers:
-                            m.store_latency.labels(name).observe(took)
+                            m.child(m.store_latency, name).observe(took)
                 return acall
 
             @functools.wraps(method)
@@ -182,7 +193,7 @@ def instrument_store(store: Any, metrics: Metrics) -> None:
                 finally:
                     took = time.perf_counter() - start
                     for m in observers:
-                        m.store_latency.labels(name).observe(took)
+                        m.child(m.store_latency, name).observe(took)
             return call
 
         setattr(store, name, timed())

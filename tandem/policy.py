@@ -161,6 +161,8 @@ async def refresh_policy(request: web.Request, handler):
     if policy is None:
         return await handler(request)
     await policy.refresh()
+    if request.app[appkeys.BASE].label_of_host(request.host) is not None:
+        return await handler(request)  # a proxied host's request (proxy/) never changes the policy
     try:
         return await handler(request)
     finally:  # a request that changed the policy leaves it in force here before it answers

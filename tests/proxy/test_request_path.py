@@ -114,3 +114,101 @@ async def test_a_body_without_content_encoding_reaches_the_rewriter_as_it_arrive
     squeezed = gzip.compress(body)
     out = await _collect(respond._decoded(_agen([squeezed[:100], squeezed[100:]]), "gzip"))
     assert b"".join(out) == body
+
+
+# -- the server side: routing, policy refresh, metrics, the jar -------------------------------------
+
+NAV = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "none", "Accept": "text/html"}
+PAGE = "<!doctype html><title>p</title><p>page</p>"
+
+
+def _site():
+    from aiohttp import web
+
+    async def page(request):
+        return web.Response(text=PAGE, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    return app
+
+
+async def test_a_proxied_page_path_is_matched_by_the_proxy_not_missed_by_the_router(make_tandem, upstream):
+    """Every path on a proxied host matches one router entry (the proxy's): a miss cost a new 404
+    exception and a middleware chain built anew per request. The control plane's own misses and
+    routes are as they were."""
+    from proxy.handler import ProxiedHosts
+
+    seen = []
+    origin = await upstream(_site())
+    t = await make_tandem(observe=lambda req, resp: seen.append((req.host, req.path, resp.status, req.match_info.route.resource)))
+    s = await t.session(origin + "/")
+    for path in ("/a/deep/page.html", "/", "/healthz", "/api/v1/sessions"):
+        r = await t.client.get(s.url(origin + path), headers=NAV)
+        assert r.status == 200 and "page" in await r.text()
+    proxied = [x for x in seen if x[0] != t.base.domain]
+    assert [x[1] for x in proxied][-4:] == ["/a/deep/page.html", "/", "/healthz", "/api/v1/sessions"]
+    assert isinstance(proxied[-4][3], ProxiedHosts) and isinstance(proxied[-3][3], ProxiedHosts)
+    seen.clear()
+    r = await t.client.get(t.url + "/no/such/page")
+    assert r.status == 404
+    r = await t.client.get(t.url + "/healthz")
+    assert r.status == 200
+    assert [(x[1], x[2]) for x in seen] == [("/no/such/page", 404), ("/healthz", 200)]
+    assert not any(isinstance(x[3], ProxiedHosts) for x in seen)
+
+
+async def test_a_proxied_request_reads_the_policy_stamp_once(make_tandem, upstream):
+    """The allowlist and masking are read as they are now before every request; after it only on
+    the control plane, the one place that changes them (a proxied request never does)."""
+    from tests.control.test_metrics import scrape, value
+
+    origin = await upstream(_site())
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    before = value(await scrape(t), "tandem_store_seconds_count", op="policy_stamp")
+    for _ in range(5):
+        r = await t.client.get(s.url(origin + "/x"), headers=NAV)
+        assert r.status == 200
+    after = value(await scrape(t), "tandem_store_seconds_count", op="policy_stamp")
+    assert after - before == 5 + 2  # one per proxied request; the scrapes' own: after the first, before the second
+
+
+async def test_request_path_metrics_take_their_labelled_children_once(make_tandem, upstream, monkeypatch):
+    from prometheus_client.metrics import MetricWrapperBase
+
+    origin = await upstream(_site())
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    r = await t.client.get(s.url(origin + "/warm"), headers=NAV)
+    assert r.status == 200
+    calls = []
+    real = MetricWrapperBase.labels
+
+    def labels(self, *a, **kw):
+        calls.append(a)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(MetricWrapperBase, "labels", labels)
+    for _ in range(5):
+        r = await t.client.get(s.url(origin + "/y"), headers=NAV)
+        assert r.status == 200 and "page" in await r.text()
+    assert calls == []  # every child (rewrite kind, status class, store operation) was made by the warm-up load
+    from tests.control.test_metrics import scrape, value
+
+    samples = await scrape(t)
+    assert value(samples, "tandem_rewrite_seconds_count", kind="html") >= 6
+    assert value(samples, "tandem_proxied_requests_total", status="2xx") >= 6
+
+
+def test_an_empty_jar_answers_without_reading_the_url(monkeypatch):
+    from rewriter import cookies
+
+    jar = cookies.CookieJar()
+    real = cookies._parse
+    monkeypatch.setattr(cookies, "_parse", lambda url: (_ for _ in ()).throw(AssertionError("parsed")))
+    assert jar.cookie_header("https://example.com/a") is None
+    monkeypatch.setattr(cookies, "_parse", real)
+    jar.set_from_response("https://example.com/", ["a=1; Path=/"])
+    assert jar.cookie_header("https://example.com/a") == "a=1"
+    assert jar.cookie_header("https://other.example/a") is None
