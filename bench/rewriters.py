@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pywb", action="store_true", help="time Tandem's rewriters only")
     p.add_argument("--json", action="store_true", help="print the medians as JSON after the table")
     p.add_argument("--pywb-side", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--profile", action="store_true",
+                   help="profile the HTML rewrite instead: where the time goes, cold pass then warm pass")
     args = p.parse_args(argv)
 
     if not (CORPUS / "pages").is_dir():
@@ -186,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(pywb_round(files)))
         return 0
     sys.path.insert(0, str(REPO))
+    if args.profile:
+        profile_html(files["html"])
+        return 0
     with_pywb = not args.no_pywb and BENCH_PYTHON.exists()
     if not args.no_pywb and not with_pywb:
         print(f"bench.rewriters: pywb's virtualenv {BENCH_PYTHON} is missing: run `make bench-deps`; timing Tandem only")
@@ -225,6 +230,151 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+# --- profile ---------------------------------------------------------------------------------------
+
+# The pieces of the HTML rewrite, each the exclusive time of these functions (time inside a nested
+# piece goes to that piece): (label, object, attribute). The rest is the rewriter's own Python.
+def _pieces():
+    from rewriter import css, js, jslocation
+    from rewriter.html import core, rewriter, tokenizer, values
+
+    H, T = rewriter.HtmlRewriter, tokenizer.Tokenizer
+    return [
+        ("core walk (C skip)", core, "ACTIVE"),
+        ("core: learn a URL head", H, "_learn_url"),
+        ("core: apply its edits", H, "_core_edits"),
+        ("start tags in Python", H, "_start_tag"),
+        ("end tags in Python", H, "_end_tag"),
+        ("injection", H, "_inject_now"),
+        ("text before the injection", H, "_emit_text"),
+        ("script data scan", T, "_script"),
+        ("raw text scan", T, "_raw"),
+        ("comment / bogus scan", T, "_comment"),
+        ("<script> text: HTML side", H, "_rewrite_script"),
+        ("<script> text: js.rewrite_bytes", js.JsRewriter, "rewrite_bytes"),
+        ("js: word pre-check", js, "_has_trigger"),
+        ("js: _worth_parsing", js, "_worth_parsing"),
+        ("js: analyse (parse)", js, "_analyse"),
+        ("js: location candidates", jslocation, "candidates"),
+        ("js: location read_edits", jslocation, "read_edits"),
+        ("<style> text: HTML side", H, "_rewrite_css"),
+        ("css rewriter", css, "_rewrite"),
+        ("handler attributes (on*)", H, "_js_edits"),
+        ("javascript: URLs", H, "_javascript_url_edits"),
+        ("style attributes", H, "_css_edits"),
+        ("URL mapping (mapper)", H, "_mapped"),
+        ("URL values (long way)", H, "_url_edits"),
+        ("srcset values", H, "_srcset_edits"),
+        ("diff_many", values, "diff_many"),
+        ("meta", H, "_meta"),
+        ("tree builder", H, "_tree_effects"),
+    ]
+
+
+def _instrument(totals: dict, counts: dict):
+    """Wrap each piece with an exclusive timer; returns the undo list."""
+    stack: list[list] = []  # [label, start, nested time]
+    clock = time.process_time  # CPU time: the machine is shared (the JS parse thread's time included)
+    undo = []
+
+    def wrap(label, fn):
+        def timed(*a, **kw):
+            frame = [label, clock(), 0.0]
+            stack.append(frame)
+            try:
+                return fn(*a, **kw)
+            finally:
+                stack.pop()
+                spent = clock() - frame[1]
+                totals[label] = totals.get(label, 0.0) + spent - frame[2]
+                counts[label] = counts.get(label, 0) + 1
+                if stack:
+                    stack[-1][2] += spent
+        return timed
+
+    for label, obj, attr in _pieces():
+        old = obj.__dict__[attr] if isinstance(obj, type) else getattr(obj, attr)
+        undo.append((obj, attr, old))
+        if isinstance(old, staticmethod):
+            continue
+        setattr(obj, attr, wrap(label, old))
+    return undo
+
+
+def _profile_pass(pages: list[bytes]) -> float:
+    from rewriter.css import rewrite_css
+    from rewriter.html import HtmlRewriter
+    from rewriter.js import js_rewriter
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    base = ProxyBase("http", "tandem.localhost:8080")
+    t0 = time.process_time()
+    for data in pages:
+        urls = UrlRewriter(base, "abcdefgh2345", page_url="https://example.com/")
+        rw = HtmlRewriter(urls, inject=INJECT, css=lambda t, u=urls: rewrite_css(t, u), js=js_rewriter(urls))
+        for i in range(0, len(data), CHUNK):
+            rw.feed(data[i: i + CHUNK])
+        rw.close()
+    return time.process_time() - t0
+
+
+def _clear_caches() -> None:
+    """Empty the process's content caches (JS analyses, location edits, origin caches): a cold pass."""
+    import functools
+
+    from rewriter import js, jslocation, labels, urls
+
+    js._analyses.clear()
+    jslocation._memo.clear()
+    for mod in (urls, labels):
+        for v in vars(mod).values():
+            if isinstance(v, functools._lru_cache_wrapper):
+                v.cache_clear()
+
+
+def profile_html(pages: list[bytes]) -> None:
+    """Where the in-process HTML rewrite spends its time: an uninstrumented pass for the total, a
+    per-piece split (exclusive CPU time of each piece, instrumented), and cProfile's top entries
+    (CPU time); each for a cold pass (caches emptied) and a warm one (the same pages again)."""
+    import cProfile
+    import io
+    import pstats
+
+    from rewriter.html import core
+
+    mb = sum(map(len, pages)) / 1e6
+    print(f"HTML rewrite profile: {len(pages)} pages, {mb:.2f} MB, the {core.NAME} core")
+    for label in ("cold", "warm"):
+        if label == "cold":
+            _clear_caches()
+        plain = _profile_pass(pages)  # warms the caches: the next passes of this label are warm
+        print(f"\n== {label} pass: {plain:.3f} s CPU uninstrumented, {mb / plain:.1f} MB/s")
+        totals: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        if label == "cold":
+            _clear_caches()
+        undo = _instrument(totals, counts)
+        try:
+            whole = _profile_pass(pages)
+        finally:
+            for obj, attr, old in undo:
+                setattr(obj, attr, old)
+        rest = whole - sum(totals.values())
+        print(f"per piece (exclusive, instrumented total {whole:.3f} s):")
+        for name, t in sorted(totals.items(), key=lambda kv: -kv[1]) + [("rest of the rewriter", rest)]:
+            print(f"  {name:<36}{t * 1000:>9.1f} ms {100 * t / whole:>5.1f}%  {counts.get(name, ''):>8}")
+        if label == "cold":
+            _clear_caches()
+        prof = cProfile.Profile(time.process_time)
+        prof.enable()
+        _profile_pass(pages)
+        prof.disable()
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+        print("cProfile, by own time:")
+        print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
 
 
 # --- worst cases ---------------------------------------------------------------------------------------

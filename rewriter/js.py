@@ -459,9 +459,15 @@ _analyses: "OrderedDict[bytes, _Analysis | None]" = OrderedDict()  # None: the g
 _analyses_lock = threading.Lock()
 
 
-def _analyse(data: bytes) -> _Analysis | None | bool:
+def _key(data: bytes) -> bytes:
+    """What the caches below remember a script by: a digest of its bytes."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _analyse(data: bytes, key: bytes | None = None) -> _Analysis | None | bool:
     """The analysis of a script (None: unparsable; False: the parse ran out of time, not remembered)."""
-    key = hashlib.blake2b(data, digest_size=16).digest()
+    if key is None:
+        key = _key(data)
     with _analyses_lock:
         if key in _analyses:
             _analyses.move_to_end(key)
@@ -474,7 +480,7 @@ def _analyse(data: bytes) -> _Analysis | None | bool:
         found = None
     else:
         spans = [_literal_span(node) for node in _literal_nodes(root, data)]
-        found = _Analysis(list(jslocation.read_edits(data, root=root, max_parse=MAX_PARSE)),
+        found = _Analysis(list(jslocation.read_edits(data, root=root, max_parse=MAX_PARSE, key=key)),
                           [sp for sp in spans if sp is not None],
                           _source_map_spans(data, root) if b"sourceMappingURL" in data else [])
     if found is not None and len(found.location) + len(found.literals) + len(found.source_maps) > ANALYSIS_ITEMS:
@@ -524,12 +530,75 @@ def _literal_at(data: bytes, q: int) -> tuple[str, bool] | None:
             return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Places:
+    """What _worth_parsing reads from a script before it asks the mapper: remembered by content."""
+
+    values: tuple  # the value of each literal after a "from" / "import", in the order they are asked
+    import_scripts: bool  # an importScripts( call (a literal may follow other arguments)
+    source_maps: tuple  # the URL of each sourceMappingURL comment, in order
+
+
+PLACES_ENTRIES = 4096
+_places: "OrderedDict[bytes, _Places]" = OrderedDict()
+_places_lock = threading.Lock()
+
+
+def _find_places(data: bytes) -> _Places:
+    """The places _worth_parsing asks the mapper about (the same scan, without the mapper)."""
+    values = []
+    for rx in (_FROM_RE, _IMPORT_RE):
+        for m in rx.finditer(data):
+            if m.start() and data[m.start() - 1] in _IDENT_BYTES:
+                continue
+            q = next(m.start(k) for k in range(1, (m.re.groups or 0) + 1) if m.group(k) is not None)
+            lit = _literal_at(data, q)
+            if lit is None:
+                continue
+            raw, template = lit
+            values.append(decode_js_string(raw, template)[0] if ("\\" in raw or "\r" in raw) else raw)
+    import_scripts = b"importScripts" in data and _IMPORT_SCRIPTS_RE.search(data) is not None
+    maps = []
+    if b"sourceMappingURL" in data:
+        maps = [sm.group(1).decode("utf-8", "surrogateescape") for sm in _SOURCE_MAP_RE.finditer(data)]
+    return _Places(tuple(values), import_scripts, tuple(maps))
+
+
+def _places_of(data: bytes, key: bytes) -> _Places:
+    with _places_lock:
+        found = _places.get(key)
+        if found is not None:
+            _places.move_to_end(key)
+            return found
+    found = _find_places(data)
+    if len(found.values) + len(found.source_maps) <= ANALYSIS_ITEMS:
+        with _places_lock:
+            _places[key] = found
+            while len(_places) > PLACES_ENTRIES:
+                _places.popitem(last=False)
+    return found
+
+
+def _worth(places: _Places, urls: UrlRewriter) -> bool:
+    """_worth_parsing from the remembered places: the same questions to the mapper, in the same order."""
+    for value in places.values:
+        if urls.rewrite(value) != value:
+            return True
+    if places.import_scripts:
+        return True
+    for raw in places.source_maps:
+        if urls.rewrite(raw) != raw:
+            return True
+    return False
+
+
 def _worth_parsing(data: bytes, urls: UrlRewriter) -> bool:
     """True if some place a specifier could be holds a URL the mapper changes.
 
     Exact in one direction: every real specifier is matched by _FROM_RE or _IMPORT_RE, every
     importScripts call by _IMPORT_SCRIPTS_RE and every source map comment by _SOURCE_MAP_RE, so a
-    False here means the parse would find nothing to change.
+    False here means the parse would find nothing to change. (The reference of _worth over
+    _places_of, which the rewriter uses: the scan is remembered by content.)
     """
     for rx in (_FROM_RE, _IMPORT_RE):
         for m in rx.finditer(data):
@@ -553,6 +622,10 @@ def _worth_parsing(data: bytes, urls: UrlRewriter) -> bool:
     return False
 
 
+# The words _has_trigger looks for (the HTML core reads them: rewriter/html/core.py JS_TRIGGER_WORDS).
+TRIGGER_WORDS = ("import", "from", "location", "export", "postMessage", "sourceMappingURL")
+
+
 def _has_trigger(data: bytes | str) -> bool:
     """False when the script holds none of the words every check of _rewrite_utf8 starts from (the
     budget, specifiers, source maps, jslocation's candidates): then it is passed through as they
@@ -574,15 +647,16 @@ def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
     if words > MAX_IMPORT_WORDS:
         stats.too_big += 1
         raise RewriteBudgetExceeded(f"a script with {words} import/export words (budget {MAX_IMPORT_WORDS})")
-    if not _worth_parsing(data, urls):
+    key = _key(data)
+    if not _worth(_places_of(data, key), urls):
         stats.skipped += 1
         # location reads (rewriter/jslocation.py): parsed only when the script has a candidate
-        loc = jslocation.read_edits(data, parse=_parse, max_parse=MAX_PARSE)
+        loc = jslocation.read_edits(data, parse=_parse, max_parse=MAX_PARSE, key=key)
         return _apply(data, loc) if loc else data
     if len(data) > MAX_PARSE:
         stats.too_big += 1
         return data
-    found = _analyse(data)
+    found = _analyse(data, key)
     if found is False:
         stats.timeouts += 1
         return data
@@ -631,6 +705,9 @@ class JsRewriter:
     """
 
     __slots__ = ("urls",)
+    # a text with none of these words is returned unchanged (the HTML core walks over such
+    # scripts and handlers without a call)
+    trigger_words = TRIGGER_WORDS
 
     def __init__(self, urls: UrlRewriter) -> None:
         self.urls = urls

@@ -363,26 +363,36 @@ _memo: "OrderedDict[bytes, list[Edit]]" = OrderedDict()
 _memo_lock = threading.Lock()
 
 
-def read_edits(data: bytes, root=None, parse: Callable | None = None, max_parse: int = 8 << 20) -> list[Edit]:
+def read_edits(data: bytes, root=None, parse: Callable | None = None, max_parse: int = 8 << 20,
+               key: bytes | None = None) -> list[Edit]:
     """The location-read edits of a script: from its tree when the caller has one (``root``),
     else parsed with ``parse`` (rewriter/js.py's budgeted parser) when the script has a candidate.
-    A script that does not parse cleanly gets none. Memoised by content."""
-    if len(data) > max_parse or not candidates(data):
+    A script that does not parse cleanly gets none. Memoised by content (``key``: the caller's
+    blake2b-16 digest of ``data``), scripts without a candidate too."""
+    if len(data) > max_parse:
         return []
-    key = hashlib.blake2b(data, digest_size=16).digest()
+    if key is None:
+        key = hashlib.blake2b(data, digest_size=16).digest()
     with _memo_lock:
         hit = _memo.get(key)
         if hit is not None:
             _memo.move_to_end(key)
             return hit
+    if not candidates(data):
+        _remember(key, [])
+        return []
     if root is None:
         tree = parse(data) if parse is not None else None
         if tree is None:
             return []  # no parser, or out of time (a loaded machine): not remembered, tried again next time
         root = tree.root_node if not tree.root_node.has_error else None
     edits = location_edits(root, data) if root is not None else []
+    _remember(key, edits)
+    return edits
+
+
+def _remember(key: bytes, edits: list[Edit]) -> None:
     with _memo_lock:
         _memo[key] = edits
         while len(_memo) > MEMO_ENTRIES:
             _memo.popitem(last=False)
-    return edits

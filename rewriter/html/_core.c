@@ -11,7 +11,11 @@
  * whole absolute http(s) URL as written, srcset candidates) is walked over too, and ``edits``
  * lists the value replacements ``(start, end, text)`` (None when there are none); ``urls`` counts
  * the URLs they map. A <meta> that declares nothing, the RCDATA / RAWTEXT elements whose text is
- * passed through (to their end tag) and a <script> with no text are walked over as well. With
+ * passed through (to their end tag) and a <script> with no text are walked over as well; so is, as
+ * far as ``flags`` tell what the rewriter's callables do (F_JS_WORDS, F_UTF8, F_KEEP_NONCE,
+ * F_RAW_WALK), script and style text they would pass unchanged: data blocks, scripts without the
+ * JS rewriter's words, <style> text without a URL function, handlers without the words, kept
+ * nonces (core.py, _script_end and css_text_wanted, is the reference). With
  * ``learn``, a head the memo lacks is learnt (learn(url, head_end) fills the memo) instead of
  * stopping the walk. The tag
  * grammar is the one of tokenizer.TAG_RE (the WHATWG tag states); a token that ends past ``buf``
@@ -27,24 +31,45 @@
 #define F_JS 1     /* on* attributes go to the JS rewriter */
 #define F_CSS 2    /* style attributes go to the CSS rewriter */
 #define F_ACTIVE 4 /* integrity / nonce are dropped */
+#define F_JS_WORDS 8 /* the JS rewriter passes a text without any of JS_WORDS unchanged */
+#define F_UTF8 16 /* the document is UTF-8 (or not yet known): scripts go to the JS rewriter as bytes */
+#define F_KEEP_NONCE 32 /* nonce attributes stay (the page's CSP is kept in force) */
+#define F_RAW_WALK 64 /* <script> / <style> text up to RAW_WALK_MAX may be read */
+#define RAW_WALK_MAX (1 << 20)
 
 /* Tags longer than this are left to Python (which enforces MAX_TAG and fails closed). */
 #define LONG_TAG (1 << 16)
 
 static inline int is_ws(unsigned char c) { return c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' '; }
+
+/* Character classes of the tag grammar, one table lookup per character in the scanning loops. */
+#define C_WS 1
+#define C_SLASH 2
+#define C_GT 4
+#define C_EQ 8
+static unsigned char CC[256]; /* filled by the module's init */
+
+static void init_classes(void)
+{
+    const char *ws = "\t\n\f\r ";
+    for (; *ws; ws++)
+        CC[(unsigned char)*ws] = C_WS;
+    CC['/'] = C_SLASH;
+    CC['>'] = C_GT;
+    CC['='] = C_EQ;
+}
 static inline int is_letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
 
-/* Does s[a:b], ASCII-lower-cased, equal the NUL-terminated word w? */
-static int eq_lower(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, const char *w)
+/* Does s[a:b], ASCII-lower-cased, equal the NUL-terminated (lower-case) word w? Called for every
+ * attribute and tag name against short word lists: it stops at the first character that differs. */
+static inline int eq_lower(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, const char *w)
 {
-    Py_ssize_t len = (Py_ssize_t)strlen(w);
-    if (b - a != len)
-        return 0;
-    for (Py_ssize_t k = 0; k < len; k++)
-        if (lower(s[a + k]) != (unsigned char)w[k])
+    Py_ssize_t len = b - a, k = 0;
+    for (; k < len; k++)
+        if (w[k] == 0 || lower(s[a + k]) != (unsigned char)w[k])
             return 0;
-    return 1;
+    return w[k] == 0;
 }
 
 static int in_list(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, const char *const *words)
@@ -64,8 +89,8 @@ static const char *const URL_ATTRS[] = {
     "href", "src", "action", "formaction", "poster", "background", "cite", "longdesc", "manifest",
     "codebase", "xlink:href", "icon", "lowsrc", "dynsrc", NULL};
 /* kinds URL_LIST and SRCSET: always looked at */
-static const char *const LIST_ATTRS[] = {"ping", "srcset", "imagesrcset", NULL};
-static const char *const DROP_ATTRS[] = {"integrity", "nonce", NULL};
+/* kinds URL_LIST and SRCSET (ping, srcset, imagesrcset) are always looked at; integrity and nonce
+ * are dropped (ATTR_CLASSES) */
 
 /* policy.RELATIVE_URL_RE.match(v, start) where v = s[start0:end] is the value as written
  * (quotes included) and start skips an opening quote: true when the mapper would leave it. */
@@ -151,32 +176,169 @@ static int style_wanted(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
     return 0;
 }
 
-/* Would the rewriter look at this attribute? vs < 0: no value. [vs, ve) is the value as written. */
-static int attr_wanted(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_ssize_t vs, Py_ssize_t ve, long flags)
+/* core.JS_TRIGGER_WORDS: rewriter/js.py's pre-check passes a text holding none of them (case-sensitive). */
+static const char *const JS_WORDS[] = {"import", "from", "location", "export", "postMessage", "sourceMappingURL", NULL};
+
+/* Does s[a:b] hold one of JS_WORDS? */
+static int has_js_word(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
 {
-    if (in_list(s, as, ae, URL_ATTRS)) {
+    for (const char *const *w = JS_WORDS; *w; w++)
+        if (memmem(s + a, (size_t)(b - a), *w, strlen(*w)) != NULL)
+            return 1;
+    return 0;
+}
+
+/* core.css_text_wanted: may the CSS rewriter change the <style> text s[a:b]? Not without a
+ * backslash, "@import" or url( / src( / image-set( (ASCII case-insensitive) in it. */
+static int css_text_wanted(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    for (Py_ssize_t k = a; k < b; k++) {
+        unsigned char c = s[k];
+        if (c == '\\')
+            return 1;
+        if (c == '@' && b - k > 6 && eq_lower(s, k + 1, k + 7, "import"))
+            return 1;
+        if (c == '(') {
+            if (k - a >= 3 && (eq_lower(s, k - 3, k, "url") || eq_lower(s, k - 3, k, "src")))
+                return 1;
+            if (k - a >= 9 && eq_lower(s, k - 9, k, "image-set"))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static inline int digit_val(unsigned char c, int base)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (base == 16 && (c | 32) >= 'a' && (c | 32) <= 'f')
+        return (c | 32) - 'a' + 10;
+    return -1;
+}
+
+/* The number of the numeric character reference "&#..." at k (core._NUMERIC_REF_RE), or -1 when
+ * there is none; numbers past 0x10FFFF read as 0x110000. *end: the index after its digits. */
+static long numeric_ref(const unsigned char *s, Py_ssize_t k, Py_ssize_t b, Py_ssize_t *end)
+{
+    if (b - k < 3 || s[k] != '&' || s[k + 1] != '#')
+        return -1;
+    Py_ssize_t j = k + 2;
+    int base = 10;
+    if ((s[j] == 'x' || s[j] == 'X') && j + 1 < b && digit_val(s[j + 1], 16) >= 0) {
+        base = 16;
+        j++;
+    } else if (digit_val(s[j], 10) < 0)
+        return -1;
+    long v = 0;
+    for (; j < b && digit_val(s[j], base) >= 0; j++)
+        if (v <= 0x10FFFF)
+            v = v * base + digit_val(s[j], base);
+    *end = j;
+    return v > 0x10FFFF ? 0x110000 : v;
+}
+
+/* core.ref_letter: may a character reference in s[a:b] read as an ASCII letter? */
+static int ref_letter(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    const unsigned char *amp;
+    for (Py_ssize_t k = a; k < b && (amp = memchr(s + k, '&', (size_t)(b - k))) != NULL;) {
+        k = amp - s;
+        if (b - k >= 6 && memcmp(s + k, "&fjlig", 6) == 0)
+            return 1;
+        Py_ssize_t end = k + 1;
+        long v = numeric_ref(s, k, b, &end);
+        if (v >= 0 && v < 128 && is_letter((unsigned char)v))
+            return 1;
+        k = end;
+    }
+    return 0;
+}
+
+/* values.javascript_url_body of s[a:b]: where the script of a javascript: URL starts, or -1. */
+static Py_ssize_t js_url_body(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t k = a;
+    while (k < b && s[k] <= 0x20)
+        k++;
+    for (const char *w = "javascript:"; *w; w++) {
+        while (k < b && (s[k] == '\t' || s[k] == '\n' || s[k] == '\r'))
+            k++;
+        if (k >= b || lower(s[k]) != (unsigned char)*w)
+            return -1;
+        k++;
+    }
+    return k;
+}
+
+/* What an attribute name is to the walk: its class, worked out once per attribute. A_URL + k is
+ * URL_ATTRS[k]; A_SRCSET + k is SRCSET_ATTRS[k]. */
+enum {
+    A_OTHER = 0, A_URL = 1, A_SRCSET = A_URL + 15, A_IMAGESRCSET, A_PING, A_STYLE, A_INTEGRITY, A_NONCE, A_TYPE,
+    A_LANGUAGE, A_HTTP_EQUIV, A_CHARSET, A_SRCDOC, A_DATA, A_ON
+};
+#define N_URL_ATTRS 14
+static const struct { const char *name; int cls; } ATTR_CLASSES[] = {
+    {"srcset", A_SRCSET}, {"imagesrcset", A_IMAGESRCSET}, {"ping", A_PING}, {"style", A_STYLE},
+    {"integrity", A_INTEGRITY}, {"nonce", A_NONCE}, {"type", A_TYPE}, {"language", A_LANGUAGE},
+    {"http-equiv", A_HTTP_EQUIV}, {"charset", A_CHARSET}, {"srcdoc", A_SRCDOC}, {NULL, 0}};
+
+static int attr_class(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae)
+{
+    if (ae - as >= 2 && lower(s[as]) == 'o' && lower(s[as + 1]) == 'n')
+        return A_ON;
+    if (ae - as >= 5 && eq_lower(s, as, as + 5, "data-"))
+        return A_DATA;
+    for (int k = 0; URL_ATTRS[k]; k++)
+        if (eq_lower(s, as, ae, URL_ATTRS[k]))
+            return A_URL + k;
+    for (int k = 0; ATTR_CLASSES[k].name; k++)
+        if (eq_lower(s, as, ae, ATTR_CLASSES[k].name))
+            return ATTR_CLASSES[k].cls;
+    return A_OTHER;
+}
+
+/* Would the rewriter look at this attribute (of class cls)? vs < 0: no value. [vs, ve) is the value as written. */
+static int attr_wanted(const unsigned char *s, int cls, Py_ssize_t vs, Py_ssize_t ve, long flags)
+{
+    if (cls >= A_URL && cls < A_URL + N_URL_ATTRS) {
         if (vs < 0 || ve == vs)
             return 0;
         int quoted = s[vs] == '"' || s[vs] == '\'';
-        return !relative_url(s, vs + quoted, ve);
+        if (relative_url(s, vs + quoted, ve))
+            return 0;
+        Py_ssize_t a = vs + quoted, b = ve - quoted, body = js_url_body(s, a, b);
+        if (body < 0)
+            return 1;
+        /* a javascript: URL: its script goes to the JS rewriter (none: the value stays) */
+        if (!(flags & F_JS))
+            return 0;
+        if (!(flags & F_JS_WORDS) || memchr(s + a, '&', (size_t)(b - a)) != NULL || memchr(s + a, '%', (size_t)(b - a)) != NULL)
+            return 1; /* decoded, percent-decoded: the rewriter reads it */
+        return has_js_word(s, body, b);
     }
-    if (in_list(s, as, ae, LIST_ATTRS))
+    if (cls == A_SRCSET || cls == A_IMAGESRCSET || cls == A_PING)
         return vs >= 0;
-    if (eq_lower(s, as, ae, "style")) {
+    if (cls == A_STYLE) {
         if (!(flags & F_CSS) || vs < 0)
             return 0;
         int quoted = s[vs] == '"' || s[vs] == '\'';
         return style_wanted(s, vs + quoted, ve - quoted);
     }
-    if (in_list(s, as, ae, DROP_ATTRS))
-        return (flags & F_ACTIVE) != 0;
-    if (ae - as >= 5 && eq_lower(s, as, as + 5, "data-")) {
+    if (cls == A_INTEGRITY || cls == A_NONCE)
+        return (flags & F_ACTIVE) && !((flags & F_KEEP_NONCE) && cls == A_NONCE);
+    if (cls == A_DATA) {
         if (vs < 0 || ve == vs)
             return 0;
         int quoted = s[vs] == '"' || s[vs] == '\'';
         Py_ssize_t h = vs + quoted, b = ve - quoted;
-        if (h < b && s[h] == '&') /* a named reference never decodes to "h": only "&#..." may */
-            return !(h + 1 < b && is_letter(s[h + 1]));
+        if (h < b && s[h] == '&') { /* a named reference never decodes to "h": only "&#..." may */
+            if (h + 1 < b && is_letter(s[h + 1]))
+                return 0;
+            Py_ssize_t end;
+            long v = numeric_ref(s, h, b, &end);
+            return v < 0 || v == 'h' || v == 'H';
+        }
         if (!(b - h >= 4 && eq_lower(s, h, h + 4, "http")))
             return 0;
         for (Py_ssize_t k = h; k < b; k++)
@@ -184,8 +346,17 @@ static int attr_wanted(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_
                 return 1; /* decoded (references, the page's charset): the rewriter reads it */
         return abs_http(s, h, b); /* as written is as read: not a whole absolute URL, never rewritten */
     }
-    if (ae - as >= 2 && eq_lower(s, as, as + 2, "on"))
-        return (flags & F_JS) != 0;
+    if (cls == A_ON) { /* a handler: none, or none of the words, stays */
+        if (!(flags & F_JS))
+            return 0;
+        if (!(flags & F_JS_WORDS))
+            return 1;
+        if (vs < 0 || ve == vs)
+            return 0;
+        int quoted = s[vs] == '"' || s[vs] == '\'';
+        Py_ssize_t a = vs + quoted, b = ve - quoted;
+        return has_js_word(s, a, b) || ref_letter(s, a, b); /* a reference may spell a word */
+    }
     return 0;
 }
 
@@ -200,10 +371,15 @@ typedef struct {
     unsigned seen;             /* bit per URL_ATTRS entry seen in the current tag */
     int ndata;                 /* data-* names seen in the current tag (MAX_TAG_EDITS + 1: too many) */
     Py_ssize_t data[MAX_TAG_EDITS][2];
-    unsigned list_seen;        /* bit per SRCSET_ATTRS entry seen in the current tag */
+    unsigned list_seen;        /* bit per srcset attribute (A_SRCSET, A_IMAGESRCSET) seen in the current tag */
     Py_ssize_t urls;           /* URLs the edits of the current tag map (a srcset may map several) */
-    const char *const *stop_attrs; /* attributes that make this tag the rewriter's (<meta http-equiv>) */
+    unsigned stop_attrs;       /* bit per attribute class that makes this tag the rewriter's (<meta http-equiv>) */
+    const unsigned char *tag_s; /* the tag being scanned (s, "<" at tag_i, name at tag_j, buffer end tag_n) */
+    Py_ssize_t tag_i, tag_j, tag_n;
+    int complete;              /* -1: not known yet; 1: the tag ends in the buffer (learning needs it) */
     int failed;                /* a Python error is set */
+    unsigned script_seen;      /* bit 0: a "type" attribute seen, bit 1: "language" (the first of each) */
+    Py_ssize_t script_attr[2][2]; /* its value as written (quotes included); -1: no value */
 } Edits;
 
 static void edits_drop(Edits *e)
@@ -213,15 +389,9 @@ static void edits_drop(Edits *e)
     e->n = 0;
 }
 
-static int list_index(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, const char *const *words)
-{
-    for (int k = 0; words[k]; k++)
-        if (eq_lower(s, a, b, words[k]))
-            return k;
-    return -1;
-}
 
-static int url_index(const unsigned char *s, Py_ssize_t a, Py_ssize_t b) { return list_index(s, a, b, URL_ATTRS); }
+static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, Py_ssize_t n, long flags,
+                           int check, int *wanted, Edits *e, int *self_closing);
 
 /* policy.URL_HEAD_RE.match(raw) for raw = s[a:b]: where the head (scheme, slashes, authority) ends. */
 static Py_ssize_t url_head_end(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
@@ -254,7 +424,11 @@ static PyObject *memo_head(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, P
         return NULL;
     }
     PyObject *new_head = PyDict_GetItemWithError(e->memo, head); /* borrowed */
-    if (new_head == NULL && !PyErr_Occurred() && e->learn != NULL) {
+    if (new_head == NULL && !PyErr_Occurred() && e->learn != NULL && e->complete < 0) {
+        int wanted = 0; /* nothing is learnt from a tag the rewriter has not read: an incomplete one */
+        e->complete = scan_tag(e->tag_s, e->tag_i, e->tag_j, e->tag_n, 0, 0, &wanted, NULL, NULL) >= 0;
+    }
+    if (new_head == NULL && !PyErr_Occurred() && e->learn != NULL && e->complete == 1) {
         PyObject *url = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + a, end - a);
         PyObject *r = url == NULL ? NULL : PyObject_CallFunction(e->learn, "On", url, b - a);
         Py_XDECREF(url);
@@ -326,8 +500,7 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
     return 1;
 }
 
-/* srcset and imagesrcset: looked at in every tag (the mapper maps each candidate's URL) */
-static const char *const SRCSET_ATTRS[] = {"srcset", "imagesrcset", NULL};
+/* srcset and imagesrcset (A_SRCSET, A_IMAGESRCSET): looked at in every tag (the mapper maps each candidate's URL) */
 #define MAX_SRCSET_URLS 32
 
 /* A srcset value s[vs:ve] (quotes included) whose every candidate URL is relative or plain with a
@@ -478,11 +651,11 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
 {
     Py_ssize_t limit = n - i > LONG_TAG ? i + LONG_TAG : n;
     Py_ssize_t k = j;
-    while (k < limit && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
+    while (k < limit && !(CC[s[k]] & (C_WS | C_SLASH | C_GT)))
         k++;
     for (;;) {
         Py_ssize_t sep = k;
-        while (k < limit && (is_ws(s[k]) || s[k] == '/'))
+        while (k < limit && (CC[s[k]] & (C_WS | C_SLASH)))
             k++;
         if (k >= limit)
             return -1;
@@ -492,10 +665,10 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
             return k + 1;
         }
         Py_ssize_t as = k++;
-        while (k < limit && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>' || s[k] == '='))
+        while (k < limit && !(CC[s[k]] & (C_WS | C_SLASH | C_GT | C_EQ)))
             k++;
         Py_ssize_t ae = k;
-        while (k < limit && is_ws(s[k]))
+        while (k < limit && (CC[s[k]] & C_WS))
             k++;
         if (k >= limit)
             return -1;
@@ -515,17 +688,29 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                 ve = k;
             } else {
                 vs = k;
-                while (k < limit && !(is_ws(s[k]) || s[k] == '>'))
+                while (k < limit && !(CC[s[k]] & (C_WS | C_GT)))
                     k++;
                 if (k >= limit)
                     return -1;
                 ve = k;
             }
         }
+        if (!check && e == NULL)
+            continue;
+        int cls = attr_class(s, as, ae);
+        if (e != NULL) { /* the first "type" and "language": what a <script> holds (script_kind_of) */
+            int w = cls == A_TYPE ? 0 : cls == A_LANGUAGE ? 1 : -1;
+            if (w >= 0 && !(e->script_seen & (1u << w))) {
+                e->script_seen |= 1u << w;
+                e->script_attr[w][0] = vs;
+                e->script_attr[w][1] = ve;
+            }
+        }
         if (check && !*wanted) {
-            int u = e != NULL && e->memo != NULL ? url_index(s, as, ae) : -1;
-            int l = u < 0 && e != NULL && e->memo != NULL ? list_index(s, as, ae, SRCSET_ATTRS) : -1;
-            if (e != NULL && e->stop_attrs != NULL && in_list(s, as, ae, e->stop_attrs))
+            int memo = e != NULL && e->memo != NULL;
+            int u = memo && cls >= A_URL && cls < A_URL + N_URL_ATTRS ? cls - A_URL : -1;
+            int l = memo && (cls == A_SRCSET || cls == A_IMAGESRCSET) ? cls - A_SRCSET : -1;
+            if (e != NULL && (e->stop_attrs & (1u << cls)))
                 *wanted = 1;
             else if (l >= 0) { /* srcset: the first of duplicates wins, so a repeat stops */
                 if (e->list_seen & (1u << l))
@@ -540,15 +725,15 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                     *wanted = 1;
                 else {
                     e->seen |= 1u << u;
-                    if (attr_wanted(s, as, ae, vs, ve, flags) && !plain_url_edit(s, vs, ve, e))
+                    if (attr_wanted(s, cls, vs, ve, flags) && !plain_url_edit(s, vs, ve, e))
                         *wanted = 1;
                 }
-            } else if (e != NULL && e->memo != NULL && ae - as >= 5 && eq_lower(s, as, as + 5, "data-")) {
+            } else if (memo && cls == A_DATA) {
                 if (!data_first(s, as, ae, e))
                     *wanted = 1; /* a repeated data-* name (or too many): the first wins, Python decides */
-                else if (attr_wanted(s, as, ae, vs, ve, flags) && !(plain_http(s, vs, ve) && plain_url_edit(s, vs, ve, e)))
+                else if (attr_wanted(s, cls, vs, ve, flags) && !(plain_http(s, vs, ve) && plain_url_edit(s, vs, ve, e)))
                     *wanted = 1;
-            } else if (attr_wanted(s, as, ae, vs, ve, flags))
+            } else if (attr_wanted(s, cls, vs, ve, flags))
                 *wanted = 1;
         }
     }
@@ -607,7 +792,7 @@ static const char *const FOREIGN_STOP[] = {
  * (style), or the tree builder changes more than the tokenizer state (plaintext), or they have
  * their own table row (object). <svg> and <math> are walked over with all they contain
  * (foreign_tree) when that needs nothing but a stack of element names. */
-static const char *const SKIP_STOP[] = {"base", "style", "object", "plaintext", NULL};
+static const char *const SKIP_STOP[] = {"base", "object", "plaintext", NULL};
 /* Open foreign elements foreign_tree() keeps; deeper nesting is left to the tree-builder simulator. */
 #define MAX_FOREIGN_DEPTH 64
 
@@ -636,14 +821,21 @@ static int commit_edits(Edits *e, PyObject **list)
     return 0;
 }
 
-static void edits_reset(Edits *e, const char *const *stop_attrs)
+/* Before the scan of the tag whose "<" is at i (name at j) in s[:n]. */
+static void edits_reset(Edits *e, unsigned stop_attrs, const unsigned char *s, Py_ssize_t i, Py_ssize_t j, Py_ssize_t n)
 {
+    e->tag_s = s;
+    e->tag_i = i;
+    e->tag_j = j;
+    e->tag_n = n;
+    e->complete = -1;
     e->n = 0;
     e->seen = 0;
     e->ndata = 0;
     e->list_seen = 0;
     e->urls = 0;
     e->stop_attrs = stop_attrs;
+    e->script_seen = 0;
 }
 
 /* The foreign subtree under the <svg> or <math> (name s[ra:rb]) whose start tag ended at ``from``,
@@ -653,6 +845,32 @@ static void edits_reset(Edits *e, const char *const *stop_attrs)
  * the index after the end tag that closes the root, -1 when Python must decide (anything else, an
  * incomplete token, nesting past MAX_FOREIGN_DEPTH), -2 on a Python error. Edits go to *sub, the
  * URLs they map to *urls, start tags walked over to *tags (the caller drops them on -1). */
+/* Integration points (treebuilder._SVG_HTML_POINTS under <svg>, not below an "annotation-xml";
+ * _MATH_TEXT_POINTS under <math>) foreign_tree() walks over when they hold only text. */
+static const char *const SVG_POINTS[] = {"title", "desc", "foreignobject", NULL};
+static const char *const MATH_POINTS[] = {"mi", "mo", "mn", "ms", "mtext", NULL};
+
+/* core._point_end: the index after the end tag named s[a:b] when the next "<" after ``from`` starts
+ * it (text only in between: no token, no state change), or -1. */
+static Py_ssize_t point_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, Py_ssize_t a, Py_ssize_t b)
+{
+    const unsigned char *lt = from < n ? memchr(s + from, '<', (size_t)(n - from)) : NULL;
+    if (lt == NULL)
+        return -1;
+    Py_ssize_t j = lt - s, k = j + 2;
+    if (j + 2 >= n || s[j + 1] != '/' || !is_letter(s[j + 2]))
+        return -1;
+    while (k < n && !(CC[s[k]] & (C_WS | C_SLASH | C_GT)))
+        k++;
+    if (k >= n || k - (j + 2) != b - a)
+        return -1;
+    for (Py_ssize_t r = 0; r < b - a; r++)
+        if (lower(s[j + 2 + r]) != lower(s[a + r]))
+            return -1;
+    int wanted = 0;
+    return scan_tag(s, j, j + 2, n, 0, 0, &wanted, NULL, NULL);
+}
+
 static Py_ssize_t foreign_tree(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, long flags, Py_ssize_t ra,
                                Py_ssize_t rb, Edits *e, PyObject **sub, Py_ssize_t *urls, Py_ssize_t *tags)
 {
@@ -673,16 +891,28 @@ static Py_ssize_t foreign_tree(const unsigned char *s, Py_ssize_t from, Py_ssize
             Py_ssize_t k = i + 2;
             while (k < n && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
                 k++;
-            if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, TREE_TAGS) || in_list(s, i + 1, k, FOREIGN_STOP))
+            if (k >= n || k - i > LONG_TAG)
+                return -1;
+            /* an integration point holding nothing but text, up to its own end tag (opened, then closed) */
+            int point = in_list(s, i + 1, k, eq_lower(s, ra, rb, "svg") ? SVG_POINTS : MATH_POINTS)
+                        && !eq_lower(s, open[depth - 1][0], open[depth - 1][1], "annotation-xml");
+            if (!point && (in_list(s, i + 1, k, TREE_TAGS) || in_list(s, i + 1, k, FOREIGN_STOP)))
                 return -1;
             int wanted = 0, self_closing = 0;
-            if (e->learn != NULL && scan_tag(s, i, i + 1, n, flags, 0, &wanted, NULL, NULL) < 0)
-                return -1; /* incomplete: nothing is learnt from a tag the rewriter has not read */
-            edits_reset(e, NULL);
+            edits_reset(e, 0, s, i, i + 1, n);
             Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, e, &self_closing);
             if (e->failed) {
                 edits_drop(e);
                 return -2;
+            }
+            if (end >= 0 && !wanted && point) {
+                Py_ssize_t j = self_closing ? -1 : point_end(s, end, n, i + 1, k);
+                if (j < 0)
+                    wanted = 1;
+                else {
+                    self_closing = 1; /* nothing stays open */
+                    end = j;
+                }
             }
             if (end < 0 || wanted) {
                 edits_drop(e);
@@ -738,8 +968,8 @@ static Py_ssize_t foreign_tree(const unsigned char *s, Py_ssize_t from, Py_ssize
 }
 /* RCDATA and RAWTEXT elements whose text the rewriter passes through: walked over to their end tag. */
 static const char *const RAW_TAGS[] = {"title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript", NULL};
-static const char *const META_STOP[] = {"http-equiv", "charset", NULL};
-static const char *const IFRAME_STOP[] = {"srcdoc", NULL};
+#define META_STOP ((1u << A_HTTP_EQUIV) | (1u << A_CHARSET))
+#define IFRAME_STOP (1u << A_SRCDOC)
 
 /* Where the text of the raw text element named s[a:b] ends: the "<" of its end tag (tokenizer.end_tag_re)
  * at or after ``from`` (only at ``from`` when ``at_once``), or -1 when it is not in the buffer whole. */
@@ -770,6 +1000,137 @@ static Py_ssize_t raw_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n,
     return -1;
 }
 
+/* policy._JS_MIME, then "module": a classic or module script */
+static const char *const SCRIPT_JS[] = {
+    "application/ecmascript", "application/javascript", "application/x-ecmascript", "application/x-javascript",
+    "text/ecmascript", "text/javascript", "text/javascript1.0", "text/javascript1.1", "text/javascript1.2",
+    "text/javascript1.3", "text/javascript1.4", "text/javascript1.5", "text/jscript", "text/livescript",
+    "text/x-ecmascript", "text/x-javascript", "module", NULL};
+static const char *const SCRIPT_JSON[] = {"importmap", "speculationrules", NULL};
+#define SCRIPT_DATA 0  /* a data block: its text is never touched */
+#define SCRIPT_CODE 1  /* classic or module: the JS rewriter's */
+#define SCRIPT_RULES 2 /* an import map or speculation rules: the rewriter's (rewriter/jsonurls.py) */
+
+/* policy.script_kind of a <script> from its first "type" and "language" values as written (e's
+ * script_attr); -1 when one holds a character reference or a NUL (decoded: the rewriter reads it). */
+static int script_kind_of(const unsigned char *s, const Edits *e)
+{
+    Py_ssize_t v[2][2]; /* each value without its quotes; [0] > [1]: absent */
+    for (int w = 0; w < 2; w++) {
+        v[w][0] = 1;
+        v[w][1] = 0;
+        if (!(e->script_seen & (1u << w)))
+            continue;
+        Py_ssize_t vs = e->script_attr[w][0], ve = e->script_attr[w][1];
+        if (vs < 0) { /* no value: "" */
+            v[w][0] = v[w][1] = 0;
+            continue;
+        }
+        int quoted = ve > vs && (s[vs] == '"' || s[vs] == '\'');
+        v[w][0] = vs + quoted;
+        v[w][1] = ve - quoted;
+        for (Py_ssize_t k = v[w][0]; k < v[w][1]; k++)
+            if (s[k] == '&' || s[k] == 0)
+                return -1;
+    }
+    int has_type = v[0][0] <= v[0][1], has_lang = v[1][0] <= v[1][1];
+    unsigned char kind[32];
+    Py_ssize_t len = 0;
+    Py_ssize_t a, b;
+    if ((has_type && v[0][0] == v[0][1]) || (!has_type && !(has_lang && v[1][1] > v[1][0])))
+        return SCRIPT_CODE; /* "text/javascript" */
+    if (!has_type) { /* "text/" + language */
+        memcpy(kind, "text/", 5);
+        len = 5;
+        a = v[1][0];
+        b = v[1][1];
+    } else {
+        a = v[0][0];
+        b = v[0][1];
+        while (a < b && is_ws(s[a])) /* str.strip of the HTML whitespace */
+            a++;
+    }
+    while (b > a && is_ws(s[b - 1]))
+        b--;
+    if (b - a + len > (Py_ssize_t)sizeof(kind))
+        return SCRIPT_DATA; /* longer than any name below */
+    for (Py_ssize_t k = a; k < b; k++)
+        kind[len++] = lower(s[k]);
+    if (in_list(kind, 0, len, SCRIPT_JS))
+        return SCRIPT_CODE;
+    if (in_list(kind, 0, len, SCRIPT_JSON))
+        return SCRIPT_RULES;
+    return SCRIPT_DATA;
+}
+
+/* Is there "</script" or "<script" (after "<" and "/" when ``slash``) at k, followed by
+ * whitespace, "/" or ">" (tokenizer.script_res)? */
+static int script_tag_at(const unsigned char *s, Py_ssize_t k, Py_ssize_t n, int slash)
+{
+    Py_ssize_t a = k + 1 + slash;
+    if (a + 6 >= n || s[k] != '<' || (slash && s[k + 1] != '/') || !eq_lower(s, a, a + 6, "script"))
+        return 0;
+    unsigned char c = s[a + 6];
+    return is_ws(c) || c == '/' || c == '>';
+}
+
+/* core.script_data_end: the "<" of the "</script" that ends the script data starting at pos,
+ * through the escaped states as Tokenizer._script follows them; -1 when it is not in the buffer. */
+static Py_ssize_t script_data_end(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n)
+{
+    int st = 0; /* 0: script data, 1: escaped, 2: double escaped */
+    for (Py_ssize_t k = pos; k < n; k++) {
+        unsigned char c = s[k];
+        if (c == '-' && st != 0) {
+            if (k + 2 < n && s[k + 1] == '-' && s[k + 2] == '>') { /* "-->" */
+                st = 0;
+                k += 2;
+            }
+        } else if (c == '<') {
+            if (st == 0 && k + 3 < n && s[k + 1] == '!' && s[k + 2] == '-' && s[k + 3] == '-') {
+                st = 1; /* stay before the dashes: "<!-->" closes at once */
+                k += 1;
+            } else if (script_tag_at(s, k, n, 1)) {
+                if (st != 2)
+                    return k;
+                st = 1;
+                k += 8;
+            } else if (st == 1 && script_tag_at(s, k, n, 0)) {
+                st = 2;
+                k += 7;
+            }
+        } else if (st == 0) { /* on to the next "<" */
+            const unsigned char *lt = memchr(s + k, '<', (size_t)(n - k));
+            if (lt == NULL)
+                return -1;
+            k = (lt - s) - 1;
+        }
+    }
+    return -1;
+}
+
+/* core._script_end: where the text of the <script> whose start tag ends at ``from`` ends, when the
+ * rewriter would pass it through (empty, a data block, a classic or module script without the JS
+ * rewriter's words, read as the rewriter reads it); -1 when the rewriter must look. */
+static Py_ssize_t script_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, long flags, const Edits *e)
+{
+    if (script_tag_at(s, from, n, 1))
+        return from; /* no text */
+    int kind = script_kind_of(s, e);
+    if (kind < 0 || kind == SCRIPT_RULES)
+        return -1;
+    Py_ssize_t end = script_data_end(s, from, n);
+    if (end < 0 || kind == SCRIPT_DATA || !(flags & F_JS))
+        return end;
+    if (!(flags & F_JS_WORDS) || !(flags & F_RAW_WALK) || end - from > RAW_WALK_MAX)
+        return -1;
+    if (!(flags & F_UTF8))
+        for (Py_ssize_t k = from; k < end; k++)
+            if (s[k] >= 0x80)
+                return -1; /* decoded with the page's charset: the rewriter reads it */
+    return has_js_word(s, from, end) ? -1 : end;
+}
+
 static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 4 && nargs != 5) {
@@ -782,8 +1143,10 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     e.ndata = 0;
     e.list_seen = 0;
     e.urls = 0;
-    e.stop_attrs = NULL;
+    e.stop_attrs = 0;
+    e.complete = -1;
     e.failed = 0;
+    e.script_seen = 0;
     e.memo = args[3] == Py_None ? NULL : args[3];
     if (e.memo != NULL && !PyDict_Check(e.memo)) {
         PyErr_SetString(PyExc_TypeError, "memo must be a dict or None");
@@ -817,20 +1180,23 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, SKIP_STOP))
                 break;
             int raw = in_list(s, i + 1, k, RAW_TAGS), script = !raw && eq_lower(s, i + 1, k, "script");
+            int style = !raw && !script && eq_lower(s, i + 1, k, "style");
             int root = eq_lower(s, i + 1, k, "svg") || eq_lower(s, i + 1, k, "math");
             int wanted = 0, self_closing = 0;
-            if (e.learn != NULL && scan_tag(s, i, i + 1, n, flags, 0, &wanted, NULL, NULL) < 0)
-                break; /* incomplete: nothing is learnt from a tag the rewriter has not read */
-            edits_reset(&e, eq_lower(s, i + 1, k, "meta") ? META_STOP : eq_lower(s, i + 1, k, "iframe") ? IFRAME_STOP : NULL);
+            edits_reset(&e, eq_lower(s, i + 1, k, "meta") ? META_STOP : eq_lower(s, i + 1, k, "iframe") ? IFRAME_STOP : 0,
+                        s, i, i + 1, n);
             Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, &e, &self_closing);
             if (e.failed) {
                 edits_drop(&e);
                 Py_XDECREF(edits);
                 return NULL;
             }
-            if (end >= 0 && !wanted && (raw || script)) {
-                /* its text is passed through (a <script> only when it has none): on to its end tag */
-                Py_ssize_t j = raw_end(s, end, n, i + 1, k, script);
+            if (end >= 0 && !wanted && (raw || script || style)) {
+                /* its text is passed through (a <script> or <style> when it has nothing to rewrite): on to its end tag */
+                Py_ssize_t j = script ? script_end(s, end, n, flags, &e) : raw_end(s, end, n, i + 1, k, 0);
+                if (j >= 0 && style && (flags & F_CSS)
+                    && (!(flags & F_RAW_WALK) || j - end > RAW_WALK_MAX || css_text_wanted(s, end, j)))
+                    j = -1;
                 if (j < 0)
                     wanted = 1;
                 else
@@ -1170,6 +1536,68 @@ static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t n
     return Py_BuildValue("(NN)", value, refs);
 }
 
+/* splice(buf, at, edits) -> str
+ *
+ * buf[at:] up to the end of the last edit, each edit (start, end, text) applied: what
+ * HtmlRewriter._core_edits appends to the output for the edits of one walk, in one string. The
+ * edits are in order, from ``at`` on, inside ``buf``; buf and every text are 1-byte (latin-1)
+ * strings. Anything else raises ValueError (the caller applies them one by one instead). */
+static PyObject *splice(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "splice(buf: str, at: int, edits: list)");
+        return NULL;
+    }
+    PyObject *buf = args[0], *edits = args[2];
+    Py_ssize_t at = PyLong_AsSsize_t(args[1]);
+    if (at == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(buf), count = PyList_GET_SIZE(edits), len = 0, from = at;
+    if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND || at < 0 || at > n)
+        goto bad;
+    const unsigned char *src = PyUnicode_1BYTE_DATA(buf);
+    int high = 0; /* a character past ASCII in the result (else it must be an ASCII string) */
+    for (Py_ssize_t k = 0; k < count; k++) { /* check everything, and the length */
+        PyObject *t = PyList_GET_ITEM(edits, k);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(t, 2))
+            || PyUnicode_KIND(PyTuple_GET_ITEM(t, 2)) != PyUnicode_1BYTE_KIND)
+            goto bad;
+        Py_ssize_t a = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 0)), b = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 1));
+        if (PyErr_Occurred())
+            return NULL;
+        if (a < from || b < a || b > n)
+            goto bad;
+        if (!high && !PyUnicode_IS_ASCII(PyTuple_GET_ITEM(t, 2)))
+            high = 1;
+        if (!high && !PyUnicode_IS_ASCII(buf))
+            for (Py_ssize_t r = from; r < a; r++)
+                if (src[r] >= 0x80) {
+                    high = 1;
+                    break;
+                }
+        len += (a - from) + PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(t, 2));
+        from = b;
+    }
+    PyObject *out = PyUnicode_New(len, high ? 255 : 127);
+    if (out == NULL)
+        return NULL;
+    unsigned char *o = PyUnicode_1BYTE_DATA(out);
+    from = at;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *t = PyList_GET_ITEM(edits, k), *text = PyTuple_GET_ITEM(t, 2);
+        Py_ssize_t a = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 0)), tl = PyUnicode_GET_LENGTH(text);
+        memcpy(o, src + from, (size_t)(a - from));
+        o += a - from;
+        memcpy(o, PyUnicode_1BYTE_DATA(text), (size_t)tl);
+        o += tl;
+        from = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 1));
+    }
+    return out;
+bad:
+    PyErr_SetString(PyExc_ValueError, "splice: edits out of order, or not latin-1 text");
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL,
      "skip(buf, pos, flags, memo, learn=None) -> (pos, start_tags, edits, urls): walk over what the "
@@ -1178,9 +1606,15 @@ static PyMethodDef methods[] = {
      "skip_foreign(buf, pos, flags) -> (pos, start_tags, pushed): the same walk in foreign content."},
     {"decode_refs", (PyCFunction)(void (*)(void))decode_refs, METH_FASTCALL,
      "decode_refs(table, raw, want_refs) -> (value, refs): character references in an attribute value."},
+    {"splice", (PyCFunction)(void (*)(void))splice, METH_FASTCALL,
+     "splice(buf, at, edits) -> str: buf[at:] to the last edit's end, the edits applied."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "rewriter.html._core",
                                     "Compiled hot loop of the HTML rewriter (see core.py).", -1, methods};
 
-PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__core(void)
+{
+    init_classes();
+    return PyModule_Create(&module);
+}

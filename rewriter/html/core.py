@@ -29,6 +29,20 @@ a whole absolute URL as written. So are start tags whose effect is known without
 an RCDATA / RAWTEXT element whose text is passed through (:data:`RAW_TAGS`, walked over to its end
 tag when that is in the buffer), a ``<script>`` whose end tag follows at once (no text to rewrite).
 
+Script and style text, handlers and nonces the rewriter would pass unchanged are walked over too,
+as far as the flags tell what its callables do: a ``<script>`` data block (``type`` as written names
+no script, :func:`_script_end`), or a classic or module script without any of the JS rewriter's
+trigger words (:data:`JS_TRIGGER_WORDS`: rewriter/js.py passes such text at once; only with
+:data:`F_JS_WORDS`, which the rewriter sets for the real JS rewriter), read as the rewriter reads it
+(ASCII, or a UTF-8 document: :data:`F_UTF8`); a ``<style>`` whose text has no URL function, no
+``@import`` and no backslash (:func:`css_text_wanted`, the rewriter's own pre-check); an ``on*``
+handler without those words or a reference that reads as a letter (:func:`ref_letter`); a
+``javascript:`` URL whose script has none of them (no ``%`` or reference either); a ``data-*``
+value starting with a numeric reference that does not read as "h"; a ``nonce`` while the page's CSP is kept
+(:data:`F_KEEP_NONCE`). Text is read only up to :data:`RAW_WALK_MAX`, and only while the
+rewriter's budgets are at least that (:data:`F_RAW_WALK`). An import map or speculation rules, a
+``type`` with a character reference, or script data whose end is not in the buffer stop the walk.
+
 The core also decodes character references in attribute values (``decode_refs``: the value, and
 where each reference sits for splicing edits back), the work of ``entities.decode_refs_python``;
 :func:`use` switches both at once.
@@ -66,13 +80,24 @@ from html.entities import html5
 from typing import Callable
 
 from . import entities
-from .policy import RELATIVE_URL_RE, URL_HEAD_RE
-from .tokenizer import ABS_HTTP_RE, ASCII_LOWER, ATTR_RE, COMMENT_END_RE, LETTERS, TAG_RE, WS, end_tag_re
-from .values import srcset_url_spans
+from .policy import IMPORTMAP, RELATIVE_URL_RE, SPECULATION, URL_HEAD_RE, script_kind
+from .tokenizer import ABS_HTTP_RE, ASCII_LOWER, ATTR_RE, COMMENT_END_RE, LETTERS, TAG_RE, WS, end_tag_re, script_res
+from .values import javascript_url_body, srcset_url_spans
 
 F_JS = 1  # on* attributes go to the JS rewriter
 F_CSS = 2  # style attributes go to the CSS rewriter
 F_ACTIVE = 4  # integrity / nonce are dropped
+F_JS_WORDS = 8  # the JS rewriter passes a script without any of JS_TRIGGER_WORDS unchanged (rewriter/js.py)
+F_UTF8 = 16  # the document's charset is UTF-8 (or not yet known): inline scripts go to the JS rewriter as bytes
+F_KEEP_NONCE = 32  # nonce attributes stay (the page's CSP is kept in force)
+F_RAW_WALK = 64  # <script> / <style> text up to RAW_WALK_MAX may be read (within the rewriter's budgets)
+# The words rewriter/js.py's pre-check looks for (JsRewriter.trigger_words): a script or handler
+# with none of them is passed through unchanged (case-sensitive, ASCII).
+JS_TRIGGER_WORDS = ("import", "from", "location", "export", "postMessage", "sourceMappingURL")
+# <script> / <style> text the walk reads for those words or URL functions: longer text is left to
+# the rewriter (which enforces limits.MAX_SCRIPT / MAX_STYLE; the rewriter lets the walk read raw
+# text only while both are at least this).
+RAW_WALK_MAX = 1 << 20
 LONG_TAG = 1 << 16  # longer tags are left to the tokenizer (which enforces MAX_TAG)
 MAX_TAG_EDITS = 16  # a tag with more data-* attributes than this is left to the rewriter (_core.c)
 
@@ -88,7 +113,7 @@ SRCSET_ATTRS = ("srcset", "imagesrcset")
 # What skip() does with the start tags in TREE_TAGS (the rest are walked over like any other):
 # it stops at these (the rewriter reads their attributes, collects their text, or the tree builder
 # changes more than the tokenizer state) ...
-SKIP_STOP = frozenset(("base", "style", "object", "plaintext"))
+SKIP_STOP = frozenset(("base", "object", "plaintext"))
 # <svg> and <math> are walked over with all they contain when that needs nothing but a stack of
 # element names (no deeper than this; see _foreign_tree).
 MAX_FOREIGN_DEPTH = 64
@@ -104,6 +129,53 @@ _STYLE_REF_RE = re.compile("&(?:quot|amp|apos|#39|#34|#x27|#x22);")
 _CSS_URL_FUNCTION_RE = re.compile("(?:[uU][rR][lL]|[sS][rR][cC]|[iI][mM][aA][gG][eE]-[sS][eE][tT])\\(")
 MAX_SRCSET_URLS = 32  # a srcset with more mapped URLs than this is left to the rewriter (_core.c)
 _UNQUOTED_UNSAFE = frozenset(WS + ">")
+
+
+# What in <style> text can hold a URL (rewriter/css.py): url(), src(), image-set() (also as
+# -webkit-image-set()), @import, and a backslash (an escape can spell any of them).
+_CSS_TEXT_URL_RE = re.compile(
+    "\\\\|@[iI][mM][pP][oO][rR][tT]|(?:[uU][rR][lL]|[sS][rR][cC]|[iI][mM][aA][gG][eE]-[sS][eE][tT])\\(")
+
+
+def css_text_wanted(raw: str) -> bool:
+    """May the CSS rewriter change the <style> text ``raw`` (the page's bytes as latin-1)? Not
+    without one of those (ASCII) in it: the characters of any ASCII-compatible charset that read
+    as ASCII are the ASCII bytes themselves, so the decoded text has none either. (As
+    ``_CSS_TEXT_URL_RE.search(raw) is not None``, with substring searches: no latin-1 character
+    but an ASCII capital lower-cases to ASCII, and lower-casing keeps every length.)"""
+    if "\\" in raw:
+        return True
+    low = raw.lower()
+    return "url(" in low or "src(" in low or "image-set(" in low or "@import" in low
+
+
+def js_text_wanted(raw: str, flags: int) -> bool:
+    """May the JS rewriter change the script text or handler value ``raw`` (as written)? Only
+    when it is the real one (F_JS_WORDS) is a text without its trigger words known to pass."""
+    if not flags & F_JS_WORDS:
+        return True
+    return any(w in raw for w in JS_TRIGGER_WORDS)
+
+
+_NUMERIC_REF_RE = re.compile("&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+))")
+
+
+def _numeric_ref(m: "re.Match[str]") -> int:
+    return int(m.group(1), 16) if m.group(1) is not None else int(m.group(2))
+
+
+def ref_letter(raw: str) -> bool:
+    """May a character reference in ``raw`` read as an ASCII letter? A numeric one whose number
+    is a letter's, or ``&fjlig;`` (the one named reference that reads as letters: "fj"). Any other
+    reference reads as something that is no part of a word, so the decoded text holds a word
+    (:data:`JS_TRIGGER_WORDS`) only where ``raw`` does."""
+    if "&fjlig" in raw:
+        return True
+    for m in _NUMERIC_REF_RE.finditer(raw):
+        v = _numeric_ref(m)
+        if 65 <= v <= 90 or 97 <= v <= 122:
+            return True
+    return False
 
 
 def style_wanted(raw: str) -> bool:
@@ -132,26 +204,47 @@ def _attr_wanted(name: str, value: str | None, flags: int) -> bool:
     if name in URL_ATTRS:
         if not value:
             return False
-        return RELATIVE_URL_RE.match(value, 1 if value[0] in "\"'" else 0) is None
+        if RELATIVE_URL_RE.match(value, 1 if value[0] in "\"'" else 0) is not None:
+            return False
+        raw = _unquoted(value)
+        body = javascript_url_body(raw)
+        if body is None:
+            return True
+        # a javascript: URL: its script goes to the JS rewriter (none: the value stays)
+        if not flags & F_JS:
+            return False
+        if not flags & F_JS_WORDS or "&" in raw or "%" in raw:  # decoded, percent-decoded: the rewriter reads it
+            return True
+        return js_text_wanted(raw[body:], flags)
     if name in LIST_ATTRS:
         return value is not None
     if name == "style":
         return bool(flags & F_CSS) and bool(value) and style_wanted(_unquoted(value))
     if name in DROP_ATTRS:
-        return bool(flags & F_ACTIVE)
+        return bool(flags & F_ACTIVE) and not (name == "nonce" and flags & F_KEEP_NONCE)
     if name.startswith("data-"):
         if not value:
             return False
         raw = _unquoted(value)
         if raw[:1] == "&":  # a named reference never decodes to "h": only "&#..." may
-            return raw[1:2] not in LETTERS
+            if raw[1:2] in LETTERS:
+                return False
+            m = _NUMERIC_REF_RE.match(raw)
+            return m is None or _numeric_ref(m) in (0x48, 0x68)
         if raw[:4].lower() != "http":
             return False
         if "&" in raw or not raw.isascii():  # decoded (references, the page's charset): the rewriter reads it
             return True
         return ABS_HTTP_RE.fullmatch(raw) is not None  # as written is as read: else never rewritten
-    if name.startswith("on"):
-        return bool(flags & F_JS)
+    if name.startswith("on"):  # a handler: no value, or one without the JS rewriter's words, stays
+        if not flags & F_JS:
+            return False
+        if not flags & F_JS_WORDS:
+            return True
+        if not value:
+            return False
+        raw = _unquoted(value)
+        return js_text_wanted(raw, flags) or ref_letter(raw)  # a reference may spell a word
     return False
 
 
@@ -294,6 +387,24 @@ def _self_closing(m: "re.Match[str]") -> bool:
     return m.string[m.end(3): m.end() - 1].endswith("/")
 
 
+# Integration points (treebuilder._SVG_HTML_POINTS under <svg>, not below an "annotation-xml";
+# _MATH_TEXT_POINTS under <math>) the walk goes over when they hold nothing but text.
+SVG_POINTS = frozenset(("title", "desc", "foreignobject"))
+MATH_POINTS = frozenset(("mi", "mo", "mn", "ms", "mtext"))
+
+
+def _point_end(buf: str, pos: int, name: str) -> int:
+    """The index after the end tag of ``name`` when the next "<" from ``pos`` starts it (text only
+    in between), or -1."""
+    j = buf.find("<", pos)
+    if j < 0:
+        return -1
+    m = TAG_RE.match(buf, j, j + LONG_TAG)
+    if m is None or not m.group(1) or m.group(2).translate(ASCII_LOWER) != name:
+        return -1
+    return m.end()
+
+
 def _foreign_tree(buf: str, pos: int, flags: int, memo: dict | None, learn: Callable | None,
                   root: str) -> "tuple[int, list[Edit], int, int] | None":
     """The reference of _core.c's foreign_tree: the subtree under the <svg> or <math> whose start
@@ -313,19 +424,25 @@ def _foreign_tree(buf: str, pos: int, flags: int, memo: dict | None, learn: Call
             if m is None:
                 return None
             name = m.group(2).translate(ASCII_LOWER)
-            if name in TREE_TAGS or name in FOREIGN_STOP:
+            point = name in (SVG_POINTS if root == "svg" else MATH_POINTS) and stack[-1] != "annotation-xml"
+            if not point and (name in TREE_TAGS or name in FOREIGN_STOP):
                 return None
             got = _tag_edits(buf, m, flags, memo, learn)
             if got is None:
                 return None
+            after = m.end()
+            if point:  # an integration point holding nothing but text: opened, then closed by its end tag
+                after = -1 if _self_closing(m) else _point_end(buf, after, name)
+                if after < 0:
+                    return None
             edits.extend(got[0])
             urls += got[1]
             tags += 1
-            if not _self_closing(m):
+            if not point and not _self_closing(m):
                 if len(stack) >= MAX_FOREIGN_DEPTH:
                     return None
                 stack.append(name)
-            pos = m.end()
+            pos = after
         elif c == "/":
             if i + 2 >= n or buf[i + 2] not in LETTERS:
                 return None
@@ -379,12 +496,19 @@ def skip_python(buf: str, pos: int, flags: int, memo: dict | None = None,
                 return i, tags, edits, urls
             mine, mapped = got
             after = m.end()
-            if tag in RAW_TAGS or tag == "script":  # on to the end tag (a <script>: only right after)
-                end = end_tag_re(tag)
-                em = end.match(buf, after) if tag == "script" else end.search(buf, after)
+            if tag in RAW_TAGS or tag == "style":  # on to the end tag
+                em = end_tag_re(tag).search(buf, after)
                 if em is None:
                     return i, tags, edits, urls
+                if tag == "style" and flags & F_CSS and (not flags & F_RAW_WALK or em.start() - after > RAW_WALK_MAX
+                                                         or css_text_wanted(buf[after: em.start()])):
+                    return i, tags, edits, urls
                 after = em.start()
+            elif tag == "script":
+                end = _script_end(buf, m, flags)
+                if end < 0:
+                    return i, tags, edits, urls
+                after = end
             elif (tag == "svg" or tag == "math") and not _self_closing(m):
                 tree = _foreign_tree(buf, after, flags, memo, learn, tag)
                 if tree is None:
@@ -456,6 +580,66 @@ def skip_foreign_python(buf: str, pos: int, flags: int) -> tuple[int, int, list[
             pos = i + 1
 
 
+def _script_kind(buf: str, m: "re.Match[str]") -> str | None:
+    """policy.script_kind of the <script> start tag ``m`` from its first ``type`` and ``language``
+    attributes as written; None when a value holds a character reference or a NUL (decoded: the
+    rewriter reads it)."""
+    got: dict[str, str] = {}
+    for am in ATTR_RE.finditer(buf, m.start(3), m.end(3)):
+        name = am.group(1).translate(ASCII_LOWER)
+        if (name == "type" or name == "language") and name not in got:
+            v = am.group(2)
+            raw = "" if v is None else _unquoted(v) if v else ""
+            if "&" in raw or "\0" in raw:
+                return None
+            got[name] = raw
+    return script_kind(got.get("type"), got.get("language"))
+
+
+def script_data_end(buf: str, pos: int) -> int:
+    """Where the script data starting at ``pos`` ends: the "<" of its "</script" end tag, through
+    the escaped states as Tokenizer._script follows them; -1 when that is not in ``buf``."""
+    plain, esc, desc = script_res("script")
+    st = 0  # 0: script data, 1: escaped, 2: double escaped
+    while True:
+        m = (plain if st == 0 else esc if st == 1 else desc).search(buf, pos)
+        if m is None:
+            return -1
+        tok = m.group(0)
+        if tok == "-->":
+            pos, st = m.end(), 0
+        elif tok == "<!--":
+            pos, st = m.start() + 2, 1
+        elif st == 2:
+            pos, st = m.end(), 1
+        elif tok[1] == "/":
+            return m.start()
+        else:
+            pos, st = m.end(), 2
+
+
+def _script_end(buf: str, m: "re.Match[str]", flags: int) -> int:
+    """Where the text of the <script> whose start tag is ``m`` ends, when the rewriter would pass
+    it through: empty, a data block, or (the JS rewriter the real one) a classic or module script
+    without its trigger words, read as the rewriter reads it (ASCII, or a UTF-8 document). -1:
+    the rewriter must look (an import map, speculation rules, a script with a word, ...)."""
+    after = m.end()
+    if end_tag_re("script").match(buf, after):
+        return after
+    kind = _script_kind(buf, m)
+    if kind is None or kind == IMPORTMAP or kind == SPECULATION:
+        return -1
+    end = script_data_end(buf, after)
+    if end < 0 or not kind or not flags & F_JS:
+        return end
+    if not flags & F_JS_WORDS or not flags & F_RAW_WALK or end - after > RAW_WALK_MAX:
+        return -1
+    text = buf[after:end]
+    if not flags & F_UTF8 and not text.isascii():
+        return -1
+    return -1 if js_text_wanted(text, flags) else end
+
+
 def _comment_end(buf: str, i: int, n: int) -> int:
     """The index after the comment whose "<!" is at ``i`` ("<!-->", "<!--->", or up to the first
     "-->" / "--!>"), or -1 when it is not one or ends past ``n`` (the tokenizer decides)."""
@@ -470,29 +654,42 @@ def _comment_end(buf: str, i: int, n: int) -> int:
     return m.end() if m else -1
 
 
+def splice_python(buf: str, at: int, edits: list) -> str:
+    """buf[at:] up to the end of the last edit, each (start, end, text) applied (in order)."""
+    out = []
+    for a, b, text in edits:
+        out.append(buf[at:a])
+        out.append(text)
+        at = b
+    return "".join(out)
+
+
 try:
     from ._core import (  # type: ignore[import-not-found]
-        decode_refs as decode_refs_c, skip as skip_c, skip_foreign as skip_foreign_c,
+        decode_refs as decode_refs_c, skip as skip_c, skip_foreign as skip_foreign_c, splice as splice_c,
     )
 except ImportError:  # built without a compiler (or an old build): the reference runs
-    skip_c = skip_foreign_c = decode_refs_c = None
+    skip_c = skip_foreign_c = decode_refs_c = splice_c = None
 
 CORES: dict[str, Skip] = {"python": skip_python}
 FOREIGN: dict[str, Callable] = {"python": skip_foreign_python}
 DECODERS: dict[str, Callable] = {"python": entities.decode_refs_python}
+SPLICERS: dict[str, Callable] = {"python": splice_python}
 if skip_c is not None:
     CORES["c"] = skip_c
     FOREIGN["c"] = skip_foreign_c
     DECODERS["c"] = functools.partial(decode_refs_c, html5)
+    SPLICERS["c"] = splice_c
 
 
 
 def use(name: str) -> None:
     """Select the core for rewriters created from now on ("c" or "python"; tests run both), and
     the character reference decoder (entities.decode_refs) at once."""
-    global NAME, ACTIVE, ACTIVE_FOREIGN
+    global NAME, ACTIVE, ACTIVE_FOREIGN, ACTIVE_SPLICE
     ACTIVE = CORES[name]
     ACTIVE_FOREIGN = FOREIGN[name]
+    ACTIVE_SPLICE = SPLICERS[name]
     entities.decode_refs = DECODERS[name]
     NAME = name
 
@@ -500,6 +697,7 @@ def use(name: str) -> None:
 NAME = ""
 ACTIVE: Skip = skip_python
 ACTIVE_FOREIGN: Callable = skip_foreign_python
+ACTIVE_SPLICE: Callable = splice_python
 use("c" if skip_c is not None and os.environ.get("TANDEM_HTML_CORE", "") != "python" else "python")
 
 

@@ -8,6 +8,7 @@ bytes with every untouched reference kept as written (values.py).
 from __future__ import annotations
 
 import bisect
+import operator
 import re
 from typing import Callable
 from html.entities import html5 as _HTML5
@@ -88,20 +89,22 @@ def decode_refs_python(raw: str, want_refs: bool = False) -> tuple[str, "list[tu
 decode_refs: Callable[[str, bool], "tuple[str, list[tuple[int, int, int, int]] | None]"] = decode_refs_python
 
 
+_decoded_start = operator.itemgetter(0)
+
+
 class Positions:
     """``pos[k]`` of decode_attr_value for a few ``k``, from the references alone: no list with one
     entry per character (values can be megabytes: an iframe srcdoc)."""
 
-    __slots__ = ("refs", "starts")
+    __slots__ = ("refs",)
 
     def __init__(self, raw: str, refs: "list[tuple[int, int, int, int]] | None" = None) -> None:
         if refs is None:
             refs = decode_refs(raw, True)[1]
         self.refs = refs  # (decoded start, decoded length, raw start, raw length) of each reference
-        self.starts = [r[0] for r in refs]
 
     def __getitem__(self, k: int) -> int:
-        i = bisect.bisect_right(self.starts, k) - 1
+        i = bisect.bisect_right(self.refs, k, key=_decoded_start) - 1
         if i < 0:
             return k
         ds, dl, rs, rl = self.refs[i]

@@ -252,11 +252,25 @@ class HtmlRewriter(Tokenizer):
             return  # is the tokenizer's to enforce, tag by tag
         self._skip = core.ACTIVE
         self._skip_foreign = core.ACTIVE_FOREIGN
+        self._splice = core.ACTIVE_SPLICE
         self._core_learn = self._learn_url
+        self._skip_flags = self._core_flags()
+
+    def _core_flags(self) -> int:
+        """What the core may assume of this rewriter's callables and document (core.F_*)."""
         active = self._active
-        self._skip_flags = ((core.F_JS if active and self.js is not None else 0)
-                            | (core.F_CSS if active and self.css is not None else 0)
-                            | (core.F_ACTIVE if active else 0))
+        flags = ((core.F_JS if active and self.js is not None else 0)
+                 | (core.F_CSS if active and self.css is not None else 0)
+                 | (core.F_ACTIVE if active else 0))
+        if getattr(self.js, "trigger_words", None) == core.JS_TRIGGER_WORDS:
+            flags |= core.F_JS_WORDS  # the real JS rewriter: what has none of its words passes
+        if self._codec in (None, "utf-8"):
+            flags |= core.F_UTF8
+        if self.csp is not None:
+            flags |= core.F_KEEP_NONCE
+        if limits.MAX_SCRIPT >= core.RAW_WALK_MAX and limits.MAX_STYLE >= core.RAW_WALK_MAX:
+            flags |= core.F_RAW_WALK  # else a tighter budget is the rewriter's to enforce
+        return flags
 
     def _text(self, text: str, final: bool) -> bytes:
         """Rewrite latin-1 text (the page's bytes); fail closed on anything unexpected."""
@@ -298,14 +312,9 @@ class HtmlRewriter(Tokenizer):
         if self._edit_log is not None:
             for a, b, text in edits:
                 self._replace(a, b, text)
-        else:  # _replace inlined: the unchanged run before each value, then the value (in order)
-            out, buf, at = self._out, self._buf, self._copied
-            for a, b, text in edits:
-                if a > at:
-                    out.append(buf[at:a])
-                out.append(text)
-                at = b
-            self._copied = at
+        else:  # _replace inlined: the unchanged run before each value, then the value (in order), at once
+            self._out.append(self._splice(self._buf, self._copied, edits))
+            self._copied = edits[-1][1]
         self.stats["rewritten"] += len(edits)
         self.urls.rewritten += urls
 
@@ -392,7 +401,7 @@ class HtmlRewriter(Tokenizer):
         return back
 
     def _rewrite_css(self, raw: str) -> str:
-        if not raw or ("(" not in raw and "@" not in raw):  # no function, no at-rule: no URL
+        if not raw or not core.css_text_wanted(raw):  # no url(), no @import, no escape: no URL
             return raw
         text = self._to_unicode(raw)
         if text is None:
@@ -879,6 +888,8 @@ class HtmlRewriter(Tokenizer):
                 if how == TRANSCODE:  # ISO-2022-JP declared in the document: its bytes were read as ASCII
                     raise RewriteError(f"a <meta> declares {codec}, which is only rewritten when declared in the header")
                 self._codec = codec
+                if self._skip is not None:
+                    self._skip_flags = self._core_flags()
                 if how == BLANK:  # the browser decodes the document as one U+FFFD: nothing loads
                     self._state = PLAINTEXT
                     self.stats["passed_through"] = 1

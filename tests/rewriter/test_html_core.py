@@ -13,7 +13,9 @@ from hypothesis import given, settings, strategies as st
 from rewriter.html import core
 
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "pages"
-FLAGS = [0, core.F_JS | core.F_CSS | core.F_ACTIVE, core.F_CSS, core.F_JS]
+FLAGS = [0, core.F_JS | core.F_CSS | core.F_ACTIVE, core.F_CSS, core.F_JS,
+         core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_UTF8 | core.F_RAW_WALK,
+         core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_RAW_WALK | core.F_KEEP_NONCE]
 
 needs_c = pytest.mark.skipif("c" not in core.CORES, reason="the compiled core was not built (no C compiler)")
 
@@ -111,6 +113,10 @@ _PIECES = st.sampled_from([
     "<div style='x:src(a)'>", "<div style='x:-webkit-image-set(a)'>", "<div style='&lpar;'>", "<div style='\\75rl(x)'>",
     "<div style=width:calc(1px+2%)>", "<i data-x='http://a b'>", "<i data-x=\"http://a.com/\xe9\">",
     "<i data-x=https://>", "<i data-x='HTTPS://a.com/\x00'>", "<svg/>", "</svg>", "</math>", "</G>", "<svg a=b/ >", "<math>", "<div style=>",
+    "<script type=module>", "<script type='text/plain'>", "<script type=importmap>", "<script language=x>",
+    "<script type=&#116;>", "<!--<script>", "-->", "import", "location", "a()", "<style>", "p{color:red}",
+    "url(x)", "@import", "<b onclick='go()'>", "<b onclick=location>", "<b onclick='&#108;'>", "<i nonce=x>",
+    "<title>", "</title>", "<desc>t</desc>", "<mi>", "</mi>", "<mo>x</mo>", "<foreignObject>", "<annotation-xml>",
 ])
 
 
@@ -257,7 +263,7 @@ def test_meta_and_raw_text_elements_are_walked_over(skip):
     assert skip(text, 0, ALL, MEMO)[:2] == (len(text), 6)
     for stop in ("<meta http-equiv=refresh content='0;url=http://a.com/'>", "<meta charset=utf-8>",
                  "<META HTTP-EQUIV=Content-Security-Policy content=x>", "<title>no end in this chunk",
-                 "<title>x</titl", "<iframe srcdoc='<p>'></iframe>", "<style>p{}</style>", "<svg><desc>x</desc></svg>",
+                 "<title>x</titl", "<iframe srcdoc='<p>'></iframe>", "<style>p{}</style>", "<svg><desc>x<b></desc></svg>",
                  "<base href=/>", "<object data=http://a.com/></object>", "<plaintext>"):
         assert skip("<p>" + stop, 0, ALL, MEMO)[:2] == (3, 1), stop
 
@@ -395,13 +401,19 @@ def test_svg_and_math_subtrees_are_walked_over(skip):
     pos, tags, edits, urls = skip(text, 0, ALL, MEMO)
     assert (pos, tags, urls) == (len(text), 10, 1)
     assert edits == [(text.index("https"), text.index(" />"), "http://p-sa.proxy/i#x")]
-    for stop in ("<svg><desc>x</desc></svg>", "<svg><g><p>x</g></svg>", "<svg><![CDATA[x]]></svg>",
-                 "<svg><style>x</style></svg>", "<svg><g></svg", "<svg><g>", "<math><mi>x</mi></math>",
+    for stop in ("<svg><desc><b>x</b></desc></svg>", "<svg><g><p>x</g></svg>", "<svg><![CDATA[x]]></svg>",
+                 "<svg><style>x</style></svg>", "<svg><g></svg", "<svg><g>", "<math><mi>x<mo>y</mo></mi></math>",
+                 "<svg><title/>x</svg>", "<svg><title>x</titl", "<svg><title>x</desc></svg>", "<math><title>x</title></math>",
+                 "<svg><mi>x</mi></svg>", "<svg><title href=http://new.example/>x</title></svg>",
                  "<svg><image href=http://new.example/x /></svg>", "<svg><font color=red></svg>",
                  "<svg>" + "<g>" * 64 + "</svg>"):
         assert skip("<p>" + stop, 0, ALL, MEMO)[:2] == (3, 1), stop
     deep = "<svg>" + "<g>" * 63 + "</g>" * 63 + "</svg>"
     assert skip(deep, 0, ALL, MEMO)[:2] == (len(deep), 64)
+    # an integration point holding only text, closed by its own end tag, changes nothing on the stack
+    points = ("<svg><title lang=en>A &amp; b</TITLE ><g><desc>d</desc><foreignObject>f</foreignobject></g></svg>"
+              "<math><mi>x</mi><mo>+</mo><mtext>t</mtext></math><p>")
+    assert skip(points, 0, ALL, MEMO)[:2] == (len(points), 10)
 
 
 @pytest.mark.parametrize("skip", CORES)
@@ -423,3 +435,187 @@ def test_heads_the_memo_lacks_are_learnt(skip):
         raise ZeroDivisionError
     with pytest.raises(ZeroDivisionError):
         skip("<p><a href=https://x.example/>", 0, ALL, {}, broken)
+
+
+# --- script and style text, handlers and nonces the core walks over (issue 14, second pass) ------------
+
+WORDS = ALL | core.F_JS_WORDS | core.F_UTF8 | core.F_RAW_WALK
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_scripts_without_the_js_words_are_walked_over(skip):
+    """With the real JS rewriter (F_JS_WORDS), a classic or module script whose text holds none of
+    its trigger words is passed through unchanged: the core walks over it to its end tag, through
+    the escaped states of script data. So does any data block; an import map, speculation rules,
+    a word, a reference in its type, text past the buffer or (not UTF-8) past ASCII stop it."""
+    walked = ["<script>var a = 1; f('</scrip');</script>", "<script type=module>a()</script>",
+              "<script type=' Text/JavaScript '>b()</script>", "<script language=javascript1.5>c</script>",
+              "<script type>d</script>", "<script type='' language=vbscript>e</script>",
+              "<script><!--<script>x</script>y--></script>", "<script><!-- a --></script>",
+              "<script><!--<script></script>--></script>", "<script>\xe9\xe8</script>",
+              "<script type=application/ld+json>{\"u\": \"import https://a.com/\"}</script>",
+              "<script type=text/template><a href=http://a.com/>location</a></script>",
+              "<script language=' javascript'>import('x')</script>"]  # "text/ javascript": a data block
+    for text in walked:
+        assert skip(text + "<p>", 0, WORDS, MEMO)[:2] == (len(text) + 3, 2), text
+    stops = ["<script>import('https://a.com/x')</script>", "<script>Array.from(x)</script>",
+             "<script>location.host</script>", "<script type=importmap>{}</script>",
+             "<script type=speculationrules>{}</script>", "<script type='&#116;ext/plain'>x</script>",
+             "<script type='text/plain\x00'>x</script>", "<script>a()", "<script>a()</script",
+             "<script><!--<script></script>x</script", "<script><!--<script></script>x"]
+    for text in stops:
+        assert skip("<p>" + text, 0, WORDS, MEMO)[:2] == (3, 1), text
+    assert skip("<p><script>\xe9</script>", 0, WORDS & ~core.F_UTF8, MEMO)[:2] == (3, 1)
+    assert skip("<p><script>a()</script>", 0, ALL, MEMO)[:2] == (3, 1)  # not the real JS rewriter
+    assert skip("<p><script>a()</script>", 0, WORDS & ~core.F_RAW_WALK, MEMO)[:2] == (3, 1)  # a tight budget
+    text = "<script>import('https://a.com/x')</script>"
+    assert skip(text, 0, 0, MEMO)[:2] == (len(text), 1)  # no JS rewriter: passed through
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_style_elements_without_a_url_function_are_walked_over(skip):
+    """<style> text with no url(), src(), image-set(), @import or backslash has no URL: walked over."""
+    for plain in ("p{color:red}", "@media (min-width:1px){a{transform:rotate(1deg)}}", "a{b:c}/* <p> */",
+                  "@font-face{font-family:x}", "\xe9{}"):
+        text = f"<style>{plain}</style>"
+        assert skip(text + "<p>", 0, WORDS, MEMO)[:2] == (len(text) + 3, 2), plain
+    for wanted in ("a{background:URL(x)}", "@IMPORT 'x';", "a{b:-webkit-image-set('a' 1x)}", "a{b:src(x)}",
+                   "a{b:\\75rl(x)}", "p{}"):
+        text = f"<p><style>{wanted}</style>" if wanted != "p{}" else "<p><style>p{}</styl"
+        assert skip(text, 0, WORDS, MEMO)[:2] == (3, 1), wanted
+    text = "<style>a{background:url(http://a.com/x)}</style>"
+    assert skip(text, 0, WORDS & ~core.F_CSS, MEMO)[:2] == (len(text), 1)  # no CSS rewriter
+    assert skip("<p><style>p{}</style>", 0, WORDS & ~core.F_RAW_WALK, MEMO)[:2] == (3, 1)
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_handlers_without_the_js_words_and_kept_nonces_are_walked_over(skip):
+    """A handler attribute without the JS rewriter's words (nor a reference that could spell one)
+    stays as it is; so does a nonce while the page's CSP is kept (F_KEEP_NONCE)."""
+    text = "<b onclick='go(1)' onload onx='' nonce=abc>"
+    assert skip(text, 0, WORDS, MEMO)[:2] == (0, 0)  # the nonce is dropped
+    assert skip(text, 0, WORDS | core.F_KEEP_NONCE, MEMO)[:2] == (len(text), 1)
+    assert skip(text, 0, (ALL | core.F_KEEP_NONCE), MEMO)[:2] == (0, 0)  # not the real JS rewriter
+    for stop in ("<b onclick='location.reload()'>", "<b onclick='&#108;ocation.reload()'>",
+                 "<b onclick=x onclick=import('a')>", "<b integrity=x>"):
+        assert skip(stop, 0, WORDS | core.F_KEEP_NONCE, MEMO)[:2] == (0, 0), stop
+
+
+def test_the_js_words_are_the_js_rewriters():
+    """The core's words are the ones rewriter/js.py checks: a text with none of them passes it."""
+    from rewriter import js
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    assert js.JsRewriter.trigger_words == core.JS_TRIGGER_WORDS == js.TRIGGER_WORDS
+    urls = UrlRewriter(ProxyBase("http", "t.localhost:8080"), "abcdefgh2345", page_url="https://x.com/")
+    for word in core.JS_TRIGGER_WORDS:
+        assert js._has_trigger(f"a {word} b") and js._has_trigger(f"a {word} b".encode())
+    assert not js._has_trigger("Import From Location")
+    text = 'var s = "https://a.com/x.js"; fetch(s); window.top.Location'
+    assert js.JsRewriter(urls)(text) == text
+
+
+_CSS_TEXT_PIECES = st.sampled_from([
+    "a", "{", "}", ":", ";", " ", "\n", "(", ")", "url", "URL", "src", "image-set", "-webkit-", "@",
+    "@import", "@media", "@namespace", "\\", "'", '"', "http://a.com/x", "//a.com/y", "/*", "*/", "u", "rl",
+    "i", "mport", "\xe9", "calc(1px)", "image", "-set",
+])
+
+
+@given(st.lists(_CSS_TEXT_PIECES, max_size=20).map("".join))
+@settings(max_examples=2000, deadline=None)
+def test_style_text_left_alone_has_no_url(raw):
+    """core.css_text_wanted is False only where the CSS rewriter changes nothing (rewriter/css.py)."""
+    from rewriter.css import rewrite_css
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    if core.css_text_wanted(raw):
+        return
+    urls = UrlRewriter(ProxyBase("http", "t.localhost:8080"), "abcdefgh2345", page_url="https://x.com/")
+    assert rewrite_css(raw, urls) == raw
+
+
+_REAL_PIECES = st.sampled_from([
+    "<script>", "</script>", "<script type=module>", "<script type=importmap>", "<script type=text/x-tmpl>",
+    "<script language=vbscript>", "<!--", "-->", "<script >", "</SCRIPT>", "import('https://a.com/m.js')",
+    "import x from 'https://a.com/y.js';", "location.href", "a()", "var u='https://a.com/'", "\xe9", "<style>",
+    "</style>", "p{color:red}", "a{background:url(http://a.com/i.png)}", "@import 'http://a.com/s.css';",
+    "@media x{}", "<b onclick='go()'>", "<b onclick='location.reload()'>", "<b onclick='&#108;ocation'>",
+    "<i nonce=n>", "<a href=http://a.com/>", "<a href='javascript:location.href'>", "<p>", " ", "x",
+])
+
+
+def _rewrite_real_each_way(page: bytes, chunk: int) -> set:
+    """Output and counts of the rewriter as the proxy configures it (real JS and CSS rewriters, CSP
+    and SRI hooks), from each core, whole and in chunks."""
+    from rewriter.css import rewrite_css
+    from rewriter.html import HtmlRewriter
+    from rewriter.js import js_rewriter
+    from rewriter.urls import ProxyBase, UrlRewriter, sri_marker
+
+    got = set()
+    previous = core.NAME
+    try:
+        for name in core.CORES:
+            for size in (len(page) or 1, chunk):
+                core.use(name)
+                urls = UrlRewriter(ProxyBase("http", "t.localhost:8080"), "abcdefgh2345", page_url="https://x.com/")
+                rw = HtmlRewriter(urls, css=lambda t: rewrite_css(t, urls), js=js_rewriter(urls))
+                rw.csp, rw.sri = (lambda policy: policy + "; x"), sri_marker
+                out = b"".join(rw.feed(page[i: i + size]) for i in range(0, len(page), size)) + rw.close()
+                got.add((out, tuple(sorted(rw.stats.items())), urls.rewritten, urls.invalid))
+    finally:
+        core.use(previous)
+    return got
+
+
+@needs_c
+@given(st.lists(_REAL_PIECES, max_size=25).map("".join), st.integers(min_value=1, max_value=40))
+@settings(max_examples=300, deadline=None)
+def test_generated_pages_with_the_real_rewriters_rewrite_the_same_each_way(text, chunk):
+    assert len(_rewrite_real_each_way(("<head></head><p>" + text).encode("latin-1"), chunk)) == 1
+
+
+@pytest.mark.parametrize("skip", CORES)
+def test_javascript_urls_and_referenced_values_the_rewriters_leave_are_walked_over(skip):
+    """A javascript: URL whose script has none of the JS rewriter's words (and no "%" or reference
+    that could spell one), a handler whose references read as no letter, and a data-* value starting
+    with a numeric reference that does not read as "h" change nothing: walked over."""
+    text = ("<a href='javascript:void(0)'>x</a><a href=' JavaScript:go(1)' onclick='f(&apos;a&apos;, &#x30AB;)'>"
+            "<i data-label='&#x30AE;&#x30D5;' data-x='&#72;'><p>")
+    # data-x: "&#72;" reads "H": the rewriter decodes it (not a URL as written)
+    assert skip(text, 0, WORDS, MEMO)[:2] == (text.index("<i "), 2)
+    text = text.replace(" data-x='&#72;'", "")
+    assert skip(text, 0, WORDS, MEMO)[:2] == (len(text), 4)
+    for stop in ("<a href='javascript:location.reload()'>", "<a href='javascript:%6Cocation'>",
+                 "<a href='javascript:&#108;ocation'>", "<a href=javascript:x onclick='&#x6C;ocation'>",
+                 "<b onclick='&fjlig;'>", "<i data-u='&#x68;ttp://a.com/'>", "<i data-u='&#;'>"):
+        assert skip(stop, 0, WORDS, MEMO)[:2] == (0, 0), stop
+    assert skip("<a href='javascript:a()'>", 0, ALL, MEMO)[:2] == (0, 0)  # not the real JS rewriter
+    assert skip("<a href='javascript:a()'><p>", 0, core.F_CSS, MEMO)[:2] == (28, 2)  # no JS rewriter: stays
+
+
+_HANDLER_PIECES = st.sampled_from([
+    "a", "(", ")", "'", " ", ";", "&", "#", "x", "6", "C", "c", "l", "o", "&amp;", "&apos;", "&quot;", "&#108;",
+    "&#x6C;", "&#X6c", "&#0000108;", "&#x30AB;", "&#99999999999;", "&fjlig;", "&fj", "location", "ocation", "imp",
+    "ort", "import", "from", "f", "rom", "export", "postMessage", "&lt;", "&nbsp", "&#", "&#x", ".", "href",
+])
+
+
+@given(st.lists(_HANDLER_PIECES, max_size=16).map("".join))
+@settings(max_examples=2000, deadline=None)
+def test_handlers_left_alone_are_left_by_the_js_rewriter(raw):
+    """Where the core says a handler value (as written) needs no look, the JS rewriter leaves its
+    decoded text as it is; the compiled and reference cores agree on every value."""
+    from rewriter.html.entities import decode_attr_value
+    from rewriter.js import JsRewriter
+    from rewriter.urls import ProxyBase, UrlRewriter
+
+    tag = "<b onclick='%s'>" % raw.replace("'", "")
+    for skip in CORES:
+        assert skip(tag, 0, WORDS, MEMO)[:2] == CORES[0](tag, 0, WORDS, MEMO)[:2]
+    if core.js_text_wanted(raw, WORDS) or core.ref_letter(raw):
+        return
+    urls = UrlRewriter(ProxyBase("http", "t.localhost:8080"), "abcdefgh2345", page_url="https://x.com/")
+    value = decode_attr_value(raw, False)[0]
+    assert JsRewriter(urls)(value) == value

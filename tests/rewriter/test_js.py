@@ -427,3 +427,31 @@ def test_remembered_analysis_rewrites_as_a_fresh_parse(name, monkeypatch):
     fresh = rewrite_js_bytes(data, make_urls())
     assert fresh != data
     assert rewrite_js_bytes(data, make_urls()) == fresh
+
+
+_PLACE_PIECES = st.sampled_from([
+    "import", "from", "export", " ", "\n", "(", ")", "'", '"', "`", "https://a.com/x.js", "./y.js", "react",
+    "\\u0068ttps://a.com/z.js", "\\", "${a}", "importScripts", "//# sourceMappingURL=", "https://a.com/m.map",
+    "/* c */", "x", ";", "re", "Array.", "\r",
+])
+
+
+@given(st.lists(_PLACE_PIECES, max_size=20).map("".join))
+@settings(max_examples=1000, deadline=None)
+def test_remembered_places_ask_the_mapper_as_the_scan_does(text):
+    """_worth over the places remembered by content (_places_of) answers as _worth_parsing, with the
+    same questions to the mapper (its counts are the same)."""
+    data = text.encode("utf-8", "surrogateescape")
+    a, b = make_urls(), make_urls()
+    assert J._worth(J._find_places(data), a) == J._worth_parsing(data, b)
+    assert (a.rewritten, a.invalid) == (b.rewritten, b.invalid)
+
+
+def test_remembered_places_on_the_corpus():
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus {CORPUS} is absent (see shared/corpus/README.md)")
+    for name in _corpus():
+        for d in (_read(name), PROBE_HEAD + _read(name) + PROBE_TAIL):
+            a, b = make_urls(), make_urls()
+            assert J._worth(J._places_of(d, J._key(d)), a) == J._worth_parsing(d, b), name
+            assert (a.rewritten, a.invalid) == (b.rewritten, b.invalid), name
