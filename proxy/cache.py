@@ -5,9 +5,8 @@ stylesheets and fonts. Those are answered from here, so the origin sees one
 request per resource however many people watch (and a follower never re-triggers
 a one-time URL, such as a captcha image, that the leader already consumed).
 
-It also remembers the host of the tab owner's current page (``page_host``: the last
-top-level document the proxy served the tab owner), which the allowlist's scope ``all``
-rule needs and which no request header may claim.
+The host of the tab owner's current page is not here: it is the session's live state
+(:class:`tandem.live.OwnerPage`), so that every node judges scope ``all`` by it.
 
 Only GET 200 responses of resource types a mirror needs are kept, each bounded,
 the whole cache bounded per session, least recently used out first. In memory
@@ -73,7 +72,6 @@ class ResponseCache:
         self.misses = 0
         self.follower_fetches = 0  # upstream requests a follower's miss caused (the mirror wanted what the leader never loaded)
         self._inflight: dict[str, asyncio.Future] = {}
-        self.page_host: str | None = None  # the tab owner's current page (see the module docstring)
 
     def __len__(self) -> int:
         return len(self._entries)

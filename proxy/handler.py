@@ -99,14 +99,34 @@ class ProxiedHosts(web.PlainResource):
 
 # -- facts and the decision ---------------------------------------------------------------------
 
+PAGE_SCOPE_ALL: web.RequestKey[bool] = web.RequestKey("tandem.proxy.page_scope_all", bool)  # asked once a request
+
+
+async def judge_page(request: web.Request, adm: Admission) -> None:
+    """Whether the tab owner's page is on an entry with scope ``all``, for :func:`facts`, once a request.
+
+    The page is the live state's (:class:`tandem.live.OwnerPage`: the last top-level document any
+    node served the tab owner), else the session's start URL, never a request header. It is asked
+    only when a decision depends on it (a non-navigation to an unlisted host while some entry has
+    scope ``all``): with Redis that is one GET for those requests alone, none for the others."""
+    allowlist = Allowlist(request.app[appkeys.ALLOWLIST].entries)  # the list in force, across the await below
+    if (adm.navigation or not any(e.scope == ALL for e in allowlist.entries)
+            or allowlist.allows_navigation(adm.target.host)):
+        request[PAGE_SCOPE_ALL] = False  # decide() does not read it for these
+        return
+    page_host = await adm.session.live.page.current()
+    if page_host is None:  # no page served yet: the one the session starts on
+        page_host = _start_host(adm)
+    if not page_host:  # nothing known of the page: the strictest entry in force
+        request[PAGE_SCOPE_ALL] = True
+        return
+    page_entry = allowlist.entry_for(page_host)
+    request[PAGE_SCOPE_ALL] = page_entry is not None and page_entry.scope == ALL
+
+
 def facts(request: web.Request, adm: Admission, response: str | None = None) -> Facts:
     allowlist = Allowlist(request.app[appkeys.ALLOWLIST].entries)  # the list in force, read once for this decision
-    page_host = adm.session.cache.page_host or _start_host(adm)
-    page_entry = allowlist.entry_for(page_host) if page_host else None
-    if page_host is None:  # nothing known of the page: the strictest entry in force
-        scope_all = any(e.scope == ALL for e in allowlist.entries)
-    else:
-        scope_all = page_entry is not None and page_entry.scope == ALL
+    scope_all = request.get(PAGE_SCOPE_ALL, True)  # judge_page() not asked: the strictest answer
     origin_listed = True
     if adm.role == ANONYMOUS:
         origin = adm.mapper.to_upstream(request.headers.get("Origin", "") + "/")
@@ -181,6 +201,7 @@ def refuse(adm: Admission, decision: Decision) -> errors.ProxyError:
 
 async def _proxy(request: web.Request, adm: Admission, check=None) -> web.StreamResponse:
     """``check(upstream_response)``: raises to refuse the answer before a byte of it is sent (proxy.tunnel)."""
+    await judge_page(request, adm)
     decision = decide(facts(request, adm))
     if decision.mirror:  # the follower's place is the mirror: never run the site twice
         return web.Response(status=303, headers={"Location": cobrowse.session_page(request.app, adm.session.sid),

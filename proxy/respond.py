@@ -229,6 +229,9 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
         await resp.prepare(request)
         await resp.write_eof()
         return resp
+    if adm.role == LEADER and adm.top_level and p.kind == DOCUMENT and 200 <= up.status < 300:
+        # the tab owner's page now, on every node, before its first byte can ask for a subresource
+        await adm.session.live.page.put(adm.target.host)  # (proxy.handler.judge_page: scope "all")
     try:
         chunks = _chunks(up, watchdog, head, request.app)
         if integrity is not None:
@@ -256,7 +259,6 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
         return _fail(request, adm, resp, errors.RewriteFailed(
             f"Tandem could not rewrite this {p.kind} from {adm.target.host}.", detail=type(exc).__name__))
     if adm.role == LEADER and adm.top_level and p.kind == DOCUMENT and 200 <= up.status < 300:
-        adm.session.cache.page_host = adm.target.host  # the tab owner's page now (proxy.decide: scope "all")
         request[metrics.PAGE] = True  # timed as a page load (tandem.metrics)
     return resp
 

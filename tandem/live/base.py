@@ -22,6 +22,9 @@ Every object has a few documented methods; nobody reaches into a dict.
   it was made and written to the backend before the response leaves (``flush``).
 * :class:`RoomFacts` — the room's facts a restart must keep: current URL, title,
   leader, control policy, controller and who was there (plain JSON, written on change).
+* :class:`OwnerPage` — the host of the top-level page the server last served the tab
+  owner, which the allowlist's scope ``all`` rule judges (proxy.handler) on every node.
+  Written before that page's first byte leaves; read only when a decision depends on it.
 
 The followers' response cache is not here (proxy/cache.py).
 """
@@ -120,6 +123,25 @@ class RoomFacts(ABC):
         """Every ``put`` so far is durable."""
 
 
+class OwnerPage(ABC):
+    """The host of the top-level document the server last served the tab owner: the page the
+    allowlist's scope ``all`` rule judges (never what a request says: ``Referer``, ``Origin``,
+    ``Sec-Fetch-*``). ``None`` while no page was served (the session's start URL stands in)."""
+
+    @abstractmethod
+    def known(self) -> str | None:
+        """What this process last wrote or read (no I/O)."""
+
+    @abstractmethod
+    async def put(self, host: str) -> None:
+        """The server is serving the tab owner a page on ``host``: every node sees it once this returns."""
+
+    async def current(self) -> str | None:
+        """As the backend has it now (another node may have served the last page); ``""`` when one was
+        kept that cannot be read (the strictest entry in force then stands for it)."""
+        return self.known()
+
+
 @dataclass
 class SessionLive:
     """Everything live about one session, from one backend."""
@@ -128,6 +150,7 @@ class SessionLive:
     jar: LiveJar
     aliases: LiveAliases
     facts: RoomFacts
+    page: OwnerPage
 
     async def flush(self) -> None:
         await self.aliases.flush()

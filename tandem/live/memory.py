@@ -5,6 +5,10 @@ Each change is one short SQLite transaction in the store's ``live_state`` table
 returns: a SIGKILL loses nothing already answered. With no store (tests, tools)
 it is memory only. ``open`` loads what was kept, so a restarted process — or a
 session that left this process's memory — picks up where it was.
+
+The tab owner's page (:class:`MemoryPage`) is an attribute read; it is written
+through (beside the room facts, one read at ``open``) only when its host changes,
+so a page load on the same site costs no write.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from typing import Protocol
 from rewriter.cookies import CookieJar
 from rewriter.labels import Origin
 
-from .base import MAX_ALIASES, MAX_FACTS_BYTES, LiveAliases, LiveBackend, LiveJar, RoomFacts, SessionLive
+from .base import MAX_ALIASES, MAX_FACTS_BYTES, LiveAliases, LiveBackend, LiveJar, OwnerPage, RoomFacts, SessionLive
 
 JAR, ALIAS, FACTS, ONCE = "jar", "alias", "facts", "once"
+ROOM, PAGE = "room", "page"  # the names kept under FACTS: the room's facts, the tab owner's page host
 MAX_CLAIMS = 100_000  # claims remembered in memory: bounded even if they come faster than they expire
 
 
@@ -75,12 +80,9 @@ class MemoryAliases(LiveAliases):
 
 
 class MemoryFacts(RoomFacts):
-    def __init__(self, sid: str, kept: KeptState | None):
+    def __init__(self, sid: str, kept: KeptState | None, rows: dict[str, str]):
         self._sid, self._kept = sid, kept
-        self._facts: dict | None = None
-        if kept is not None:
-            text = kept.live_read(sid, FACTS).get("room")
-            self._facts = _facts(text)
+        self._facts: dict | None = _facts(rows.get(ROOM))
 
     def get(self) -> dict | None:
         return self._facts
@@ -91,7 +93,23 @@ class MemoryFacts(RoomFacts):
             return  # keep the last facts that fit: a restart then restores a slightly older room
         self._facts = json.loads(text)
         if self._kept is not None:
-            self._kept.live_write(self._sid, FACTS, {"room": text})
+            self._kept.live_write(self._sid, FACTS, {ROOM: text})
+
+
+class MemoryPage(OwnerPage):
+    def __init__(self, sid: str, kept: KeptState | None, rows: dict[str, str]):
+        self._sid, self._kept = sid, kept
+        self._host: str | None = rows.get(PAGE) or None
+
+    def known(self) -> str | None:
+        return self._host
+
+    async def put(self, host: str) -> None:
+        if host == self._host:
+            return
+        self._host = host
+        if self._kept is not None:  # a restart judges by this page, not the start URL
+            self._kept.live_write(self._sid, FACTS, {PAGE: host})
 
 
 class MemoryBackend(LiveBackend):
@@ -102,7 +120,9 @@ class MemoryBackend(LiveBackend):
         self._claims: dict[tuple[str, str], float] = {}  # (sid, key) -> until when it stays claimed
 
     def open(self, sid: str) -> SessionLive:
-        return SessionLive(sid, MemoryJar(sid, self._kept), MemoryAliases(sid, self._kept), MemoryFacts(sid, self._kept))
+        rows = self._kept.live_read(sid, FACTS) if self._kept is not None else {}
+        return SessionLive(sid, MemoryJar(sid, self._kept), MemoryAliases(sid, self._kept),
+                           MemoryFacts(sid, self._kept, rows), MemoryPage(sid, self._kept, rows))
 
     async def drop(self, sid: str) -> None:
         self._claims = {k: t for k, t in self._claims.items() if k[0] != sid}

@@ -10,6 +10,10 @@ Cluster slot):
   browser.
 * ``tandem:{sid}:alias``  hash: alias → sealed origin.
 * ``tandem:{sid}:facts``  string: the sealed room facts.
+* ``tandem:{sid}:page``   string: the sealed host of the tab owner's page, SET before
+  that page's first byte leaves the node that serves it (a round trip per top-level
+  document of the tab owner) and read (GET) only when an allowlist decision depends
+  on it: an unlisted host while some entry has scope ``all`` (proxy.handler).
 
 Values are sealed with the store's cipher (AES-GCM, the session, kind and name in
 the associated data), so Redis holds nothing readable and a value moved to
@@ -30,8 +34,8 @@ from redis.exceptions import RedisError
 from rewriter.cookies import CookieJar
 from rewriter.labels import Origin
 
-from .base import MAX_ALIASES, MAX_FACTS_BYTES, LiveAliases, LiveBackend, LiveJar, RoomFacts, SessionLive
-from .memory import ALIAS, FACTS, JAR, _facts, _origin, _origin_text, _records
+from .base import MAX_ALIASES, MAX_FACTS_BYTES, LiveAliases, LiveBackend, LiveJar, OwnerPage, RoomFacts, SessionLive
+from .memory import ALIAS, FACTS, JAR, PAGE, _facts, _origin, _origin_text, _records
 
 log = logging.getLogger("tandem.live")
 
@@ -205,6 +209,29 @@ class RedisFacts(RoomFacts):
         return self._facts
 
 
+class RedisPage(OwnerPage):
+    """Never cached for a decision: another node may have served the tab owner a page since."""
+
+    def __init__(self, r: aioredis.Redis, keys: _Keys, ttl: int):
+        self._r, self._k, self._ttl = r, keys, ttl
+        self._host: str | None = None
+
+    def known(self) -> str | None:
+        return self._host
+
+    async def put(self, host: str) -> None:
+        await self._r.set(self._k.key(PAGE), self._k.seal(PAGE, "host", host), ex=self._ttl)
+        self._host = host
+
+    async def current(self) -> str | None:
+        value = await self._r.get(self._k.key(PAGE))
+        if value is None:
+            self._host = None
+            return None
+        self._host = self._k.open(PAGE, "host", value) or ""  # kept but unreadable: "" (the strictest entry)
+        return self._host
+
+
 class RedisBackend(LiveBackend):
     name = "redis"
 
@@ -217,12 +244,12 @@ class RedisBackend(LiveBackend):
     def open(self, sid: str) -> SessionLive:
         keys = _Keys(sid, self._cipher)
         return SessionLive(sid, RedisJar(self._r, keys, self._ttl), RedisAliases(self._r, keys, self._ttl),
-                           RedisFacts(self._r, keys, self._ttl))
+                           RedisFacts(self._r, keys, self._ttl), RedisPage(self._r, keys, self._ttl))
 
     async def drop(self, sid: str) -> None:
-        """Every key of the session: jar, aliases, facts, spent tickets (``once:*``), the room's lease."""
+        """Every key of the session: jar, aliases, facts, page, spent tickets (``once:*``), the room's lease."""
         keys = _Keys(sid, self._cipher)
-        found = {keys.key(JAR), keys.key(ALIAS), keys.key(FACTS)}
+        found = {keys.key(JAR), keys.key(ALIAS), keys.key(FACTS), keys.key(PAGE)}
         async for key in self._r.scan_iter(match=keys.key("*").replace("{", "\\{").replace("}", "\\}"), count=100):
             found.add(key.decode() if isinstance(key, bytes) else key)
         await self._r.delete(*found)

@@ -173,3 +173,34 @@ async def test_facts_too_big_are_not_kept(backend, store):
     await live.flush()
     assert await backend().open(sid).facts.load() == {"leader": "p"}
     json.dumps(live.facts.get())
+
+
+# -- the tab owner's page (scope "all" is judged by it on every node) -------------------------------
+
+async def test_owner_page_is_seen_by_another_node_or_after_a_restart(backend, store):
+    sid = await new_session(store)
+    live = backend().open(sid)
+    assert await live.page.current() is None  # no page served yet: the start URL stands in
+    for host in ("shop.example", "pay.example", "shop.example"):
+        await live.page.put(host)
+        assert live.page.known() == host
+        assert await backend().open(sid).page.current() == host
+
+
+async def test_owner_page_is_encrypted_bound_and_forgotten_at_the_end(backend, store, request):
+    one, two = await new_session(store), await new_session(store)
+    await backend().open(one).page.put("hidden-page.example")
+    if "redis" in request.node.callspec.id:
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(request.getfixturevalue("redis_url"))
+        raw = await r.get(f"tandem:{{{one}}}:page")
+        assert raw and b"hidden-page" not in raw
+        await r.set(f"tandem:{{{two}}}:page", raw)  # moved to another session: it does not open there
+        await r.aclose()
+        assert await backend().open(two).page.current() == ""  # kept but unreadable: not "no page yet"
+    else:
+        rows = await store.backend.fetchall("SELECT session_id, kind, name, value FROM live_state")
+        assert rows and not any("hidden-page" in v for *_, v in rows)
+    await backend().drop(one)
+    assert await backend().open(one).page.current() is None
