@@ -23,6 +23,7 @@ they stream (:mod:`proxy.cobrowse`); followers are served from there first.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -139,6 +140,11 @@ def usable_charset(label: str | None) -> str | None:
     browsers. Python-only codec names (``undefined``, ``base64``, ``unicode_escape``…) never reach a rewriter."""
     if not label or len(label) > 64:
         return None
+    return _charset_name(label)
+
+
+@functools.lru_cache(maxsize=256)  # pure; webencodings lower-cases the label in a Python loop on every call
+def _charset_name(label: str) -> str | None:
     found = webencodings.lookup(label)
     return found.name if found is not None else None
 

@@ -212,3 +212,17 @@ def test_an_empty_jar_answers_without_reading_the_url(monkeypatch):
     jar.set_from_response("https://example.com/", ["a=1; Path=/"])
     assert jar.cookie_header("https://example.com/a") == "a=1"
     assert jar.cookie_header("https://other.example/a") is None
+
+
+def test_a_charset_label_is_looked_up_once(monkeypatch):
+    import webencodings
+
+    respond._charset_name.cache_clear()
+    calls = []
+    real = webencodings.lookup
+    monkeypatch.setattr(webencodings, "lookup", lambda label: calls.append(label) or real(label))
+    for _ in range(3):
+        assert respond.usable_charset("UTF-8") == "utf-8"
+        assert respond.usable_charset("undefined") is None  # a Python codec name, not a browser's label
+        assert respond.usable_charset("x" * 65) is None
+    assert calls == ["UTF-8", "undefined"]
