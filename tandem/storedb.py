@@ -23,9 +23,10 @@ SQLite: a statement that stands alone (``fetchone``, ``fetchall``, ``execute``) 
 thread, through a connection that thread opened and alone uses: a write there waits for its fsync
 (``synchronous=FULL``, 1-10 ms; 500 joins of the issue-12 load held the loop 0.5 s that way) while
 the loop serves sockets. One thread, one queue: statements run in the order they were called (the
-store's lock orders them with transactions too). Transactions and the live-state write-through stay
-inline on the loop's connections (a transaction's statements never wait for anything but SQLite, so
-no other code runs while it holds the write lock); both begin ``IMMEDIATE``, taking the write lock
+store's lock orders them with transactions too). A transaction's statements run inline on the loop's
+connection (they wait for nothing but SQLite, so no other code runs while it holds the write lock)
+and its COMMIT, the fsync, on the worker while the store's lock is held; the live-state
+write-through stays inline (synchronous, see above). Both begin ``IMMEDIATE``, taking the write lock
 up front, so a commit on the worker's connection between their read and their write cannot fail
 them (they wait for it: at most one statement).
 """
@@ -207,10 +208,21 @@ class SqliteDatabase:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        """Statements inline (inside a transaction they only write to the WAL's pages in memory);
+        the COMMIT, which waits for the fsync, on the worker thread while the lock is held."""
         async with self._lock:
-            with self.conn:
-                self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield _SqliteTx(self.conn)
+            except BaseException:
+                self.conn.rollback()
+                raise
+            done = self._worker.submit(self.conn.commit)
+            try:
+                await asyncio.wrap_future(done)
+            except asyncio.CancelledError:
+                done.result()  # committed or not, the connection is the loop's again before the lock goes
+                raise
 
     @contextlib.contextmanager
     def live_transaction(self) -> Iterator[_SyncTx]:

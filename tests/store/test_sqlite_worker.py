@@ -85,3 +85,29 @@ async def test_a_live_write_waits_for_a_worker_write_instead_of_failing(tmp_path
         assert (await db.fetchone("SELECT count(*) FROM live"))[0] == done
     finally:
         await db.close()
+
+
+async def test_a_transaction_commits_on_the_worker_thread_and_rolls_back_on_error(tmp_path):
+    """The COMMIT waits for the fsync (synchronous=FULL): it runs on the worker, not the loop's thread.
+    Before: inline, every audit record and participant held the loop for its fsync (1-10 ms)."""
+    import threading
+
+    db = SqliteDatabase(tmp_path / "t.db")
+    try:
+        await db.execute("CREATE TABLE t (n INTEGER)")
+        seen: list[tuple[str, bool]] = []
+        db.conn.set_trace_callback(lambda sql: seen.append((sql, threading.get_ident() == threading.main_thread().ident)))
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES (1)")
+        assert ("COMMIT", False) in seen and ("COMMIT", True) not in seen, seen
+        try:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t VALUES (2)")
+                raise ValueError("the caller failed half-way")
+        except ValueError:
+            pass
+        assert await db.fetchall("SELECT n FROM t") == [(1,)]
+        assert not db.conn.in_transaction
+    finally:
+        db.conn.set_trace_callback(None)
+        await db.close()
