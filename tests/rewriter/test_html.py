@@ -504,3 +504,32 @@ def test_deep_foreign_nesting_and_stray_end_tags():
            + b"</svg><style><a href=http://b.com/></style>")
     out = run_whole(src, {})
     assert out.endswith(f"<a href={h('a.com')}/></svg><style><a href=http://b.com/></style>".encode())
+
+
+_TAG_PIECES = st.sampled_from([" ", "\t", "\n", "a", "b", "=", '"', "'", "/", ">", "<", "!", "-", "<!--", "x=y", "c='d'",
+                               'e="f g"', "h= i", "j =", "k", "==", "l=>", "m/", "/n"])
+
+
+@given(st.lists(_TAG_PIECES, max_size=30).map("".join), st.lists(st.integers(min_value=1, max_value=9), max_size=12))
+@settings(max_examples=3000, deadline=None)
+def test_held_tag_scanner_ends_where_the_tag_does(body, cuts):
+    """The scanner that follows a held, unfinished tag chunk by chunk (Tokenizer._tag_scan, which
+    skips whole attributes at once) finds the end TAG_RE finds, however the text is cut."""
+    from rewriter.html import tokenizer as T
+
+    text = "<a" + body + "'\">"
+    m = T.TAG_RE.match(text)
+    want = m.end() if m else -1
+    tk = T.Tokenizer()
+    tk._ts = T.TS_NAME
+    got, at, rest = -1, 2, text[2:]
+    for cut in cuts + [len(rest)]:
+        piece, rest = rest[:cut], rest[cut:]
+        r = tk._tag_scan(piece)
+        if r >= 0:
+            got = at + r
+            break
+        at += len(piece)
+        if not rest:
+            break
+    assert got == want, (text, cuts)
