@@ -27,6 +27,7 @@ import statistics
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ import aiohttp
 from rewriter.labels import Origin, encode
 
 from . import loadgen
+from .cprofile_tandem import ON_SIGNAL as PROFILE_ON_SIGNAL
 from .pages import blob, html_page
 from .upstream import corpus_pages
 from .procs import Children, cpu_seconds, free_port, machine_busy_seconds, request, rss_kib, wait_ready
@@ -167,12 +169,14 @@ def start_servers(children: Children, tmp: Path, huge_size: int, profile: Path |
     admin = secrets.token_urlsafe(24)
     tandem = children.start("tandem", tandem_command(profile) + [
         "serve", "--port", str(tport), "--allow-private-networks", "loopback", "--data-dir", str(tmp / "data")],
-        env={"TANDEM_ADMIN_KEY": admin}, cpus=proxy_cpus)
+        env={"TANDEM_ADMIN_KEY": admin, **({PROFILE_ON_SIGNAL: "1"} if profile is not None else {})}, cpus=proxy_cpus)
     base = f"tandem.localhost:{tport}"
     wait_ready(up, uport)
     wait_ready(bare, bport, "/healthz")
     wait_ready(tandem, tport, "/healthz", {"Host": base})
     proxied = enter_session(tport, uport, admin)
+    if profile is not None:  # start-up and the hand-off stay out of the profile (bench/cprofile_tandem.py)
+        os.kill(tandem.pid, signal.SIGUSR1)
     endpoints = {
         "direct": Endpoint(uport, {"Host": f"127.0.0.1:{uport}"}),
         "bare": Endpoint(bport, {"Host": f"127.0.0.1:{bport}"}),
