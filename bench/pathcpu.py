@@ -113,6 +113,11 @@ def main() -> None:
         p.error("--no-this needs at least one --tree")
     if args.uvloop:
         variants.append(Variant(variants[0].name + "+uvloop", variants[0].root, True))
+    if any(v.uvloop for v in variants):
+        try:
+            import uvloop  # noqa: F401  (not a dependency of Tandem: measured, not adopted)
+        except ImportError:
+            p.error("the uvloop variants need uvloop: pip install uvloop")
     n_pages = len(corpus_pages(str(CORPUS_PAGES))) if args.resource == "pages" else 0
     if args.resource == "pages" and not n_pages:
         raise SystemExit(f"no corpus pages at {CORPUS_PAGES}")
