@@ -327,7 +327,9 @@ def _clear_caches() -> None:
     from rewriter import js, jslocation, labels, urls
 
     js._analyses.clear()
+    js._places.clear()
     jslocation._memo.clear()
+    jslocation._no_candidates.clear()
     for mod in (urls, labels):
         for v in vars(mod).values():
             if isinstance(v, functools._lru_cache_wrapper):

@@ -361,6 +361,9 @@ def _target_edits(root, data: bytes) -> list[Edit]:
 MEMO_ENTRIES = 4096
 _memo: "OrderedDict[bytes, list[Edit]]" = OrderedDict()
 _memo_lock = threading.Lock()
+# Scripts seen without a candidate (their digests only): the candidate scan is not run again.
+NO_CANDIDATE_ENTRIES = 8192
+_no_candidates: "OrderedDict[bytes, None]" = OrderedDict()
 
 
 def read_edits(data: bytes, root=None, parse: Callable | None = None, max_parse: int = 8 << 20,
@@ -368,7 +371,7 @@ def read_edits(data: bytes, root=None, parse: Callable | None = None, max_parse:
     """The location-read edits of a script: from its tree when the caller has one (``root``),
     else parsed with ``parse`` (rewriter/js.py's budgeted parser) when the script has a candidate.
     A script that does not parse cleanly gets none. Memoised by content (``key``: the caller's
-    blake2b-16 digest of ``data``), scripts without a candidate too."""
+    blake2b-16 digest of ``data``); scripts without a candidate are remembered apart."""
     if len(data) > max_parse:
         return []
     if key is None:
@@ -378,8 +381,14 @@ def read_edits(data: bytes, root=None, parse: Callable | None = None, max_parse:
         if hit is not None:
             _memo.move_to_end(key)
             return hit
+        if key in _no_candidates:
+            _no_candidates.move_to_end(key)
+            return []
     if not candidates(data):
-        _remember(key, [])
+        with _memo_lock:  # kept apart: scripts without a candidate never push a parse's edits out
+            _no_candidates[key] = None
+            while len(_no_candidates) > NO_CANDIDATE_ENTRIES:
+                _no_candidates.popitem(last=False)
         return []
     if root is None:
         tree = parse(data) if parse is not None else None

@@ -164,3 +164,20 @@ _PIECES = st.sampled_from([b"location", b"String", b"URL", b"(", b")", b",", b"+
 def test_as_string_regex_finds_what_the_old_form_found(data):
     old, new = _OLD_AS_STRING_RE.search(data), jslocation._AS_STRING_RE.search(data)
     assert (old and old.start()) == (new and new.start())
+
+
+def test_scripts_without_a_candidate_do_not_push_parsed_edits_out(monkeypatch):
+    """Scripts without a candidate are remembered apart: however many pass, a parsed script's
+    edits stay remembered (it is not parsed again)."""
+    from rewriter.js import _parse
+
+    monkeypatch.setattr(jslocation, "MEMO_ENTRIES", 2)
+    monkeypatch.setattr(jslocation, "_memo", jslocation.OrderedDict())
+    monkeypatch.setattr(jslocation, "_no_candidates", jslocation.OrderedDict(), raising=False)
+    src = b"var h = location.host;"
+    assert len(jslocation.read_edits(src, parse=_parse)) == 2
+    for k in range(10):
+        assert jslocation.read_edits(b"var x = %d;" % k, parse=_parse) == []
+    calls = []
+    assert len(jslocation.read_edits(src, parse=lambda d: calls.append(d))) == 2 and calls == []
+    assert jslocation.read_edits(b"var x = 3;", parse=lambda d: calls.append(d)) == [] and calls == []
