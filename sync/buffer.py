@@ -3,6 +3,9 @@
 A late joiner gets ``from_snapshot()``; a reconnecting follower that saw up to
 sequence number ``n`` gets ``since(n)`` — exactly the frames after ``n``, or None
 when ``n`` is older than the buffer (it then starts over from the snapshot).
+The room sends them as :meth:`ReplayBuffer.replay` gives them: the same events, consecutive
+event frames joined into blocks of about ``BLOCK_BYTES`` (a few objects per joiner, not a few per
+buffered frame: 50 joiners of a busy room made 600,000 and set off full collections).
 
 Bounds: past ``soft_limit`` bytes the buffer asks for a fresh snapshot (the leader
 takes one and the buffer restarts small); past ``hard_limit`` before one arrives
@@ -13,6 +16,7 @@ than get an inconsistent view.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from .protocol import Frame
 
@@ -35,6 +39,7 @@ def _frame(kept: _Kept) -> Frame:
     f._msg = None  # decoded from the text again when asked (an ephemeral frame being merged)
     return f
 
+BLOCK_BYTES = 256 * 1024  # a replay block's text at most (past it by one frame): the outbox's batch size
 SOFT_LIMIT = 8 * 1024 * 1024  # events since the snapshot: replaying more than this to a joiner is slower than a new snapshot
 HARD_LIMIT = 32 * 1024 * 1024  # per room: memory a misbehaving page can pin before the buffer is dropped
 
@@ -46,6 +51,7 @@ class ReplayBuffer:
         self.frames: deque[_Kept] = deque()
         self.bytes = 0
         self.snapshot_bytes = 0
+        self._blocks: list[Frame] | None = None  # from_snapshot() as blocks, until the buffer changes
 
     @property
     def ready(self) -> bool:
@@ -69,6 +75,7 @@ class ReplayBuffer:
         ``starts_snapshot``: the frame opens with the Meta event of a new snapshot.
         ``full``: it carries a FullSnapshot (counted as snapshot, not as events since).
         """
+        self._blocks = None
         if starts_snapshot:
             self.frames.clear()
             self.bytes = 0
@@ -88,6 +95,7 @@ class ReplayBuffer:
         return "ok"
 
     def clear(self) -> None:
+        self._blocks = None
         self.frames.clear()
         self.bytes = 0
         self.snapshot_bytes = 0
@@ -111,3 +119,71 @@ class ReplayBuffer:
             elif first + count - 1 > seq:
                 return None  # seq falls inside a frame: not a boundary this follower can have stopped at
         return out
+
+    def replay(self, seq: int | None = None) -> list[Frame] | None:
+        """What a joiner is sent: ``from_snapshot()`` (``seq`` None) or ``since(seq)`` (None when that is
+        None), with runs of consecutive event frames joined into one frame each of up to about
+        ``BLOCK_BYTES`` — the same events with the same sequence numbers in the same order, as
+        :meth:`sync.outbox.Outbox.take` would join them on the way out anyway. One Frame per block,
+        not per buffered frame: a late joiner of a room with thousands of buffered frames allocates a
+        few dozen objects, and the collector's young generations do not fill up (issue 12)."""
+        if seq is None:
+            if self._blocks is None:  # joiners of one room in the same moment share the blocks
+                self._blocks = _blocks(self.frames)
+            return list(self._blocks)
+        if not self.frames:
+            return None
+        last = self.last_seq
+        if seq == last:
+            return []
+        if seq < self.frames[0][1] - 1 or seq > last:
+            return None
+        start = 0
+        for start, kept in enumerate(self.frames):
+            first, count = kept[1], kept[2]
+            if first > seq:
+                break
+            if first + count - 1 > seq:
+                return None  # inside a frame: not a boundary this follower can have stopped at
+        return _blocks(islice(self.frames, start, None))
+
+
+def _blocks(kept_frames, limit: int = BLOCK_BYTES) -> list[Frame]:
+    """Runs of buffered frames as blocks: an event frame (``{"t":"ev","s":N,"e":[...]}``, stream or
+    ephemeral) that goes on where the block before ends takes the block's events with it while the
+    block is under ``limit``; any other frame starts a block. A block of one frame is that frame's
+    text unchanged; a joined one is copied once. Strings and ints only in the loop: nothing the
+    garbage collector tracks is made per frame."""
+    out: list[Frame] = []
+    parts: list[str] = []  # the block being built: its first frame's text, then each next frame's events
+    first = count = size = 0
+    kind = ""
+    open_ = False  # the block so far can take more events
+    for text, seq, n, k in kept_frames:
+        if open_ and size < limit and n and seq == first + count and k in _EV_KINDS:
+            head = _HEAD % seq
+            if text.startswith(head) and text.endswith("]}"):
+                parts.append(text[len(head):-2])
+                count += n
+                size += len(text)
+                if k == "stream":
+                    kind = "stream"
+                continue
+        if parts:
+            out.append(_block(parts, first, count, kind))
+        parts = [text]
+        first, count, kind, size = seq, n, k, len(text)
+        open_ = (k in _EV_KINDS and n > 0 and text.startswith(_HEAD % seq) and text.endswith("]}")
+                 and not text.endswith("[]}"))
+    if parts:
+        out.append(_block(parts, first, count, kind))
+    return out
+
+
+_EV_KINDS = ("stream", "ephemeral")
+_HEAD = '{"t":"ev","s":%d,"e":['  # how sync.protocol.stream_frame encodes an unmerged event frame
+
+
+def _block(parts: list[str], first: int, count: int, kind: str) -> Frame:
+    text = parts[0] if len(parts) == 1 else parts[0][:-2] + "," + ",".join(parts[1:]) + "]}"
+    return _frame((text, first, count, kind))

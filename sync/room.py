@@ -253,11 +253,11 @@ class Room:
     def _replay(self, conn: Conn, resume: dict | None) -> list[Out]:
         """What a follower view needs to catch up: the frames after its resume point, or a reset and the snapshot."""
         if isinstance(resume, dict) and resume.get("epoch") == self.epoch and isinstance(resume.get("seq"), int):
-            frames = self.buffer.since(resume["seq"])
+            frames = self.buffer.replay(resume["seq"])  # in blocks: a few Sends, not one per buffered frame
             if frames is not None:
                 conn.synced = True
                 return [Send((conn.id,), f) for f in frames]
-        frames = self.buffer.from_snapshot()
+        frames = self.buffer.replay()
         conn.synced = bool(frames)
         return [Send((conn.id,), Frame({"t": "reset"}))] + [Send((conn.id,), f) for f in frames]
 
