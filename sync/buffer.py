@@ -51,7 +51,6 @@ class ReplayBuffer:
         self.frames: deque[_Kept] = deque()
         self.bytes = 0
         self.snapshot_bytes = 0
-        self._blocks: list[Frame] | None = None  # from_snapshot() as blocks, until the buffer changes
 
     @property
     def ready(self) -> bool:
@@ -75,7 +74,6 @@ class ReplayBuffer:
         ``starts_snapshot``: the frame opens with the Meta event of a new snapshot.
         ``full``: it carries a FullSnapshot (counted as snapshot, not as events since).
         """
-        self._blocks = None
         if starts_snapshot:
             self.frames.clear()
             self.bytes = 0
@@ -95,7 +93,6 @@ class ReplayBuffer:
         return "ok"
 
     def clear(self) -> None:
-        self._blocks = None
         self.frames.clear()
         self.bytes = 0
         self.snapshot_bytes = 0
@@ -128,9 +125,7 @@ class ReplayBuffer:
         not per buffered frame: a late joiner of a room with thousands of buffered frames allocates a
         few dozen objects, and the collector's young generations do not fill up (issue 12)."""
         if seq is None:
-            if self._blocks is None:  # joiners of one room in the same moment share the blocks
-                self._blocks = _blocks(self.frames)
-            return list(self._blocks)
+            return _blocks(self.frames)
         if not self.frames:
             return None
         last = self.last_seq
@@ -150,33 +145,36 @@ class ReplayBuffer:
 
 def _blocks(kept_frames, limit: int = BLOCK_BYTES) -> list[Frame]:
     """Runs of buffered frames as blocks: an event frame (``{"t":"ev","s":N,"e":[...]}``, stream or
-    ephemeral) that goes on where the block before ends takes the block's events with it while the
-    block is under ``limit``; any other frame starts a block. A block of one frame is that frame's
-    text unchanged; a joined one is copied once. Strings and ints only in the loop: nothing the
-    garbage collector tracks is made per frame."""
+    ephemeral) that goes on where the block before ends joins it while the block is under ``limit``;
+    any other frame starts a block. A block of one frame is that frame; a joined one (:class:`_Block`)
+    holds its frames in one list and makes its text when it is written. Strings and ints only in the
+    loop: nothing the garbage collector tracks is made per frame."""
     out: list[Frame] = []
-    parts: list[str] = []  # the block being built: its first frame's text, then each next frame's events
-    first = count = size = 0
+    members: list[_Kept] = []  # the block being built
+    first = count = size = length = 0
     kind = ""
     open_ = False  # the block so far can take more events
-    for text, seq, n, k in kept_frames:
+    for kept in kept_frames:
+        text, seq, n, k = kept
         if open_ and size < limit and n and seq == first + count and k in _EV_KINDS:
-            head = _HEAD % seq
-            if text.startswith(head) and text.endswith("]}"):
-                parts.append(text[len(head):-2])
+            head = len(_HEAD % seq)
+            if text.startswith(_HEAD % seq) and text.endswith("]}"):
+                members.append(kept)
                 count += n
                 size += len(text)
+                length += len(text) - head - 1  # its events and a comma
                 if k == "stream":
                     kind = "stream"
                 continue
-        if parts:
-            out.append(_block(parts, first, count, kind))
-        parts = [text]
-        first, count, kind, size = seq, n, k, len(text)
+        if members:
+            out.append(_block(members, first, count, kind, length))
+        members = [kept]
+        first, count, kind = seq, n, k
+        size = length = len(text)
         open_ = (k in _EV_KINDS and n > 0 and text.startswith(_HEAD % seq) and text.endswith("]}")
                  and not text.endswith("[]}"))
-    if parts:
-        out.append(_block(parts, first, count, kind))
+    if members:
+        out.append(_block(members, first, count, kind, length))
     return out
 
 
@@ -184,6 +182,32 @@ _EV_KINDS = ("stream", "ephemeral")
 _HEAD = '{"t":"ev","s":%d,"e":['  # how sync.protocol.stream_frame encodes an unmerged event frame
 
 
-def _block(parts: list[str], first: int, count: int, kind: str) -> Frame:
-    text = parts[0] if len(parts) == 1 else parts[0][:-2] + "," + ",".join(parts[1:]) + "]}"
-    return _frame((text, first, count, kind))
+def _block(members: list[_Kept], first: int, count: int, kind: str, length: int) -> Frame:
+    if len(members) == 1:
+        return _frame(members[0])
+    f = _Block.__new__(_Block)
+    f._members, f._text, f._length = members, None, length
+    f._seq, f._count, f.kind, f.key, f._msg = first, count, kind, None, None
+    return f
+
+
+class _Block(Frame):
+    """Consecutive buffered event frames sent as one: ``{"t":"ev","s":first,"e":[all their events]}``.
+
+    Its text is made when first asked (the writer takes it out of the outbox), not when the joiner is
+    queued: a joiner's queue holds references to the buffer's texts, as it did frame by frame, not a
+    copy of megabytes of replay."""
+
+    __slots__ = ("_members", "_text", "_length")
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            m = self._members
+            self._text = (m[0][0][:-2] + ","
+                          + ",".join(t[len(_HEAD % s):-2] for t, s, _n, _k in islice(m, 1, None)) + "]}")
+        return self._text
+
+    @property
+    def size(self) -> int:
+        return self._length
