@@ -143,16 +143,23 @@ async def test_a_page_of_one_session_never_receives_another_sessions_credential(
         assert await page_a.text_content("#h") == "hostile page"
         # A's page pulls what it can: its own host, a new host of A, V's session page and its host
         v_host = page_v.url.split("/")[2]
-        await page_a.evaluate("""async ([base, vsid, vHost]) => {
+        # every step bounded: a request that never ends fails the test by name instead of hanging the run
+        hung = await page_a.evaluate("""async ([base, vsid, vHost]) => {
+          const hung = [];
+          const within = (p, what) => Promise.race([p, new Promise((ok) => setTimeout(() => { hung.push(what); ok(); }, 20000))]);
           const tries = ['/x', base + '/s/' + vsid, 'http://' + vHost + '/x'];
           for (const u of tries) {
-            try { await fetch(u, {credentials: 'include'}); } catch (e) {}
-            try { await fetch(u, {mode: 'no-cors', credentials: 'include'}); } catch (e) {}
+            await within(fetch(u, {credentials: 'include'}).catch(() => {}), 'fetch ' + u);
+            await within(fetch(u, {mode: 'no-cors', credentials: 'include'}).catch(() => {}), 'no-cors fetch ' + u);
           }
-          const img = new Image(); img.src = '/x?img'; await new Promise((ok) => { img.onload = img.onerror = ok; });
-          const f = document.createElement('iframe'); f.src = '/x?frame'; document.body.append(f);
-          await new Promise((ok) => f.onload = ok);
+          const img = new Image(); img.src = '/x?img'; await within(new Promise((ok) => { img.onload = img.onerror = ok; }), 'image');
+          const f = document.createElement('iframe'); f.src = '/x?frame';
+          const loaded = new Promise((ok) => f.onload = ok);
+          document.body.append(f);
+          await within(loaded, 'frame');
+          return hung;
         }""", [t.url, v.sid, v_host])
+        assert hung == [], hung
         a_cookies = seen.for_session(t.base, a.sid)
         assert len(a_cookies) >= 5
         for cookie in a_cookies:
