@@ -15,6 +15,7 @@ snapshot) and is forgotten after ``ROOM_IDLE_TTL`` (its facts are kept).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -46,6 +47,8 @@ class FactsStore(Protocol):
     async def load(self) -> dict | None: ...
 
     async def flush(self) -> None: ...
+
+    def writing(self): ...  # an awaitable while puts are not yet durable, else None
 
 
 def role_in_facts(facts: dict | None, pid: str) -> str | None:
@@ -142,6 +145,7 @@ class LocalRelay(Relay):
         self._endpoints: dict[int, tuple[str, Endpoint]] = {}
         self._idle_since: dict[str, float] = {}
         self._saved: dict[str, dict] = {}  # facts last handed to the FactsStore, per room
+        self._awaiting_facts: dict[str, list[Callable[[], None]]] = {}  # rooms whose frames wait for their facts' write
         self._next = 0
 
     def room(self, sid: str, now: float | None = None) -> Room:
@@ -239,12 +243,52 @@ class LocalRelay(Relay):
                                                        resume=resume), joining=conn)
 
     def _perform(self, sid: str, outs: list[Out], *, joining: int | None = None) -> None:
-        """A room's outputs, with its facts queued for writing BEFORE the frames that tell the change: a
-        participant who saw "you control" must find it again after a crash (SIGKILL right after the
-        frame); kept again after, for what performing the outputs changed (a resync), if anything."""
+        """A room's outputs, sent only once its facts are durable: a participant who saw "you control"
+        must find it again after a crash (SIGKILL right after the frame). The facts are handed to the
+        store first; a store that writes asynchronously (Redis) holds the room's frames until it has
+        (:meth:`_in_order`). Kept again after, for what performing the outputs changed (a resync)."""
         self._keep(sid)
-        self._dispatch(outs, joining=joining)
-        self._keep(sid)
+
+        def perform() -> None:
+            self._dispatch(outs, joining=joining)
+            self._keep(sid)
+
+        self._in_order(sid, perform)
+
+    def _in_order(self, sid: str, step: Callable[[], None]) -> None:
+        """Run ``step`` (which sends a room's frames) now, or, while the room's facts are still being
+        written, after the write and after every step held before it: frames keep their order."""
+        held = self._awaiting_facts.get(sid)
+        if held is not None:
+            held.append(step)
+            return
+        kept = self._facts_of(sid)
+        writing = getattr(kept, "writing", None)
+        if writing is None or writing() is None:
+            step()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            step()  # no loop (a synchronous caller): nothing could be waited for
+            return
+        self._awaiting_facts[sid] = [step]
+        loop.create_task(self._send_when_kept(sid, kept))
+
+    async def _send_when_kept(self, sid: str, kept) -> None:
+        try:
+            while (pending := kept.writing()) is not None:  # puts made while waiting are waited for too
+                await pending
+        finally:
+            for step in self._awaiting_facts.pop(sid, None) or []:
+                try:
+                    step()
+                except Exception:
+                    log.exception("room %s: sending held frames failed", sid)
+            self._after_held()
+
+    def _after_held(self) -> None:
+        """Held steps ran outside any entry point: what they produced for elsewhere goes now (a cluster)."""
 
     def submit(self, sid, conn, msg, size, now) -> None:
         room = self.rooms.get(sid)
@@ -255,6 +299,8 @@ class LocalRelay(Relay):
             keep = t not in QUIET_MESSAGES or room.page_url != url
             if keep:
                 self._perform(sid, outs)
+            elif sid in self._awaiting_facts:
+                self._in_order(sid, lambda: self._dispatch(outs))
             else:
                 self._dispatch(outs)
 
@@ -273,7 +319,8 @@ class LocalRelay(Relay):
             behind = getattr(endpoint, "behind", None)  # a socket knows how long its frames have waited
             # followers' views only: they can start over from a snapshot (a tab owner's page cannot)
             if c is not None and c.kind == VIEW and behind is not None and behind(now):
-                self._overflow(sid, conn)  # started over from a fresh snapshot, the others untouched
+                # started over from a fresh snapshot, the others untouched (after frames held before it)
+                self._in_order(sid, lambda sid=sid, conn=conn: self._overflow(sid, conn))
         for sid, room in list(self.rooms.items()):
             self._perform(sid, room.tick(now))
             if not room.empty:

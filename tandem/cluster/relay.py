@@ -149,6 +149,9 @@ class ClusterRelay(LocalRelay):
         if self._saved.get(sid) is not before:
             self._facts_changed.add(sid)
 
+    def _after_held(self) -> None:
+        self._release()  # frames for other nodes made by steps that waited for a room's facts
+
     def _release(self) -> None:
         """Send what the call produced: after the facts it changed are written (a barrier)."""
         for sid in self._facts_changed:

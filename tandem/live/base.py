@@ -122,6 +122,12 @@ class RoomFacts(ABC):
     async def flush(self) -> None:
         """Every ``put`` so far is durable."""
 
+    def writing(self):
+        """An awaitable that ends when every ``put`` so far is durable, or None when they already are
+        (the in-process backend writes through). The relay holds the frames that tell a change until
+        then, so a participant who heard "you control" finds it again after a crash."""
+        return None
+
 
 class OwnerPage(ABC):
     """The host of the top-level document the server last served the tab owner: the page the

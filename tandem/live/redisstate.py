@@ -112,6 +112,10 @@ class _Writer:
         if not task.cancelled() and task.exception() is not None:
             log.error("live state write to Redis failed: %s", task.exception())
 
+    def pending(self) -> asyncio.Future | None:
+        """A future that ends when every write started so far has (failed ones logged), or None."""
+        return asyncio.gather(*list(self._tasks), return_exceptions=True) if self._tasks else None
+
     async def wait(self) -> None:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -173,6 +177,7 @@ class RedisFacts(RoomFacts):
         self._facts: dict | None = None
         self._dirty = False
         self._writer = _Writer()
+        self._order = asyncio.Lock()  # one SET at a time: an older text never lands after a newer one
 
     def get(self) -> dict | None:
         return self._facts
@@ -186,19 +191,23 @@ class RedisFacts(RoomFacts):
         self._writer.start(self._write)
 
     async def _write(self) -> None:
-        if not self._dirty or self._facts is None:
-            return
-        self._dirty = False
-        text = json.dumps(self._facts, separators=(",", ":"), ensure_ascii=False)
-        try:
-            await self._r.set(self._k.key(FACTS), self._k.seal(FACTS, "room", text), ex=self._ttl)
-        except BaseException:
-            self._dirty = True
-            raise
+        async with self._order:
+            if not self._dirty or self._facts is None:
+                return
+            self._dirty = False
+            text = json.dumps(self._facts, separators=(",", ":"), ensure_ascii=False)
+            try:
+                await self._r.set(self._k.key(FACTS), self._k.seal(FACTS, "room", text), ex=self._ttl)
+            except BaseException:
+                self._dirty = True
+                raise
 
     async def flush(self) -> None:
         await self._writer.wait()
         await self._write()
+
+    def writing(self):
+        return self._writer.pending()
 
     async def load(self) -> dict | None:
         value = await self._r.get(self._k.key(FACTS))
