@@ -9,18 +9,15 @@ credential; now the live state's ``claim_once`` (``SET NX`` in Redis) decides fo
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import aiohttp
 import pytest
 from yarl import URL
 
 from demosite import start_demo
 from tests.harness import client_session
-from tests.restart_helpers import NAVIGATE, browser
+from tests.restart_helpers import browser
+from tests.security.handoff import IMG, sets_credential, ticket_for_a_new_host
 
-IMG = {"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image", "Sec-Fetch-Site": "cross-site"}
-HOST_COOKIE = "tandem_h"
 
 
 @pytest.fixture
@@ -42,27 +39,10 @@ async def cluster(tmp_path, demo):
         c.stop()
 
 
-def _sets_credential(r: aiohttp.ClientResponse) -> bool:
-    return any(v.startswith(HOST_COOKIE) and "Max-Age=0" not in v for v in r.headers.getall("Set-Cookie", []))
-
-
 async def test_a_ticket_spent_on_one_node_is_refused_on_another(cluster, demo):
     async with browser() as owner:
-        status, body = await cluster.api(owner, "POST", "/sessions", json={"url": demo.shop + "/"})
-        assert status == 201, body
-        async with owner.get(body["leader_url"], headers=NAVIGATE) as r:
-            assert r.status == 200, (r.status, await r.text())
-            page = str(r.url)
-        split = urlsplit(page)
-        other = f"{split.scheme}://{split.netloc}/static/logo.png"
-        owner.cookie_jar.clear(lambda c: c.key.startswith(HOST_COOKIE))  # as if this host were new to the browser
-        async with owner.get(other, headers=IMG, allow_redirects=False) as r:
-            assert r.status == 302, (r.status, await r.text())
-            step = r.headers["Location"]
-            nonce = next(v.split(";", 1)[0] for v in r.headers.getall("Set-Cookie") if v.startswith("tandem_n_"))
-        async with owner.get(step, headers=IMG, allow_redirects=False) as r:
-            assert r.status == 302, (r.status, await r.text())
-            enter = URL(r.headers["Location"], encoded=True)
+        location, nonce = await ticket_for_a_new_host(cluster, owner, demo.shop + "/")
+        enter = URL(location, encoded=True)
         assert enter.path == "/__tandem/enter" and "ticket" in enter.query
 
         async def replay_on(node) -> aiohttp.ClientResponse:
@@ -76,7 +56,7 @@ async def test_a_ticket_spent_on_one_node_is_refused_on_another(cluster, demo):
 
         first, second = cluster.nodes
         spent = await replay_on(first)
-        assert spent.status == 302 and _sets_credential(spent), spent.headers
+        assert spent.status == 302 and sets_credential(spent), spent.headers
         again = await replay_on(second)
-        assert not _sets_credential(again), "a ticket spent on one node minted a credential on another"
-        assert not _sets_credential(await replay_on(first))
+        assert not sets_credential(again), "a ticket spent on one node minted a credential on another"
+        assert not sets_credential(await replay_on(first))

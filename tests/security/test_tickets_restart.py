@@ -9,7 +9,6 @@ forgot them and the replay minted a second credential.
 from __future__ import annotations
 
 import signal
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -17,10 +16,9 @@ import pytest
 from demosite import start_demo
 from tests.harness import client_session
 from tests.live.conftest import redis_url  # noqa: F401 - a throwaway redis-server for this module
-from tests.restart_helpers import NAVIGATE, TandemProcess, browser
+from tests.restart_helpers import TandemProcess, browser
+from tests.security.handoff import IMG, sets_credential, ticket_for_a_new_host
 
-IMG = {"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image", "Sec-Fetch-Site": "cross-site"}
-HOST_COOKIE = "tandem_h"
 
 
 @pytest.fixture
@@ -42,29 +40,10 @@ async def tandem(request, tmp_path, demo):
     proc.stop(signal.SIGTERM)
 
 
-def _sets_credential(r: aiohttp.ClientResponse) -> bool:
-    return any(v.startswith(HOST_COOKIE) and "Max-Age=0" not in v for v in r.headers.getall("Set-Cookie", []))
-
-
 async def test_a_spent_ticket_replayed_after_a_restart_is_refused(tandem, demo):
     async with browser() as owner:
-        status, body = await tandem.api(owner, "POST", "/sessions", json={"url": demo.shop + "/"})
-        assert status == 201, body
-        async with owner.get(body["leader_url"], headers=NAVIGATE) as r:
-            assert r.status == 200, (r.status, await r.text())
-            page = str(r.url)
         # a host of the session this browser has not entered: its hand-off, step by step
-        split = urlsplit(page)
-        other = f"{split.scheme}://{split.netloc}/static/logo.png"
-        owner.cookie_jar.clear(lambda c: c.key.startswith(HOST_COOKIE))  # as if this host were new to the browser
-        async with owner.get(other, headers=IMG, allow_redirects=False) as r:
-            assert r.status == 302, (r.status, await r.text())
-            step = r.headers["Location"]
-            nonce = next(v.split(";", 1)[0] for v in r.headers.getall("Set-Cookie") if v.startswith("tandem_n_"))
-        async with owner.get(step, headers=IMG, allow_redirects=False) as r:
-            assert r.status == 302, (r.status, await r.text())
-            enter = r.headers["Location"]
-        assert "/__tandem/enter?ticket=" in enter
+        enter, nonce = await ticket_for_a_new_host(tandem, owner, demo.shop + "/")
 
         # what a copied ticket plus the browser's nonce cookie would be: replayed by a client of its own
         async def replay() -> aiohttp.ClientResponse:
@@ -74,11 +53,11 @@ async def test_a_spent_ticket_replayed_after_a_restart_is_refused(tandem, demo):
                     return r
 
         first = await replay()
-        assert first.status == 302 and _sets_credential(first), first.headers
+        assert first.status == 302 and sets_credential(first), first.headers
         again = await replay()
-        assert not _sets_credential(again), "a ticket was spent twice in one process"
+        assert not sets_credential(again), "a ticket was spent twice in one process"
 
         await tandem.restart(signal.SIGKILL)
 
         after = await replay()
-        assert not _sets_credential(after), "a spent ticket minted a credential again after a restart"
+        assert not sets_credential(after), "a spent ticket minted a credential again after a restart"
