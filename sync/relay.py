@@ -146,6 +146,7 @@ class LocalRelay(Relay):
         self._idle_since: dict[str, float] = {}
         self._saved: dict[str, dict] = {}  # facts last handed to the FactsStore, per room
         self._awaiting_facts: dict[str, list[Callable[[], None]]] = {}  # rooms whose frames wait for their facts' write
+        self._senders: set[asyncio.Task] = set()  # the tasks that send held frames once the facts are written
         self._next = 0
 
     def room(self, sid: str, now: float | None = None) -> Room:
@@ -273,7 +274,9 @@ class LocalRelay(Relay):
             step()  # no loop (a synchronous caller): nothing could be waited for
             return
         self._awaiting_facts[sid] = [step]
-        loop.create_task(self._send_when_kept(sid, kept))
+        task = loop.create_task(self._send_when_kept(sid, kept))
+        self._senders.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._senders.discard)
 
     async def _send_when_kept(self, sid: str, kept) -> None:
         try:
