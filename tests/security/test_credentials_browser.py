@@ -10,10 +10,15 @@ from aiohttp import web
 
 from rewriter import labels
 from tests.e2e.browser import chromium, needs_chromium
+from tests.e2e.stuck import Watch, bounded, loop_tasks
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 
 BOMB = "b" * 3900  # one cookie just under the browser's 4096-byte limit
+STEP_S = 20  # what one request of a hostile page may take here (they take milliseconds)
+# A page's whole script: every step at its bound, and margin. Past it the page itself is stuck (a
+# blocked or crashed renderer, an event that never fires): tests.e2e.stuck says what it waits for.
+SCRIPT_S = 10 * STEP_S
 
 
 def hostile_site() -> web.Application:
@@ -99,7 +104,8 @@ async def test_a_cookie_bombing_page_reads_no_credential_and_the_browser_keeps_w
         # what a page could plant and the runtime did not catch: Domain=BASE cookies, as cookieStore makes them
         await ctx.add_cookies([{"name": f"pbomb{i}", "value": BOMB, "domain": "." + t.base.hostname, "path": "/"}
                                for i in range(10)])
-        out = await page.evaluate(ATTACK, [t.base.hostname, BOMB])
+        watch = Watch(ctx)
+        out = await bounded(page.evaluate(ATTACK, [t.base.hostname, BOMB]), SCRIPT_S, watch, page, "the cookie-bombing script")
         assert len(out["bodies"]) == 9, out["errors"]
         for body in out["bodies"]:
             for secret in secrets:
@@ -138,28 +144,33 @@ async def test_a_page_of_one_session_never_receives_another_sessions_credential(
         assert await page_v.text_content("#h") == "hostile page"
         v_secrets = [c["value"] for c in await ctx.cookies()]
         assert v_secrets
+        watch = Watch(ctx)
         page_a = await ctx.new_page()
         await page_a.goto(a.leader_url)
         assert await page_a.text_content("#h") == "hostile page"
         # A's page pulls what it can: its own host, a new host of A, V's session page and its host
         v_host = page_v.url.split("/")[2]
         # every step bounded: a request that never ends fails the test by name instead of hanging the run
-        hung = await page_a.evaluate("""async ([base, vsid, vHost]) => {
-          const hung = [];
-          const within = (p, what) => Promise.race([p, new Promise((ok) => setTimeout(() => { hung.push(what); ok(); }, 20000))]);
+        out = await bounded(page_a.evaluate("""async ([base, vsid, vHost, stepMs]) => {
+          const hung = [], took = [];
+          const within = async (p, what) => {
+            const t0 = performance.now();
+            await Promise.race([p, new Promise((ok) => setTimeout(() => { hung.push(what); ok(); }, stepMs))]);
+            took.push([what, Math.round(performance.now() - t0)]);
+          };
           const tries = ['/x', base + '/s/' + vsid, 'http://' + vHost + '/x'];
           for (const u of tries) {
             await within(fetch(u, {credentials: 'include'}).catch(() => {}), 'fetch ' + u);
             await within(fetch(u, {mode: 'no-cors', credentials: 'include'}).catch(() => {}), 'no-cors fetch ' + u);
           }
-          const img = new Image(); img.src = '/x?img'; await within(new Promise((ok) => { img.onload = img.onerror = ok; }), 'image');
+          const img = new Image(); img.src = '/x?img'; await within(new Promise((ok) => { img.onload = img.onerror = img.onabort = ok; }), 'image');
           const f = document.createElement('iframe'); f.src = '/x?frame';
           const loaded = new Promise((ok) => f.onload = ok);
           document.body.append(f);
           await within(loaded, 'frame');
-          return hung;
-        }""", [t.url, v.sid, v_host])
-        assert hung == [], hung
+          return {hung, took};
+        }""", [t.url, v.sid, v_host, STEP_S * 1000]), SCRIPT_S, watch, page_a, "the other session's page's script")
+        assert out["hung"] == [], (out, watch.unfinished(), watch.events, loop_tasks())
         a_cookies = seen.for_session(t.base, a.sid)
         assert len(a_cookies) >= 5
         for cookie in a_cookies:
@@ -202,14 +213,15 @@ async def test_frames_and_images_enter_a_new_host_of_the_session_through_the_han
         page = await ctx.new_page()
         await page.goto(s.leader_url)
         frame_url = s.url(other + "/")
-        out = await page.evaluate("""async ([frameUrl, imgUrl]) => {
+        watch = Watch(ctx)
+        out = await bounded(page.evaluate("""async ([frameUrl, imgUrl]) => {
           const img = new Image(); img.src = imgUrl;
           const loaded = await new Promise((ok) => { img.onload = () => ok(true); img.onerror = () => ok(false); });
           const f = document.createElement('iframe'); f.src = frameUrl; document.body.append(f);
           await new Promise((ok) => f.onload = ok);
           const names = performance.getEntriesByType('resource').map((e) => e.name);
           return {loaded, width: img.naturalWidth, names};
-        }""", [frame_url, s.url(other + "/p.gif")])
+        }""", [frame_url, s.url(other + "/p.gif")]), SCRIPT_S, watch, page, "the image and frame of a new host")
         assert out["loaded"] and out["width"] == 1
         frame = next(f for f in page.frames if f.url.startswith(frame_url.rstrip("/")))
         assert frame.url == frame_url and await frame.text_content("#h") == "hostile page"

@@ -1,0 +1,63 @@
+"""tests/e2e/stuck.py names why a browser step never ended: the request the server never answered
+and the await its handler sits in, or a renderer that no longer answers (a synchronous request)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from tests.e2e.browser import chromium, needs_chromium
+from tests.e2e.stuck import Watch, bounded
+
+pytestmark = [pytest.mark.e2e, needs_chromium]
+
+BOUND_S = 3.0
+
+
+def stalling_site(never: asyncio.Future) -> web.Application:
+    async def page(request):
+        return web.Response(text="<!doctype html><h1 id=h>page</h1>", content_type="text/html")
+
+    async def handler_that_never_answers(request):
+        await never  # an upstream, a lock or a hand-off that never comes
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/stall", handler_that_never_answers)
+    return app
+
+
+async def stuck_report(upstream, script: str) -> str:
+    never = asyncio.get_running_loop().create_future()
+    origin = await upstream(stalling_site(never))
+    async with chromium() as browser:
+        ctx = await browser.new_context()
+        page = await ctx.new_page()
+        await page.goto(origin + "/")
+        watch = Watch(ctx)
+        with pytest.raises(pytest.fail.Exception) as failed:
+            await bounded(page.evaluate(script), BOUND_S, watch, page, "the stalling script")
+        never.set_result(None)
+        await ctx.close()
+    print(failed.value)  # the report, as a failing test would show it
+    return str(failed.value)
+
+
+async def test_a_request_never_answered_is_named_with_the_handler_it_waits_in(upstream):
+    text = await stuck_report(upstream, "async () => { await fetch('/stall?fetch'); }")
+    assert "the stalling script did not end within 3 s" in text
+    assert "/stall?fetch (fetch)" in text.split("unfinished requests")[1].split("page events")[0]
+    assert "renderer answers: yes" in text
+    assert "handler_that_never_answers" in text and "await never" in text
+    assert "serving GET 127.0.0.1:" in text and "/stall?fetch" in text.split("tasks of")[1]
+
+
+async def test_a_blocked_renderer_is_named(upstream):
+    text = await stuck_report(upstream, """() => {
+      const xhr = new XMLHttpRequest(); xhr.open('GET', '/stall?sync', false); xhr.send(); }""")
+    assert "renderer answers: no" in text
+    assert "/stall?sync (xhr)" in text
+    assert "handler_that_never_answers" in text
