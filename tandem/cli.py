@@ -185,10 +185,10 @@ async def _serve(settings) -> None:
 
     runner = TandemRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-
     base = app[__import__("tandem.appkeys", fromlist=["BASE"]).BASE]
+    from .listen import start_sites  # *.localhost: the other loopback address too (browsers try [::1] first)
+
+    await start_sites(runner, settings.host, settings.port, base.hostname)
     lines = [f"Tandem is running. Open {base.url}/"]
     if new_key:
         lines.append(f"Admin API key (shown once, stored hashed): {new_key}")

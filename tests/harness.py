@@ -103,6 +103,21 @@ def free_socket() -> socket.socket:
     return sock
 
 
+def loopback_pair(tries: int = 50) -> tuple[socket.socket, socket.socket | None]:
+    """A free port bound on 127.0.0.1 and on ::1 (None: no IPv6 here). Browsers connect to [::1] first
+    for *.localhost names: a server they reach by such a name must hold both, or another program on
+    [::1] with the same port gets its requests and pages wait forever (tandem/listen.py)."""
+    from tandem.listen import IPV6_LOOPBACK, ListenError, bind_twin
+
+    for _ in range(tries):
+        sock = free_socket()
+        try:
+            return sock, bind_twin(IPV6_LOOPBACK, sock.getsockname()[1])
+        except ListenError:
+            sock.close()  # [::1] with this port is another program's: another port
+    raise RuntimeError(f"no port free on both loopback addresses in {tries} tries")
+
+
 async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
     """Run an aiohttp app on an ephemeral loopback port; returns (runner, origin)."""
     runner = web.AppRunner(app, access_log=None)
@@ -163,7 +178,7 @@ class Tandem:
 
 
 async def start_tandem(tmp_path: Path, **overrides: Any) -> Tandem:
-    sock = free_socket()
+    sock, twin = loopback_pair()  # Chromium reaches it as tandem.localhost: [::1] first
     port = sock.getsockname()[1]
     values: dict[str, Any] = dict(port=port, data_dir=tmp_path / "data", allow_private=LOOPBACK_ONLY, admin_key=ADMIN_KEY)
     values.update(overrides)
@@ -184,5 +199,7 @@ async def start_tandem(tmp_path: Path, **overrides: Any) -> Tandem:
     runner = TandemRunner(app, access_log=None)  # the server `tandem serve` runs: limits, fixed answers
     await runner.setup()
     await web.SockSite(runner, sock).start()
+    if twin is not None:
+        await web.SockSite(runner, twin).start()
     base = ProxyBase(settings.public_scheme, settings.base_domain)
     return Tandem(app, runner, settings, base, client_session(cookie_jar=participant_jar(app)))
