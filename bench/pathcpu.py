@@ -15,7 +15,7 @@ Requests go over ``--connections`` keep-alive connections (1 by default: a loade
 stretches the wall clock, not the work per request). Rounds alternate between the variants, in a
 rotating order, and each round reads the server's CPU time (utime + stime, /proc) over
 ``--requests`` requests: the table gives each variant's median and best round in CPU ms per
-request, and the ratio of medians to the first variant. Resources: ``small`` (a 2.5 KB page:
+request (with the kernel's share: system time), and the ratio of medians to the first variant. Resources: ``small`` (a 2.5 KB page:
 mostly the path outside the rewriter), ``html`` (the dense 50 KB page), ``pages`` (the corpus,
 cycled).
 """
@@ -64,7 +64,14 @@ class Variant:
     endpoint: Endpoint | None = None
     pid: int = 0
     rounds: list[float] = field(default_factory=list)  # CPU ms per request, one per round
+    system: list[float] = field(default_factory=list)  # of it in the kernel (stime): sends, receives, polls
     said: str = ""
+
+
+def system_seconds(pid: int) -> float:
+    """The kernel's share (stime) of ``pid``'s CPU time so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def parse_variant(spec: str) -> Variant:
@@ -150,18 +157,19 @@ def main() -> None:
         for rnd in range(args.rounds):
             order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
             for v in order:
-                cpu0 = cpu_seconds(v.pid)
+                cpu0, sys0 = cpu_seconds(v.pid), system_seconds(v.pid)
                 asyncio.run(run_round(v.endpoint, path, n_pages, args.requests, args.connections, start))
                 v.rounds.append(1e3 * (cpu_seconds(v.pid) - cpu0) / args.requests)
+                v.system.append(1e3 * (system_seconds(v.pid) - sys0) / args.requests)
             start += args.requests  # every variant gets the same pages in a round
             print(f"  round {rnd + 1}: " + ", ".join(f"{v.name} {v.rounds[-1]:.3f}" for v in variants) + " ms/request",
                   flush=True)
     first = statistics.median(variants[0].rounds)
     print(f"\nCPU per request ({args.resource}), load average after {os.getloadavg()[0]:.2f}:")
-    print(f"  {'variant':<14}{'median ms':>10}{'best ms':>9}{'vs ' + variants[0].name:>12}")
+    print(f"  {'variant':<14}{'median ms':>10}{'best ms':>9}{'vs ' + variants[0].name:>12}{'system ms':>11}")
     for v in variants:
         med = statistics.median(v.rounds)
-        print(f"  {v.name:<14}{med:10.3f}{min(v.rounds):9.3f}{med / first:11.2f}x")
+        print(f"  {v.name:<14}{med:10.3f}{min(v.rounds):9.3f}{med / first:11.2f}x{statistics.median(v.system):11.3f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Who is a follower, and what a follower may have, is decided before any of this
 
 from __future__ import annotations
 
+import functools
 from html import escape
 
 from aiohttp import web
@@ -130,12 +131,13 @@ def recorder_tag(request: web.Request, sid: str, host: str) -> str:
     app = request.app
     masking = app.get(appkeys.MASKING)
     mask, block = masking.rules_for(host) if masking is not None else ((), ())
-    return RECORDER_TAG.format(
-        version=app.get(appkeys.RECORDER_VERSION, "0"),
-        panel=escape(session_page(app, sid) + "/panel"),
-        mask=escape(", ".join(mask)),
-        block=escape(", ".join(block)),
-    )
+    return _recorder_tag(app.get(appkeys.RECORDER_VERSION, "0"), session_page(app, sid), mask, block)
+
+
+@functools.lru_cache(maxsize=256)  # pure: the same few sessions and rules on every page
+def _recorder_tag(version: str, session: str, mask: tuple[str, ...], block: tuple[str, ...]) -> str:
+    return RECORDER_TAG.format(version=version, panel=escape(session + "/panel"), mask=escape(", ".join(mask)),
+                               block=escape(", ".join(block)))
 
 
 def report_error(request: web.Request, adm, exc: errors.ProxyError) -> None:

@@ -96,8 +96,16 @@ class Decision:
         return self.reason == MIRROR
 
 
+_DENIALS: dict[str, Decision] = {}  # the answers are few and immutable: made once, not per request
+_ALLOWS = {(private_ok, use_jar): Decision(True, ALLOWED, private_ok=private_ok, use_jar=use_jar)
+           for private_ok in (False, True) for use_jar in (False, True)}
+
+
 def _deny(reason: str) -> Decision:
-    return Decision(False, reason)
+    found = _DENIALS.get(reason)
+    if found is None:
+        found = _DENIALS[reason] = Decision(False, reason)
+    return found
 
 
 def decide(f: Facts) -> Decision:
@@ -138,4 +146,4 @@ def decide(f: Facts) -> Decision:
         return _deny(UNEXPECTED_UPGRADE)
     if f.role == FOLLOWER and f.response is not None and f.response not in FOLLOWER_KINDS:
         return _deny(FOLLOWER_WALL)
-    return Decision(True, ALLOWED, private_ok=private_ok, use_jar=f.role == LEADER)
+    return _ALLOWS[private_ok, f.role == LEADER]

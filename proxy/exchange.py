@@ -12,6 +12,7 @@ stage keeps feeding while the body streams.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -99,6 +100,12 @@ def _request_body(request: web.Request, limit: int, watchdog: IdleWatchdog | Non
     return stream()
 
 
+@functools.lru_cache(maxsize=8)  # one per setting, not one per request (attrs' frozen init is not cheap)
+def _timeout(connect: float) -> aiohttp.ClientTimeout:
+    # Silence is bounded by the watchdog, not sock_read (see proxy/watchdog.py for why).
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=None)
+
+
 @asynccontextmanager
 async def open_exchange(request: web.Request, adm: Admission, decision: Decision, headers: list[tuple[str, str]],
                         watchdog: IdleWatchdog) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -107,8 +114,7 @@ async def open_exchange(request: web.Request, adm: Admission, decision: Decision
     body = None if adm.role == FOLLOWER else _request_body(request, settings.max_request_body, watchdog)
     if body is not None and request.content_length is not None:
         headers.append(("Content-Length", str(request.content_length)))
-    # Silence is bounded by the watchdog, not sock_read (see proxy/watchdog.py for why).
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=None)
+    timeout = _timeout(settings.connect_timeout)
     route = egress_for(request.app, decision).route(target.origin.scheme, target.host, target.origin.port)
     try:
         up_cm = route.client.request(

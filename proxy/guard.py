@@ -4,9 +4,9 @@ The check runs on *resolved* addresses, inside the resolver the upstream client
 uses, so there is no gap between checking a name and connecting to it (DNS
 rebinding), and every redirect hop is checked because each hop is a new request.
 IP literals never reach a resolver in aiohttp, so :func:`check_host` covers them
-before a request is made, and :func:`literal_guard` checks them again on every
-request any upstream client session makes (page fetches, WebSockets, webhooks):
-there is no path by which a literal skips the guard. ``*.localhost`` names resolve
+before a request is made, and :func:`guarded_request` checks them again on every
+request any upstream client session makes (page fetches, WebSockets, webhooks), and on
+every redirect hop: there is no path by which a literal skips the guard. ``*.localhost`` names resolve
 to loopback here, as they do in browsers (RFC 6761), and are then subject to the
 same check.
 
@@ -30,9 +30,26 @@ from aiohttp.resolver import DefaultResolver
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+
+class Networks(tuple):
+    """A tuple of networks that hashes in one step: the guard's memo is keyed by it on every request,
+    and ``ipaddress`` hashes each network in Python (two int conversions apiece) every time."""
+
+    def __new__(cls, items: Iterable[IPNetwork] = ()):
+        self = super().__new__(cls, items)
+        self._hash = tuple.__hash__(self)  # the tuple's own hash: equal to a tuple's of the same networks
+        return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+def networks(items: Iterable[IPNetwork]) -> Networks:
+    return items if type(items) is Networks else Networks(items)
+
 # Ranges that are not the public internet. The stdlib's is_private/is_global cover
 # most; these are listed so the policy reads as data and survives stdlib changes.
-BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
+BLOCKED_NETWORKS: tuple[IPNetwork, ...] = Networks(
     ipaddress.ip_network(n)
     for n in (
         "0.0.0.0/8",  # "this network"
@@ -63,7 +80,7 @@ BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
         "fd00:ec2::254/128",  # AWS metadata over IPv6 (inside fc00::/7, listed for clarity)
     )
 )
-LOOPBACK_ONLY: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+LOOPBACK_ONLY: tuple[IPNetwork, ...] = Networks((ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")))
 ALL_PRIVATE: tuple[IPNetwork, ...] = BLOCKED_NETWORKS
 
 
@@ -104,7 +121,7 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 def address_allowed(address: str, allowed: Sequence[IPNetwork] = ()) -> bool:
     """True if the proxy may connect to ``address`` (an IP literal without brackets)."""
-    allowed = tuple(allowed)
+    allowed = networks(allowed)
     return _address_allowed(address, allowed) if len(address) <= MEMO_KEY else _address_allowed.__wrapped__(address, allowed)
 
 
@@ -159,15 +176,33 @@ def check_host(host: str, allowed: Sequence[IPNetwork] = ()) -> None:
         raise AddressBlocked(host, address)
 
 
-def literal_guard(allowed: Sequence[IPNetwork] = ()):
-    """An aiohttp TraceConfig that refuses, before connecting, any request to an IP literal the guard forbids.
+def guarded_request(allowed: Sequence[IPNetwork] = ()):
+    """An aiohttp ``ClientRequest`` class (a session's ``request_class``) that refuses, as each request is
+    made and again for each redirect hop, before connecting, an IP literal the guard forbids.
 
     aiohttp never hands IP literals to the resolver, so every client session Tandem
-    sends upstream requests with carries this: the check cannot be forgotten by a caller.
+    sends upstream requests with makes its requests with this: the check cannot be forgotten
+    by a caller. (A trace hook, :func:`literal_guard`, checks the same but costs a trace
+    object and its signals on every request, and sees only a request's first URL.)
     """
     import aiohttp
 
-    allowed = tuple(allowed)
+    allowed = networks(allowed)
+
+    class GuardedRequest(aiohttp.ClientRequest):
+        def __init__(self, method: str, url, *args, **kwargs):
+            check_host(url.raw_host or "", allowed)
+            super().__init__(method, url, *args, **kwargs)
+
+    return GuardedRequest
+
+
+def literal_guard(allowed: Sequence[IPNetwork] = ()):
+    """An aiohttp TraceConfig that refuses, before connecting, any request to an IP literal the guard
+    forbids (a request's first URL; :func:`guarded_request` also checks every redirect hop)."""
+    import aiohttp
+
+    allowed = networks(allowed)
 
     async def on_start(_session, _ctx, params) -> None:
         check_host(params.url.raw_host or "", allowed)
@@ -184,7 +219,7 @@ def parse_networks(spec: str | Iterable[str]) -> tuple[IPNetwork, ...]:
         return ALL_PRIVATE
     if items == ["loopback"]:
         return LOOPBACK_ONLY
-    return tuple(ipaddress.ip_network(s, strict=False) for s in items)
+    return Networks(ipaddress.ip_network(s, strict=False) for s in items)
 
 
 class GuardedResolver(AbstractResolver):
@@ -195,7 +230,7 @@ class GuardedResolver(AbstractResolver):
     """
 
     def __init__(self, allowed: Sequence[IPNetwork] = (), inner: AbstractResolver | None = None):
-        self.allowed = tuple(allowed)
+        self.allowed = networks(allowed)
         self._inner = inner
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:

@@ -243,7 +243,7 @@ async def respond(request: web.Request, adm: Admission, up: aiohttp.ClientRespon
         if integrity is not None:
             chunks = await _checked(request, adm, up, chunks, integrity, out_headers)
         if p.rewrite == "html":
-            await _stream_html(request, adm, resp, chunks, up.headers.get("Content-Encoding", ""), p)
+            await _stream_html(request, adm, resp, chunks, up.headers.get("Content-Encoding", ""), p, up)
         elif p.rewrite is not None:
             await _send_rewritten(request, adm, resp, chunks, up.headers.get("Content-Encoding", ""), p)
         else:
@@ -327,15 +327,73 @@ def _fail(request: web.Request, adm: Admission, resp: web.StreamResponse, err: e
     return resp
 
 
+HOLD_BYTES = 256 * 1024  # at most this much is held back to leave with the end of a response (Sender)
+
+
+async def prepare_for_body(request: web.BaseRequest, resp: web.StreamResponse) -> None:
+    """Prepare ``resp`` whose first body bytes are written straight after: its head leaves with them,
+    in one send instead of two. Only for bytes already in hand: a head held for bytes still to come
+    would keep the browser waiting for the status (a stream, a long poll)."""
+    resp._send_headers_immediately = False  # aiohttp's own switch (web.Response's default); gone: two sends
+    await resp.prepare(request)
+
+
+class Sender:
+    """Writes a response body with as few sends as it can, never holding back what the browser could use.
+
+    Each send on a socket is a system call, and on a connection the peer waits on, a wake-up: for a
+    small page, the head, the body and the chunked end each took one, costing more CPU than the
+    rest of the response path. Bytes go out as soon as they are made while the upstream body is
+    still arriving (the page streams as it did); once the upstream body is all in, nothing more is
+    waited for, so what is made from it is held (up to :data:`HOLD_BYTES`) and sent with the end of
+    the response, the head included when nothing was sent yet (then with its length, not chunked)."""
+
+    def __init__(self, request: web.BaseRequest, resp: web.StreamResponse, up: aiohttp.ClientResponse):
+        self.request, self.resp, self.up = request, resp, up
+        self.held: list[bytes] = []
+        self.size = 0
+
+    async def send(self, data: bytes) -> None:
+        if data:
+            self.held.append(data)
+            self.size += len(data)
+        if self.held and (self.size >= HOLD_BYTES or not self.up.content.at_eof()):
+            if not self.resp.prepared:
+                await prepare_for_body(self.request, self.resp)
+            await self.resp.write(self._take())
+
+    async def end(self, data: bytes = b"", length: bool = True) -> None:
+        """The rest, with the end of the response. ``length``: the body may be given a Content-Length
+        when all of it leaves now (False where a length must not be promised)."""
+        if data:
+            self.held.append(data)
+        body = self._take()
+        if not self.resp.prepared:
+            if length and self.resp.content_length is None and not self.resp.chunked:
+                self.resp.content_length = len(body)
+            await prepare_for_body(self.request, self.resp)
+        await self.resp.write_eof(body)
+
+    def _take(self) -> bytes:
+        held, self.held, self.size = self.held, [], 0
+        return held[0] if len(held) == 1 else b"".join(held)
+
+
 async def _stream_raw(request, resp, up, chunks, keep_length=True) -> None:
     for name in ("Content-Encoding", "Content-Length") if keep_length else ("Content-Encoding",):
         if name in up.headers:
             resp.headers[name] = up.headers[name]
-    await resp.prepare(request)
-    if chunks is not None:
-        async for chunk in chunks:
-            await resp.write(chunk)
-    await resp.write_eof()
+    if chunks is None:
+        await resp.prepare(request)
+        await resp.write_eof()
+        return
+    content = up.content
+    if not (content.total_bytes or content.is_eof()):  # no body bytes yet: the head goes now (a stream may
+        await resp.prepare(request)  # be long in coming, and the browser waits on the status)
+    out = Sender(request, resp, up)
+    async for chunk in chunks:
+        await out.send(chunk)
+    await out.end(length=keep_length)
 
 
 def _decoded(chunks, encoding: str):
@@ -354,7 +412,7 @@ async def _decoding(chunks, decoder: Decoder):
         yield out
 
 
-async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: Plan) -> None:
+async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: Plan, up: aiohttp.ClientResponse) -> None:
     """Decode (under budget) and rewrite a page as it streams. The rewriter reads the charset from the
     label or a BOM (UTF-16 and other ASCII-incompatible pages included); a failure raises, never passes."""
     urls = adm.mapper.urls
@@ -377,22 +435,16 @@ async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: 
         return out
 
     spent = 0.0
+    out = Sender(request, resp, up)
     async for data in _decoded(chunks, encoding):
         start = time.perf_counter()
-        out = check(rw.feed(data))
+        made = check(rw.feed(data))
         spent += time.perf_counter() - start
-        if out:
-            if not resp.prepared:
-                await resp.prepare(request)
-            await resp.write(out)
+        await out.send(made)
     start = time.perf_counter()
     tail = check(rw.close())
     metrics.observe_rewrite(request.app, "html", spent + time.perf_counter() - start)
-    if not resp.prepared:
-        await resp.prepare(request)
-    if tail:
-        await resp.write(tail)
-    await resp.write_eof()
+    await out.end(tail)
 
 
 async def _send_rewritten(request, adm: Admission, resp, chunks, encoding: str, p: Plan) -> None:
@@ -420,6 +472,5 @@ async def _send_rewritten(request, adm: Admission, resp, chunks, encoding: str, 
     if adm.role == FOLLOWER and kind == "css":  # what the follower's stylesheet references, allowed too
         await cobrowse.note_mirror_refs(request, adm, 200, [("Content-Type", "text/css")], body)
     resp.content_length = len(body)
-    await resp.prepare(request)
-    await resp.write(body)
-    await resp.write_eof()
+    await prepare_for_body(request, resp)
+    await resp.write_eof(body)  # head and body in one send

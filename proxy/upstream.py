@@ -3,7 +3,7 @@
 One guarded session for direct connections (``appkeys.UPSTREAM``); with an outbound
 proxy configured, also one session per proxy and way of using it (see ``proxy.egress``),
 all living exactly as long as the app. Every session refuses IP literals the guard
-forbids on every request (``guard.literal_guard``), whoever makes it.
+forbids on every request and redirect hop (``guard.guarded_request``), whoever makes it.
 
 Two ways out: ``EGRESS`` may reach the private networks ``--allow-private-networks``
 opened; ``PUBLIC_EGRESS`` never does. The proxy pipeline uses the first only for
@@ -28,7 +28,7 @@ from tandem import appkeys
 
 from . import errors
 from .egress import EGRESS, Egress, EgressConfig, ProxySpec, proxy_auth_message
-from .guard import AddressBlocked, GuardedResolver, literal_guard
+from .guard import AddressBlocked, GuardedResolver, guarded_request
 
 POOL_LIMIT = 200  # open upstream connections in all; past it requests queue
 POOL_LIMIT_PER_HOST = 32  # per upstream host, roughly what six browser tabs would open
@@ -75,7 +75,7 @@ def _session(settings, connector: aiohttp.BaseConnector, headers: dict[str, str]
              allowed=None) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
-        trace_configs=[literal_guard(settings.allow_private if allowed is None else allowed)],
+        request_class=guarded_request(settings.allow_private if allowed is None else allowed),
         headers=headers,
         # Requests pass their own timeouts; this bounds WebSocket handshakes (and proxy tunnels for them).
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout),

@@ -20,7 +20,8 @@ Limits (each with its reason):
   8 KB; the label is in the host, so proxied URLs are no longer than the site's own.
 * ``HEADER_TIMEOUT`` — a request's head must be complete this long after its first byte
   arrives. Browsers send a head in one write; a client trickling a header line every few
-  seconds (slowloris) is answered 408 and closed.
+  seconds (slowloris) is answered 408 and closed. The timer is armed only for a head that
+  is still incomplete after the bytes that began it (a head that arrives whole needs none).
 * ``KEEPALIVE_TIMEOUT`` — an idle connection (no request under way) is closed after this.
 """
 
@@ -106,14 +107,14 @@ class TandemRequestHandler(RequestHandler):
         if not in_head or self._upgraded or self._force_close or self._close:
             super().data_received(data)
             return
-        if self._head_timer is None and data:
-            self._head_timer = self._loop.call_later(HEADER_TIMEOUT, self._head_timed_out)
         self._head_bytes += len(data)
         super().data_received(data)
         if self._messages or self._force_close:  # the head is complete (or the parser refused it)
             self._head_done()
         elif self._head_bytes > MAX_HEAD_BYTES:
             self._refuse(431)
+        elif self._head_timer is None and self._head_bytes:  # a head begun, not complete: its clock starts
+            self._head_timer = self._loop.call_later(HEADER_TIMEOUT, self._head_timed_out)  # with its first byte, now
 
     def _head_done(self) -> None:
         self._head_bytes = 0

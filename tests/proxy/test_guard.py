@@ -91,3 +91,43 @@ async def test_every_client_request_meets_the_literal_guard():
         for url in ("http://127.0.0.1:9/", "http://[::1]:9/", "http://[::ffff:0:127.0.0.1]:9/"):
             with pytest.raises(guard.AddressBlocked):
                 await client.get(url)
+
+
+async def test_every_upstream_request_and_redirect_hop_meets_the_literal_guard(make_tandem, upstream):
+    """The upstream sessions make every request through ``guard.guarded_request``: a literal the guard
+    forbids is refused before connecting, on the first URL and on each redirect hop (a trace hook on
+    the request's start saw only the first URL). Loopback is opened here, so the site itself is reachable."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from proxy.upstream import PUBLIC_EGRESS
+    from tandem import appkeys
+
+    async def hop(request):
+        raise web.HTTPFound("http://10.255.255.1:9/next")  # private, not opened: refused before any connect
+
+    async def ok(request):
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/hop", hop)
+    app.router.add_get("/ok", ok)
+    origin = await upstream(app)
+    t = await make_tandem(allow_private=guard.LOOPBACK_ONLY)
+    direct, public = t.app[appkeys.UPSTREAM], t.app[PUBLIC_EGRESS].direct
+    assert direct is not public
+    async with direct.get(origin + "/ok") as r:
+        assert await r.text() == "ok"
+    with pytest.raises(guard.AddressBlocked):
+        await asyncio.wait_for(direct.get(origin + "/hop"), 5)  # the redirect followed, as a webhook's would be
+    for client in (direct, public):
+        with pytest.raises(guard.AddressBlocked):
+            await client.get("http://[::ffff:169.254.169.254]:9/")
+    with pytest.raises(guard.AddressBlocked):
+        await public.get(origin + "/ok")  # loopback is opened for the allowlist's hosts only
+    async with aiohttp.ClientSession(request_class=guard.guarded_request(())) as plain:
+        for url in ("http://127.0.0.1:9/", "http://[::1]:9/", "http://0x7f.1:9/"):
+            with pytest.raises(guard.AddressBlocked):
+                await plain.get(url)

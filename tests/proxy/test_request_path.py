@@ -226,3 +226,114 @@ def test_a_charset_label_is_looked_up_once(monkeypatch):
         assert respond.usable_charset("undefined") is None  # a Python codec name, not a browser's label
         assert respond.usable_charset("x" * 65) is None
     assert calls == ["UTF-8", "undefined"]
+
+
+# -- the response writer: few sends, nothing held that the browser could have -------------------------
+
+def _count_sends(monkeypatch, port: int) -> list[int]:
+    """Sizes of the sends Tandem's server makes on connections to its ``port`` (asyncio's socket transport)."""
+    from asyncio import selector_events
+
+    sizes: list[int] = []
+    real = selector_events._SelectorSocketTransport.write
+
+    def write(self, data):
+        sock = self.get_extra_info("sockname")
+        if sock and sock[1] == port:
+            sizes.append(len(data))
+        return real(self, data)
+
+    monkeypatch.setattr(selector_events._SelectorSocketTransport, "write", write)
+    return sizes
+
+
+async def test_a_page_whose_body_is_all_in_leaves_in_one_send_with_its_length(make_tandem, upstream, monkeypatch):
+    """The head, the rewritten page and the end of the response went out in three or four sends (each a
+    system call that wakes the browser's side); when the upstream body is all in, nothing is waited
+    for, so they leave in one, with a Content-Length instead of chunks. Stylesheets too."""
+    from aiohttp import web
+
+    async def css(request):
+        return web.Response(text="body{background:url(/a.png)}", content_type="text/css")
+
+    async def page(request):
+        return web.Response(text=PAGE, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/s.css", css)
+    app.router.add_get("/{tail:.*}", page)
+    origin = await upstream(app)
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    r = await t.client.get(s.url(origin + "/warm"), headers=NAV)
+    assert r.status == 200
+    sends = _count_sends(monkeypatch, t.settings.port)
+    r = await t.client.get(s.url(origin + "/p"), headers=NAV)
+    body = await r.read()
+    assert r.status == 200 and b"<p>page</p>" in body and b"/__tandem/runtime.js" in body
+    assert r.headers.get("Content-Length") == str(len(body)) and "Transfer-Encoding" not in r.headers
+    assert len(sends) == 1 and sends[0] > len(body)  # head and body together
+    sends.clear()
+    r = await t.client.get(s.url(origin + "/s.css"), headers={"Sec-Fetch-Dest": "style", "Sec-Fetch-Mode": "no-cors"})
+    assert r.status == 200 and "url(" in await r.text()
+    assert len(sends) == 1
+
+
+async def test_a_page_still_arriving_streams_as_it_comes(make_tandem, upstream):
+    """What is rewritten while the upstream body is still arriving is sent at once: the browser reads the
+    start of the page while the site has not sent the rest (it sends the rest only once it was read)."""
+    import asyncio
+
+    from aiohttp import web
+
+    read_first = asyncio.Event()
+
+    async def slow(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await resp.prepare(request)
+        await resp.write(b"<!doctype html><title>t</title><p>first part</p>" + b" " * 2000)
+        await asyncio.wait_for(read_first.wait(), 10)
+        await resp.write(b"<p>second part</p>")
+        return resp
+
+    site_app = web.Application()
+    site_app.router.add_get("/slow", slow)
+    origin = await upstream(site_app)
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    r = await asyncio.wait_for(t.client.get(s.url(origin + "/slow"), headers=NAV), 5)
+    assert r.status == 200
+    got = b""
+    while b"first part" not in got:
+        got += await asyncio.wait_for(r.content.readany(), 5)  # would time out if the start were held
+    read_first.set()
+    got += await asyncio.wait_for(r.read(), 5)
+    assert b"second part" in got
+
+
+async def test_a_stream_whose_body_is_late_gets_its_head_at_once(make_tandem, upstream):
+    """A response whose body has not begun (an event stream, a long poll) has its status and headers sent
+    as soon as the upstream's are in, not held for the first body bytes."""
+    import asyncio
+
+    from aiohttp import web
+
+    headers_read = asyncio.Event()
+
+    async def events(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await asyncio.wait_for(headers_read.wait(), 10)
+        await resp.write(b"data: one\n\n")
+        return resp
+
+    site_app = web.Application()
+    site_app.router.add_get("/events", events)
+    origin = await upstream(site_app)
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    r = await asyncio.wait_for(t.client.get(s.url(origin + "/events"), headers={"Sec-Fetch-Dest": "empty",
+                                                                                 "Sec-Fetch-Mode": "cors"}), 5)
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    headers_read.set()
+    assert await asyncio.wait_for(r.read(), 5) == b"data: one\n\n"

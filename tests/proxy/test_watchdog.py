@@ -62,3 +62,44 @@ async def test_slow_but_steady_stream_is_not_cut(make_tandem, upstream):
     s = await t.session(origin + "/")
     r = await t.client.get(s.url(origin + "/d"), headers=SUB)
     assert await r.read() == b"y" * 800  # 0.8 s in all, never 0.3 s silent
+
+
+async def test_exchanges_share_one_timer_and_a_silent_one_is_still_cut():
+    """Each exchange's watchdog arms no timer of its own: one clock per loop and timeout checks them all,
+    a busy one is left alone, a silent one is cut after its timeout (at most a quarter of it later), and
+    the clock stops once nothing is watched."""
+    from proxy import watchdog
+
+    loop = asyncio.get_running_loop()
+    armed = []
+    real = loop.call_later
+    loop.call_later = lambda delay, cb, *a, **kw: armed.append(delay) or real(delay, cb, *a, **kw)
+    try:
+        stopped = [IdleWatchdog(0.2) for _ in range(50)]
+        for wd in stopped:
+            wd.stop()
+        assert armed == [0.2 / watchdog.CHECKS]  # fifty exchanges, one timer
+        busy = IdleWatchdog(0.2)
+        started = loop.time()
+
+        async def watch_silent():
+            wd = IdleWatchdog(0.2)
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                assert wd.absorb()
+                return loop.time() - started
+            return None
+
+        cut = loop.create_task(watch_silent())
+        for _ in range(8):
+            await asyncio.sleep(0.05)
+            busy.progress()
+        took = await asyncio.wait_for(cut, 3)
+        assert took is not None and 0.2 <= took < 1.0
+        assert not busy.fired
+        busy.stop()
+        await asyncio.sleep(0.2)
+        assert (id(loop), 0.2) not in watchdog._CLOCKS  # nothing watched: the clock stopped ticking
+    finally:
+        loop.call_later = real

@@ -156,3 +156,34 @@ async def test_a_slow_but_complete_request_and_keep_alive_still_work(make_tandem
             await asyncio.sleep(2.0)  # idle between requests longer than the head timeout: not a slow head
     finally:
         writer.close()
+
+
+async def test_a_head_that_arrives_whole_arms_no_timer(make_tandem, monkeypatch):
+    """The head timer guards heads that arrive in pieces; a head that arrives in one read (what
+    browsers send) is complete before a timer would be armed, so none is (one less timer per request)."""
+    monkeypatch.setattr(httpserver, "HEADER_TIMEOUT", 987.0)  # a delay no other timer has
+    t = await make_tandem()
+    loop = asyncio.get_running_loop()
+    armed = []
+    real = loop.call_later
+    monkeypatch.setattr(loop, "call_later", lambda delay, cb, *a, **kw: armed.append(delay) or real(delay, cb, *a, **kw))
+    reader, writer = await asyncio.open_connection("127.0.0.1", t.settings.port)
+    try:
+        for _ in range(3):
+            writer.write(f"GET /healthz HTTP/1.1\r\nHost: {t.base.domain}\r\n\r\n".encode())
+            status = await asyncio.wait_for(reader.readline(), 5)
+            assert status.startswith(b"HTTP/1.1 200"), status
+            length = 0
+            while (line := await reader.readline()) != b"\r\n":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+        assert 987.0 not in armed
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {t.base.domain}\r\n".encode())  # half a head: now it is armed
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if 987.0 in armed:
+                break
+        assert armed.count(987.0) == 1
+    finally:
+        writer.close()
