@@ -72,6 +72,22 @@ def bind_twin(address: str, port: int) -> socket.socket | None:
     return sock
 
 
+def twins(host: str, base_hostname: str) -> tuple[str, ...]:
+    """The loopback twin of ``host`` for ``base_hostname`` when this machine has it (for a balancer's
+    configuration: HAProxy's ``bind`` lines), else nothing."""
+    twin = loopback_twin(host, base_hostname)
+    if twin is None:
+        return ()
+    try:
+        probe = bind_twin(twin, 0)
+    except ListenError:
+        return (twin,)
+    if probe is None:
+        return ()
+    probe.close()
+    return (twin,)
+
+
 async def start_sites(runner: web.BaseRunner, host: str, port: int, base_hostname: str) -> list[web.BaseSite]:
     """Listen on ``(host, port)`` and, when browsers also use it for the base domain, on its loopback twin."""
     twin = loopback_twin(host, base_hostname) if port else None

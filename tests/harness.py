@@ -97,9 +97,11 @@ def client_session(**kw: Any) -> aiohttp.ClientSession:
 
 
 def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    """A socket bound to a free port on 127.0.0.1 whose [::1] twin is free too right now: a server started
+    on the port later and reached as *.localhost (``tandem serve``, a balancer) listens on both."""
+    sock, twin = loopback_pair()
+    if twin is not None:
+        twin.close()
     return sock
 
 
@@ -110,7 +112,9 @@ def loopback_pair(tries: int = 50) -> tuple[socket.socket, socket.socket | None]
     from tandem.listen import IPV6_LOOPBACK, ListenError, bind_twin
 
     for _ in range(tries):
-        sock = free_socket()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
         try:
             return sock, bind_twin(IPV6_LOOPBACK, sock.getsockname()[1])
         except ListenError:

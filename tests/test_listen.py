@@ -9,6 +9,7 @@ shared machine listen on [::1], and the test's port is random)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 
 import aiohttp
@@ -19,6 +20,7 @@ from tandem.httpserver import TandemRunner
 from tandem.listen import IPV6_LOOPBACK, ListenError, bind_twin, loopback_twin, start_sites
 from tests.e2e.browser import chromium, needs_chromium
 from tests.harness import loopback_pair, start_tandem
+from tests.servers.haproxy import HAProxy
 
 
 def _no_ipv6() -> bool:
@@ -138,3 +140,11 @@ async def test_the_harness_tandem_answers_on_both_loopback_addresses(tmp_path):
                     assert resp.status == 200, host
     finally:
         await t.close()
+
+
+@needs_ipv6
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy (make cluster-deps)")
+def test_the_balancer_in_front_of_nodes_listens_on_both_loopback_addresses(tmp_path):
+    with HAProxy(tmp_path, [("127.0.0.1", free_port())]) as lb:
+        for host in ("127.0.0.1", IPV6_LOOPBACK):
+            socket.create_connection((host, lb.port), timeout=5).close()

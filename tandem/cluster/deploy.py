@@ -16,12 +16,15 @@ CHECK_RISE = 2
 TUNNEL_TIMEOUT = "1h"  # an idle session socket (clients ping every 15 s) is never cut by the balancer
 
 
-def haproxy_config(port: int, nodes: list[tuple[str, int]], *, bind: str = "127.0.0.1", log: bool = True) -> str:
-    """``nodes``: (host, port) of each ``tandem serve``; the balancer listens on ``bind:port``."""
+def haproxy_config(port: int, nodes: list[tuple[str, int]], *, bind: str = "127.0.0.1", log: bool = True,
+                   also: tuple[str, ...] = ()) -> str:
+    """``nodes``: (host, port) of each ``tandem serve``; the balancer listens on ``bind:port`` and on each
+    address of ``also`` (the loopback twin browsers try first for *.localhost: tandem.listen.twins)."""
     servers = "\n".join(
         f"    server n{i} {host}:{p} check inter {CHECK_INTER_MS} fall {CHECK_FALL} rise {CHECK_RISE}"
         for i, (host, p) in enumerate(nodes, 1))
     logging = ("    log stdout format raw local0\n" if log else "")
+    more_binds = "".join(f"    bind {f'[{a}]' if ':' in a else a}:{port}\n" for a in also)
     return f"""global
 {logging}    maxconn 4000
 
@@ -42,7 +45,7 @@ defaults
 
 frontend tandem
     bind {bind}:{port}
-    http-request capture req.hdr(host) len 255
+{more_binds}    http-request capture req.hdr(host) len 255
     default_backend nodes
 
 backend nodes

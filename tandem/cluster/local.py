@@ -125,7 +125,10 @@ class Local:
 
     def haproxy(self, nodes: list[int]) -> None:
         cfg = self.data / "haproxy.cfg"
-        cfg.write_text(haproxy_config(self.port, [("127.0.0.1", p) for p in nodes], log=False))
+        from tandem.listen import twins  # the browser asks tandem.localhost: [::1] first
+
+        cfg.write_text(haproxy_config(self.port, [("127.0.0.1", p) for p in nodes], log=False,
+                                      also=twins("127.0.0.1", "tandem.localhost")))
         proc, log = self.spawn("haproxy", [need("haproxy", "haproxy"), "-db", "-f", str(cfg)])
         wait_port(self.port, proc, "haproxy", log)
 

@@ -49,7 +49,9 @@ class HAProxy:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "HAProxy":
-        self.cfg.write_text(haproxy_config(self.port, self.nodes))
+        from tandem.listen import twins  # browsers reach it as tandem.localhost: [::1] first
+
+        self.cfg.write_text(haproxy_config(self.port, self.nodes, also=twins("127.0.0.1", "tandem.localhost")))
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen([shutil.which("haproxy"), "-db", "-f", str(self.cfg)], stdout=fh,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
