@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import linecache
+import re
+import shutil
+import subprocess
 import time
 from typing import Any, Awaitable
 
@@ -99,12 +102,29 @@ async def renderer_answers(page) -> str:
         return f"no ({type(exc).__name__}: {str(exc)[:200]})"
 
 
+def sockets_of(urls: list[str]) -> list[str]:
+    """The machine's TCP sockets on the ports of ``urls`` (``ss``): whose program holds the port on each
+    address and where the browser's connections went (a request sent to another program on [::1]
+    never reaches the server under test; tandem/listen.py)."""
+    ports = sorted({m.group(1) for u in urls for m in [re.search(r"//[^/]*:(\d+)/", u)] if m})
+    if not ports or shutil.which("ss") is None:
+        return []
+    try:
+        out = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line for line in out.splitlines() if any(f":{p} " in line for p in ports)][:40]
+
+
 async def report(what: str, seconds: float, watch: Watch, page) -> str:
     lines = [f"{what} did not end within {seconds:.0f} s",
              f"page URL: {page.url[:300]}",
              f"renderer answers: {await renderer_answers(page)}",
              "unfinished requests (age, oldest first):"]
-    lines += [f"  {u}" for u in watch.unfinished()] or ["  none: the page waits for something that is not a request"]
+    unfinished = watch.unfinished()
+    lines += [f"  {u}" for u in unfinished] or ["  none: the page waits for something that is not a request"]
+    lines += ["sockets on their ports (an unfinished request no task below serves never reached the server):"]
+    lines += [f"  {s}" for s in sockets_of(unfinished)] or ["  none listed"]
     lines += ["page events:"] + ([f"  {e}" for e in watch.events] or ["  none"])
     lines += ["tasks of the test's event loop (the servers under test run in it):", loop_tasks()]
     return "\n".join(lines)

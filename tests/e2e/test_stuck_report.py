@@ -51,6 +51,7 @@ async def test_a_request_never_answered_is_named_with_the_handler_it_waits_in(up
     assert "the stalling script did not end within 3 s" in text
     assert "/stall?fetch (fetch)" in text.split("unfinished requests")[1].split("page events")[0]
     assert "renderer answers: yes" in text
+    assert "LISTEN" in text.split("sockets on their ports")[1]  # the server's own listening socket is named
     assert "handler_that_never_answers" in text and "await never" in text
     assert "serving GET 127.0.0.1:" in text and "/stall?fetch" in text.split("tasks of")[1]
 
@@ -61,3 +62,40 @@ async def test_a_blocked_renderer_is_named(upstream):
     assert "renderer answers: no" in text
     assert "/stall?sync (xhr)" in text
     assert "handler_that_never_answers" in text
+
+
+async def test_a_request_sent_to_another_program_on_ipv6_loopback_is_named():
+    """A page for tandem.localhost whose request went to a program on [::1] (tandem/listen.py): the report
+    shows the browser's connection to [::1] and no handler serving it."""
+    async def silent(reader, writer):
+        await reader.read()
+
+    from tests.harness import loopback_pair
+
+    v4, v6 = loopback_pair()
+    if v6 is None:
+        pytest.skip("no IPv6 loopback here")
+    port = v4.getsockname()[1]
+    v6.close()
+    other = await asyncio.start_server(silent, "::1", port)
+    runner = web.AppRunner(stalling_site(asyncio.get_running_loop().create_future()), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, v4).start()
+    try:
+        async with chromium() as browser:
+            ctx = await browser.new_context()
+            page = await ctx.new_page()
+            await page.goto(f"http://127.0.0.1:{port}/")
+            watch = Watch(ctx)
+            with pytest.raises(pytest.fail.Exception) as failed:
+                await bounded(page.evaluate(f"fetch('http://tandem.localhost:{port}/').then(() => 1, () => 2)"),
+                              BOUND_S, watch, page, "the script")
+            await ctx.close()
+    finally:
+        await runner.cleanup()
+        other.close()
+        await other.wait_closed()
+    text = str(failed.value)
+    sockets = text.split("sockets on their ports")[1].split("page events")[0]
+    assert f"[::1]:{port}" in sockets and "chromium" in sockets
+    assert "handler_that_never_answers" not in text  # Tandem's side never saw it
