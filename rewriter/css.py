@@ -34,14 +34,20 @@ ASCII bytes (Shift_JIS, GBK, Big5, ISO-2022-*) are decoded for real, and only wh
 round-trip exactly. UTF-16/32 content passes through unchanged.
 
 The rewriter never raises: on anything unexpected it returns its input unchanged and counts it in
-the caller's :class:`CssStats`, if the caller passes one (``stats=``); the module keeps no
-process-wide state.
+the caller's :class:`CssStats`, if the caller passes one (``stats=``). The scan (where a text's
+URLs are, and how each is quoted) asks no mapper, so it is remembered by content: the only
+process-wide state is that bounded memo (a digest of each text and its URL offsets, no text;
+see ``SCAN_ENTRIES``). Mapping, and so every output, is done afresh by each call's own mapper.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
+import threading
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from .errors import RewriteBudgetExceeded, RewriteError
@@ -373,60 +379,26 @@ def _function_name(text: str, pos: int, floor: int) -> str | None:
     return None
 
 
-class _Rewriter:
-    """One pass over one text. ``codec`` is set when the text is latin-1 standing for bytes."""
+class _Scanner:
+    """One pass over one text: where its URLs are. It asks no mapper, so what it finds depends on
+    the text alone (and is remembered by content: :func:`_spans_of`)."""
 
-    def __init__(self, text: str, urls: UrlRewriter, codec: str | None, stats: CssStats | None) -> None:
-        self.stats = stats
+    def __init__(self, text: str) -> None:
         self.text = text
-        self.urls = urls
-        self.codec = codec
-        self.out: list[str] = []
-        self.copied = 0  # text[:copied] is already in out
+        # Each URL's raw span text[start:end] and its quoting (_QUOTING), three numbers a URL.
+        self.spans = array("q")
         # Inside image-set(): the closer each open function or block waits for, innermost last;
         # _SET marks an image-set() itself (its bare strings are URLs). Empty outside image-set().
         self.blocks: list[str] = []
-        self.budget = MAX_URLS
 
-    # -- replacing one URL ------------------------------------------------------------------
+    # -- one URL ----------------------------------------------------------------------------
     def url(self, a: int, b: int, quote: str | None) -> None:
         """The URL whose raw span is text[a:b], inside the given quoting."""
-        raw = self.text[a:b]
-        if not raw:
-            return
-        self.budget -= 1
-        if self.budget < 0:
-            raise RewriteBudgetExceeded(f"a stylesheet with more than {MAX_URLS} URLs")
-        codec = self.codec
-        slow = "\\" in raw or "\x00" in raw or (codec is not None and not raw.isascii())
-        if slow:
-            value, starts = _decode(raw, quote is not None, codec)
-        else:
-            value, starts = raw, None
-        try:
-            new = self.urls.rewrite(value)
-        except Exception:  # noqa: BLE001 - one bad URL must not lose the stylesheet
-            if self.stats is not None:
-                self.stats.url_errors += 1
-            return
-        if new == value:
-            return
-        # Replace only the middle that changed; the raw text of the common prefix and suffix stays.
-        keep = _common_suffix(new, value)
-        pre = _common_prefix(new, value, min(len(new), len(value)) - keep)
-        cut = len(value) - keep
-        middle = _escape(new[pre: len(new) - keep], quote, codec)
-        if starts is None:
-            raw_pre, raw_cut = pre, cut
-        else:
-            raw_pre, raw_cut = starts[pre], starts[cut]
-            # An escape kept at the edge of the middle could merge with it (``\74`` + ``a``):
-            # check by decoding, and if it reads differently write the whole URL anew.
-            if _decode(raw[:raw_pre] + middle + raw[raw_cut:], quote is not None, codec)[0] != new:
-                middle, raw_pre, raw_cut = _escape(new, quote, codec), 0, len(raw)
-        self.out.append(self.text[self.copied: a + raw_pre])
-        self.out.append(middle)
-        self.copied = a + raw_cut
+        if b <= a:
+            return  # an empty URL: nothing to map
+        if len(self.spans) >= 3 * MAX_URLS:
+            raise _OverBudget
+        self.spans.extend((a, b, _QUOTING[quote]))
 
     def string_url(self, pos: int) -> int:
         """``pos`` at a quote of a string that is a URL; returns the index after the string."""
@@ -508,7 +480,8 @@ class _Rewriter:
         return end
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self) -> str:
+    def run(self) -> array:
+        """The spans of every URL in the text, in order (raises _OverBudget past MAX_URLS)."""
         text = self.text
         n = len(text)
         pos = 0
@@ -559,10 +532,105 @@ class _Rewriter:
                 if top == c or (top is _SET and c == ")"):
                     self.blocks.pop()
                 pos = m.end()  # a closer that closes nothing open is just a token
-        if not self.out:
-            return text
-        self.out.append(text[self.copied:])
-        return "".join(self.out)
+        return self.spans
+
+
+class _OverBudget(Exception):
+    """The scan found more than MAX_URLS URLs (it stops there)."""
+
+
+_QUOTING = {None: 0, '"': 1, "'": 2}
+_QUOTES = (None, '"', "'")
+
+# Where a text's URLs are depends on the text alone, so the scan is remembered by content, as
+# rewriter/js.py remembers its scripts' analyses: a stylesheet, <style> text or style value seen
+# before (on any page, in any session) costs a hash, and only its URLs are mapped again, by the
+# page's own mapper. An entry holds a SHA-256 digest of the text and the URL spans' offsets and
+# quoting (three integers a URL), no text; the memo is bounded in entries and in spans.
+SCAN_ENTRIES = 4096
+SCAN_ITEMS = 1000  # a text with more URLs than this is not remembered
+SCAN_SPANS = 100_000  # URLs remembered over all entries (about 24 bytes each)
+_scans: "OrderedDict[bytes, array]" = OrderedDict()
+_scans_lock = threading.Lock()
+_scans_held = [0]  # URLs held by _scans (three numbers each)
+
+
+def _digest(text: str) -> bytes:
+    """What the memo remembers a text by: a digest of its code points (UTF-8; lone surrogates,
+    which surrogateescape makes of undecodable bytes, as themselves)."""
+    data = text.encode("ascii") if text.isascii() else text.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).digest()
+
+
+def _spans_of(text: str) -> tuple[array, bool]:
+    """The URL spans of ``text`` (_Scanner.run), remembered; True when the scan stopped at MAX_URLS."""
+    key = _digest(text)
+    with _scans_lock:
+        found = _scans.get(key)
+        if found is not None:
+            _scans.move_to_end(key)
+            return found, False
+    scanner = _Scanner(text)
+    try:
+        spans = scanner.run()
+    except _OverBudget:
+        return scanner.spans, True
+    if len(spans) <= 3 * SCAN_ITEMS:
+        with _scans_lock:
+            if key not in _scans:
+                _scans[key] = spans
+                _scans_held[0] += len(spans) // 3
+                while len(_scans) > SCAN_ENTRIES or _scans_held[0] > SCAN_SPANS:
+                    _scans_held[0] -= len(_scans.popitem(last=False)[1]) // 3
+    return spans, False
+
+
+def _map(text: str, spans: array, over: bool, urls: UrlRewriter, codec: str | None,
+         stats: CssStats | None) -> str:
+    """``text`` with the URL at each span mapped through ``urls`` (``codec``: the text is latin-1
+    standing for bytes in that charset). ``over``: the scan stopped at MAX_URLS; the document is
+    refused after those were mapped."""
+    out: list[str] = []
+    copied = 0  # text[:copied] is already in out
+    for i in range(0, len(spans), 3):
+        a = spans[i]
+        raw = text[a: spans[i + 1]]
+        quote = _QUOTES[spans[i + 2]]
+        slow = "\\" in raw or "\x00" in raw or (codec is not None and not raw.isascii())
+        if slow:
+            value, starts = _decode(raw, quote is not None, codec)
+        else:
+            value, starts = raw, None
+        try:
+            new = urls.rewrite(value)
+        except Exception:  # noqa: BLE001 - one bad URL must not lose the stylesheet
+            if stats is not None:
+                stats.url_errors += 1
+            continue
+        if new == value:
+            continue
+        # Replace only the middle that changed; the raw text of the common prefix and suffix stays.
+        keep = _common_suffix(new, value)
+        pre = _common_prefix(new, value, min(len(new), len(value)) - keep)
+        cut = len(value) - keep
+        middle = _escape(new[pre: len(new) - keep], quote, codec)
+        if starts is None:
+            raw_pre, raw_cut = pre, cut
+        else:
+            raw_pre, raw_cut = starts[pre], starts[cut]
+            # An escape kept at the edge of the middle could merge with it (``\74`` + ``a``):
+            # check by decoding, and if it reads differently write the whole URL anew.
+            if _decode(raw[:raw_pre] + middle + raw[raw_cut:], quote is not None, codec)[0] != new:
+                middle, raw_pre, raw_cut = _escape(new, quote, codec), 0, len(raw)
+        out.append(text[copied: a + raw_pre])
+        out.append(middle)
+        copied = a + raw_cut
+    if over:
+        raise RewriteBudgetExceeded(f"a stylesheet with more than {MAX_URLS} URLs")
+    if not out:
+        return text
+    out.append(text[copied:])
+    return "".join(out)
 
 
 def rewrite_css(text: str, urls: UrlRewriter, stats: CssStats | None = None) -> str:
@@ -574,7 +642,8 @@ def _rewrite(text: str, urls: UrlRewriter, codec: str | None, stats: CssStats | 
     if "(" not in text and "@" not in text and "\\" not in text:
         return text  # no function, no at-rule and no escape that could spell one: no URL (most style attributes)
     try:
-        return _Rewriter(text, urls, codec, stats).run()
+        spans, over = _spans_of(text)
+        return _map(text, spans, over, urls, codec, stats)
     except RewriteError:  # over a budget: the caller fails closed
         raise
     except Exception:  # noqa: BLE001 - rewriters never raise into a response

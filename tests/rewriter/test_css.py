@@ -614,10 +614,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 from rewriter import css as _css  # noqa: E402
 
 
-class _ReferenceRewriter(_css._Rewriter):
+class _ReferenceScanner(_css._Scanner):
     """The scan loop as it was before _SKIP_RE: every string and comment is a stop of its own."""
 
-    def run(self) -> str:
+    def run(self):
         text = self.text
         n = len(text)
         pos = 0
@@ -654,10 +654,7 @@ class _ReferenceRewriter(_css._Rewriter):
                 if top == c or (top is _css._SET and c == ")"):
                     self.blocks.pop()
                 pos = m.end()
-        if not self.out:
-            return text
-        self.out.append(text[self.copied:])
-        return "".join(self.out)
+        return self.spans
 
 
 _CSS_PIECES = st.sampled_from([
@@ -674,12 +671,14 @@ def test_scan_loop_matches_the_reference(text):
     """Same output and the same URLs handed to the mapper, in the same order, as the old loop."""
     got, want = RecordingRewriter(), RecordingRewriter()
     try:
-        expected = _ReferenceRewriter(text, want, None, None).run()
+        spans = _ReferenceScanner(text).run()
     except Exception as exc:  # noqa: BLE001 - then the new loop must fail the same way
         with pytest.raises(type(exc)):
-            _css._Rewriter(text, got, None, None).run()
+            _css._Scanner(text).run()
         return
-    assert _css._Rewriter(text, got, None, None).run() == expected
+    expected = _css._map(text, spans, False, want, None, None)
+    assert _css._Scanner(text).run() == spans
+    assert rewrite_css(text, got) == expected
     assert got.seen == want.seen
 
 
@@ -691,3 +690,116 @@ class RecordingRewriter(UrlRewriter):
     def rewrite(self, value: str) -> str:
         self.seen.append(value)
         return super().rewrite(value)
+
+
+# --- the scan memo: where a text's URLs are is remembered by content, the mapping never ---------
+
+MEMO_TEXT = ('@import "https://x.com/a.css";\np{background:url(https://x.com/b.png) no-repeat}'
+             'q{b:image-set("//x.com/c.png" 1x,url(\'http://x.com/d\') 2x)}r{b:url(/e.png)}')
+
+
+def _fresh(text: str, urls: UrlRewriter) -> str:
+    """The rewrite with no memo at all: a scan of its own, then the mapping."""
+    return _css._map(text, _css._Scanner(text).run(), False, urls, None, None)
+
+
+def _other_session() -> UrlRewriter:
+    return UrlRewriter(ProxyBase("https", "other.example:9443"), "zyxwvuts7654", page_url="http://page.example/")
+
+
+def test_memo_output_is_each_mappers_own():
+    """The same text under mappers of other sessions and pages, cold and warm: each output is what a
+    fresh scan gives under that mapper, never another mapper's (the memo holds places, not output)."""
+    mappers = [make_urls(), _other_session(), make_urls("http://example.com/"), IdentityRewriter()]
+    for first in range(len(mappers)):
+        _css._scans.clear()
+        _css._scans_held[0] = 0
+        order = mappers[first:] + mappers[:first]
+        for urls in order + order:
+            assert rewrite_css(MEMO_TEXT, urls) == _fresh(MEMO_TEXT, urls)
+    a, b = rewrite_css(MEMO_TEXT, make_urls()), rewrite_css(MEMO_TEXT, _other_session())
+    assert a == _fill('@import "{S}/a.css";\np{background:url({S}/b.png) no-repeat}'
+                      'q{b:image-set("{S}/c.png" 1x,url(\'{H}/d\') 2x)}r{b:url(/e.png)}')
+    assert "zyxwvuts7654" in b and "abcdefgh2345" not in b and "other.example:9443" in b
+    assert rewrite_css(MEMO_TEXT, IdentityRewriter()) == MEMO_TEXT
+
+
+def test_memo_bytes_and_charsets_share_places_not_output():
+    """A stylesheet's bytes in two charsets can make the same scanned text: the places are shared,
+    each call still decodes and escapes its URLs with its own charset."""
+    data = 'a{b:url("https://x.com/\xe9.png")}'.encode("latin-1")
+    as_latin1 = rewrite_css_bytes(data, make_urls(), charset="iso-8859-1")
+    as_utf8 = rewrite_css_bytes(data, make_urls(), charset="utf-8")
+    assert as_latin1 == _fill('a{b:url("{S}/\xe9.png")}').encode("latin-1")
+    assert as_utf8 == _fill('a{b:url("{S}/').encode() + b'\xe9.png")}'
+    _css._scans.clear()
+    _css._scans_held[0] = 0
+    assert rewrite_css_bytes(data, make_urls(), charset="utf-8") == as_utf8
+    assert rewrite_css_bytes(data, make_urls(), charset="iso-8859-1") == as_latin1
+
+
+def test_memo_scans_a_text_once(monkeypatch):
+    """A text seen before is not scanned again (on another page, in another session)."""
+    scans = []
+    real = _css._Scanner.run
+
+    def counting(self):
+        scans.append(self.text)
+        return real(self)
+
+    text = MEMO_TEXT + "/* seen once */"
+    mappers = (make_urls(), _other_session(), make_urls(), _other_session())
+    expected = [_fresh(text, urls) for urls in mappers]
+    monkeypatch.setattr(_css._Scanner, "run", counting)
+    assert [rewrite_css(text, urls) for urls in mappers] == expected
+    assert scans.count(text) == 1
+    other = text.replace("once", "twice")
+    rewrite_css(other, make_urls())
+    assert scans.count(other) == 1
+
+
+def test_memo_holds_places_only_and_is_bounded(monkeypatch):
+    """Entries are digests and offsets (no text), bounded in number and in URLs held; a text with
+    too many URLs, or over the budget, is not remembered; evicted texts are scanned anew, correctly."""
+    monkeypatch.setattr(_css, "SCAN_ENTRIES", 8)
+    monkeypatch.setattr(_css, "SCAN_SPANS", 20)
+    monkeypatch.setattr(_css, "SCAN_ITEMS", 6)
+    _css._scans.clear()
+    _css._scans_held[0] = 0
+    texts = [f"a{i}{{b:url(https://x.com/{i}.png)}}" * (1 + i % 5) for i in range(40)]
+    for rounds in range(2):
+        for i, text in enumerate(texts):
+            urls = make_urls() if rounds == 0 else _other_session()
+            assert rewrite_css(text, urls) == _fresh(text, urls)
+            assert len(_css._scans) <= 8
+            held = sum(len(v) // 3 for v in _css._scans.values())
+            assert held == _css._scans_held[0] <= 20
+            for key, spans in _css._scans.items():
+                assert isinstance(key, bytes) and len(key) == 32
+                assert spans.typecode == "q" and len(spans) <= 3 * 6
+    assert all(len(v) <= 18 for v in _css._scans.values())
+    big = "p{b:url(https://x.com/z)}" * 7  # 7 URLs > SCAN_ITEMS: mapped, not remembered
+    assert rewrite_css(big, make_urls()) == _fresh(big, make_urls())
+    assert _css._digest(big) not in _css._scans
+
+
+def test_memo_keeps_the_budget():
+    """Past MAX_URLS the document is refused on every call (the over-budget scan is never
+    remembered), after the same URLs were handed to the mapper as before."""
+    from rewriter.errors import RewriteBudgetExceeded
+
+    many = "p{background:url(http://a.example/x)}" * (_css.MAX_URLS + 1)
+    for _ in range(2):
+        urls = make_urls()
+        with pytest.raises(RewriteBudgetExceeded):
+            rewrite_css(many, urls)
+        assert urls.rewritten == _css.MAX_URLS
+    assert _css._digest(many) not in _css._scans
+
+
+def test_memo_digest_tells_texts_apart():
+    """The key is the exact text: texts that differ in one code point, in a lone surrogate, or that
+    are the same bytes read as latin-1 and as UTF-8, have different keys."""
+    texts = ["a{b:url(x)}", "a{b:url(y)}", "a{b:url(x)} ", "\xe2\x82\xac", "\u20ac", "\udce2\udc82\udcac",
+             "\ud83d\ude00", "\U0001f600", "é", "e\u0301"]
+    assert len({_css._digest(t) for t in texts}) == len(texts)
