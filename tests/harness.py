@@ -96,6 +96,9 @@ def client_session(**kw: Any) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=LoopbackResolver(), force_close=False), **kw)
 
 
+UPSTREAM_SHUTDOWN_S = 0.5
+
+
 def free_socket() -> socket.socket:
     """A socket bound to a free port on 127.0.0.1 whose [::1] twin is free too right now: a server started
     on the port later and reached as *.localhost (``tandem serve``, a balancer) listens on both."""
@@ -123,8 +126,12 @@ def loopback_pair(tries: int = 50) -> tuple[socket.socket, socket.socket | None]
 
 
 async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Run an aiohttp app on an ephemeral loopback port; returns (runner, origin)."""
-    runner = web.AppRunner(app, access_log=None)
+    """Run an aiohttp app on an ephemeral loopback port; returns (runner, origin).
+
+    ``runner.cleanup()`` gives handlers still running (an upstream that stalls on purpose, for a
+    timeout test) ``UPSTREAM_SHUTDOWN_S`` before it cancels them, instead of aiohttp's 60 s: every
+    assertion has been made by then, and waiting out a deliberate 5 s stall proved nothing."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=UPSTREAM_SHUTDOWN_S)
     await runner.setup()
     sock = free_socket()
     site = web.SockSite(runner, sock)

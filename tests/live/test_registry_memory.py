@@ -27,6 +27,8 @@ def _store(tmp_path) -> Store:
     store = Store(tmp_path / "data")
     store.db.execute("PRAGMA synchronous=OFF")  # this test is about memory, not durability: no fsync per row
     store.live_db.execute("PRAGMA synchronous=OFF")
+    backend = store.backend  # and the worker thread's connection, which the standalone writes go through
+    backend._worker.submit(backend._worker_conn.execute, "PRAGMA synchronous=OFF").result()
     return store
 
 
