@@ -150,7 +150,10 @@ async def test_a_page_of_one_session_never_receives_another_sessions_credential(
         assert await page_a.text_content("#h") == "hostile page"
         # A's page pulls what it can: its own host, a new host of A, V's session page and its host
         v_host = page_v.url.split("/")[2]
-        # every step bounded: a request that never ends fails the test by name instead of hanging the run
+        # every step bounded: a request that never ends fails the test by name instead of hanging the run.
+        # (A fresh-clone run once sat here for 12 minutes, browser and Tandem idle: the way a request for
+        # *.localhost taken by another program on [::1] hangs, which tandem/listen.py and the harness's
+        # both-address ports now rule out; tests/e2e/stuck.py names any other cause.)
         out = await bounded(page_a.evaluate("""async ([base, vsid, vHost, stepMs]) => {
           const hung = [], took = [];
           const within = async (p, what) => {
