@@ -27,6 +27,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <stdint.h>
 
 #define F_JS 1     /* on* attributes go to the JS rewriter */
 #define F_CSS 2    /* style attributes go to the CSS rewriter */
@@ -58,6 +59,61 @@ static void init_classes(void)
     CC['>'] = C_GT;
     CC['='] = C_EQ;
 }
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define HAVE_SSE2 1
+#endif
+
+/* The first index in [k, limit) whose character is in the classes ``mask`` (C_WS among them), or
+ * limit: tokenizer.TAG_RE's name and value runs. 16 characters a step: the characters up to
+ * 0x20 (the whitespace among them) and those of the other classes are picked out together,
+ * then checked against CC. */
+static inline Py_ssize_t until_class(const unsigned char *s, Py_ssize_t k, Py_ssize_t limit, unsigned char mask)
+{
+#ifdef HAVE_SSE2
+    const __m128i top = _mm_set1_epi8(0x20);
+    while (limit - k >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + k));
+        __m128i m = _mm_cmpeq_epi8(_mm_min_epu8(v, top), v); /* v <= 0x20 */
+        if (mask & C_SLASH)
+            m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+        if (mask & C_GT)
+            m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('>')));
+        if (mask & C_EQ)
+            m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        while (bits) {
+            Py_ssize_t at = k + __builtin_ctz(bits);
+            if (CC[s[at]] & mask)
+                return at;
+            bits &= bits - 1;
+        }
+        k += 16;
+    }
+#endif
+    while (k < limit && !(CC[s[k]] & mask))
+        k++;
+    return k;
+}
+
+/* The first index of the character c in [k, limit), or -1: memchr, with the first 64 characters
+ * looked at in line (most values and text runs between tags are shorter than that). */
+static inline Py_ssize_t find_byte(const unsigned char *s, Py_ssize_t k, Py_ssize_t limit, unsigned char c)
+{
+#ifdef HAVE_SSE2
+    const __m128i needle = _mm_set1_epi8((char)c);
+    for (int step = 0; step < 4 && limit - k >= 16; step++, k += 16) {
+        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + k)), needle));
+        if (bits)
+            return k + __builtin_ctz(bits);
+    }
+#endif
+    if (k >= limit)
+        return -1;
+    const unsigned char *at = memchr(s + k, c, (size_t)(limit - k));
+    return at == NULL ? -1 : at - s;
+}
+
 static inline int is_letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
 
@@ -79,6 +135,112 @@ static int in_list(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, const cha
             return 1;
     return 0;
 }
+
+/* A small open-addressing table of lower-case words (tag and attribute names) to bit sets or
+ * classes, filled once by the module's init: a name is lower-cased once, as two 64-bit words,
+ * and looked up in one or two probes, instead of compared against every word of several lists. */
+#define WM_SIZE 256 /* a power of two, well over twice the words in any map */
+#define WM_MAX_WORD 15
+typedef struct {
+    uint64_t key[WM_SIZE][2]; /* the word, NUL-padded to 16 bytes; all zero: a free slot */
+    unsigned val[WM_SIZE];
+} WordMap;
+
+static inline unsigned wm_hash(uint64_t k0, uint64_t k1)
+{
+    return (unsigned)(((k0 ^ (k1 * 0x9E3779B97F4A7C15ull)) * 0xFF51AFD7ED558CCDull) >> 56) & (WM_SIZE - 1);
+}
+
+/* The first min(b - a, 16) characters of s[a:b], ASCII-lower-cased, NUL-padded, as two words
+ * (little-endian: byte r of the name is byte r of the pair); s[:n] is readable. Returns 0 when
+ * one of them is a NUL (no word holds one: it is the padding). */
+static unsigned char LEN_MASK[17][16]; /* LEN_MASK[l]: l bytes of 0xFF, then zeros (filled by init) */
+
+static inline int lower16(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py_ssize_t n, uint64_t *k0, uint64_t *k1)
+{
+    Py_ssize_t len = b - a < 16 ? b - a : 16;
+#ifdef HAVE_SSE2
+    if (n - a >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + a));
+        __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+        v = _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+        __m128i keep = _mm_loadu_si128((const __m128i *)LEN_MASK[len]);
+        if (_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(v, _mm_setzero_si128()), keep)))
+            return 0;
+        v = _mm_and_si128(v, keep);
+        *k0 = (uint64_t)_mm_cvtsi128_si64(v);
+        *k1 = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+        return 1;
+    }
+#endif
+    uint64_t w[2] = {0, 0};
+    for (Py_ssize_t k = 0; k < len; k++) {
+        unsigned char c = lower(s[a + k]);
+        if (c == 0)
+            return 0;
+        w[k >> 3] |= (uint64_t)c << (8 * (k & 7));
+    }
+    *k0 = w[0];
+    *k1 = w[1];
+    return 1;
+}
+
+/* Add ``word`` with the bits ``val`` (or-ed into those it has already). */
+static void wm_add(WordMap *m, const char *word, unsigned val)
+{
+    uint64_t k0 = 0, k1 = 0;
+    size_t len = strlen(word);
+    lower16((const unsigned char *)word, 0, (Py_ssize_t)len, (Py_ssize_t)len, &k0, &k1);
+    unsigned h = wm_hash(k0, k1);
+    while ((m->key[h][0] | m->key[h][1]) != 0 && !(m->key[h][0] == k0 && m->key[h][1] == k1))
+        h = (h + 1) & (WM_SIZE - 1);
+    m->key[h][0] = k0;
+    m->key[h][1] = k1;
+    m->val[h] |= val;
+}
+
+static void wm_add_list(WordMap *m, const char *const *words, unsigned val)
+{
+    for (; *words; words++)
+        wm_add(m, *words, val);
+}
+
+/* The bits of the name (k0, k1) (lower16 of a name of length len) in m; 0: none of its words. */
+static inline unsigned wm_find(const WordMap *m, uint64_t k0, uint64_t k1, Py_ssize_t len)
+{
+    if (len <= 0 || len > WM_MAX_WORD)
+        return 0;
+    for (unsigned h = wm_hash(k0, k1);; h = (h + 1) & (WM_SIZE - 1)) {
+        if (m->key[h][0] == k0 && m->key[h][1] == k1)
+            return m->val[h];
+        if ((m->key[h][0] | m->key[h][1]) == 0)
+            return 0;
+    }
+}
+
+/* The bits of s[a:b], ASCII-lower-cased, in m (s[:n] readable); 0 when it is none of its words. */
+static inline unsigned wm_get(const WordMap *m, const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py_ssize_t n)
+{
+    uint64_t k0, k1;
+    if (b - a <= 0 || b - a > WM_MAX_WORD || !lower16(s, a, b, n, &k0, &k1))
+        return 0;
+    return wm_find(m, k0, k1, b - a);
+}
+
+/* What a tag name is to the walks (TAG_MAP: bits of the lists it is in, and which tag it is). */
+#define TG_TREE 1u        /* TREE_TAGS */
+#define TG_FSTOP 2u       /* FOREIGN_STOP */
+#define TG_SKIP_STOP 4u   /* SKIP_STOP */
+#define TG_RAW 8u         /* RAW_TAGS */
+#define TG_SVG_POINT 16u  /* SVG_POINTS */
+#define TG_MATH_POINT 32u /* MATH_POINTS */
+#define TG_SCRIPT 64u
+#define TG_STYLE 128u
+#define TG_SVG 256u
+#define TG_MATH 512u
+#define TG_META 1024u
+#define TG_IFRAME 2048u
+static WordMap TAG_MAP, ATTR_MAP;
 
 /* policy.ATTR_DICT_TAGS | treebuilder.TREE_NAMES | tags with their own table rows (object, iframe) */
 static const char *const TREE_TAGS[] = {
@@ -124,9 +286,61 @@ static int relative_url(const unsigned char *s, Py_ssize_t k, Py_ssize_t end)
     return 0;
 }
 
+/* The characters of an attribute value the walk asks about, as bits (VC: one table lookup per
+ * character, or-ed over the value in one pass instead of one pass per question). */
+#define V_HIGH 1u  /* past ASCII */
+#define V_AMP 2u   /* "&" */
+#define V_NUL 4u
+#define V_TNR 8u   /* tab, newline, CR */
+#define V_FFSP 16u /* form feed, space (with V_TNR: the HTML whitespace) */
+#define V_QLG 32u  /* quotes, "<", ">" */
+#define V_PCT 64u  /* "%" */
+#define V_WS (V_TNR | V_FFSP)
+#define VB_UNKNOWN 0x80000000u
+static unsigned char VC[256]; /* filled by the module's init */
+
+static void init_value_classes(void)
+{
+    for (int c = 0x80; c < 256; c++)
+        VC[c] = V_HIGH;
+    VC['&'] = V_AMP;
+    VC[0] = V_NUL;
+    VC['\t'] = VC['\n'] = VC['\r'] = V_TNR;
+    VC['\f'] = VC[' '] = V_FFSP;
+    VC['"'] = VC['\''] = VC['<'] = VC['>'] = V_QLG;
+    VC['%'] = V_PCT;
+}
+
+/* The V_* bits of s[a:b]. */
+static unsigned value_bits(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    unsigned b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (; b - a >= 4; a += 4) {
+        b0 |= VC[s[a]];
+        b1 |= VC[s[a + 1]];
+        b2 |= VC[s[a + 2]];
+        b3 |= VC[s[a + 3]];
+    }
+    for (; a < b; a++)
+        b0 |= VC[s[a]];
+    return b0 | b1 | b2 | b3;
+}
+
+/* The V_* bits of the attribute value s[vs:ve] (quotes excluded), worked out on first use (*vb:
+ * VB_UNKNOWN until then). */
+static inline unsigned vbits(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, unsigned *vb)
+{
+    if (*vb == VB_UNKNOWN) {
+        int quoted = s[vs] == '"' || s[vs] == '\'';
+        *vb = value_bits(s, vs + quoted, ve - quoted);
+    }
+    return *vb;
+}
+
 /* tokenizer.ABS_HTTP_RE.fullmatch(s[a:b]): "http", an optional "s", "://", then one or more
- * characters other than whitespace, quotes, "<" and ">". */
-static int abs_http(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+ * characters other than whitespace, quotes, "<" and ">". ``bits``: value_bits(s, a, b) (the
+ * prefix holds none of those, so the whole value may be asked). */
+static int abs_http(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, unsigned bits)
 {
     if (b - a < 8 || !eq_lower(s, a, a + 4, "http"))
         return 0;
@@ -135,12 +349,7 @@ static int abs_http(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
         k++;
     if (b - k < 4 || s[k] != ':' || s[k + 1] != '/' || s[k + 2] != '/')
         return 0;
-    for (k += 3; k < b; k++) {
-        unsigned char c = s[k];
-        if (is_ws(c) || c == '"' || c == '\'' || c == '<' || c == '>')
-            return 0;
-    }
-    return 1;
+    return !(bits & (V_WS | V_QLG));
 }
 
 /* The character references a style value may hold and still be left alone: each reads as a
@@ -283,23 +492,33 @@ static const struct { const char *name; int cls; } ATTR_CLASSES[] = {
     {"integrity", A_INTEGRITY}, {"nonce", A_NONCE}, {"type", A_TYPE}, {"language", A_LANGUAGE},
     {"http-equiv", A_HTTP_EQUIV}, {"charset", A_CHARSET}, {"srcdoc", A_SRCDOC}, {NULL, 0}};
 
-static int attr_class(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae)
+/* ATTR_MAP holds each name of URL_ATTRS and ATTR_CLASSES with its class + 1 (0: none of them). */
+static void init_attr_map(void)
 {
-    if (ae - as >= 2 && lower(s[as]) == 'o' && lower(s[as + 1]) == 'n')
-        return A_ON;
-    if (ae - as >= 5 && eq_lower(s, as, as + 5, "data-"))
-        return A_DATA;
     for (int k = 0; URL_ATTRS[k]; k++)
-        if (eq_lower(s, as, ae, URL_ATTRS[k]))
-            return A_URL + k;
+        wm_add(&ATTR_MAP, URL_ATTRS[k], (unsigned)(A_URL + k + 1));
     for (int k = 0; ATTR_CLASSES[k].name; k++)
-        if (eq_lower(s, as, ae, ATTR_CLASSES[k].name))
-            return ATTR_CLASSES[k].cls;
-    return A_OTHER;
+        wm_add(&ATTR_MAP, ATTR_CLASSES[k].name, (unsigned)(ATTR_CLASSES[k].cls + 1));
+}
+
+static inline int attr_class(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Py_ssize_t n)
+{
+    uint64_t k0, k1;
+    Py_ssize_t len = ae - as;
+    if (!lower16(s, as, ae, n, &k0, &k1)) /* a NUL: none of the names below (but "on..." / "data-...") */
+        return len >= 2 && lower(s[as]) == 'o' && lower(s[as + 1]) == 'n' ? A_ON
+               : len >= 5 && eq_lower(s, as, as + 5, "data-") ? A_DATA : A_OTHER;
+    if (len >= 2 && (k0 & 0xFFFF) == ('o' | 'n' << 8))
+        return A_ON;
+    if (len >= 5 && (k0 & 0xFFFFFFFFFFull) == ((uint64_t)'d' | (uint64_t)'a' << 8 | (uint64_t)'t' << 16
+                                               | (uint64_t)'a' << 24 | (uint64_t)'-' << 32))
+        return A_DATA;
+    unsigned v = wm_find(&ATTR_MAP, k0, k1, len);
+    return v ? (int)v - 1 : A_OTHER;
 }
 
 /* Would the rewriter look at this attribute (of class cls)? vs < 0: no value. [vs, ve) is the value as written. */
-static int attr_wanted(const unsigned char *s, int cls, Py_ssize_t vs, Py_ssize_t ve, long flags)
+static int attr_wanted(const unsigned char *s, int cls, Py_ssize_t vs, Py_ssize_t ve, long flags, unsigned *vb)
 {
     if (cls >= A_URL && cls < A_URL + N_URL_ATTRS) {
         if (vs < 0 || ve == vs)
@@ -313,7 +532,7 @@ static int attr_wanted(const unsigned char *s, int cls, Py_ssize_t vs, Py_ssize_
         /* a javascript: URL: its script goes to the JS rewriter (none: the value stays) */
         if (!(flags & F_JS))
             return 0;
-        if (!(flags & F_JS_WORDS) || memchr(s + a, '&', (size_t)(b - a)) != NULL || memchr(s + a, '%', (size_t)(b - a)) != NULL)
+        if (!(flags & F_JS_WORDS) || (vbits(s, vs, ve, vb) & (V_AMP | V_PCT)))
             return 1; /* decoded, percent-decoded: the rewriter reads it */
         return has_js_word(s, body, b);
     }
@@ -341,10 +560,10 @@ static int attr_wanted(const unsigned char *s, int cls, Py_ssize_t vs, Py_ssize_
         }
         if (!(b - h >= 4 && eq_lower(s, h, h + 4, "http")))
             return 0;
-        for (Py_ssize_t k = h; k < b; k++)
-            if (s[k] == '&' || s[k] >= 0x80)
-                return 1; /* decoded (references, the page's charset): the rewriter reads it */
-        return abs_http(s, h, b); /* as written is as read: not a whole absolute URL, never rewritten */
+        unsigned bits = vbits(s, vs, ve, vb);
+        if (bits & (V_AMP | V_HIGH))
+            return 1; /* decoded (references, the page's charset): the rewriter reads it */
+        return abs_http(s, h, b, bits); /* as written is as read: not a whole absolute URL, never rewritten */
     }
     if (cls == A_ON) { /* a handler: none, or none of the words, stays */
         if (!(flags & F_JS))
@@ -360,9 +579,29 @@ static int attr_wanted(const unsigned char *s, int cls, Py_ssize_t vs, Py_ssize_
     return 0;
 }
 
+/* The memo entries one skip() call has read: most URLs of a page share a few heads, and a head
+ * found here costs a memcmp instead of a new str, its hash and a dict lookup. Only entries the
+ * memo holds are kept (with a reference); the cache lives for one call, and is emptied whenever
+ * learn runs (the only Python code that runs during a walk), so it always says what the memo says. */
+#define HC_SIZE 16
+typedef struct {
+    int n;
+    const unsigned char *head[HC_SIZE]; /* in the walk's buffer */
+    Py_ssize_t len[HC_SIZE];
+    PyObject *value[HC_SIZE];
+} HeadCache;
+
+static void hc_clear(HeadCache *c)
+{
+    for (int k = 0; k < c->n; k++)
+        Py_DECREF(c->value[k]);
+    c->n = 0;
+}
+
 /* An edit of the current tag, kept until the tag is known to be walked over. */
 #define MAX_TAG_EDITS 16
 typedef struct {
+    HeadCache *cache;          /* the call's memo entries read so far, or NULL */
     PyObject *memo;            /* dict or NULL: no edits, any wanted attribute stops */
     PyObject *learn;           /* learn(url, head_end) fills the memo for a head it lacks, or NULL */
     int n;                     /* edits of the current tag */
@@ -418,18 +657,28 @@ static Py_ssize_t url_head_end(const unsigned char *s, Py_ssize_t a, Py_ssize_t 
  * of the URL s[a:end]; one the memo lacks is learnt first, when there is ``learn``. */
 static PyObject *memo_head(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py_ssize_t end, Edits *e)
 {
+    HeadCache *c = e->cache;
+    PyObject *new_head = NULL;
+    if (c != NULL)
+        for (int k = 0; k < c->n; k++)
+            if (c->len[k] == b - a && memcmp(c->head[k], s + a, (size_t)(b - a)) == 0) {
+                new_head = c->value[k];
+                goto found;
+            }
     PyObject *head = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + a, b - a);
     if (head == NULL) {
         e->failed = 1;
         return NULL;
     }
-    PyObject *new_head = PyDict_GetItemWithError(e->memo, head); /* borrowed */
+    new_head = PyDict_GetItemWithError(e->memo, head); /* borrowed */
     if (new_head == NULL && !PyErr_Occurred() && e->learn != NULL && e->complete < 0) {
         int wanted = 0; /* nothing is learnt from a tag the rewriter has not read: an incomplete one */
         e->complete = scan_tag(e->tag_s, e->tag_i, e->tag_j, e->tag_n, 0, 0, &wanted, NULL, NULL) >= 0;
     }
     if (new_head == NULL && !PyErr_Occurred() && e->learn != NULL && e->complete == 1) {
         PyObject *url = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + a, end - a);
+        if (c != NULL)
+            hc_clear(c); /* Python code runs: what was read is read again */
         PyObject *r = url == NULL ? NULL : PyObject_CallFunction(e->learn, "On", url, b - a);
         Py_XDECREF(url);
         if (r == NULL) {
@@ -446,6 +695,14 @@ static PyObject *memo_head(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, P
             e->failed = 1;
         return NULL;
     }
+    if (c != NULL && c->n < HC_SIZE) {
+        Py_INCREF(new_head);
+        c->head[c->n] = s + a;
+        c->len[c->n] = b - a;
+        c->value[c->n] = new_head;
+        c->n++;
+    }
+found:
     if (!PyUnicode_Check(new_head) || PyUnicode_KIND(new_head) != PyUnicode_1BYTE_KIND)
         return NULL;
     return new_head;
@@ -453,15 +710,12 @@ static PyObject *memo_head(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, P
 
 /* A wanted URL attribute with value s[vs:ve] (quotes included): add its edit from the memo.
  * Returns 1 when handled (edit added, or nothing to change), 0 when Python must look (stop). */
-static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e)
+static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e, unsigned *vb)
 {
     int quoted = s[vs] == '"' || s[vs] == '\'';
     Py_ssize_t rs = vs + quoted, re_ = ve - quoted;
-    for (Py_ssize_t k = rs; k < re_; k++) {
-        unsigned char c = s[k];
-        if (c >= 0x80 || c == '\t' || c == '\n' || c == '\r' || c == 0)
-            return 0;
-    }
+    if (vbits(s, vs, ve, vb) & (V_HIGH | V_TNR | V_NUL))
+        return 0;
     Py_ssize_t he = url_head_end(s, rs, re_);
     if (memchr(s + rs, '&', (size_t)(he - rs)) != NULL)
         return 0;
@@ -508,13 +762,12 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
  * heads spliced in; none when nothing changes). Candidates as values.srcset_url_spans cuts them.
  * Returns 1 when handled, 0 when Python must look (a reference, a byte past ASCII, a NUL, a head
  * not remembered, a mapped head that would need escaping). */
-static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e)
+static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e, unsigned *vb)
 {
     int quoted = s[vs] == '"' || s[vs] == '\'';
     Py_ssize_t a = vs + quoted, b = ve - quoted;
-    for (Py_ssize_t k = a; k < b; k++)
-        if (s[k] >= 0x80 || s[k] == 0 || s[k] == '&')
-            return 0;
+    if (vbits(s, vs, ve, vb) & (V_HIGH | V_NUL | V_AMP))
+        return 0;
     Py_ssize_t at[MAX_SRCSET_URLS][2]; /* span start and head end of each URL whose head changes */
     PyObject *heads[MAX_SRCSET_URLS];  /* new references (learn may run Python code in between) */
     int m = 0, handled = 0;
@@ -630,18 +883,13 @@ static int data_first(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Edit
 
 /* A data-* value s[vs:ve] (quotes included) that is an absolute http(s) URL as written, with no
  * character reference anywhere: tokenizer.ABS_HTTP_RE matches it whole, decoded or not. */
-static int plain_http(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve)
+static int plain_http(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, unsigned *vb)
 {
     int quoted = s[vs] == '"' || s[vs] == '\'';
     Py_ssize_t a = vs + quoted, b = ve - quoted;
-    if (!abs_http(s, a, b))
-        return 0;
-    for (Py_ssize_t k = a; k < b; k++) {
-        unsigned char c = s[k];
-        if (c >= 0x80 || c == 0 || c == '&') /* a reference, or what decoding could change */
-            return 0;
-    }
-    return 1;
+    unsigned bits = vbits(s, vs, ve, vb);
+    /* and no reference, nothing decoding could change */
+    return abs_http(s, a, b, bits) && !(bits & (V_HIGH | V_NUL | V_AMP));
 }
 
 /* Walk one tag from its "<" at i (name starting at j). Returns the index after its ">", or -1 if it
@@ -650,9 +898,7 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                            int check, int *wanted, Edits *e, int *self_closing)
 {
     Py_ssize_t limit = n - i > LONG_TAG ? i + LONG_TAG : n;
-    Py_ssize_t k = j;
-    while (k < limit && !(CC[s[k]] & (C_WS | C_SLASH | C_GT)))
-        k++;
+    Py_ssize_t k = until_class(s, j, limit, C_WS | C_SLASH | C_GT);
     for (;;) {
         Py_ssize_t sep = k;
         while (k < limit && (CC[s[k]] & (C_WS | C_SLASH)))
@@ -664,9 +910,8 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                 *self_closing = k > sep && s[k - 1] == '/';
             return k + 1;
         }
-        Py_ssize_t as = k++;
-        while (k < limit && !(CC[s[k]] & (C_WS | C_SLASH | C_GT | C_EQ)))
-            k++;
+        Py_ssize_t as = k;
+        k = until_class(s, k + 1, limit, C_WS | C_SLASH | C_GT | C_EQ);
         Py_ssize_t ae = k;
         while (k < limit && (CC[s[k]] & C_WS))
             k++;
@@ -680,16 +925,15 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
             if (k >= limit)
                 return -1;
             if (s[k] == '"' || s[k] == '\'') {
-                const unsigned char *close = memchr(s + k + 1, s[k], (size_t)(limit - k - 1));
-                if (close == NULL)
+                Py_ssize_t close = find_byte(s, k + 1, limit, s[k]);
+                if (close < 0)
                     return -1;
                 vs = k;
-                k = (close - s) + 1;
+                k = close + 1;
                 ve = k;
             } else {
                 vs = k;
-                while (k < limit && !(CC[s[k]] & (C_WS | C_GT)))
-                    k++;
+                k = until_class(s, k, limit, C_WS | C_GT);
                 if (k >= limit)
                     return -1;
                 ve = k;
@@ -697,7 +941,7 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
         }
         if (!check && e == NULL)
             continue;
-        int cls = attr_class(s, as, ae);
+        int cls = attr_class(s, as, ae, n);
         if (e != NULL) { /* the first "type" and "language": what a <script> holds (script_kind_of) */
             int w = cls == A_TYPE ? 0 : cls == A_LANGUAGE ? 1 : -1;
             if (w >= 0 && !(e->script_seen & (1u << w))) {
@@ -707,6 +951,7 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
             }
         }
         if (check && !*wanted) {
+            unsigned vb = VB_UNKNOWN; /* the value's V_* bits, once asked */
             int memo = e != NULL && e->memo != NULL;
             int u = memo && cls >= A_URL && cls < A_URL + N_URL_ATTRS ? cls - A_URL : -1;
             int l = memo && (cls == A_SRCSET || cls == A_IMAGESRCSET) ? cls - A_SRCSET : -1;
@@ -717,7 +962,7 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                     *wanted = 1;
                 else {
                     e->list_seen |= 1u << l;
-                    if (vs >= 0 && ve > vs && !srcset_edit(s, vs, ve, e)) /* none, or empty: left */
+                    if (vs >= 0 && ve > vs && !srcset_edit(s, vs, ve, e, &vb)) /* none, or empty: left */
                         *wanted = 1;
                 }
             } else if (u >= 0) { /* a URL attribute: the first of duplicates wins (policy), so a repeat stops */
@@ -725,16 +970,18 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                     *wanted = 1;
                 else {
                     e->seen |= 1u << u;
-                    if (attr_wanted(s, cls, vs, ve, flags) && !plain_url_edit(s, vs, ve, e))
+                    if (attr_wanted(s, cls, vs, ve, flags, &vb) && !plain_url_edit(s, vs, ve, e, &vb))
                         *wanted = 1;
                 }
             } else if (memo && cls == A_DATA) {
                 if (!data_first(s, as, ae, e))
                     *wanted = 1; /* a repeated data-* name (or too many): the first wins, Python decides */
-                else if (attr_wanted(s, cls, vs, ve, flags) && !(plain_http(s, vs, ve) && plain_url_edit(s, vs, ve, e)))
+                else if (attr_wanted(s, cls, vs, ve, flags, &vb) && !(plain_http(s, vs, ve, &vb) && plain_url_edit(s, vs, ve, e, &vb)))
                     *wanted = 1;
-            } else if (attr_wanted(s, cls, vs, ve, flags))
+            } else if (attr_wanted(s, cls, vs, ve, flags, &vb))
                 *wanted = 1;
+            if (*wanted)
+                return k; /* every caller stops at this tag: where it ends no longer matters */
         }
     }
 }
@@ -806,7 +1053,18 @@ static int commit_edits(Edits *e, PyObject **list)
         return -1;
     }
     for (int k = 0; k < e->n; k++) {
-        PyObject *t = Py_BuildValue("(nnN)", e->at[k][0], e->at[k][1], e->text[k]);
+        PyObject *t = PyTuple_New(3), *a = PyLong_FromSsize_t(e->at[k][0]), *b = PyLong_FromSsize_t(e->at[k][1]);
+        if (t == NULL || a == NULL || b == NULL) {
+            Py_XDECREF(t);
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+            t = NULL;
+            Py_DECREF(e->text[k]);
+        } else {
+            PyTuple_SET_ITEM(t, 0, a);
+            PyTuple_SET_ITEM(t, 1, b);
+            PyTuple_SET_ITEM(t, 2, e->text[k]);
+        }
         e->text[k] = NULL;
         if (t == NULL || PyList_Append(*list, t) < 0) {
             for (int r = k + 1; r < e->n; r++)
@@ -879,6 +1137,7 @@ static Py_ssize_t foreign_tree(const unsigned char *s, Py_ssize_t from, Py_ssize
     open[0][0] = ra;
     open[0][1] = rb;
     Py_ssize_t pos = from;
+    unsigned point_bit = eq_lower(s, ra, rb, "svg") ? TG_SVG_POINT : TG_MATH_POINT;
     for (;;) {
         const unsigned char *lt = pos < n ? memchr(s + pos, '<', (size_t)(n - pos)) : NULL;
         if (lt == NULL)
@@ -894,9 +1153,9 @@ static Py_ssize_t foreign_tree(const unsigned char *s, Py_ssize_t from, Py_ssize
             if (k >= n || k - i > LONG_TAG)
                 return -1;
             /* an integration point holding nothing but text, up to its own end tag (opened, then closed) */
-            int point = in_list(s, i + 1, k, eq_lower(s, ra, rb, "svg") ? SVG_POINTS : MATH_POINTS)
-                        && !eq_lower(s, open[depth - 1][0], open[depth - 1][1], "annotation-xml");
-            if (!point && (in_list(s, i + 1, k, TREE_TAGS) || in_list(s, i + 1, k, FOREIGN_STOP)))
+            unsigned tf = wm_get(&TAG_MAP, s, i + 1, k, n);
+            int point = (tf & point_bit) && !eq_lower(s, open[depth - 1][0], open[depth - 1][1], "annotation-xml");
+            if (!point && (tf & (TG_TREE | TG_FSTOP)))
                 return -1;
             int wanted = 0, self_closing = 0;
             edits_reset(e, 0, s, i, i + 1, n);
@@ -1131,7 +1390,18 @@ static Py_ssize_t script_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t
     return has_js_word(s, from, end) ? -1 : end;
 }
 
+static PyObject *skip_walk(PyObject *const *args, Py_ssize_t nargs, HeadCache *cache);
+
 static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    HeadCache cache;
+    cache.n = 0;
+    PyObject *r = skip_walk(args, nargs, &cache);
+    hc_clear(&cache);
+    return r;
+}
+
+static PyObject *skip_walk(PyObject *const *args, Py_ssize_t nargs, HeadCache *cache)
 {
     if (nargs != 4 && nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "skip(buf, pos, flags, memo, learn=None)");
@@ -1147,6 +1417,7 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     e.complete = -1;
     e.failed = 0;
     e.script_seen = 0;
+    e.cache = cache;
     e.memo = args[3] == Py_None ? NULL : args[3];
     if (e.memo != NULL && !PyDict_Check(e.memo)) {
         PyErr_SetString(PyExc_TypeError, "memo must be a dict or None");
@@ -1163,28 +1434,26 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return Py_BuildValue("(nnOn)", pos, tags, Py_None, urls);
     const unsigned char *s = (const unsigned char *)PyUnicode_DATA(buf);
     for (;;) {
-        const unsigned char *lt = pos < n ? memchr(s + pos, '<', (size_t)(n - pos)) : NULL;
-        if (lt == NULL) {
+        Py_ssize_t i = find_byte(s, pos, n, '<');
+        if (i < 0) {
             pos = n;
             break;
         }
-        Py_ssize_t i = lt - s;
         pos = i;
         if (i + 1 >= n)
             break;
         unsigned char c = s[i + 1];
         if (is_letter(c)) { /* a start tag */
-            Py_ssize_t k = i + 2;
-            while (k < n && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
-                k++;
-            if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, SKIP_STOP))
+            Py_ssize_t k = until_class(s, i + 2, n, C_WS | C_SLASH | C_GT);
+            if (k >= n || k - i > LONG_TAG)
                 break;
-            int raw = in_list(s, i + 1, k, RAW_TAGS), script = !raw && eq_lower(s, i + 1, k, "script");
-            int style = !raw && !script && eq_lower(s, i + 1, k, "style");
-            int root = eq_lower(s, i + 1, k, "svg") || eq_lower(s, i + 1, k, "math");
+            unsigned tf = wm_get(&TAG_MAP, s, i + 1, k, n);
+            if (tf & TG_SKIP_STOP)
+                break;
+            int raw = (tf & TG_RAW) != 0, script = (tf & TG_SCRIPT) != 0, style = (tf & TG_STYLE) != 0;
+            int root = (tf & (TG_SVG | TG_MATH)) != 0;
             int wanted = 0, self_closing = 0;
-            edits_reset(&e, eq_lower(s, i + 1, k, "meta") ? META_STOP : eq_lower(s, i + 1, k, "iframe") ? IFRAME_STOP : 0,
-                        s, i, i + 1, n);
+            edits_reset(&e, tf & TG_META ? META_STOP : tf & TG_IFRAME ? IFRAME_STOP : 0, s, i, i + 1, n);
             Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, &e, &self_closing);
             if (e.failed) {
                 edits_drop(&e);
@@ -1208,6 +1477,7 @@ static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
             if (root && !self_closing) { /* all it contains, or Python decides from its start tag */
                 Edits inner;
+                inner.cache = cache;
                 inner.memo = e.memo;
                 inner.learn = e.learn;
                 inner.failed = 0;
@@ -1315,7 +1585,7 @@ static PyObject *skip_foreign(PyObject *self, PyObject *const *args, Py_ssize_t 
             Py_ssize_t k = i + 2;
             while (k < n && !(is_ws(s[k]) || s[k] == '/' || s[k] == '>'))
                 k++;
-            if (k >= n || k - i > LONG_TAG || in_list(s, i + 1, k, TREE_TAGS) || in_list(s, i + 1, k, FOREIGN_STOP))
+            if (k >= n || k - i > LONG_TAG || (wm_get(&TAG_MAP, s, i + 1, k, n) & (TG_TREE | TG_FSTOP)))
                 break;
             int wanted = 0, self_closing = 0;
             Py_ssize_t end = scan_tag(s, i, i + 1, n, flags, 1, &wanted, NULL, &self_closing);
@@ -1616,5 +1886,21 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "rewriter.html._core"
 PyMODINIT_FUNC PyInit__core(void)
 {
     init_classes();
+    init_value_classes();
+    for (int l = 0; l <= 16; l++)
+        memset(LEN_MASK[l], 0xFF, (size_t)l);
+    init_attr_map();
+    wm_add_list(&TAG_MAP, TREE_TAGS, TG_TREE);
+    wm_add_list(&TAG_MAP, FOREIGN_STOP, TG_FSTOP);
+    wm_add_list(&TAG_MAP, SKIP_STOP, TG_SKIP_STOP);
+    wm_add_list(&TAG_MAP, RAW_TAGS, TG_RAW);
+    wm_add_list(&TAG_MAP, SVG_POINTS, TG_SVG_POINT);
+    wm_add_list(&TAG_MAP, MATH_POINTS, TG_MATH_POINT);
+    wm_add(&TAG_MAP, "script", TG_SCRIPT);
+    wm_add(&TAG_MAP, "style", TG_STYLE);
+    wm_add(&TAG_MAP, "svg", TG_SVG);
+    wm_add(&TAG_MAP, "math", TG_MATH);
+    wm_add(&TAG_MAP, "meta", TG_META);
+    wm_add(&TAG_MAP, "iframe", TG_IFRAME);
     return PyModule_Create(&module);
 }

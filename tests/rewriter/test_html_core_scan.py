@@ -1,0 +1,122 @@
+"""The compiled core's scanning steps against the reference, where they could differ from it:
+names and values read 16 characters a step (runs ending anywhere in or across a step, control
+characters that are no whitespace, NUL, bytes past ASCII), tag and attribute names looked up in
+hash tables (lower-cased as two words: exactly 15, 16, 17 characters, words with a character more
+or less, upper case), value characters asked once per value, the memo read through a per-call
+cache. Every input is also cut at every position (a chunk may end anywhere)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from rewriter.html import core
+from tests.rewriter.test_html_core import FLAGS, MEMO, both
+
+needs_c = pytest.mark.skipif("c" not in core.CORES, reason="the compiled core was not built (no C compiler)")
+
+# the names the core looks up, and near misses
+NAMES = ["href", "src", "action", "formaction", "poster", "background", "cite", "longdesc", "manifest", "codebase",
+         "xlink:href", "icon", "lowsrc", "dynsrc", "srcset", "imagesrcset", "ping", "style", "integrity", "nonce",
+         "type", "language", "http-equiv", "charset", "srcdoc", "onclick", "on", "o", "data-", "data-u", "dat",
+         "hre", "hrefs", "srcsetx", "imagesrcsets", "xlink:hre", "class", "id", "a" * 15, "a" * 16, "a" * 17,
+         "data-" + "x" * 20, "on" + "x" * 20, "HREF", "Src", "SrcSet", "DATA-U", "ON", "Nonce", "h\x00ref", "\x00",
+         "o\x00n", "da\x00ta-u", "hr\xc5f", "\xc8REF", "http-equiV", "b\x0bc", "b\x01", "=x"]
+TAGS = ["a", "img", "div", "meta", "base", "object", "plaintext", "script", "style", "svg", "math", "iframe",
+        "title", "textarea", "xmp", "noembed", "noframes", "noscript", "font", "g", "foreignobject", "desc", "mi",
+        "annotation-xml", "scrip", "scripts", "SCRIPT", "Svg", "x" * 15, "x" * 16, "noscrip\x00", "i\xc6rame",
+        "foreignObject", "annotation-xmlx"]
+URLS = ["http://a.com/x", "https://a.com/", "//a.com/y", "HTTP://A.COM", "http://same/p", "http://a", "/rel",
+        "javascript:go()", "http://new.example/z", "http://a.com/&amp;", "http://a.com/\te", "http://a.com/\xe9",
+        "http://a.com/%41", "http://a.com/\x00", "http://a.com/'q'", "http://a.com/<", "http://a.com/\x0bv"]
+
+
+def _pad(rnd: random.Random) -> str:
+    """A run of a length around the 16-character steps (and past the 64 looked at in line)."""
+    n = rnd.choice([0, 1, 2, 7, 14, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 80, 130])
+    return "".join(rnd.choice("xY-_:.9\xe9") for _ in range(n))
+
+
+def _value(rnd: random.Random) -> str:
+    v = rnd.choice([rnd.choice(URLS) + _pad(rnd), _pad(rnd), rnd.choice(URLS), "a 1x, " + rnd.choice(URLS) + " 2x",
+                    "color:red" + _pad(rnd), "url(x)", "location" + _pad(rnd), "&#104;ttp://a", "x\x0by", "\x01\x1f"])
+    q = rnd.choice(['"', "'", ""])
+    if not q:
+        v = v.replace(" ", "").replace(">", "") or "v"
+    return q + v + q
+
+
+def _tag(rnd: random.Random) -> str:
+    name = rnd.choice(TAGS)
+    out = ["<", name]
+    for _ in range(rnd.randrange(0, 6)):
+        out.append(rnd.choice([" ", "  ", "\n", "\t", "\x0c", "/", " \x0b", " \x01"]))
+        attr = rnd.choice(NAMES) + rnd.choice(["", "", _pad(rnd)])
+        out.append(attr)
+        r = rnd.random()
+        if r < 0.8:
+            out.append(rnd.choice(["=", " = ", "\n=\t"]) + _value(rnd))
+    out.append(rnd.choice([">", "/>", " >", "", "\x0b>"]))
+    return "".join(out)
+
+
+def _page(rnd: random.Random) -> str:
+    parts = []
+    for _ in range(rnd.randrange(1, 12)):
+        r = rnd.random()
+        if r < 0.6:
+            parts.append(_tag(rnd))
+        elif r < 0.7:
+            parts.append("</" + rnd.choice(TAGS) + rnd.choice([">", " >", "\x0b>"]))
+        elif r < 0.8:
+            parts.append("<!--" + _pad(rnd) + rnd.choice(["-->", "--!>", "-", ""]))
+        else:
+            parts.append(_pad(rnd) + rnd.choice(["", "<", "< ", "<3"]))
+    return "".join(parts)
+
+
+def _memo() -> dict:
+    return dict(MEMO, **{"//a.com": "http://p-a.proxy", "http://new.example": "http://p-n.proxy"})
+
+
+@needs_c
+def test_generated_tags_around_the_scan_steps_cut_everywhere():
+    rnd = random.Random(20261206)
+    for _ in range(250):
+        text = _page(rnd)
+        flags = rnd.choice(FLAGS)
+        for end in range(len(text) + 1):  # a chunk ending anywhere
+            both(text[:end], 0, flags, _memo() if end % 2 else None)
+        for pos in range(0, len(text), 7):
+            both(text, pos, flags, _memo())
+
+
+@needs_c
+@given(st.lists(st.sampled_from(NAMES + TAGS + URLS + ["<", ">", "=", "'", '"', " ", "\x0b", "\x00", "</", "<!--",
+                                                       "-->", "x" * 15, "y" * 16, "z" * 17]),
+                max_size=40).map("".join), st.sampled_from(FLAGS))
+@settings(max_examples=1500, deadline=None)
+def test_generated_fragments(text, flags):
+    both(text, 0, flags)
+    both(text, 0, flags, _memo())
+    both("<a " + text, 0, flags, _memo())
+
+
+@needs_c
+def test_a_head_seen_again_after_learning_reads_the_memo_anew():
+    # the cache of memo entries a call has read is emptied whenever learn runs: learning may
+    # change the memo (here it rewrites an entry already read) and the walk must see that
+    text = "<a href=http://a.com/1><a href=http://b.com/2><a href=http://a.com/3>"
+    got = []
+    for skip in (core.skip_c, core.skip_python):
+        memo = {"http://a.com": "http://p-a.proxy"}
+
+        def learn(url: str, end: int, memo=memo) -> None:
+            memo[url[:end]] = "http://p-b.proxy"
+            memo["http://a.com"] = "http://changed.proxy"
+
+        got.append(skip(text, 0, 0, memo, learn))
+    assert got[0] == got[1]
+    assert [t for _, _, t in got[0][2]] == ["http://p-a.proxy/1", "http://p-b.proxy/2", "http://changed.proxy/3"]
