@@ -163,7 +163,9 @@ async def _serve(settings) -> None:
 
         snippet_runner = web.AppRunner(demo_site_app(f"{settings.public_scheme}://{settings.base_domain}"), access_log=None)
         await snippet_runner.setup()
-        await web.TCPSite(snippet_runner, "127.0.0.1", p + 4).start()
+        from .listen import start_sites  # the browser opens it as site.localhost: [::1] first
+
+        await start_sites(snippet_runner, "127.0.0.1", p + 4, DEMO_HOST)
         snippet_demo = f"http://{DEMO_HOST}:{p + 4}/"
         extra += (Entry(DEMO_HOST),)
     app = create_app(settings, store=store, extra_allow=extra)

@@ -133,9 +133,11 @@ async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
     assertion has been made by then, and waiting out a deliberate 5 s stall proved nothing."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=UPSTREAM_SHUTDOWN_S)
     await runner.setup()
-    sock = free_socket()
+    sock, twin = loopback_pair()  # [::1] too: a browser may ask it by a *.localhost name (site.localhost)
     site = web.SockSite(runner, sock)
     await site.start()
+    if twin is not None:
+        await web.SockSite(runner, twin).start()
     return runner, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from tandem.httpserver import TandemRunner
 from tandem.listen import IPV6_LOOPBACK, ListenError, bind_twin, loopback_twin, start_sites
 from tests.e2e.browser import chromium, needs_chromium
-from tests.harness import loopback_pair, start_tandem
+from tests.harness import loopback_pair, serve_app, start_tandem
 from tests.servers.haproxy import HAProxy
 
 
@@ -131,14 +131,18 @@ async def test_the_hang_itself_a_page_for_tandem_localhost_goes_to_the_program_o
 
 
 @needs_ipv6
-async def test_the_harness_tandem_answers_on_both_loopback_addresses(tmp_path):
+async def test_the_harness_tandem_and_upstreams_answer_on_both_loopback_addresses(tmp_path):
+    """Tests open Tandem (tandem.localhost) and some upstreams (site.localhost) by *.localhost names."""
     t = await start_tandem(tmp_path)
+    runner, origin = await serve_app(healthz_app([]))
     try:
         async with aiohttp.ClientSession() as client:
-            for host in ("127.0.0.1", "[::1]"):
-                async with client.get(f"http://{host}:{t.settings.port}/healthz") as resp:
-                    assert resp.status == 200, host
+            for port in (t.settings.port, int(origin.rsplit(":", 1)[1])):
+                for host in ("127.0.0.1", "[::1]"):
+                    async with client.get(f"http://{host}:{port}/healthz") as resp:
+                        assert resp.status == 200, (host, port)
     finally:
+        await runner.cleanup()
         await t.close()
 
 
