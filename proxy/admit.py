@@ -48,15 +48,15 @@ class Target:
 
 
 async def resolve_target(request: web.Request) -> Target:
-    base = request.app[appkeys.BASE]
-    label = base.label_of_host(request.host)
+    app = request.app
+    label = credentials.proxied_label(request)
     if label is None:
         raise errors.UnknownHost("This address is not a Tandem co-browsing address.")
     try:
         decoded = decode(label)
     except LabelError as exc:
         raise errors.UnknownHost("This co-browsing address is malformed.") from exc
-    session = await request.app[appkeys.SESSIONS].get(decoded.sid)
+    session = await app[appkeys.SESSIONS].get(decoded.sid)
     if session is None:
         raise errors.UnknownHost("There is no co-browsing session at this address.")
     if session.ended:

@@ -23,6 +23,8 @@ Tandem's own is junk (the site's real cookies live in the server-side jar), whic
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from tandem import appkeys
@@ -47,6 +49,19 @@ def control_cookie_path(sid: str) -> str:
     return f"/s/{sid}"
 
 
+PROXIED_LABEL: web.RequestKey[str] = web.RequestKey("tandem.proxy.label", str)
+
+
+def proxied_label(request: web.BaseRequest) -> str | None:
+    """The label of the request's host when it is a proxied host (``LABEL.BASE``), else None. The router's
+    entry for proxied hosts (:class:`proxy.handler.ProxiedHosts`) finds it first and keeps it on the
+    request; every later reader of the same request takes it from there."""
+    label = request.get(PROXIED_LABEL)
+    if label is None:
+        label = request.app[appkeys.BASE].label_of_host(request.host or "")
+    return label
+
+
 def participant(request: web.BaseRequest, sid: str) -> tuple[str, str] | None:
     """(participant id, credential role) of the caller for session ``sid``, or None.
 
@@ -57,7 +72,7 @@ def participant(request: web.BaseRequest, sid: str) -> tuple[str, str] | None:
     base = app[appkeys.BASE]
     sessions = app[appkeys.SESSIONS]
     host = request.host or ""
-    label = base.label_of_host(host)
+    label = proxied_label(request)
     if label is not None:
         return sessions.host_participant(sid, label, cookie_values(request.headers, host_cookie_name(base)))
     if _is_control_plane(base, host):
@@ -87,7 +102,7 @@ def set_host_cookie(resp: web.StreamResponse, base, credential: str, max_age: in
                     secure=base.scheme == "https", samesite="Lax")
 
 
-def junk_expiry(request: web.BaseRequest) -> list[str]:
+def junk_expiry(request: web.BaseRequest) -> tuple[str, ...]:
     """``Set-Cookie`` values dropping the cookies a browser sent this host that are not Tandem's.
 
     On a proxied host every cookie but the host credential is junk; on the control plane
@@ -99,14 +114,24 @@ def junk_expiry(request: web.BaseRequest) -> list[str]:
     """
     base = request.app[appkeys.BASE]
     host = request.host or ""
-    on_proxy = base.label_of_host(host) is not None
+    on_proxy = proxied_label(request) is not None
     if not on_proxy and not _is_control_plane(base, host):
-        return []
-    own_name = host_cookie_name(base)
+        return ()
+    headers = tuple(request.headers.getall("Cookie", ()))
+    if sum(map(len, headers)) > JUNK_MEMO_BYTES:  # a cookie bomb, say: worked out, not remembered
+        return _junk_expiry.__wrapped__(headers, on_proxy, host_cookie_name(base), base.hostname)
+    return _junk_expiry(headers, on_proxy, host_cookie_name(base), base.hostname)
+
+
+JUNK_MEMO_BYTES = 4096  # Cookie headers up to this are remembered (a participant's credential and a few more)
+
+
+@functools.lru_cache(maxsize=256)  # pure: the same Cookie header comes with every request of a participant
+def _junk_expiry(headers: tuple[str, ...], on_proxy: bool, own_name: str, hostname: str) -> tuple[str, ...]:
     names: list[str] = []
     seen: set[str] = set()
     own_copies = 0
-    for header in request.headers.getall("Cookie", []):
+    for header in headers:
         for pair in header.split(";"):
             name = pair.strip().partition("=")[0].strip()
             if on_proxy and name == own_name:
@@ -122,10 +147,10 @@ def junk_expiry(request: web.BaseRequest) -> list[str]:
     out: list[str] = []
     for name in names[:MAX_JUNK_EXPIRED]:
         out.append(_expire(name, None))
-        out.append(_expire(name, base.hostname))
+        out.append(_expire(name, hostname))
     if own_copies > 1:  # Tandem's name planted beside the real one: only a Domain=BASE copy can be planted
-        out.append(_expire(own_name, base.hostname))
-    return out
+        out.append(_expire(own_name, hostname))
+    return tuple(out)
 
 
 def _control_plane_own(name: str) -> bool:

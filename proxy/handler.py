@@ -31,7 +31,7 @@ from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 from rewriter.urls import UrlError, split_url
 from tandem import appkeys, metrics
 
-from . import cobrowse, entry, errors, reserved, sri
+from . import cobrowse, credentials, entry, errors, reserved, sri
 from .admit import ANONYMOUS, FOLLOWER, Admission, admit, claims_navigation
 from .allowlist import ALL, Allowlist
 from .decide import (DOCUMENT_OFF_LIST, FOLLOWER_READ_ONLY, FOLLOWER_WALL, NOT_IN_MIRROR, NOT_PARTICIPANT, ORIGIN_OFF_LIST,
@@ -92,8 +92,10 @@ class ProxiedHosts(web.PlainResource):
         self._any = self._routes.get("*") or self._any_route
 
     async def resolve(self, request: web.Request):
-        if self._base.label_of_host(request.host) is None:
+        label = self._base.label_of_host(request.host)
+        if label is None:
             return None, set()
+        request[credentials.PROXIED_LABEL] = label  # found once: admission and the cookie checks read it
         return UrlMappingMatchInfo({}, self._any), self._allowed_methods
 
 
@@ -125,7 +127,8 @@ async def judge_page(request: web.Request, adm: Admission) -> None:
 
 
 def facts(request: web.Request, adm: Admission, response: str | None = None) -> Facts:
-    allowlist = Allowlist(request.app[appkeys.ALLOWLIST].entries)  # the list in force, read once for this decision
+    app = request.app
+    allowlist = Allowlist(app[appkeys.ALLOWLIST].entries)  # the list in force, read once for this decision
     scope_all = request.get(PAGE_SCOPE_ALL, True)  # judge_page() not asked: the strictest answer
     origin_listed = True
     if adm.role == ANONYMOUS:
@@ -136,7 +139,7 @@ def facts(request: web.Request, adm: Admission, response: str | None = None) -> 
         role=adm.role, method=request.method, host=adm.target.host,
         listed=allowlist.allows_navigation(adm.target.host), page_scope_all=scope_all,
         navigation=adm.navigation, websocket=adm.websocket,
-        private_networks=request.app[appkeys.SETTINGS].allow_private, origin_listed=origin_listed,
+        private_networks=app[appkeys.SETTINGS].allow_private, origin_listed=origin_listed,
         claims_mirror_load=claims_mirror_load(request), in_mirror=adm.in_mirror,
         response=response,
     )

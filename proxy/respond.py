@@ -415,15 +415,16 @@ async def _decoding(chunks, decoder: Decoder):
 async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: Plan, up: aiohttp.ClientResponse) -> None:
     """Decode (under budget) and rewrite a page as it streams. The rewriter reads the charset from the
     label or a BOM (UTF-16 and other ASCII-incompatible pages included); a failure raises, never passes."""
-    urls = adm.mapper.urls
-    inject = (INJECT_TEMPLATE.format(version=request.app[appkeys.RUNTIME_VERSION])
+    urls, app = adm.mapper.urls, request.app
+    base = app[appkeys.BASE]
+    inject = (INJECT_TEMPLATE.format(version=app[appkeys.RUNTIME_VERSION])
               + cobrowse.recorder_tag(request, adm.session.sid, adm.target.host))
     rw = HtmlRewriter(urls, inject=inject, charset=usable_charset(charset_of(p.content_type)),
                       css=lambda text: rewrite_css(text, urls))
     rw.js, rw.xml = js_rewriter(urls), p.mime in XML_DOC_TYPES
     # the page's own <meta> CSP stays in force on the proxied origins, with room for Tandem's own files and panel
-    own = f"{request.app[appkeys.BASE].scheme}://{request.host}/__tandem/"
-    tandem = {"script": [own], "connect": [own], "frame": [request.app[appkeys.BASE].url]}
+    own = f"{base.scheme}://{request.host}/__tandem/"
+    tandem = {"script": [own], "connect": [own], "frame": [base.url]}
     rw.csp, rw.sri = (lambda policy: rewrite_csp(policy, urls, tandem)), sri_marker
 
     def check(out: bytes) -> bytes:
@@ -443,7 +444,7 @@ async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: 
         await out.send(made)
     start = time.perf_counter()
     tail = check(rw.close())
-    metrics.observe_rewrite(request.app, "html", spent + time.perf_counter() - start)
+    metrics.observe_rewrite(app, "html", spent + time.perf_counter() - start)
     await out.end(tail)
 
 

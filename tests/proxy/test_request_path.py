@@ -337,3 +337,38 @@ async def test_a_stream_whose_body_is_late_gets_its_head_at_once(make_tandem, up
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
     headers_read.set()
     assert await asyncio.wait_for(r.read(), 5) == b"data: one\n\n"
+
+
+async def test_a_proxied_host_label_is_found_once_and_junk_cookies_are_still_expired(make_tandem, upstream, monkeypatch):
+    """The router's entry for proxied hosts finds the host's label and keeps it on the request: admission,
+    the credential and the junk-cookie check read it there (it was worked out six times a request). The
+    junk-cookie answer is remembered per Cookie header, and stays the same answer: a planted cookie is
+    asked to go on every response, a cookie bomb is answered without being remembered."""
+    from proxy import credentials
+    from rewriter.urls import ProxyBase
+
+    origin = await upstream(_site())
+    t = await make_tandem()
+    s = await t.session(origin + "/")
+    r = await t.client.get(s.url(origin + "/warm"), headers=NAV)
+    assert r.status == 200
+    calls = []
+    real = ProxyBase.label_of_host
+    monkeypatch.setattr(ProxyBase, "label_of_host", lambda self, host: calls.append(host) or real(self, host))
+    r = await t.client.get(s.url(origin + "/x"), headers=NAV)
+    assert r.status == 200
+    asked = [h for h in calls if h == r.url.host + f":{r.url.port}"]  # of the request's Host (others: URLs in pages)
+    assert 1 <= len(asked) <= 3  # the router entry, and the app's own host router and policy middleware
+    monkeypatch.setattr(ProxyBase, "label_of_host", real)
+
+    credentials._junk_expiry.cache_clear()
+    for _ in range(3):
+        r = await t.client.get(s.url(origin + "/x"), headers={**NAV, "Cookie": "planted=1"})
+        expired = [v for v in r.headers.getall("Set-Cookie", []) if v.startswith("planted=;")]
+        assert len(expired) == 2 and any(f"Domain={t.base.hostname}" in v for v in expired)
+    assert credentials._junk_expiry.cache_info().hits >= 2
+    big = "; ".join(f"c{i}={'v' * 100}" for i in range(60))  # over JUNK_MEMO_BYTES: worked out, not kept
+    size = credentials._junk_expiry.cache_info().currsize
+    r = await t.client.get(s.url(origin + "/x"), headers={**NAV, "Cookie": big})
+    assert r.status == 200 and sum(v.startswith("c1=;") for v in r.headers.getall("Set-Cookie", [])) == 2
+    assert credentials._junk_expiry.cache_info().currsize == size
