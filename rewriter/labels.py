@@ -45,8 +45,9 @@ _KIND_OF_SCHEME = {"http": "h", "https": "s"}
 _SCHEME_OF_KIND = {v: k for k, v in _KIND_OF_SCHEME.items()}
 
 _SID_RE = re.compile(r"[a-z2-7]{%d}" % SID_LEN)
-_LDH_PART = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_LDH_HOST_RE = re.compile(r"%s(?:\.%s)*" % (_LDH_PART, _LDH_PART))
+LDH_PART = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"  # one part of a host the direct form encodes (a regex)
+LDH_HOST = r"%s(?:\.%s)*" % (LDH_PART, LDH_PART)
+_LDH_HOST_RE = re.compile(LDH_HOST)
 _DIRECT_RE = re.compile(r"([a-z2-7]{%d})-([hs])([1-9][0-9]{0,4})?-([a-z0-9-]+)" % SID_LEN)
 _ALIAS_RE = re.compile(r"([a-z2-7]{%d})-a-([a-z2-7]{%d})" % (SID_LEN, HASH_LEN))
 
@@ -135,6 +136,14 @@ def direct_label(sid: str, origin: Origin) -> str | None:
         return None
     port = "" if origin.default_port else str(origin.port)
     label = f"{sid}-{_KIND_OF_SCHEME[origin.scheme]}{port}-{_encode_host(origin.host)}"
+    return label if len(label) <= MAX_LABEL else None
+
+
+def direct_label_of_ldh(sid: str, scheme: str, host: str) -> str | None:
+    """:func:`direct_label` of ``Origin(scheme, host, default port)`` for a ``host`` the caller
+    already knows to be LDH (:data:`LDH_HOST`), without building the Origin: the URL mapper's
+    path for the common ``https://host`` head. None when the label would be too long (an alias)."""
+    label = f"{sid}-{_KIND_OF_SCHEME[scheme]}-{_encode_host(host)}"
     return label if len(label) <= MAX_LABEL else None
 
 

@@ -291,8 +291,75 @@ def _is_ours(domain: str, host: str) -> bool:
 
 AliasSink = Callable[[str, Origin], None]
 
-MAX_HEADS = 4096  # heads remembered per mapper (one mapper serves one page or resource)
+MAX_HEADS = 4096  # heads one shared memo holds (one memo serves every mapper of one session and page scheme)
 _UNCACHED = object()
+_MISSING = object()
+
+# -- The process-wide head memo -------------------------------------------------------------------
+# What a mapper makes of a URL head is a pure function of the head and of (proxy base scheme, proxy
+# base domain, session id, page scheme): the split (_split_head) reads the head and the page
+# scheme; whether the origin is Tandem's own reads the base's domain; the label reads the session
+# id; the proxied origin reads the base's scheme and domain. So the answers are kept per context
+# (those four, nothing else), in one dict per context that every mapper of the context reads: a
+# fresh mapper per page does not work out again what the session's earlier pages already did. Two
+# contexts never share a dict, so no answer (whose label carries the session) reaches another
+# session, another proxy base or another page scheme (tests/rewriter/test_urls.py).
+# Bounded: MAX_CONTEXTS dicts (least recently asked for dropped), MAX_HEADS heads each, heads of at
+# most MAX_SHARED_HEAD characters, and MAX_SHARED_ENTRIES in all (then every context is dropped and
+# learning starts again). A mapper keeps its context's dict for its life (one response).
+# Entries: the new head (str), None (left as is), _INVALID (refused), or an _Alias for a head whose
+# origin needs the alias form: that answer is shared too, but each mapper tells its own ``on_alias``
+# the first time it uses it, as it did before the memo was shared.
+MAX_CONTEXTS = 256
+MAX_SHARED_HEAD = 256
+MAX_SHARED_ENTRIES = 16384
+_shared_entries = 0  # entries added since the contexts were last dropped (approximate under threads)
+
+
+@functools.lru_cache(maxsize=MAX_CONTEXTS)
+def _context_heads(base_scheme: str, base_domain: str, sid: str, page_scheme: str) -> dict:
+    """The shared head memo of one context (see above). Every argument is part of the key."""
+    return {}
+
+
+def clear_caches() -> None:
+    """Drop every process-wide memo of the mapper (a cold start, for benchmarks and tests)."""
+    global _shared_entries
+    _context_heads.cache_clear()
+    _shared_entries = 0
+    for cached in (_split_head, _parse_origin, _is_ours, labels.encode, labels.decode):
+        cached.cache_clear()
+
+
+def _remember(heads: dict, head: str, entry: object) -> None:
+    """Put a learnt answer in a context's shared memo, within the bounds."""
+    global _shared_entries
+    if len(head) > MAX_SHARED_HEAD:
+        return  # worked out again when asked again (the split of heads up to MAX_HEAD is cached)
+    if _shared_entries >= MAX_SHARED_ENTRIES:
+        _context_heads.cache_clear()  # every context starts again; live mappers keep their dicts
+        _shared_entries = 0  # (each within MAX_HEADS) until their response is done
+    heads[head] = entry
+    _shared_entries += 1
+
+
+class _Alias:
+    """A shared head memo entry whose answer uses an alias label: the new head, and what each
+    mapper that uses it must tell its ``on_alias`` (once per mapper, through ``_proxied_origin``)."""
+
+    __slots__ = ("head", "origin", "websocket")
+
+    def __init__(self, head: str, origin: Origin, websocket: bool) -> None:
+        self.head, self.origin, self.websocket = head, origin, websocket
+
+
+# The common head: an http(s) or ws(s) scheme or none (protocol-relative), exactly two slashes, and
+# a host that needs nothing of canonical_host but lower-casing: ASCII letters, digits, hyphens and
+# dots making LDH parts (labels.LDH_PART), the last starting with a letter (so it is no IPv4
+# number), no userinfo, no port (the head ends there), no percent, no ``xn--`` (checked apart).
+# Such a head maps to a direct label (or an alias when too long) without splitting and
+# canonicalising it the general way; what it gives equals what the general way gives (tested).
+_SIMPLE_HEAD_RE = re.compile(r"(?:(https?|wss?):)?//((?:%s\.)*[a-z](?:[a-z0-9-]*[a-z0-9])?)" % labels.LDH_PART)
 
 
 class UrlRewriter:
@@ -300,35 +367,60 @@ class UrlRewriter:
 
     ``on_alias(hash, origin)`` is called whenever a URL needed the alias form of
     the label, so the session can resolve it when the browser comes asking.
+
+    ``base``, ``sid`` and ``page_scheme`` are fixed for the mapper's life: what it has learnt, and
+    the shared memo it reads, are keyed by them.
     """
 
     def __init__(self, base: ProxyBase, sid: str, page_url: str = "", on_alias: AliasSink | None = None):
-        self.base = base
-        self.sid = sid
-        self.page_scheme = page_url.split(":", 1)[0].lower() if ":" in page_url else "https"
+        self._base = base
+        self._sid = sid
+        self._page_scheme = page_url.split(":", 1)[0].lower() if ":" in page_url else "https"
         self.on_alias = on_alias
         self.rewritten = 0
         self.invalid = 0
         self._proxied: dict[tuple[Origin, bool], str | None] = {}  # None: the origin is Tandem's own
         # What ``rewrite`` made of each URL head (HEAD_RE: leading space, scheme, slashes, authority):
-        # the new head, or None (left as is) or _INVALID (a UrlError). See ``rewrite``.
-        self._heads: dict[str, str | None | object] = {}
+        # the new head, None (left as is), _INVALID (a UrlError) or an _Alias. See ``rewrite``.
+        # Shared with every mapper of the same context (see _context_heads) when this is a plain
+        # UrlRewriter; a subclass may answer otherwise and keeps its own.
+        self._shared = type(self) is UrlRewriter and isinstance(sid, str) and isinstance(page_url, str)
+        self._heads: dict[str, object] = (
+            _context_heads(base.scheme, base.domain, sid, self._page_scheme) if self._shared else {})
+        # For the common head (_SIMPLE_HEAD_RE): what its answer is made of, worked out once.
+        self._simple = self._shared and labels.is_sid(sid)
+        domain = base.domain
+        self._hostname = domain.rsplit(":", 1)[0] if ":" in domain else domain
+        self._dot_hostname = "." + self._hostname
+        self._rel_scheme = self._page_scheme if self._page_scheme in ORIGIN_SCHEME else "https"
+
+    @property
+    def base(self) -> ProxyBase:
+        return self._base
+
+    @property
+    def sid(self) -> str:
+        return self._sid
+
+    @property
+    def page_scheme(self) -> str:
+        return self._page_scheme
 
     def proxy_origin(self, origin: Origin, websocket: bool = False) -> str:
-        label, is_alias = labels.encode(self.sid, origin)
+        label, is_alias = labels.encode(self._sid, origin)
         if is_alias and self.on_alias is not None:
             self.on_alias(label.rsplit("-", 1)[1], origin)
-        scheme = self.base.scheme
+        scheme = self._base.scheme
         if websocket:
             scheme = "wss" if scheme == "https" else "ws"
-        return f"{scheme}://{label}.{self.base.domain}"
+        return f"{scheme}://{label}.{self._base.domain}"
 
     def _proxied_origin(self, origin: Origin, websocket: bool) -> str | None:
         key = (origin, websocket)
         try:
             return self._proxied[key]
         except KeyError:
-            value = None if self.base.is_ours(origin.host.strip("[]")) else self.proxy_origin(origin, websocket)
+            value = None if self._base.is_ours(origin.host.strip("[]")) else self.proxy_origin(origin, websocket)
             self._proxied[key] = value
             return value
 
@@ -340,41 +432,88 @@ class UrlRewriter:
         remembered: ``rewrite(head + tail) == rewrite(head) + tail``. A head with a tab, LF or CR
         (the URL parser drops those) is never remembered; those values take the full path."""
         head = HEAD_RE.match(value).group()
-        try:
-            new = self._heads[head]
-        except KeyError:
+        new = self._heads.get(head, _MISSING)
+        if new.__class__ is str:
+            self.rewritten += 1
+            return new + value[len(head):]  # type: ignore[operator]
+        if new is None:
+            return value
+        return self._rewrite_rest(value, head, new)
+
+    def _rewrite_rest(self, value: str, head: str, new: object) -> str:
+        """``rewrite`` for a head not learnt yet, refused, or using an alias."""
+        if new is _MISSING:
             new = self._learn(head)
             if new is _UNCACHED:
                 return self._rewrite_full(value)
-        if new is None:
-            return value
+            if new is None:
+                return value
         if new is _INVALID:
             self.invalid += 1
             return value
+        if new.__class__ is _Alias:
+            if (new.origin, new.websocket) not in self._proxied:  # type: ignore[attr-defined]
+                self._proxied_origin(new.origin, new.websocket)  # type: ignore[attr-defined]  # tells on_alias
+            new = new.head  # type: ignore[attr-defined]
         self.rewritten += 1
         return new + value[len(head):]  # type: ignore[operator]
 
     def _learn(self, head: str) -> str | None | object:
         """What ``rewrite`` does to ``head`` (remembered), or _UNCACHED when it is not memoisable."""
-        if len(head) > MAX_HEAD or "\t" in head or "\n" in head or "\r" in head or len(self._heads) >= MAX_HEADS:
+        if len(head) > MAX_HEAD or "\t" in head or "\n" in head or "\r" in head:
             return _UNCACHED
-        # _rewrite_full(head), without its counting: the head's split is the process-wide one
-        parts = _split_head(head, self.page_scheme)
-        new: str | None | object
-        if parts is None or parts is _INVALID:
-            new = parts
+        heads = self._heads
+        if len(heads) >= MAX_HEADS:
+            return _UNCACHED
+        entry: object = _MISSING
+        if self._simple and head.isascii():
+            entry = self._learn_simple(head)
+        if entry is _MISSING:
+            # _rewrite_full(head), without its counting: the head's split is the process-wide one
+            parts = _split_head(head, self._page_scheme)
+            if parts is None or parts is _INVALID:
+                entry = parts
+            else:
+                websocket = parts.scheme in ("ws", "wss")
+                proxied = self._proxied_origin(parts.origin, websocket)  # tells on_alias, if it must
+                if proxied is None:
+                    entry = None
+                else:
+                    entry = f"{parts.lead}{_with_userinfo(proxied, parts.userinfo)}"
+                    if self._shared and labels.encode(self._sid, parts.origin)[1]:
+                        entry = _Alias(entry, parts.origin, websocket)
+        if self._shared:
+            _remember(heads, head, entry)
         else:
-            new = self._proxied_origin(parts.origin, parts.scheme in ("ws", "wss"))
-            if new is not None:
-                new = f"{parts.lead}{_with_userinfo(new, parts.userinfo)}"
-        self._heads[head] = new
-        return new
+            heads[head] = entry
+        return entry.head if entry.__class__ is _Alias else entry  # type: ignore[attr-defined]
+
+    def _learn_simple(self, head: str) -> object:
+        """What ``rewrite`` does to a head of the common shape (_SIMPLE_HEAD_RE), or _MISSING when
+        it is not one (or its label is an alias): the general way decides then."""
+        m = _SIMPLE_HEAD_RE.fullmatch(head.lower())
+        if m is None:
+            return _MISSING
+        scheme, host = m.groups()
+        if "xn--" in host:
+            return _MISSING  # canonical_host checks the punycode
+        if scheme is None:
+            scheme = self._rel_scheme
+        if host == self._hostname or host.endswith(self._dot_hostname):
+            return None  # Tandem's own
+        label = labels.direct_label_of_ldh(self._sid, ORIGIN_SCHEME[scheme], host)
+        if label is None:
+            return _MISSING  # too long: an alias, which the session must hear of
+        base_scheme = self._base.scheme
+        if scheme[0] == "w":
+            base_scheme = "wss" if base_scheme == "https" else "ws"
+        return f"{base_scheme}://{label}.{self._base.domain}"
 
     def _rewrite_full(self, value: str, split: Callable[[str, str], SplitUrl | None] | None = None) -> str:
         """``rewrite`` without the head memo: the reference it must agree with (with
         ``split=_split_url_full``, without the process-wide head cache either)."""
         try:
-            parts = (split or split_url)(value, self.page_scheme)
+            parts = (split or split_url)(value, self._page_scheme)
         except UrlError:
             self.invalid += 1
             return value

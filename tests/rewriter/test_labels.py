@@ -78,3 +78,11 @@ def test_decode_never_raises_anything_but_label_error(text):
         labels.decode(text)
     except LabelError:
         pass
+
+
+@given(sids, st.sampled_from(["http", "https"]),
+       st.one_of(st.lists(ldh_part, min_size=1, max_size=6).map(".".join),
+                 st.text(alphabet="ab09-.", min_size=1, max_size=70).filter(labels._LDH_HOST_RE.fullmatch)))
+def test_direct_label_of_ldh_host_is_direct_label(sid, scheme, host):
+    """The URL mapper's shortcut for an LDH host on the default port: the same label (or None)."""
+    assert labels.direct_label_of_ldh(sid, scheme, host) == labels.direct_label(sid, Origin(scheme, host, labels.DEFAULT_PORTS[scheme]))

@@ -181,3 +181,115 @@ def test_split_url_head_cache_agrees_with_the_full_split(head, tail, page_scheme
                 split_url(value, page_scheme)
             continue
         assert split_url(value, page_scheme) == want
+
+
+# --- the process-wide head memo: shared by the mappers of one context, never across contexts ------
+
+from rewriter import urls as urls_mod  # noqa: E402
+
+_CONTEXT_URLS = [
+    "https://example.com/a", "http://example.com/b", "//cdn.example.com/c", "http:example.com/d",
+    "https:example.com/e", "wss://example.com/f", "ws://example.com/g", "https://EXAMPLE.com:8443/h",
+    "https://u:p@example.com/i", "http://[::1]:8080/j", "https://tandem.localhost:8080/k",
+    "https://x.tandem.localhost/l", "https://other.test/m", "//other.test/n", "https://bad host/o",
+]
+_CONTEXTS = [  # (proxy base, session, page URL): each differs from the first in one thing
+    (BASE, SID, "https://page.test/"),
+    (BASE, "zyxwvuts7654", "https://page.test/"),
+    (ProxyBase("https", "tandem.localhost:8080"), SID, "https://page.test/"),
+    (ProxyBase("http", "other.test"), SID, "https://page.test/"),
+    (BASE, SID, "http://page.test/"),
+    (BASE, SID, "ws://page.test/"),
+]
+
+
+def _reference(base, sid, page, value):
+    """What the mapper must answer: the full path, no memo of any kind (no shared one either)."""
+    seen = []
+    out = UrlRewriter(base, sid, page, on_alias=lambda h, o: seen.append(h))._rewrite_full(value, _split_url_full)
+    return out, seen
+
+
+def test_shared_memo_never_answers_for_another_context():
+    """Mappers of different sessions, proxy bases or page schemes, asked the same URLs in turn,
+    each get their own answer: the shared memo is keyed by all of those. (Fails when the key
+    drops any of them: the second context would get the first one's labels.)"""
+    urls_mod.clear_caches()
+    for rounds in range(2):  # the second round: every context's memo is filled
+        for base, sid, page in _CONTEXTS:
+            seen = []
+            mapper = UrlRewriter(base, sid, page, on_alias=lambda h, o: seen.append(h))
+            for value in _CONTEXT_URLS:
+                want, want_seen = _reference(base, sid, page, value)
+                assert mapper.rewrite(value) == want, (base, sid, page, value)
+            assert len(seen) == 1  # the one alias ([::1]:8080), told to this mapper's session
+    answers = {(b, s, p): UrlRewriter(b, s, p).rewrite("https://example.com/") for b, s, p in _CONTEXTS}
+    assert answers[_CONTEXTS[1]].startswith("http://zyxwvuts7654-s-example-com.")
+    assert len({answers[c] for c in _CONTEXTS[:4]}) == 4  # session and proxy base show in the answer
+    assert UrlRewriter(BASE, "zyxwvuts7654", "https://page.test/").rewrite("//cdn.example.com/") != \
+        UrlRewriter(BASE, SID, "https://page.test/").rewrite("//cdn.example.com/")
+
+
+def test_shared_alias_answer_is_told_to_every_mapper():
+    """A head whose origin needs an alias: the second mapper of the same session reuses the answer
+    and still registers the alias with its own sink (once); a failing sink fails that URL again."""
+    urls_mod.clear_caches()
+    first, second = [], []
+    assert UrlRewriter(BASE, SID, "https://p.test/", on_alias=lambda h, o: first.append((h, o))).rewrite(
+        "http://[::1]:8080/x").endswith("/x")
+    m = UrlRewriter(BASE, SID, "https://p.test/", on_alias=lambda h, o: second.append((h, o)))
+    out = m.rewrite("http://[::1]:8080/y")
+    m.rewrite("http://[::1]:8080/z")
+    assert second == first and len(first) == 1 and f"{SID}-a-{first[0][0]}." in out
+
+    def broken(h, o):
+        raise RuntimeError("alias store down")
+
+    b = UrlRewriter(BASE, SID, "https://p.test/", on_alias=broken)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            b.rewrite("http://[::1]:8080/w")
+    assert b.rewritten == 0
+
+
+def test_shared_memo_is_bounded(monkeypatch):
+    """At most MAX_SHARED_ENTRIES answers over every context, MAX_HEADS per context; a head longer
+    than MAX_SHARED_HEAD is not kept. Every answer stays what the full path gives."""
+    urls_mod.clear_caches()
+    monkeypatch.setattr(urls_mod, "MAX_SHARED_ENTRIES", 100)
+    sids = [SID[:-1] + c for c in "234567"] + ["zyxwvuts765" + c for c in "ab"]
+    for sid in sids:
+        mapper = UrlRewriter(BASE, sid, "https://p.test/")
+        for n in range(40):
+            value = f"https://h{n}.example/x"
+            assert mapper.rewrite(value) == _reference(BASE, sid, "https://p.test/", value)[0]
+        held = sum(len(urls_mod._context_heads(BASE.scheme, BASE.domain, s, "https")) for s in sids)
+        assert held <= 100
+    long_head = "https://" + "a" * 300 + ".example"
+    mapper = UrlRewriter(BASE, SID, "https://p.test/")
+    assert mapper.rewrite(long_head + "/x") == _reference(BASE, SID, "https://p.test/", long_head + "/x")[0]
+    assert long_head not in mapper._heads
+
+
+_LDHISH = st.text(alphabet="abcXYZ019-.", min_size=1, max_size=70)
+
+
+@given(st.sampled_from(["https://", "http://", "//", "wss://", "ws://", "HTTPS://", "https:"]),
+       st.one_of(_LDHISH, st.sampled_from(["xn--bcher-kva.example", "xn--zz.example", "1.2.3.4", "0x7f.1", "a.0x1f",
+                                           "\u212aelvin.com", "tandem.localhost", "a.tandem.localhost", "tandem.localhost.",
+                                           "a" * 49 + ".com", "a" * 50 + ".com", "a-.com", "a..b", "-a.b"])),
+       st.sampled_from(["", "/", "/x?y", "?q", "#f", ":8080/", "\\x"]),
+       st.sampled_from(["https", "http", "ftp", "ws"]))
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_common_head_path_agrees_with_the_full_path(prefix, host, tail, page_scheme):
+    """The shortcut for ``scheme://ldh-host`` heads gives what splitting and canonicalising the
+    general way gives, with the same counts and aliases, near and on its edges (IPv4 numbers,
+    punycode, non-ASCII letters that case-fold to ASCII, Tandem's own hosts, label length)."""
+    value = prefix + host + tail
+    page = f"{page_scheme}://page.test/"
+    seen = []
+    mapper = UrlRewriter(BASE, SID, page, on_alias=lambda h, o: seen.append(h))
+    for _ in range(2):  # learnt, then from the memo
+        want, want_seen = _reference(BASE, SID, page, value)
+        assert mapper.rewrite(value) == want, value
+    assert seen == want_seen
