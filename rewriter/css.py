@@ -470,11 +470,15 @@ class _Scanner:
         while start > floor and (text[start - 1] in _NAME_CHARS or text[start - 1] >= "\x80"):
             start -= 1
         end = _IDENT_RE.match(text, pos).end()
-        name = _ident_value(text[start:end])
         before = text[start - 1] if start > 0 else ""
-        if before == "@" and name in ("import", "namespace"):
-            return self.at_rule(name, end)
-        if before not in ("#", "@") and text.startswith("(", end):
+        # The name matters only after "@" (an at-rule) or before "(" (a function): only then is it
+        # decoded (escaped class names, ".md\:flex", are most of the backslashes in real CSS).
+        if before == "@":
+            name = _ident_value(text[start:end])
+            if name in ("import", "namespace"):
+                return self.at_rule(name, end)
+        elif before != "#" and text.startswith("(", end):
+            name = _ident_value(text[start:end])
             if name in _FUNCTIONS:
                 return self.function(name, end + 1)
         return end

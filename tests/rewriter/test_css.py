@@ -803,3 +803,23 @@ def test_memo_digest_tells_texts_apart():
     texts = ["a{b:url(x)}", "a{b:url(y)}", "a{b:url(x)} ", "\xe2\x82\xac", "\u20ac", "\udce2\udc82\udcac",
              "\ud83d\ude00", "\U0001f600", "é", "e\u0301"]
     assert len({_css._digest(t) for t in texts}) == len(texts)
+
+
+def test_escaped_class_names_are_not_decoded(monkeypatch):
+    """An escaped identifier's name is decoded only where it could name an at-rule or a function
+    (after "@", before "("): Tailwind-style selectors (".md\\:flex") cost no decode, and the
+    escaped names that matter still work."""
+    decoded = []
+    real = _css._ident_value
+
+    def counting(raw):
+        decoded.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(_css, "_ident_value", counting)
+    text = ".md\\:flex{display:flex}.w-1\\/2{width:50%}.hover\\:bg-x:hover{color:red}"
+    assert rewrite_css(text + "/* a */", make_urls()) == text + "/* a */"
+    assert decoded == []
+    assert rewrite_css("a{b:u\\72l(https://x.com/a)}@\\69mport 'https://x.com/b';", make_urls()) == _fill(
+        "a{b:u\\72l({S}/a)}@\\69mport '{S}/b';")
+    assert sorted(decoded) == ["\\69mport", "u\\72l"]
