@@ -385,15 +385,31 @@ static int style_wanted(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
     return 0;
 }
 
-/* core.JS_TRIGGER_WORDS: rewriter/js.py's pre-check passes a text holding none of them (case-sensitive). */
-static const char *const JS_WORDS[] = {"import", "from", "location", "export", "postMessage", "sourceMappingURL", NULL};
+/* JS_WORDS, core.JS_TRIGGER_WORDS: rewriter/js.py's pre-check passes a text holding none of them
+ * (case-sensitive). Each holds an "o": at ``at`` in it, followed there by ``next``. An occurrence of a
+ * word holds that "o" at its offset, so the text is read once, from one "o" to the next, and a
+ * word is compared only where its "o" and the character after it are. */
+static const struct { const char *word; Py_ssize_t len, at; unsigned char next; } JS_WORD_O[] = {
+    {"import", 6, 3, 'r'}, {"from", 4, 2, 'm'}, {"location", 8, 1, 'c'}, {"export", 6, 3, 'r'},
+    {"postMessage", 11, 1, 's'}, {"sourceMappingURL", 16, 1, 'u'}};
+#define N_JS_WORDS 6
 
 /* Does s[a:b] hold one of JS_WORDS? */
 static int has_js_word(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
 {
-    for (const char *const *w = JS_WORDS; *w; w++)
-        if (memmem(s + a, (size_t)(b - a), *w, strlen(*w)) != NULL)
-            return 1;
+    for (Py_ssize_t k = a; k + 1 < b;) {
+        Py_ssize_t o = find_byte(s, k, b - 1, 'o'); /* an "o" with a character after it */
+        if (o < 0)
+            return 0;
+        unsigned char next = s[o + 1];
+        for (int w = 0; w < N_JS_WORDS; w++) {
+            Py_ssize_t q = o - JS_WORD_O[w].at;
+            if (JS_WORD_O[w].next == next && q >= a && b - q >= JS_WORD_O[w].len
+                && memcmp(s + q, JS_WORD_O[w].word, (size_t)JS_WORD_O[w].len) == 0)
+                return 1;
+        }
+        k = o + 1;
+    }
     return 0;
 }
 
@@ -402,6 +418,21 @@ static int has_js_word(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
 static int css_text_wanted(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
 {
     for (Py_ssize_t k = a; k < b; k++) {
+#ifdef HAVE_SSE2 /* on to the next "\\", "@" or "(" (16 characters a step) */
+        while (b - k >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + k));
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')), _mm_cmpeq_epi8(v, _mm_set1_epi8('@'))),
+                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('(')));
+            unsigned bits = (unsigned)_mm_movemask_epi8(m);
+            if (bits) {
+                k += __builtin_ctz(bits);
+                break;
+            }
+            k += 16;
+        }
+        if (k >= b)
+            break;
+#endif
         unsigned char c = s[k];
         if (c == '\\')
             return 1;
@@ -583,19 +614,25 @@ static int attr_wanted(const unsigned char *s, int cls, Py_ssize_t vs, Py_ssize_
  * found here costs a memcmp instead of a new str, its hash and a dict lookup. Only entries the
  * memo holds are kept (with a reference); the cache lives for one call, and is emptied whenever
  * learn runs (the only Python code that runs during a walk), so it always says what the memo says. */
-#define HC_SIZE 16
+#define HC_SIZE 64 /* direct-mapped by a hash of the head: a newer head takes its slot */
 typedef struct {
-    int n;
     const unsigned char *head[HC_SIZE]; /* in the walk's buffer */
     Py_ssize_t len[HC_SIZE];
-    PyObject *value[HC_SIZE];
+    PyObject *value[HC_SIZE]; /* NULL: a free slot */
 } HeadCache;
 
 static void hc_clear(HeadCache *c)
 {
-    for (int k = 0; k < c->n; k++)
-        Py_DECREF(c->value[k]);
-    c->n = 0;
+    for (int k = 0; k < HC_SIZE; k++)
+        Py_CLEAR(c->value[k]);
+}
+
+static inline unsigned hc_slot(const unsigned char *p, Py_ssize_t len)
+{
+    uint32_t h = (uint32_t)len;
+    for (Py_ssize_t k = 0; k < len; k++)
+        h = h * 31u + p[k];
+    return (h ^ (h >> 11) ^ (h >> 22)) & (HC_SIZE - 1);
 }
 
 /* An edit of the current tag, kept until the tag is known to be walked over. */
@@ -659,12 +696,14 @@ static PyObject *memo_head(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, P
 {
     HeadCache *c = e->cache;
     PyObject *new_head = NULL;
-    if (c != NULL)
-        for (int k = 0; k < c->n; k++)
-            if (c->len[k] == b - a && memcmp(c->head[k], s + a, (size_t)(b - a)) == 0) {
-                new_head = c->value[k];
-                goto found;
-            }
+    unsigned slot = 0;
+    if (c != NULL) {
+        slot = hc_slot(s + a, b - a);
+        if (c->value[slot] != NULL && c->len[slot] == b - a && memcmp(c->head[slot], s + a, (size_t)(b - a)) == 0) {
+            new_head = c->value[slot];
+            goto found;
+        }
+    }
     PyObject *head = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + a, b - a);
     if (head == NULL) {
         e->failed = 1;
@@ -695,12 +734,11 @@ static PyObject *memo_head(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, P
             e->failed = 1;
         return NULL;
     }
-    if (c != NULL && c->n < HC_SIZE) {
+    if (c != NULL) {
         Py_INCREF(new_head);
-        c->head[c->n] = s + a;
-        c->len[c->n] = b - a;
-        c->value[c->n] = new_head;
-        c->n++;
+        Py_XSETREF(c->value[slot], new_head);
+        c->head[slot] = s + a;
+        c->len[slot] = b - a;
     }
 found:
     if (!PyUnicode_Check(new_head) || PyUnicode_KIND(new_head) != PyUnicode_1BYTE_KIND)
@@ -1395,7 +1433,7 @@ static PyObject *skip_walk(PyObject *const *args, Py_ssize_t nargs, HeadCache *c
 static PyObject *skip(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     HeadCache cache;
-    cache.n = 0;
+    memset(cache.value, 0, sizeof cache.value);
     PyObject *r = skip_walk(args, nargs, &cache);
     hc_clear(&cache);
     return r;

@@ -120,3 +120,39 @@ def test_a_head_seen_again_after_learning_reads_the_memo_anew():
         got.append(skip(text, 0, 0, memo, learn))
     assert got[0] == got[1]
     assert [t for _, _, t in got[0][2]] == ["http://p-a.proxy/1", "http://p-b.proxy/2", "http://changed.proxy/3"]
+
+
+WORD_FLAGS = core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_UTF8 | core.F_RAW_WALK
+JS_NEAR = ["import", "from", "location", "export", "postMessage", "sourceMappingURL", "impor", "mport", "fro", "rom",
+           "locatio", "ocation", "xport", "expor", "postmessage", "PostMessage", "sourceMappingUR", "ourceMappingURL",
+           "o", "or", "om", "oc", "os", "ou", "imp", "ex", "pos", "so", "fr", "l"]
+CSS_NEAR = ["url(", "URL(", "ur(", "rl(", "src(", "sRc(", "image-set(", "-webkit-image-set(", "mage-set(", "@import",
+            "@IMPORT", "@impor", "@", "\\", "(", "u", "url", "x(", "&#40;"]
+
+
+@needs_c
+def test_script_and_style_text_words_at_every_offset():
+    # the words are looked for from one "o" to the next (script) and from one "\\", "@" or "("
+    # to the next, 16 characters a step (style): each word and near miss at every offset of a
+    # text around those steps, at its start and at its end
+    for words, tag, attrs in ((JS_NEAR, "script", ""), (JS_NEAR, "script", " type=module"), (CSS_NEAR, "style", "")):
+        for word in words:
+            for before in range(0, 70, 3):
+                for after in (0, 1, 15, 16, 17, 40):
+                    text = "a" * before + word + "b" * after
+                    both(f"<{tag}{attrs}>{text}</{tag}><p>", 0, WORD_FLAGS)
+                    both(f"<b onclick='{text}'><p>", 0, WORD_FLAGS)
+                    both(f"<a href='javascript:{text}'><p>", 0, WORD_FLAGS)
+
+
+@needs_c
+def test_many_heads_in_one_walk():
+    # more heads than the per-call cache holds (64 slots, a newer head takes its slot), each seen
+    # several times, remembered or learnt
+    rnd = random.Random(5)
+    heads = [f"http://h{k}.example" for k in range(300)]
+    memo = {h: (h if k % 3 == 0 else f"http://p{k}.proxy") for k, h in enumerate(heads[:200])}
+    tags = [f"<a href={rnd.choice(heads)}/{k} data-u='{rnd.choice(heads)}/x'>" for k in range(600)]
+    text = "".join(tags)
+    for flags in FLAGS:
+        both(text, 0, flags, dict(memo))
