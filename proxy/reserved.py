@@ -29,6 +29,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from tandem import appkeys
+from tandem.httpserver import read_capped
 
 from . import entry, errors, tunnel
 from .admit import LEADER, Admission
@@ -102,7 +103,7 @@ async def _cookies(request: web.Request, adm: Admission) -> web.StreamResponse:
             return web.Response(status=403, text="cross-origin cookie write refused\n", headers=NO_STORE)
         if request.content_length is not None and request.content_length > MAX_COOKIE_WRITE:
             raise errors.BodyTooLarge("Cookie string too long.")
-        raw = await request.content.read(MAX_COOKIE_WRITE + 1)
+        raw = await read_capped(request, MAX_COOKIE_WRITE)
         if len(raw) > MAX_COOKIE_WRITE:
             raise errors.BodyTooLarge("Cookie string too long.")
         await jar.script_write(url, raw.decode("utf-8", "replace"))
@@ -149,7 +150,7 @@ async def _alias(request: web.Request, adm: Admission) -> web.Response:
         return web.Response(text=origin.serialize(), content_type="text/plain", headers=NO_STORE)
     if request.method != "POST":
         return web.Response(status=405, text="method not allowed\n", headers={"Allow": "GET, POST"})
-    raw = await request.content.read(MAX_ALIAS_BODY + 1)
+    raw = await read_capped(request, MAX_ALIAS_BODY)
     try:
         if len(raw) > MAX_ALIAS_BODY:
             raise UrlError("too long")

@@ -23,17 +23,28 @@ Limits (each with its reason):
   seconds (slowloris) is answered 408 and closed. The timer is armed only for a head that
   is still incomplete after the bytes that began it (a head that arrives whole needs none).
 * ``KEEPALIVE_TIMEOUT`` — an idle connection (no request under way) is closed after this.
+* ``BODY_TIMEOUT`` — a body Tandem reads itself (control-plane JSON and forms, a proxied
+  host's ``/__tandem/`` endpoints) must be complete this long after its head: a client that
+  sends a head and then no body, or trickles it, would otherwise hold its handler forever.
+  The reader then gets :class:`BodyTimeout`, which answers 408 (``{"error": {"code":
+  "request_timeout", ...}}``, or a plain text for a form) and closes the connection. The
+  bound fits the largest such body (``tandem.app.CONTROL_MAX_BODY``, 1 MB: 17 KB/s). Bodies
+  streamed to a proxied site are not timed here: the exchange's idle watchdog
+  (:mod:`proxy.watchdog`) cuts an upload that falls silent, and a big upload may take long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
+
+from . import appkeys
 
 log = logging.getLogger("tandem.http")
 
@@ -43,6 +54,8 @@ MAX_REQUEST_LINE = 32 * 1024  # method, URL, version
 MAX_HEADERS = 128  # header lines; browsers send about 20
 HEADER_TIMEOUT = 20.0  # seconds from a request's first byte to the end of its headers
 KEEPALIVE_TIMEOUT = 75.0  # seconds an idle keep-alive connection is kept (nginx's default)
+BODY_TIMEOUT = 60.0  # seconds from a request's head to the end of a body Tandem reads itself (read when armed)
+RESERVED_PREFIX = "/__tandem/"  # a proxied host's own endpoints (proxy.admit.RESERVED_PREFIX): their bodies are Tandem's
 REFUSED_LINGER = 2.0  # seconds a refused connection's further bytes are read and dropped before it closes
 
 # The only bodies an unreadable request ever gets: fixed text, no byte of the request.
@@ -74,6 +87,58 @@ def raw_answer(status: int) -> bytes:
             f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n").encode("ascii") + body
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class BodyTimeout(web.HTTPRequestTimeout):
+    """Raised into a handler's read of a body that did not arrive in time: the 408 answer itself."""
+
+    def __init__(self, form: bool = False):
+        message = f"The request body did not arrive within {BODY_TIMEOUT:g} seconds."
+        if form:
+            super().__init__(text=f"408 Request Timeout\n\n{message}\n", headers={"Cache-Control": "no-store"})
+        else:
+            body = json.dumps({"error": {"code": "request_timeout", "message": message}})
+            super().__init__(text=body, content_type="application/json", headers={"Cache-Control": "no-store"})
+        self.force_close()
+
+
+def _body_timed_out(request: web.BaseRequest) -> None:
+    payload, protocol = request.content, request.protocol
+    if payload.is_eof() or payload.exception() is not None or not isinstance(protocol, TandemRequestHandler):
+        return
+    if protocol._current_request is not request:  # answered already: aiohttp's lingering read bounds the rest
+        return
+    log.info("408: a request body took over %ss", BODY_TIMEOUT)
+    protocol._body_late = True  # its answer is the last on this connection (finish_response)
+    payload.set_exception(BodyTimeout(form=request.content_type in FORM_TYPES))
+
+
+def arm_body_timer(request: web.BaseRequest, app: web.Application) -> None:
+    """Bound the time to this request's body, unless it has none or streams to a proxied site."""
+    payload = request.content
+    if payload.is_eof():
+        return
+    base = app.get(appkeys.BASE)
+    if base is not None and not request.path.startswith(RESERVED_PREFIX) and base.label_of_host(request.host) is not None:
+        return  # streamed to the site: bounded by the exchange's idle watchdog
+    timer = asyncio.get_running_loop().call_later(BODY_TIMEOUT, _body_timed_out, request)
+    payload.on_eof(timer.cancel)
+
+
+async def read_capped(request: web.BaseRequest, limit: int) -> bytes:
+    """The whole body, or its first ``limit + 1`` bytes when it is longer (the caller refuses those).
+    ``request.content.read(n)`` alone returns what has arrived so far: a body in several packets
+    would be cut short."""
+    raw = bytearray()
+    while len(raw) <= limit:
+        chunk = await request.content.read(limit + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return bytes(raw)
+
+
 class TandemRequestHandler(RequestHandler):
     """aiohttp's connection handler with fixed error answers, a head-size cap and a head timeout."""
 
@@ -82,6 +147,7 @@ class TandemRequestHandler(RequestHandler):
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._discarding = False
+        self._body_late = False
 
     # -- unreadable requests: a fixed answer -------------------------------------------
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
@@ -97,6 +163,13 @@ class TandemRequestHandler(RequestHandler):
                             headers={"Cache-Control": "no-store"})
         resp.force_close()
         return resp
+
+    async def finish_response(self, request, resp, start_time):
+        result = await super().finish_response(request, resp, start_time)
+        if self._body_late:  # answered 408 for a late body: drop what still comes, then close
+            request.content.feed_eof()  # aiohttp reads no more of it (its lingering read would raise)
+            self._linger_and_close()
+        return result
 
     # -- the head of each request: size and time ---------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -136,6 +209,12 @@ class TandemRequestHandler(RequestHandler):
         if transport is None:
             return
         transport.write(raw_answer(status))
+        self._linger_and_close()
+
+    def _linger_and_close(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
         self._discarding = True
         if transport.can_write_eof():
             transport.write_eof()
@@ -163,5 +242,12 @@ class TandemRunner(web.AppRunner):
 
     async def _make_server(self) -> Server:
         server = await super()._make_server()
-        return TandemServer(server.request_handler, request_factory=server.request_factory,
+        make_request, app = server.request_factory, self._app
+
+        def request_factory(*args, **kw):
+            request = make_request(*args, **kw)
+            arm_body_timer(request, app)
+            return request
+
+        return TandemServer(server.request_handler, request_factory=request_factory,
                             handler_cancellation=server.handler_cancellation, loop=server._loop, **server._kwargs)

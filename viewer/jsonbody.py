@@ -13,6 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tandem import safejson
+from tandem.httpserver import read_capped
 
 from .routes import ApiError
 
@@ -26,7 +27,7 @@ async def read_json(request: web.Request, *, max_bytes: int, require_type: bool 
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "body_too_large", f"The body is larger than {max_bytes} bytes.")
-    raw = await request.content.read(max_bytes + 1)
+    raw = await read_capped(request, max_bytes)
     if len(raw) > max_bytes:
         raise ApiError(413, "body_too_large", f"The body is larger than {max_bytes} bytes.")
     if not raw and empty is not None:

@@ -13,6 +13,7 @@ from proxy import credentials, entry, guard
 from proxy.sessions import CONSENT, DIRECT, INVITE_TTL, Session
 from rewriter.urls import UrlError, split_url
 from tandem import appkeys
+from tandem.httpserver import BodyTimeout
 
 from .pages import error_page, page
 
@@ -51,6 +52,8 @@ async def error_middleware(request: web.Request, handler):
         return api_error(exc.status, exc.code, exc.message)
     except PageResponse as exc:
         return exc.response
+    except BodyTimeout:  # the body did not arrive in time: its own 408 answer, and the connection is closed
+        raise
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
