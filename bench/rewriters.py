@@ -321,11 +321,13 @@ def _profile_pass(pages: list[bytes]) -> float:
 
 
 def _clear_caches() -> None:
-    """Empty the process's content caches (JS analyses, location edits, origin caches): a cold pass."""
+    """Empty the process's content caches (JS analyses, location edits, CSS scans, the mapper's memos): a cold pass."""
     import functools
 
-    from rewriter import js, jslocation, labels, urls
+    from rewriter import css, js, jslocation, labels, urls
 
+    css.clear_memo()
+    urls.clear_caches()
     js._analyses.clear()
     js._places.clear()
     jslocation._memo.clear()

@@ -559,6 +559,13 @@ _scans_lock = threading.Lock()
 _scans_held = [0]  # URLs held by _scans (three numbers each)
 
 
+def clear_memo() -> None:
+    """Forget every remembered scan (a cold start, for benchmarks and tests)."""
+    with _scans_lock:
+        _scans.clear()
+        _scans_held[0] = 0
+
+
 def _digest(text: str) -> bytes:
     """What the memo remembers a text by: a digest of its code points (UTF-8; lone surrogates,
     which surrogateescape makes of undecodable bytes, as themselves)."""
