@@ -4,6 +4,8 @@ fuzz test ran and passed in the ``ci`` profile at scale 1, fewer than ``CI_MINIM
 
 from pathlib import Path
 
+import pytest
+
 from .strategies import COUNTS, PROFILE, SCALE
 
 CI_MINIMUM = 100_000
@@ -37,7 +39,25 @@ def _whole_ci_run() -> bool:
     return ran == files and _state["passed"] == _state["items"]
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist (``make test``): each worker's inputs and results are added up here, in the
+    controller, which alone decides the run's exit status and prints the summary."""
+    got = getattr(node, "workeroutput", {}).get("fuzz")
+    if got:
+        for name, n in got["counts"].items():
+            COUNTS[name] = COUNTS.get(name, 0) + n
+        _state["items"] |= set(got["items"])
+        _state["passed"] |= set(got["passed"])
+        _state["deselected"] = _state["deselected"] or got["deselected"]
+
+
 def pytest_sessionfinish(session, exitstatus):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: hand this worker's part to the controller
+        workeroutput["fuzz"] = {"counts": dict(COUNTS), "items": sorted(_state["items"]),
+                                "passed": sorted(_state["passed"]), "deselected": _state["deselected"]}
+        return
     total = sum(COUNTS.values())
     if _whole_ci_run() and total < CI_MINIMUM:
         session.exitstatus = 1
