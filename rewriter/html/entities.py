@@ -90,27 +90,98 @@ decode_refs: Callable[[str, bool], "tuple[str, list[tuple[int, int, int, int]] |
 
 
 _decoded_start = operator.itemgetter(0)
+# A long value is decoded in pieces of about this many characters, each starting at an "&": a
+# reference never spans one (it is "&" and what follows up to the next non-alphanumeric, and a
+# legacy reference's next character, when it is the next piece's "&" or nothing, reads alike), so
+# the value is the pieces' values joined, and Positions reads the references of a piece only when
+# asked for a position in it (an iframe srcdoc of 150 KB holds thousands of "&quot;").
+_PIECE = 8192
 
 
 class Positions:
     """``pos[k]`` of decode_attr_value for a few ``k``, from the references alone: no list with one
-    entry per character (values can be megabytes: an iframe srcdoc)."""
+    entry per character (values can be megabytes: an iframe srcdoc), and only those of the pieces
+    (:func:`decode_value`) the positions asked for fall in."""
 
-    __slots__ = ("refs",)
+    __slots__ = ("_raw", "_rstarts", "_dstarts", "_refs")
 
-    def __init__(self, raw: str, refs: "list[tuple[int, int, int, int]] | None" = None) -> None:
-        if refs is None:
-            refs = decode_refs(raw, True)[1]
-        self.refs = refs  # (decoded start, decoded length, raw start, raw length) of each reference
+    def __init__(
+        self, raw: str, refs: "list[tuple[int, int, int, int]] | None" = None,
+        pieces: "tuple[list[int], list[int]] | None" = None,
+    ) -> None:
+        self._raw = raw
+        # raw and decoded start of each piece; per piece (decoded start, decoded length, raw start,
+        # raw length) of each reference, piece-relative, read on first use
+        self._rstarts, self._dstarts = pieces if pieces is not None else ([0], [0])
+        self._refs: list = [refs] + [None] * (len(self._rstarts) - 1)
 
     def __getitem__(self, k: int) -> int:
-        i = bisect.bisect_right(self.refs, k, key=_decoded_start) - 1
+        p = bisect.bisect_right(self._dstarts, k) - 1
+        r0 = self._rstarts[p]
+        refs = self._refs[p]
+        if refs is None:
+            end = self._rstarts[p + 1] if p + 1 < len(self._rstarts) else len(self._raw)
+            refs = self._refs[p] = decode_refs(self._raw[r0:end], True)[1]
+        k -= self._dstarts[p]
+        i = bisect.bisect_right(refs, k, key=_decoded_start) - 1
         if i < 0:
-            return k
-        ds, dl, rs, rl = self.refs[i]
+            return r0 + k
+        ds, dl, rs, rl = refs[i]
         if k < ds + dl:
-            return rs if k == ds else -1
-        return rs + rl + (k - ds - dl)
+            return r0 + rs if k == ds else -1
+        return r0 + rs + rl + (k - ds - dl)
+
+
+# Whole references that read as one ASCII character, the ones a long value (HTML in a srcdoc)
+# is mostly made of; "&amp;" last: replacing the others makes no "&", so none is made.
+_SIMPLE_REFS = (("&quot;", '"'), ("&#34;", '"'), ("&#39;", "'"), ("&apos;", "'"), ("&lt;", "<"), ("&gt;", ">"),
+                ("&amp;", "&"))
+
+
+def _only_simple_refs(raw: str) -> bool:
+    """Does every "&" of ``raw`` start one of :data:`_SIMPLE_REFS` (and is there no NUL)? Then
+    replacing them reads ``raw`` as decode_refs does, at the speed of str.replace. (Each holds one
+    "&", at its start: no two overlap, so the counts add up only when each "&" starts one.)"""
+    left = raw.count("&")
+    for ref, _ in _SIMPLE_REFS:
+        left -= raw.count(ref)
+        if not left:
+            return "\0" not in raw
+    return False
+
+
+def decode_value(raw: str) -> tuple[str, Positions | None]:
+    """``decode_attr_value(raw, False)[0]`` and, when that differs from ``raw``, its positions
+    (:class:`Positions`, read lazily); a long value is decoded piece by piece (:data:`_PIECE`)."""
+    if "&" not in raw:
+        if "\0" in raw:
+            return raw.replace("\0", "\ufffd"), Positions(raw, [])
+        return raw, None
+    n = len(raw)
+    if n <= _PIECE:
+        value = decode_refs(raw, False)[0]
+        return value, (None if value == raw else Positions(raw))
+    rstarts: list[int] = []
+    dstarts: list[int] = []
+    parts: list[str] = []
+    simple = _only_simple_refs(raw)
+    at = d = 0
+    while at < n:
+        cut = raw.find("&", at + _PIECE) if at + _PIECE < n else -1
+        end = n if cut < 0 else cut
+        if simple:
+            part = raw[at:end]
+            for ref, char in _SIMPLE_REFS:
+                part = part.replace(ref, char)
+        else:
+            part = decode_refs(raw[at:end], False)[0]
+        rstarts.append(at)
+        dstarts.append(d)
+        parts.append(part)
+        d += len(part)
+        at = end
+    value = "".join(parts)
+    return value, (None if value == raw else Positions(raw, None, (rstarts, dstarts)))
 
 
 def decode_attr_value(raw: str, want_pos: bool = True) -> tuple[str, list[int] | None]:

@@ -15,7 +15,7 @@ from . import core, limits
 from .charset import (
     ASCII_COMPATIBLE, BLANK, BOM_SNIFF, META_CHARSET_RE, TRANSCODE, from_unicode, resolve_charset, to_unicode,
 )
-from .entities import Positions, decode_attr_value
+from .entities import decode_attr_value, decode_value
 from .policy import (
     ATTR_DICT_TAGS, CLASSIC, CSP_NAMES, CSP_REPLACEMENT, CSS, DATA_URL, DROP, IMPLY_HEAD_END, IMPORTMAP,
     JS, MODULE, ORIGINAL_PREFIX, RELATIVE_URL_RE, SPECULATION, SRCDOC, SRCSET, SRI_LINK_RELS, SRI_URL_ATTR, URL,
@@ -429,7 +429,7 @@ class HtmlRewriter(Tokenizer):
 
     def _start_tag(self, buf: str, m: re.Match[str]) -> bool:
         """Emit a start tag (rewritten if need be); True if the tokenizer state changed."""
-        self.stats["start_tags"] += 1
+        self._skipped_tags += 1  # start tags not yet in stats (added once per _text)
         name = m.group(2)
         if not name.islower():
             name = name.translate(ASCII_LOWER)
@@ -553,6 +553,16 @@ class HtmlRewriter(Tokenizer):
                 continue
             else:
                 seen.add(an)
+            # _rewrite_value's fast paths, inlined (no <base> here: _start_tag sends it to _attr_edits)
+            if kind == DATA_URL:  # most data-* values do not start "http": nothing to map
+                v = am.group(2)
+                head = v[1:5] if v[0] in "\"'" else v[:4]
+                if head[:1] != "&" and head.lower() != "http":
+                    continue
+            elif kind == URL:  # a relative URL (or none): nothing to map
+                v = am.group(2)
+                if not v or RELATIVE_URL_RE.match(v, 1 if v[0] in "\"'" else 0):
+                    continue
             self._attr_edit(buf, tag, an, am, kind, edits)
         return edits
 
@@ -686,15 +696,14 @@ class HtmlRewriter(Tokenizer):
         u = self._to_unicode(raw)
         if u is None:
             return None
-        value, _ = decode_attr_value(u, False)
+        value, pos = decode_value(u)  # pos: where the decoded characters are in u (None: the same)
         edits = edit_fn(value)  # an exception fails the document (closed), never skips a value
         if not edits:
             return None
-        pos = None
-        if value != u:  # references were decoded: offsets differ after the first "&"
+        if pos is not None:  # references were decoded: offsets differ after the first "&"
             amp = u.find("&")
-            if amp < 0 or max(e for _, e, _ in edits) > amp:
-                pos = Positions(u)
+            if amp >= 0 and max(e for _, e, _ in edits) <= amp:
+                pos = None
         new = splice(u, value, pos, edits, quote)
         if new is None:
             return None
@@ -764,7 +773,18 @@ class HtmlRewriter(Tokenizer):
         body = javascript_url_body(value)
         if body is not None:
             return self._javascript_url_edits(value, body) if self.js is not None and self._active else []
-        return diff_url(value, self.urls.rewrite(value))
+        return diff_url(value, self._map_url(value))
+
+    def _map_url(self, url: str) -> str:
+        """``self.urls.rewrite(url)`` of a decoded URL value, through the memo when the URL is
+        plain (ASCII, no tab, newline, CR or NUL: what _plain_url asks of a raw value)."""
+        if url.isascii() and "\t" not in url and "\n" not in url and "\r" not in url and "\0" not in url:
+            new = self._mapped(url, URL_HEAD_RE.match(url).end())
+            if new is None:
+                return url
+            if new is not False:
+                return new
+        return self.urls.rewrite(url)
 
     def _javascript_url_edits(self, value: str, at: int) -> list[Edit]:
         """A javascript: URL: its body is percent-decoded script (ASCII escapes decoded here)."""
@@ -840,7 +860,7 @@ class HtmlRewriter(Tokenizer):
     def _data_url_edits(self, value: str) -> list[Edit]:
         if not ABS_HTTP_RE.fullmatch(value):
             return []
-        return diff_url(value, self.urls.rewrite(value))
+        return diff_url(value, self._map_url(value))
 
     def _meta(self, buf: str, attrs: dict[str, re.Match[str]]) -> list[Edit]:
         edits: list[Edit] = []

@@ -170,7 +170,7 @@ class Tokenizer:
         self._skip_foreign = None
         self._skip_flags = 0
         self._core_learn = None  # learn(url, head_end): fills the memo for a head it lacks (core.py)
-        self._skipped_tags = 0  # start tags the core walked over
+        self._skipped_tags = 0  # start tags (walked over by the core, or seen) not yet counted in stats
         # state -> scanning method; each returns (position, go on)
         self._scanners = (
             self._data, self._raw, self._raw, self._script, self._script, self._script,

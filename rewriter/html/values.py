@@ -19,18 +19,26 @@ _UNQUOTED_ENDS = re.compile("[\\t\\n\\f\\r >]")
 Edit = tuple[int, int, str]  # (start, end, replacement) in some coordinate space
 
 
-def splice(raw: str, value: str, pos: "list[int] | Positions | None", edits: list[Edit], quote: str) -> str | None:
+def splice(raw: str, value: str, pos: "list[int] | Positions | None", edits: list[Edit], quote: str,
+           *, check_all: bool = False) -> str | None:
     """Apply ``edits`` made on the decoded ``value`` to the ``raw`` value text.
 
     ``quote`` is the value's quote character ("" if unquoted). Only the edited spans
     change; inserted text is escaped for the quoting. Returns the new value text
     *with* its quotes (an unquoted value that now needs quotes gets double quotes),
     or None if nothing changes.
+
+    The new raw text must read as the new value: an insertion next to the text of a reference
+    could make another one (:func:`_edits_closed` tells where it cannot; else the whole new text
+    is decoded, always with ``check_all``).
     """
     parts: list[str] = []
     new_value: list[str] = []
     r_at = d_at = 0
+    n_at = 0  # length of the new raw text so far
+    starts: list[int] = []  # where each inserted text starts in the new raw text
     needs_quotes = False
+    nul = False
     for a, b, text in sorted(edits):
         if a < d_at:  # overlapping edits: keep the first
             continue
@@ -47,9 +55,15 @@ def splice(raw: str, value: str, pos: "list[int] | Positions | None", edits: lis
         new_value.append(value[d_at:a])
         new_value.append(text)
         parts.append(raw[r_at:ra])
-        parts.append(escape(text, quote))
+        esc = escape(text, quote)
+        parts.append(esc)
+        n_at += ra - r_at
+        starts.append(n_at)
+        n_at += len(esc)
         if not quote and _UNQUOTED_ENDS.search(text):
             needs_quotes = True
+        if "\0" in text:
+            nul = True
         r_at, d_at = rb, b
     parts.append(raw[r_at:])
     new_value.append(value[d_at:])
@@ -59,12 +73,38 @@ def splice(raw: str, value: str, pos: "list[int] | Positions | None", edits: lis
         return None
     if not quote and (needs_quotes or not new_raw or new_raw[0] in "\"'"):
         needs_quotes = True
-    elif "&" in new_raw and decode_attr_value(new_raw, False)[0] != new_val:  # an insertion formed a reference
-        needs_quotes = True
+    elif "&" in new_raw and (check_all or nul or not _edits_closed(new_raw, starts)):
+        if decode_attr_value(new_raw, False)[0] != new_val:  # an insertion formed a reference
+            needs_quotes = True
     if needs_quotes:  # give up on keeping bytes: escape the whole new value
         q = quote or '"'
         return q + escape(new_val, q) + q
     return quote + new_raw + quote
+
+
+# A character no reference's text holds before its end: a reference is "&" and then only
+# letters, digits and "#" (a final ";" ends it).
+_REF_ENDED_RE = re.compile("[^A-Za-z0-9#]")
+
+
+def _edits_closed(new_raw: str, starts: list[int]) -> bool:
+    """True when the new raw text surely reads as the new value: no text before an inserted one
+    (at each of ``starts``) can be part of a reference that reads on into it.
+
+    References are local: one starts at an "&" and holds no other, and nothing after it but its
+    own characters (and, for a legacy one, the next: "=", a letter or a digit) decides how it
+    reads. The raw text between edits reads as it did (edits start and end where decoded
+    characters do), inserted text reads as itself (escape: its "&" are "&amp;"), and after an
+    inserted text the raw reads as before (a reference started in it is a whole "&amp;"). So only
+    the last "&" before an insertion matters, and only when nothing between them ends its reference.
+    """
+    lo = 0
+    for na in starts:
+        j = new_raw.rfind("&", lo, na)
+        if j >= 0 and not _REF_ENDED_RE.search(new_raw, j + 1, na):
+            return False
+        lo = na  # no "&" from here to the next insertion: what held here holds there
+    return True
 
 
 def common_prefix(a: str, b: str) -> int:
@@ -238,6 +278,9 @@ def javascript_url_body(value: str) -> int | None:
     As the URL parser reads a scheme: leading C0 controls and spaces skipped, tab and newline
     ignored anywhere, letters in any case.
     """
+    c = value[:1]
+    if c > " " and c != "j" and c != "J":  # the usual URL: only "J" lower-cases to "j"
+        return None
     i, n = 0, len(value)
     while i < n and value[i] <= " ":
         i += 1
