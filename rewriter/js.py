@@ -68,7 +68,7 @@ INLINE_PARSE_MAX = 64 << 10
 # nesting level in tree-sitter's error recovery: MAX_PARSE of "{a:" is 2.8 M levels, ~280 MiB.
 # Only touched pages are committed, so this is address space, not memory.
 PARSE_STACK = 512 << 20
-# Time budget of one parse: the base plus this much per MiB. Real scripts parse at 5-20 MB/s on
+# Time budget of one parse (CPU seconds of the parsing thread): the base plus this much per MiB. Real scripts parse at 5-20 MB/s on
 # one core; only broken input (whose error recovery can go superlinear) comes near it.
 PARSE_SECONDS = 2.0
 PARSE_SECONDS_PER_MB = 2.0
@@ -160,18 +160,21 @@ class _Cancelled(Exception):
 def _parse_here(data: bytes):
     """Parse on this thread; None when the time budget ran out."""
     budget = PARSE_SECONDS + PARSE_SECONDS_PER_MB * len(data) / (1 << 20)
-    deadline = time.monotonic() + budget
+    # The budget is this thread's CPU time, not the wall clock: on a busy machine (other processes
+    # on the cores, other threads holding the GIL at every progress call) a wall-clock budget ran
+    # out on ordinary scripts, which then passed through unrewritten: the output depended on load.
+    deadline = time.thread_time() + budget
 
     def read(offset: int, _point) -> bytes:
         return data[offset: offset + READ_CHUNK]
 
     def progress(*_args) -> bool:
-        return time.monotonic() > deadline
+        return time.thread_time() > deadline
 
     try:
         return _parser().parse(read, progress_callback=progress)
     except ValueError:  # tree-sitter's "Parsing failed" when the progress callback cancelled it
-        if time.monotonic() > deadline:
+        if time.thread_time() > deadline:
             return None
         raise
 

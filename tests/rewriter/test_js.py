@@ -455,3 +455,40 @@ def test_remembered_places_on_the_corpus():
             a, b = make_urls(), make_urls()
             assert J._worth(J._places_of(d, J._key(d)), a) == J._worth_parsing(d, b), name
             assert (a.rewritten, a.invalid) == (b.rewritten, b.invalid), name
+
+
+def test_parse_budget_is_cpu_time_not_the_wall_clock(monkeypatch):
+    """A busy machine must not change the output: the parse budget counts the parsing thread's CPU
+    time. Here another thread holds the GIL in a busy loop while a script is parsed; every progress
+    call of the parse waits for the GIL, so the parse takes far longer than its budget by the wall
+    clock, while its own CPU time stays small. Before the fix (a wall-clock deadline) the parse was
+    cancelled and the script passed through unrewritten, with its absolute import() unproxied."""
+    import threading
+    import time
+
+    monkeypatch.setattr(J, "PARSE_SECONDS", 0.25)  # far above this parse's CPU time (~10-50 ms)
+    monkeypatch.setattr(J, "PARSE_SECONDS_PER_MB", 0.0)
+    body = b"".join(b"function f%d(a){return a.map(function(x){return x*%d+1;});}\n" % (k, k) for k in range(5000))
+    src = body + b'import("https://cdn.example.com/late.js");\n'
+    expected_url = b"abcdefgh2345-s-cdn-example-com"
+    stop = threading.Event()
+
+    def hog():
+        while not stop.is_set():
+            pass
+
+    J._analyses.clear()
+    J._places.clear()
+    t = threading.Thread(target=hog, daemon=True)
+    t.start()
+    try:
+        start = time.monotonic()
+        out = rewrite_js_bytes(src, make_urls())
+        wall = time.monotonic() - start
+    finally:
+        stop.set()
+        t.join()
+    J._analyses.clear()
+    if wall <= 0.25:
+        pytest.skip(f"the parse took {wall:.2f} s of wall time: the GIL hog did not slow it past the budget here")
+    assert expected_url in out, "the script passed through unrewritten: the budget ran out on the wall clock"
