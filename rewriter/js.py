@@ -171,9 +171,14 @@ def _parse_here(data: bytes):
     def progress(*_args) -> bool:
         return time.thread_time() > deadline
 
+    parser = _parser()
     try:
-        return _parser().parse(read, progress_callback=progress)
+        return parser.parse(read, progress_callback=progress)
     except ValueError:  # tree-sitter's "Parsing failed" when the progress callback cancelled it
+        # A cancelled parser resumes the cancelled parse at its next call (tree-sitter keeps its
+        # state for that): without a reset, the next script parsed on this thread -- any page's,
+        # any session's -- came out "unparsable" and passed through unrewritten.
+        parser.reset()
         if time.thread_time() > deadline:
             return None
         raise

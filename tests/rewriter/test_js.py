@@ -492,3 +492,23 @@ def test_parse_budget_is_cpu_time_not_the_wall_clock(monkeypatch):
     if wall <= 0.25:
         pytest.skip(f"the parse took {wall:.2f} s of wall time: the GIL hog did not slow it past the budget here")
     assert expected_url in out, "the script passed through unrewritten: the budget ran out on the wall clock"
+
+
+@pytest.mark.parametrize("pad", [0, 100_000], ids=["this-thread", "big-stack-thread"])
+def test_a_cancelled_parse_leaves_the_next_script_rewritten(pad, monkeypatch):
+    """tree-sitter resumes a cancelled parse at the parser's next call unless it is reset. A script
+    whose parse ran out of budget (hostile input) made the next script parsed on the same thread --
+    another page's, another session's -- come out "unparsable" and pass through unrewritten, its
+    absolute import() unproxied. Both parse threads: the caller's and the big-stack worker's."""
+    hostile = b'import("https://a.com/x.js");' + b"{a:" * 20_000 + b" " * pad
+    good = b"var x = 1;\n" + b" " * pad + b'import("https://cdn.example.com/late.js");\n'
+    J._analyses.clear()
+    monkeypatch.setattr(J, "PARSE_SECONDS", 0.0)
+    monkeypatch.setattr(J, "PARSE_SECONDS_PER_MB", 0.0)
+    before = J.stats.timeouts
+    assert rewrite_js_bytes(hostile, make_urls()) == hostile
+    assert J.stats.timeouts == before + 1  # cancelled: the case this test is about
+    monkeypatch.setattr(J, "PARSE_SECONDS", 1e6)
+    out = rewrite_js_bytes(good, make_urls())
+    assert b"abcdefgh2345-s-cdn-example-com" in out, "the script after a cancelled parse passed through"
+    J._analyses.clear()
