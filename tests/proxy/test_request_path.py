@@ -279,6 +279,17 @@ async def test_a_page_whose_body_is_all_in_leaves_in_one_send_with_its_length(ma
     assert len(sends) == 1
 
 
+async def _one_route(make_tandem, upstream, path, handler):
+    """A Tandem with a session on an upstream that serves ``handler`` at ``path``: (tandem, session, origin)."""
+    from aiohttp import web
+
+    site_app = web.Application()
+    site_app.router.add_get(path, handler)
+    origin = await upstream(site_app)
+    t = await make_tandem()
+    return t, await t.session(origin + "/"), origin
+
+
 async def test_a_page_still_arriving_streams_as_it_comes(make_tandem, upstream):
     """What is rewritten while the upstream body is still arriving is sent at once: the browser reads the
     start of the page while the site has not sent the rest (it sends the rest only once it was read)."""
@@ -296,11 +307,7 @@ async def test_a_page_still_arriving_streams_as_it_comes(make_tandem, upstream):
         await resp.write(b"<p>second part</p>")
         return resp
 
-    site_app = web.Application()
-    site_app.router.add_get("/slow", slow)
-    origin = await upstream(site_app)
-    t = await make_tandem()
-    s = await t.session(origin + "/")
+    t, s, origin = await _one_route(make_tandem, upstream, "/slow", slow)
     r = await asyncio.wait_for(t.client.get(s.url(origin + "/slow"), headers=NAV), 5)
     assert r.status == 200
     got = b""
@@ -327,11 +334,7 @@ async def test_a_stream_whose_body_is_late_gets_its_head_at_once(make_tandem, up
         await resp.write(b"data: one\n\n")
         return resp
 
-    site_app = web.Application()
-    site_app.router.add_get("/events", events)
-    origin = await upstream(site_app)
-    t = await make_tandem()
-    s = await t.session(origin + "/")
+    t, s, origin = await _one_route(make_tandem, upstream, "/events", events)
     r = await asyncio.wait_for(t.client.get(s.url(origin + "/events"), headers={"Sec-Fetch-Dest": "empty",
                                                                                  "Sec-Fetch-Mode": "cors"}), 5)
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")

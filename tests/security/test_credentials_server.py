@@ -137,6 +137,17 @@ async def test_slowloris_is_cut_off_after_the_header_timeout(make_tandem, monkey
     assert_fixed(answer, 408)
 
 
+async def _read_ok(reader: asyncio.StreamReader) -> None:
+    """Read one 200 response with a Content-Length off a raw connection, leaving it ready for the next."""
+    status = await asyncio.wait_for(reader.readline(), 5)
+    assert status.startswith(b"HTTP/1.1 200"), status
+    length = 0
+    while (line := await reader.readline()) != b"\r\n":
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+
+
 async def test_a_slow_but_complete_request_and_keep_alive_still_work(make_tandem, monkeypatch):
     monkeypatch.setattr(httpserver, "HEADER_TIMEOUT", 1.5)
     t = await make_tandem()
@@ -146,13 +157,7 @@ async def test_a_slow_but_complete_request_and_keep_alive_still_work(make_tandem
             writer.write(f"GET /healthz HTTP/1.1\r\nHost: {t.base.domain}\r\n".encode())
             await asyncio.sleep(0.5)
             writer.write(b"Accept: */*\r\n\r\n")
-            status = await asyncio.wait_for(reader.readline(), 5)
-            assert status.startswith(b"HTTP/1.1 200"), status
-            length = 0
-            while (line := await reader.readline()) != b"\r\n":
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            await _read_ok(reader)
             await asyncio.sleep(2.0)  # idle between requests longer than the head timeout: not a slow head
     finally:
         writer.close()
@@ -171,13 +176,7 @@ async def test_a_head_that_arrives_whole_arms_no_timer(make_tandem, monkeypatch)
     try:
         for _ in range(3):
             writer.write(f"GET /healthz HTTP/1.1\r\nHost: {t.base.domain}\r\n\r\n".encode())
-            status = await asyncio.wait_for(reader.readline(), 5)
-            assert status.startswith(b"HTTP/1.1 200"), status
-            length = 0
-            while (line := await reader.readline()) != b"\r\n":
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            await _read_ok(reader)
         assert 987.0 not in armed
         writer.write(f"GET /healthz HTTP/1.1\r\nHost: {t.base.domain}\r\n".encode())  # half a head: now it is armed
         for _ in range(50):
