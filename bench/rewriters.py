@@ -322,20 +322,14 @@ def _profile_pass(pages: list[bytes]) -> float:
 
 def _clear_caches() -> None:
     """Empty the process's content caches (JS analyses, location edits, CSS scans, the mapper's memos): a cold pass."""
-    import functools
-
-    from rewriter import css, js, jslocation, labels, urls
+    from rewriter import css, js, jslocation, urls
 
     css.clear_memo()
-    urls.clear_caches()
+    urls.clear_caches()  # every memo of the mapper and of the label codec
     js._analyses.clear()
     js._places.clear()
     jslocation._memo.clear()
     jslocation._no_candidates.clear()
-    for mod in (urls, labels):
-        for v in vars(mod).values():
-            if isinstance(v, functools._lru_cache_wrapper):
-                v.cache_clear()
 
 
 def profile_html(pages: list[bytes]) -> None:
