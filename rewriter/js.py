@@ -42,7 +42,6 @@ The rewriter never raises.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import queue
 import re
 import threading
@@ -467,9 +466,7 @@ _analyses: "OrderedDict[bytes, _Analysis | None]" = OrderedDict()  # None: the g
 _analyses_lock = threading.Lock()
 
 
-def _key(data: bytes) -> bytes:
-    """What the caches below remember a script by: a digest of its bytes."""
-    return hashlib.blake2b(data, digest_size=16).digest()
+_key = jslocation.content_key  # what the caches below remember a script by: a digest of its bytes
 
 
 def _analyse(data: bytes, key: bytes | None = None) -> _Analysis | None | bool:

@@ -1716,6 +1716,177 @@ static PyObject *entity(PyObject *raw, PyObject *table, Py_ssize_t a, Py_ssize_t
     return v;
 }
 
+/* The names most references in real values are, with what html.entities.html5 reads them as
+ * (the same: a test checks): looked up without making a Python string of the name. */
+static const struct { const char *name; Py_ssize_t len; Py_UCS4 c; } COMMON_REFS[] = {
+    {"quot;", 5, '"'}, {"amp;", 4, '&'}, {"lt;", 3, '<'}, {"gt;", 3, '>'}, {"apos;", 5, '\''},
+    {"nbsp;", 5, 0xA0}, {"copy;", 5, 0xA9}, {"reg;", 4, 0xAE},
+};
+
+/* Static text of a common name raw[a:b] (";" included), or 0. */
+static Py_UCS4 common_ref(int kind, const void *d, Py_ssize_t a, Py_ssize_t b)
+{
+    for (size_t r = 0; r < sizeof(COMMON_REFS) / sizeof(COMMON_REFS[0]); r++) {
+        if (COMMON_REFS[r].len != b - a)
+            continue;
+        Py_ssize_t k = 0;
+        while (k < b - a && PyUnicode_READ(kind, d, a + k) == (Py_UCS4)(unsigned char)COMMON_REFS[r].name[k])
+            k++;
+        if (k == b - a)
+            return COMMON_REFS[r].c;
+    }
+    return 0;
+}
+
+/* What the "&" at raw[i] reads as: *used > 0 when it is a reference of that many raw characters,
+ * decoded to *one (a single character) or *text (a named reference's text, borrowed), *one and
+ * *text both unset for a common name's character (in *one); *end: the end of the literal run the
+ * reference pattern matched (copied as it is after the reference). -1 on a Python error. */
+static int parse_ref(PyObject *raw, PyObject *table, int kind, const void *d, Py_ssize_t n, Py_ssize_t i,
+                     Py_UCS4 *one, PyObject **text, Py_ssize_t *used, Py_ssize_t *end)
+{
+    int err = 0;
+    *one = 0;
+    *text = NULL;
+    *used = 0;
+    *end = i + 1;
+    Py_UCS4 c1 = i + 1 < n ? PyUnicode_READ(kind, d, i + 1) : 0;
+    if (c1 == '#') {
+        Py_UCS4 c2 = i + 2 < n ? PyUnicode_READ(kind, d, i + 2) : 0;
+        Py_UCS4 c3 = i + 3 < n ? PyUnicode_READ(kind, d, i + 3) : 0;
+        int base = 0;
+        Py_ssize_t a = 0, k = 0;
+        if ((c2 == 'x' || c2 == 'X') && is_hex(c3)) {
+            base = 16;
+            a = i + 3;
+            for (k = a; k < n && is_hex(PyUnicode_READ(kind, d, k)); k++)
+                ;
+        } else if (is_digit(c2)) {
+            base = 10;
+            a = i + 2;
+            for (k = a; k < n && is_digit(PyUnicode_READ(kind, d, k)); k++)
+                ;
+        }
+        if (base) {
+            *one = codepoint(kind, d, a, k, base);
+            if (k < n && PyUnicode_READ(kind, d, k) == ';')
+                k++;
+            *used = k - i;
+            *end = k;
+        }
+        return 0;
+    }
+    if (!is_alnum(c1))
+        return 0;
+    Py_ssize_t k = i + 1;
+    while (k < n && is_alnum(PyUnicode_READ(kind, d, k)))
+        k++;
+    Py_ssize_t run_end = k; /* the alphanumeric run is raw[i+1:run_end] */
+    *end = k < n && PyUnicode_READ(kind, d, k) == ';' ? k + 1 : k;
+    if (*end > run_end && *end - (i + 1) <= MAX_ENTITY) { /* the usual "&quot;" */
+        Py_UCS4 c = common_ref(kind, d, i + 1, *end);
+        if (c) {
+            *one = c;
+            *used = *end - i;
+            return 0;
+        }
+        *text = entity(raw, table, i + 1, *end, &err);
+        if (*text != NULL) {
+            *used = *end - i;
+            return 0;
+        }
+    }
+    Py_ssize_t len = run_end - (i + 1);
+    for (Py_ssize_t l = len < MAX_BARE_ENTITY ? len : MAX_BARE_ENTITY; l > 0 && !err; l--) {
+        PyObject *t = entity(raw, table, i + 1, i + 1 + l, &err);
+        if (t == NULL)
+            continue;
+        /* a legacy reference without ";" is literal when followed by "=" or an alphanumeric */
+        Py_ssize_t nx = i + 1 + l;
+        Py_UCS4 next = nx < n ? PyUnicode_READ(kind, d, nx) : 0;
+        if (!(nx < n && (next == '=' || is_alnum(next)))) {
+            *text = t;
+            *used = l + 1;
+        }
+        break;
+    }
+    return err ? -1 : 0;
+}
+
+static int append_ref(PyObject *refs, Py_ssize_t ds, Py_ssize_t dl, Py_ssize_t rs, Py_ssize_t rl)
+{
+    PyObject *r = Py_BuildValue("(nnnn)", ds, dl, rs, rl);
+    if (r == NULL || PyList_Append(refs, r) < 0) {
+        Py_XDECREF(r);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* decode_refs for a 1-byte string whose decoded characters all stay below U+0100 (most values):
+ * runs without "&" copied with memchr / memcpy, into a 1-byte result. *bail (and NULL) when a
+ * character is past that (a NUL reads as U+FFFD): the general loop then starts over. */
+static PyObject *decode_refs_ucs1(PyObject *raw, PyObject *table, PyObject *refs, int *bail)
+{
+    const Py_UCS1 *d = PyUnicode_1BYTE_DATA(raw);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
+    if (n > 0 && memchr(d, 0, (size_t)n) != NULL) {
+        *bail = 1;
+        return NULL;
+    }
+    Py_UCS1 *out = PyMem_Malloc((size_t)(n > 0 ? n : 1)); /* decoding never lengthens */
+    if (out == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t o = 0, i = 0;
+    while (i < n) {
+        const Py_UCS1 *amp = memchr(d + i, '&', (size_t)(n - i));
+        Py_ssize_t j = amp == NULL ? n : amp - d;
+        memcpy(out + o, d + i, (size_t)(j - i));
+        o += j - i;
+        i = j;
+        if (i >= n)
+            break;
+        Py_UCS4 one;
+        PyObject *text;
+        Py_ssize_t used, end;
+        if (parse_ref(raw, table, PyUnicode_1BYTE_KIND, d, n, i, &one, &text, &used, &end) < 0)
+            goto fail;
+        if (used == 0) { /* literal: the "&" and what the reference pattern matched */
+            memcpy(out + o, d + i, (size_t)(end - i));
+            o += end - i;
+            i = end;
+            continue;
+        }
+        Py_ssize_t ds = o;
+        if (text == NULL) {
+            if (one > 0xFF)
+                goto bail;
+            out[o++] = (Py_UCS1)one;
+        } else {
+            if (PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND)
+                goto bail;
+            Py_ssize_t tl = PyUnicode_GET_LENGTH(text);
+            memcpy(out + o, PyUnicode_1BYTE_DATA(text), (size_t)tl);
+            o += tl;
+        }
+        if (refs != NULL && append_ref(refs, ds, o - ds, i, used) < 0)
+            goto fail;
+        i += used;
+        memcpy(out + o, d + i, (size_t)(end - i)); /* the rest of the match stays literal */
+        o += end - i;
+        i = end;
+    }
+    PyObject *value = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, out, o);
+    PyMem_Free(out);
+    return value;
+bail:
+    *bail = 1;
+fail:
+    PyMem_Free(out);
+    return NULL;
+}
+
 static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3 || !PyDict_Check(args[0]) || !PyUnicode_Check(args[1])) {
@@ -1726,16 +1897,33 @@ static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t n
     int want = PyObject_IsTrue(args[2]);
     if (want < 0)
         return NULL;
+    PyObject *refs = want ? PyList_New(0) : NULL;
+    if (want && refs == NULL)
+        return NULL;
     int kind = PyUnicode_KIND(raw);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        int bail = 0;
+        PyObject *value = decode_refs_ucs1(raw, table, refs, &bail);
+        if (value != NULL) {
+            if (refs == NULL)
+                return Py_BuildValue("(NO)", value, Py_None);
+            return Py_BuildValue("(NN)", value, refs);
+        }
+        if (!bail) {
+            Py_XDECREF(refs);
+            return NULL;
+        }
+        if (refs != NULL && PyList_SetSlice(refs, 0, PyList_GET_SIZE(refs), NULL) < 0) {
+            Py_DECREF(refs);
+            return NULL;
+        }
+    }
     const void *d = PyUnicode_DATA(raw);
     Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
     Py_UCS4 *out = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(Py_UCS4)); /* decoding never lengthens */
-    if (out == NULL)
+    if (out == NULL) {
+        Py_XDECREF(refs);
         return PyErr_NoMemory();
-    PyObject *refs = want ? PyList_New(0) : NULL;
-    if (want && refs == NULL) {
-        PyMem_Free(out);
-        return NULL;
     }
     Py_ssize_t o = 0, i = 0;
     int err = 0;
@@ -1746,62 +1934,12 @@ static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t n
             i++;
             continue;
         }
-        Py_UCS4 one = 0;      /* a numeric reference's character */
-        PyObject *text = NULL; /* a named reference's text (borrowed) */
-        Py_ssize_t used = 0, end = i + 1; /* raw length read as the reference; end of the literal run */
-        Py_UCS4 c1 = i + 1 < n ? PyUnicode_READ(kind, d, i + 1) : 0;
-        if (c1 == '#') {
-            Py_UCS4 c2 = i + 2 < n ? PyUnicode_READ(kind, d, i + 2) : 0;
-            Py_UCS4 c3 = i + 3 < n ? PyUnicode_READ(kind, d, i + 3) : 0;
-            int base = 0;
-            Py_ssize_t a = 0, k;
-            if ((c2 == 'x' || c2 == 'X') && is_hex(c3)) {
-                base = 16;
-                a = i + 3;
-                for (k = a; k < n && is_hex(PyUnicode_READ(kind, d, k)); k++)
-                    ;
-            } else if (is_digit(c2)) {
-                base = 10;
-                a = i + 2;
-                for (k = a; k < n && is_digit(PyUnicode_READ(kind, d, k)); k++)
-                    ;
-            }
-            if (base) {
-                one = codepoint(kind, d, a, k, base);
-                if (k < n && PyUnicode_READ(kind, d, k) == ';')
-                    k++;
-                used = k - i;
-                end = k;
-            }
-        } else if (is_alnum(c1)) {
-            Py_ssize_t k = i + 1;
-            while (k < n && is_alnum(PyUnicode_READ(kind, d, k)))
-                k++;
-            Py_ssize_t run_end = k; /* the alphanumeric run is raw[i+1:run_end] */
-            end = k < n && PyUnicode_READ(kind, d, k) == ';' ? k + 1 : k;
-            if (end > run_end && end - (i + 1) <= MAX_ENTITY) { /* the usual "&quot;" */
-                text = entity(raw, table, i + 1, end, &err);
-                if (text != NULL)
-                    used = end - i;
-            }
-            if (text == NULL && !err) {
-                Py_ssize_t len = run_end - (i + 1);
-                for (Py_ssize_t l = len < MAX_BARE_ENTITY ? len : MAX_BARE_ENTITY; l > 0 && !err; l--) {
-                    PyObject *t = entity(raw, table, i + 1, i + 1 + l, &err);
-                    if (t == NULL)
-                        continue;
-                    /* a legacy reference without ";" is literal when followed by "=" or an alphanumeric */
-                    Py_ssize_t nx = i + 1 + l;
-                    Py_UCS4 next = nx < n ? PyUnicode_READ(kind, d, nx) : 0;
-                    if (!(nx < n && (next == '=' || is_alnum(next)))) {
-                        text = t;
-                        used = l + 1;
-                    }
-                    break;
-                }
-            }
-            if (err)
-                break;
+        Py_UCS4 one;
+        PyObject *text;
+        Py_ssize_t used, end;
+        if (parse_ref(raw, table, kind, d, n, i, &one, &text, &used, &end) < 0) {
+            err = 1;
+            break;
         }
         Py_ssize_t ds = o;
         if (used == 0) { /* literal: the "&" and what the reference pattern matched */
@@ -1819,14 +1957,9 @@ static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t n
             for (Py_ssize_t t = 0; t < PyUnicode_GET_LENGTH(text); t++)
                 out[o++] = PyUnicode_READ(tk, td, t);
         }
-        if (refs != NULL) {
-            PyObject *r = Py_BuildValue("(nnnn)", ds, o - ds, i, used);
-            if (r == NULL || PyList_Append(refs, r) < 0) {
-                Py_XDECREF(r);
-                err = 1;
-                break;
-            }
-            Py_DECREF(r);
+        if (refs != NULL && append_ref(refs, ds, o - ds, i, used) < 0) {
+            err = 1;
+            break;
         }
         for (i += used; i < end; i++) { /* the rest of the match stays literal */
             c = PyUnicode_READ(kind, d, i);

@@ -215,6 +215,9 @@ _REF_PIECES = st.sampled_from([
     "&#x110000;", "&#0000000065;", "&#x000000000041;", "&#99999999999;", "&lt", "&lt;", "&LT", "&GT;",
     "&eacute", "&eacute;", "&Eacute;x", "&copy=", "&copy2", "&zzzz;", ";", "=", "a", "Z", "9", "#", "x",
     "\0", "\u00e9", "\u30b0", "\U0001f600", " ", '"', "'",
+    # the compiled decoder's own names (COMMON_REFS) and characters either side of its 1-byte path
+    "&nbsp;", "&nbsp", "&copy;", "&reg;", "&apos;", "&apos", "&quot;x", "&#xFF;", "&#x100;", "&#255", "&#256;",
+    "&hellip;", "&mdash;",
 ])
 
 
