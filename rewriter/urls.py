@@ -322,10 +322,19 @@ def _context_heads(base_scheme: str, base_domain: str, sid: str, page_scheme: st
     return {}
 
 
+@functools.lru_cache(maxsize=MAX_CONTEXTS)
+def _context_markup(base_scheme: str, base_domain: str, sid: str, page_scheme: str) -> dict:
+    """The shared memo the HTML rewriter and its compiled core read plain URLs from, for one
+    context (``UrlRewriter.markup_memo``): raw head -> new head, or False. Every argument is part
+    of the key, as for _context_heads."""
+    return {}
+
+
 def clear_caches() -> None:
     """Drop every process-wide memo of the mapper (a cold start, for benchmarks and tests)."""
     global _shared_entries
     _context_heads.cache_clear()
+    _context_markup.cache_clear()
     _shared_entries = 0
     for cached in (_split_head, _parse_origin, _is_ours, labels.encode, labels.decode):
         cached.cache_clear()
@@ -338,8 +347,9 @@ def _remember(heads: dict, head: str, entry: object) -> None:
         return  # worked out again when asked again (the split of heads up to MAX_HEAD is cached)
     if _shared_entries >= MAX_SHARED_ENTRIES:
         _context_heads.cache_clear()  # every context starts again; live mappers keep their dicts
+        _context_markup.cache_clear()
         _shared_entries = 0  # (each within MAX_HEADS) until their response is done
-    heads[head] = entry
+    heads.setdefault(head, entry)  # never replaces an answer a reader may hold (threads)
     _shared_entries += 1
 
 
@@ -397,6 +407,32 @@ class UrlRewriter:
     @property
     def base(self) -> ProxyBase:
         return self._base
+
+    # -- the HTML rewriter's memo of plain URL heads --------------------------------------------
+    # The HTML rewriter remembers, per raw head (rewriter/html/policy.py's URL_HEAD_RE: the same
+    # pattern as HEAD_RE), the new head or False (a javascript: URL, a refused head), and its core
+    # edits URLs from that memo without asking the mapper. Those answers are as pure as this
+    # mapper's own (a function of the head and the context), except an alias's: a mapper must tell
+    # its on_alias itself. So a plain UrlRewriter hands every rewriter of its context one shared
+    # memo, and keeps out of it what is not known to be pure.
+
+    def markup_memo(self) -> dict | None:
+        """The shared memo for the HTML rewriters of this mapper's context; None for a mapper
+        that keeps its own answers (a subclass): the rewriter keeps a memo of its own then."""
+        if not self._shared:
+            return None
+        return _context_markup(self._base.scheme, self._base.domain, self._sid, self._page_scheme)
+
+    def remember_markup(self, memo: dict, head: str, entry: "str | bool") -> None:
+        """Put the HTML rewriter's answer for ``head`` in the shared ``memo`` when it holds for
+        every mapper of the context: False (a javascript: URL or a refusal), or a new head this
+        mapper worked out without an alias. Else nothing: the URL is mapped the long way each
+        time (aliases are rare: labels past the DNS limits)."""
+        if entry is not False:
+            known = self._heads.get(head, _MISSING)
+            if known is _MISSING or known.__class__ is _Alias or known is _INVALID:
+                return
+        _remember(memo, head, entry)
 
     @property
     def sid(self) -> str:

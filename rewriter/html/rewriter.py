@@ -155,7 +155,13 @@ class HtmlRewriter(Tokenizer):
         self._mode = "sniff"  # sniff -> rewrite | transcode | pass | failed
         self._head = b""
         self._transcoder: _Transcoder | None = None
-        self._memo: dict[str, str | bool] = {}  # plain URL head -> mapped head (_plain_url; the core reads it)
+        # plain URL head -> mapped head (_plain_url; the core reads it): the mapper's context's
+        # shared memo when it has one (UrlRewriter.markup_memo), else this rewriter's own
+        shared = getattr(urls, "markup_memo", None)
+        shared = shared() if shared is not None else None
+        self._memo: dict[str, str | bool] = {} if shared is None else shared
+        self._share: Callable[[dict, str, str | bool], None] | None = (
+            None if shared is None else urls.remember_markup)
         self._parts: list[str] | None = None  # contents of a <style>/<script> being collected
         self._parts_len = 0
         self._parts_kind = ""  # "css", or a script kind (CLASSIC, MODULE, IMPORTMAP, SPECULATION)
@@ -756,18 +762,23 @@ class HtmlRewriter(Tokenizer):
             self.urls.rewritten += 1  # the mapper's count stays the number of URLs mapped
             return new_head + raw[end:]
         if javascript_url_body(raw) is not None:
-            if len(self._memo) < limits.MAX_URL_MEMO:
-                self._memo[head] = False
+            self._remember(head, False)
             return False
         invalid = self.urls.invalid
         new = self.urls.rewrite(raw)
         tail = len(raw) - end
-        if len(self._memo) < limits.MAX_URL_MEMO:
-            if self.urls.invalid != invalid:
-                self._memo[head] = False  # refused: counted again wherever it is (as _srcset_edits would)
-            elif new.endswith(raw[end:]):
-                self._memo[head] = new[: len(new) - tail]
+        if self.urls.invalid != invalid:
+            self._remember(head, False)  # refused: counted again wherever it is (as _srcset_edits would)
+        elif new.endswith(raw[end:]):
+            self._remember(head, new[: len(new) - tail])
         return None if new == raw else new
+
+    def _remember(self, head: str, entry: str | bool) -> None:
+        if len(self._memo) < limits.MAX_URL_MEMO:
+            if self._share is None:
+                self._memo[head] = entry
+            else:  # the mapper keeps out of its shared memo what it does not know holds for others
+                self._share(self._memo, head, entry)
 
     def _url_edits(self, value: str) -> list[Edit]:
         body = javascript_url_body(value)
