@@ -648,12 +648,21 @@ def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
     if not _has_trigger(data):
         stats.skipped += 1
         return data
-    words = data.count(b"import") + data.count(b"export")
-    if words > MAX_IMPORT_WORDS:
-        stats.too_big += 1
-        raise RewriteBudgetExceeded(f"a script with {words} import/export words (budget {MAX_IMPORT_WORDS})")
     key = _key(data)
-    if not _worth(_places_of(data, key), urls):
+    with _places_lock:
+        places = _places.get(key)  # remembered: within the budget below
+        if places is not None:
+            _places.move_to_end(key)
+    if places is None:
+        # each word is 6 bytes: a shorter script cannot hold more than the budget (no need to count)
+        if len(data) > 6 * MAX_IMPORT_WORDS:
+            words = data.count(b"import") + data.count(b"export")
+            if words > MAX_IMPORT_WORDS:
+                stats.too_big += 1
+                raise RewriteBudgetExceeded(
+                    f"a script with {words} import/export words (budget {MAX_IMPORT_WORDS})")
+        places = _places_of(data, key)
+    if not _worth(places, urls):
         stats.skipped += 1
         # location reads (rewriter/jslocation.py): parsed only when the script has a candidate
         loc = jslocation.read_edits(data, parse=_parse, max_parse=MAX_PARSE, key=key)
