@@ -798,13 +798,19 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
 /* A srcset value s[vs:ve] (quotes included) whose every candidate URL is relative or plain with a
  * remembered head: add the edit HtmlRewriter._srcset_edits would make (the whole value, mapped
  * heads spliced in; none when nothing changes). Candidates as values.srcset_url_spans cuts them.
- * Returns 1 when handled, 0 when Python must look (a reference, a byte past ASCII, a NUL, a head
- * not remembered, a mapped head that would need escaping). */
+ * Returns 1 when handled, 0 when Python must look (a reference but "&amp;" outside the heads, a
+ * byte past ASCII, a NUL, a head not remembered, a mapped head that would need escaping). */
+static int only_amp(const unsigned char *s, Py_ssize_t a, Py_ssize_t b);
+
 static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e, unsigned *vb)
 {
     int quoted = s[vs] == '"' || s[vs] == '\'';
     Py_ssize_t a = vs + quoted, b = ve - quoted;
-    if (vbits(s, vs, ve, vb) & (V_HIGH | V_NUL | V_AMP))
+    unsigned bits = vbits(s, vs, ve, vb);
+    if (bits & (V_HIGH | V_NUL))
+        return 0;
+    int amp = (bits & V_AMP) != 0; /* "&amp;" in URL tails and descriptors reads as "&": the same candidates */
+    if (amp && !only_amp(s, a, b))
         return 0;
     Py_ssize_t at[MAX_SRCSET_URLS][2]; /* span start and head end of each URL whose head changes */
     PyObject *heads[MAX_SRCSET_URLS];  /* new references (learn may run Python code in between) */
@@ -827,6 +833,8 @@ static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edi
         }
         if (!relative_url(s, start, end)) {
             Py_ssize_t he = url_head_end(s, start, end);
+            if (amp && memchr(s + start, '&', (size_t)(he - start)) != NULL)
+                goto done; /* a reference in the head: the mapper reads it decoded */
             PyObject *new_head = memo_head(s, start, he, end, e);
             if (new_head == NULL || !PyUnicode_IS_ASCII(new_head))
                 goto done;
@@ -919,15 +927,28 @@ static int data_first(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Edit
     return 1;
 }
 
+/* Does every "&" of s[a:b] start "&amp;"? (core.only_amp) Then the value reads as written with
+ * each "&amp;" as "&": no separator, space or quote appears and none goes. */
+static int only_amp(const unsigned char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    for (const unsigned char *p = memchr(s + a, '&', (size_t)(b - a)); p != NULL;
+         p = memchr(p + 1, '&', (size_t)(s + b - (p + 1)))) {
+        if (s + b - p < 5 || memcmp(p, "&amp;", 5) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* A data-* value s[vs:ve] (quotes included) that is an absolute http(s) URL as written, with no
- * character reference anywhere: tokenizer.ABS_HTTP_RE matches it whole, decoded or not. */
+ * character reference but "&amp;" (core.plain_http): tokenizer.ABS_HTTP_RE matches it whole,
+ * decoded or not, and the mapper changes only its head, which holds no "&" (plain_url_edit). */
 static int plain_http(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, unsigned *vb)
 {
     int quoted = s[vs] == '"' || s[vs] == '\'';
     Py_ssize_t a = vs + quoted, b = ve - quoted;
     unsigned bits = vbits(s, vs, ve, vb);
-    /* and no reference, nothing decoding could change */
-    return abs_http(s, a, b, bits) && !(bits & (V_HIGH | V_NUL | V_AMP));
+    /* and nothing decoding could change but "&amp;" in the tail */
+    return abs_http(s, a, b, bits) && !(bits & (V_HIGH | V_NUL)) && (!(bits & V_AMP) || only_amp(s, a, b));
 }
 
 /* Walk one tag from its "<" at i (name starting at j). Returns the index after its ">", or -1 if it

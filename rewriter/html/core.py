@@ -12,9 +12,10 @@ Most of the rest are start tags whose only change is the origin of a plain absol
 authority, ``policy.URL_HEAD_RE``) to what the mapper made of them, the walk goes over those too
 when every such head is remembered, and ``edits`` lists the new values as ``(start, end, text)``
 (None when there are none): what ``HtmlRewriter._plain_url`` would produce for them. The same holds
-for a ``data-*`` value that is a whole absolute http(s) URL as written (no character reference, no
-character ``tokenizer.ABS_HTTP_RE`` excludes), and for a ``srcset`` / ``imagesrcset`` whose every
-candidate URL is relative or plain with a remembered head (one edit for the value, as
+for a ``data-*`` value that is a whole absolute http(s) URL as written (no character reference but
+"&amp;", none in its head, no character ``tokenizer.ABS_HTTP_RE`` excludes), and for a ``srcset`` /
+``imagesrcset`` whose every candidate URL is relative or plain with a remembered head (references:
+"&amp;" alone, outside the heads: :func:`only_amp`; one edit for the value, as
 ``HtmlRewriter._srcset_edits`` makes it; it may map several URLs, hence the count). A duplicate
 URL, srcset or ``data-*`` attribute, or any other attribute to rewrite stops the walk; so does a
 head not yet remembered, unless ``skip(buf, pos, flags, memo, learn)`` is given ``learn``: then
@@ -252,6 +253,14 @@ def _unquoted(value: str) -> str:
     return value[1:-1] if value[0] in "\"'" else value
 
 
+def only_amp(raw: str) -> bool:
+    """Does every "&" of ``raw`` start "&amp;"? Then it reads as written with each "&amp;" as "&":
+    no space, comma or quote appears and none goes, so a srcset's candidates, and whether a
+    ``data-*`` value is a whole absolute URL (``ABS_HTTP_RE``), are the same in both; and the
+    mapper, changing only a URL's head (which must hold no "&"), keeps the rest as written."""
+    return "&" not in raw or raw.count("&") == raw.count("&amp;")
+
+
 def plain_url(value: str) -> "tuple[str, str, int] | None":
     """(quote, raw value, end of its head) of a URL attribute value as written (quotes included)
     when it is plain: ASCII, no tab/newline/CR/NUL, no character reference in its head
@@ -298,7 +307,7 @@ def _srcset_edit(value: str, memo: dict, learn: Callable | None = None) -> "tupl
     head not remembered, a mapped head that values.splice would escape or quote)."""
     q = value[0] if value[0] in "\"'" else ""
     raw = value[1:-1] if q else value
-    if not raw.isascii() or "\0" in raw or "&" in raw:
+    if not raw.isascii() or "\0" in raw or not only_amp(raw):
         return False
     out: list[str] = []
     at = mapped = 0
@@ -307,6 +316,8 @@ def _srcset_edit(value: str, memo: dict, learn: Callable | None = None) -> "tupl
         if RELATIVE_URL_RE.match(url):
             continue
         end = URL_HEAD_RE.match(url).end()
+        if "&" in url[:end]:  # a reference in the head: the mapper reads it decoded
+            return False
         new_head = _memo_head(memo, learn, url, end)
         if type(new_head) is not str or not new_head.isascii():
             return False
@@ -356,7 +367,7 @@ def _tag_edits(buf: str, m: "re.Match[str]", flags: int, memo: dict | None, lear
             if _attr_wanted(name, am.group(2), flags):
                 v = am.group(2)
                 q = 1 if v[0] in "\"'" else 0
-                if "&" in v or not ABS_HTTP_RE.fullmatch(v, q, len(v) - q):
+                if not only_amp(v) or not ABS_HTTP_RE.fullmatch(v, q, len(v) - q):
                     return None
                 edit = _plain_url_edit(v, memo, learn)
                 if edit is False:

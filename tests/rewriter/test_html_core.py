@@ -106,6 +106,9 @@ _PIECES = st.sampled_from([
     "<iframe srcdoc=x>", "</iframe>", "<xmp>", "</xmp", "<script>", "<script src=/s.js>", "</script>",
     "</SCRIPT\t", "<script src=http://a.com/s.js></script>", "<style>", "</style>", "<base href=/>",
     "<img srcset='/a.jpg 1x, http://a.com/b.jpg 2x'>", "<img srcset=http://a.com/a,http://a.com/b>",
+    "<img srcset='http://a.com/b?x&amp;y 1x, /c?d&amp;e 2x'>", "<img srcset='http://a.com/b&amp 1x'>",
+    "<img srcset='http://a.com&amp;.x/ 1x'>", "<img srcset='http://a.com/&#44;http://a.com/ 1x'>",
+    "<i data-u='http://a.com/?x&amp;y'>", "<i data-u='http://a.com/?x&amp'>", "<i data-u='http://a.com&amp;/'>",
     "<img srcset='http://a.com/a 1x,  //a.com/b (x,y), http://same/c'>", "<img srcset='http://new.example/a'>",
     "<img srcset=' , ,'>", "<img srcset='http://a.com/&amp; 1x'>", "<img srcset=>", "<img srcset>",
     "<link imagesrcset='http://a.com/a 1x' srcset=/b>", "<img srcset=/a srcset=http://a.com/b>",
@@ -144,15 +147,20 @@ def test_memo_edits_plain_urls_only():
 
 def test_memo_edits_plain_http_data_values():
     """data-* values that are a whole absolute http(s) URL as written are rewritten from the memo by
-    both cores; a reference, a head not remembered, or a repeated data-* name stops the walk."""
-    text = '<p data-src="https://a.com/x.jpg" data-n=3><i data-u=HTTP://A.COM/y><b data-v="http://a.com/&amp;">'
+    both cores, "&amp;" in the tail kept as written; any other reference, one in the head, a head
+    not remembered, or a repeated data-* name stops the walk."""
+    text = ('<p data-src="https://a.com/x.jpg" data-n=3><i data-u=HTTP://A.COM/y><b data-v="http://a.com/?a&amp;b">'
+            '<s data-w="http://a.com/&#38;">')
     cores = [core.skip_python] + ([core.skip_c] if "c" in core.CORES else [])
     for skip in cores:
         pos, tags, edits, _ = skip(text, 0, 0, MEMO)
-        assert text[pos:].startswith("<b data-v=")  # a character reference: the rewriter decodes it
-        assert tags == 2
+        assert text[pos:].startswith("<s data-w=")  # a reference other than "&amp;": the rewriter decodes it
+        assert tags == 3
         a, u = text.index('"https://a.com/x.jpg"'), text.index("HTTP://A.COM/y")
-        assert edits == [(a, a + 21, '"http://p-sa.proxy/x.jpg"'), (u, u + 14, "http://p-a.proxy/y")]
+        v = text.index('"http://a.com/?a&amp;b"')
+        assert edits == [(a, a + 21, '"http://p-sa.proxy/x.jpg"'), (u, u + 14, "http://p-a.proxy/y"),
+                         (v, v + 23, '"http://p-a.proxy/?a&amp;b"')]
+        assert skip('<p data-x="http://a.com&amp;.evil/">', 0, 0, MEMO)[0] == 0  # in the head: Python
         assert skip('<p data-x="https://new.example/">', 0, 0, MEMO)[0] == 0  # not remembered
         assert skip('<p data-x=a data-X="http://a.com/">', 0, 0, MEMO)[0] == 0  # the first wins: Python
         assert skip('<p data-x="http://a.com/">', 0, 0, None)[0] == 0  # no memo: Python maps it
@@ -308,7 +316,10 @@ def test_srcset_edits_from_the_memo(skip):
     unquoted = "<source srcset=http://a.com/a,http://a.com/b>"  # one URL: a comma ends one only before whitespace
     assert skip(unquoted, 0, ALL, MEMO)[2:] == ([(15, 44, "http://p-a.proxy/a,http://a.com/b")], 1)
     assert skip("<img srcset='/a 1x, b.jpg'>", 0, ALL, MEMO) == (27, 1, None, 0)
-    for stop in ("<img srcset='http://new.example/a'>", "<img srcset='http://a.com/&amp; 1x'>",
+    amp = "<img srcset='http://a.com/x?a=1&amp;b=2 1x, /y?c&amp;d 2x'>"  # "&amp;" outside the heads: kept
+    assert skip(amp, 0, ALL, MEMO)[2:] == ([(12, len(amp) - 1, "'http://p-a.proxy/x?a=1&amp;b=2 1x, /y?c&amp;d 2x'")], 1)
+    for stop in ("<img srcset='http://new.example/a'>", "<img srcset='http://a.com/&#38; 1x'>",
+                 "<img srcset='http://a.com/x&amp;&#44;http://b.com/ 1x'>", "<img srcset='http://a&amp;.com/ 1x'>",
                  "<img srcset=/a srcset=/b>", "<img srcset='javascript:go()'>", "<img srcset='/\xe9'>"):
         assert skip(stop, 0, ALL, MEMO)[:2] == (0, 0), stop
     assert skip("<img srcset=/a>", 0, ALL, None)[:2] == (0, 0)  # no memo: the rewriter maps it
