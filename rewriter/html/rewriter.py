@@ -29,7 +29,7 @@ from .tokenizer import (
 from .treebuilder import TREE_NAMES, TreeBuilderSimulator
 from .values import (
     Edit, diff_many, diff_url, javascript_url_body, percent_decode_ascii, refresh_url_span, splice,
-    srcset_url_spans,
+    srcset_url_spans, tight_log,
 )
 
 _INJECT_SCRIPT_RE = re.compile("<script(?=[\\t\\n\\f\\r />])(?![^>]*\\bxmlns=)")
@@ -832,7 +832,7 @@ class HtmlRewriter(Tokenizer):
         # the inner rewriter's own log: exactly what changed, in UTF-8 byte offsets of ``data``
         edits: list[Edit] = []
         byte_at = char_at = 0
-        for a, b, text in inner._edit_log:
+        for a, b, text in tight_log(inner._edit_log, data):
             ca = char_at + len(data[byte_at:a].decode("utf-8", "surrogateescape"))
             cb = ca + len(data[a:b].decode("utf-8", "surrogateescape"))
             byte_at, char_at = b, cb

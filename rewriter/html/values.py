@@ -119,6 +119,31 @@ def common_prefix(a: str, b: str) -> int:
     return lo
 
 
+def tight_log(log: list[Edit], data: bytes) -> list[Edit]:
+    """A rewriter's edit log of the UTF-8 bytes ``data`` (texts as latin-1 strings of bytes) with
+    adjacent edits made one and each cut to what it changes, on character boundaries: a held
+    script or style written back as it was (a delete, then the same text inserted) is no edit."""
+    joined: list[Edit] = []
+    for a, b, text in log:
+        if joined and joined[-1][1] == a:
+            pa, _, pt = joined.pop()
+            a, text = pa, pt + text
+        joined.append((a, b, text))
+    out: list[Edit] = []
+    for a, b, text in joined:
+        old = data[a:b].decode("latin-1")
+        if old == text:
+            continue
+        p = common_prefix(old, text)
+        s = common_prefix(old[p:][::-1], text[p:][::-1])
+        while p > 0 and a + p < len(data) and 0x80 <= data[a + p] < 0xC0:  # a UTF-8 continuation byte: back to its character
+            p -= 1
+        while s > 0 and b - s < len(data) and 0x80 <= data[b - s] < 0xC0:
+            s -= 1
+        out.append((a + p, b - s, text[p: len(text) - s]))
+    return out
+
+
 def diff(old: str, new: str, offset: int = 0) -> list[Edit]:
     """The single edit turning ``old`` into ``new``: common prefix and suffix are kept."""
     if old == new:

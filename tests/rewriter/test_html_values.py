@@ -154,3 +154,65 @@ def test_javascript_urls_start_with_any_character_that_reads_as_j():
     for c in range(0x3000):
         value = chr(c) + "avascript:x"
         assert javascript_url_body(value) == _javascript_url_body_reference(value), hex(c)
+
+
+# --- the inner document's edit log, tightened (values.tight_log) ------------------------------------
+
+_LOG_TEXT = st.lists(st.sampled_from(["a", "b", "\u00e9", "\u00e8", "\u20ac", "\U0001f600", "<", "x"]), max_size=12).map("".join)
+
+
+def _apply(data: bytes, log) -> bytes:
+    out, at = [], 0
+    for a, b, text in log:
+        out += [data[at:a], text.encode("latin-1")]
+        at = b
+    return b"".join(out) + data[at:]
+
+
+@given(_LOG_TEXT, st.lists(st.tuples(st.integers(0, 40), st.integers(0, 6), _LOG_TEXT), max_size=6))
+@settings(max_examples=1500, deadline=None)
+def test_a_tight_log_makes_the_same_bytes_on_character_boundaries(text, raw_edits):
+    from rewriter.html.values import tight_log
+
+    data = text.encode("utf-8")
+    bounds = sorted({len(text[:k].encode("utf-8")) for k in range(len(text) + 1)})  # character starts
+    log, at = [], 0
+    for start, length, new in raw_edits:  # in order, not overlapping, on character boundaries
+        a = next((p for p in bounds if p >= max(at, start % (len(data) + 1))), None)
+        if a is None:
+            break
+        b = next(p for p in bounds if p >= min(len(data), a + length))
+        log.append((a, b, new.encode("utf-8").decode("latin-1")))
+        at = b
+    tight = tight_log(log, data)
+    assert _apply(data, tight) == _apply(data, log)
+    for a, b, new in tight:
+        assert a in bounds and b in bounds and data[a:b].decode("latin-1") != new
+        new.encode("latin-1").decode("utf-8")  # whole characters
+
+
+def test_a_srcdoc_script_written_back_unchanged_is_no_edit(monkeypatch):
+    """The inner rewriter holds a script and writes it back (a delete, then the same text
+    inserted): no edit reaches the srcdoc value, so its 100 KB are not escaped and spliced again;
+    a change next to a two-byte character keeps the character whole."""
+    from rewriter.html import HtmlRewriter, values
+    from rewriter.js import js_rewriter
+
+    def rewrite_html(page, urls):
+        rw = HtmlRewriter(urls, js=js_rewriter(urls))
+        return rw.feed(page) + rw.close()
+
+    seen = []
+    real = values.escape if hasattr(values, "escape") else None
+    script = "var s = '\u00e9';" + "x = 1;" * 20000 + " import('https://a.com/\u00e9');"
+    page = f'<iframe srcdoc="<script>{script.replace(chr(39), "&#39;")}</script>"></iframe>'.encode()
+    urls = UrlRewriter(ProxyBase("http", "tandem.localhost:8080"), "abcdefgh2345", page_url="https://example.com/")
+    if real is not None:
+        monkeypatch.setattr(values, "escape", lambda t, q: (seen.append(len(t)), real(t, q))[1])
+    out = rewrite_html(page, urls).decode()
+    assert "x = 1;" * 20000 in out and "var s = &#39;\u00e9&#39;;" in out
+    assert "import(&#39;http://abcdefgh2345-s-a-com.tandem.localhost:8080/\u00e9&#39;)" in out
+    assert max(seen, default=0) < 1000, seen  # only the changed bit was escaped
+    plain = page.replace(b"import(&#39;https://a.com/", b"import(&#39;/")  # nothing to change
+    assert rewrite_html(plain, UrlRewriter(ProxyBase("http", "tandem.localhost:8080"), "abcdefgh2345",
+                                           page_url="https://example.com/")) == plain
