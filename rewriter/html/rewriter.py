@@ -162,6 +162,7 @@ class HtmlRewriter(Tokenizer):
         self._memo: dict[str, str | bool] = {} if shared is None else shared
         self._share: Callable[[dict, str, str | bool], None] | None = (
             None if shared is None else urls.remember_markup)
+        self._memo_cap = limits.MAX_URL_MEMO  # entries this rewriter's own memo may hold
         self._parts: list[str] | None = None  # contents of a <style>/<script> being collected
         self._parts_len = 0
         self._parts_kind = ""  # "css", or a script kind (CLASSIC, MODULE, IMPORTMAP, SPECULATION)
@@ -774,11 +775,18 @@ class HtmlRewriter(Tokenizer):
         return None if new == raw else new
 
     def _remember(self, head: str, entry: str | bool) -> None:
-        if len(self._memo) < limits.MAX_URL_MEMO:
+        if len(self._memo) >= limits.MAX_URL_MEMO:
             if self._share is None:
-                self._memo[head] = entry
-            else:  # the mapper keeps out of its shared memo what it does not know holds for others
-                self._share(self._memo, head, entry)
+                if len(self._memo) >= self._memo_cap:
+                    return
+            else:  # the session's shared memo is full: the rest of this page learns into a copy of
+                # its own with room for as many again, not once per URL
+                self._memo, self._share = dict(self._memo), None
+                self._memo_cap = len(self._memo) + limits.MAX_URL_MEMO
+        if self._share is None:
+            self._memo[head] = entry
+        else:  # the mapper keeps out of its shared memo what it does not know holds for others
+            self._share(self._memo, head, entry)
 
     def _url_edits(self, value: str) -> list[Edit]:
         body = javascript_url_body(value)

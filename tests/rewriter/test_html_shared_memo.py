@@ -104,3 +104,29 @@ def test_the_shared_memo_is_dropped_with_the_mapper_memos(each_core, monkeypatch
     b = UrlRewriter(BASE, SID, "https://shop.example/")
     assert b.markup_memo() is not held
     assert _rewrite(PAGE, b) == _rewrite(PAGE, _Own(BASE, SID, "https://shop.example/"))
+
+
+def test_a_full_shared_memo_leaves_each_page_a_memo_of_its_own(each_core, monkeypatch):
+    """Once a session's shared memo holds MAX_URL_MEMO heads, a page learns the rest into a memo of
+    its own: each new head goes to the mapper about once per page, not once per URL."""
+    from rewriter.html import limits
+
+    monkeypatch.setattr(limits, "MAX_URL_MEMO", 3)
+    hosts = [f"h{i}.example" for i in range(6)]  # 3 for the shared memo, 3 for the page's own
+    page = "".join(f'<a href="https://{h}/{k}">x</a>' for k in range(4) for h in hosts).encode()
+    asked: list[str] = []
+    real = UrlRewriter.rewrite
+
+    def counting(self, value):
+        asked.append(value)
+        return real(self, value)
+
+    monkeypatch.setattr(UrlRewriter, "rewrite", counting)
+    for _ in range(2):
+        asked.clear()
+        mapper = UrlRewriter(BASE, SID, "https://shop.example/")
+        out = _rewrite(page, mapper)
+        per_host = {h: sum(f"//{h}/" in v for v in asked) for h in hosts}
+        assert max(per_host.values()) <= 2, per_host  # learnt, then read once more by the rewriter
+        assert out == _rewrite(page, _Own(BASE, SID, "https://shop.example/"))
+        assert len(mapper.markup_memo()) == 3
