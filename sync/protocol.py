@@ -85,6 +85,12 @@ CONTROL_ACTIONS = frozenset({"request", "release", "grant", "deny", "revoke", "t
 POLICIES = ("ask", "free", "none")  # ask: the leader grants; free: anyone may take; none: only the leader acts
 
 
+def one_of(value: Any, choices: Any) -> bool:
+    """Is ``value`` (from a client's JSON, or from the live state) one of the string ``choices``?
+    A list or object is no choice: ``[] in frozenset(...)`` would raise (unhashable), not answer."""
+    return isinstance(value, str) and value in choices
+
+
 def encode(msg: dict[str, Any]) -> str:
     """The frame's text: compact JSON, always well-formed Unicode.
 

@@ -222,11 +222,12 @@ class Room:
             self.page_url = url
         if isinstance(title, str):
             self.title = title[: P.MAX_TITLE]
-        if facts.get("policy") in P.POLICIES:
+        if P.one_of(facts.get("policy"), P.POLICIES):
             self.policy = facts["policy"]
-        if facts.get("leader") in self.participants:
+        if P.one_of(facts.get("leader"), self.participants):
             self.leader = facts["leader"]
-        if facts.get("controller") in self.participants and facts["controller"] != self.leader and self.policy != "none":
+        if (P.one_of(facts.get("controller"), self.participants) and facts["controller"] != self.leader
+                and self.policy != "none"):
             self.controller = facts["controller"]
 
     # -- helpers -------------------------------------------------------------------------
@@ -516,7 +517,7 @@ class Room:
         a, target = msg.get("a"), msg.get("p")
         pid = conn.pid
         is_leader = pid == self.leader
-        if a not in P.CONTROL_ACTIONS:
+        if not P.one_of(a, P.CONTROL_ACTIONS):
             return self._err(conn.id, "bad_message", "control.a is one of " + ", ".join(sorted(P.CONTROL_ACTIONS)))
         if a == "request":
             if is_leader:
@@ -571,7 +572,7 @@ class Room:
         if conn.pid != self.leader:
             return self._err(conn.id, "not_leader", "Only the tab owner can change who may take control.")
         policy = msg.get("control")
-        if policy not in P.POLICIES:
+        if not P.one_of(policy, P.POLICIES):
             return self._err(conn.id, "bad_message", "policy.control is one of " + ", ".join(P.POLICIES))
         self.policy = policy
         if policy == "none":
@@ -732,7 +733,7 @@ def _clean_name(name: Any) -> str:
 
 def _check_input(i: Any) -> str | None:
     """Why a control input is malformed, or None. The leader's runtime checks targets again."""
-    if not isinstance(i, dict) or i.get("kind") not in P.INPUT_KINDS:
+    if not isinstance(i, dict) or not P.one_of(i.get("kind"), P.INPUT_KINDS):
         return "input.i.kind is one of " + ", ".join(sorted(P.INPUT_KINDS))
     kind = i["kind"]
     if kind in ("click", "dblclick", "contextmenu", "wheel") and not (_number(i.get("x")) and _number(i.get("y"))):
@@ -742,7 +743,7 @@ def _check_input(i: Any) -> str | None:
     if kind == "key" and (not isinstance(i.get("key"), str) or len(i["key"]) > 40):
         return "key needs a key name"
     if kind == "nav":
-        if i.get("action") not in P.NAV_ACTIONS:
+        if not P.one_of(i.get("action"), P.NAV_ACTIONS):
             return "nav.action is one of " + ", ".join(sorted(P.NAV_ACTIONS))
         if i["action"] == "go" and (not isinstance(i.get("url"), str) or len(i["url"]) > P.MAX_URL):
             return "go needs a url"

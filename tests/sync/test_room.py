@@ -383,6 +383,34 @@ def test_bad_messages_get_an_error_not_an_exception(h, msg):
     assert to(outs, 1)[0]["t"] == "error"
 
 
+_UNHASHABLE = ([], ["take"], {}, {"a": 1})
+
+
+@pytest.mark.parametrize("value", _UNHASHABLE)
+def test_a_list_or_object_where_a_word_belongs_is_an_error_not_an_exception(h, value):
+    """Every field checked against a set of words (control.a, policy.control, input.i.kind,
+    input.i.action) refuses a list or an object with an error frame: ``[] in frozenset()`` raises
+    (found by the fuzz suite: {"t": "control", "a": []} took the room down)."""
+    h.tab()
+    h.view(2, "F")
+    h.stream([meta(), full()])
+    for sender, msg in ((2, {"t": "control", "a": value}), (1, {"t": "policy", "control": value}),
+                        (2, {"t": "input", "i": {"kind": value}}),
+                        (2, {"t": "input", "i": {"kind": "nav", "action": value}})):
+        if msg["t"] == "input":
+            h.send(2, {"t": "control", "a": "request"})
+            h.send(1, {"t": "control", "a": "grant", "p": "F"})
+        sent = to(h.send(sender, msg), sender)
+        assert sent and sent[0]["t"] == "error" and sent[0]["code"] in ("bad_message", "bad_input"), (msg, sent)
+
+
+@pytest.mark.parametrize("value", _UNHASHABLE)
+def test_restored_facts_with_a_list_or_object_are_ignored(value):
+    room = make_room()
+    room.restore({"people": [["L", "Lee", True]], "policy": value, "leader": value, "controller": value}, 0.0)
+    assert room.policy == "ask" and room.leader is None and room.controller is None
+
+
 def test_control_messages_are_size_limited(h):
     h.tab()
     h.view(2, "F")
