@@ -47,9 +47,8 @@ class _Own(UrlRewriter):
     """A subclass: keeps its answers to itself (no shared memo), the reference here."""
 
 
-def test_a_later_page_learns_nothing_an_earlier_page_learnt(each_core, monkeypatch):
-    first = UrlRewriter(BASE, SID, "https://shop.example/")
-    out1 = _rewrite(PAGE, first)
+def _count_mapper_calls(monkeypatch) -> list[str]:
+    """Every value handed to UrlRewriter.rewrite from now on (subclasses included)."""
     asked: list[str] = []
     real = UrlRewriter.rewrite
 
@@ -58,6 +57,13 @@ def test_a_later_page_learns_nothing_an_earlier_page_learnt(each_core, monkeypat
         return real(self, value)
 
     monkeypatch.setattr(UrlRewriter, "rewrite", counting)
+    return asked
+
+
+def test_a_later_page_learns_nothing_an_earlier_page_learnt(each_core, monkeypatch):
+    first = UrlRewriter(BASE, SID, "https://shop.example/")
+    out1 = _rewrite(PAGE, first)
+    asked = _count_mapper_calls(monkeypatch)
     second = UrlRewriter(BASE, SID, "https://shop.example/")
     out2 = _rewrite(PAGE, second)
     assert out2 == out1
@@ -114,14 +120,7 @@ def test_a_full_shared_memo_leaves_each_page_a_memo_of_its_own(each_core, monkey
     monkeypatch.setattr(limits, "MAX_URL_MEMO", 3)
     hosts = [f"h{i}.example" for i in range(6)]  # 3 for the shared memo, 3 for the page's own
     page = "".join(f'<a href="https://{h}/{k}">x</a>' for k in range(4) for h in hosts).encode()
-    asked: list[str] = []
-    real = UrlRewriter.rewrite
-
-    def counting(self, value):
-        asked.append(value)
-        return real(self, value)
-
-    monkeypatch.setattr(UrlRewriter, "rewrite", counting)
+    asked = _count_mapper_calls(monkeypatch)
     for _ in range(2):
         asked.clear()
         mapper = UrlRewriter(BASE, SID, "https://shop.example/")
