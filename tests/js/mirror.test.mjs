@@ -134,3 +134,27 @@ test("proxify: resources go through the proxy; what could only try to run in the
     attributes: [{ id: 5, attributes: { onclick: "steal()", href: "javascript:void 0", title: "t" } }] } };
   assert.deepEqual(proxify(mutation).data.attributes[0].attributes, { href: "#", title: "t" });
 });
+
+test("proxify: crossorigin is dropped (the mirror's CORS request would carry no credential), but on a preload", () => {
+  const proxify = makeProxify({ scheme: "http", sid: "abcdefgh2345", baseDomain: "tandem.localhost:8080" });
+  const el = (tagName, attributes) => ({ type: 2, tagName, attributes, childNodes: [] });
+  const snap = { type: EV.FullSnapshot, data: { node: { type: 0, childNodes: [
+    el("link", { rel: "stylesheet", crossorigin: "anonymous", href: "https://cdn.example/a.css" }),
+    el("img", { crossorigin: "", src: "https://cdn.example/a.png" }),
+    el("video", { crossorigin: "use-credentials", src: "https://cdn.example/a.mp4" }),
+    el("link", { rel: "preload", as: "font", crossorigin: "", href: "https://cdn.example/f.woff2" }),
+    el("link", { rel: "modulepreload", crossorigin: "anonymous", href: "https://cdn.example/m.js" }),
+  ] } } };
+  const out = proxify(snap).data.node.childNodes.map((n) => n.attributes);
+  const P = "http://abcdefgh2345-s-cdn-example.tandem.localhost:8080";
+  assert.deepEqual(out, [
+    { rel: "stylesheet", href: `${P}/a.css` },
+    { src: `${P}/a.png` },
+    { src: `${P}/a.mp4` },
+    { rel: "preload", as: "font", crossorigin: "", href: `${P}/f.woff2` },
+    { rel: "modulepreload", crossorigin: "anonymous", href: `${P}/m.js` },
+  ]);
+  const mutation = { type: EV.Incremental, data: { source: 0, adds: [], removes: [], texts: [],
+    attributes: [{ id: 7, attributes: { crossorigin: "anonymous", title: "t" } }] } };
+  assert.deepEqual(proxify(mutation).data.attributes[0].attributes, { title: "t" });
+});

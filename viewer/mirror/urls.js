@@ -8,6 +8,13 @@
  * It also drops what could only try to run in the mirror (which the sandbox would refuse, noisily):
  * event handler attributes, `javascript:` URLs, `autofocus` and a refresh `<meta>`'s target.
  *
+ * It loads what the page shows without asking for CORS: `crossorigin` is dropped (but on a preload,
+ * which must match the font or module load it warms). The mirror is a document of the control plane,
+ * so such a request would leave without the follower's credential, from an origin the proxy does not
+ * admit credential-less requests from; without it the follower's credential goes along and the
+ * follower wall decides, as for every other resource (github.com's stylesheets are all
+ * `crossorigin=anonymous`).
+ *
  * An external SVG `<use>` reference (`href` / `xlink:href` to `sprite.svg#icon`) would be on another
  * origin than the mirror, which browsers refuse for `<use>`: with `uses` (sprites.js) it becomes a
  * local fragment the session page fills with a copy of the symbol; a reference to the tab owner's
@@ -95,6 +102,8 @@ export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
 
   function node(n) {
     if (!n || typeof n !== "object") return;
+    const a = n.attributes;
+    if (a && "crossorigin" in a && !(n.tagName === "link" && /(^|\s)(module)?preload(\s|$)/i.test(a.rel || ""))) delete a.crossorigin;
     if (n.tagName === "use" && n.isSVG) {
       useIds.add(n.id);
       if (n.attributes) useAttrs(n.attributes);
@@ -129,6 +138,8 @@ export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
             for (const a of d.attributes) {
               if (!a) continue;
               if (a.attributes && useIds.has(a.id)) useAttrs(a.attributes);
+              // as in node(); the tag is not known here, so a preload given crossorigin later loses it too (rare)
+              if (a.attributes && "crossorigin" in a.attributes) delete a.attributes.crossorigin;
               attrs(a.attributes);
             }
           }
