@@ -261,6 +261,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def favicon(request: web.Request) -> web.Response:
+    """No icon, said plainly: every page of the control plane (the follower's session page among
+    them) had the browser log a 404 for /favicon.ico."""
+    return web.Response(status=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
 def setup(app: web.Application) -> None:
     from . import sso
 
@@ -268,6 +274,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/", landing)
     app.router.add_post("/demo/start", demo_start)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/s/{sid}/enter", enter)
     app.router.add_get("/s/{sid}/pass", pass_)
     app.router.add_post("/s/{sid}/pass", pass_)  # a POST being handed off (307): its body is not read here

@@ -274,3 +274,10 @@ async def test_every_endpoint_needs_a_key(make_tandem):
         r = await t.client.request(route.method, t.url + "/api/v1" + path, json={})
         assert r.status == 401, (route.method, path)
         assert (await r.json())["error"]["code"] == "unauthorized"
+
+
+async def test_the_control_plane_answers_favicon_requests_without_a_404(make_tandem):
+    """Browsers ask every page's origin for /favicon.ico; the session page's console showed the 404."""
+    t = await make_tandem()
+    r = await t.api("GET", "/favicon.ico")
+    assert r.status == 204 and "max-age" in r.headers["Cache-Control"] and await r.read() == b""
