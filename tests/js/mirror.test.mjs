@@ -158,3 +158,21 @@ test("proxify: crossorigin is dropped (the mirror's CORS request would carry no 
     attributes: [{ id: 7, attributes: { crossorigin: "anonymous", title: "t" } }] } };
   assert.deepEqual(proxify(mutation).data.attributes[0].attributes, { title: "t" });
 });
+
+test("proxify: prefetch and prerender hints lose their href (the mirror fetches nothing for a next page)", () => {
+  const proxify = makeProxify({ scheme: "http", sid: "abcdefgh2345", baseDomain: "tandem.localhost:8080" });
+  const el = (tagName, attributes) => ({ type: 2, tagName, attributes, childNodes: [] });
+  const snap = { type: EV.FullSnapshot, data: { node: { type: 0, childNodes: [
+    el("link", { rel: "prefetch", href: "https://cdn.example/next.css" }),
+    el("link", { rel: "Prerender", href: "https://shop.example/next" }),
+    el("link", { rel: "stylesheet", href: "https://cdn.example/a.css" }),
+    el("a", { rel: "prefetch", href: "https://shop.example/x" }),
+  ] } } };
+  const out = proxify(snap).data.node.childNodes.map((n) => n.attributes);
+  assert.deepEqual(out, [
+    { rel: "prefetch" },
+    { rel: "Prerender" },
+    { rel: "stylesheet", href: "http://abcdefgh2345-s-cdn-example.tandem.localhost:8080/a.css" },
+    { rel: "prefetch", href: "http://abcdefgh2345-s-shop-example.tandem.localhost:8080/x" },
+  ]);
+});

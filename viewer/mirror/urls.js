@@ -104,6 +104,9 @@ export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
     if (!n || typeof n !== "object") return;
     const a = n.attributes;
     if (a && "crossorigin" in a && !(n.tagName === "link" && /(^|\s)(module)?preload(\s|$)/i.test(a.rel || ""))) delete a.crossorigin;
+    // a hint for the page's next navigation is nothing the mirror shows: not fetched (the follower
+    // wall would refuse what the tab owner never loaded: scmp.com names 143 such stylesheets)
+    if (a && n.tagName === "link" && typeof a.rel === "string" && /(^|\s)(prefetch|prerender)(\s|$)/i.test(a.rel)) delete a.href;
     if (n.tagName === "use" && n.isSVG) {
       useIds.add(n.id);
       if (n.attributes) useAttrs(n.attributes);
