@@ -55,6 +55,16 @@ export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
         a[k] = "#";
         continue;
       }
+      // rrweb makes `background` absolute on table, td and th only: a relative one (`<body
+      // background="images/bg.jpg">`) would resolve against the session page, not the page's URL
+      if (k === "background" && page !== null && typeof v === "string" && v.trim() && !/^\s*[a-z][a-z0-9+.-]*:/i.test(v)) {
+        try {
+          a[k] = url(new URL(v.trim(), page).href);
+          continue;
+        } catch (_) {
+          // not a URL: left as it is
+        }
+      }
       if (URL_ATTRS.has(k)) a[k] = url(v);
       else if (k === "srcset") a[k] = srcset(v);
       else if (k === "style" || k === "_cssText") {
