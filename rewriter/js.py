@@ -569,12 +569,20 @@ def _find_places(data: bytes) -> _Places:
     return _Places(tuple(values), import_scripts, tuple(maps))
 
 
-def _places_of(data: bytes, key: bytes) -> _Places:
+def _remembered_places(key: bytes) -> _Places | None:
     with _places_lock:
         found = _places.get(key)
         if found is not None:
             _places.move_to_end(key)
-            return found
+        return found
+
+
+def _places_of(data: bytes, key: bytes) -> _Places:
+    found = _remembered_places(key)
+    return found if found is not None else _find_places_remembered(data, key)
+
+
+def _find_places_remembered(data: bytes, key: bytes) -> _Places:
     found = _find_places(data)
     if len(found.values) + len(found.source_maps) <= ANALYSIS_ITEMS:
         with _places_lock:
@@ -649,10 +657,7 @@ def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
         stats.skipped += 1
         return data
     key = _key(data)
-    with _places_lock:
-        places = _places.get(key)  # remembered: within the budget below
-        if places is not None:
-            _places.move_to_end(key)
+    places = _remembered_places(key)  # remembered: within the budget below
     if places is None:
         # each word is 6 bytes: a shorter script cannot hold more than the budget (no need to count)
         if len(data) > 6 * MAX_IMPORT_WORDS:
@@ -661,7 +666,7 @@ def _rewrite_utf8(data: bytes, urls: UrlRewriter) -> bytes:
                 stats.too_big += 1
                 raise RewriteBudgetExceeded(
                     f"a script with {words} import/export words (budget {MAX_IMPORT_WORDS})")
-        places = _places_of(data, key)
+        places = _find_places_remembered(data, key)
     if not _worth(places, urls):
         stats.skipped += 1
         # location reads (rewriter/jslocation.py): parsed only when the script has a candidate

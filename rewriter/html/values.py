@@ -131,16 +131,13 @@ def tight_log(log: list[Edit], data: bytes) -> list[Edit]:
         joined.append((a, b, text))
     out: list[Edit] = []
     for a, b, text in joined:
-        old = data[a:b].decode("latin-1")
-        if old == text:
-            continue
-        p = common_prefix(old, text)
-        s = common_prefix(old[p:][::-1], text[p:][::-1])
-        while p > 0 and a + p < len(data) and 0x80 <= data[a + p] < 0xC0:  # a UTF-8 continuation byte: back to its character
-            p -= 1
-        while s > 0 and b - s < len(data) and 0x80 <= data[b - s] < 0xC0:
-            s -= 1
-        out.append((a + p, b - s, text[p: len(text) - s]))
+        for ea, eb, _ in diff(data[a:b].decode("latin-1"), text, a):  # none when written back as it was
+            # a UTF-8 continuation byte at either end: widen to the whole character
+            while ea > a and ea < len(data) and 0x80 <= data[ea] < 0xC0:
+                ea -= 1
+            while eb < b and eb < len(data) and 0x80 <= data[eb] < 0xC0:
+                eb += 1
+            out.append((ea, eb, text[ea - a: len(text) - (b - eb)]))
     return out
 
 

@@ -110,10 +110,16 @@ export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
     }
   }
 
+  /** No CORS request from the mirror (see above): `crossorigin` goes, but on a preload (`tag` and
+   * `rel` known: a node's; unknown: an attribute change, where a preload's loses it too, rarely). */
+  function noCors(a, tag, rel) {
+    if (a && "crossorigin" in a && !(tag === "link" && /(^|\s)(module)?preload(\s|$)/i.test(rel || ""))) delete a.crossorigin;
+  }
+
   function node(n) {
     if (!n || typeof n !== "object") return;
     const a = n.attributes;
-    if (a && "crossorigin" in a && !(n.tagName === "link" && /(^|\s)(module)?preload(\s|$)/i.test(a.rel || ""))) delete a.crossorigin;
+    noCors(a, n.tagName, a && a.rel);
     // a hint for the page's next navigation is nothing the mirror shows: not fetched (the follower
     // wall would refuse what the tab owner never loaded: scmp.com names 143 such stylesheets)
     if (a && n.tagName === "link" && typeof a.rel === "string" && /(^|\s)(prefetch|prerender)(\s|$)/i.test(a.rel)) delete a.href;
@@ -151,8 +157,7 @@ export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
             for (const a of d.attributes) {
               if (!a) continue;
               if (a.attributes && useIds.has(a.id)) useAttrs(a.attributes);
-              // as in node(); the tag is not known here, so a preload given crossorigin later loses it too (rare)
-              if (a.attributes && "crossorigin" in a.attributes) delete a.attributes.crossorigin;
+              noCors(a.attributes);
               attrs(a.attributes);
             }
           }
