@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.test_mirror_pages import PNG_4X4, PageErrors, follower, start
+from tests.e2e.test_mirror_pages import PNG_4X4, PageErrors, follower, serve_on_port, start
 from tests.e2e.test_sync import leader_page, mirror
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
@@ -54,10 +54,7 @@ def app(port_box: list[int]) -> web.Application:
 
 @pytest.fixture
 async def site(upstream):
-    box = [0]
-    origin = await upstream(app(box))
-    box[0] = int(origin.rsplit(":", 1)[1])
-    return box[0]
+    return await serve_on_port(upstream, app)
 
 
 SHOWN = """(doc) => {

@@ -128,12 +128,18 @@ def page_app(port_box: list[int], files) -> web.Application:
     return app
 
 
-@pytest.fixture
-async def pages(upstream, tmp_path):
+async def serve_on_port(upstream, make_app) -> int:
+    """Serve ``make_app(box)`` on loopback and return its port, also put in ``box[0]`` (its pages
+    name the port in URLs to other hosts, which it learns only once it listens)."""
     box = [0]
-    origin = await upstream(page_app(box, tmp_path))
+    origin = await upstream(make_app(box))
     box[0] = int(origin.rsplit(":", 1)[1])
     return box[0]
+
+
+@pytest.fixture
+async def pages(upstream, tmp_path):
+    return await serve_on_port(upstream, lambda box: page_app(box, tmp_path))
 
 
 async def start(make_tandem, port: int, path: str):

@@ -29,7 +29,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.test_mirror_pages import PageErrors, follower, start
+from tests.e2e.test_mirror_pages import PageErrors, follower, serve_on_port, start
 from tests.e2e.test_sync import leader_page, mirror
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
@@ -81,10 +81,7 @@ def sprite_app(port_box: list[int]) -> web.Application:
 
 @pytest.fixture
 async def sprite_pages(upstream):
-    box = [0]
-    origin = await upstream(sprite_app(box))
-    box[0] = int(origin.rsplit(":", 1)[1])
-    return box[0]
+    return await serve_on_port(upstream, sprite_app)
 
 
 # The centre pixel of a PNG, decoded by the browser (no image library in the test environment).
