@@ -13,6 +13,9 @@ follower's own credential goes along and the follower wall decides, as for every
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -30,6 +33,7 @@ PAGE = ("<!doctype html><title>crossorigin</title>"
         "<img id=pic crossorigin=anonymous src='http://b.localhost:{port}/pic.png' width=8 height=8>"
         "<p id=end>end</p>")
 CORS = {"Access-Control-Allow-Origin": "*"}
+SCREENSHOT = Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "tandem-mirror-crossorigin.png"  # to look at
 
 
 def app(port_box: list[int]) -> web.Application:
@@ -89,5 +93,6 @@ async def test_crossorigin_stylesheets_and_images_show_in_the_mirror(make_tandem
         await mirror(fp, SHOWN, ["123px", "77px", 4])
         assert refused == [], refused
         assert errors.tandem() == []
+        await fp.screenshot(path=str(SCREENSHOT))
         await fctx.close()
         await lctx.close()
