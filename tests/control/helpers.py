@@ -79,3 +79,11 @@ def cookie_from(resp, name: str) -> str | None:
         if name in c:
             return c[name].value
     return None
+
+
+async def sqlite_bytes(store, data_dir) -> bytes:
+    """Every byte of the store's SQLite files (database and WAL), after a checkpoint made through
+    the store, in order with its own statements: run beside them on another connection, a write the
+    worker thread was making failed it ("database table is locked") in a fresh-clone run."""
+    await store.backend.execute("PRAGMA wal_checkpoint(FULL)")
+    return b"".join(p.read_bytes() for p in data_dir.iterdir() if p.name.startswith("tandem.db"))

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from proxy.allowlist import Entry
 from tandem import appkeys, policy
+from tests.control.helpers import sqlite_bytes
 from tests.harness import ADMIN_KEY
 
 NAV = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Accept": "text/html"}
@@ -199,8 +200,7 @@ async def test_api_keys_are_shown_once_and_never_read_back(make_tandem, tmp_path
     assert (await call(t, "GET", f"/keys/{created['id']}", key=other["key"]))[0] in (404, 405)
     dump = json.dumps([await call(t, "GET", p, key=other["key"]) for p in ("/keys", "/audit", "/settings", "/agents")])
     assert key_a not in dump and key_a[4:] not in dump
-    t.app[appkeys.STORE].db.execute("PRAGMA wal_checkpoint(FULL)")
-    raw = b"".join(p.read_bytes() for p in (t.settings.data_dir).iterdir() if p.name.startswith("tandem.db"))
+    raw = await sqlite_bytes(t.app[appkeys.STORE], t.settings.data_dir)
     assert key_a.encode() not in raw and key_a[4:].encode() not in raw
     # the key works until revoked
     assert (await call(t, "GET", "/sessions", key=key_a))[0] == 200

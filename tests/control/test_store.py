@@ -13,6 +13,7 @@ import pytest
 from tandem import crypto, policy
 from tandem.store import Store, StoreError, open_store, verify_password
 from tandem.storedb import migrations, statements
+from tests.control.helpers import sqlite_bytes
 from tests.servers.postgres import make_store, postgres_server  # noqa: F401 - fixtures
 
 
@@ -24,8 +25,7 @@ async def rows(s: Store, sql: str, args=()) -> list[tuple]:
 async def raw_text(s: Store) -> str:
     """Every value of every table the store writes, as stored."""
     if s.dialect == "sqlite":
-        s.db.execute("PRAGMA wal_checkpoint(FULL)")
-        return b"".join(p.read_bytes() for p in s.data_dir.iterdir() if p.name.startswith("tandem.db")).decode("latin-1")
+        return (await sqlite_bytes(s, s.data_dir)).decode("latin-1")
     out = []
     for table in ("sessions", "participants", "audit", "live_state", "api_keys", "webhook_log"):
         out.append(repr(await rows(s, f"SELECT * FROM {table}")))

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from tandem import appkeys
 from tandem.events import verify
+from tests.control.helpers import sqlite_bytes
 
 URL = "http://127.0.0.1:9/start"
 WAIT = 10  # seconds a test waits for deliveries before failing
@@ -57,8 +58,7 @@ async def test_signed_events_for_the_keys_own_sessions(make_tandem, upstream):
         assert g["json"]["data"]["session_id"] == s["session_id"] and g["json"]["data"]["metadata"] == {"ticket": 9}
         assert g["headers"]["Tandem-Event"] == g["json"]["type"] and g["headers"]["Tandem-Delivery"] == g["json"]["id"]
     # the secret is stored encrypted, never in plain text
-    t.app[appkeys.STORE].db.execute("PRAGMA wal_checkpoint(FULL)")
-    raw = b"".join(p.read_bytes() for p in t.settings.data_dir.iterdir() if p.name.startswith("tandem.db"))
+    raw = await sqlite_bytes(t.app[appkeys.STORE], t.settings.data_dir)
     assert secret.encode() not in raw
 
 
