@@ -177,7 +177,7 @@ test("proxify: prefetch and prerender hints lose their href (the mirror fetches 
   ]);
 });
 
-test("proxify: a relative background attribute resolves against the tab owner's page, not the session page", () => {
+test("proxify: a relative background or poster attribute resolves against the tab owner's page, not the session page", () => {
   const proxify = makeProxify({ scheme: "http", sid: "abcdefgh2345", baseDomain: "tandem.localhost:8080" });
   proxify({ type: EV.Meta, data: { href: "https://shop.example/dir/page.html#top", width: 800, height: 600 } });
   const el = (tagName, attributes) => ({ type: 2, tagName, attributes, childNodes: [] });
@@ -185,12 +185,14 @@ test("proxify: a relative background attribute resolves against the tab owner's 
     el("body", { background: "images/bg.jpg" }),
     el("td", { background: "https://cdn.example/t.png" }),
     el("div", { background: "data:image/png;base64,AAAA" }),
+    el("video", { poster: "p.jpg" }),
   ] } } };
   const P = "http://abcdefgh2345-s-shop-example.tandem.localhost:8080";
   assert.deepEqual(proxify(snap).data.node.childNodes.map((n) => n.attributes), [
     { background: `${P}/dir/images/bg.jpg` },
     { background: "http://abcdefgh2345-s-cdn-example.tandem.localhost:8080/t.png" },
     { background: "data:image/png;base64,AAAA" },
+    { poster: `${P}/dir/p.jpg` },
   ]);
   const mutation = { type: EV.Incremental, data: { source: 0, adds: [], removes: [], texts: [],
     attributes: [{ id: 3, attributes: { background: "../up.gif" } }] } };

@@ -28,6 +28,7 @@ const CSS_URL = /url\(\s*(['"]?)((?:https?:)?\/\/[^'")\s]+)\1\s*\)/gi;
 const SRCSET_URL = /(^|,\s*)(\S+)/g;
 const INERT_ATTRS = /^(on[a-z]|autofocus$)/i; // event handler attributes, autofocus
 const JS_URL = /^[\x00-\x20]*javascript:/i;
+const PAGE_RELATIVE = new Set(["background", "poster"]); // URL attributes rrweb may leave relative
 
 export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
   const mapper = new UrlMapper({ scheme, sid, baseDomain });
@@ -55,9 +56,10 @@ export function makeProxify({ scheme, sid, baseDomain, uses = null }) {
         a[k] = "#";
         continue;
       }
-      // rrweb makes `background` absolute on table, td and th only: a relative one (`<body
-      // background="images/bg.jpg">`) would resolve against the session page, not the page's URL
-      if (k === "background" && page !== null && typeof v === "string" && v.trim() && !/^\s*[a-z][a-z0-9+.-]*:/i.test(v)) {
+      // rrweb makes `background` absolute on table, td and th only, and `poster` never: a relative
+      // one (`<body background="images/bg.jpg">`, `<video poster="p.jpg">`) would resolve against
+      // the session page, not the page's URL
+      if (PAGE_RELATIVE.has(k) && page !== null && typeof v === "string" && v.trim() && !/^\s*[a-z][a-z0-9+.-]*:/i.test(v)) {
         try {
           a[k] = url(new URL(v.trim(), page).href);
           continue;
