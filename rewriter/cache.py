@@ -3,7 +3,7 @@
 What the output depends on. A rewritten body is a function of the input bytes, its charset, the
 kind of rewriting, and the URL mapping, which is fixed by the session id (labels carry it), the
 proxy base (scheme and domain) and the page scheme (what a protocol-relative ``//host`` means).
-The key is exactly that tuple, with a SHA-256 of the input standing for the bytes.
+The key is exactly that tuple, with a digest of the input standing for the bytes (rewriter/digest.py).
 
 Per session, not a shared template. The mapped parts could be stored as slots and filled per
 session, so one entry served every session; but the rewriters then had to diff against slot
@@ -20,11 +20,11 @@ a copy. Safe to share between threads.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from typing import Callable
 
+from .digest import digest
 from .urls import UrlRewriter
 
 # Entries kept: a session loads tens of distinct scripts and stylesheets; this covers many sessions.
@@ -66,7 +66,7 @@ class RewriteCache:
         return self._bytes
 
     def key(self, kind: str, data: bytes, urls: UrlRewriter, charset: str | None = None) -> tuple:
-        return (kind, hashlib.sha256(data).digest(), len(data), (charset or "").lower(), mapping_key(urls))
+        return (kind, digest(data), len(data), (charset or "").lower(), mapping_key(urls))
 
     def get_or_rewrite(
         self, kind: str, data: bytes, urls: UrlRewriter, rewrite: Callable[[], bytes], charset: str | None = None

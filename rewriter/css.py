@@ -43,13 +43,13 @@ see ``SCAN_ENTRIES``). Mapping, and so every output, is done afresh by each call
 from __future__ import annotations
 
 import codecs
-import hashlib
 import re
 import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from .digest import digest_text
 from .errors import RewriteBudgetExceeded, RewriteError
 from .urls import UrlRewriter
 
@@ -549,7 +549,7 @@ _QUOTES = (None, '"', "'")
 # Where a text's URLs are depends on the text alone, so the scan is remembered by content, as
 # rewriter/js.py remembers its scripts' analyses: a stylesheet, <style> text or style value seen
 # before (on any page, in any session) costs a hash, and only its URLs are mapped again, by the
-# page's own mapper. An entry holds a SHA-256 digest of the text and the URL spans' offsets and
+# page's own mapper. An entry holds a digest of the text (rewriter/digest.py) and the URL spans' offsets and
 # quoting (three integers a URL), no text; the memo is bounded in entries and in spans.
 SCAN_ENTRIES = 4096
 SCAN_ITEMS = 1000  # a text with more URLs than this is not remembered
@@ -566,11 +566,7 @@ def clear_memo() -> None:
         _scans_held[0] = 0
 
 
-def _digest(text: str) -> bytes:
-    """What the memo remembers a text by: a digest of its code points (UTF-8; lone surrogates,
-    which surrogateescape makes of undecodable bytes, as themselves)."""
-    data = text.encode("ascii") if text.isascii() else text.encode("utf-8", "surrogatepass")
-    return hashlib.sha256(data).digest()
+_digest = digest_text  # what the memo remembers a text by (rewriter/digest.py)
 
 
 def _spans_of(text: str) -> tuple[array, bool]:

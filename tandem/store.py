@@ -714,8 +714,9 @@ class Store:
     async def policy_stamp(self) -> object:
         """Changes whenever the allowlist or masking may have changed, on any node (compare with ==).
 
-        Cheap enough for every request: SQLite asks ``PRAGMA data_version``; PostgreSQL reads a
-        counter its LISTEN connection bumps."""
+        Cheap enough for every request: SQLite asks ``PRAGMA data_version`` (at most every
+        ``storedb.DATA_VERSION_EVERY`` seconds: another process's edit is seen within that, this
+        node's own at once); PostgreSQL reads a counter its LISTEN connection bumps."""
         return await self.backend.policy_stamp()
 
     async def allowlist(self) -> list[AllowEntry]:

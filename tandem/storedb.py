@@ -40,6 +40,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Sequence
@@ -52,6 +53,12 @@ PG_POOL_MAX = 10  # connections per node: statements are short, ten cover a busy
 PG_CONNECT_TIMEOUT = 10.0  # seconds a node waits for PostgreSQL at start before it gives up
 PG_MIGRATION_LOCK = 0x74616E64  # advisory lock id ("tand"): one node migrates at a time
 POLICY_CHANNEL = "tandem_policy"  # NOTIFY channel: the allowlist or masking changed
+# How long SQLite's answer to "did another process commit?" (PRAGMA data_version) is taken as current:
+# every proxied request asks, and the PRAGMA cost ~1% of the proxy's CPU a page; any commit by the
+# node's own other connections (live state on every Set-Cookie, statements on the worker) moves it and
+# had every such request read the policy again. Policy edits made through this node are seen at once
+# (they bump a counter of their own); another process's (the CLI's) within this many seconds.
+DATA_VERSION_EVERY = 0.05
 LISTEN_RETRY = 1.0  # seconds between attempts to LISTEN again after the connection dropped
 PING_TIMEOUT = 2.0  # seconds /readyz waits for PostgreSQL before it says not ready
 
@@ -148,6 +155,7 @@ class SqliteDatabase:
         self.live_conn.execute(f"PRAGMA busy_timeout={LIVE_BUSY_TIMEOUT_MS}")
         self._lock = asyncio.Lock()  # a transaction's statements never interleave with another coroutine's
         self._local_policy = 0  # bumped on policy writes through this connection (data_version only sees others')
+        self._data_version = (0, -DATA_VERSION_EVERY)  # (PRAGMA data_version, monotonic time it was read)
         self.migrate()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-sqlite")
         self._worker_conn: sqlite3.Connection | None = None
@@ -239,7 +247,12 @@ class SqliteDatabase:
         self._local_policy += 1
 
     async def policy_stamp(self) -> tuple[int, int]:
-        return self.conn.execute("PRAGMA data_version").fetchone()[0], self._local_policy
+        version, at = self._data_version
+        now = time.monotonic()
+        if now - at >= DATA_VERSION_EVERY:
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            self._data_version = (version, now)
+        return version, self._local_policy
 
     async def ping(self) -> None:
         self.conn.execute("SELECT 1").fetchone()

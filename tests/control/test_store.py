@@ -272,6 +272,32 @@ async def test_policy_changes_are_seen_by_another_node(make_store):
         await asyncio.sleep(0.02)
 
 
+async def test_sqlite_reads_other_processes_commits_at_most_every_so_often_and_its_own_edits_at_once(tmp_path, monkeypatch):
+    """``PRAGMA data_version`` moves on any other connection's commit (live state on every Set-Cookie,
+    the worker's statements), and every proxied request asks for the stamp: its answer is taken as
+    current for DATA_VERSION_EVERY seconds. An edit through the node itself changes the stamp at once."""
+    from tandem import storedb
+
+    clock = [1000.0]
+    monkeypatch.setattr(storedb.time, "monotonic", lambda: clock[0])
+    other = await open_store(tmp_path / "data")  # another process on the same file (the CLI)
+    node = await open_store(tmp_path / "data")
+    try:
+        first = await node.policy_stamp()
+        await policy.allow(other, "shop.example")
+        assert await node.policy_stamp() == first  # within the window: not asked again
+        clock[0] += 2 * storedb.DATA_VERSION_EVERY
+        seen = await node.policy_stamp()
+        assert seen != first  # past it: the other process's commit is seen
+        node.backend.live_conn.execute("BEGIN IMMEDIATE")
+        node.backend.live_conn.execute("COMMIT")
+        await policy.allow(node, "own.example")  # through the node itself: at once, the clock unmoved
+        assert await node.policy_stamp() != seen
+    finally:
+        await node.close()
+        await other.close()
+
+
 async def test_live_state_is_shared_and_gone_when_the_session_ends(make_store):
     a = await make_store()
     b = await make_store()  # another node, or this one after a restart

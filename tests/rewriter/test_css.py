@@ -775,7 +775,7 @@ def test_memo_holds_places_only_and_is_bounded(monkeypatch):
             held = sum(len(v) // 3 for v in _css._scans.values())
             assert held == _css._scans_held[0] <= 20
             for key, spans in _css._scans.items():
-                assert isinstance(key, bytes) and len(key) == 32
+                assert isinstance(key, bytes) and len(key) == 16
                 assert spans.typecode == "q" and len(spans) <= 3 * 6
     assert all(len(v) <= 18 for v in _css._scans.values())
     big = "p{b:url(https://x.com/z)}" * 7  # 7 URLs > SCAN_ITEMS: mapped, not remembered
