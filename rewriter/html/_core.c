@@ -1289,11 +1289,12 @@ static const char *const RAW_TAGS[] = {"title", "textarea", "xmp", "iframe", "no
 #define META_STOP ((1u << A_HTTP_EQUIV) | (1u << A_CHARSET))
 #define IFRAME_STOP (1u << A_SRCDOC)
 
-/* Where the text of the raw text element named s[a:b] ends: the "<" of its end tag (tokenizer.end_tag_re)
- * at or after ``from`` (only at ``from`` when ``at_once``), or -1 when it is not in the buffer whole. */
-static Py_ssize_t raw_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, Py_ssize_t a, Py_ssize_t b, int at_once)
+/* Where the text of the raw text element named name[:len] (ASCII lower case, or as written: compared
+ * ASCII case-insensitively) ends: the "<" of its end tag (tokenizer.end_tag_re) at or after ``from``
+ * (only at ``from`` when ``at_once``), or -1 when it is not in the buffer whole. */
+static Py_ssize_t raw_end_named(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, const unsigned char *name,
+                                Py_ssize_t len, int at_once)
 {
-    Py_ssize_t len = b - a;
     for (Py_ssize_t k = from; k < n;) {
         const unsigned char *lt = memchr(s + k, '<', (size_t)(n - k));
         if (lt == NULL)
@@ -1305,7 +1306,7 @@ static Py_ssize_t raw_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n,
             return -1; /* the end tag may begin here: Python holds the rest */
         if (s[j + 1] == '/') {
             Py_ssize_t r = 0;
-            while (r < len && lower(s[j + 2 + r]) == lower(s[a + r]))
+            while (r < len && lower(s[j + 2 + r]) == lower(name[r]))
                 r++;
             unsigned char c = s[j + 2 + len];
             if (r == len && (is_ws(c) || c == '/' || c == '>'))
@@ -1316,6 +1317,12 @@ static Py_ssize_t raw_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n,
         k = j + 1;
     }
     return -1;
+}
+
+/* raw_end_named for the name s[a:b] in the same buffer. */
+static Py_ssize_t raw_end(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, Py_ssize_t a, Py_ssize_t b, int at_once)
+{
+    return raw_end_named(s, from, n, s + a, b - a, at_once);
 }
 
 /* policy._JS_MIME, then "module": a classic or module script */
@@ -2060,6 +2067,36 @@ bad:
     return NULL;
 }
 
+/* text_end(buf, pos, name) -> int
+ *
+ * Where the text of the raw text element or script ``name`` (ASCII, lower case) that starts at ``pos``
+ * ends: the "<" of its end tag ("script": through the escaped states, core.script_data_end; other
+ * names: tokenizer.end_tag_re), -1 when that is not in ``buf``, -2 when ``buf`` is not a 1-byte
+ * string (the caller's regular expressions then look). Tokenizer._script and Tokenizer._raw ask it
+ * before their own searches. */
+static PyObject *text_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[2]) || !PyUnicode_IS_ASCII(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "text_end(buf: str, pos: int, name: ASCII str)");
+        return NULL;
+    }
+    PyObject *buf = args[0], *name = args[2];
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(buf), len = PyUnicode_GET_LENGTH(name);
+    if (pos < 0 || pos > n) {
+        PyErr_SetString(PyExc_ValueError, "text_end: pos outside buf");
+        return NULL;
+    }
+    if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND)
+        return PyLong_FromLong(-2);
+    const unsigned char *s = PyUnicode_1BYTE_DATA(buf), *nm = PyUnicode_1BYTE_DATA(name);
+    if (len == 6 && memcmp(nm, "script", 6) == 0)
+        return PyLong_FromSsize_t(script_data_end(s, pos, n));
+    return PyLong_FromSsize_t(raw_end_named(s, pos, n, nm, len, 0));
+}
+
 static PyMethodDef methods[] = {
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL,
      "skip(buf, pos, flags, memo, learn=None) -> (pos, start_tags, edits, urls): walk over what the "
@@ -2070,6 +2107,9 @@ static PyMethodDef methods[] = {
      "decode_refs(table, raw, want_refs) -> (value, refs): character references in an attribute value."},
     {"splice", (PyCFunction)(void (*)(void))splice, METH_FASTCALL,
      "splice(buf, at, edits) -> str: buf[at:] to the last edit's end, the edits applied."},
+    {"text_end", (PyCFunction)(void (*)(void))text_end, METH_FASTCALL,
+     "text_end(buf, pos, name) -> int: the '<' of the end tag of the raw text or script starting at pos; "
+     "-1 not in buf, -2 buf not 1-byte."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "rewriter.html._core",

@@ -678,29 +678,35 @@ def splice_python(buf: str, at: int, edits: list) -> str:
 try:
     from ._core import (  # type: ignore[import-not-found]
         decode_refs as decode_refs_c, skip as skip_c, skip_foreign as skip_foreign_c, splice as splice_c,
+        text_end as text_end_c,
     )
 except ImportError:  # built without a compiler (or an old build): the reference runs
-    skip_c = skip_foreign_c = decode_refs_c = splice_c = None
+    skip_c = skip_foreign_c = decode_refs_c = splice_c = text_end_c = None
 
 CORES: dict[str, Skip] = {"python": skip_python}
 FOREIGN: dict[str, Callable] = {"python": skip_foreign_python}
 DECODERS: dict[str, Callable] = {"python": entities.decode_refs_python}
 SPLICERS: dict[str, Callable] = {"python": splice_python}
+# The end of a raw text element's or a script's text (text_end in _core.c); the pure-Python core has
+# none: the tokenizer's own regular expressions are the reference it is checked against.
+TEXT_ENDS: dict[str, Callable | None] = {"python": None}
 if skip_c is not None:
     CORES["c"] = skip_c
     FOREIGN["c"] = skip_foreign_c
     DECODERS["c"] = functools.partial(decode_refs_c, html5)
     SPLICERS["c"] = splice_c
+    TEXT_ENDS["c"] = text_end_c
 
 
 
 def use(name: str) -> None:
     """Select the core for rewriters created from now on ("c" or "python"; tests run both), and
     the character reference decoder (entities.decode_refs) at once."""
-    global NAME, ACTIVE, ACTIVE_FOREIGN, ACTIVE_SPLICE
+    global NAME, ACTIVE, ACTIVE_FOREIGN, ACTIVE_SPLICE, ACTIVE_TEXT_END
     ACTIVE = CORES[name]
     ACTIVE_FOREIGN = FOREIGN[name]
     ACTIVE_SPLICE = SPLICERS[name]
+    ACTIVE_TEXT_END = TEXT_ENDS[name]
     entities.decode_refs = DECODERS[name]
     NAME = name
 
@@ -709,6 +715,7 @@ NAME = ""
 ACTIVE: Skip = skip_python
 ACTIVE_FOREIGN: Callable = skip_foreign_python
 ACTIVE_SPLICE: Callable = splice_python
+ACTIVE_TEXT_END: Callable | None = None
 use("c" if skip_c is not None and os.environ.get("TANDEM_HTML_CORE", "") != "python" else "python")
 
 

@@ -260,6 +260,7 @@ class HtmlRewriter(Tokenizer):
         self._skip = core.ACTIVE
         self._skip_foreign = core.ACTIVE_FOREIGN
         self._splice = core.ACTIVE_SPLICE
+        self._text_end = core.ACTIVE_TEXT_END
         self._core_learn = self._learn_url
         self._skip_flags = self._core_flags()
 

@@ -168,6 +168,10 @@ class Tokenizer:
         # core.skip(buf, pos, flags, memo), when the subclass enables it: walks over unchanged tokens
         self._skip = None
         self._skip_foreign = None
+        # core.ACTIVE_TEXT_END (the compiled core's text_end), when the subclass enables it: finds the
+        # end tag of a raw text element or script before the regular expressions below look
+        self._text_end = None
+        self._text_name: str | None = None  # the element _raw / _script is in, for _text_end
         self._skip_flags = 0
         self._core_learn = None  # learn(url, head_end): fills the memo for a head it lacks (core.py)
         self._skipped_tags = 0  # start tags (walked over by the core, or seen) not yet counted in stats
@@ -430,8 +434,21 @@ class Tokenizer:
         else:
             self._end_re = end_tag_re(name)
         self._hold = len(name) + 8
+        # text_end reads "script" as script data (escaped states); a raw text element of that name,
+        # or a name it cannot take, is left to the regular expressions
+        self._text_name = name if name.isascii() and (name == "script") == (state == SCRIPT) else None
 
     def _raw(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
+        if self._text_end is not None and self._text_name is not None and self._edit_log is None:
+            end = self._text_end(buf, pos, self._text_name)  # the compiled search, where it can
+            if end >= 0:
+                self._raw_text(buf, pos, end, True)
+                self._state = DATA
+                return end, True
+            if end == -1:  # not in buf: what the search below would find
+                hold = len(buf) if final else self._hold_from(buf, pos, False)
+                self._raw_text(buf, pos, hold, final)
+                return hold, False
         m = self._end_re.search(buf, pos) if self._end_re is not None else None
         if m:
             self._raw_text(buf, pos, m.start(), True)
@@ -457,6 +474,14 @@ class Tokenizer:
 
     def _script(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
         st = self._state
+        if st == SCRIPT and self._text_end is not None and self._text_name is not None and self._edit_log is None:
+            # the compiled search through the escaped states: when the end tag is in buf, the
+            # script's text is one piece (the loop below gives it in pieces, state by state)
+            end = self._text_end(buf, pos, self._text_name)
+            if end >= 0:
+                self._state = DATA
+                self._raw_text(buf, pos, end, True)
+                return end, True
         plain, esc, desc = self._script_re
         rx = plain if st == SCRIPT else esc if st == SCRIPT_ESC else desc
         m = rx.search(buf, pos)

@@ -156,3 +156,40 @@ def test_many_heads_in_one_walk():
     text = "".join(tags)
     for flags in FLAGS:
         both(text, 0, flags, dict(memo))
+
+
+# -- text_end: the end of a raw text element's or a script's text -----------------------------------
+TEXT_PIECES = ["x", "<", "</", "<!--", "-->", "--", "-", "<script", "</script", "<SCRIPT", "</ScRiPt", "</script>",
+               "</script ", "</script/", "</script\t", "</scripts>", "<script>", "</style>", "</STYLE ", "</styl",
+               "</style", "</title>", "</textarea\n", "\xe9", "\x00", ">", " ", "<!-->", "<!--<script>", "--!>"]
+
+
+def _text_end_reference(buf: str, pos: int, name: str) -> int:
+    """The tokenizer's own searches: core.script_data_end, or tokenizer.end_tag_re."""
+    from rewriter.html.tokenizer import end_tag_re
+
+    if name == "script":
+        return core.script_data_end(buf, pos)
+    m = end_tag_re(name).search(buf, pos)
+    return m.start() if m else -1
+
+
+@needs_c
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(TEXT_PIECES), max_size=14), st.sampled_from(["script", "style", "title", "textarea",
+                                                                             "xmp", "noscript", "iframe"]),
+       st.integers(0, 4))
+def test_text_end_finds_what_the_tokenizers_regular_expressions_find(pieces, name, pos):
+    buf = "".join(pieces)
+    pos = min(pos, len(buf))
+    assert core.TEXT_ENDS["c"](buf, pos, name) == _text_end_reference(buf, pos, name)
+    for cut in range(pos, len(buf) + 1):  # a chunk may end anywhere
+        assert core.TEXT_ENDS["c"](buf[:cut], pos, name) == _text_end_reference(buf[:cut], pos, name)
+
+
+@needs_c
+def test_text_end_leaves_a_wide_string_to_the_regular_expressions():
+    assert core.TEXT_ENDS["c"]("\u20ac</script>", 0, "script") == -2
+    assert core.TEXT_ENDS["c"]("a</style>", 0, "style") == 1
+    with pytest.raises(ValueError):
+        core.TEXT_ENDS["c"]("abc", 4, "style")
