@@ -47,7 +47,7 @@ def _corpus_texts() -> list[bytes]:
     """Every text the memos hash in one pass of the HTML rewriter over the corpus pages."""
     sys.path.insert(0, str(REPO))
     from rewriter import digest as mod
-    from rewriter.css import rewrite_css
+    from rewriter.css import CssRewriter
     from rewriter.html import HtmlRewriter
     from rewriter.js import js_rewriter
     from rewriter.urls import ProxyBase, UrlRewriter
@@ -68,7 +68,7 @@ def _corpus_texts() -> list[bytes]:
         base = ProxyBase("http", "tandem.localhost:8080")
         for path in sorted(PAGES.glob("*.html")):
             urls = UrlRewriter(base, "abcdefgh2345", page_url="https://example.com/")
-            rw = HtmlRewriter(urls, inject="", css=lambda t, u=urls: rewrite_css(t, u), js=js_rewriter(urls))
+            rw = HtmlRewriter(urls, inject="", css=CssRewriter(urls), js=js_rewriter(urls))
             rw.feed(path.read_bytes())
             rw.close()
     finally:

@@ -59,7 +59,7 @@ def corpus() -> dict[str, list[bytes]]:
 
 
 def ours_round(files: dict[str, list[bytes]]) -> dict[str, dict]:
-    from rewriter.css import rewrite_css, rewrite_css_bytes
+    from rewriter.css import CssRewriter, rewrite_css_bytes
     from rewriter.html import HtmlRewriter, core
     from rewriter.js import js_rewriter, rewrite_js_bytes
     from rewriter.urls import ProxyBase, UrlRewriter
@@ -72,7 +72,7 @@ def ours_round(files: dict[str, list[bytes]]) -> dict[str, dict]:
     out: dict[str, dict] = {}
 
     def html(data: bytes, urls: UrlRewriter) -> None:
-        rw = HtmlRewriter(urls, inject=INJECT, css=lambda t: rewrite_css(t, urls), js=js_rewriter(urls))
+        rw = HtmlRewriter(urls, inject=INJECT, css=CssRewriter(urls), js=js_rewriter(urls))
         for i in range(0, len(data), CHUNK):
             rw.feed(data[i: i + CHUNK])
         rw.close()
@@ -304,7 +304,7 @@ def _instrument(totals: dict, counts: dict):
 
 
 def _profile_pass(pages: list[bytes]) -> float:
-    from rewriter.css import rewrite_css
+    from rewriter.css import CssRewriter
     from rewriter.html import HtmlRewriter
     from rewriter.js import js_rewriter
     from rewriter.urls import ProxyBase, UrlRewriter
@@ -313,7 +313,7 @@ def _profile_pass(pages: list[bytes]) -> float:
     t0 = time.process_time()
     for data in pages:
         urls = UrlRewriter(base, "abcdefgh2345", page_url="https://example.com/")
-        rw = HtmlRewriter(urls, inject=INJECT, css=lambda t, u=urls: rewrite_css(t, u), js=js_rewriter(urls))
+        rw = HtmlRewriter(urls, inject=INJECT, css=CssRewriter(urls), js=js_rewriter(urls))
         for i in range(0, len(data), CHUNK):
             rw.feed(data[i: i + CHUNK])
         rw.close()
@@ -382,7 +382,7 @@ WORST_LIMIT = 1.0  # issue: each worst case under a second of CPU
 
 def worst_cases() -> dict[str, dict]:
     """Hostile inputs, each timed once (CPU seconds): rewritten, or refused with a RewriteError."""
-    from rewriter.css import rewrite_css
+    from rewriter.css import CssRewriter
     from rewriter.errors import RewriteError
     from rewriter.html import HtmlRewriter
     from rewriter.js import js_rewriter, rewrite_js_bytes
@@ -391,7 +391,7 @@ def worst_cases() -> dict[str, dict]:
     urls = UrlRewriter(ProxyBase("http", "tandem.localhost:8080"), "abcdefgh2345", page_url="https://example.com/")
 
     def html(data: bytes) -> bytes:
-        rw = HtmlRewriter(urls, inject=INJECT, css=lambda t: rewrite_css(t, urls), js=js_rewriter(urls))
+        rw = HtmlRewriter(urls, inject=INJECT, css=CssRewriter(urls), js=js_rewriter(urls))
         return b"".join([rw.feed(data[i: i + CHUNK]) for i in range(0, len(data), CHUNK)] + [rw.close()])
 
     imports = b"".join(b'import("https://a%d.example/x.js");\n' % (i % 50) for i in range(200_000))

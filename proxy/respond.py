@@ -33,7 +33,7 @@ import webencodings
 from aiohttp import web
 
 from rewriter.cache import RewriteCache
-from rewriter.css import rewrite_css, rewrite_css_bytes
+from rewriter.css import CssRewriter, rewrite_css_bytes
 from rewriter.headers import browser_response_headers, rewrite_csp
 from rewriter.html import HtmlRewriter
 from rewriter.js import js_rewriter, rewrite_js_bytes
@@ -420,7 +420,7 @@ async def _stream_html(request, adm: Admission, resp, chunks, encoding: str, p: 
     inject = (INJECT_TEMPLATE.format(version=app[appkeys.RUNTIME_VERSION])
               + cobrowse.recorder_tag(request, adm.session.sid, adm.target.host))
     rw = HtmlRewriter(urls, inject=inject, charset=usable_charset(charset_of(p.content_type)),
-                      css=lambda text: rewrite_css(text, urls))
+                      css=CssRewriter(urls))
     rw.js, rw.xml = js_rewriter(urls), p.mime in XML_DOC_TYPES
     # the page's own <meta> CSP stays in force on the proxied origins, with room for Tandem's own files and panel
     own = f"{base.scheme}://{request.host}/__tandem/"

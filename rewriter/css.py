@@ -645,6 +645,22 @@ def rewrite_css(text: str, urls: UrlRewriter, stats: CssStats | None = None) -> 
     return _rewrite(text, urls, None, stats)
 
 
+class CssRewriter:
+    """``rewrite_css`` bound to one mapper: the ``css`` callable of the HTML rewriter.
+
+    ``mapper`` tells the HTML rewriter that every URL of a style value is mapped through this mapper
+    and nothing else changes, so its core may edit plain url() values from the memo of URL heads
+    it keeps for that mapper (rewriter/html/core.py, F_CSS_URLS)."""
+
+    __slots__ = ("mapper",)
+
+    def __init__(self, urls: UrlRewriter) -> None:
+        self.mapper = urls
+
+    def __call__(self, text: str) -> str:
+        return rewrite_css(text, self.mapper)
+
+
 def _rewrite(text: str, urls: UrlRewriter, codec: str | None, stats: CssStats | None) -> str:
     if "(" not in text and "@" not in text and "\\" not in text:
         return text  # no function, no at-rule and no escape that could spell one: no URL (most style attributes)

@@ -69,14 +69,14 @@ def run(args, fail) -> None:
 def rewrite(kind: str, data: bytes, urls: UrlRewriter, charset: str | None, xml: bool) -> tuple[bytes, dict]:
     from proxy.handler import INJECT_TEMPLATE
     from rewriter import css as css_mod, js as js_mod, manifest as manifest_mod
-    from rewriter.css import rewrite_css, rewrite_css_bytes
+    from rewriter.css import CssRewriter, rewrite_css_bytes
     from rewriter.html import HtmlRewriter
     from rewriter.js import js_rewriter, rewrite_js_bytes
     from rewriter.manifest import rewrite_manifest
 
     if kind == "html":
         rw = HtmlRewriter(urls, inject=INJECT_TEMPLATE.format(version="cli"), charset=charset,
-                          css=lambda text: rewrite_css(text, urls), js=js_rewriter(urls), xml=xml)
+                          css=CssRewriter(urls), js=js_rewriter(urls), xml=xml)
         out = rw.feed(data) + rw.close()
         stats = {k: v for k, v in rw.stats.items() if v}
     elif kind == "css":

@@ -36,6 +36,7 @@
 #define F_UTF8 16 /* the document is UTF-8 (or not yet known): scripts go to the JS rewriter as bytes */
 #define F_KEEP_NONCE 32 /* nonce attributes stay (the page's CSP is kept in force) */
 #define F_RAW_WALK 64 /* <script> / <style> text up to RAW_WALK_MAX may be read */
+#define F_CSS_URLS 128 /* the CSS rewriter maps each URL through the rewriter's mapper, nothing else (style_edit) */
 #define RAW_WALK_MAX (1 << 20)
 
 /* Tags longer than this are left to Python (which enforces MAX_TAG and fails closed). */
@@ -647,7 +648,7 @@ typedef struct {
     unsigned seen;             /* bit per URL_ATTRS entry seen in the current tag */
     int ndata;                 /* data-* names seen in the current tag (MAX_TAG_EDITS + 1: too many) */
     Py_ssize_t data[MAX_TAG_EDITS][2];
-    unsigned list_seen;        /* bit per srcset attribute (A_SRCSET, A_IMAGESRCSET) seen in the current tag */
+    unsigned list_seen;        /* bit per srcset attribute (A_SRCSET, A_IMAGESRCSET) seen in the current tag; bit 2: style */
     Py_ssize_t urls;           /* URLs the edits of the current tag map (a srcset may map several) */
     unsigned stop_attrs;       /* bit per attribute class that makes this tag the rewriter's (<meta http-equiv>) */
     const unsigned char *tag_s; /* the tag being scanned (s, "<" at tag_i, name at tag_j, buffer end tag_n) */
@@ -906,6 +907,139 @@ done:
     return handled;
 }
 
+/* style values (core._style_edit): url() values with remembered heads, when F_CSS_URLS */
+#define MAX_STYLE_URLS 32
+static inline int css_name_char(unsigned char c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
+static inline int css_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+/* core._STYLE_HEAD_SAFE_RE: a mapped head spliced in as it is (no CSS escape, no reference) */
+static inline int style_head_safe(unsigned char c)
+{
+    return is_letter(c) || (c >= '0' && c <= '9') || c == '.' || c == ':' || c == '/' || c == '_' || c == '[' || c == ']' || c == '-';
+}
+
+/* A style value s[vs:ve] (quotes included) whose URLs the CSS rewriter would find only in url(),
+ * each relative or plain with a remembered head: add the edit HtmlRewriter._css_edits would make
+ * (the whole value, mapped heads spliced in; none when nothing changes). Returns 1 when handled, 0
+ * when Python must look: every case core._style_edit gives up on (a reference, an escape, NUL, a
+ * byte past ASCII, "@", a comment, a quote outside url(), src() or image-set(), "#url(", a bad url,
+ * a control character in a URL, too many URLs, a head not remembered or not safe to splice). */
+static int style_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e, unsigned *vb)
+{
+    int quoted = s[vs] == '"' || s[vs] == '\'';
+    Py_ssize_t a = vs + quoted, b = ve - quoted;
+    if (vbits(s, vs, ve, vb) & (V_HIGH | V_NUL | V_AMP))
+        return 0;
+    for (Py_ssize_t k = a; k < b; k++)
+        if (s[k] == '\\' || s[k] == '@' || (s[k] == '/' && k + 1 < b && s[k + 1] == '*'))
+            return 0;
+    Py_ssize_t at[MAX_STYLE_URLS][2]; /* span start and head end of each URL whose head changes */
+    PyObject *heads[MAX_STYLE_URLS];  /* new references (learn may run Python code in between) */
+    int m = 0, found = 0, handled = 0;
+    Py_ssize_t len = b - a, k = a;
+    while (k < b) {
+        unsigned char c = s[k];
+        if (c == '"' || c == '\'')
+            goto done; /* a string outside url(): the CSS rewriter reads it */
+        if (c != '(') {
+            k++;
+            continue;
+        }
+        Py_ssize_t i = k;
+        while (i > a && css_name_char(s[i - 1]))
+            i--;
+        Py_ssize_t nl = k - i;
+        int is_url = nl == 3 && eq_lower(s, i, k, "url");
+        if ((nl == 3 && eq_lower(s, i, k, "src")) || (nl == 9 && eq_lower(s, i, k, "image-set"))
+            || (nl == 17 && eq_lower(s, i, k, "-webkit-image-set")) || (is_url && i > a && s[i - 1] == '#'))
+            goto done;
+        k++;
+        if (!is_url)
+            continue;
+        while (k < b && css_ws(s[k]))
+            k++;
+        Py_ssize_t us, ue;
+        if (k < b && (s[k] == '"' || s[k] == '\'')) { /* url("..."): the string is the URL */
+            Py_ssize_t close = find_byte(s, k + 1, b, s[k]);
+            if (close < 0)
+                goto done;
+            us = k + 1;
+            ue = close;
+            k = close + 1;
+        } else { /* a url token: up to whitespace or ")", then only whitespace before the ")" */
+            us = k;
+            while (k < b && !css_ws(s[k]) && s[k] != ')' && s[k] != '"' && s[k] != '\'' && s[k] != '(')
+                k++;
+            ue = k;
+            while (k < b && css_ws(s[k]))
+                k++;
+            if (k >= b || s[k] != ')')
+                goto done;
+            k++;
+        }
+        for (Py_ssize_t r = us; r < ue; r++)
+            if (s[r] < 0x20 || s[r] == 0x7F)
+                goto done;
+        if (++found > MAX_STYLE_URLS)
+            goto done;
+        if (relative_url(s, us, ue))
+            continue;
+        Py_ssize_t he = url_head_end(s, us, ue);
+        PyObject *new_head = memo_head(s, us, he, ue, e);
+        if (new_head == NULL || !PyUnicode_IS_ASCII(new_head))
+            goto done;
+        Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
+        const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
+        if (nh == he - us && memcmp(hs, s + us, (size_t)nh) == 0)
+            continue;
+        for (Py_ssize_t r = 0; r < nh; r++)
+            if (!style_head_safe(hs[r]))
+                goto done;
+        at[m][0] = us;
+        at[m][1] = he;
+        Py_INCREF(new_head);
+        heads[m] = new_head;
+        m++;
+        len += nh - (he - us);
+    }
+    if (m == 0) {
+        handled = 1;
+        goto done;
+    }
+    if (e->n >= MAX_TAG_EDITS)
+        goto done;
+    PyObject *text = PyUnicode_New(len + 2 * quoted, 127);
+    if (text == NULL) {
+        e->failed = 1;
+        goto done;
+    }
+    unsigned char *out = (unsigned char *)PyUnicode_DATA(text);
+    Py_ssize_t o = 0, from = a;
+    if (quoted)
+        out[o++] = s[vs];
+    for (int r = 0; r < m; r++) {
+        memcpy(out + o, s + from, (size_t)(at[r][0] - from));
+        o += at[r][0] - from;
+        Py_ssize_t nh = PyUnicode_GET_LENGTH(heads[r]);
+        memcpy(out + o, PyUnicode_DATA(heads[r]), (size_t)nh);
+        o += nh;
+        from = at[r][1];
+    }
+    memcpy(out + o, s + from, (size_t)(b - from));
+    o += b - from;
+    if (quoted)
+        out[o++] = s[vs];
+    e->at[e->n][0] = vs;
+    e->at[e->n][1] = ve;
+    e->text[e->n] = text;
+    e->n++;
+    e->urls += m;
+    handled = 1;
+done:
+    for (int r = 0; r < m; r++)
+        Py_DECREF(heads[r]);
+    return handled;
+}
+
 /* Remember the data-* name s[as:ae]; 0 when the tag had it already (or has too many to tell). */
 static int data_first(const unsigned char *s, Py_ssize_t as, Py_ssize_t ae, Edits *e)
 {
@@ -1022,6 +1156,14 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
                 else {
                     e->list_seen |= 1u << l;
                     if (vs >= 0 && ve > vs && !srcset_edit(s, vs, ve, e, &vb)) /* none, or empty: left */
+                        *wanted = 1;
+                }
+            } else if (memo && cls == A_STYLE && (flags & F_CSS_URLS)) { /* the first of duplicates wins */
+                if (e->list_seen & 4u)
+                    *wanted = 1;
+                else {
+                    e->list_seen |= 4u;
+                    if (attr_wanted(s, cls, vs, ve, flags, &vb) && !style_edit(s, vs, ve, e, &vb))
                         *wanted = 1;
                 }
             } else if (u >= 0) { /* a URL attribute: the first of duplicates wins (policy), so a repeat stops */

@@ -92,6 +92,10 @@ F_JS_WORDS = 8  # the JS rewriter passes a script without any of JS_TRIGGER_WORD
 F_UTF8 = 16  # the document's charset is UTF-8 (or not yet known): inline scripts go to the JS rewriter as bytes
 F_KEEP_NONCE = 32  # nonce attributes stay (the page's CSP is kept in force)
 F_RAW_WALK = 64  # <script> / <style> text up to RAW_WALK_MAX may be read (within the rewriter's budgets)
+# The CSS rewriter maps each URL of a style value through the rewriter's own mapper and changes
+# nothing else (rewriter/css.py's CssRewriter): a style value whose URLs are plain url() values with
+# remembered heads is edited from the memo (_style_edit).
+F_CSS_URLS = 128
 # The words rewriter/js.py's pre-check looks for (JsRewriter.trigger_words): a script or handler
 # with none of them is passed through unchanged (case-sensitive, ASCII).
 JS_TRIGGER_WORDS = ("import", "from", "location", "export", "postMessage", "sourceMappingURL")
@@ -130,6 +134,15 @@ _STYLE_REF_RE = re.compile("&(?:quot|amp|apos|#39|#34|#x27|#x22);")
 _CSS_URL_FUNCTION_RE = re.compile("(?:[uU][rR][lL]|[sS][rR][cC]|[iI][mM][aA][gG][eE]-[sS][eE][tT])\\(")
 MAX_SRCSET_URLS = 32  # a srcset with more mapped URLs than this is left to the rewriter (_core.c)
 _UNQUOTED_UNSAFE = frozenset(WS + ">")
+MAX_STYLE_URLS = 32  # a style value with more URLs than this is left to the rewriter (_core.c)
+# Characters a mapped head may hold to be spliced into a style value as it is: none needs a CSS
+# escape in a string or a url token, nor a character reference, in any attribute quoting.
+_STYLE_HEAD_SAFE_RE = re.compile("[A-Za-z0-9.:/_\\[\\]-]*")
+# What a URL-bearing style value may not hold for _style_edit to read it as the CSS rewriter does:
+# a character reference, an escape, an at-rule, a comment, NUL, a byte past ASCII (checked apart).
+_STYLE_BAIL_RE = re.compile("[&\\\\@\x00]|/\\*")
+_CSS_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_CSS_WS = " \t\n\r\f"
 
 
 # What in <style> text can hold a URL (rewriter/css.py): url(), src(), image-set() (also as
@@ -337,6 +350,84 @@ def _srcset_edit(value: str, memo: dict, learn: Callable | None = None) -> "tupl
     return q + "".join(out) + q, mapped
 
 
+def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple[str, int] | bool":
+    """A style value (quotes included) as HtmlRewriter._css_edits rewrites it, when the CSS rewriter
+    (rewriter/css.py) would find its URLs only in url() and each is relative or plain with a
+    remembered head: (new value, URLs mapped); True: nothing to change; False: the rewriter must look.
+
+    It reads the value as written, so it gives up on whatever makes that differ from what the CSS
+    rewriter reads, or makes its reading harder than a url() scan: a character reference, an escape,
+    NUL, a byte past ASCII, "@", a comment, a string outside url() (a quote), src() or image-set(), a
+    url( that is not a url() function ("#url(", a longer name), an unquoted url with a quote or "("
+    in it (a bad url), a URL with a control character, more than MAX_STYLE_URLS URLs, a head not
+    remembered or one that would need escaping."""
+    q = value[0] if value[0] in "\"'" else ""
+    raw = value[1:-1] if q else value
+    if not raw.isascii() or _STYLE_BAIL_RE.search(raw):
+        return False
+    out: list[str] = []
+    at = found = mapped = 0
+    k, n = 0, len(raw)
+    while k < n:
+        c = raw[k]
+        if c == '"' or c == "'":
+            return False  # a string outside url(): the CSS rewriter reads it
+        if c != "(":
+            k += 1
+            continue
+        i = k
+        while i > 0 and raw[i - 1] in _CSS_NAME_CHARS:
+            i -= 1
+        name = raw[i:k].lower()
+        if name in ("src", "image-set", "-webkit-image-set") or (name == "url" and i > 0 and raw[i - 1] == "#"):
+            return False
+        k += 1
+        if name != "url":
+            continue
+        while k < n and raw[k] in _CSS_WS:
+            k += 1
+        if k < n and raw[k] in "\"'":  # url("..."): the string is the URL
+            quote = raw[k]
+            end = raw.find(quote, k + 1)
+            if end < 0:
+                return False
+            s, e, k = k + 1, end, end + 1
+        else:  # a url token: up to whitespace or ")", then only whitespace before the ")"
+            s = k
+            while k < n and raw[k] not in _CSS_WS and raw[k] not in ")\"'(":
+                k += 1
+            e = k
+            while k < n and raw[k] in _CSS_WS:
+                k += 1
+            if k >= n or raw[k] != ")":
+                return False  # a bad url, or one the value ends in: the rewriter decides
+            k += 1
+        url = raw[s:e]
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url) or "\n" in url:
+            return False
+        found += 1
+        if found > MAX_STYLE_URLS:
+            return False
+        if RELATIVE_URL_RE.match(url):
+            continue
+        end = URL_HEAD_RE.match(url).end()
+        new_head = _memo_head(memo, learn, url, end)
+        if type(new_head) is not str or not new_head.isascii():
+            return False
+        if new_head == url[:end]:
+            continue
+        if _STYLE_HEAD_SAFE_RE.fullmatch(new_head) is None:
+            return False
+        out.append(raw[at:s])
+        out.append(new_head)
+        at = s + end
+        mapped += 1
+    if not mapped:
+        return True
+    out.append(raw[at:])
+    return q + "".join(out) + q, mapped
+
+
 def _tag_edits(buf: str, m: "re.Match[str]", flags: int, memo: dict | None, learn: Callable | None,
                stop_attrs: tuple = ()) -> "tuple[list[Edit], int] | None":
     """The memo's edits of the start tag ``m`` and the URLs they map, or None when the rewriter
@@ -375,6 +466,17 @@ def _tag_edits(buf: str, m: "re.Match[str]", flags: int, memo: dict | None, lear
                 if edit is not True:
                     mine.append((am.start(2), am.end(2), edit))
                     mapped += 1
+        elif memo is not None and name == "style" and flags & F_CSS_URLS:
+            if name in seen:  # the first of duplicates wins: the rewriter decides
+                return None
+            seen.add(name)
+            if _attr_wanted(name, am.group(2), flags):
+                got = _style_edit(am.group(2), memo, learn)
+                if got is False:
+                    return None
+                if got is not True:
+                    mine.append((am.start(2), am.end(2), got[0]))
+                    mapped += got[1]
         elif memo is not None and name in URL_ATTRS:
             if name in seen:  # the first of duplicates wins: the rewriter decides
                 return None

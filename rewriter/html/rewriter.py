@@ -272,6 +272,8 @@ class HtmlRewriter(Tokenizer):
                  | (core.F_ACTIVE if active else 0))
         if getattr(self.js, "trigger_words", None) == core.JS_TRIGGER_WORDS:
             flags |= core.F_JS_WORDS  # the real JS rewriter: what has none of its words passes
+        if getattr(self.css, "mapper", None) is self.urls:
+            flags |= core.F_CSS_URLS  # the real CSS rewriter, on this mapper: plain url() heads from the memo
         if self._codec in (None, "utf-8"):
             flags |= core.F_UTF8
         if self.csp is not None:

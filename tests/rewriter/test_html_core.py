@@ -15,7 +15,9 @@ from rewriter.html import core
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "pages"
 FLAGS = [0, core.F_JS | core.F_CSS | core.F_ACTIVE, core.F_CSS, core.F_JS,
          core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_UTF8 | core.F_RAW_WALK,
-         core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_RAW_WALK | core.F_KEEP_NONCE]
+         core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_RAW_WALK | core.F_KEEP_NONCE,
+         core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_UTF8 | core.F_RAW_WALK | core.F_CSS_URLS,
+         core.F_CSS | core.F_CSS_URLS]
 
 needs_c = pytest.mark.skipif("c" not in core.CORES, reason="the compiled core was not built (no C compiler)")
 

@@ -39,9 +39,26 @@ def _pad(rnd: random.Random) -> str:
     return "".join(rnd.choice("xY-_:.9\xe9") for _ in range(n))
 
 
+# style values around what the core edits from the memo (url() with plain heads) and what it leaves
+# to the rewriter (strings, comments, escapes, other URL functions, bad urls, "#url(")
+STYLE_PIECES = ["url(", "URL(", "url( ", "url('", 'url("', "')", '")', ")", " )", "\t)", "(", "'", '"', "#url(",
+                "xurl(", "-url(", "src(", "image-set(", "-webkit-image-set(", "rgba(1,2,3)", "/*", "*/", "\\", "@",
+                "&amp;", ";", ":", " ", "\n", "\x01", "background:", "--x:", "var(--y,"]
+
+
+def _style(rnd: random.Random) -> str:
+    out = []
+    for _ in range(rnd.randrange(1, 7)):
+        r = rnd.random()
+        out.append(rnd.choice(URLS) if r < 0.35 else rnd.choice(STYLE_PIECES) if r < 0.9 else _pad(rnd))
+    return "".join(out)
+
+
 def _value(rnd: random.Random) -> str:
     v = rnd.choice([rnd.choice(URLS) + _pad(rnd), _pad(rnd), rnd.choice(URLS), "a 1x, " + rnd.choice(URLS) + " 2x",
-                    "color:red" + _pad(rnd), "url(x)", "location" + _pad(rnd), "&#104;ttp://a", "x\x0by", "\x01\x1f"])
+                    "color:red" + _pad(rnd), "url(x)", "location" + _pad(rnd), "&#104;ttp://a", "x\x0by", "\x01\x1f",
+                    "background:url(" + rnd.choice(URLS) + ")", "b:url('" + rnd.choice(URLS) + "') no-repeat",
+                    _style(rnd), _style(rnd)])
     q = rnd.choice(['"', "'", ""])
     if not q:
         v = v.replace(" ", "").replace(">", "") or "v"
@@ -193,3 +210,37 @@ def test_text_end_leaves_a_wide_string_to_the_regular_expressions():
     assert core.TEXT_ENDS["c"]("a</style>", 0, "style") == 1
     with pytest.raises(ValueError):
         core.TEXT_ENDS["c"]("abc", 4, "style")
+
+
+# -- style values: url() heads from the memo (F_CSS_URLS) --------------------------------------------
+@needs_c
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(STYLE_PIECES + URLS + ["x", "a.png", "//a.com/z", "http://a.com"]), max_size=12)
+       .map("".join), st.sampled_from(['"', "'", ""]))
+def test_style_values_are_walked_as_the_reference_walks_them(style, quote):
+    if not quote:
+        style = style.replace(" ", "").replace(">", "").replace("'", "").replace('"', "") or "x"
+    elif quote in style:
+        style = style.replace(quote, "")
+    for flags in (core.F_CSS | core.F_CSS_URLS, core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_CSS_URLS):
+        both(f"<div style={quote}{style}{quote}><p>", 0, flags, _memo())
+        both(f"<div style={quote}{style}{quote}><p>", 0, flags)
+
+
+def test_style_edit_reads_urls_as_the_css_rewriter_does():
+    memo = {"https://a.com": "http://p-a.proxy", "//a.com": "http://p-a.proxy", "http://b.com": False}
+    edit = core._style_edit
+    assert edit('"background:url(https://a.com/x.png) no-repeat"', memo) == (
+        '"background:url(http://p-a.proxy/x.png) no-repeat"', 1)
+    assert edit("'a:url( \"https://a.com/y\" );b:url(//a.com/z)'", memo) == (
+        "'a:url( \"http://p-a.proxy/y\" );b:url(http://p-a.proxy/z)'", 2)
+    assert edit('"c:rgba(1,2,3);u:url(/rel.png)"', memo) is True  # relative: nothing to change
+    for given_up in ('"x:#url(https://a.com)"',  # a hash token, not url()
+                     "'content:\"url(https://a.com)\"'",  # a string outside url()
+                     '"u:url(https://a.com/ x)"',  # a bad url
+                     '"u:url(https://a.com/\x01)"',  # a control character in the URL
+                     '"/**/u:url(https://a.com/)"', '"u:url(https://a.com/\\41)"', '"u:url(https://a.com/&amp;x)"',
+                     '"s:src(https://a.com/)"', '"i:image-set(\'https://a.com/\' 1x)"',
+                     '"u:url(http://b.com/)"',  # a head the mapper refused
+                     '"u:url(https://c.com/)"'):  # a head not remembered (no learn)
+        assert edit(given_up, memo) is False, given_up
