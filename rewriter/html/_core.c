@@ -2239,6 +2239,43 @@ static PyObject *text_end(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return PyLong_FromSsize_t(raw_end_named(s, pos, n, nm, len, 0));
 }
 
+/* The text of a 1-byte str or of bytes: 0 and sets nothing when it is neither (the caller decides). */
+static int text_of(PyObject *o, const unsigned char **s, Py_ssize_t *n)
+{
+    if (PyBytes_Check(o)) {
+        *s = (const unsigned char *)PyBytes_AS_STRING(o);
+        *n = PyBytes_GET_SIZE(o);
+        return 1;
+    }
+    if (PyUnicode_Check(o) && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND) {
+        *s = PyUnicode_1BYTE_DATA(o);
+        *n = PyUnicode_GET_LENGTH(o);
+        return 1;
+    }
+    return 0;
+}
+
+/* css_text_wanted(text) -> bool | None: core.css_text_wanted of a 1-byte str or bytes (None: neither). */
+static PyObject *css_text_wanted_py(PyObject *self, PyObject *arg)
+{
+    const unsigned char *s;
+    Py_ssize_t n;
+    if (!text_of(arg, &s, &n))
+        Py_RETURN_NONE;
+    return PyBool_FromLong(css_text_wanted(s, 0, n));
+}
+
+/* js_words(text) -> bool | None: does a 1-byte str or bytes hold one of JS_WORDS (rewriter/js.py's
+ * TRIGGER_WORDS, case-sensitive)? None: neither. */
+static PyObject *js_words_py(PyObject *self, PyObject *arg)
+{
+    const unsigned char *s;
+    Py_ssize_t n;
+    if (!text_of(arg, &s, &n))
+        Py_RETURN_NONE;
+    return PyBool_FromLong(has_js_word(s, 0, n));
+}
+
 static PyMethodDef methods[] = {
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL,
      "skip(buf, pos, flags, memo, learn=None) -> (pos, start_tags, edits, urls): walk over what the "
@@ -2249,6 +2286,10 @@ static PyMethodDef methods[] = {
      "decode_refs(table, raw, want_refs) -> (value, refs): character references in an attribute value."},
     {"splice", (PyCFunction)(void (*)(void))splice, METH_FASTCALL,
      "splice(buf, at, edits) -> str: buf[at:] to the last edit's end, the edits applied."},
+    {"css_text_wanted", css_text_wanted_py, METH_O,
+     "css_text_wanted(text) -> bool | None: may the CSS rewriter change this <style> text (1-byte str or bytes)."},
+    {"js_words", js_words_py, METH_O,
+     "js_words(text) -> bool | None: does the text (1-byte str or bytes) hold one of the JS rewriter's trigger words."},
     {"text_end", (PyCFunction)(void (*)(void))text_end, METH_FASTCALL,
      "text_end(buf, pos, name) -> int: the '<' of the end tag of the raw text or script starting at pos; "
      "-1 not in buf, -2 buf not 1-byte."},

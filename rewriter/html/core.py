@@ -780,10 +780,10 @@ def splice_python(buf: str, at: int, edits: list) -> str:
 try:
     from ._core import (  # type: ignore[import-not-found]
         decode_refs as decode_refs_c, skip as skip_c, skip_foreign as skip_foreign_c, splice as splice_c,
-        text_end as text_end_c,
+        css_text_wanted as css_text_wanted_c, js_words as js_words_c, text_end as text_end_c,
     )
 except ImportError:  # built without a compiler (or an old build): the reference runs
-    skip_c = skip_foreign_c = decode_refs_c = splice_c = text_end_c = None
+    skip_c = skip_foreign_c = decode_refs_c = splice_c = text_end_c = css_text_wanted_c = js_words_c = None
 
 CORES: dict[str, Skip] = {"python": skip_python}
 FOREIGN: dict[str, Callable] = {"python": skip_foreign_python}
@@ -792,20 +792,36 @@ SPLICERS: dict[str, Callable] = {"python": splice_python}
 # The end of a raw text element's or a script's text (text_end in _core.c); the pure-Python core has
 # none: the tokenizer's own regular expressions are the reference it is checked against.
 TEXT_ENDS: dict[str, Callable | None] = {"python": None}
+
+
+def _css_wanted_c(raw: str) -> bool:
+    """css_text_wanted in C (one pass, 16 characters a step; None for a wide str: the reference)."""
+    got = css_text_wanted_c(raw)
+    return css_text_wanted(raw) if got is None else got
+
+
+# Whether <style> text may hold a URL (css_text_wanted), and whether a script holds one of the JS
+# rewriter's trigger words (rewriter/js.py's _has_trigger asks; None: its own substring searches).
+CSS_WANTED: dict[str, Callable] = {"python": css_text_wanted}
+JS_WORDS: dict[str, Callable | None] = {"python": None}
 if skip_c is not None:
     CORES["c"] = skip_c
     FOREIGN["c"] = skip_foreign_c
     DECODERS["c"] = functools.partial(decode_refs_c, html5)
     SPLICERS["c"] = splice_c
     TEXT_ENDS["c"] = text_end_c
+    CSS_WANTED["c"] = _css_wanted_c
+    JS_WORDS["c"] = js_words_c  # bytes or a 1-byte str; None for a wide str (the caller's searches then)
 
 
 
 def use(name: str) -> None:
     """Select the core for rewriters created from now on ("c" or "python"; tests run both), and
     the character reference decoder (entities.decode_refs) at once."""
-    global NAME, ACTIVE, ACTIVE_FOREIGN, ACTIVE_SPLICE, ACTIVE_TEXT_END
+    global NAME, ACTIVE, ACTIVE_FOREIGN, ACTIVE_SPLICE, ACTIVE_TEXT_END, ACTIVE_CSS_WANTED, ACTIVE_JS_WORDS
     ACTIVE = CORES[name]
+    ACTIVE_CSS_WANTED = CSS_WANTED[name]
+    ACTIVE_JS_WORDS = JS_WORDS[name]
     ACTIVE_FOREIGN = FOREIGN[name]
     ACTIVE_SPLICE = SPLICERS[name]
     ACTIVE_TEXT_END = TEXT_ENDS[name]
@@ -818,6 +834,8 @@ ACTIVE: Skip = skip_python
 ACTIVE_FOREIGN: Callable = skip_foreign_python
 ACTIVE_SPLICE: Callable = splice_python
 ACTIVE_TEXT_END: Callable | None = None
+ACTIVE_CSS_WANTED: Callable = css_text_wanted
+ACTIVE_JS_WORDS: Callable | None = None
 use("c" if skip_c is not None and os.environ.get("TANDEM_HTML_CORE", "") != "python" else "python")
 
 

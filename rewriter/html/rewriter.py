@@ -411,7 +411,7 @@ class HtmlRewriter(Tokenizer):
         return back
 
     def _rewrite_css(self, raw: str) -> str:
-        if not raw or not core.css_text_wanted(raw):  # no url(), no @import, no escape: no URL
+        if not raw or not core.ACTIVE_CSS_WANTED(raw):  # no url(), no @import, no escape: no URL
             return raw
         text = self._to_unicode(raw)
         if text is None:

@@ -244,3 +244,18 @@ def test_style_edit_reads_urls_as_the_css_rewriter_does():
                      '"u:url(http://b.com/)"',  # a head the mapper refused
                      '"u:url(https://c.com/)"'):  # a head not remembered (no learn)
         assert edit(given_up, memo) is False, given_up
+
+
+# -- the compiled text checks: <style> text that may hold a URL, scripts with a trigger word ---------
+@needs_c
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(JS_NEAR + CSS_NEAR + ["x" * 15, "y" * 16, " ", "\n", "\xe9", "\x00", "o"]), max_size=20)
+       .map("".join))
+def test_compiled_text_checks_answer_as_the_references(text):
+    from rewriter import js
+
+    assert core.CSS_WANTED["c"](text) == core.css_text_wanted(text)
+    reference = any(w in text for w in js.TRIGGER_WORDS)
+    assert core.JS_WORDS["c"](text) == reference
+    assert core.JS_WORDS["c"](text.encode("latin-1")) == reference
+    assert core.JS_WORDS["c"]("\u20ac" + text) is None  # a wide str: the caller's own searches
