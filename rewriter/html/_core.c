@@ -37,6 +37,7 @@
 #define F_KEEP_NONCE 32 /* nonce attributes stay (the page's CSP is kept in force) */
 #define F_RAW_WALK 64 /* <script> / <style> text up to RAW_WALK_MAX may be read */
 #define F_CSS_URLS 128 /* the CSS rewriter maps each URL through the rewriter's mapper, nothing else (style_edit) */
+#define F_CODEC_LOCKED 256 /* the charset is settled: <meta charset> and a harmless http-equiv change nothing */
 #define RAW_WALK_MAX (1 << 20)
 
 /* Tags longer than this are left to Python (which enforces MAX_TAG and fails closed). */
@@ -648,7 +649,7 @@ typedef struct {
     unsigned seen;             /* bit per URL_ATTRS entry seen in the current tag */
     int ndata;                 /* data-* names seen in the current tag (MAX_TAG_EDITS + 1: too many) */
     Py_ssize_t data[MAX_TAG_EDITS][2];
-    unsigned list_seen;        /* bit per srcset attribute (A_SRCSET, A_IMAGESRCSET) seen in the current tag; bit 2: style */
+    unsigned list_seen;        /* bit per srcset attribute (A_SRCSET, A_IMAGESRCSET) seen in the current tag; bit 2: style, bit 3: http-equiv */
     Py_ssize_t urls;           /* URLs the edits of the current tag map (a srcset may map several) */
     unsigned stop_attrs;       /* bit per attribute class that makes this tag the rewriter's (<meta http-equiv>) */
     const unsigned char *tag_s; /* the tag being scanned (s, "<" at tag_i, name at tag_j, buffer end tag_n) */
@@ -1085,6 +1086,20 @@ static int plain_http(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, unsi
     return abs_http(s, a, b, bits) && !(bits & (V_HIGH | V_NUL)) && (!(bits & V_AMP) || only_amp(s, a, b));
 }
 
+/* core.meta_harmless: a <meta http-equiv> value s[vs:ve] (quotes included; vs < 0: none) that changes
+ * nothing once the charset is settled: not "refresh" nor a CSP name, and no reference or NUL in it. */
+static int meta_harmless(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, unsigned *vb)
+{
+    if (vs < 0 || ve == vs)
+        return 1;
+    int quoted = s[vs] == '"' || s[vs] == '\'';
+    Py_ssize_t a = vs + quoted, b = ve - quoted;
+    if (vbits(s, vs, ve, vb) & (V_AMP | V_NUL))
+        return 0;
+    return !(eq_lower(s, a, b, "refresh") || eq_lower(s, a, b, "content-security-policy")
+             || eq_lower(s, a, b, "content-security-policy-report-only"));
+}
+
 /* Walk one tag from its "<" at i (name starting at j). Returns the index after its ">", or -1 if it
  * ends past n (or is too long); *wanted is set when an attribute needs the rewriter. */
 static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, Py_ssize_t n, long flags,
@@ -1148,9 +1163,15 @@ static Py_ssize_t scan_tag(const unsigned char *s, Py_ssize_t i, Py_ssize_t j, P
             int memo = e != NULL && e->memo != NULL;
             int u = memo && cls >= A_URL && cls < A_URL + N_URL_ATTRS ? cls - A_URL : -1;
             int l = memo && (cls == A_SRCSET || cls == A_IMAGESRCSET) ? cls - A_SRCSET : -1;
-            if (e != NULL && (e->stop_attrs & (1u << cls)))
-                *wanted = 1;
-            else if (l >= 0) { /* srcset: the first of duplicates wins, so a repeat stops */
+            if (e != NULL && (e->stop_attrs & (1u << cls))) {
+                /* <meta>: with the charset settled, its charset and a harmless first http-equiv change
+                 * nothing (a later http-equiv is ignored: the first of duplicates wins) */
+                if ((flags & F_CODEC_LOCKED) && (cls == A_CHARSET || (cls == A_HTTP_EQUIV && ((e->list_seen & 8u)
+                                                                     || meta_harmless(s, vs, ve, &vb)))))
+                    e->list_seen |= cls == A_HTTP_EQUIV ? 8u : 0u;
+                else
+                    *wanted = 1;
+            } else if (l >= 0) { /* srcset: the first of duplicates wins, so a repeat stops */
                 if (e->list_seen & (1u << l))
                     *wanted = 1;
                 else {

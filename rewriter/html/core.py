@@ -81,7 +81,7 @@ from html.entities import html5
 from typing import Callable
 
 from . import entities
-from .policy import IMPORTMAP, RELATIVE_URL_RE, SPECULATION, URL_HEAD_RE, script_kind
+from .policy import CSP_NAMES, IMPORTMAP, RELATIVE_URL_RE, SPECULATION, URL_HEAD_RE, script_kind
 from .tokenizer import ABS_HTTP_RE, ASCII_LOWER, ATTR_RE, COMMENT_END_RE, LETTERS, TAG_RE, WS, end_tag_re, script_res
 from .values import javascript_url_body, srcset_url_spans
 
@@ -96,6 +96,9 @@ F_RAW_WALK = 64  # <script> / <style> text up to RAW_WALK_MAX may be read (withi
 # nothing else (rewriter/css.py's CssRewriter): a style value whose URLs are plain url() values with
 # remembered heads is edited from the memo (_style_edit).
 F_CSS_URLS = 128
+# The document's charset is settled (the transport's label, a BOM, or an earlier <meta>): a <meta
+# charset> changes nothing, nor does a <meta http-equiv> but refresh and CSP (meta_harmless).
+F_CODEC_LOCKED = 256
 # The words rewriter/js.py's pre-check looks for (JsRewriter.trigger_words): a script or handler
 # with none of them is passed through unchanged (case-sensitive, ASCII).
 JS_TRIGGER_WORDS = ("import", "from", "location", "export", "postMessage", "sourceMappingURL")
@@ -428,6 +431,19 @@ def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple
     return q + "".join(out) + q, mapped
 
 
+def meta_harmless(value: str | None) -> bool:
+    """Does a <meta http-equiv> with this value (as written, quotes included; None: no value) change
+    nothing once the charset is settled (HtmlRewriter._meta acts on "refresh" and the CSP names)? A
+    character reference or NUL could decode to one of them: then the rewriter reads it."""
+    if not value:
+        return True
+    raw = _unquoted(value)
+    if "&" in raw or "\0" in raw:
+        return False
+    low = raw.translate(ASCII_LOWER)
+    return low != "refresh" and low not in CSP_NAMES
+
+
 def _tag_edits(buf: str, m: "re.Match[str]", flags: int, memo: dict | None, learn: Callable | None,
                stop_attrs: tuple = ()) -> "tuple[list[Edit], int] | None":
     """The memo's edits of the start tag ``m`` and the URLs they map, or None when the rewriter
@@ -439,7 +455,13 @@ def _tag_edits(buf: str, m: "re.Match[str]", flags: int, memo: dict | None, lear
     for am in ATTR_RE.finditer(buf, m.start(3), m.end(3)):
         name = am.group(1).translate(ASCII_LOWER)
         if name in stop_attrs:
-            return None
+            # <meta>: with the charset settled, its charset and a harmless first http-equiv change
+            # nothing (a later http-equiv is ignored: the first of duplicates wins)
+            if not (flags & F_CODEC_LOCKED and (name == "charset" or (
+                    name == "http-equiv" and ("http-equiv" in seen or meta_harmless(am.group(2)))))):
+                return None
+            seen.add(name)
+            continue
         if memo is not None and name in SRCSET_ATTRS:
             if name in seen:  # the first of duplicates wins: the rewriter decides
                 return None

@@ -276,6 +276,8 @@ class HtmlRewriter(Tokenizer):
             flags |= core.F_CSS_URLS  # the real CSS rewriter, on this mapper: plain url() heads from the memo
         if self._codec in (None, "utf-8"):
             flags |= core.F_UTF8
+        if self._codec_locked:
+            flags |= core.F_CODEC_LOCKED  # <meta charset> can change nothing now (_meta)
         if self.csp is not None:
             flags |= core.F_KEEP_NONCE
         if limits.MAX_SCRIPT >= core.RAW_WALK_MAX and limits.MAX_STYLE >= core.RAW_WALK_MAX:

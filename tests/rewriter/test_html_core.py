@@ -17,7 +17,8 @@ FLAGS = [0, core.F_JS | core.F_CSS | core.F_ACTIVE, core.F_CSS, core.F_JS,
          core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_UTF8 | core.F_RAW_WALK,
          core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_RAW_WALK | core.F_KEEP_NONCE,
          core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_UTF8 | core.F_RAW_WALK | core.F_CSS_URLS,
-         core.F_CSS | core.F_CSS_URLS]
+         core.F_CSS | core.F_CSS_URLS,
+         core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_JS_WORDS | core.F_UTF8 | core.F_CSS_URLS | core.F_CODEC_LOCKED]
 
 needs_c = pytest.mark.skipif("c" not in core.CORES, reason="the compiled core was not built (no C compiler)")
 

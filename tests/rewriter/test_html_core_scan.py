@@ -46,6 +46,12 @@ STYLE_PIECES = ["url(", "URL(", "url( ", "url('", 'url("', "')", '")', ")", " )"
                 "&amp;", ";", ":", " ", "\n", "\x01", "background:", "--x:", "var(--y,"]
 
 
+# <meta http-equiv> values: the ones the rewriter acts on, near misses, and ones a reference could spell
+META_EQUIVS = ["refresh", "Refresh", "REFRESH ", "refres", "content-security-policy", "Content-Security-Policy",
+               "content-security-policy-report-only", "content-security-polic", "content-type", "X-UA-Compatible",
+               "&#114;efresh", "refresh\x00", "", "content-language"]
+
+
 def _style(rnd: random.Random) -> str:
     out = []
     for _ in range(rnd.randrange(1, 7)):
@@ -58,7 +64,7 @@ def _value(rnd: random.Random) -> str:
     v = rnd.choice([rnd.choice(URLS) + _pad(rnd), _pad(rnd), rnd.choice(URLS), "a 1x, " + rnd.choice(URLS) + " 2x",
                     "color:red" + _pad(rnd), "url(x)", "location" + _pad(rnd), "&#104;ttp://a", "x\x0by", "\x01\x1f",
                     "background:url(" + rnd.choice(URLS) + ")", "b:url('" + rnd.choice(URLS) + "') no-repeat",
-                    _style(rnd), _style(rnd)])
+                    _style(rnd), _style(rnd), rnd.choice(META_EQUIVS)])
     q = rnd.choice(['"', "'", ""])
     if not q:
         v = v.replace(" ", "").replace(">", "") or "v"
@@ -259,3 +265,22 @@ def test_compiled_text_checks_answer_as_the_references(text):
     assert core.JS_WORDS["c"](text) == reference
     assert core.JS_WORDS["c"](text.encode("latin-1")) == reference
     assert core.JS_WORDS["c"]("\u20ac" + text) is None  # a wide str: the caller's own searches
+
+
+@needs_c
+def test_meta_with_the_charset_settled_is_walked_over_unless_it_acts():
+    locked = core.F_JS | core.F_CSS | core.F_ACTIVE | core.F_CODEC_LOCKED
+    for equiv in META_EQUIVS:
+        for q in ('"', "'"):
+            for extra in ("", " charset=utf-8", " http-equiv=refresh", " content='0;url=http://a.com/'"):
+                text = f"<meta http-equiv={q}{equiv}{q}{extra}><p>"
+                for flags in (locked, locked & ~core.F_CODEC_LOCKED):
+                    both(text, 0, flags, _memo())
+                    both(text, 0, flags)
+    walked = core.skip_python('<meta http-equiv="X-UA-Compatible" content="IE=edge"><meta charset=utf-8><p>', 0,
+                              locked, _memo())
+    assert walked[1] == 3  # all three start tags walked over
+    for acts in ('<meta http-equiv="refresh" content="0;url=/x">', '<meta http-equiv="&#114;efresh">',
+                 '<meta http-equiv="Content-Security-Policy" content="default-src \'self\'">'):
+        assert core.skip_python(acts + "<p>", 0, locked, _memo())[1] == 0, acts
+    assert core.skip_python("<meta charset=utf-8><p>", 0, locked & ~core.F_CODEC_LOCKED, _memo())[1] == 0
