@@ -804,6 +804,69 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
  * byte past ASCII, a NUL, a head not remembered, a mapped head that would need escaping). */
 static int only_amp(const unsigned char *s, Py_ssize_t a, Py_ssize_t b);
 
+/* core._changed_head for the URL s[us:ue]: 1 and a new reference in *new_head (its head ends at
+ * *he) when the memo maps its head to another; 0 when the mapper leaves it (relative, or mapped to
+ * itself); -1 when Python must look (a reference in the head when ``amp``, which the mapper reads
+ * decoded; not remembered; refused; a head past ASCII). */
+static int changed_head(const unsigned char *s, Py_ssize_t us, Py_ssize_t ue, int amp, Edits *e, Py_ssize_t *he,
+                        PyObject **new_head)
+{
+    if (relative_url(s, us, ue))
+        return 0;
+    *he = url_head_end(s, us, ue);
+    if (amp && memchr(s + us, '&', (size_t)(*he - us)) != NULL)
+        return -1;
+    PyObject *h = memo_head(s, us, *he, ue, e);
+    if (h == NULL || !PyUnicode_IS_ASCII(h))
+        return -1;
+    Py_ssize_t nh = PyUnicode_GET_LENGTH(h);
+    if (nh == *he - us && memcmp(PyUnicode_DATA(h), s + us, (size_t)nh) == 0)
+        return 0;
+    Py_INCREF(h);
+    *new_head = h;
+    return 1;
+}
+
+/* core._splice_heads: the value s[vs:ve] (quotes included; its text s[a:b]) with heads[r] in place
+ * of s[at[r][0]:at[r][1]], added to e as one edit of the whole value. ``len`` is the new text's
+ * length without quotes. Returns 1 when added (or nothing to change), 0 when Python must look. */
+static int splice_heads(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Py_ssize_t a, Py_ssize_t b,
+                        Py_ssize_t (*at)[2], PyObject **heads, int m, Py_ssize_t len, Edits *e)
+{
+    if (m == 0)
+        return 1;
+    if (e->n >= MAX_TAG_EDITS)
+        return 0;
+    int quoted = a > vs;
+    PyObject *text = PyUnicode_New(len + 2 * quoted, 127);
+    if (text == NULL) {
+        e->failed = 1;
+        return 0;
+    }
+    unsigned char *out = (unsigned char *)PyUnicode_DATA(text);
+    Py_ssize_t o = 0, from = a;
+    if (quoted)
+        out[o++] = s[vs];
+    for (int r = 0; r < m; r++) {
+        memcpy(out + o, s + from, (size_t)(at[r][0] - from));
+        o += at[r][0] - from;
+        Py_ssize_t nh = PyUnicode_GET_LENGTH(heads[r]);
+        memcpy(out + o, PyUnicode_DATA(heads[r]), (size_t)nh);
+        o += nh;
+        from = at[r][1];
+    }
+    memcpy(out + o, s + from, (size_t)(b - from));
+    o += b - from;
+    if (quoted)
+        out[o++] = s[vs];
+    e->at[e->n][0] = vs;
+    e->at[e->n][1] = ve;
+    e->text[e->n] = text;
+    e->n++;
+    e->urls += m;
+    return 1;
+}
+
 static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e, unsigned *vb)
 {
     int quoted = s[vs] == '"' || s[vs] == '\'';
@@ -833,28 +896,25 @@ static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edi
                 end--;
             descriptors = 0;
         }
-        if (!relative_url(s, start, end)) {
-            Py_ssize_t he = url_head_end(s, start, end);
-            if (amp && memchr(s + start, '&', (size_t)(he - start)) != NULL)
-                goto done; /* a reference in the head: the mapper reads it decoded */
-            PyObject *new_head = memo_head(s, start, he, end, e);
-            if (new_head == NULL || !PyUnicode_IS_ASCII(new_head))
-                goto done;
+        Py_ssize_t he = 0;
+        PyObject *new_head = NULL;
+        int changed = changed_head(s, start, end, amp, e, &he, &new_head);
+        if (changed < 0)
+            goto done;
+        if (changed) {
             Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
             const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
-            if (!(nh == he - start && memcmp(hs, s + start, (size_t)nh) == 0)) {
-                if (m >= MAX_SRCSET_URLS)
-                    goto done;
-                for (Py_ssize_t r = 0; r < nh; r++) /* values.splice would escape or quote these */
-                    if (hs[r] == '&' || hs[r] == '"' || hs[r] == '\'' || (!quoted && (is_ws(hs[r]) || hs[r] == '>')))
-                        goto done;
-                at[m][0] = start;
-                at[m][1] = he;
-                Py_INCREF(new_head);
-                heads[m] = new_head;
-                m++;
-                len += nh - (he - start);
+            int unsafe = m >= MAX_SRCSET_URLS;
+            for (Py_ssize_t r = 0; r < nh && !unsafe; r++) /* values.splice would escape or quote these */
+                unsafe = hs[r] == '&' || hs[r] == '"' || hs[r] == '\'' || (!quoted && (is_ws(hs[r]) || hs[r] == '>'));
+            if (unsafe) {
+                Py_DECREF(new_head);
+                goto done;
             }
+            at[m][0] = start;
+            at[m][1] = he;
+            heads[m++] = new_head;
+            len += nh - (he - start);
         }
         if (!descriptors)
             continue;
@@ -869,39 +929,7 @@ static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edi
                 break;
         }
     }
-    if (m == 0) {
-        handled = 1;
-        goto done;
-    }
-    if (e->n >= MAX_TAG_EDITS)
-        goto done;
-    PyObject *text = PyUnicode_New(len + 2 * quoted, 127);
-    if (text == NULL) {
-        e->failed = 1;
-        goto done;
-    }
-    unsigned char *out = (unsigned char *)PyUnicode_DATA(text);
-    Py_ssize_t o = 0, from = a;
-    if (quoted)
-        out[o++] = s[vs];
-    for (int r = 0; r < m; r++) {
-        memcpy(out + o, s + from, (size_t)(at[r][0] - from));
-        o += at[r][0] - from;
-        Py_ssize_t nh = PyUnicode_GET_LENGTH(heads[r]);
-        memcpy(out + o, PyUnicode_DATA(heads[r]), (size_t)nh);
-        o += nh;
-        from = at[r][1];
-    }
-    memcpy(out + o, s + from, (size_t)(b - from));
-    o += b - from;
-    if (quoted)
-        out[o++] = s[vs];
-    e->at[e->n][0] = vs;
-    e->at[e->n][1] = ve;
-    e->text[e->n] = text;
-    e->n++;
-    e->urls += m;
-    handled = 1;
+    handled = splice_heads(s, vs, ve, a, b, at, heads, m, len, e);
 done:
     for (int r = 0; r < m; r++)
         Py_DECREF(heads[r]);
@@ -982,59 +1010,28 @@ static int style_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edit
                 goto done;
         if (++found > MAX_STYLE_URLS)
             goto done;
-        if (relative_url(s, us, ue))
-            continue;
-        Py_ssize_t he = url_head_end(s, us, ue);
-        PyObject *new_head = memo_head(s, us, he, ue, e);
-        if (new_head == NULL || !PyUnicode_IS_ASCII(new_head))
+        Py_ssize_t he = 0;
+        PyObject *new_head = NULL;
+        int changed = changed_head(s, us, ue, 0, e, &he, &new_head);
+        if (changed < 0)
             goto done;
+        if (!changed)
+            continue;
         Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
         const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
-        if (nh == he - us && memcmp(hs, s + us, (size_t)nh) == 0)
-            continue;
-        for (Py_ssize_t r = 0; r < nh; r++)
-            if (!style_head_safe(hs[r]))
-                goto done;
+        int unsafe = 0;
+        for (Py_ssize_t r = 0; r < nh && !unsafe; r++)
+            unsafe = !style_head_safe(hs[r]);
+        if (unsafe) {
+            Py_DECREF(new_head);
+            goto done;
+        }
         at[m][0] = us;
         at[m][1] = he;
-        Py_INCREF(new_head);
-        heads[m] = new_head;
-        m++;
+        heads[m++] = new_head;
         len += nh - (he - us);
     }
-    if (m == 0) {
-        handled = 1;
-        goto done;
-    }
-    if (e->n >= MAX_TAG_EDITS)
-        goto done;
-    PyObject *text = PyUnicode_New(len + 2 * quoted, 127);
-    if (text == NULL) {
-        e->failed = 1;
-        goto done;
-    }
-    unsigned char *out = (unsigned char *)PyUnicode_DATA(text);
-    Py_ssize_t o = 0, from = a;
-    if (quoted)
-        out[o++] = s[vs];
-    for (int r = 0; r < m; r++) {
-        memcpy(out + o, s + from, (size_t)(at[r][0] - from));
-        o += at[r][0] - from;
-        Py_ssize_t nh = PyUnicode_GET_LENGTH(heads[r]);
-        memcpy(out + o, PyUnicode_DATA(heads[r]), (size_t)nh);
-        o += nh;
-        from = at[r][1];
-    }
-    memcpy(out + o, s + from, (size_t)(b - from));
-    o += b - from;
-    if (quoted)
-        out[o++] = s[vs];
-    e->at[e->n][0] = vs;
-    e->at[e->n][1] = ve;
-    e->text[e->n] = text;
-    e->n++;
-    e->urls += m;
-    handled = 1;
+    handled = splice_heads(s, vs, ve, a, b, at, heads, m, len, e);
 done:
     for (int r = 0; r < m; r++)
         Py_DECREF(heads[r]);

@@ -316,6 +316,36 @@ def _plain_url_edit(value: str, memo: dict, learn: Callable | None = None) -> "E
     return q + new_head + raw[end:] + q
 
 
+def _changed_head(memo: dict, learn: Callable | None, url: str) -> "tuple[int, str] | bool":
+    """(end of the URL's head, the head it maps to) when the memo maps it to another; True: the
+    mapper leaves it (relative, or mapped to itself); False: the rewriter must look (a reference in
+    the head, which the mapper reads decoded; not remembered; refused; a head past ASCII)."""
+    if RELATIVE_URL_RE.match(url):
+        return True
+    end = URL_HEAD_RE.match(url).end()
+    if "&" in url[:end]:
+        return False
+    new_head = _memo_head(memo, learn, url, end)
+    if type(new_head) is not str or not new_head.isascii():
+        return False
+    return True if new_head == url[:end] else (end, new_head)
+
+
+def _splice_heads(q: str, raw: str, heads: "list[tuple[int, int, str]]") -> "tuple[str, int] | bool":
+    """``raw`` with each (start, end, new head) in place of raw[start:end], quoted with ``q`` as it
+    was: (new value, heads spliced); True when there are none (nothing to change)."""
+    if not heads:
+        return True
+    out: list[str] = []
+    at = 0
+    for start, end, new_head in heads:
+        out.append(raw[at:start])
+        out.append(new_head)
+        at = end
+    out.append(raw[at:])
+    return q + "".join(out) + q, len(heads)
+
+
 def _srcset_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple[str, int] | bool":
     """A srcset value (quotes included) as HtmlRewriter._srcset_edits rewrites it when every
     candidate URL is relative or plain with a remembered head: (new value, URLs mapped); True:
@@ -325,32 +355,20 @@ def _srcset_edit(value: str, memo: dict, learn: Callable | None = None) -> "tupl
     raw = value[1:-1] if q else value
     if not raw.isascii() or "\0" in raw or not only_amp(raw):
         return False
-    out: list[str] = []
-    at = mapped = 0
+    heads: list[tuple[int, int, str]] = []
     for s, e in srcset_url_spans(raw):
-        url = raw[s:e]
-        if RELATIVE_URL_RE.match(url):
+        got = _changed_head(memo, learn, raw[s:e])
+        if got is True:
             continue
-        end = URL_HEAD_RE.match(url).end()
-        if "&" in url[:end]:  # a reference in the head: the mapper reads it decoded
+        if got is False:
             return False
-        new_head = _memo_head(memo, learn, url, end)
-        if type(new_head) is not str or not new_head.isascii():
-            return False
-        if new_head == url[:end]:
-            continue
-        if mapped >= MAX_SRCSET_URLS or "&" in new_head or "\"" in new_head or "'" in new_head:
+        end, new_head = got
+        if len(heads) >= MAX_SRCSET_URLS or "&" in new_head or "\"" in new_head or "'" in new_head:
             return False
         if not q and any(c in _UNQUOTED_UNSAFE for c in new_head):
             return False
-        out.append(raw[at:s])
-        out.append(new_head)
-        at = s + end
-        mapped += 1
-    if not mapped:
-        return True
-    out.append(raw[at:])
-    return q + "".join(out) + q, mapped
+        heads.append((s, s + end, new_head))
+    return _splice_heads(q, raw, heads)
 
 
 def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple[str, int] | bool":
@@ -368,8 +386,8 @@ def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple
     raw = value[1:-1] if q else value
     if not raw.isascii() or _STYLE_BAIL_RE.search(raw):
         return False
-    out: list[str] = []
-    at = found = mapped = 0
+    heads: list[tuple[int, int, str]] = []
+    found = 0
     k, n = 0, len(raw)
     while k < n:
         c = raw[k]
@@ -411,24 +429,13 @@ def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple
         found += 1
         if found > MAX_STYLE_URLS:
             return False
-        if RELATIVE_URL_RE.match(url):
+        got = _changed_head(memo, learn, url)
+        if got is True:
             continue
-        end = URL_HEAD_RE.match(url).end()
-        new_head = _memo_head(memo, learn, url, end)
-        if type(new_head) is not str or not new_head.isascii():
+        if got is False or _STYLE_HEAD_SAFE_RE.fullmatch(got[1]) is None:
             return False
-        if new_head == url[:end]:
-            continue
-        if _STYLE_HEAD_SAFE_RE.fullmatch(new_head) is None:
-            return False
-        out.append(raw[at:s])
-        out.append(new_head)
-        at = s + end
-        mapped += 1
-    if not mapped:
-        return True
-    out.append(raw[at:])
-    return q + "".join(out) + q, mapped
+        heads.append((s, s + got[0], got[1]))
+    return _splice_heads(q, raw, heads)
 
 
 def meta_harmless(value: str | None) -> bool:
