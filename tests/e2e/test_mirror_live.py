@@ -39,8 +39,10 @@ AFTER_EACH_FRAME = r"""(() => {
     const note = (ev) => {
           const doc = window.tandemMirror && window.tandemMirror.doc();
           if (!doc || !doc.defaultView) return;
+          const st = window.tandemMirror.stats;  // the stream's counters after this frame (stream.js)
           window.__afterFrame.push({ scroll: ev.data.includes('"source":3,'), late: ev.data.includes('"late"'),
-            y: Math.round(doc.defaultView.scrollY), p: !!doc.getElementById("late") });
+            y: Math.round(doc.defaultView.scrollY), p: !!doc.getElementById("late"),
+            applied: st.applied, gaps: st.gaps, dups: st.dups, resets: st.resets });
     };
     return ws;
   }
@@ -67,11 +69,16 @@ async def test_a_frame_is_applied_to_the_mirror_as_it_arrives(make_tandem, pages
         await lp.evaluate("() => { const p = document.createElement('p'); p.id = 'late'; p.textContent = 'arrived'; document.body.append(p); }")
         await mirror(fp, "(doc) => (doc.getElementById('late') || {}).textContent", "arrived")
         seen = await fp.evaluate("window.__afterFrame")
-        scrolls = [f for f in seen if f["scroll"]]
-        adds = [f for f in seen if f["late"]]
+        # Only a frame the stream applied as it came says anything: one that arrived out of order (a
+        # gap: the follower asks for a resync and drops events until the snapshot) or again (a dup)
+        # is not applied, by design. Such frames are rare (a loaded machine); they are named if seen.
+        applied = [f for prev, f in zip([{"applied": 0, "gaps": 0, "dups": 0, "resets": 0}] + seen, seen)
+                   if f["applied"] > prev["applied"] and (f["gaps"], f["dups"], f["resets"]) == (prev["gaps"], prev["dups"], prev["resets"])]
+        scrolls = [f for f in applied if f["scroll"]]
+        adds = [f for f in applied if f["late"]]
         assert scrolls and adds, seen
-        assert scrolls[-1]["y"] == 1500, f"after the scroll's frame the mirror was at {scrolls[-1]['y']}"
-        assert adds[0]["p"], "after the paragraph's frame the mirror did not have it yet"
+        assert scrolls[-1]["y"] == 1500, f"after the scroll's frame the mirror was at {scrolls[-1]['y']}: {seen}"
+        assert adds[0]["p"], f"after the paragraph's frame the mirror did not have it yet: {seen}"
         assert errors.tandem() == []
         await fctx.close()
         await lctx.close()
