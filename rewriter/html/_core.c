@@ -748,6 +748,9 @@ found:
     return new_head;
 }
 
+static int splice_heads(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Py_ssize_t a, Py_ssize_t b,
+                        Py_ssize_t (*at)[2], PyObject **heads, int m, Py_ssize_t len, Edits *e);
+
 /* A wanted URL attribute with value s[vs:ve] (quotes included): add its edit from the memo.
  * Returns 1 when handled (edit added, or nothing to change), 0 when Python must look (stop). */
 static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edits *e, unsigned *vb)
@@ -766,32 +769,8 @@ static int plain_url_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, 
     const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
     if (nh == he - rs && memcmp(hs, s + rs, (size_t)nh) == 0)
         return 1; /* the mapper leaves it */
-    if (e->n >= MAX_TAG_EDITS)
-        return 0;
-    Py_ssize_t tail = re_ - he;
-    Py_ssize_t len = 2 * quoted + nh + tail;
-    Py_UCS4 maxchar = PyUnicode_MAX_CHAR_VALUE(new_head);
-    PyObject *text = PyUnicode_New(len, maxchar < 127 ? 127 : maxchar);
-    if (text == NULL) {
-        e->failed = 1;
-        return 0;
-    }
-    unsigned char *out = (unsigned char *)PyUnicode_DATA(text);
-    Py_ssize_t o = 0;
-    if (quoted)
-        out[o++] = s[vs];
-    memcpy(out + o, hs, (size_t)nh);
-    o += nh;
-    memcpy(out + o, s + he, (size_t)tail);
-    o += tail;
-    if (quoted)
-        out[o++] = s[vs];
-    e->at[e->n][0] = vs;
-    e->at[e->n][1] = ve;
-    e->text[e->n] = text;
-    e->n++;
-    e->urls++;
-    return 1;
+    Py_ssize_t at[1][2] = {{rs, he}};
+    return splice_heads(s, vs, ve, rs, re_, at, &new_head, 1, nh + (re_ - he), e);
 }
 
 /* srcset and imagesrcset (A_SRCSET, A_IMAGESRCSET): looked at in every tag (the mapper maps each candidate's URL) */
@@ -838,7 +817,11 @@ static int splice_heads(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Py
     if (e->n >= MAX_TAG_EDITS)
         return 0;
     int quoted = a > vs;
-    PyObject *text = PyUnicode_New(len + 2 * quoted, 127);
+    Py_UCS4 maxchar = 127; /* the value as written is ASCII; a head may be latin-1 (plain_url_edit's) */
+    for (int r = 0; r < m; r++)
+        if (PyUnicode_MAX_CHAR_VALUE(heads[r]) > maxchar)
+            maxchar = PyUnicode_MAX_CHAR_VALUE(heads[r]);
+    PyObject *text = PyUnicode_New(len + 2 * quoted, maxchar);
     if (text == NULL) {
         e->failed = 1;
         return 0;
@@ -864,6 +847,37 @@ static int splice_heads(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Py
     e->text[e->n] = text;
     e->n++;
     e->urls += m;
+    return 1;
+}
+
+/* Where a mapped head goes: a srcset value in quotes or not (values.splice would escape or quote a
+ * reference, a quote, and unquoted whitespace or ">"), or a style value (style_head_safe). */
+#define HEAD_QUOTED 0
+#define HEAD_UNQUOTED 1
+#define HEAD_STYLE 2
+static inline int style_head_safe(unsigned char c);
+
+/* Keep ``new_head`` (a new reference, from changed_head) for the URL head s[start:he]: it goes to
+ * heads[*m], its span to at[*m], and *len grows by what it adds. Returns 0, the reference released,
+ * when the head would need escaping or quoting where it goes (``where``: HEAD_*). */
+static int keep_head(PyObject *new_head, Py_ssize_t start, Py_ssize_t he, int where, Py_ssize_t (*at)[2],
+                     PyObject **heads, int *m, Py_ssize_t *len)
+{
+    Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
+    const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
+    for (Py_ssize_t r = 0; r < nh; r++) {
+        unsigned char c = hs[r];
+        int unsafe = where == HEAD_STYLE ? !style_head_safe(c)
+                     : c == '&' || c == '"' || c == '\'' || (where == HEAD_UNQUOTED && (is_ws(c) || c == '>'));
+        if (unsafe) {
+            Py_DECREF(new_head);
+            return 0;
+        }
+    }
+    at[*m][0] = start;
+    at[*m][1] = he;
+    heads[(*m)++] = new_head;
+    *len += nh - (he - start);
     return 1;
 }
 
@@ -902,19 +916,12 @@ static int srcset_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edi
         if (changed < 0)
             goto done;
         if (changed) {
-            Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
-            const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
-            int unsafe = m >= MAX_SRCSET_URLS;
-            for (Py_ssize_t r = 0; r < nh && !unsafe; r++) /* values.splice would escape or quote these */
-                unsafe = hs[r] == '&' || hs[r] == '"' || hs[r] == '\'' || (!quoted && (is_ws(hs[r]) || hs[r] == '>'));
-            if (unsafe) {
+            if (m >= MAX_SRCSET_URLS) {
                 Py_DECREF(new_head);
                 goto done;
             }
-            at[m][0] = start;
-            at[m][1] = he;
-            heads[m++] = new_head;
-            len += nh - (he - start);
+            if (!keep_head(new_head, start, he, quoted ? HEAD_QUOTED : HEAD_UNQUOTED, at, heads, &m, &len))
+                goto done;
         }
         if (!descriptors)
             continue;
@@ -1017,19 +1024,8 @@ static int style_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edit
             goto done;
         if (!changed)
             continue;
-        Py_ssize_t nh = PyUnicode_GET_LENGTH(new_head);
-        const unsigned char *hs = (const unsigned char *)PyUnicode_DATA(new_head);
-        int unsafe = 0;
-        for (Py_ssize_t r = 0; r < nh && !unsafe; r++)
-            unsafe = !style_head_safe(hs[r]);
-        if (unsafe) {
-            Py_DECREF(new_head);
+        if (!keep_head(new_head, us, he, HEAD_STYLE, at, heads, &m, &len))
             goto done;
-        }
-        at[m][0] = us;
-        at[m][1] = he;
-        heads[m++] = new_head;
-        len += nh - (he - us);
     }
     handled = splice_heads(s, vs, ve, a, b, at, heads, m, len, e);
 done:
@@ -2165,6 +2161,25 @@ static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t n
     return Py_BuildValue("(NN)", value, refs);
 }
 
+/* The arguments (buf: str, position, third) of splice and text_end: ``third_ok`` says the caller found
+ * three with a third of the right kind; args[1] must be a position in buf (0 to its length). 0, an
+ * exception set (TypeError with ``usage``, or ValueError), when they are not. */
+static int text_args(PyObject *const *args, int third_ok, const char *usage, const char *fn, Py_ssize_t *pos)
+{
+    if (!third_ok || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return 0;
+    }
+    *pos = PyLong_AsSsize_t(args[1]);
+    if (*pos == -1 && PyErr_Occurred())
+        return 0;
+    if (*pos < 0 || *pos > PyUnicode_GET_LENGTH(args[0])) {
+        PyErr_Format(PyExc_ValueError, "%s: position %zd outside the text", fn, *pos);
+        return 0;
+    }
+    return 1;
+}
+
 /* splice(buf, at, edits) -> str
  *
  * buf[at:] up to the end of the last edit, each edit (start, end, text) applied: what
@@ -2173,16 +2188,12 @@ static PyObject *decode_refs(PyObject *self, PyObject *const *args, Py_ssize_t n
  * strings. Anything else raises ValueError (the caller applies them one by one instead). */
 static PyObject *splice(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyList_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "splice(buf: str, at: int, edits: list)");
+    Py_ssize_t at;
+    if (!text_args(args, nargs == 3 && PyList_Check(args[2]), "splice(buf: str, at: int, edits: list)", "splice", &at))
         return NULL;
-    }
     PyObject *buf = args[0], *edits = args[2];
-    Py_ssize_t at = PyLong_AsSsize_t(args[1]);
-    if (at == -1 && PyErr_Occurred())
-        return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(buf), count = PyList_GET_SIZE(edits), len = 0, from = at;
-    if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND || at < 0 || at > n)
+    if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND)
         goto bad;
     const unsigned char *src = PyUnicode_1BYTE_DATA(buf);
     int high = 0; /* a character past ASCII in the result (else it must be an ASCII string) */
@@ -2236,19 +2247,12 @@ bad:
  * before their own searches. */
 static PyObject *text_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[2]) || !PyUnicode_IS_ASCII(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "text_end(buf: str, pos: int, name: ASCII str)");
+    Py_ssize_t pos;
+    if (!text_args(args, nargs == 3 && PyUnicode_Check(args[2]) && PyUnicode_IS_ASCII(args[2]),
+                   "text_end(buf: str, pos: int, name: ASCII str)", "text_end", &pos))
         return NULL;
-    }
     PyObject *buf = args[0], *name = args[2];
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred())
-        return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(buf), len = PyUnicode_GET_LENGTH(name);
-    if (pos < 0 || pos > n) {
-        PyErr_SetString(PyExc_ValueError, "text_end: pos outside buf");
-        return NULL;
-    }
     if (PyUnicode_KIND(buf) != PyUnicode_1BYTE_KIND)
         return PyLong_FromLong(-2);
     const unsigned char *s = PyUnicode_1BYTE_DATA(buf), *nm = PyUnicode_1BYTE_DATA(name);
@@ -2273,26 +2277,22 @@ static int text_of(PyObject *o, const unsigned char **s, Py_ssize_t *n)
     return 0;
 }
 
-/* css_text_wanted(text) -> bool | None: core.css_text_wanted of a 1-byte str or bytes (None: neither). */
-static PyObject *css_text_wanted_py(PyObject *self, PyObject *arg)
+/* ``check`` of the whole of a 1-byte str or bytes, as a bool; None when it is neither. */
+static PyObject *check_text(PyObject *arg, int (*check)(const unsigned char *, Py_ssize_t, Py_ssize_t))
 {
     const unsigned char *s;
     Py_ssize_t n;
     if (!text_of(arg, &s, &n))
         Py_RETURN_NONE;
-    return PyBool_FromLong(css_text_wanted(s, 0, n));
+    return PyBool_FromLong(check(s, 0, n));
 }
+
+/* css_text_wanted(text) -> bool | None: core.css_text_wanted of a 1-byte str or bytes (None: neither). */
+static PyObject *css_text_wanted_py(PyObject *self, PyObject *arg) { return check_text(arg, css_text_wanted); }
 
 /* js_words(text) -> bool | None: does a 1-byte str or bytes hold one of JS_WORDS (rewriter/js.py's
  * TRIGGER_WORDS, case-sensitive)? None: neither. */
-static PyObject *js_words_py(PyObject *self, PyObject *arg)
-{
-    const unsigned char *s;
-    Py_ssize_t n;
-    if (!text_of(arg, &s, &n))
-        Py_RETURN_NONE;
-    return PyBool_FromLong(has_js_word(s, 0, n));
-}
+static PyObject *js_words_py(PyObject *self, PyObject *arg) { return check_text(arg, has_js_word); }
 
 static PyMethodDef methods[] = {
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL,

@@ -495,28 +495,19 @@ def _tag_edits(buf: str, m: "re.Match[str]", flags: int, memo: dict | None, lear
                 if edit is not True:
                     mine.append((am.start(2), am.end(2), edit))
                     mapped += 1
-        elif memo is not None and name == "style" and flags & F_CSS_URLS:
+        elif memo is not None and (name in URL_ATTRS or (name == "style" and flags & F_CSS_URLS)):
             if name in seen:  # the first of duplicates wins: the rewriter decides
                 return None
             seen.add(name)
             if _attr_wanted(name, am.group(2), flags):
-                got = _style_edit(am.group(2), memo, learn)
+                style = name == "style"
+                got = _style_edit(am.group(2), memo, learn) if style else _plain_url_edit(am.group(2), memo, learn)
                 if got is False:
                     return None
                 if got is not True:
-                    mine.append((am.start(2), am.end(2), got[0]))
-                    mapped += got[1]
-        elif memo is not None and name in URL_ATTRS:
-            if name in seen:  # the first of duplicates wins: the rewriter decides
-                return None
-            seen.add(name)
-            if _attr_wanted(name, am.group(2), flags):
-                edit = _plain_url_edit(am.group(2), memo, learn)
-                if edit is False:
-                    return None
-                if edit is not True:
-                    mine.append((am.start(2), am.end(2), edit))
-                    mapped += 1
+                    text, count = got if style else (got, 1)
+                    mine.append((am.start(2), am.end(2), text))
+                    mapped += count
         elif _attr_wanted(name, am.group(2), flags):
             return None
     if len(mine) > MAX_TAG_EDITS:
