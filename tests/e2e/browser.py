@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -14,6 +15,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STEP_TIMEOUT_MS = 10_000  # one browser step; pages here load in milliseconds
+CLOSE_S = 30  # closing the browser (it takes well under a second)
 
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Chromium at {CHROMIUM} (make e2e-deps)")
 
@@ -28,7 +30,12 @@ async def chromium() -> AsyncIterator:
         try:
             yield browser
         finally:
-            await browser.close()
+            # bounded: a test that failed on a stuck browser must not hang closing it (the driver's
+            # own exit, next, ends a browser that did not close)
+            closing = asyncio.ensure_future(browser.close())
+            done, _ = await asyncio.wait({closing}, timeout=CLOSE_S)
+            if not done:
+                closing.cancel()
 
 
 class RequestLog:

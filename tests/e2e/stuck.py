@@ -21,14 +21,15 @@ thread's stack is the report.)
 from __future__ import annotations
 
 import asyncio
+import functools
 import linecache
 import re
 import shutil
 import subprocess
 import time
+import warnings
 from typing import Any, Awaitable
 
-import pytest
 from aiohttp import web
 
 RENDERER_PROBE_S = 5.0  # a live renderer answers a one-line evaluate in milliseconds
@@ -130,12 +131,57 @@ async def report(what: str, seconds: float, watch: Watch, page) -> str:
     return "\n".join(lines)
 
 
+class Stuck(AssertionError):
+    """A browser step that did not end in time; its message says which, and what it waited for."""
+
+
 async def bounded(step: Awaitable, seconds: float, watch: Watch, page, what: str):
-    """``await step`` within ``seconds``; past them the test fails with :func:`report`."""
+    """``await step`` within ``seconds``; past them the test fails (:class:`Stuck`) with :func:`report`."""
     task = asyncio.ensure_future(step)
     try:
         return await asyncio.wait_for(asyncio.shield(task), seconds)
     except asyncio.TimeoutError:
         text = await report(what, seconds, watch, page)  # while the step still waits: its requests are open
         task.cancel()
-        pytest.fail(text, pytrace=False)
+        raise Stuck(text) from None
+
+
+async def within(step: Awaitable, seconds: float, what: str):
+    """``await step`` (a browser call with no timeout of its own: a new context or page, the context's
+    cookies, a close) within ``seconds``, else :class:`Stuck`. The step is cancelled but not waited
+    for: a call stuck in the browser's driver must not hold the test in its cancellation too."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        raise Stuck(f"{what} did not end within {seconds:.0f} s (browser and driver: {browser_processes()})")
+    return task.result()
+
+
+def browser_processes() -> str:
+    """The machine's Chromium and Playwright driver processes, one line each (``ps``)."""
+    try:
+        out = subprocess.run(["ps", "-eo", "pid,stat,etime,args"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "ps failed"
+    lines = [line[:160] for line in out.splitlines() if "chromium" in line or "playwright" in line]
+    return "; ".join(lines[:12]) or "none"
+
+
+def rerun_once_if_stuck(test):
+    """Run an async browser test again, once, when a browser step of it was :class:`Stuck`.
+
+    For the tests whose browser calls were seen to hang with Chromium, its driver and the servers
+    idle (tests/security/test_credentials_browser.py, twice in about a dozen whole-suite runs, the cause
+    not found): the first attempt's report is kept as a warning in the run's summary, and a second
+    stuck step fails the test."""
+
+    @functools.wraps(test)
+    async def run(*args, **kwargs):
+        try:
+            return await test(*args, **kwargs)
+        except Stuck as first:
+            warnings.warn(f"{test.__name__}: a browser step was stuck, ran again: {first}", stacklevel=1)
+            return await test(*args, **kwargs)
+
+    return run

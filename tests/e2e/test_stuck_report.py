@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.stuck import Watch, bounded
+from tests.e2e.stuck import Stuck, Watch, bounded, rerun_once_if_stuck, within
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 
@@ -38,7 +38,7 @@ async def stuck_report(upstream, script: str) -> str:
         page = await ctx.new_page()
         await page.goto(origin + "/")
         watch = Watch(ctx)
-        with pytest.raises(pytest.fail.Exception) as failed:
+        with pytest.raises(Stuck) as failed:
             await bounded(page.evaluate(script), BOUND_S, watch, page, "the stalling script")
         never.set_result(None)
         await ctx.close()
@@ -87,7 +87,7 @@ async def test_a_request_sent_to_another_program_on_ipv6_loopback_is_named():
             page = await ctx.new_page()
             await page.goto(f"http://127.0.0.1:{port}/")
             watch = Watch(ctx)
-            with pytest.raises(pytest.fail.Exception) as failed:
+            with pytest.raises(Stuck) as failed:
                 await bounded(page.evaluate(f"fetch('http://tandem.localhost:{port}/').then(() => 1, () => 2)"),
                               BOUND_S, watch, page, "the script")
             await ctx.close()
@@ -99,3 +99,40 @@ async def test_a_request_sent_to_another_program_on_ipv6_loopback_is_named():
     sockets = text.split("sockets on their ports")[1].split("page events")[0]
     assert f"[::1]:{port}" in sockets and "chromium" in sockets
     assert "handler_that_never_answers" not in text  # Tandem's side never saw it
+
+
+async def test_within_names_a_step_that_never_ends_and_does_not_wait_for_its_cancellation():
+    async def deaf():  # a call stuck where cancellation does not reach at once
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            await asyncio.sleep(30)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Stuck, match="the deaf call did not end within 0 s"):
+        await within(deaf(), 0.2, "the deaf call")
+    assert asyncio.get_running_loop().time() - started < 5
+    assert await within(asyncio.sleep(0, result=7), 5, "a quick call") == 7
+
+
+async def test_a_stuck_step_runs_the_test_again_once_and_a_second_one_fails_it():
+    runs = []
+
+    @rerun_once_if_stuck
+    async def flaky(n):
+        runs.append(n)
+        if len(runs) == 1:
+            raise Stuck("first attempt stuck")
+        return n
+
+    with pytest.warns(UserWarning, match="first attempt stuck"):
+        assert await flaky(3) == 3
+    assert runs == [3, 3]
+
+    @rerun_once_if_stuck
+    async def always():
+        runs.append("x")
+        raise Stuck("stuck again")
+
+    with pytest.warns(UserWarning), pytest.raises(Stuck, match="stuck again"):
+        await always()
+    assert runs.count("x") == 2

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from rewriter import labels
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.stuck import Watch, bounded, loop_tasks
+from tests.e2e.stuck import Watch, bounded, loop_tasks, rerun_once_if_stuck, within
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 
@@ -19,6 +19,7 @@ STEP_S = 20  # what one request of a hostile page may take here (they take milli
 # A page's whole script: every step at its bound, and margin. Past it the page itself is stuck (a
 # blocked or crashed renderer, an event that never fires): tests.e2e.stuck says what it waits for.
 SCRIPT_S = 10 * STEP_S
+CALL_S = 60  # a browser call with no timeout of its own (a new context or page, cookies, a close): milliseconds here
 
 
 def hostile_site() -> web.Application:
@@ -88,6 +89,7 @@ ATTACK = """async ([baseHost, big]) => {
 }"""
 
 
+@rerun_once_if_stuck
 async def test_a_cookie_bombing_page_reads_no_credential_and_the_browser_keeps_working(make_tandem, upstream):
     """#1 (the 400 that echoed the Cookie header) and #8 (cookie bomb on Domain=BASE)."""
     origin = await upstream(hostile_site())
@@ -95,15 +97,16 @@ async def test_a_cookie_bombing_page_reads_no_credential_and_the_browser_keeps_w
     t = await make_tandem(observe=seen)
     s = await t.session(origin + "/", enter=False)
     async with chromium() as browser:
-        ctx = await browser.new_context()
-        page = await ctx.new_page()
+        ctx = await within(browser.new_context(), CALL_S, "a new browser context")
+        page = await within(ctx.new_page(), CALL_S, "a new page")
         await page.goto(s.leader_url)
         assert await page.text_content("#h") == "hostile page"
-        secrets = [c["value"] for c in await ctx.cookies() if c["name"].startswith(("tandem_", "__Host-tandem"))]
+        secrets = [c["value"] for c in await within(ctx.cookies(), CALL_S, "the context's cookies")
+                   if c["name"].startswith(("tandem_", "__Host-tandem"))]
         assert secrets  # the control plane's and this host's
         # what a page could plant and the runtime did not catch: Domain=BASE cookies, as cookieStore makes them
-        await ctx.add_cookies([{"name": f"pbomb{i}", "value": BOMB, "domain": "." + t.base.hostname, "path": "/"}
-                               for i in range(10)])
+        await within(ctx.add_cookies([{"name": f"pbomb{i}", "value": BOMB, "domain": "." + t.base.hostname, "path": "/"}
+                                      for i in range(10)]), CALL_S, "planting cookies")
         watch = Watch(ctx)
         out = await bounded(page.evaluate(ATTACK, [t.base.hostname, BOMB]), SCRIPT_S, watch, page, "the cookie-bombing script")
         assert len(out["bodies"]) == 9, out["errors"]
@@ -121,15 +124,16 @@ async def test_a_cookie_bombing_page_reads_no_credential_and_the_browser_keeps_w
         resp = await page.goto(f"{t.url}/s/{s.sid}")
         assert resp.status < 400
         # a page of its own: the session page may still be moving the tab owner back to the site
-        landing = await ctx.new_page()
+        landing = await within(ctx.new_page(), CALL_S, "a new page")
         resp = await landing.goto(t.url + "/")
         assert resp is not None and resp.status == 200
         # and what was planted is gone: every answer asked the browser to drop it
-        left = sorted(c["name"] for c in await ctx.cookies() if "bomb" in c["name"])
+        left = sorted(c["name"] for c in await within(ctx.cookies(), CALL_S, "the context's cookies") if "bomb" in c["name"])
         assert left == []
-        await ctx.close()
+        await within(ctx.close(), CALL_S, "closing the browser context")
 
 
+@rerun_once_if_stuck
 async def test_a_page_of_one_session_never_receives_another_sessions_credential(make_tandem, upstream):
     """#2: an agent joined session V, then session A; A's hosts get nothing of V, whatever its page does."""
     origin = await upstream(hostile_site())
@@ -138,14 +142,14 @@ async def test_a_page_of_one_session_never_receives_another_sessions_credential(
     v = await t.session(origin + "/", enter=False)
     a = await t.session(origin + "/", enter=False)
     async with chromium() as browser:
-        ctx = await browser.new_context()
-        page_v = await ctx.new_page()
+        ctx = await within(browser.new_context(), CALL_S, "a new browser context")
+        page_v = await within(ctx.new_page(), CALL_S, "a new page")
         await page_v.goto(v.leader_url)
         assert await page_v.text_content("#h") == "hostile page"
-        v_secrets = [c["value"] for c in await ctx.cookies()]
+        v_secrets = [c["value"] for c in await within(ctx.cookies(), CALL_S, "the context's cookies")]
         assert v_secrets
         watch = Watch(ctx)
-        page_a = await ctx.new_page()
+        page_a = await within(ctx.new_page(), CALL_S, "a new page")
         await page_a.goto(a.leader_url)
         assert await page_a.text_content("#h") == "hostile page"
         # A's page pulls what it can: its own host, a new host of A, V's session page and its host
@@ -181,14 +185,15 @@ async def test_a_page_of_one_session_never_receives_another_sessions_credential(
                 assert secret not in cookie
             assert v.sid not in cookie and "tandem_p_" not in cookie
         # V's hosts, the other way round, never got A's
-        a_secrets = [c["value"] for c in await ctx.cookies() if c["value"] not in v_secrets]
+        a_secrets = [c["value"] for c in await within(ctx.cookies(), CALL_S, "the context's cookies") if c["value"] not in v_secrets]
         assert a_secrets
         for cookie in seen.for_session(t.base, v.sid):
             for secret in a_secrets:
                 assert secret not in cookie
-        await ctx.close()
+        await within(ctx.close(), CALL_S, "closing the browser context")
 
 
+@rerun_once_if_stuck
 async def test_frames_and_images_enter_a_new_host_of_the_session_through_the_hand_off(make_tandem, upstream):
     """A host the browser has not entered yet gets its own credential on first use (a frame, an image),
     and the page never sees the ticket: the frame's URL and the image's are the original ones."""
@@ -212,8 +217,8 @@ async def test_frames_and_images_enter_a_new_host_of_the_session_through_the_han
     t = await make_tandem()
     s = await t.session(origin + "/", enter=False)
     async with chromium() as browser:
-        ctx = await browser.new_context()
-        page = await ctx.new_page()
+        ctx = await within(browser.new_context(), CALL_S, "a new browser context")
+        page = await within(ctx.new_page(), CALL_S, "a new page")
         await page.goto(s.leader_url)
         frame_url = s.url(other + "/")
         watch = Watch(ctx)
@@ -237,4 +242,4 @@ async def test_frames_and_images_enter_a_new_host_of_the_session_through_the_han
         }""", s.url(third + "/login"))
         await page.wait_for_selector("#w")
         assert [dict(p) for p in posted] == [{"user": "ann"}]
-        await ctx.close()
+        await within(ctx.close(), CALL_S, "closing the browser context")
