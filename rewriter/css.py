@@ -155,7 +155,7 @@ _URL_STOP_RE = re.compile(r"[)\"'(\\ \t\n\r\f\x01-\x08\x0b\x0e-\x1f\x7f]")
 _BAD_URL_STOP_RE = re.compile(r"[)\\]")
 _IDENT_RE = re.compile(r"(?:[%s]|%s)*" % (_NAME, _ESCAPE))
 _IDENT_START_RE = re.compile(r"--|-?(?:[A-Za-z_\x80-\U0010FFFF]|\\(?![\n\r\f]))")
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _DECODE_RE = re.compile(
     r"\\(?:([0-9A-Fa-f]{1,6})(?:\r\n|[ \t\n\r\f])?|(\r\n|[\n\r\f])|(.)|\Z)|(\r\n|[\r\f])|\x00", re.S
 )
@@ -373,7 +373,7 @@ def _function_name(text: str, pos: int, floor: int) -> str | None:
             if pos - len(name) < floor:
                 return None
             k = len(before) - len(name) - 1
-            if k < 0 or not (before[k] in _NAME_CHARS or before[k] in "#@" or before[k] >= "\x80"):
+            if k < 0 or not (before[k] in NAME_CHARS or before[k] in "#@" or before[k] >= "\x80"):
                 return name
             return None
     return None
@@ -467,7 +467,7 @@ class _Scanner:
         if text.startswith(_NEWLINE_PREFIXES, pos + 1):
             return pos + 1  # not an escape: a delim token
         start = pos
-        while start > floor and (text[start - 1] in _NAME_CHARS or text[start - 1] >= "\x80"):
+        while start > floor and (text[start - 1] in NAME_CHARS or text[start - 1] >= "\x80"):
             start -= 1
         end = _IDENT_RE.match(text, pos).end()
         before = text[start - 1] if start > 0 else ""

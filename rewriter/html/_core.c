@@ -946,7 +946,6 @@ done:
 /* style values (core._style_edit): url() values with remembered heads, when F_CSS_URLS */
 #define MAX_STYLE_URLS 32
 static inline int css_name_char(unsigned char c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
-static inline int css_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 /* core._STYLE_HEAD_SAFE_RE: a mapped head spliced in as it is (no CSS escape, no reference) */
 static inline int style_head_safe(unsigned char c)
 {
@@ -991,7 +990,7 @@ static int style_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edit
         k++;
         if (!is_url)
             continue;
-        while (k < b && css_ws(s[k]))
+        while (k < b && is_ws(s[k]))
             k++;
         Py_ssize_t us, ue;
         if (k < b && (s[k] == '"' || s[k] == '\'')) { /* url("..."): the string is the URL */
@@ -1003,10 +1002,10 @@ static int style_edit(const unsigned char *s, Py_ssize_t vs, Py_ssize_t ve, Edit
             k = close + 1;
         } else { /* a url token: up to whitespace or ")", then only whitespace before the ")" */
             us = k;
-            while (k < b && !css_ws(s[k]) && s[k] != ')' && s[k] != '"' && s[k] != '\'' && s[k] != '(')
+            while (k < b && !is_ws(s[k]) && s[k] != ')' && s[k] != '"' && s[k] != '\'' && s[k] != '(')
                 k++;
             ue = k;
-            while (k < b && css_ws(s[k]))
+            while (k < b && is_ws(s[k]))
                 k++;
             if (k >= b || s[k] != ')')
                 goto done;

@@ -80,6 +80,7 @@ import re
 from html.entities import html5
 from typing import Callable
 
+from ..css import NAME_CHARS as CSS_NAME_CHARS  # the CSS rewriter's name characters (ASCII)
 from . import entities
 from .policy import CSP_NAMES, IMPORTMAP, RELATIVE_URL_RE, SPECULATION, URL_HEAD_RE, script_kind
 from .tokenizer import ABS_HTTP_RE, ASCII_LOWER, ATTR_RE, COMMENT_END_RE, LETTERS, TAG_RE, WS, end_tag_re, script_res
@@ -144,8 +145,6 @@ _STYLE_HEAD_SAFE_RE = re.compile("[A-Za-z0-9.:/_\\[\\]-]*")
 # What a URL-bearing style value may not hold for _style_edit to read it as the CSS rewriter does:
 # a character reference, an escape, an at-rule, a comment, NUL, a byte past ASCII (checked apart).
 _STYLE_BAIL_RE = re.compile("[&\\\\@\x00]|/\\*")
-_CSS_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_CSS_WS = " \t\n\r\f"
 
 
 # What in <style> text can hold a URL (rewriter/css.py): url(), src(), image-set() (also as
@@ -397,7 +396,7 @@ def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple
             k += 1
             continue
         i = k
-        while i > 0 and raw[i - 1] in _CSS_NAME_CHARS:
+        while i > 0 and raw[i - 1] in CSS_NAME_CHARS:
             i -= 1
         name = raw[i:k].lower()
         if name in ("src", "image-set", "-webkit-image-set") or (name == "url" and i > 0 and raw[i - 1] == "#"):
@@ -405,7 +404,7 @@ def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple
         k += 1
         if name != "url":
             continue
-        while k < n and raw[k] in _CSS_WS:
+        while k < n and raw[k] in WS:
             k += 1
         if k < n and raw[k] in "\"'":  # url("..."): the string is the URL
             quote = raw[k]
@@ -415,16 +414,16 @@ def _style_edit(value: str, memo: dict, learn: Callable | None = None) -> "tuple
             s, e, k = k + 1, end, end + 1
         else:  # a url token: up to whitespace or ")", then only whitespace before the ")"
             s = k
-            while k < n and raw[k] not in _CSS_WS and raw[k] not in ")\"'(":
+            while k < n and raw[k] not in WS and raw[k] not in ")\"'(":
                 k += 1
             e = k
-            while k < n and raw[k] in _CSS_WS:
+            while k < n and raw[k] in WS:
                 k += 1
             if k >= n or raw[k] != ")":
                 return False  # a bad url, or one the value ends in: the rewriter decides
             k += 1
         url = raw[s:e]
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url) or "\n" in url:
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
             return False
         found += 1
         if found > MAX_STYLE_URLS:
